@@ -1,0 +1,203 @@
+// Package config reads hbd.yaml (plus HBD_ environment overrides) once into
+// typed structs and validates them. Nothing else in the daemon reads koanf:
+// every package receives the *Config (or the piece it needs) from here.
+package config
+
+import (
+	"time"
+)
+
+// Levels an alert can take, ordered by severity except UNKNOWN.
+const (
+	LevelOK       = "OK"
+	LevelWarning  = "WARNING"
+	LevelCritical = "CRITICAL"
+	LevelUnknown  = "UNKNOWN"
+)
+
+// Defaults for keys left out of the file.
+const (
+	DefaultHBDPort       = 50004
+	DefaultWSPort        = 50005
+	DefaultHBPort        = 50003
+	DefaultSampleHistory = 100
+	DefaultRetention     = 30 * 24 * time.Hour
+	DefaultHostTimeout   = 30 * time.Second
+	DefaultStaleAfter    = 5 * time.Minute
+	DefaultRenotify      = time.Hour
+	DefaultSessionTTL    = 24 * time.Hour
+	DefaultFlapCount     = 6
+	DefaultFlapWindow    = 10 * time.Minute
+	MinKeyBytes          = 32
+)
+
+// Config is the whole daemon configuration. It is immutable once loaded: a
+// SIGHUP reload builds a new *Config and swaps it in atomically.
+type Config struct {
+	// File is the path the config was read from (not a key).
+	File string `koanf:"-"`
+
+	HBDHost  string `koanf:"hbd_host"`
+	HBDPort  int    `koanf:"hbd_port"`
+	WSPort   int    `koanf:"ws_port"`
+	WSSPort  int    `koanf:"wss_port"`
+	CertPath string `koanf:"cert_path"`
+	WSSPem   string `koanf:"wss_pem"`
+	WSSKey   string `koanf:"wss_key"`
+	HBPort   int    `koanf:"hb_port"`
+
+	DataDir         string            `koanf:"data_dir"`
+	PluginsDir      string            `koanf:"plugins_dir"`
+	PluginChecksums map[string]string `koanf:"plugin_checksums"`
+	SampleHistory   int               `koanf:"sample_history"`
+	Retention       time.Duration     `koanf:"retention"`
+
+	LogLevel string `koanf:"log_level"`
+	LogJSON  bool   `koanf:"log_json"`
+
+	EnrollKey    string `koanf:"enroll_key"`
+	WatchDynamic bool   `koanf:"watch_dynamic"`
+
+	Watchhosts map[string]WatchHost  `koanf:"watchhosts"`
+	Thresholds map[string]Threshold  `koanf:"thresholds"`
+	Alerting   Alerting              `koanf:"alerting"`
+	Users      map[string]User       `koanf:"users"`
+	Auth       Auth                  `koanf:"auth"`
+	Channels   map[string]Channel    `koanf:"-"`
+}
+
+// WatchHost is one entry of watchhosts: a host the operator expects.
+type WatchHost struct {
+	Key        string               `koanf:"key"`
+	Owner      string               `koanf:"owner"`
+	Managers   []string             `koanf:"managers"`
+	Monitors   []string             `koanf:"monitors"`
+	Timeout    time.Duration        `koanf:"timeout"`
+	Thresholds map[string]Threshold `koanf:"thresholds"`
+	Notify     []string             `koanf:"notify"`
+}
+
+// Threshold is one alert rule keyed by a metric-path glob.
+type Threshold struct {
+	Warning    *float64 `koanf:"warning"`
+	Critical   *float64 `koanf:"critical"`
+	Below      bool     `koanf:"below"`
+	For        int      `koanf:"for"`
+	Hysteresis float64  `koanf:"hysteresis"`
+}
+
+// Alerting holds the evaluator's global settings.
+type Alerting struct {
+	StaleAfter    time.Duration `koanf:"stale_after"`
+	Renotify      time.Duration `koanf:"renotify"`
+	HeartbeatLate string        `koanf:"heartbeat_late"`
+	HeartbeatDown string        `koanf:"heartbeat_down"`
+	FlapCount     int           `koanf:"flap_count"`
+	FlapWindow    time.Duration `koanf:"flap_window"`
+}
+
+// User is a configured account. What users change themselves (display
+// name, e-mail, subscriptions, password) lives in an overlay in the store.
+type User struct {
+	PasswordHash string   `koanf:"password_hash"`
+	Admin        bool     `koanf:"admin"`
+	DisplayName  string   `koanf:"display_name"`
+	Email        string   `koanf:"email"`
+	Channels     []string `koanf:"channels"`
+}
+
+// Auth holds session and login settings.
+type Auth struct {
+	SessionTTL        time.Duration `koanf:"session_ttl"`
+	MinPasswordLength int           `koanf:"min_password_length"`
+}
+
+// Channel is a notification channel from the config file. Fields holds the
+// type-specific settings (token, url, ...), validated by the type's plugin.
+type Channel struct {
+	Type     string
+	MinLevel string
+	Private  bool
+	Owner    string
+	Hosts    []string
+	Fields   map[string]string
+}
+
+// OpenMode reports whether no users are configured, in which case every
+// endpoint is open.
+func (c *Config) OpenMode() bool { return len(c.Users) == 0 }
+
+// HostKey returns the secret of a watched host.
+func (c *Config) HostKey(host string) ([]byte, bool) {
+	h, ok := c.Watchhosts[host]
+	if !ok {
+		return nil, false
+	}
+	return []byte(h.Key), true
+}
+
+// HostTimeout returns the heartbeat timeout of a host (the default for
+// dynamic hosts).
+func (c *Config) HostTimeout(host string) time.Duration {
+	if h, ok := c.Watchhosts[host]; ok && h.Timeout > 0 {
+		return h.Timeout
+	}
+	return DefaultHostTimeout
+}
+
+// LevelRank orders levels for min_level filtering: OK < UNKNOWN < WARNING <
+// CRITICAL. It returns -1 for an unknown level.
+func LevelRank(level string) int {
+	switch level {
+	case LevelOK:
+		return 0
+	case LevelUnknown:
+		return 1
+	case LevelWarning:
+		return 2
+	case LevelCritical:
+		return 3
+	}
+	return -1
+}
+
+// defaults returns a Config holding every top-level default; the file and
+// the environment are decoded on top of it, so a key that is present (even
+// as 0, which disables renotify or the separate WebSocket port) wins.
+func defaults() Config {
+	return Config{
+		HBDPort:       DefaultHBDPort,
+		WSPort:        DefaultWSPort,
+		HBPort:        DefaultHBPort,
+		DataDir:       "./data",
+		SampleHistory: DefaultSampleHistory,
+		Retention:     DefaultRetention,
+		LogLevel:      "info",
+		Alerting: Alerting{
+			StaleAfter:    DefaultStaleAfter,
+			Renotify:      DefaultRenotify,
+			HeartbeatLate: LevelWarning,
+			HeartbeatDown: LevelCritical,
+			FlapCount:     DefaultFlapCount,
+			FlapWindow:    DefaultFlapWindow,
+		},
+		Auth: Auth{SessionTTL: DefaultSessionTTL, MinPasswordLength: 8},
+	}
+}
+
+// applyEntryDefaults fills defaults inside map entries, which decoding
+// cannot pre-populate.
+func (c *Config) applyEntryDefaults() {
+	for name, h := range c.Watchhosts {
+		if h.Timeout == 0 {
+			h.Timeout = DefaultHostTimeout
+			c.Watchhosts[name] = h
+		}
+	}
+	for name, ch := range c.Channels {
+		if ch.MinLevel == "" {
+			ch.MinLevel = LevelWarning
+			c.Channels[name] = ch
+		}
+	}
+}

@@ -1,0 +1,292 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/env/v2"
+	"github.com/knadh/koanf/providers/rawbytes"
+	"github.com/knadh/koanf/v2"
+)
+
+// delim separates nested keys inside koanf. It is a byte no key contains, so
+// YAML keys that hold dots (metric-path globs, host names) stay whole.
+const delim = "\x1f"
+
+// EnvPrefix prefixes environment overrides: HBD_HBD_PORT=50010 sets hbd_port,
+// and a double underscore descends a level: HBD_ALERTING__STALE_AFTER=10m.
+const EnvPrefix = "HBD_"
+
+// MaxFileBytes bounds the config file size.
+const MaxFileBytes = 4 << 20
+
+// Error is a configuration problem: the file, the key (dotted path) and what
+// is wrong with it.
+type Error struct {
+	File string
+	Key  string
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	if e.Key == "" {
+		return fmt.Sprintf("%s: %s", e.File, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s: %s", e.File, e.Key, e.Msg)
+}
+
+// Load reads, decodes and validates the file at path with HBD_ environment
+// overrides from environ (os.Environ when nil). The error is an *Error
+// naming the file and key.
+func Load(path string, environ []string) (*Config, error) {
+	fail := func(key, format string, a ...any) error {
+		return &Error{File: path, Key: key, Msg: fmt.Sprintf(format, a...)}
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fail("", "cannot read: %v", unwrapPathErr(err))
+	}
+	if st.Size() > MaxFileBytes {
+		return nil, fail("", "file is larger than %d bytes", MaxFileBytes)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fail("", "cannot read: %v", unwrapPathErr(err))
+	}
+	return Parse(path, raw, environ)
+}
+
+// Parse decodes and validates config bytes; name is used in errors. The
+// admin config editor uses it to check a file before writing it.
+func Parse(name string, raw []byte, environ []string) (*Config, error) {
+	fail := func(key, format string, a ...any) error {
+		return &Error{File: name, Key: key, Msg: fmt.Sprintf(format, a...)}
+	}
+	ko := koanf.New(delim)
+	if err := ko.Load(rawbytes.Provider(raw), yaml.Parser()); err != nil {
+		return nil, fail("", "invalid YAML: %v", err)
+	}
+	if environ == nil {
+		environ = os.Environ()
+	}
+	envp := env.Provider(delim, env.Opt{
+		Prefix:      EnvPrefix,
+		EnvironFunc: func() []string { return environ },
+		TransformFunc: func(k, v string) (string, any) {
+			k = strings.ToLower(strings.TrimPrefix(k, EnvPrefix))
+			return strings.ReplaceAll(k, "__", delim), v
+		},
+	})
+	if err := ko.Load(envp, nil); err != nil {
+		return nil, fail("", "environment overrides: %v", err)
+	}
+
+	cfg := defaults()
+	cfg.File = name
+	chans, err := parseChannels(ko.Get("notification_channels"))
+	if err != nil {
+		var ce *Error
+		if errors.As(err, &ce) {
+			ce.File = name
+		}
+		return nil, err
+	}
+	cfg.Channels = chans
+	ko.Delete("notification_channels")
+
+	var md mapstructure.Metadata
+	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		TagName:          "koanf",
+		WeaklyTypedInput: true,
+		Metadata:         &md,
+		Result:           &cfg,
+		DecodeHook: mapstructure.ComposeDecodeHookFunc(
+			durationHook,
+			commaListHook,
+		),
+	})
+	if err != nil {
+		return nil, fail("", "internal decoder: %v", err)
+	}
+	if err := dec.Decode(ko.Raw()); err != nil {
+		return nil, fail("", "%s", cleanDecodeErr(err))
+	}
+	if len(md.Unused) > 0 {
+		sort.Strings(md.Unused)
+		return nil, fail(dotted(md.Unused[0]), "unknown key")
+	}
+	cfg.applyEntryDefaults()
+	if err := cfg.validate(); err != nil {
+		var ce *Error
+		if errors.As(err, &ce) {
+			ce.File = name
+		}
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+func unwrapPathErr(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+var bracketRE = regexp.MustCompile(`\[([^\]]*)\]`)
+
+// dotted turns mapstructure's "watchhosts[web01].kee" into "watchhosts.web01.kee".
+func dotted(k string) string {
+	return bracketRE.ReplaceAllString(strings.ReplaceAll(k, delim, "."), ".$1")
+}
+
+func cleanDecodeErr(err error) string {
+	msg := err.Error()
+	msg = strings.TrimPrefix(msg, "decoding failed due to the following error(s):\n\n")
+	msg = dotted(msg)
+	if i := strings.Index(msg, "\n"); i > 0 {
+		msg = msg[:i]
+	}
+	return strings.Trim(msg, "'")
+}
+
+// durationHook decodes durations written as Go durations ("90s", "1h30m"),
+// whole days ("30d"), or plain numbers of seconds.
+func durationHook(from, to reflect.Type, data any) (any, error) {
+	if to != reflect.TypeOf(time.Duration(0)) {
+		return data, nil
+	}
+	switch v := data.(type) {
+	case string:
+		return ParseDuration(v)
+	case int:
+		return time.Duration(v) * time.Second, nil
+	case float64:
+		return time.Duration(v * float64(time.Second)), nil
+	}
+	return data, nil
+}
+
+// ParseDuration accepts Go durations plus a "d" suffix for days.
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if strings.HasSuffix(s, "d") {
+		n, err := strconv.ParseFloat(strings.TrimSuffix(s, "d"), 64)
+		if err != nil {
+			return 0, fmt.Errorf("invalid duration %q", s)
+		}
+		return time.Duration(n * float64(24*time.Hour)), nil
+	}
+	if n, err := strconv.ParseFloat(s, 64); err == nil {
+		return time.Duration(n * float64(time.Second)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("invalid duration %q (use e.g. 30s, 5m, 2h, 30d)", s)
+	}
+	return d, nil
+}
+
+// commaListHook lets an environment override give a list as "a,b,c".
+func commaListHook(from, to reflect.Type, data any) (any, error) {
+	if from.Kind() == reflect.String && to.Kind() == reflect.Slice && to.Elem().Kind() == reflect.String {
+		s := data.(string)
+		if s == "" {
+			return []string{}, nil
+		}
+		parts := strings.Split(s, ",")
+		for i := range parts {
+			parts[i] = strings.TrimSpace(parts[i])
+		}
+		return parts, nil
+	}
+	return data, nil
+}
+
+// parseChannels splits each channel's common keys from its type fields.
+func parseChannels(v any) (map[string]Channel, error) {
+	out := map[string]Channel{}
+	if v == nil {
+		return out, nil
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, &Error{Key: "notification_channels", Msg: "must be a map of channel name to settings"}
+	}
+	for name, rv := range m {
+		key := "notification_channels." + name
+		fields, ok := rv.(map[string]any)
+		if !ok {
+			return nil, &Error{Key: key, Msg: "must be a map of settings"}
+		}
+		ch := Channel{Fields: map[string]string{}}
+		for k, fv := range fields {
+			fk := key + "." + k
+			switch k {
+			case "type":
+				ch.Type = fmt.Sprint(fv)
+			case "min_level":
+				ch.MinLevel = strings.ToUpper(fmt.Sprint(fv))
+			case "owner":
+				ch.Owner = fmt.Sprint(fv)
+			case "private":
+				b, ok := fv.(bool)
+				if !ok {
+					return nil, &Error{Key: fk, Msg: "must be true or false"}
+				}
+				ch.Private = b
+			case "hosts":
+				list, err := stringList(fv)
+				if err != nil {
+					return nil, &Error{Key: fk, Msg: err.Error()}
+				}
+				ch.Hosts = list
+			default:
+				switch x := fv.(type) {
+				case string:
+					ch.Fields[k] = x
+				case bool, int, int64, float64:
+					ch.Fields[k] = fmt.Sprint(x)
+				case []any:
+					list, err := stringList(x)
+					if err != nil {
+						return nil, &Error{Key: fk, Msg: err.Error()}
+					}
+					ch.Fields[k] = strings.Join(list, ",")
+				default:
+					return nil, &Error{Key: fk, Msg: "must be a string, number, bool or list of strings"}
+				}
+			}
+		}
+		out[name] = ch
+	}
+	return out, nil
+}
+
+func stringList(v any) ([]string, error) {
+	switch x := v.(type) {
+	case string:
+		return []string{x}, nil
+	case []any:
+		out := make([]string, 0, len(x))
+		for _, e := range x {
+			s, ok := e.(string)
+			if !ok {
+				return nil, errors.New("must be a list of strings")
+			}
+			out = append(out, s)
+		}
+		return out, nil
+	}
+	return nil, errors.New("must be a list of strings")
+}

@@ -1,0 +1,210 @@
+package config
+
+import (
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/hbdmon/hbd/core/glob"
+)
+
+var (
+	hostNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	userNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
+	chanNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	sha256RE   = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
+	bcryptRE   = regexp.MustCompile(`^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$`)
+)
+
+// ValidHostName reports whether a host name is acceptable everywhere
+// (config, heartbeats, ingestion, URLs).
+func ValidHostName(s string) bool { return hostNameRE.MatchString(s) }
+
+// ValidUserName reports whether a user name is acceptable.
+func ValidUserName(s string) bool { return userNameRE.MatchString(s) }
+
+// ValidChannelName reports whether a channel name is acceptable.
+func ValidChannelName(s string) bool { return chanNameRE.MatchString(s) }
+
+// ValidLevel reports whether s is one of the four alert levels.
+func ValidLevel(s string) bool { return LevelRank(s) >= 0 }
+
+// validate checks every key; the first problem is returned, keys visited in
+// a stable order so the same file always reports the same error.
+func (c *Config) validate() error {
+	bad := func(key, format string, a ...any) error {
+		return &Error{Key: key, Msg: fmt.Sprintf(format, a...)}
+	}
+	for _, p := range []struct {
+		key  string
+		v    int
+		zero bool
+	}{{"hbd_port", c.HBDPort, false}, {"ws_port", c.WSPort, true}, {"wss_port", c.WSSPort, true}, {"hb_port", c.HBPort, false}} {
+		if p.v < 0 || p.v > 65535 || (p.v == 0 && !p.zero) {
+			return bad(p.key, "must be a port between 1 and 65535, got %d", p.v)
+		}
+	}
+	if c.WSSPort != 0 {
+		if c.WSSPem == "" {
+			return bad("wss_pem", "required when wss_port is set")
+		}
+		if c.WSSKey == "" {
+			return bad("wss_key", "required when wss_port is set")
+		}
+	}
+	if c.DataDir == "" {
+		return bad("data_dir", "must not be empty")
+	}
+	if c.SampleHistory < 1 || c.SampleHistory > 100000 {
+		return bad("sample_history", "must be between 1 and 100000, got %d", c.SampleHistory)
+	}
+	if c.Retention < 0 {
+		return bad("retention", "must not be negative")
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "trace", "debug", "info", "warn", "error":
+	default:
+		return bad("log_level", "must be one of trace, debug, info, warn, error; got %q", c.LogLevel)
+	}
+	if c.EnrollKey != "" && len(c.EnrollKey) < MinKeyBytes {
+		return bad("enroll_key", "must be at least %d bytes", MinKeyBytes)
+	}
+	for _, name := range sortedKeys(c.PluginChecksums) {
+		if !strings.HasPrefix(name, "hbd-notifier-") || strings.ContainsRune(name, filepath.Separator) {
+			return bad("plugin_checksums."+name, "must name a binary hbd-notifier-* in plugins_dir")
+		}
+		if !sha256RE.MatchString(c.PluginChecksums[name]) {
+			return bad("plugin_checksums."+name, "must be a hex SHA-256 (64 characters)")
+		}
+	}
+	if err := validateThresholds("thresholds", c.Thresholds); err != nil {
+		return err
+	}
+	a := c.Alerting
+	if a.StaleAfter < 0 {
+		return bad("alerting.stale_after", "must not be negative")
+	}
+	if a.Renotify < 0 {
+		return bad("alerting.renotify", "must not be negative (0 disables renotify)")
+	}
+	for key, lv := range map[string]string{"alerting.heartbeat_late": a.HeartbeatLate, "alerting.heartbeat_down": a.HeartbeatDown} {
+		if lv != LevelWarning && lv != LevelCritical {
+			return bad(key, "must be WARNING or CRITICAL, got %q", lv)
+		}
+	}
+	if a.FlapCount < 2 {
+		return bad("alerting.flap_count", "must be at least 2")
+	}
+	if a.FlapWindow <= 0 {
+		return bad("alerting.flap_window", "must be positive")
+	}
+	if c.Auth.SessionTTL < 0 {
+		return bad("auth.session_ttl", "must be positive")
+	}
+	if c.Auth.MinPasswordLength < 1 || c.Auth.MinPasswordLength > 128 {
+		return bad("auth.min_password_length", "must be between 1 and 128")
+	}
+	for _, name := range sortedKeys(c.Users) {
+		u := c.Users[name]
+		key := "users." + name
+		if !ValidUserName(name) {
+			return bad(key, "user name must match %s", userNameRE)
+		}
+		if !bcryptRE.MatchString(u.PasswordHash) {
+			return bad(key+".password_hash", "must be a bcrypt hash (make one with `hbd hash-password`)")
+		}
+	}
+	for _, name := range sortedKeys(c.Watchhosts) {
+		h := c.Watchhosts[name]
+		key := "watchhosts." + name
+		if !ValidHostName(name) {
+			return bad(key, "host name must match %s", hostNameRE)
+		}
+		if len(h.Key) < MinKeyBytes {
+			return bad(key+".key", "must be at least %d bytes", MinKeyBytes)
+		}
+		if h.Timeout < 0 {
+			return bad(key+".timeout", "must be positive")
+		}
+		if len(c.Users) > 0 {
+			if h.Owner != "" {
+				if _, ok := c.Users[h.Owner]; !ok {
+					return bad(key+".owner", "unknown user %q", h.Owner)
+				}
+			}
+			for role, list := range map[string][]string{"managers": h.Managers, "monitors": h.Monitors} {
+				for _, u := range list {
+					if _, ok := c.Users[u]; !ok {
+						return bad(key+"."+role, "unknown user %q", u)
+					}
+				}
+			}
+		}
+		if err := validateThresholds(key+".thresholds", h.Thresholds); err != nil {
+			return err
+		}
+	}
+	for _, name := range sortedKeys(c.Channels) {
+		ch := c.Channels[name]
+		key := "notification_channels." + name
+		if !ValidChannelName(name) {
+			return bad(key, "channel name must match %s", chanNameRE)
+		}
+		if ch.Type == "" {
+			return bad(key+".type", "required")
+		}
+		if !ValidLevel(ch.MinLevel) {
+			return bad(key+".min_level", "must be OK, UNKNOWN, WARNING or CRITICAL, got %q", ch.MinLevel)
+		}
+		for _, h := range ch.Hosts {
+			if _, err := glob.Compile(h); err != nil {
+				return bad(key+".hosts", "%v", err)
+			}
+		}
+		if ch.Owner != "" && len(c.Users) > 0 {
+			if _, ok := c.Users[ch.Owner]; !ok {
+				return bad(key+".owner", "unknown user %q", ch.Owner)
+			}
+		}
+	}
+	return nil
+}
+
+func validateThresholds(prefix string, ts map[string]Threshold) error {
+	for _, pat := range sortedKeys(ts) {
+		t := ts[pat]
+		key := prefix + "." + pat
+		if _, err := glob.Compile(pat); err != nil {
+			return &Error{Key: key, Msg: fmt.Sprintf("invalid metric glob: %v", err)}
+		}
+		if t.Warning == nil && t.Critical == nil {
+			return &Error{Key: key, Msg: "needs warning and/or critical"}
+		}
+		if t.Warning != nil && t.Critical != nil {
+			if !t.Below && *t.Warning > *t.Critical {
+				return &Error{Key: key, Msg: fmt.Sprintf("warning (%g) is above critical (%g); for metrics that are bad when low set below: true", *t.Warning, *t.Critical)}
+			}
+			if t.Below && *t.Warning < *t.Critical {
+				return &Error{Key: key, Msg: fmt.Sprintf("with below: true, warning (%g) must not be under critical (%g)", *t.Warning, *t.Critical)}
+			}
+		}
+		if t.For < 0 {
+			return &Error{Key: key + ".for", Msg: "must not be negative"}
+		}
+		if t.Hysteresis < 0 {
+			return &Error{Key: key + ".hysteresis", Msg: "must not be negative"}
+		}
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
