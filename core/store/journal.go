@@ -1,0 +1,101 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Message is one journal entry.
+type Message struct {
+	Time float64 `json:"time"`
+	Host string  `json:"host"`
+	Msg  string  `json:"msg"`
+}
+
+// MessageQuery filters journal reads. Zero fields mean no filter.
+type MessageQuery struct {
+	Limit  int
+	Host   string
+	Before float64  // only entries strictly older than this unix time
+	Hosts  []string // when non-nil, only entries of these hosts (access filtering)
+}
+
+// MaxMessageBytes bounds one journal line.
+const MaxMessageBytes = 2048
+
+// Journal records msg about host (empty for daemon-wide entries) without
+// waiting for the commit.
+func (s *Store) Journal(host, msg string) {
+	ts := toUnix(time.Now())
+	msg = clip(msg)
+	s.Go(func(tx *sql.Tx) error {
+		_, err := tx.Exec(`INSERT INTO journal (ts, host, msg) VALUES (?, ?, ?)`, ts, host, msg)
+		return err
+	})
+}
+
+// JournalSync records msg and returns once it is committed.
+func (s *Store) JournalSync(ctx context.Context, host, msg string) error {
+	ts := toUnix(time.Now())
+	msg = clip(msg)
+	return s.Write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec(`INSERT INTO journal (ts, host, msg) VALUES (?, ?, ?)`, ts, host, msg)
+		return err
+	})
+}
+
+func clip(msg string) string {
+	if len(msg) > MaxMessageBytes {
+		return msg[:MaxMessageBytes]
+	}
+	return msg
+}
+
+// Messages returns journal entries, newest first.
+func (s *Store) Messages(ctx context.Context, q MessageQuery) ([]Message, error) {
+	if q.Limit <= 0 {
+		q.Limit = 30
+	}
+	var where []string
+	var args []any
+	if q.Host != "" {
+		where = append(where, "host = ?")
+		args = append(args, q.Host)
+	}
+	if q.Before > 0 {
+		where = append(where, "ts < ?")
+		args = append(args, q.Before)
+	}
+	if q.Hosts != nil {
+		if len(q.Hosts) == 0 {
+			return []Message{}, nil
+		}
+		where = append(where, "host IN ("+strings.TrimSuffix(strings.Repeat("?,", len(q.Hosts)), ",")+")")
+		for _, h := range q.Hosts {
+			args = append(args, h)
+		}
+	}
+	query := "SELECT ts, host, msg FROM journal"
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	query += " ORDER BY ts DESC, id DESC LIMIT ?"
+	args = append(args, q.Limit)
+	rows, err := s.rdb.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read journal: %w", err)
+	}
+	defer rows.Close()
+	out := []Message{}
+	for rows.Next() {
+		var m Message
+		if err := rows.Scan(&m.Time, &m.Host, &m.Msg); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}

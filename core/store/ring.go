@@ -1,0 +1,127 @@
+package store
+
+import (
+	"math"
+	"sort"
+	"sync"
+)
+
+// ring keeps the most recent samples of one host/plugin in columns: one
+// timestamp column and one float64 column per metric path, so a stored value
+// costs 8 bytes plus its share of the timestamp, not a Go map per sample.
+// A path absent from a sample is stored as NaN and left out on read.
+type ring struct {
+	mu    sync.RWMutex
+	paths []string  // sorted metric paths, the column names
+	ts    []float64 // len cap; ts[i] of slot i
+	vals  []float64 // cap*len(paths); slot i holds vals[i*len(paths):(i+1)*len(paths)]
+	head  int       // next slot to write
+	n     int       // filled slots
+	total uint64    // samples ever appended (for sample_count after trimming)
+}
+
+func newRing(capacity int) *ring {
+	return &ring{ts: make([]float64, capacity)}
+}
+
+// columnsFor returns the column index of every path, widening the ring when
+// the sample brings paths it has not seen (existing rows get NaN there).
+func (r *ring) columnsFor(paths []string) []int {
+	idx := make([]int, len(paths))
+	missing := false
+	for i, p := range paths {
+		j := sort.SearchStrings(r.paths, p)
+		if j < len(r.paths) && r.paths[j] == p {
+			idx[i] = j
+		} else {
+			missing = true
+		}
+	}
+	if !missing {
+		return idx
+	}
+	merged := append([]string(nil), r.paths...)
+	for _, p := range paths {
+		j := sort.SearchStrings(merged, p)
+		if j == len(merged) || merged[j] != p {
+			merged = append(merged, "")
+			copy(merged[j+1:], merged[j:])
+			merged[j] = p
+		}
+	}
+	capacity := len(r.ts)
+	nv := make([]float64, capacity*len(merged))
+	for i := range nv {
+		nv[i] = math.NaN()
+	}
+	old := len(r.paths)
+	for oi, p := range r.paths {
+		ni := sort.SearchStrings(merged, p)
+		for s := 0; s < capacity; s++ {
+			nv[s*len(merged)+ni] = r.vals[s*old+oi]
+		}
+	}
+	r.paths, r.vals = merged, nv
+	for i, p := range paths {
+		idx[i] = sort.SearchStrings(r.paths, p)
+	}
+	return idx
+}
+
+// add appends one sample; paths must be sorted and parallel to values.
+func (r *ring) add(ts float64, paths []string, values []float64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cols := r.columnsFor(paths)
+	w := len(r.paths)
+	row := r.vals[r.head*w : (r.head+1)*w]
+	for i := range row {
+		row[i] = math.NaN()
+	}
+	for i, c := range cols {
+		row[c] = values[i]
+	}
+	r.ts[r.head] = ts
+	r.head = (r.head + 1) % len(r.ts)
+	if r.n < len(r.ts) {
+		r.n++
+	}
+	r.total++
+}
+
+// latest returns up to limit samples, newest first.
+func (r *ring) latest(limit int) []Sample {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if limit <= 0 || limit > r.n {
+		limit = r.n
+	}
+	out := make([]Sample, 0, limit)
+	w := len(r.paths)
+	for k := 0; k < limit; k++ {
+		slot := (r.head - 1 - k + len(r.ts)) % len(r.ts)
+		row := r.vals[slot*w : (slot+1)*w]
+		s := Sample{Timestamp: r.ts[slot], Paths: make([]string, 0, w), Values: make([]float64, 0, w)}
+		for c, v := range row {
+			if !math.IsNaN(v) {
+				s.Paths = append(s.Paths, r.paths[c])
+				s.Values = append(s.Values, v)
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func (r *ring) count() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.n
+}
+
+// memBytes estimates the bytes the ring's value and timestamp columns hold.
+func (r *ring) memBytes() (bytes, values int) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return 8*len(r.ts) + 8*len(r.vals), r.n * len(r.paths)
+}

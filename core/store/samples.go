@@ -1,0 +1,305 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+)
+
+// ErrNotFound is returned when a host or plugin has no data.
+var ErrNotFound = errors.New("not found")
+
+// Sample is one stored reading: flattened metric paths (sorted) and their
+// values, parallel slices.
+type Sample struct {
+	Timestamp float64
+	Paths     []string
+	Values    []float64
+}
+
+// PluginSample is a validated sample of one plugin ready to store.
+type PluginSample struct {
+	Plugin string
+	Sample
+}
+
+// SampleEvent tells subscribers that a host's samples were committed.
+type SampleEvent struct {
+	Host    string
+	Samples []PluginSample
+}
+
+// PluginSummary is the newest sample of a plugin and how many are in memory.
+type PluginSummary struct {
+	Latest Sample
+	Count  int
+}
+
+// AppendSamples durably stores a batch of one host's samples, adds them to
+// the in-memory rings and tells subscribers. It returns once committed. A
+// sample with the same host, plugin, path set and timestamp as a stored one
+// replaces it, so a resent batch is stored once.
+func (s *Store) AppendSamples(ctx context.Context, host string, batch []PluginSample) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	ids := make([]int64, len(batch))
+	for i, ps := range batch {
+		id, err := s.seriesID(ctx, host, ps.Plugin, ps.Paths)
+		if err != nil {
+			return err
+		}
+		ids[i] = id
+	}
+	now := toUnix(time.Now())
+	err := s.Write(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.Prepare(`INSERT OR REPLACE INTO samples (series, ts, vals) VALUES (?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for i, ps := range batch {
+			if _, err := stmt.Exec(ids[i], ps.Timestamp, encodeValues(ps.Values)); err != nil {
+				return err
+			}
+		}
+		_, err = tx.Exec(`UPDATE hosts SET last_seen = ? WHERE name = ?`, now, host)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store samples of %s: %w", host, err)
+	}
+	for _, ps := range batch {
+		s.ringFor(host, ps.Plugin).add(ps.Timestamp, ps.Paths, ps.Values)
+	}
+	s.touchHost(host, now)
+	s.publish(SampleEvent{Host: host, Samples: batch})
+	return nil
+}
+
+func seriesCacheKey(host, plugin string, paths []string) string {
+	return host + "\x00" + plugin + "\x00" + strings.Join(paths, "\n")
+}
+
+// seriesID returns the id of a (host, plugin, path set), creating it in its
+// own committed write so a rolled-back sample write can never leave a stale
+// id in the cache.
+func (s *Store) seriesID(ctx context.Context, host, plugin string, paths []string) (int64, error) {
+	key := seriesCacheKey(host, plugin, paths)
+	s.mu.RLock()
+	id, ok := s.series[key]
+	s.mu.RUnlock()
+	if ok {
+		return id, nil
+	}
+	joined := strings.Join(paths, "\n")
+	err := s.Write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.Exec(`INSERT OR IGNORE INTO series (host, plugin, paths) VALUES (?, ?, ?)`, host, plugin, joined); err != nil {
+			return err
+		}
+		return tx.QueryRow(`SELECT id FROM series WHERE host = ? AND plugin = ? AND paths = ?`, host, plugin, joined).Scan(&id)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("create series %s/%s: %w", host, plugin, err)
+	}
+	s.mu.Lock()
+	s.series[key] = id
+	s.mu.Unlock()
+	return id, nil
+}
+
+func (s *Store) ringFor(host, plugin string) *ring {
+	k := seriesKey{host, plugin}
+	s.mu.RLock()
+	r := s.rings[k]
+	s.mu.RUnlock()
+	if r != nil {
+		return r
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r = s.rings[k]; r == nil {
+		r = newRing(s.opts.SampleHistory)
+		s.rings[k] = r
+	}
+	return r
+}
+
+// Latest returns up to limit recent samples of a host's plugin, newest
+// first, from memory. It returns ErrNotFound when there are none.
+func (s *Store) Latest(host, plugin string, limit int) ([]Sample, error) {
+	s.mu.RLock()
+	r := s.rings[seriesKey{host, plugin}]
+	s.mu.RUnlock()
+	if r == nil {
+		return nil, ErrNotFound
+	}
+	return r.latest(limit), nil
+}
+
+// Plugins returns the newest sample and in-memory count of every plugin of
+// a host.
+func (s *Store) Plugins(host string) map[string]PluginSummary {
+	s.mu.RLock()
+	var found []string
+	rings := map[string]*ring{}
+	for k, r := range s.rings {
+		if k.host == host {
+			found = append(found, k.plugin)
+			rings[k.plugin] = r
+		}
+	}
+	s.mu.RUnlock()
+	out := make(map[string]PluginSummary, len(found))
+	for _, p := range found {
+		r := rings[p]
+		l := r.latest(1)
+		if len(l) == 0 {
+			continue
+		}
+		out[p] = PluginSummary{Latest: l[0], Count: r.count()}
+	}
+	return out
+}
+
+// History reads persisted samples of a host's plugin with since <= ts <=
+// until, newest first, at most limit.
+func (s *Store) History(ctx context.Context, host, plugin string, since, until float64, limit int) ([]Sample, error) {
+	rows, err := s.rdb.QueryContext(ctx, `
+SELECT s.paths, x.ts, x.vals FROM samples x JOIN series s ON s.id = x.series
+WHERE s.host = ? AND s.plugin = ? AND x.ts >= ? AND x.ts <= ?
+ORDER BY x.ts DESC LIMIT ?`, host, plugin, since, until, limit)
+	if err != nil {
+		return nil, fmt.Errorf("history %s/%s: %w", host, plugin, err)
+	}
+	defer rows.Close()
+	var out []Sample
+	for rows.Next() {
+		var paths string
+		var ts float64
+		var blob []byte
+		if err := rows.Scan(&paths, &ts, &blob); err != nil {
+			return nil, err
+		}
+		smp, err := decodeSample(paths, ts, blob)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, smp)
+	}
+	return out, rows.Err()
+}
+
+func decodeSample(paths string, ts float64, blob []byte) (Sample, error) {
+	p := strings.Split(paths, "\n")
+	if len(blob) != 8*len(p) {
+		return Sample{}, fmt.Errorf("sample at %v: %d bytes for %d paths", ts, len(blob), len(p))
+	}
+	return Sample{Timestamp: ts, Paths: p, Values: decodeValues(blob)}, nil
+}
+
+func encodeValues(v []float64) []byte {
+	b := make([]byte, 8*len(v))
+	for i, f := range v {
+		binary.LittleEndian.PutUint64(b[8*i:], math.Float64bits(f))
+	}
+	return b
+}
+
+func decodeValues(b []byte) []float64 {
+	v := make([]float64, len(b)/8)
+	for i := range v {
+		v[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
+	}
+	return v
+}
+
+// load fills the caches and rings from the database at start.
+func (s *Store) load(ctx context.Context) error {
+	rows, err := s.wdb.QueryContext(ctx, `SELECT name, dyn, first_seen, last_seen FROM hosts`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var h HostInfo
+		if err := rows.Scan(&h.Name, &h.Dyn, &h.FirstSeen, &h.LastSeen); err != nil {
+			rows.Close()
+			return err
+		}
+		s.hosts[h.Name] = h
+	}
+	rows.Close()
+	type ser struct {
+		id                  int64
+		host, plugin, paths string
+	}
+	var all []ser
+	rows, err = s.wdb.QueryContext(ctx, `SELECT id, host, plugin, paths FROM series`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var x ser
+		if err := rows.Scan(&x.id, &x.host, &x.plugin, &x.paths); err != nil {
+			rows.Close()
+			return err
+		}
+		all = append(all, x)
+	}
+	rows.Close()
+	byPlugin := map[seriesKey][]Sample{}
+	for _, x := range all {
+		s.series[x.host+"\x00"+x.plugin+"\x00"+x.paths] = x.id
+		r, err := s.wdb.QueryContext(ctx, `SELECT ts, vals FROM samples WHERE series = ? ORDER BY ts DESC LIMIT ?`, x.id, s.opts.SampleHistory)
+		if err != nil {
+			return err
+		}
+		k := seriesKey{x.host, x.plugin}
+		for r.Next() {
+			var ts float64
+			var blob []byte
+			if err := r.Scan(&ts, &blob); err != nil {
+				r.Close()
+				return err
+			}
+			smp, err := decodeSample(x.paths, ts, blob)
+			if err != nil {
+				r.Close()
+				return err
+			}
+			byPlugin[k] = append(byPlugin[k], smp)
+		}
+		r.Close()
+	}
+	for k, list := range byPlugin {
+		sort.Slice(list, func(i, j int) bool { return list[i].Timestamp < list[j].Timestamp })
+		if len(list) > s.opts.SampleHistory {
+			list = list[len(list)-s.opts.SampleHistory:]
+		}
+		rg := newRing(s.opts.SampleHistory)
+		for _, smp := range list {
+			rg.add(smp.Timestamp, smp.Paths, smp.Values)
+		}
+		s.rings[k] = rg
+	}
+	return nil
+}
+
+// MemoryStats reports the bytes held by the in-memory sample columns and how
+// many values they hold.
+func (s *Store) MemoryStats() (bytes, values int) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, r := range s.rings {
+		b, v := r.memBytes()
+		bytes += b
+		values += v
+	}
+	return bytes, values
+}

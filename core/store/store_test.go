@@ -1,0 +1,235 @@
+package store
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func open(t *testing.T, dir string, history int) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), dir, Options{SampleHistory: history})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func sample(plugin string, ts float64, kv ...any) PluginSample {
+	ps := PluginSample{Plugin: plugin, Sample: Sample{Timestamp: ts}}
+	for i := 0; i < len(kv); i += 2 {
+		ps.Paths = append(ps.Paths, kv[i].(string))
+		ps.Values = append(ps.Values, kv[i+1].(float64))
+	}
+	return ps
+}
+
+func TestLatestIsNewestFirstAndBounded(t *testing.T) {
+	s := open(t, t.TempDir(), 5)
+	ctx := context.Background()
+	for i := 1; i <= 8; i++ {
+		if err := s.AppendSamples(ctx, "web01", []PluginSample{sample("cpu_monitor", float64(i), "cpu_percent", float64(i*10))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.Latest("web01", "cpu_monitor", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 5 || got[0].Timestamp != 8 || got[4].Timestamp != 4 || got[0].Values[0] != 80 {
+		t.Fatalf("got %+v", got)
+	}
+	if _, err := s.Latest("web01", "nope", 1); err != ErrNotFound {
+		t.Fatalf("missing plugin: %v", err)
+	}
+}
+
+func TestRingWidensForNewPaths(t *testing.T) {
+	s := open(t, t.TempDir(), 10)
+	ctx := context.Background()
+	s.AppendSamples(ctx, "h", []PluginSample{sample("disk_monitor", 1, "/.percent", 10.0)})
+	s.AppendSamples(ctx, "h", []PluginSample{sample("disk_monitor", 2, "/.percent", 11.0, "/home.percent", 50.0)})
+	got, _ := s.Latest("h", "disk_monitor", 2)
+	if len(got[0].Paths) != 2 || len(got[1].Paths) != 1 || got[1].Paths[0] != "/.percent" || got[1].Values[0] != 10 {
+		t.Fatalf("got %+v", got)
+	}
+}
+
+func TestRestartReloadsRingsAndHistory(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s, err := Open(ctx, dir, Options{SampleHistory: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.EnsureHost(ctx, "web01", true)
+	for i := 1; i <= 6; i++ {
+		s.AppendSamples(ctx, "web01", []PluginSample{sample("memory_monitor", float64(i), "percent", float64(i))})
+	}
+	s.Journal("web01", "web01 ipv6 DOWN")
+	s.Close()
+
+	s2 := open(t, dir, 3)
+	got, _ := s2.Latest("web01", "memory_monitor", 10)
+	if len(got) != 3 || got[0].Timestamp != 6 {
+		t.Fatalf("ring after restart: %+v", got)
+	}
+	hist, err := s2.History(ctx, "web01", "memory_monitor", 2, 5, 100)
+	if err != nil || len(hist) != 4 || hist[0].Timestamp != 5 {
+		t.Fatalf("history: %v %+v", err, hist)
+	}
+	h, ok := s2.Host("web01")
+	if !ok || !h.Dyn {
+		t.Fatalf("host after restart: %+v", h)
+	}
+	msgs, _ := s2.Messages(ctx, MessageQuery{Host: "web01"})
+	if len(msgs) != 1 || msgs[0].Msg != "web01 ipv6 DOWN" {
+		t.Fatalf("journal: %+v", msgs)
+	}
+}
+
+func TestResentSampleStoredOnce(t *testing.T) {
+	s := open(t, t.TempDir(), 10)
+	ctx := context.Background()
+	b := []PluginSample{sample("cpu_monitor", 42, "cpu_percent", 1.0)}
+	s.AppendSamples(ctx, "h", b)
+	s.AppendSamples(ctx, "h", b)
+	hist, _ := s.History(ctx, "h", "cpu_monitor", 0, math.MaxFloat64, 10)
+	if len(hist) != 1 {
+		t.Fatalf("resent sample stored %d times", len(hist))
+	}
+}
+
+func TestMessagesPaging(t *testing.T) {
+	s := open(t, t.TempDir(), 10)
+	ctx := context.Background()
+	for i := 0; i < 5; i++ {
+		if err := s.JournalSync(ctx, fmt.Sprintf("h%d", i%2), fmt.Sprintf("m%d", i)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	all, _ := s.Messages(ctx, MessageQuery{Limit: 2})
+	if len(all) != 2 || all[0].Msg != "m4" {
+		t.Fatalf("%+v", all)
+	}
+	older, _ := s.Messages(ctx, MessageQuery{Limit: 10, Before: all[1].Time})
+	if len(older) != 3 || older[0].Msg != "m2" {
+		t.Fatalf("before: %+v", older)
+	}
+	h1, _ := s.Messages(ctx, MessageQuery{Host: "h1"})
+	if len(h1) != 2 {
+		t.Fatalf("host filter: %+v", h1)
+	}
+	none, _ := s.Messages(ctx, MessageQuery{Hosts: []string{}})
+	if len(none) != 0 {
+		t.Fatal("empty visible set must return nothing")
+	}
+}
+
+func TestTrimDropsOldRows(t *testing.T) {
+	s := open(t, t.TempDir(), 10)
+	ctx := context.Background()
+	old := float64(time.Now().Add(-48 * time.Hour).Unix())
+	s.AppendSamples(ctx, "h", []PluginSample{sample("p", old, "a", 1.0), sample("p", float64(time.Now().Unix()), "a", 2.0)})
+	n, err := s.Trim(ctx, time.Now().Add(-24*time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("trim: %d %v", n, err)
+	}
+	hist, _ := s.History(ctx, "h", "p", 0, math.MaxFloat64, 10)
+	if len(hist) != 1 || hist[0].Values[0] != 2 {
+		t.Fatalf("%+v", hist)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	if _, err := Open(context.Background(), "/nonexistent/dir", Options{}); err == nil || !strings.Contains(err.Error(), "data_dir /nonexistent/dir") {
+		t.Fatalf("missing dir: %v", err)
+	}
+	dir := t.TempDir()
+	garbage := []byte(strings.Repeat("not a database ", 400))
+	os.WriteFile(filepath.Join(dir, FileName), garbage, 0o600)
+	_, err := Open(context.Background(), dir, Options{})
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, FileName)) {
+		t.Fatalf("corrupt file: %v", err)
+	}
+	after, _ := os.ReadFile(filepath.Join(dir, FileName))
+	if string(after) != string(garbage) {
+		t.Fatal("corrupt database file was modified")
+	}
+}
+
+// TestKill9KeepsAcknowledgedSamples runs a child process that appends
+// samples and prints an ack line after each commit, kills it with SIGKILL
+// mid-stream, and checks that every acknowledged sample is in the database.
+func TestKill9KeepsAcknowledgedSamples(t *testing.T) {
+	if os.Getenv("HBD_STORE_CHILD") != "" {
+		childWriter(os.Getenv("HBD_STORE_CHILD"))
+		return
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestKill9KeepsAcknowledgedSamples$")
+	cmd.Env = append(os.Environ(), "HBD_STORE_CHILD="+dir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	acked := 0
+	for sc.Scan() {
+		if n, err := strconv.Atoi(strings.TrimPrefix(sc.Text(), "ack ")); err == nil {
+			acked = n
+			if acked >= 300 {
+				break
+			}
+		}
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	if acked < 300 {
+		t.Fatalf("child acknowledged only %d samples", acked)
+	}
+	s := open(t, dir, 10)
+	hist, err := s.History(context.Background(), "web01", "cpu_monitor", 0, math.MaxFloat64, 1_000_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[float64]bool{}
+	for _, h := range hist {
+		seen[h.Timestamp] = true
+	}
+	for i := 1; i <= acked; i++ {
+		if !seen[float64(i)] {
+			t.Fatalf("acknowledged sample %d lost after kill -9 (%d stored)", i, len(hist))
+		}
+	}
+	t.Logf("%d acknowledged, %d stored after SIGKILL", acked, len(hist))
+}
+
+func childWriter(dir string) {
+	s, err := Open(context.Background(), dir, Options{})
+	if err != nil {
+		fmt.Println("open:", err)
+		os.Exit(2)
+	}
+	for i := 1; ; i++ {
+		if err := s.AppendSamples(context.Background(), "web01", []PluginSample{sample("cpu_monitor", float64(i), "cpu_percent", float64(i))}); err != nil {
+			fmt.Println("append:", err)
+			os.Exit(2)
+		}
+		fmt.Printf("ack %d\n", i)
+	}
+}
