@@ -58,12 +58,12 @@ type Config struct {
 	EnrollKey    string `koanf:"enroll_key"`
 	WatchDynamic bool   `koanf:"watch_dynamic"`
 
-	Watchhosts map[string]WatchHost  `koanf:"watchhosts"`
-	Thresholds map[string]Threshold  `koanf:"thresholds"`
-	Alerting   Alerting              `koanf:"alerting"`
-	Users      map[string]User       `koanf:"users"`
-	Auth       Auth                  `koanf:"auth"`
-	Channels   map[string]Channel    `koanf:"-"`
+	Watchhosts map[string]WatchHost `koanf:"watchhosts"`
+	Thresholds map[string]Threshold `koanf:"thresholds"`
+	Alerting   Alerting             `koanf:"alerting"`
+	Users      map[string]User      `koanf:"users"`
+	Auth       Auth                 `koanf:"auth"`
+	Channels   map[string]Channel   `koanf:"-"`
 }
 
 // WatchHost is one entry of watchhosts: a host the operator expects.

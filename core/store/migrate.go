@@ -120,4 +120,3 @@ func (s *Store) apply(ctx context.Context, m Migration) error {
 	}
 	return tx.Commit()
 }
-
