@@ -1,0 +1,257 @@
+// Package api serves hbd's REST API with Echo. Every route is declared once
+// in the route table (Routes) together with the access it needs, so the
+// access guard and the role-matrix test see every endpoint; every failure is
+// answered as JSON {"error": "..."} by one error handler.
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/labstack/echo/v4"
+
+	"github.com/hbdmon/hbd/core/config"
+	"github.com/hbdmon/hbd/core/store"
+)
+
+// Access is what a route requires of its caller.
+type Access int
+
+// Access levels, from least to most demanding. Host levels apply to the
+// route's :hostname parameter.
+const (
+	Public        Access = iota // anyone, no session needed
+	Agent                       // a signed agent request (checked by the handler)
+	Authenticated               // any logged-in user
+	HostMonitor                 // monitor, manager, owner of the host, or admin
+	HostManager                 // manager, owner of the host, or admin
+	HostOwner                   // owner of the host, or admin
+	Admin                       // administrators only
+)
+
+func (a Access) String() string {
+	return [...]string{"public", "agent", "authenticated", "host monitor", "host manager", "host owner", "admin"}[a]
+}
+
+// Principal is the caller of a request.
+type Principal struct {
+	User  string // empty in open mode
+	Admin bool
+	Open  bool // no users configured: everything is allowed
+}
+
+// Guard authenticates requests and decides access. The auth package
+// provides the real one; OpenGuard allows everything.
+type Guard interface {
+	// Check authenticates the request and checks it against the route's
+	// access, returning the caller or an *echo.HTTPError (401, 403, 404).
+	Check(c echo.Context, r Route) (Principal, error)
+	// CanSee reports whether p may read host's data (monitor or above).
+	CanSee(p Principal, host string) bool
+}
+
+// OpenGuard is the guard of open mode: every caller is an administrator.
+type OpenGuard struct{}
+
+// Check allows every request.
+func (OpenGuard) Check(echo.Context, Route) (Principal, error) {
+	return Principal{Admin: true, Open: true}, nil
+}
+
+// CanSee allows every host.
+func (OpenGuard) CanSee(Principal, string) bool { return true }
+
+// Route is one endpoint of the table.
+type Route struct {
+	Method  string
+	Path    string // Echo syntax, :hostname for the host
+	Access  Access
+	Handler echo.HandlerFunc
+	HTML    bool // a page: unauthenticated browsers are redirected to /login
+}
+
+// ConnectionSource reports the heartbeat state of a host: its own state
+// (UP, DEGRADED, DOWN or "" when never heard) and its per-family
+// connections as JSON-ready values.
+type ConnectionSource interface {
+	HostConnections(host string) (state string, connections any)
+}
+
+// HostAccessSource returns the current owner, managers and monitors of a
+// host (the config's values, or runtime changes made through the API).
+type HostAccessSource func(host string) (owner string, managers, monitors []string)
+
+// Deps is everything the API reads from. Fields left nil are optional
+// features not wired in (their routes answer 503 or empty lists).
+type Deps struct {
+	Config      func() *config.Config
+	Store       *store.Store
+	Connections ConnectionSource
+	HostAccess  HostAccessSource
+	// HostKey returns the signing key of a host for agent requests; dynamic
+	// is true for hosts that register themselves with the enroll key.
+	HostKey func(host string) (key []byte, dynamic bool, ok bool)
+	Guard   Guard
+	Logger  hclog.Logger
+}
+
+// Server is the HTTP API.
+type Server struct {
+	Echo   *echo.Echo
+	deps   Deps
+	routes []Route
+	log    hclog.Logger
+}
+
+// principalKey is the echo.Context key holding the caller's Principal.
+const principalKey = "hbd.principal"
+
+// New builds the server and registers the core routes. Feature packages
+// add theirs with Add before the server starts.
+func New(d Deps) *Server {
+	if d.Guard == nil {
+		d.Guard = OpenGuard{}
+	}
+	if d.Logger == nil {
+		d.Logger = hclog.NewNullLogger()
+	}
+	if d.HostAccess == nil {
+		d.HostAccess = func(host string) (string, []string, []string) {
+			h := d.Config().Watchhosts[host]
+			return h.Owner, h.Managers, h.Monitors
+		}
+	}
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	s := &Server{Echo: e, deps: d, log: d.Logger.Named("api")}
+	e.HTTPErrorHandler = s.handleError
+	e.Use(s.recoverer)
+	s.Add(s.coreRoutes()...)
+	return s
+}
+
+// Add registers routes behind the guard.
+func (s *Server) Add(routes ...Route) {
+	for _, r := range routes {
+		r := r
+		s.routes = append(s.routes, r)
+		s.Echo.Add(r.Method, r.Path, func(c echo.Context) error {
+			p, err := s.deps.Guard.Check(c, r)
+			if err != nil {
+				return err
+			}
+			c.Set(principalKey, p)
+			return r.Handler(c)
+		})
+	}
+}
+
+// Routes returns the route table (for the access guard's tests and docs).
+func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
+
+// Deps returns the dependencies the server was built with.
+func (s *Server) Deps() Deps { return s.deps }
+
+// PrincipalOf returns the caller of a request that passed the guard.
+func PrincipalOf(c echo.Context) Principal {
+	p, _ := c.Get(principalKey).(Principal)
+	return p
+}
+
+// Errorf builds an API error with a status and a message for the caller.
+func Errorf(status int, format string, a ...any) *echo.HTTPError {
+	return echo.NewHTTPError(status, fmt.Sprintf(format, a...))
+}
+
+// errorBody is the shape of every API error.
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+// handleError is the one place errors become HTTP responses. Internal
+// errors are logged and answered without their details.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	status := http.StatusInternalServerError
+	msg := "Internal server error"
+	var he *echo.HTTPError
+	switch {
+	case errors.As(err, &he):
+		status = he.Code
+		switch m := he.Message.(type) {
+		case string:
+			msg = m
+		default:
+			msg = http.StatusText(status)
+		}
+		if he == echo.ErrNotFound {
+			msg = "Not found: " + c.Request().URL.Path
+		}
+		if he == echo.ErrMethodNotAllowed {
+			msg = fmt.Sprintf("Method %s not allowed on %s", c.Request().Method, c.Request().URL.Path)
+		}
+		if status >= 500 && he.Internal != nil {
+			s.log.Error("request failed", "method", c.Request().Method, "path", c.Path(), "error", he.Internal)
+		}
+	case errors.Is(err, context.Canceled):
+		status, msg = 499, "Request canceled"
+	default:
+		s.log.Error("request failed", "method", c.Request().Method, "path", c.Path(), "error", err)
+	}
+	if c.Request().Method == http.MethodHead {
+		c.NoContent(status)
+		return
+	}
+	c.JSON(status, errorBody{Error: msg})
+}
+
+func (s *Server) recoverer(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				s.log.Error("handler panic", "path", c.Path(), "panic", r)
+				err = echo.NewHTTPError(http.StatusInternalServerError, "Internal server error")
+			}
+		}()
+		return next(c)
+	}
+}
+
+// knownHost reports whether a host is configured or has reported.
+func (s *Server) knownHost(name string) bool {
+	if _, ok := s.deps.Config().Watchhosts[name]; ok {
+		return true
+	}
+	_, ok := s.deps.Store.Host(name)
+	return ok
+}
+
+// hostParam returns the :hostname of a request, or a 404 naming it.
+func (s *Server) hostParam(c echo.Context) (string, error) {
+	h := c.Param("hostname")
+	if !config.ValidHostName(h) || !s.knownHost(h) {
+		return "", Errorf(http.StatusNotFound, "Host '%s' not found", clipName(h))
+	}
+	return h, nil
+}
+
+// clipName keeps names echoed in errors short and printable.
+func clipName(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}

@@ -1,0 +1,263 @@
+package api
+
+import (
+	"errors"
+	"math"
+	"net/http"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/hbdmon/hbd/core/protocol"
+	"github.com/hbdmon/hbd/core/store"
+)
+
+// Limits of the read endpoints.
+const (
+	DefaultSampleLimit  = 10
+	DefaultHistoryLimit = 1000
+	MaxHistoryLimit     = 10000
+	DefaultMessageLimit = 30
+	MaxMessageLimit     = 1000
+)
+
+func (s *Server) coreRoutes() []Route {
+	return []Route{
+		{Method: http.MethodGet, Path: "/healthz", Access: Public, Handler: s.healthz},
+		{Method: http.MethodGet, Path: "/api/0/hosts", Access: Authenticated, Handler: s.listHosts},
+		{Method: http.MethodGet, Path: "/api/0/messages", Access: Authenticated, Handler: s.listMessages},
+		{Method: http.MethodGet, Path: "/api/0/hosts/:hostname/plugins", Access: HostMonitor, Handler: s.hostPlugins},
+		{Method: http.MethodGet, Path: "/api/0/hosts/:hostname/plugins/:plugin_name", Access: HostMonitor, Handler: s.pluginSamples},
+		{Method: http.MethodPost, Path: protocol.IngestPath, Access: Agent, Handler: s.ingest},
+	}
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]any{"ok": true})
+}
+
+// HostJSON is one entry of GET /api/0/hosts.
+type HostJSON struct {
+	Name        string   `json:"name"`
+	Dyn         bool     `json:"dyn"`
+	Owner       *string  `json:"owner"`
+	Managers    []string `json:"managers"`
+	Monitors    []string `json:"monitors"`
+	State       string   `json:"state"`
+	LastSeen    *float64 `json:"last_seen"`
+	Connections any      `json:"connections"`
+}
+
+// HostNames returns every host the daemon knows: configured ones and those
+// that have reported (dynamic hosts), sorted.
+func (s *Server) HostNames() []string {
+	seen := map[string]bool{}
+	var names []string
+	for name := range s.deps.Config().Watchhosts {
+		seen[name] = true
+		names = append(names, name)
+	}
+	for _, h := range s.deps.Store.Hosts() {
+		if !seen[h.Name] {
+			names = append(names, h.Name)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+func (s *Server) hostJSON(name string) HostJSON {
+	cfg := s.deps.Config()
+	_, configured := cfg.Watchhosts[name]
+	info, reported := s.deps.Store.Host(name)
+	h := HostJSON{Name: name, Dyn: !configured && info.Dyn, Managers: []string{}, Monitors: []string{}, Connections: []any{}}
+	owner, managers, monitors := s.deps.HostAccess(name)
+	if owner != "" {
+		h.Owner = &owner
+	}
+	if managers != nil {
+		h.Managers = managers
+	}
+	if monitors != nil {
+		h.Monitors = monitors
+	}
+	if reported {
+		ls := info.LastSeen
+		h.LastSeen = &ls
+	}
+	h.State = "UNKNOWN"
+	if s.deps.Connections != nil {
+		state, conns := s.deps.Connections.HostConnections(name)
+		if state != "" {
+			h.State = state
+		}
+		if conns != nil {
+			h.Connections = conns
+		}
+	}
+	return h
+}
+
+func (s *Server) listHosts(c echo.Context) error {
+	p := PrincipalOf(c)
+	out := []HostJSON{}
+	for _, name := range s.HostNames() {
+		if s.deps.Guard.CanSee(p, name) {
+			out = append(out, s.hostJSON(name))
+		}
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) listMessages(c echo.Context) error {
+	limit, err := intParam(c, "limit", DefaultMessageLimit, MaxMessageLimit)
+	if err != nil {
+		return err
+	}
+	q := store.MessageQuery{Limit: limit}
+	if v := c.QueryParam("before"); v != "" {
+		b, err := strconv.ParseFloat(v, 64)
+		if err != nil || b <= 0 || math.IsNaN(b) || math.IsInf(b, 0) {
+			return Errorf(http.StatusBadRequest, "before must be a unix time in seconds")
+		}
+		q.Before = b
+	}
+	p := PrincipalOf(c)
+	if host := c.QueryParam("host"); host != "" {
+		if !s.knownHost(host) {
+			return Errorf(http.StatusNotFound, "Host '%s' not found", clipName(host))
+		}
+		if !s.deps.Guard.CanSee(p, host) {
+			return Errorf(http.StatusForbidden, "You may not read host '%s'", host)
+		}
+		q.Host = host
+	} else if !p.Admin {
+		q.Hosts = []string{}
+		for _, name := range s.HostNames() {
+			if s.deps.Guard.CanSee(p, name) {
+				q.Hosts = append(q.Hosts, name)
+			}
+		}
+	}
+	msgs, err := s.deps.Store.Messages(c.Request().Context(), q)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, msgs)
+}
+
+// SampleJSON is one sample in the reference's shape.
+type SampleJSON struct {
+	Timestamp float64        `json:"timestamp"`
+	Data      map[string]any `json:"data"`
+}
+
+type pluginSummaryJSON struct {
+	Timestamp   float64        `json:"timestamp"`
+	Data        map[string]any `json:"data"`
+	SampleCount int            `json:"sample_count"`
+}
+
+func (s *Server) hostPlugins(c echo.Context) error {
+	host, err := s.hostParam(c)
+	if err != nil {
+		return err
+	}
+	plugins := map[string]pluginSummaryJSON{}
+	for name, sum := range s.deps.Store.Plugins(host) {
+		plugins[name] = pluginSummaryJSON{
+			Timestamp:   sum.Latest.Timestamp,
+			Data:        protocol.Unflatten(sum.Latest.Paths, sum.Latest.Values),
+			SampleCount: sum.Count,
+		}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"hostname": host, "plugins": plugins})
+}
+
+func (s *Server) pluginSamples(c echo.Context) error {
+	host, err := s.hostParam(c)
+	if err != nil {
+		return err
+	}
+	plugin := c.Param("plugin_name")
+	sinceStr, untilStr := c.QueryParam("since"), c.QueryParam("until")
+	history := sinceStr != "" || untilStr != ""
+	def, max := DefaultSampleLimit, s.deps.Config().SampleHistory
+	if history {
+		def, max = DefaultHistoryLimit, MaxHistoryLimit
+	}
+	limit, err := intParam(c, "limit", def, max)
+	if err != nil {
+		return err
+	}
+	var samples []store.Sample
+	if history {
+		since, err := timeParam(sinceStr, "since", 0)
+		if err != nil {
+			return err
+		}
+		until, err := timeParam(untilStr, "until", float64(time.Now().Add(24*time.Hour).Unix()))
+		if err != nil {
+			return err
+		}
+		if until < since {
+			return Errorf(http.StatusBadRequest, "until must not be before since")
+		}
+		samples, err = s.deps.Store.History(c.Request().Context(), host, plugin, since, until, limit)
+		if err != nil {
+			return err
+		}
+		if len(samples) == 0 {
+			if _, err := s.deps.Store.Latest(host, plugin, 1); errors.Is(err, store.ErrNotFound) {
+				return Errorf(http.StatusNotFound, "Plugin '%s' not found for host '%s'", clipName(plugin), host)
+			}
+		}
+	} else {
+		samples, err = s.deps.Store.Latest(host, plugin, limit)
+		if errors.Is(err, store.ErrNotFound) {
+			return Errorf(http.StatusNotFound, "Plugin '%s' not found for host '%s'", clipName(plugin), host)
+		}
+	}
+	out := make([]SampleJSON, len(samples))
+	for i, smp := range samples {
+		out[i] = SampleJSON{Timestamp: smp.Timestamp, Data: protocol.Unflatten(smp.Paths, smp.Values)}
+	}
+	return c.JSON(http.StatusOK, map[string]any{
+		"hostname":     host,
+		"plugin":       plugin,
+		"samples":      out,
+		"sample_count": len(out),
+	})
+}
+
+// intParam reads a positive integer query parameter, capped at max.
+func intParam(c echo.Context, name string, def, max int) (int, error) {
+	v := c.QueryParam(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, Errorf(http.StatusBadRequest, "%s must be a positive integer, got '%s'", name, clipName(v))
+	}
+	if n > max {
+		n = max
+	}
+	return n, nil
+}
+
+func timeParam(v, name string, def float64) (float64, error) {
+	if v == "" {
+		return def, nil
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < 0 || math.IsNaN(f) || math.IsInf(f, 0) {
+		if t, terr := time.Parse(time.RFC3339, v); terr == nil {
+			return float64(t.UnixNano()) / 1e9, nil
+		}
+		return 0, Errorf(http.StatusBadRequest, "%s must be a unix time in seconds or RFC 3339, got '%s'", name, clipName(v))
+	}
+	return f, nil
+}
