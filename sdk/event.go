@@ -1,0 +1,54 @@
+package sdk
+
+import "time"
+
+// Alert levels, in the daemon's spelling.
+const (
+	LevelOK       = "OK"
+	LevelWarning  = "WARNING"
+	LevelCritical = "CRITICAL"
+	LevelUnknown  = "UNKNOWN"
+)
+
+// Event is one notification the daemon asks a notifier to deliver.
+type Event struct {
+	// ID identifies this notification and stays the same across delivery
+	// retries, so a destination that deduplicates can use it.
+	ID string
+	// Channel is the name of the channel the event is delivered through.
+	Channel string
+	// Host is the monitored host's name, e.g. "web01".
+	Host string
+	// MetricPath is the alerting metric, e.g. "cpu_monitor.cpu_percent",
+	// or "heartbeat.ipv4" for a missing heartbeat.
+	MetricPath string
+	// Level is the new level: LevelOK, LevelWarning, LevelCritical or
+	// LevelUnknown.
+	Level string
+	// PreviousLevel is the level before this change ("" when unknown or
+	// when this is a repeat notification at the same level).
+	PreviousLevel string
+	// Value is the metric value that caused the change (meaningless for
+	// LevelUnknown).
+	Value float64
+	// Since is when the alert entered Level.
+	Since time.Time
+	// Time is when the daemon created this event.
+	Time time.Time
+	// Message is extra text from the daemon, e.g. the threshold crossed.
+	Message string
+	// Test is true for events sent from "test channel" in the UI or API.
+	Test bool
+	// NotificationCount is how many notifications this alert has produced,
+	// this one included.
+	NotificationCount int
+	// URL links to the alert in the hbd web UI; empty when the daemon does
+	// not know its public address.
+	URL string
+}
+
+// IsRecovery reports whether the event announces a return to OK from a
+// problem level. Leaving UNKNOWN (no data) is not a recovery.
+func (e Event) IsRecovery() bool {
+	return e.Level == LevelOK && (e.PreviousLevel == LevelWarning || e.PreviousLevel == LevelCritical)
+}

@@ -1,0 +1,60 @@
+package sdk
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRender(t *testing.T) {
+	since := time.Date(2024, 3, 23, 22, 0, 0, 0, time.UTC)
+	base := Event{Host: "web01", MetricPath: "cpu_monitor.cpu_percent", Value: 95.5, Since: since, Channel: "ops"}
+	tests := []struct {
+		name      string
+		mutate    func(*Event)
+		title     string
+		bodyParts []string
+	}{
+		{"critical", func(e *Event) { e.Level, e.PreviousLevel = LevelCritical, LevelWarning },
+			"[CRITICAL] web01 cpu_monitor.cpu_percent = 95.5",
+			[]string{"is CRITICAL (was WARNING)", "Value: 95.5", "Since: 2024-03-23T22:00:00Z"}},
+		{"recovery", func(e *Event) { e.Level, e.PreviousLevel, e.Value = LevelOK, LevelCritical, 42 },
+			"[RECOVERED] web01 cpu_monitor.cpu_percent = 42 (was CRITICAL)",
+			[]string{"has recovered", "after being CRITICAL", "Value: 42"}},
+		{"unknown", func(e *Event) { e.Level, e.PreviousLevel = LevelUnknown, LevelOK },
+			"[UNKNOWN] web01 cpu_monitor.cpu_percent: no data",
+			[]string{"no data has arrived"}},
+		{"ok after unknown is no recovery", func(e *Event) { e.Level, e.PreviousLevel, e.Value = LevelOK, LevelUnknown, 3.14159 },
+			"[OK] web01 cpu_monitor.cpu_percent = 3.14",
+			[]string{"is OK (was UNKNOWN)"}},
+		{"renotify", func(e *Event) { e.Level, e.NotificationCount, e.URL = LevelWarning, 3, "https://hbd.example/alerts" },
+			"[WARNING] web01 cpu_monitor.cpu_percent = 95.5",
+			[]string{"Notification: #3", "https://hbd.example/alerts"}},
+		{"test", func(e *Event) { e.Test, e.Level = true, LevelCritical },
+			"[TEST] hbd test notification for channel ops",
+			[]string{"test notification", "channel ops"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := base
+			tt.mutate(&ev)
+			if got := RenderTitle(ev); got != tt.title {
+				t.Errorf("RenderTitle = %q, want %q", got, tt.title)
+			}
+			body := RenderBody(ev)
+			for _, p := range tt.bodyParts {
+				if !strings.Contains(body, p) {
+					t.Errorf("RenderBody = %q, missing %q", body, p)
+				}
+			}
+		})
+	}
+}
+
+func TestFormatValue(t *testing.T) {
+	for v, want := range map[float64]string{95.5: "95.5", 42: "42", 1.0 / 3: "0.33", 1234567.891: "1234567.89", -0.005: "-0.01"} {
+		if got := FormatValue(v); got != want {
+			t.Errorf("FormatValue(%v) = %q, want %q", v, got, want)
+		}
+	}
+}

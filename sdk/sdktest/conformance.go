@@ -1,0 +1,306 @@
+package sdktest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hbdmon/hbd/sdk"
+)
+
+// Conformance checks the rules every hbd notifier must follow, each as a
+// subtest of t:
+//
+//   - the schema passes [sdk.Schema.Check] and is the same on every call;
+//   - Validate accepts valid and rejects it with any required field (that has
+//     no default) removed or blank, naming that field;
+//   - secret field values, set to distinctive strings, never appear in an
+//     error from Validate or Notify, nor in a line logged through sdk.Logger;
+//   - Notify fails, retryably, against a service that answers 500, one that
+//     refuses connections, and one that never answers (where it must also
+//     return soon after its context ends);
+//   - the same notifier served over the real gRPC plumbing ([Start]) reports
+//     the same schema, validation results and error classes.
+//
+// valid must be a complete, valid configuration whose addresses point only
+// at servers the test itself started: Conformance never contacts anything
+// else. For the failure checks it redirects every text field holding an
+// http(s) URL (or defaulting to one) to local test servers; a notifier
+// without such fields (e-mail, say) is sent the valid configuration with its
+// secrets replaced, and the errors it returns are checked for leaks.
+func Conformance(t *testing.T, n sdk.Notifier, valid sdk.Config) {
+	t.Helper()
+	schema := n.Schema()
+
+	t.Run("schema", func(t *testing.T) {
+		if err := schema.Check(); err != nil {
+			t.Fatalf("Schema().Check(): %v", err)
+		}
+		if again := n.Schema(); !reflect.DeepEqual(schema, again) {
+			t.Errorf("Schema() changed between calls: %+v then %+v", schema, again)
+		}
+	})
+
+	t.Run("valid config accepted", func(t *testing.T) {
+		if err := n.Validate(valid.WithDefaults(schema)); err != nil {
+			t.Fatalf("Validate(valid config) = %v, want nil", err)
+		}
+	})
+
+	t.Run("required fields enforced", func(t *testing.T) {
+		for _, f := range schema.Fields {
+			if !f.Required || f.Default != "" {
+				continue
+			}
+			for name, mutate := range map[string]func(sdk.Config){
+				"missing": func(c sdk.Config) { delete(c, f.Key) },
+				"blank":   func(c sdk.Config) { c[f.Key] = "  " },
+			} {
+				cfg := clone(valid)
+				mutate(cfg)
+				err := n.Validate(cfg.WithDefaults(schema))
+				if err == nil {
+					t.Errorf("Validate with %s %q = nil, want an error", name, f.Key)
+					continue
+				}
+				if sdk.ErrorField(err) != f.Key && !strings.Contains(err.Error(), f.Key) {
+					t.Errorf("Validate with %s %q = %q, which does not name the field", name, f.Key, err)
+				}
+			}
+		}
+	})
+
+	secrets := secretConfig(schema)
+	withSecrets := func(base sdk.Config) sdk.Config {
+		cfg := clone(base)
+		for k, v := range secrets {
+			cfg[k] = v
+		}
+		return cfg
+	}
+	urlKeys := urlFields(schema, valid)
+
+	t.Run("secrets stay out of validation errors", func(t *testing.T) {
+		for _, f := range schema.Fields {
+			if f.Type == sdk.FieldSecret {
+				continue
+			}
+			cfg := withSecrets(valid)
+			cfg[f.Key] = map[string]string{sdk.FieldNumber: "not-a-number", sdk.FieldBool: "maybe"}[f.Type]
+			if f.Type == sdk.FieldText {
+				cfg[f.Key] = "%zz invalid\x00"
+			}
+			if err := n.Validate(cfg.WithDefaults(schema)); err != nil {
+				assertNoSecret(t, "Validate error with bad "+f.Key, err.Error(), secrets)
+			}
+		}
+	})
+
+	t.Run("notify failures are retryable and keep secrets out", func(t *testing.T) {
+		if len(urlKeys) == 0 {
+			logs := &lockedBuffer{}
+			ctx, cancel := context.WithTimeout(captureLogs(context.Background(), logs), 10*time.Second)
+			defer cancel()
+			if err := n.Notify(ctx, withSecrets(valid).WithDefaults(schema), conformanceEvent()); err != nil {
+				assertNoSecret(t, "Notify error", err.Error(), secrets)
+			}
+			assertNoSecret(t, "Notify log", logs.String(), secrets)
+			return
+		}
+		for _, sc := range failingServices(t) {
+			t.Run(sc.name, func(t *testing.T) {
+				cfg := withSecrets(redirect(valid.WithDefaults(schema), urlKeys, sc.url))
+				logs := &lockedBuffer{}
+				ctx, cancel := context.WithTimeout(captureLogs(context.Background(), logs), sc.timeout)
+				defer cancel()
+				start := time.Now()
+				err := n.Notify(ctx, cfg, conformanceEvent())
+				if err == nil {
+					t.Fatalf("Notify against %s = nil, want an error", sc.name)
+				}
+				if sdk.IsPermanent(err) {
+					t.Errorf("Notify against %s = permanent error %q, want retryable", sc.name, err)
+				}
+				if took := time.Since(start); took > sc.timeout+2*time.Second {
+					t.Errorf("Notify took %v with a %v context; it must return when ctx ends", took, sc.timeout)
+				}
+				assertNoSecret(t, "Notify error", err.Error(), secrets)
+				assertNoSecret(t, "Notify log", logs.String(), secrets)
+			})
+		}
+	})
+
+	t.Run("over grpc", func(t *testing.T) {
+		h := Start(t, n)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		got, err := h.Client.Schema(ctx)
+		if err != nil {
+			t.Fatalf("Schema over gRPC: %v", err)
+		}
+		if !reflect.DeepEqual(normalize(got), normalize(schema)) {
+			t.Errorf("Schema over gRPC = %+v, want %+v", got, schema)
+		}
+		if err := h.Client.Validate(ctx, valid); err != nil {
+			t.Errorf("Validate(valid config) over gRPC = %v, want nil", err)
+		}
+		for _, f := range schema.Fields {
+			if !f.Required || f.Default != "" {
+				continue
+			}
+			cfg := clone(valid)
+			delete(cfg, f.Key)
+			if err := h.Client.Validate(ctx, cfg); err == nil {
+				t.Errorf("Validate without %q over gRPC = nil, want an error", f.Key)
+			}
+		}
+		if len(urlKeys) > 0 {
+			svc := failingServices(t)[0]
+			err := h.Client.Notify(ctx, withSecrets(redirect(valid.WithDefaults(schema), urlKeys, svc.url)), conformanceEvent())
+			if err == nil || sdk.IsPermanent(err) {
+				t.Errorf("Notify against %s over gRPC = %v, want a retryable error", svc.name, err)
+			} else {
+				assertNoSecret(t, "Notify error over gRPC", err.Error(), secrets)
+			}
+		}
+		assertNoSecret(t, "plugin log", h.Logs(), secrets)
+	})
+}
+
+// normalize makes a nil and an empty field list compare equal.
+func normalize(s sdk.Schema) sdk.Schema {
+	if len(s.Fields) == 0 {
+		s.Fields = nil
+	}
+	return s
+}
+
+func clone(c sdk.Config) sdk.Config {
+	out := make(sdk.Config, len(c))
+	for k, v := range c {
+		out[k] = v
+	}
+	return out
+}
+
+// secretConfig returns a distinctive, alphanumeric value for every secret
+// field, so a leak is unmistakable and format checks still pass.
+func secretConfig(s sdk.Schema) map[string]string {
+	out := map[string]string{}
+	for _, f := range s.Fields {
+		if f.Type != sdk.FieldSecret {
+			continue
+		}
+		b := make([]byte, 8)
+		_, _ = rand.Read(b)
+		out[f.Key] = "SdkTestSecret" + strings.ReplaceAll(f.Key, "_", "") + hex.EncodeToString(b)
+	}
+	return out
+}
+
+func assertNoSecret(t *testing.T, what, text string, secrets map[string]string) {
+	t.Helper()
+	for k, v := range secrets {
+		if strings.Contains(text, v) {
+			t.Errorf("%s contains the value of secret field %q: %s", what, k, text)
+		}
+	}
+}
+
+func captureLogs(ctx context.Context, out *lockedBuffer) context.Context {
+	return sdk.WithLogger(ctx, hclog.New(&hclog.LoggerOptions{Output: out, Level: hclog.Trace}))
+}
+
+// urlFields returns the text fields whose value in cfg, or default, is an
+// http(s) URL.
+func urlFields(s sdk.Schema, cfg sdk.Config) []string {
+	var out []string
+	eff := cfg.WithDefaults(s)
+	for _, f := range s.Fields {
+		if f.Type != sdk.FieldText {
+			continue
+		}
+		if _, err := sdk.ParseHTTPURL(eff[f.Key]); err == nil {
+			out = append(out, f.Key)
+		}
+	}
+	return out
+}
+
+// redirect points the scheme and host of each URL field at base, keeping
+// path and query.
+func redirect(cfg sdk.Config, keys []string, base string) sdk.Config {
+	out := clone(cfg)
+	b, _ := sdk.ParseHTTPURL(base)
+	for _, k := range keys {
+		u, err := sdk.ParseHTTPURL(out[k])
+		if err != nil {
+			continue
+		}
+		u.Scheme, u.Host = b.Scheme, b.Host
+		out[k] = u.String()
+	}
+	return out
+}
+
+type failingService struct {
+	name    string
+	url     string
+	timeout time.Duration
+}
+
+// failingServices starts the local services Notify must fail against.
+func failingServices(t *testing.T) []failingService {
+	t.Helper()
+	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "sdktest: internal error", http.StatusInternalServerError)
+	}))
+	t.Cleanup(broken.Close)
+
+	stop := make(chan struct{})
+	hanging := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-stop:
+		}
+	}))
+	t.Cleanup(func() { close(stop); hanging.Close() })
+
+	return []failingService{
+		{name: "HTTP 500", url: broken.URL, timeout: 10 * time.Second},
+		{name: "connection refused", url: "http://" + closedAddr(t), timeout: 10 * time.Second},
+		{name: "no answer", url: hanging.URL, timeout: 500 * time.Millisecond},
+	}
+}
+
+// closedAddr returns a local address nothing listens on.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	addr := l.Addr().String()
+	if err := l.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("close: %v", err)
+	}
+	return addr
+}
+
+func conformanceEvent() sdk.Event {
+	now := time.Now()
+	return sdk.Event{
+		ID: "sdktest-event-1", Channel: "sdktest", Host: "web01", MetricPath: "cpu_monitor.cpu_percent",
+		Level: sdk.LevelCritical, PreviousLevel: sdk.LevelWarning, Value: 95.5,
+		Since: now.Add(-5 * time.Minute), Time: now, Message: "cpu_percent 95.5 >= 90", NotificationCount: 1,
+	}
+}

@@ -1,0 +1,128 @@
+// Package sdktest helps notifier authors test a notifier without a daemon:
+// [Start] serves it in-process over the SDK's real go-plugin gRPC plumbing,
+// and [Conformance] checks the rules every notifier must follow.
+package sdktest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"github.com/hashicorp/go-plugin/runner"
+	"github.com/hbdmon/hbd/sdk"
+)
+
+// Harness is a notifier served in-process exactly as [sdk.Serve] would serve
+// it from its own binary (same gRPC server options, same redaction and
+// logging), with a daemon-side [*sdk.Client] connected to it.
+type Harness struct {
+	// Client calls the served notifier the way the daemon does.
+	Client *sdk.Client
+
+	logs *lockedBuffer
+}
+
+// Logs returns everything the plugin side logged so far (JSON lines, secret
+// values already redacted by the SDK).
+func (h *Harness) Logs() string { return h.logs.String() }
+
+// Start serves n in-process and returns a connected harness. It fails tb if
+// the plugin does not come up within 10 seconds, and stops the plugin when
+// tb's test ends (logs are printed if the test failed).
+func Start(tb testing.TB, n sdk.Notifier) *Harness {
+	tb.Helper()
+	logs := &lockedBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	reattach := make(chan *plugin.ReattachConfig, 1)
+	closed := make(chan struct{})
+
+	cfg := sdk.ServeConfig(n, logs)
+	cfg.Test = &plugin.ServeTestConfig{Context: ctx, ReattachConfigCh: reattach, CloseCh: closed}
+	go plugin.Serve(cfg)
+
+	var rc *plugin.ReattachConfig
+	select {
+	case rc = <-reattach:
+	case <-closed:
+		cancel()
+		tb.Fatalf("sdktest: plugin server stopped during start-up; logs:\n%s", logs)
+	case <-time.After(10 * time.Second):
+		cancel()
+		tb.Fatalf("sdktest: plugin server did not start within 10s; logs:\n%s", logs)
+	}
+	// The default reattach runner polls this very process's pid forever;
+	// an in-process runner ends when the server does.
+	rc.ReattachFunc = func() (runner.AttachedRunner, error) { return inProcess{done: closed}, nil }
+
+	pc := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  sdk.Handshake,
+		Plugins:          sdk.PluginMap(),
+		Reattach:         rc,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		Logger:           hclog.New(&hclog.LoggerOptions{Name: "sdktest-host", Output: logs, Level: hclog.Warn}),
+	})
+	rpc, err := pc.Client()
+	if err != nil {
+		cancel()
+		tb.Fatalf("sdktest: connect: %v", err)
+	}
+	raw, err := rpc.Dispense(sdk.PluginName)
+	if err != nil {
+		cancel()
+		tb.Fatalf("sdktest: dispense: %v", err)
+	}
+	tb.Cleanup(func() {
+		_ = rpc.Close()
+		cancel()
+		<-closed
+		if tb.Failed() {
+			tb.Logf("sdktest: plugin logs:\n%s", logs)
+		}
+	})
+	return &Harness{Client: raw.(*sdk.Client), logs: logs}
+}
+
+// inProcess is the go-plugin runner for a plugin served by this process.
+type inProcess struct{ done <-chan struct{} }
+
+func (r inProcess) Wait(ctx context.Context) error {
+	select {
+	case <-r.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (inProcess) Kill(context.Context) error { return errors.New("sdktest: in-process plugin is stopped by test cleanup") }
+func (inProcess) ID() string                 { return "sdktest-in-process" }
+func (inProcess) PluginToHost(network, addr string) (string, string, error) {
+	return network, addr, nil
+}
+func (inProcess) HostToPlugin(network, addr string) (string, string, error) {
+	return network, addr, nil
+}
+
+// lockedBuffer is a bytes.Buffer safe for the concurrent writers of a served
+// plugin.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

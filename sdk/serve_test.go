@@ -1,0 +1,272 @@
+package sdk_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"github.com/hbdmon/hbd/sdk"
+	"github.com/hbdmon/hbd/sdk/internal/testnotifier"
+)
+
+// When the test binary is started with this variable set it becomes a
+// notifier plugin, so the tests below exercise a real plugin process.
+const servePluginEnv = "HBD_SDK_TEST_SERVE_PLUGIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(servePluginEnv) == "1" {
+		sdk.Serve(testnotifier.New())
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	sb strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.sb.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.sb.String()
+}
+
+// startPluginProcess launches this test binary as a plugin the way the
+// daemon launches a notifier binary.
+func startPluginProcess(t *testing.T) (*sdk.Client, *plugin.Client, *syncBuffer) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), servePluginEnv+"=1")
+	hostLog := &syncBuffer{}
+	logger := hclog.New(&hclog.LoggerOptions{Name: "host", Output: hostLog, Level: hclog.Debug})
+	pc := plugin.NewClient(sdk.ClientConfig(cmd, logger))
+	t.Cleanup(pc.Kill)
+	c, err := sdk.Dispense(pc)
+	if err != nil {
+		t.Fatalf("Dispense: %v\nhost log:\n%s", err, hostLog)
+	}
+	return c, pc, hostLog
+}
+
+func TestPluginProcessRoundTrip(t *testing.T) {
+	var mu sync.Mutex
+	var got []*http.Request
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r)
+		mu.Unlock()
+		if r.Header.Get("Authorization") != "Bearer good-token" {
+			http.Error(w, "bad token", http.StatusUnauthorized)
+			return
+		}
+		if r.Header.Get("X-Event-Id") == "flaky" {
+			http.Error(w, "try later", http.StatusServiceUnavailable)
+		}
+	}))
+	defer receiver.Close()
+
+	c, _, hostLog := startPluginProcess(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	schema, err := c.Schema(ctx)
+	if err != nil || schema.Type != "test" || len(schema.Fields) != 4 || schema.Fields[2].Default != "3" {
+		t.Fatalf("Schema = %+v, %v", schema, err)
+	}
+	if err := schema.Check(); err != nil {
+		t.Fatalf("schema from the wire fails Check: %v", err)
+	}
+
+	good := sdk.Config{"url": receiver.URL, "token": "good-token"}
+	t.Run("validate", func(t *testing.T) {
+		if err := c.Validate(ctx, good); err != nil {
+			t.Fatalf("Validate(good) = %v", err)
+		}
+		err := c.Validate(ctx, sdk.Config{"url": "not a url", "token": "x"})
+		var re *sdk.RemoteError
+		if !errors.As(err, &re) || re.Field != "url" || sdk.ErrorField(err) != "url" {
+			t.Fatalf("Validate(bad url) = %#v, want RemoteError on field url", err)
+		}
+	})
+
+	tests := []struct {
+		name      string
+		cfg       sdk.Config
+		ev        sdk.Event
+		wantErr   bool
+		permanent bool
+	}{
+		{"delivered", good, sdk.Event{ID: "ok", Level: sdk.LevelCritical, Host: "web01"}, false, false},
+		{"rejected credentials are permanent", sdk.Config{"url": receiver.URL, "token": "wrong-token"}, sdk.Event{ID: "a"}, true, true},
+		{"server error is retryable", good, sdk.Event{ID: "flaky"}, true, false},
+		{"explicit permanent crosses the wire", good, sdk.Event{Message: testnotifier.Reject}, true, true},
+		{"panic becomes a retryable error", good, sdk.Event{Message: testnotifier.Panic}, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := c.Notify(ctx, tt.cfg, tt.ev)
+			if (err != nil) != tt.wantErr || sdk.IsPermanent(err) != tt.permanent {
+				t.Fatalf("Notify = %v (permanent %v), want error %v permanent %v", err, sdk.IsPermanent(err), tt.wantErr, tt.permanent)
+			}
+		})
+	}
+
+	t.Run("plugin still serves after a panic", func(t *testing.T) {
+		if err := c.Notify(ctx, good, sdk.Event{ID: "after-panic"}); err != nil {
+			t.Fatalf("Notify after panic = %v", err)
+		}
+	})
+
+	t.Run("secrets redacted from errors and forwarded logs", func(t *testing.T) {
+		const secret = "Sup3rSecretT0ken"
+		err := c.Notify(ctx, sdk.Config{"url": receiver.URL, "token": secret}, sdk.Event{Message: testnotifier.Leak})
+		if err == nil || strings.Contains(err.Error(), secret) || !strings.Contains(err.Error(), "•••") {
+			t.Fatalf("Notify(leak) = %v, want error with the secret redacted", err)
+		}
+		err = c.Notify(ctx, sdk.Config{"url": receiver.URL, "token": secret}, sdk.Event{Message: testnotifier.Panic})
+		if err == nil || strings.Contains(err.Error(), secret) {
+			t.Fatalf("Notify(panic) = %v, want error with the secret redacted", err)
+		}
+		waitFor(t, func() bool { return strings.Contains(hostLog.String(), "about to leak") })
+		if logs := hostLog.String(); strings.Contains(logs, secret) {
+			t.Fatalf("host log contains the secret:\n%s", logs)
+		}
+	})
+
+	t.Run("deadline reaches the plugin", func(t *testing.T) {
+		short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		err := c.Notify(short, good, sdk.Event{Message: testnotifier.Block})
+		if !errors.Is(err, context.DeadlineExceeded) || sdk.IsPermanent(err) {
+			t.Fatalf("Notify(block) = %v, want retryable deadline error", err)
+		}
+		if took := time.Since(start); took > 2*time.Second {
+			t.Fatalf("Notify(block) took %v", took)
+		}
+	})
+
+	t.Run("messages above gRPC's 4 MiB default", func(t *testing.T) {
+		big := sdk.Config{"url": receiver.URL, "token": "good-token", "padding": strings.Repeat("x", 6<<20)}
+		if err := c.Validate(ctx, big); err != nil {
+			t.Fatalf("Validate(6 MiB config) = %v", err)
+		}
+	})
+
+	mu.Lock()
+	n := len(got)
+	mu.Unlock()
+	if n < 4 {
+		t.Errorf("receiver saw %d requests, want at least 4", n)
+	}
+}
+
+func TestPluginProcessGoneIsUnavailable(t *testing.T) {
+	c, pc, _ := startPluginProcess(t)
+	pc.Kill()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := c.Notify(ctx, sdk.Config{"url": "http://127.0.0.1:1", "token": "x"}, sdk.Event{})
+	if !errors.Is(err, sdk.ErrUnavailable) || sdk.IsPermanent(err) {
+		t.Fatalf("Notify on a killed plugin = %v, want retryable ErrUnavailable", err)
+	}
+}
+
+func TestPluginExitsWhenParentIsKilled(t *testing.T) {
+	// sh plays the daemon: it starts the plugin, prints its pid and is then
+	// SIGKILLed, so it cannot stop the plugin.
+	sh := exec.Command("sh", "-c", `"$0" & echo "pid=$!"; wait`, os.Args[0])
+	sh.Env = append(os.Environ(), servePluginEnv+"=1", sdk.Handshake.MagicCookieKey+"="+sdk.Handshake.MagicCookieValue)
+	out, err := sh.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sh.Start(); err != nil {
+		t.Skipf("no sh: %v", err)
+	}
+	pid := 0
+	handshake := false
+	lines := bufio.NewScanner(out)
+	for (pid == 0 || !handshake) && lines.Scan() {
+		if v, ok := strings.CutPrefix(lines.Text(), "pid="); ok {
+			pid, _ = strconv.Atoi(v)
+		} else if strings.Contains(lines.Text(), "|grpc|") {
+			handshake = true
+		}
+	}
+	if pid == 0 || !handshake {
+		_ = sh.Process.Kill()
+		t.Fatalf("plugin did not start (pid %d, handshake %v)", pid, handshake)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+
+	if err := sh.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = sh.Wait()
+	waitFor(t, func() bool { return !running(pid) })
+}
+
+// running reports whether pid is alive and not a zombie awaiting its reaper.
+func running(pid int) bool {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return syscall.Kill(pid, 0) == nil
+	}
+	// The state follows the parenthesised command name.
+	s := string(stat)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// BenchmarkNotifyRoundTripProcess measures Notify calls per second to a
+// plugin in its own process, over go-plugin's automatic mutual TLS, as the
+// daemon runs them.
+func BenchmarkNotifyRoundTripProcess(b *testing.B) {
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), servePluginEnv+"=1")
+	pc := plugin.NewClient(sdk.ClientConfig(cmd, hclog.NewNullLogger()))
+	defer pc.Kill()
+	c, err := sdk.Dispense(pc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := sdk.Config{"url": "http://127.0.0.1:1/", "token": "bench-token-value"}
+	ev := sdk.Event{ID: "bench", Host: "web01", Level: sdk.LevelCritical, Value: 95.5, Message: testnotifier.Drop}
+	for b.Loop() {
+		if err := c.Notify(context.Background(), cfg, ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "notify/s")
+}

@@ -1,0 +1,62 @@
+package sdk
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hbdmon/hbd/sdk/internal/notifierpb"
+)
+
+// grpcServer adapts a Notifier to the generated gRPC service. It fills in
+// schema defaults, hands the call a logger, keeps secrets out of errors and
+// logs, and turns a panic into a retryable error instead of a dead plugin.
+type grpcServer struct {
+	notifierpb.UnimplementedNotifierServer
+
+	impl   Notifier
+	schema Schema
+	log    hclog.Logger
+	red    *redactor
+}
+
+func newGRPCServer(impl Notifier, log hclog.Logger, red *redactor) *grpcServer {
+	return &grpcServer{impl: impl, schema: impl.Schema(), log: log, red: red}
+}
+
+func (s *grpcServer) Schema(context.Context, *notifierpb.SchemaRequest) (*notifierpb.SchemaResponse, error) {
+	return schemaToPB(s.schema), nil
+}
+
+func (s *grpcServer) Validate(ctx context.Context, req *notifierpb.ValidateRequest) (*notifierpb.ValidateResponse, error) {
+	cfg := Config(req.GetConfig()).WithDefaults(s.schema)
+	err := s.call(ctx, "validate", cfg, func(ctx context.Context) error {
+		return s.impl.Validate(cfg)
+	})
+	return &notifierpb.ValidateResponse{Error: err}, nil
+}
+
+func (s *grpcServer) Notify(ctx context.Context, req *notifierpb.NotifyRequest) (*notifierpb.NotifyResponse, error) {
+	cfg := Config(req.GetConfig()).WithDefaults(s.schema)
+	ev := eventFromPB(req.GetEvent())
+	err := s.call(ctx, "notify", cfg, func(ctx context.Context) error {
+		return s.impl.Notify(WithLogger(ctx, s.log.With("event_id", ev.ID)), cfg, ev)
+	})
+	return &notifierpb.NotifyResponse{Error: err}, nil
+}
+
+// call runs fn with cfg's secrets registered for log redaction and returns
+// its error encoded for the wire.
+func (s *grpcServer) call(ctx context.Context, name string, cfg Config, fn func(context.Context) error) (pbErr *notifierpb.Error) {
+	secrets := s.schema.secretValues(cfg)
+	release := s.red.track(secrets)
+	defer release()
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("notifier panicked", "call", name, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			pbErr = errorToPB(fmt.Errorf("notifier panicked during %s: %v", name, r), secrets)
+		}
+	}()
+	return errorToPB(fn(ctx), secrets)
+}
