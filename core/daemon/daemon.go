@@ -1,0 +1,226 @@
+// Package daemon wires hbd together: it loads the config, opens the store,
+// starts the listeners and the feature services, reloads on SIGHUP and shuts
+// everything down in order on SIGTERM.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/hbdmon/hbd/core/api"
+	"github.com/hbdmon/hbd/core/config"
+	"github.com/hbdmon/hbd/core/store"
+)
+
+// Version is the daemon's version, set at build time with -ldflags.
+var Version = "0.1.0-dev"
+
+// Daemon is a running hbd. Build it with New, then call Run.
+type Daemon struct {
+	path string
+	cfg  atomic.Pointer[config.Config]
+	log  hclog.Logger
+
+	Store *store.Store
+	API   *api.Server
+
+	httpLn  net.Listener
+	httpSrv *http.Server
+
+	reloadMu  sync.Mutex
+	onReload  []func(*config.Config)
+	closers   []func()
+	startedAt time.Time
+}
+
+// Options tune New; the zero value is what `hbd serve` uses.
+type Options struct {
+	Environ []string     // environment for HBD_ overrides; os.Environ when nil
+	Logger  hclog.Logger // built from the config's log settings when nil
+}
+
+// New loads the config at path, opens the store and binds the listeners.
+// Every error names what failed and where; nothing is started on error.
+func New(ctx context.Context, path string, opts Options) (*Daemon, error) {
+	cfg, err := config.Load(path, opts.Environ)
+	if err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = hclog.New(&hclog.LoggerOptions{
+			Name:       "hbd",
+			Level:      hclog.LevelFromString(cfg.LogLevel),
+			JSONFormat: cfg.LogJSON,
+			Output:     os.Stderr,
+		})
+	}
+	d := &Daemon{path: path, log: log, startedAt: time.Now()}
+	d.cfg.Store(cfg)
+
+	st, err := store.Open(ctx, cfg.DataDir, store.Options{
+		SampleHistory: cfg.SampleHistory,
+		Retention:     cfg.Retention,
+		Logger:        log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.Store = st
+	d.closers = append(d.closers, func() {
+		if err := st.Close(); err != nil {
+			log.Error("close store", "error", err)
+		}
+	})
+
+	addr := net.JoinHostPort(cfg.HBDHost, strconv.Itoa(cfg.HBDPort))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		d.close()
+		return nil, fmt.Errorf("hbd_port: listen %s: %w", addr, unwrapOp(err))
+	}
+	d.httpLn = ln
+
+	d.API = api.New(api.Deps{
+		Config:  d.Config,
+		Store:   st,
+		HostKey: d.hostKey,
+		Logger:  log,
+	})
+	d.httpSrv = &http.Server{
+		Handler:           d.API.Echo,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          log.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
+	}
+	return d, nil
+}
+
+func unwrapOp(err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		return oe.Err
+	}
+	return err
+}
+
+// Config returns the configuration in force. Callers must not modify it.
+func (d *Daemon) Config() *config.Config { return d.cfg.Load() }
+
+// Logger returns the daemon's logger.
+func (d *Daemon) Logger() hclog.Logger { return d.log }
+
+// HTTPAddr returns the address the HTTP API listens on.
+func (d *Daemon) HTTPAddr() net.Addr { return d.httpLn.Addr() }
+
+// OnReload registers fn to receive every new config after a successful
+// SIGHUP reload, in registration order.
+func (d *Daemon) OnReload(fn func(*config.Config)) {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	d.onReload = append(d.onReload, fn)
+}
+
+// OnClose registers fn to run at shutdown, before the store closes; the
+// last registered runs first.
+func (d *Daemon) OnClose(fn func()) {
+	d.closers = append(d.closers, fn)
+}
+
+// hostKey returns the signing key of a watched host.
+func (d *Daemon) hostKey(host string) ([]byte, bool, bool) {
+	key, ok := d.Config().HostKey(host)
+	return key, false, ok
+}
+
+// Reload reads the config file again and, when it is valid, swaps it in
+// and tells the services. A bad file keeps the running config; the error
+// is logged, journaled and returned.
+func (d *Daemon) Reload() error {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	cfg, err := config.Load(d.path, nil)
+	if err != nil {
+		d.log.Error("config reload failed; keeping the running config", "error", err)
+		d.Store.Journal("", "config reload failed: "+err.Error())
+		return err
+	}
+	d.cfg.Store(cfg)
+	for _, fn := range d.onReload {
+		fn(cfg)
+	}
+	d.log.Info("config reloaded", "file", d.path)
+	d.Store.Journal("", "config reloaded")
+	return nil
+}
+
+// Run serves until ctx ends or SIGTERM/SIGINT arrives, reloading on SIGHUP,
+// then shuts down cleanly and returns nil.
+func (d *Daemon) Run(ctx context.Context) error {
+	cfg := d.Config()
+	if cfg.OpenMode() {
+		d.log.Warn("NO USERS CONFIGURED: running in OPEN MODE, every endpoint is reachable without authentication")
+	}
+	d.log.Info("hbd started", "version", Version, "http", d.httpLn.Addr().String(), "data_dir", cfg.DataDir)
+	d.Store.Journal("", "hbd started")
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+
+	errc := make(chan error, 1)
+	go func() {
+		if err := d.httpSrv.Serve(d.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+	}()
+	var runErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case err := <-errc:
+			runErr = fmt.Errorf("http server: %w", err)
+			break loop
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				d.Reload()
+				continue
+			}
+			d.log.Info("shutting down", "signal", sig.String())
+			break loop
+		}
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := d.httpSrv.Shutdown(shutCtx); err != nil {
+		d.log.Warn("http shutdown", "error", err)
+	}
+	d.Store.Journal("", "hbd stopped")
+	d.close()
+	d.log.Info("hbd stopped")
+	return runErr
+}
+
+func (d *Daemon) close() {
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		d.closers[i]()
+	}
+	d.closers = nil
+}
