@@ -106,4 +106,3 @@ func callError(ctx context.Context, call string, err error) error {
 		return fmt.Errorf("notifier %s: %w: %s", call, ErrUnavailable, st.Message())
 	}
 }
-

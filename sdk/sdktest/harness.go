@@ -99,8 +99,10 @@ func (r inProcess) Wait(ctx context.Context) error {
 	}
 }
 
-func (inProcess) Kill(context.Context) error { return errors.New("sdktest: in-process plugin is stopped by test cleanup") }
-func (inProcess) ID() string                 { return "sdktest-in-process" }
+func (inProcess) Kill(context.Context) error {
+	return errors.New("sdktest: in-process plugin is stopped by test cleanup")
+}
+func (inProcess) ID() string { return "sdktest-in-process" }
 func (inProcess) PluginToHost(network, addr string) (string, string, error) {
 	return network, addr, nil
 }
