@@ -1,0 +1,128 @@
+package testutil
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// FreePort returns a TCP port that was free a moment ago (also free for UDP
+// on most systems, which the heartbeat listener needs).
+func FreePort(t testing.TB) int {
+	t.Helper()
+	for i := 0; i < 20; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if u, err := net.ListenPacket("udp", fmt.Sprintf(":%d", port)); err == nil {
+			u.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+// Daemon is an hbd child process started from a built binary.
+type Daemon struct {
+	Cmd     *exec.Cmd
+	BaseURL string
+	Dir     string
+	mu      sync.Mutex
+	stderr  bytes.Buffer
+	done    chan struct{}
+}
+
+// Stderr returns what the daemon has logged so far.
+func (d *Daemon) Stderr() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.stderr.String()
+}
+
+type lockedWriter struct{ d *Daemon }
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.d.mu.Lock()
+	defer w.d.mu.Unlock()
+	return w.d.stderr.Write(p)
+}
+
+// StartDaemon runs bin serve -config dir/hbd.yaml (dir must hold the config
+// and its data_dir) and waits until /healthz answers on port.
+func StartDaemon(t testing.TB, bin, dir string, port int, env ...string) *Daemon {
+	t.Helper()
+	d := &Daemon{Dir: dir, BaseURL: fmt.Sprintf("http://127.0.0.1:%d", port), done: make(chan struct{})}
+	d.Cmd = exec.Command(bin, "serve", "-config", filepath.Join(dir, "hbd.yaml"))
+	d.Cmd.Dir = dir
+	d.Cmd.Env = append(os.Environ(), env...)
+	d.Cmd.Stderr = lockedWriter{d}
+	if err := d.Cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { d.Cmd.Wait(); close(d.done) }()
+	t.Cleanup(func() { d.Kill() })
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-d.done:
+			t.Fatalf("hbd exited during start: %s", d.Stderr())
+		default:
+		}
+		resp, err := http.Get(d.BaseURL + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return d
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("hbd did not answer /healthz: %s", d.Stderr())
+	return nil
+}
+
+// Signal sends sig to the daemon.
+func (d *Daemon) Signal(sig syscall.Signal) { d.Cmd.Process.Signal(sig) }
+
+// Kill sends SIGKILL and waits for the process to end.
+func (d *Daemon) Kill() {
+	d.Cmd.Process.Signal(syscall.SIGKILL)
+	<-d.done
+}
+
+// Wait waits up to timeout for the process to exit and returns its exit code
+// (-1 on timeout).
+func (d *Daemon) Wait(timeout time.Duration) int {
+	select {
+	case <-d.done:
+		return d.Cmd.ProcessState.ExitCode()
+	case <-time.After(timeout):
+		return -1
+	}
+}
+
+// WaitLog waits until the daemon's log contains s.
+func (d *Daemon) WaitLog(t testing.TB, s string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if strings.Contains(d.Stderr(), s) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("daemon log never contained %q:\n%s", s, d.Stderr())
+}
