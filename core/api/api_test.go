@@ -29,7 +29,7 @@ type fixture struct {
 	key   []byte
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	cfg := testutil.Config(t, cfgYAML)
 	st := testutil.Store(t, 100)

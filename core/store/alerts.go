@@ -1,0 +1,208 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// Alert persistence: the evaluator (package alert) keeps its states in
+// memory and saves them here so a restart restores level, since, counts,
+// acknowledgements and silences. Migration versions 10–19 belong to it.
+func init() {
+	Register(Migration{Version: 10, Name: "alerting", SQL: `
+CREATE TABLE alert_states (
+	host               TEXT NOT NULL,
+	metric             TEXT NOT NULL,
+	level              TEXT NOT NULL,
+	since              REAL NOT NULL,
+	last_value         REAL NOT NULL,
+	last_check         REAL NOT NULL,
+	notification_count INTEGER NOT NULL DEFAULT 0,
+	last_notified      REAL NOT NULL DEFAULT 0,
+	notified_level     TEXT NOT NULL DEFAULT '',
+	acknowledged       INTEGER NOT NULL DEFAULT 0,
+	ack_by             TEXT NOT NULL DEFAULT '',
+	flapping           INTEGER NOT NULL DEFAULT 0,
+	detail             TEXT NOT NULL DEFAULT '',
+	PRIMARY KEY (host, metric)
+) WITHOUT ROWID;
+CREATE TABLE alert_silences (
+	id         TEXT PRIMARY KEY,
+	host       TEXT NOT NULL,
+	metric     TEXT NOT NULL,
+	created    REAL NOT NULL,
+	until      REAL NOT NULL,
+	created_by TEXT NOT NULL DEFAULT '',
+	comment    TEXT NOT NULL DEFAULT ''
+);
+`})
+}
+
+// AlertState is the persisted state of one (host, metric path). Times are
+// unix seconds; LastNotified is 0 when nothing was sent for the current
+// level episode.
+type AlertState struct {
+	Host              string
+	Metric            string
+	Level             string
+	Since             float64
+	LastValue         float64
+	LastCheck         float64
+	NotificationCount int
+	LastNotified      float64
+	// NotifiedLevel is the level of the last notification sent (any
+	// episode), so a recovery can say what it recovered from.
+	NotifiedLevel string
+	Acknowledged  bool
+	AckBy         string
+	Flapping      bool
+	// Detail is what produced LastValue when it is not a plain number, e.g.
+	// the heartbeat state ("DOWN") of a heartbeat.* metric.
+	Detail string
+}
+
+// AlertKey names one alert state.
+type AlertKey struct{ Host, Metric string }
+
+// Silence mutes notifications for every (host, metric path) matching both
+// globs until Until (unix seconds).
+type Silence struct {
+	ID        string  `json:"id"`
+	Host      string  `json:"host"`
+	Metric    string  `json:"metric"`
+	Created   float64 `json:"created"`
+	Until     float64 `json:"until"`
+	CreatedBy string  `json:"created_by"`
+	Comment   string  `json:"comment"`
+}
+
+const upsertAlertState = `INSERT INTO alert_states
+	(host, metric, level, since, last_value, last_check, notification_count, last_notified, notified_level, acknowledged, ack_by, flapping, detail)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (host, metric) DO UPDATE SET
+	level = excluded.level, since = excluded.since, last_value = excluded.last_value,
+	last_check = excluded.last_check, notification_count = excluded.notification_count,
+	last_notified = excluded.last_notified, notified_level = excluded.notified_level,
+	acknowledged = excluded.acknowledged, ack_by = excluded.ack_by,
+	flapping = excluded.flapping, detail = excluded.detail`
+
+// alertTx writes alert state upserts and deletions in one transaction.
+func alertTx(tx *sql.Tx, save []AlertState, del []AlertKey) error {
+	if len(save) > 0 {
+		stmt, err := tx.Prepare(upsertAlertState)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, a := range save {
+			if _, err := stmt.Exec(a.Host, a.Metric, a.Level, a.Since, a.LastValue, a.LastCheck,
+				a.NotificationCount, a.LastNotified, a.NotifiedLevel, a.Acknowledged, a.AckBy, a.Flapping, a.Detail); err != nil {
+				return fmt.Errorf("save alert %s %s: %w", a.Host, a.Metric, err)
+			}
+		}
+	}
+	if len(del) > 0 {
+		stmt, err := tx.Prepare(`DELETE FROM alert_states WHERE host = ? AND metric = ?`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, k := range del {
+			if _, err := stmt.Exec(k.Host, k.Metric); err != nil {
+				return fmt.Errorf("delete alert %s %s: %w", k.Host, k.Metric, err)
+			}
+		}
+	}
+	return nil
+}
+
+// SaveAlertStates queues upserts of states and deletions of keys without
+// waiting for the commit; writes queued later win, so callers may save the
+// same state repeatedly.
+func (s *Store) SaveAlertStates(save []AlertState, del []AlertKey) {
+	if len(save) == 0 && len(del) == 0 {
+		return
+	}
+	s.Go(func(tx *sql.Tx) error { return alertTx(tx, save, del) })
+}
+
+// SaveAlertStatesSync is SaveAlertStates waiting for the commit.
+func (s *Store) SaveAlertStatesSync(ctx context.Context, save []AlertState, del []AlertKey) error {
+	if len(save) == 0 && len(del) == 0 {
+		return nil
+	}
+	return s.Write(ctx, func(tx *sql.Tx) error { return alertTx(tx, save, del) })
+}
+
+// AlertStates returns every persisted alert state.
+func (s *Store) AlertStates(ctx context.Context) ([]AlertState, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT host, metric, level, since, last_value, last_check,
+		notification_count, last_notified, notified_level, acknowledged, ack_by, flapping, detail
+		FROM alert_states ORDER BY host, metric`)
+	if err != nil {
+		return nil, fmt.Errorf("read alert states: %w", err)
+	}
+	defer rows.Close()
+	out := []AlertState{}
+	for rows.Next() {
+		var a AlertState
+		if err := rows.Scan(&a.Host, &a.Metric, &a.Level, &a.Since, &a.LastValue, &a.LastCheck,
+			&a.NotificationCount, &a.LastNotified, &a.NotifiedLevel, &a.Acknowledged, &a.AckBy, &a.Flapping, &a.Detail); err != nil {
+			return nil, fmt.Errorf("read alert states: %w", err)
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read alert states: %w", err)
+	}
+	return out, nil
+}
+
+// SaveSilence stores (or replaces) a silence and returns once committed.
+func (s *Store) SaveSilence(ctx context.Context, sl Silence) error {
+	err := s.Write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec(`INSERT OR REPLACE INTO alert_silences (id, host, metric, created, until, created_by, comment)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, sl.ID, sl.Host, sl.Metric, sl.Created, sl.Until, sl.CreatedBy, sl.Comment)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("save silence %s: %w", sl.ID, err)
+	}
+	return nil
+}
+
+// DeleteSilence removes a silence and returns once committed. Deleting an
+// unknown id is not an error.
+func (s *Store) DeleteSilence(ctx context.Context, id string) error {
+	err := s.Write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec(`DELETE FROM alert_silences WHERE id = ?`, id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("delete silence %s: %w", id, err)
+	}
+	return nil
+}
+
+// Silences returns every persisted silence, oldest first.
+func (s *Store) Silences(ctx context.Context) ([]Silence, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT id, host, metric, created, until, created_by, comment
+		FROM alert_silences ORDER BY created, id`)
+	if err != nil {
+		return nil, fmt.Errorf("read silences: %w", err)
+	}
+	defer rows.Close()
+	out := []Silence{}
+	for rows.Next() {
+		var sl Silence
+		if err := rows.Scan(&sl.ID, &sl.Host, &sl.Metric, &sl.Created, &sl.Until, &sl.CreatedBy, &sl.Comment); err != nil {
+			return nil, fmt.Errorf("read silences: %w", err)
+		}
+		out = append(out, sl)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read silences: %w", err)
+	}
+	return out, nil
+}

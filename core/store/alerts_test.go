@@ -1,0 +1,73 @@
+package store
+
+import (
+	"context"
+	"reflect"
+	"testing"
+)
+
+func TestAlertStatesSurviveRestart(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s, err := Open(ctx, dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := AlertState{Host: "web01", Metric: "cpu_monitor.cpu_percent", Level: "WARNING", Since: 100, LastValue: 85.5,
+		LastCheck: 160, NotificationCount: 2, LastNotified: 150, NotifiedLevel: "WARNING", Acknowledged: true, AckBy: "alice"}
+	b := AlertState{Host: "web01", Metric: "heartbeat.ipv6", Level: "CRITICAL", Since: 90, LastValue: 2, LastCheck: 90, Detail: "DOWN", Flapping: true}
+	gone := AlertState{Host: "db01", Metric: "memory_monitor.percent", Level: "OK", Since: 1, LastCheck: 1}
+	s.SaveAlertStates([]AlertState{a, b, gone}, nil)
+	a.LastValue = 86 // a later save of the same key wins
+	s.SaveAlertStates([]AlertState{a}, []AlertKey{{"db01", "memory_monitor.percent"}})
+	sl := Silence{ID: "abc", Host: "web*", Metric: "**", Created: 10, Until: 7210, CreatedBy: "bob", Comment: "maintenance"}
+	if err := s.SaveSilence(ctx, sl); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveSilence(ctx, Silence{ID: "old", Host: "x", Metric: "y", Created: 5, Until: 6}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteSilence(ctx, "old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = open(t, dir, 10)
+	got, err := s.AlertStates(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []AlertState{a, b}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("states after restart:\n got %+v\nwant %+v", got, want)
+	}
+	sils, err := s.Silences(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(sils, []Silence{sl}) {
+		t.Fatalf("silences after restart: %+v", sils)
+	}
+}
+
+func TestSaveAlertStatesSyncIsVisibleAtOnce(t *testing.T) {
+	s := open(t, t.TempDir(), 10)
+	ctx := context.Background()
+	if err := s.SaveAlertStatesSync(ctx, []AlertState{{Host: "h", Metric: "m", Level: "OK"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.AlertStates(ctx)
+	if err != nil || len(got) != 1 || got[0].Metric != "m" {
+		t.Fatalf("got %+v, %v", got, err)
+	}
+	if err := s.SaveAlertStatesSync(ctx, nil, []AlertKey{{"h", "m"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.AlertStates(ctx); len(got) != 0 {
+		t.Fatalf("not deleted: %+v", got)
+	}
+	if sils, _ := s.Silences(ctx); sils == nil || len(sils) != 0 {
+		t.Fatalf("empty silences must be an empty slice, got %#v", sils)
+	}
+}
