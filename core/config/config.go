@@ -52,6 +52,10 @@ type Config struct {
 	SampleHistory   int               `koanf:"sample_history"`
 	Retention       time.Duration     `koanf:"retention"`
 
+	// MetricsToken, when set, lets a scraper read /metrics with
+	// "Authorization: Bearer <token>" without a user session.
+	MetricsToken string `koanf:"metrics_token"`
+
 	LogLevel string `koanf:"log_level"`
 	LogJSON  bool   `koanf:"log_json"`
 

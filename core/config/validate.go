@@ -68,6 +68,9 @@ func (c *Config) validate() error {
 	default:
 		return bad("log_level", "must be one of trace, debug, info, warn, error; got %q", c.LogLevel)
 	}
+	if c.MetricsToken != "" && len(c.MetricsToken) < MinKeyBytes {
+		return bad("metrics_token", "must be at least %d bytes", MinKeyBytes)
+	}
 	if c.EnrollKey != "" && len(c.EnrollKey) < MinKeyBytes {
 		return bad("enroll_key", "must be at least %d bytes", MinKeyBytes)
 	}

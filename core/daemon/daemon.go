@@ -21,6 +21,7 @@ import (
 
 	"github.com/hbdmon/hbd/core/api"
 	"github.com/hbdmon/hbd/core/config"
+	"github.com/hbdmon/hbd/core/metrics"
 	"github.com/hbdmon/hbd/core/store"
 )
 
@@ -33,8 +34,9 @@ type Daemon struct {
 	cfg  atomic.Pointer[config.Config]
 	log  hclog.Logger
 
-	Store *store.Store
-	API   *api.Server
+	Store   *store.Store
+	API     *api.Server
+	Metrics *metrics.Registry
 
 	httpLn  net.Listener
 	httpSrv *http.Server
@@ -99,6 +101,10 @@ func New(ctx context.Context, path string, opts Options) (*Daemon, error) {
 		HostKey: d.hostKey,
 		Logger:  log,
 	})
+	d.Metrics = metrics.New()
+	d.Metrics.Add(d.storeFamilies()...)
+	d.API.Add(d.metricsRoute(d.Metrics))
+
 	d.httpSrv = &http.Server{
 		Handler:           d.API.Echo,
 		ReadHeaderTimeout: 10 * time.Second,

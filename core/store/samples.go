@@ -79,6 +79,7 @@ func (s *Store) AppendSamples(ctx context.Context, host string, batch []PluginSa
 		s.ringFor(host, ps.Plugin).add(ps.Timestamp, ps.Paths, ps.Values)
 	}
 	s.touchHost(host, now)
+	s.stats.SamplesAppended.Add(uint64(len(batch)))
 	s.publish(SampleEvent{Host: host, Samples: batch})
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -57,6 +58,8 @@ type Store struct {
 	rings  map[seriesKey]*ring
 	hosts  map[string]HostInfo
 	series map[string]int64 // host\x00plugin\x00paths -> series id
+
+	stats Stats
 
 	listenMu  sync.RWMutex
 	listeners []func(SampleEvent)
@@ -273,7 +276,27 @@ func (s *Store) finish(op writeOp, err error) {
 	}
 }
 
-func (s *Store) runTx(batch []writeOp) error {
+// Stats are the store's counters since start.
+type Stats struct {
+	SamplesAppended atomic.Uint64 // samples committed through AppendSamples
+	Transactions    atomic.Uint64 // committed write transactions
+	WriteErrors     atomic.Uint64 // failed write transactions
+}
+
+// Stats returns the live counters.
+func (s *Store) Stats() *Stats { return &s.stats }
+
+// QueueLen returns how many writes wait for the writer.
+func (s *Store) QueueLen() int { return len(s.queue) }
+
+func (s *Store) runTx(batch []writeOp) (err error) {
+	defer func() {
+		if err != nil {
+			s.stats.WriteErrors.Add(1)
+		} else {
+			s.stats.Transactions.Add(1)
+		}
+	}()
 	tx, err := s.wdb.Begin()
 	if err != nil {
 		return err
