@@ -146,10 +146,17 @@ type requestError struct {
 func (e *requestError) Error() string { return e.op + " " + e.host + ": " + e.err.Error() }
 func (e *requestError) Unwrap() error { return e.err }
 
+// UserAgent is the User-Agent [DoHTTP] sets on requests that have none.
+const UserAgent = "hbd-notifier"
+
 // DoHTTP sends req with client and turns the outcome into nil or an error
 // built by [RequestError] or [HTTPError]. It drains and closes the response
-// body. Use it for services whose success answer needs no parsing.
+// body, and sets [UserAgent] unless req has a User-Agent. Use it for
+// services whose success answer needs no parsing.
 func DoHTTP(client *http.Client, req *http.Request) error {
+	if req.Header.Get("User-Agent") == "" {
+		req.Header.Set("User-Agent", UserAgent)
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return RequestError(err)
