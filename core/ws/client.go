@@ -1,0 +1,138 @@
+package ws
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/hbdmon/hbd/core/api"
+)
+
+// client is one connected feed reader. Its context is cancelled, with the
+// reason as cause, when it must go.
+type client struct {
+	conn      *websocket.Conn
+	principal api.Principal
+	types     typeSet
+	remote    string
+	req       *http.Request // headers of the upgrade, for re-authentication
+
+	queue   chan []byte
+	initial [][]byte // snapshot, written before the queue
+
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+}
+
+func newClient(parent context.Context, conn *websocket.Conn, p api.Principal, types typeSet, queue int, r *http.Request) *client {
+	ctx, cancel := context.WithCancelCause(parent)
+	req := r.Clone(context.Background())
+	req.Body = http.NoBody
+	return &client{
+		conn: conn, principal: p, types: types, remote: r.RemoteAddr, req: req,
+		queue: make(chan []byte, queue), ctx: ctx, cancel: cancel,
+	}
+}
+
+func (c *client) wants(typ string) bool { return c.types&typeBits[typ] != 0 }
+
+// run serves the client until it must go, closes the connection and
+// returns why.
+func (c *client) run(h *Hub) error {
+	readDone := make(chan struct{})
+	go c.readLoop(readDone)
+	pingDone := make(chan struct{})
+	go c.pingLoop(h.opts.PingInterval, h.opts.WriteTimeout, pingDone)
+
+	c.writeLoop(h)
+	cause := context.Cause(c.ctx)
+	switch {
+	case errors.Is(cause, ErrShutdown):
+		c.conn.Close(websocket.StatusGoingAway, "server shutting down")
+	case errors.Is(cause, ErrSessionEnded):
+		c.conn.Close(websocket.StatusPolicyViolation, "session ended, log in again")
+	default:
+		// Slow or gone peers get no close handshake: waiting on them is
+		// what we are avoiding.
+		c.conn.CloseNow()
+	}
+	<-pingDone
+	<-readDone
+	return cause
+}
+
+func (c *client) writeLoop(h *Hub) {
+	reauth := time.NewTicker(h.opts.Reauth)
+	defer reauth.Stop()
+	for _, msg := range c.initial {
+		if !c.write(msg, h.opts.WriteTimeout) {
+			return
+		}
+	}
+	c.initial = nil
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case msg := <-c.queue:
+			if !c.write(msg, h.opts.WriteTimeout) {
+				return
+			}
+		case <-reauth.C:
+			p, ok := h.opts.Authenticate(c.req)
+			if !ok || p.User != c.principal.User {
+				c.cancel(ErrSessionEnded)
+				return
+			}
+			// Role changes (admin granted or revoked) apply from now on.
+			h.mu.Lock()
+			c.principal = p
+			h.mu.Unlock()
+		}
+	}
+}
+
+func (c *client) write(msg []byte, timeout time.Duration) bool {
+	ctx, cancel := context.WithTimeout(c.ctx, timeout)
+	defer cancel()
+	if err := c.conn.Write(ctx, websocket.MessageText, msg); err != nil {
+		c.cancel(errWriteFailed)
+		return false
+	}
+	return true
+}
+
+// readLoop reads (and ignores) what the client sends, which keeps control
+// frames (pongs, close) flowing; the read limit bounds what it may send.
+func (c *client) readLoop(done chan<- struct{}) {
+	defer close(done)
+	for {
+		if _, _, err := c.conn.Read(context.Background()); err != nil {
+			c.cancel(errPeerGone)
+			return
+		}
+	}
+}
+
+func (c *client) pingLoop(every, timeout time.Duration, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(c.ctx, timeout)
+			err := c.conn.Ping(ctx)
+			cancel()
+			if err != nil {
+				c.cancel(errPingTimeout)
+				return
+			}
+		}
+	}
+}

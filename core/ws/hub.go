@@ -1,0 +1,475 @@
+// Package ws is hbd's live feed: a WebSocket hub at /hbd that pushes host
+// states, plugin samples, alert changes and journal messages to the web UI
+// and other clients.
+//
+// The daemon serves the same Hub on ws_port (see PortHandler) and
+// same-origin on the HTTP port (mount the Hub itself at Path). Every client
+// is authenticated before the upgrade and receives only messages about
+// hosts it may see; the check is repeated for every message, so access
+// changes apply at once. Publishing never blocks: each client has a bounded
+// queue and a client that falls behind is dropped.
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/hbdmon/hbd/core/api"
+	"github.com/hbdmon/hbd/core/protocol"
+	"github.com/hbdmon/hbd/core/store"
+)
+
+// Path is where the feed is served, on ws_port and on the HTTP port.
+const Path = "/hbd"
+
+// Message types of the feed.
+const (
+	TypeHost    = "host"
+	TypePlugin  = "plugin"
+	TypeAlert   = "alert"
+	TypeMessage = "message"
+)
+
+// Defaults for Options left zero.
+const (
+	DefaultMaxClients   = 256
+	DefaultSendQueue    = 256
+	DefaultPingInterval = 30 * time.Second
+	DefaultWriteTimeout = 10 * time.Second
+	DefaultReadLimit    = 512
+	DefaultReauth       = time.Minute
+)
+
+// Reasons a client is disconnected; they are the causes of its context.
+var (
+	ErrSlowClient   = errors.New("client fell behind")
+	ErrSessionEnded = errors.New("session ended")
+	ErrShutdown     = errors.New("server shutting down")
+	errPeerGone     = errors.New("connection closed by peer")
+	errPingTimeout  = errors.New("ping timeout")
+	errWriteFailed  = errors.New("write failed")
+)
+
+// Message is one frame of the feed: {"type": ..., "data": {...}}.
+type Message struct {
+	Type string `json:"type"`
+	Data any    `json:"data"`
+}
+
+// PluginData is the data of a "plugin" message, the reference's shape.
+type PluginData struct {
+	Host      string         `json:"host"`
+	Plugin    string         `json:"plugin"`
+	Data      map[string]any `json:"data"`
+	Timestamp float64        `json:"timestamp"`
+}
+
+// HostState is a host's current state for the snapshot sent on connect.
+// Extra holds further fields of the "host" message (families, latency...).
+type HostState struct {
+	Name  string
+	State string
+	Extra map[string]any
+}
+
+// Options configure a Hub. Authenticate and CanSee are required.
+type Options struct {
+	// Authenticate returns the caller of an upgrade request (session
+	// cookie, bearer token...). It is also re-run every Reauth on a copy
+	// of the request's headers, so a logged-out session stops receiving.
+	Authenticate func(r *http.Request) (api.Principal, bool)
+	// CanSee reports whether p may read host's data. It is called for
+	// every message and client, so it must be cheap and must not block.
+	CanSee func(p api.Principal, host string) bool
+	// Snapshot, when set, returns the current state of every host; a new
+	// client first receives one "host" message per host it may see. It is
+	// called with publishing paused and must not publish.
+	Snapshot func() []HostState
+	// OriginPatterns are extra allowed browser origins (path.Match
+	// patterns on "host:port", or "scheme://host:port" when they contain
+	// "://"), for pages served from another host name (a reverse proxy).
+	// An origin whose host name equals the request's host name, on any
+	// port, is always allowed: pages on hbd_port connect to ws_port.
+	OriginPatterns []string
+
+	MaxClients   int           // concurrent clients; more get 503
+	SendQueue    int           // messages queued per client before it is dropped
+	PingInterval time.Duration // keepalive pings; a missing pong drops the client
+	WriteTimeout time.Duration // bound on one write
+	ReadLimit    int64         // largest message accepted from a client
+	Reauth       time.Duration // how often a client's session is re-checked
+	Logger       hclog.Logger
+}
+
+// Hub fans messages out to the connected clients. Its methods are safe for
+// concurrent use. Stop it with Shutdown.
+type Hub struct {
+	opts Options
+	log  hclog.Logger
+
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	wg     sync.WaitGroup
+
+	mu       sync.RWMutex // held (read) while publishing, (write) to change clients
+	clients  map[*client]struct{}
+	reserved int // upgrades in progress, counted against MaxClients
+	closing  bool
+
+	dropped atomic.Uint64
+}
+
+// New returns a hub ready to serve. It panics when Authenticate or CanSee
+// is missing, a wiring error.
+func New(opts Options) *Hub {
+	if opts.Authenticate == nil || opts.CanSee == nil {
+		panic("ws.New: Authenticate and CanSee are required")
+	}
+	if opts.MaxClients <= 0 {
+		opts.MaxClients = DefaultMaxClients
+	}
+	if opts.SendQueue <= 0 {
+		opts.SendQueue = DefaultSendQueue
+	}
+	if opts.PingInterval <= 0 {
+		opts.PingInterval = DefaultPingInterval
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = DefaultWriteTimeout
+	}
+	if opts.ReadLimit <= 0 {
+		opts.ReadLimit = DefaultReadLimit
+	}
+	if opts.Reauth <= 0 {
+		opts.Reauth = DefaultReauth
+	}
+	if opts.Logger == nil {
+		opts.Logger = hclog.NewNullLogger()
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	return &Hub{
+		opts:    opts,
+		log:     opts.Logger.Named("ws"),
+		ctx:     ctx,
+		cancel:  cancel,
+		clients: map[*client]struct{}{},
+	}
+}
+
+// PortHandler serves the feed at Path and 404 elsewhere, for the listener
+// on ws_port (and wss_port).
+func (h *Hub) PortHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(Path, h)
+	return mux
+}
+
+// Clients returns how many clients are connected.
+func (h *Hub) Clients() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.clients)
+}
+
+// Dropped returns how many clients were dropped for falling behind.
+func (h *Hub) Dropped() uint64 { return h.dropped.Load() }
+
+// Shutdown stops accepting clients, closes every connection with "going
+// away" and waits for them to finish, or for ctx.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.mu.Lock()
+	h.closing = true
+	h.mu.Unlock()
+	h.cancel(ErrShutdown)
+	done := make(chan struct{})
+	go func() {
+		h.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// PublishHost sends a "host" message: {"name", "state"} plus extra fields.
+func (h *Hub) PublishHost(name, state string, extra map[string]any) {
+	if h.idle() {
+		return
+	}
+	h.broadcast(TypeHost, name, encode(TypeHost, hostData(name, state, extra)))
+}
+
+// PublishPlugin sends a "plugin" message with a sample's nested data.
+func (h *Hub) PublishPlugin(host, plugin string, ts float64, data map[string]any) {
+	if h.idle() {
+		return
+	}
+	h.broadcast(TypePlugin, host, encode(TypePlugin, PluginData{Host: host, Plugin: plugin, Data: data, Timestamp: ts}))
+}
+
+// PublishAlert sends an "alert" message whose data is alert as JSON (the
+// shape of an entry of GET /api/0/alerts). host selects who receives it.
+func (h *Hub) PublishAlert(host string, alert any) {
+	if h.idle() {
+		return
+	}
+	h.broadcast(TypeAlert, host, encode(TypeAlert, alert))
+}
+
+// PublishMessage sends a "message" message whose data is msg as JSON (the
+// shape of an entry of GET /api/0/messages). An empty host is a
+// daemon-wide message every client receives.
+func (h *Hub) PublishMessage(host string, msg any) {
+	if h.idle() {
+		return
+	}
+	h.broadcast(TypeMessage, host, encode(TypeMessage, msg))
+}
+
+// OnSamples publishes committed samples; pass it to store.Subscribe.
+func (h *Hub) OnSamples(ev store.SampleEvent) {
+	if h.idle() {
+		return
+	}
+	for _, ps := range ev.Samples {
+		h.PublishPlugin(ev.Host, ps.Plugin, ps.Timestamp, protocol.Unflatten(ps.Paths, ps.Values))
+	}
+}
+
+func hostData(name, state string, extra map[string]any) map[string]any {
+	d := make(map[string]any, len(extra)+2)
+	for k, v := range extra {
+		d[k] = v
+	}
+	d["name"] = name
+	d["state"] = state
+	return d
+}
+
+func encode(typ string, data any) []byte {
+	b, err := json.Marshal(Message{Type: typ, Data: data})
+	if err != nil {
+		// Only a caller passing unencodable data gets here; say so on the
+		// feed rather than dropping silently.
+		b, _ = json.Marshal(Message{Type: typ, Data: map[string]string{"error": "unencodable " + typ + " data"}})
+	}
+	return b
+}
+
+// idle reports whether nobody listens, to skip encoding.
+func (h *Hub) idle() bool { return h.Clients() == 0 }
+
+// broadcast queues msg for every client that wants typ and may see host.
+func (h *Hub) broadcast(typ, host string, msg []byte) {
+	var slow []*client
+	h.mu.RLock()
+	for c := range h.clients {
+		if !c.wants(typ) || (host != "" && !h.opts.CanSee(c.principal, host)) {
+			continue
+		}
+		select {
+		case c.queue <- msg:
+		default:
+			slow = append(slow, c)
+		}
+	}
+	h.mu.RUnlock()
+	for _, c := range slow {
+		h.remove(c, ErrSlowClient)
+	}
+}
+
+// remove unregisters c and ends its connection with cause.
+func (h *Hub) remove(c *client, cause error) {
+	h.mu.Lock()
+	_, ok := h.clients[c]
+	delete(h.clients, c)
+	h.mu.Unlock()
+	if ok && errors.Is(cause, ErrSlowClient) {
+		h.dropped.Add(1)
+		h.log.Warn("dropping slow client", "user", c.principal.User, "remote", c.remote)
+	}
+	c.cancel(cause)
+}
+
+// ServeHTTP upgrades an authenticated request to the feed. The optional
+// query parameter types=host,message limits the message types sent.
+func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		httpError(w, http.StatusMethodNotAllowed, "The live feed accepts only GET upgrade requests")
+		return
+	}
+	origin, err := h.checkOrigin(r)
+	if err != nil {
+		httpError(w, http.StatusForbidden, err.Error())
+		return
+	}
+	types, err := parseTypes(r.URL.Query().Get("types"))
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	p, ok := h.opts.Authenticate(r)
+	if !ok {
+		httpError(w, http.StatusUnauthorized, "Authentication required")
+		return
+	}
+	if err := h.reserve(); err != nil {
+		w.Header().Set("Retry-After", "10")
+		httpError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	defer h.wg.Done()
+	accept := &websocket.AcceptOptions{}
+	if origin != "" {
+		// checkOrigin allowed exactly this origin; let Accept see it too.
+		accept.OriginPatterns = []string{escapeGlob(origin)}
+	}
+	conn, err := websocket.Accept(w, r, accept)
+	if err != nil {
+		h.release()
+		h.log.Debug("upgrade failed", "remote", r.RemoteAddr, "error", err)
+		return
+	}
+	conn.SetReadLimit(h.opts.ReadLimit)
+	c := newClient(h.ctx, conn, p, types, h.opts.SendQueue, r)
+	h.register(c)
+	h.log.Debug("client connected", "user", p.User, "remote", c.remote)
+	cause := c.run(h)
+	h.remove(c, cause)
+	h.log.Debug("client disconnected", "user", p.User, "remote", c.remote, "reason", cause)
+}
+
+// reserve counts an upgrade in progress against MaxClients and adds it to
+// the wait group Shutdown waits on.
+func (h *Hub) reserve() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closing {
+		return ErrShutdown
+	}
+	if len(h.clients)+h.reserved >= h.opts.MaxClients {
+		return errors.New("Too many live feed clients, try again later")
+	}
+	h.reserved++
+	h.wg.Add(1)
+	return nil
+}
+
+func (h *Hub) release() {
+	h.mu.Lock()
+	h.reserved--
+	h.mu.Unlock()
+}
+
+// register adds c and fills its snapshot while publishing is paused, so
+// the client misses no change between the snapshot and the live messages.
+func (h *Hub) register(c *client) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.reserved--
+	if h.closing {
+		c.cancel(ErrShutdown)
+		return
+	}
+	h.clients[c] = struct{}{}
+	if h.opts.Snapshot == nil || !c.wants(TypeHost) {
+		return
+	}
+	for _, hs := range h.opts.Snapshot() {
+		if h.opts.CanSee(c.principal, hs.Name) {
+			c.initial = append(c.initial, encode(TypeHost, hostData(hs.Name, hs.State, hs.Extra)))
+		}
+	}
+}
+
+// checkOrigin allows requests without an Origin (non-browser clients, still
+// authenticated), origins on the request's host name (any port) and the
+// configured patterns. It returns the origin's host:port.
+func (h *Hub) checkOrigin(r *http.Request) (string, error) {
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return "", nil
+	}
+	u, err := url.Parse(o)
+	if err != nil || u.Host == "" {
+		return "", errors.New("Origin header is not a URL with a host")
+	}
+	if strings.EqualFold(u.Hostname(), requestHostname(r)) {
+		return u.Host, nil
+	}
+	for _, pat := range h.opts.OriginPatterns {
+		target := u.Host
+		if strings.Contains(pat, "://") {
+			target = u.Scheme + "://" + u.Host
+		}
+		if ok, _ := path.Match(strings.ToLower(pat), strings.ToLower(target)); ok {
+			return u.Host, nil
+		}
+	}
+	return "", errors.New("Origin " + u.Host + " may not open the live feed of " + r.Host)
+}
+
+func requestHostname(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.Host)
+	if err != nil {
+		host = strings.Trim(r.Host, "[]")
+	}
+	return host
+}
+
+// escapeGlob quotes path.Match metacharacters so s matches only itself.
+func escapeGlob(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// typeSet is a bit set of message types a client wants.
+type typeSet uint8
+
+var typeBits = map[string]typeSet{TypeHost: 1, TypePlugin: 2, TypeAlert: 4, TypeMessage: 8}
+
+const allTypes typeSet = 15
+
+func parseTypes(v string) (typeSet, error) {
+	if v == "" {
+		return allTypes, nil
+	}
+	var s typeSet
+	for _, t := range strings.Split(v, ",") {
+		bit, ok := typeBits[strings.TrimSpace(t)]
+		if !ok {
+			return 0, errors.New("types must list host, plugin, alert or message")
+		}
+		s |= bit
+	}
+	return s, nil
+}
+
+func httpError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}

@@ -1,0 +1,391 @@
+package ws_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/hbdmon/hbd/core/api"
+	"github.com/hbdmon/hbd/core/store"
+	"github.com/hbdmon/hbd/core/testutil"
+	"github.com/hbdmon/hbd/core/ws"
+)
+
+// visible is the stub access table: user -> hosts they may see.
+var visible = map[string][]string{
+	"alice": {"hostA"},
+	"bob":   {"hostA", "hostB"},
+}
+
+// stubAuth authenticates the user named in X-Test-User, if known.
+func stubAuth(r *http.Request) (api.Principal, bool) {
+	u := r.Header.Get("X-Test-User")
+	if _, ok := visible[u]; !ok {
+		return api.Principal{}, false
+	}
+	return api.Principal{User: u}, true
+}
+
+func stubCanSee(p api.Principal, host string) bool {
+	for _, h := range visible[p.User] {
+		if h == host {
+			return true
+		}
+	}
+	return false
+}
+
+func newHub(t *testing.T, opts ws.Options) (*ws.Hub, string) {
+	t.Helper()
+	if opts.Authenticate == nil {
+		opts.Authenticate = stubAuth
+	}
+	if opts.CanSee == nil {
+		opts.CanSee = stubCanSee
+	}
+	h := ws.New(opts)
+	srv := httptest.NewServer(h.PortHandler())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := h.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		srv.Close()
+	})
+	return h, "ws" + strings.TrimPrefix(srv.URL, "http") + ws.Path
+}
+
+func dial(t *testing.T, url, user string, hdr http.Header) (*websocket.Conn, *http.Response, error) {
+	t.Helper()
+	if hdr == nil {
+		hdr = http.Header{}
+	}
+	if user != "" {
+		hdr.Set("X-Test-User", user)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: hdr})
+	if c != nil {
+		c.SetReadLimit(1 << 22)
+		t.Cleanup(func() { c.CloseNow() })
+	}
+	return c, resp, err
+}
+
+func mustDial(t *testing.T, h *ws.Hub, url, user string) *websocket.Conn {
+	t.Helper()
+	before := h.Clients()
+	c, _, err := dial(t, url, user, nil)
+	if err != nil {
+		t.Fatalf("dial as %s: %v", user, err)
+	}
+	waitFor(t, "client registered", func() bool { return h.Clients() > before })
+	return c
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+type frame struct {
+	Type string          `json:"type"`
+	Data json.RawMessage `json:"data"`
+}
+
+func read(t *testing.T, c *websocket.Conn, timeout time.Duration) (frame, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	_, b, err := c.Read(ctx)
+	if err != nil {
+		return frame{}, err
+	}
+	var f frame
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatalf("frame %s: %v", b, err)
+	}
+	return f, nil
+}
+
+func mustRead(t *testing.T, c *websocket.Conn) frame {
+	t.Helper()
+	f, err := read(t, c, 5*time.Second)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	return f
+}
+
+func dataOf(t *testing.T, f frame) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(f.Data, &m); err != nil {
+		t.Fatalf("data of %s: %v", f.Type, err)
+	}
+	return m
+}
+
+func TestUpgradeWithoutSessionIs401BeforeUpgrading(t *testing.T) {
+	_, url := newHub(t, ws.Options{})
+	for _, user := range []string{"", "mallory"} {
+		_, resp, err := dial(t, url, user, nil)
+		if err == nil {
+			t.Fatalf("user %q: upgrade accepted", user)
+		}
+		if resp == nil || resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("user %q: want 401, got %v (%v)", user, resp, err)
+		}
+		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+			t.Errorf("401 content type %q", ct)
+		}
+	}
+}
+
+func TestOriginMustShareTheRequestHostName(t *testing.T) {
+	h, url := newHub(t, ws.Options{OriginPatterns: []string{"dash.example.org"}})
+	cases := []struct {
+		origin string
+		ok     bool
+	}{
+		{"http://127.0.0.1:50004", true}, // the page on hbd_port, feed on ws_port
+		{"https://127.0.0.1", true},
+		{"http://dash.example.org", true}, // configured pattern
+		{"http://evil.example", false},
+		{"http://127.0.0.1.evil.example:50004", false},
+		{"null", false},
+	}
+	for _, tc := range cases {
+		c, resp, err := dial(t, url, "bob", http.Header{"Origin": {tc.origin}})
+		if tc.ok {
+			if err != nil {
+				t.Errorf("origin %s refused: %v", tc.origin, err)
+				continue
+			}
+			c.Close(websocket.StatusNormalClosure, "")
+			continue
+		}
+		if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+			t.Errorf("origin %s: want 403, got %v %v", tc.origin, resp, err)
+		}
+	}
+	waitFor(t, "clients gone", func() bool { return h.Clients() == 0 })
+}
+
+func TestClientReceivesOnlyHostsItMaySee(t *testing.T) {
+	h, url := newHub(t, ws.Options{})
+	alice := mustDial(t, h, url, "alice")
+	bob := mustDial(t, h, url, "bob")
+
+	h.PublishHost("hostB", "DOWN", nil)
+	h.PublishPlugin("hostB", "cpu_monitor", 1, map[string]any{"cpu_percent": 99.0})
+	h.PublishAlert("hostB", map[string]any{"hostname": "hostB", "level": "CRITICAL"})
+	h.PublishMessage("hostB", map[string]any{"host": "hostB", "msg": "secret"})
+	h.PublishHost("hostA", "UP", nil)
+	h.PublishMessage("", map[string]any{"host": "", "msg": "daemon reloaded"})
+
+	// Order is kept, so alice's first frame proves all of B's were skipped.
+	if f := mustRead(t, alice); f.Type != ws.TypeHost || dataOf(t, f)["name"] != "hostA" {
+		t.Fatalf("alice first frame: %s %s", f.Type, f.Data)
+	}
+	if f := mustRead(t, alice); f.Type != ws.TypeMessage || dataOf(t, f)["msg"] != "daemon reloaded" {
+		t.Fatalf("alice second frame: %s %s", f.Type, f.Data)
+	}
+	if f, err := read(t, alice, 200*time.Millisecond); err == nil {
+		t.Fatalf("alice got an extra frame: %s %s", f.Type, f.Data)
+	}
+
+	var types []string
+	for i := 0; i < 6; i++ {
+		types = append(types, mustRead(t, bob).Type)
+	}
+	if got := strings.Join(types, ","); got != "host,plugin,alert,message,host,message" {
+		t.Fatalf("bob frames: %s", got)
+	}
+}
+
+func TestMessageShapesFollowTheReference(t *testing.T) {
+	h, url := newHub(t, ws.Options{})
+	c := mustDial(t, h, url, "bob")
+
+	h.PublishHost("hostA", "DEGRADED", map[string]any{"name": "ignored", "ipv4": map[string]any{"state": "UP"}, "ipv6": map[string]any{"state": "DOWN"}})
+	f := mustRead(t, c)
+	want := `{"ipv4":{"state":"UP"},"ipv6":{"state":"DOWN"},"name":"hostA","state":"DEGRADED"}`
+	if f.Type != "host" || string(f.Data) != want {
+		t.Fatalf("host: %s %s", f.Type, f.Data)
+	}
+
+	h.PublishPlugin("hostA", "disk_monitor", 1711234567.123, map[string]any{"/": map[string]any{"percent": 65.0}})
+	f = mustRead(t, c)
+	want = `{"host":"hostA","plugin":"disk_monitor","data":{"/":{"percent":65}},"timestamp":1711234567.123}`
+	if f.Type != "plugin" || string(f.Data) != want {
+		t.Fatalf("plugin: %s %s", f.Type, f.Data)
+	}
+
+	alert := map[string]any{"hostname": "hostA", "metric_path": "cpu_monitor.cpu_percent", "level": "WARNING"}
+	h.PublishAlert("hostA", alert)
+	f = mustRead(t, c)
+	if f.Type != "alert" || dataOf(t, f)["metric_path"] != "cpu_monitor.cpu_percent" {
+		t.Fatalf("alert: %s %s", f.Type, f.Data)
+	}
+}
+
+func TestStoreSamplesArePublishedNested(t *testing.T) {
+	h, url := newHub(t, ws.Options{})
+	st := testutil.Store(t, 10)
+	st.Subscribe(h.OnSamples)
+	c := mustDial(t, h, url, "alice")
+
+	err := st.AppendSamples(context.Background(), "hostA", []store.PluginSample{{
+		Plugin: "disk_monitor",
+		Sample: store.Sample{Timestamp: 42, Paths: []string{"/.percent", "/home.percent"}, Values: []float64{65, 12.5}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := mustRead(t, c)
+	want := `{"host":"hostA","plugin":"disk_monitor","data":{"/":{"percent":65},"/home":{"percent":12.5}},"timestamp":42}`
+	if f.Type != "plugin" || string(f.Data) != want {
+		t.Fatalf("plugin: %s %s", f.Type, f.Data)
+	}
+}
+
+func TestTypesParameterLimitsTheFeed(t *testing.T) {
+	h, url := newHub(t, ws.Options{})
+	c, _, err := dial(t, url+"?types=host,message", "bob", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "client", func() bool { return h.Clients() == 1 })
+	h.PublishPlugin("hostA", "cpu_monitor", 1, map[string]any{"cpu_percent": 1.0})
+	h.PublishAlert("hostA", map[string]any{})
+	h.PublishHost("hostA", "UP", nil)
+	if f := mustRead(t, c); f.Type != "host" {
+		t.Fatalf("got %s", f.Type)
+	}
+	if _, resp, err := dial(t, url+"?types=bogus", "bob", nil); err == nil || resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("bad types: %v %v", resp, err)
+	}
+}
+
+func TestSnapshotOnConnectIsFiltered(t *testing.T) {
+	h, url := newHub(t, ws.Options{Snapshot: func() []ws.HostState {
+		return []ws.HostState{
+			{Name: "hostA", State: "UP", Extra: map[string]any{"latency": 0.002}},
+			{Name: "hostB", State: "DOWN"},
+		}
+	}})
+	c := mustDial(t, h, url, "alice")
+	f := mustRead(t, c)
+	if d := dataOf(t, f); f.Type != "host" || d["name"] != "hostA" || d["latency"] != 0.002 {
+		t.Fatalf("snapshot: %s %s", f.Type, f.Data)
+	}
+	h.PublishHost("hostA", "DOWN", nil)
+	if d := dataOf(t, mustRead(t, c)); d["state"] != "DOWN" {
+		t.Fatalf("after snapshot: %v", d)
+	}
+}
+
+func TestSlowClientIsDroppedWithoutBlockingPublishers(t *testing.T) {
+	h, url := newHub(t, ws.Options{SendQueue: 4})
+	slow := mustDial(t, h, url, "bob") // never reads
+	fast := mustDial(t, h, url, "bob")
+	_ = slow
+
+	big := strings.Repeat("x", 64<<10)
+	var worst time.Duration
+	for i := 0; h.Dropped() == 0; i++ {
+		if i == 4000 { // 256 MB: far beyond any socket buffer
+			t.Fatal("slow client never dropped")
+		}
+		start := time.Now()
+		h.PublishMessage("hostA", map[string]any{"i": i, "msg": big})
+		if d := time.Since(start); d > worst {
+			worst = d
+		}
+		// The fast client keeps up: it reads each message before the next.
+		if f := mustRead(t, fast); f.Type != "message" {
+			t.Fatalf("fast got %s", f.Type)
+		}
+	}
+	if worst > 500*time.Millisecond {
+		t.Errorf("a publish blocked for %v", worst)
+	}
+	waitFor(t, "slow client removed", func() bool { return h.Clients() == 1 })
+	h.PublishHost("hostA", "UP", nil)
+	if f := mustRead(t, fast); f.Type != "host" {
+		t.Fatalf("fast client after drop: %s", f.Type)
+	}
+}
+
+func TestMaxClientsAnswers503(t *testing.T) {
+	h, url := newHub(t, ws.Options{MaxClients: 1})
+	mustDial(t, h, url, "alice")
+	_, resp, err := dial(t, url, "bob", nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("want 503, got %v %v", resp, err)
+	}
+}
+
+func TestEndedSessionIsDisconnected(t *testing.T) {
+	var revoked atomic.Bool
+	h, url := newHub(t, ws.Options{
+		Reauth: 20 * time.Millisecond,
+		Authenticate: func(r *http.Request) (api.Principal, bool) {
+			if revoked.Load() {
+				return api.Principal{}, false
+			}
+			return stubAuth(r)
+		},
+	})
+	c := mustDial(t, h, url, "alice")
+	revoked.Store(true)
+	_, err := read(t, c, 5*time.Second)
+	if websocket.CloseStatus(err) != websocket.StatusPolicyViolation {
+		t.Fatalf("want policy violation close, got %v", err)
+	}
+	waitFor(t, "client removed", func() bool { return h.Clients() == 0 })
+}
+
+func TestShutdownClosesClientsAndRefusesNewOnes(t *testing.T) {
+	h := ws.New(ws.Options{Authenticate: stubAuth, CanSee: stubCanSee})
+	srv := httptest.NewServer(h.PortHandler())
+	defer srv.Close()
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + ws.Path
+	c := mustDial(t, h, url, "bob")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- h.Shutdown(ctx) }()
+	_, err := read(t, c, 5*time.Second)
+	if websocket.CloseStatus(err) != websocket.StatusGoingAway {
+		t.Fatalf("want going away, got %v", err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	_, resp, err := dial(t, url, "bob", nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("after shutdown: %v %v", resp, err)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		t.Fatal("dial hung")
+	}
+}
