@@ -1,0 +1,241 @@
+// Package sender delivers spooled samples to the daemon in signed batches
+// (see core/protocol): POST <api_url>/api/0/ingest, oldest first, moving the
+// spool cursor only after the daemon answered 200.
+//
+// What the daemon answers decides what happens to a batch:
+//   - 200: committed; the next batch follows at once until the spool is empty.
+//   - 400, 422, or 413 for a single sample: the daemon will never take it;
+//     it is logged and dropped so it cannot block the queue.
+//   - 413 for several samples: the batch is halved and retried.
+//   - 401, 403: the host key is wrong; logged as an error on every attempt,
+//     samples keep spooling until the key is fixed.
+//   - anything else (5xx, 404, 429, network errors): kept and retried with
+//     exponential backoff starting at the send interval.
+package sender
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/hbdmon/hbd/core/agent/spool"
+	"github.com/hbdmon/hbd/core/protocol"
+)
+
+// Queue is the sender's view of the spool: records in order, acknowledged
+// by Mark.
+type Queue interface {
+	Peek(maxRecords, maxBytes int) ([][]byte, spool.Mark, error)
+	Commit(spool.Mark) error
+}
+
+// ErrKeyRejected means the daemon does not accept this host's key.
+var ErrKeyRejected = errors.New("daemon rejected the host key")
+
+const (
+	batchPrefix      = `{"samples":[`
+	batchSuffix      = `]}`
+	defaultBackoff   = time.Minute
+	defaultTimeout   = 30 * time.Second
+	maxResponseBytes = 64 << 10
+)
+
+// Options configure a Sender. URL, Host, Key and Interval are required.
+type Options struct {
+	URL        string        // daemon HTTP base, e.g. http://127.0.0.1:50004
+	Host       string        // this host's name as the daemon knows it
+	Key        []byte        // this host's secret
+	Interval   time.Duration // pause between flushes while the daemon answers
+	MaxBackoff time.Duration // longest pause after failures; default 1 min
+	Client     *http.Client  // default: a client with a 30 s timeout
+	Logger     hclog.Logger
+}
+
+// Sender drains a Queue to the daemon. Run and Flush must not be called
+// concurrently.
+type Sender struct {
+	q       Queue
+	o       Options
+	url     string
+	log     hclog.Logger
+	failing bool
+}
+
+// New returns a Sender for q.
+func New(q Queue, o Options) *Sender {
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = defaultBackoff
+	}
+	if o.Client == nil {
+		o.Client = &http.Client{Timeout: defaultTimeout}
+	}
+	if o.Logger == nil {
+		o.Logger = hclog.NewNullLogger()
+	}
+	return &Sender{
+		q:   q,
+		o:   o,
+		url: strings.TrimRight(o.URL, "/") + protocol.IngestPath,
+		log: o.Logger,
+	}
+}
+
+// Run flushes the queue at once (a backlog from an earlier run goes out
+// first) and then every Interval, backing off while the daemon cannot be
+// reached, until ctx ends. It returns nil then.
+func (s *Sender) Run(ctx context.Context) error {
+	var delay, backoff time.Duration
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if err := s.Flush(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			backoff = min(max(2*backoff, s.o.Interval), s.o.MaxBackoff)
+			delay = jitter(backoff)
+			s.logFailure(err, delay)
+		} else {
+			backoff, delay = 0, s.o.Interval
+		}
+		t.Reset(delay)
+	}
+}
+
+func (s *Sender) logFailure(err error, retry time.Duration) {
+	switch {
+	case errors.Is(err, ErrKeyRejected):
+		// Already logged loudly where it was detected.
+	case !s.failing:
+		s.log.Warn("cannot deliver samples, keeping them spooled", "error", err, "retry_in", retry.Round(time.Millisecond))
+	default:
+		s.log.Debug("still cannot deliver samples", "error", err, "retry_in", retry.Round(time.Millisecond))
+	}
+	s.failing = true
+}
+
+// jitter spreads retries of a fleet of agents over ±10%.
+func jitter(d time.Duration) time.Duration {
+	return d + time.Duration((rand.Float64()*0.2-0.1)*float64(d))
+}
+
+// Flush sends batches until the queue is empty. It returns the first error
+// that leaves samples undelivered; what was committed before stays committed.
+func (s *Sender) Flush(ctx context.Context) error {
+	limit := protocol.MaxBatchSamples
+	budget := protocol.MaxBatchBytes - len(batchPrefix) - len(batchSuffix)
+	sent := 0
+	for {
+		recs, mark, err := s.q.Peek(limit, budget)
+		if err != nil {
+			return err
+		}
+		if len(recs) == 0 {
+			if s.failing {
+				s.log.Info("daemon reachable again, spooled samples delivered", "samples", sent)
+				s.failing = false
+			}
+			return nil
+		}
+		status, msg, err := s.post(ctx, recs)
+		if err != nil {
+			return err
+		}
+		switch {
+		case status == http.StatusOK:
+			if n, ok := accepted(msg); ok && n < len(recs) {
+				s.log.Warn("daemon accepted only part of a batch", "accepted", n, "sent", len(recs))
+			}
+			sent += len(recs)
+			limit = protocol.MaxBatchSamples
+		case status == http.StatusRequestEntityTooLarge && len(recs) > 1:
+			limit = len(recs) / 2
+			continue
+		case status == http.StatusUnauthorized || status == http.StatusForbidden:
+			s.log.Error("daemon rejects this host's key; samples keep spooling until host and key match the daemon's watchhosts",
+				"host", s.o.Host, "status", status, "error", msg)
+			return fmt.Errorf("%w (status %d)", ErrKeyRejected, status)
+		case status == http.StatusBadRequest || status == http.StatusRequestEntityTooLarge ||
+			status == http.StatusUnprocessableEntity:
+			s.log.Error("daemon rejected a batch as invalid; dropping it", "status", status,
+				"error", msg, "samples", len(recs))
+		default:
+			return fmt.Errorf("daemon answered %d: %s", status, msg)
+		}
+		if err := s.q.Commit(mark); err != nil {
+			return err
+		}
+	}
+}
+
+// post sends one signed batch and returns the status and the daemon's error
+// message (or, for 200, the raw body).
+func (s *Sender) post(ctx context.Context, recs [][]byte) (int, string, error) {
+	body := make([]byte, 0, len(batchPrefix)+len(batchSuffix)+len(recs)*256)
+	body = append(body, batchPrefix...)
+	body = append(body, bytes.Join(recs, []byte{','})...)
+	body = append(body, batchSuffix...)
+
+	ts := time.Now().Unix()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
+	if err != nil {
+		return 0, "", fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(protocol.HeaderHost, s.o.Host)
+	req.Header.Set(protocol.HeaderTimestamp, strconv.FormatInt(ts, 10))
+	req.Header.Set(protocol.HeaderSignature, protocol.Sign(s.o.Key, s.o.Host, ts, body))
+
+	resp, err := s.o.Client.Do(req)
+	if err != nil {
+		return 0, "", fmt.Errorf("post %s: %w", s.url, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	if err != nil && resp.StatusCode != http.StatusOK {
+		return 0, "", fmt.Errorf("read response: %w", err)
+	}
+	if resp.StatusCode == http.StatusOK {
+		return resp.StatusCode, string(raw), nil
+	}
+	return resp.StatusCode, errorMessage(raw), nil
+}
+
+func errorMessage(raw []byte) string {
+	var e struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(raw, &e) == nil && e.Error != "" {
+		return e.Error
+	}
+	s := strings.TrimSpace(string(raw))
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
+}
+
+func accepted(body string) (int, bool) {
+	var r struct {
+		Accepted *int `json:"accepted"`
+	}
+	if json.Unmarshal([]byte(body), &r) != nil || r.Accepted == nil {
+		return 0, false
+	}
+	return *r.Accepted, true
+}

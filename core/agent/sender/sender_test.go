@@ -1,0 +1,233 @@
+package sender
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hbdmon/hbd/core/agent/internal/ingesttest"
+	"github.com/hbdmon/hbd/core/agent/spool"
+	"github.com/hbdmon/hbd/core/protocol"
+)
+
+const testHost = "web01"
+
+var testKey = []byte("test-key-0123456789abcdef-0123456789")
+
+func newSpool(t *testing.T) *spool.Spool {
+	t.Helper()
+	s, err := spool.Open(t.TempDir(), spool.Options{MaxBytes: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// enqueue spools samples numbered from..to-1 (data.n) in one append, each
+// with pad extra fields of about 64 bytes.
+func enqueue(t *testing.T, s *spool.Spool, from, to, pad int) {
+	t.Helper()
+	var recs [][]byte
+	for i := from; i < to; i++ {
+		data := map[string]any{"n": float64(i)}
+		for j := range pad {
+			data[fmt.Sprintf("pad_%05d_%s", j, strings.Repeat("x", 48))] = 1.0
+		}
+		rec, err := json.Marshal(protocol.Sample{Plugin: "cpu_monitor", Timestamp: float64(i), Data: data})
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, rec)
+	}
+	if err := s.Append(recs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func numbers(d *ingesttest.Daemon) []int {
+	var out []int
+	for _, s := range d.Samples() {
+		out = append(out, int(s.Data["n"].(float64)))
+	}
+	return out
+}
+
+func seq(from, to int) []int {
+	var out []int
+	for i := from; i < to; i++ {
+		out = append(out, i)
+	}
+	return out
+}
+
+func TestEverySampleArrivesOnceInOrderAcrossAnOutage(t *testing.T) {
+	d := ingesttest.New(t, testHost, testKey)
+	srv := ingesttest.Serve(t, "127.0.0.1:0", d)
+	addr := srv.Listener.Addr().String()
+	q := newSpool(t)
+	s := New(q, Options{URL: "http://" + addr + "/", Host: testHost, Key: testKey,
+		Interval: 20 * time.Millisecond, MaxBackoff: 80 * time.Millisecond,
+		Client: &http.Client{Timeout: 2 * time.Second}})
+
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+
+	enqueue(t, q, 0, 30, 0)
+	ingesttest.WaitFor(t, "the first samples", func() bool { return len(d.Samples()) == 30 })
+
+	// The daemon answers 503 for a while...
+	d.SetStatus(http.StatusServiceUnavailable)
+	enqueue(t, q, 30, 60, 0)
+	time.Sleep(200 * time.Millisecond)
+	// ...then is gone altogether...
+	srv.Close()
+	enqueue(t, q, 60, 80, 0)
+	time.Sleep(200 * time.Millisecond)
+	if got := numbers(d); len(got) != 30 {
+		t.Fatalf("samples accepted while the daemon was down: %v", got)
+	}
+	// ...and comes back on the same address.
+	d.SetStatus(0)
+	ingesttest.Serve(t, addr, d)
+	enqueue(t, q, 80, 100, 0)
+	ingesttest.WaitFor(t, "the backlog", func() bool { return len(d.Samples()) >= 100 })
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if got := numbers(d); !slices.Equal(got, seq(0, 100)) {
+		t.Fatalf("received %v", got)
+	}
+}
+
+func TestFlushHonoursResponseCodes(t *testing.T) {
+	tests := []struct {
+		name      string
+		reject    func(calls *atomic.Int32) func(n int) int
+		wantErr   string
+		wantGot   []int
+		remaining int // samples still spooled after Flush
+	}{
+		{
+			name:    "invalid batch is logged and dropped, not retried",
+			reject:  once(http.StatusBadRequest),
+			wantGot: nil, // the one batch held all ten samples
+		},
+		{
+			name: "too large batch is halved until accepted",
+			reject: func(*atomic.Int32) func(int) int {
+				return func(n int) int {
+					if n > 2 {
+						return http.StatusRequestEntityTooLarge
+					}
+					return 0
+				}
+			},
+			wantGot: seq(0, 10),
+		},
+		{
+			name:      "wrong key keeps everything spooled",
+			reject:    always(http.StatusUnauthorized),
+			wantErr:   "rejected the host key",
+			remaining: 10,
+		},
+		{
+			name:      "server error keeps everything spooled",
+			reject:    always(http.StatusInternalServerError),
+			wantErr:   "answered 500",
+			remaining: 10,
+		},
+		{
+			name:      "unknown path is retried, not dropped",
+			reject:    always(http.StatusNotFound),
+			wantErr:   "answered 404",
+			remaining: 10,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := ingesttest.New(t, testHost, testKey)
+			var calls atomic.Int32
+			d.Reject = tt.reject(&calls)
+			srv := ingesttest.Serve(t, "127.0.0.1:0", d)
+			q := newSpool(t)
+			enqueue(t, q, 0, 10, 0)
+			s := New(q, Options{URL: srv.URL, Host: testHost, Key: testKey, Interval: time.Second})
+
+			err := s.Flush(t.Context())
+			if tt.wantErr == "" && err != nil {
+				t.Fatalf("Flush: %v", err)
+			}
+			if tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("Flush error %v, want %q", err, tt.wantErr)
+			}
+			if got := numbers(d); !slices.Equal(got, tt.wantGot) {
+				t.Fatalf("received %v, want %v", got, tt.wantGot)
+			}
+			recs, _, err := q.Peek(100, 1<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(recs) != tt.remaining {
+				t.Fatalf("%d samples still spooled, want %d", len(recs), tt.remaining)
+			}
+		})
+	}
+}
+
+func once(status int) func(*atomic.Int32) func(int) int {
+	return func(calls *atomic.Int32) func(int) int {
+		return func(int) int {
+			if calls.Add(1) == 1 {
+				return status
+			}
+			return 0
+		}
+	}
+}
+
+func always(status int) func(*atomic.Int32) func(int) int {
+	return func(*atomic.Int32) func(int) int { return func(int) int { return status } }
+}
+
+func TestWrongKeyIsRejectedByTheDaemon(t *testing.T) {
+	d := ingesttest.New(t, testHost, []byte("the-daemon-has-another-key-for-web01"))
+	srv := ingesttest.Serve(t, "127.0.0.1:0", d)
+	q := newSpool(t)
+	enqueue(t, q, 0, 3, 0)
+	s := New(q, Options{URL: srv.URL, Host: testHost, Key: testKey, Interval: time.Second})
+	if err := s.Flush(t.Context()); err == nil || !strings.Contains(err.Error(), "rejected the host key") {
+		t.Fatalf("Flush: %v", err)
+	}
+	if recs, _, _ := q.Peek(10, 1<<20); len(recs) != 3 {
+		t.Fatalf("%d samples left in the spool, want 3", len(recs))
+	}
+}
+
+func TestBatchesStayWithinProtocolBounds(t *testing.T) {
+	d := ingesttest.New(t, testHost, testKey)
+	srv := ingesttest.Serve(t, "127.0.0.1:0", d)
+	q := newSpool(t)
+	enqueue(t, q, 0, 1200, 0)      // more samples than one batch may hold
+	enqueue(t, q, 1200, 1500, 100) // more bytes than one batch may hold
+	s := New(q, Options{URL: srv.URL, Host: testHost, Key: testKey, Interval: time.Second})
+	if err := s.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := numbers(d); !slices.Equal(got, seq(0, 1500)) {
+		t.Fatalf("received %d samples, not all in order", len(got))
+	}
+	// The daemon checked each batch against both bounds; full batches are used.
+	if b := d.Batches(); len(b) < 3 || b[0] != protocol.MaxBatchSamples {
+		t.Fatalf("batches %v", b)
+	}
+}
