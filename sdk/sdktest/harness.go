@@ -77,9 +77,17 @@ func Start(tb testing.TB, n sdk.Notifier) *Harness {
 		tb.Fatalf("sdktest: dispense: %v", err)
 	}
 	tb.Cleanup(func() {
+		// Closing the client asks the server to shut down, which ends Serve.
+		// Cancelling ctx too early would make go-plugin stop the server a
+		// second time, concurrently (a data race inside go-plugin).
 		_ = rpc.Close()
+		select {
+		case <-closed:
+		case <-time.After(5 * time.Second):
+			cancel()
+			<-closed
+		}
 		cancel()
-		<-closed
 		if tb.Failed() {
 			tb.Logf("sdktest: plugin logs:\n%s", logs)
 		}
