@@ -1,0 +1,222 @@
+// Package email delivers hbd alerts as plain-text e-mail over SMTP.
+package email
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"time"
+
+	gomail "github.com/wneessen/go-mail"
+
+	"github.com/hbdmon/hbd/sdk"
+)
+
+// TLS modes of the tls field.
+const (
+	TLSNone     = "none"     // plain SMTP; credentials travel in clear
+	TLSStartTLS = "starttls" // plain connection upgraded with STARTTLS, which is required
+	TLSImplicit = "tls"      // TLS from the first byte (SMTPS, usually port 465)
+)
+
+// sendTimeout bounds one delivery when the caller's context allows longer.
+const sendTimeout = 30 * time.Second
+
+var (
+	// ErrTLSMode is returned for a tls value other than none, starttls or tls.
+	ErrTLSMode = errors.New("must be one of none, starttls, tls")
+	// ErrPort is returned for a port outside 1..65535.
+	ErrPort = errors.New("must be a whole number from 1 to 65535")
+	// ErrAddress is returned for a from or to entry that is not an e-mail
+	// address.
+	ErrAddress = errors.New("is not a valid e-mail address")
+	// ErrPasswordWithoutUser is returned when a password is set without a
+	// username.
+	ErrPasswordWithoutUser = errors.New("is set but username is empty")
+)
+
+// Notifier sends e-mail. Call [New] to get one.
+type Notifier struct{}
+
+// New returns an e-mail notifier.
+func New() *Notifier { return &Notifier{} }
+
+// Schema describes the email channel type.
+func (n *Notifier) Schema() sdk.Schema {
+	return sdk.Schema{Type: "email", Label: "E-mail", Fields: []sdk.Field{
+		{Key: "host", Label: "SMTP server", Type: sdk.FieldText, Required: true,
+			Help: "Host name or address of the SMTP server"},
+		{Key: "port", Label: "Port", Type: sdk.FieldNumber, Default: "587",
+			Help: "587 for submission with STARTTLS, 465 for implicit TLS, 25 for relays"},
+		{Key: "username", Label: "Username", Type: sdk.FieldText,
+			Help: "SMTP login; empty to send without authentication"},
+		{Key: "password", Label: "Password", Type: sdk.FieldSecret},
+		{Key: "from", Label: "From", Type: sdk.FieldText, Required: true,
+			Help: `Sender address, e.g. "hbd <hbd@example.com>"`},
+		{Key: "to", Label: "To", Type: sdk.FieldText, Required: true,
+			Help: "Recipient addresses, comma-separated"},
+		{Key: "tls", Label: "TLS", Type: sdk.FieldText, Default: TLSStartTLS,
+			Help: "starttls (required upgrade), tls (implicit TLS) or none (clear text, trusted relays only)"},
+	}}
+}
+
+// settings is a validated email channel configuration.
+type settings struct {
+	host               string
+	port               int
+	username, password string
+	from               string
+	to                 []string
+	tls                string
+}
+
+func (n *Notifier) parse(cfg sdk.Config) (settings, error) {
+	cfg = cfg.WithDefaults(n.Schema())
+	if err := n.Schema().Validate(cfg); err != nil {
+		return settings{}, err
+	}
+	s := settings{
+		host: cfg.Get("host"), username: cfg.Get("username"), password: cfg["password"],
+		tls: strings.ToLower(cfg.Get("tls")),
+	}
+	port, err := strconv.Atoi(cfg.Get("port"))
+	if err != nil || port < 1 || port > 65535 {
+		return settings{}, &sdk.FieldError{Key: "port", Err: ErrPort}
+	}
+	s.port = port
+	switch s.tls {
+	case TLSNone, TLSStartTLS, TLSImplicit:
+	default:
+		return settings{}, &sdk.FieldError{Key: "tls", Err: ErrTLSMode}
+	}
+	if s.password != "" && s.username == "" {
+		return settings{}, &sdk.FieldError{Key: "password", Err: ErrPasswordWithoutUser}
+	}
+	from, err := mail.ParseAddress(cfg.Get("from"))
+	if err != nil {
+		return settings{}, &sdk.FieldError{Key: "from", Err: ErrAddress}
+	}
+	s.from = from.String()
+	for i, raw := range cfg.List("to") {
+		addr, err := mail.ParseAddress(raw)
+		if err != nil {
+			return settings{}, &sdk.FieldError{Key: "to", Err: fmt.Errorf("entry %d %w", i+1, ErrAddress)}
+		}
+		s.to = append(s.to, addr.Address)
+	}
+	if len(s.to) == 0 {
+		return settings{}, &sdk.FieldError{Key: "to", Err: sdk.ErrRequired}
+	}
+	return s, nil
+}
+
+// Validate checks cfg without contacting the mail server.
+func (n *Notifier) Validate(cfg sdk.Config) error {
+	_, err := n.parse(cfg)
+	return err
+}
+
+// Notify sends ev as one message to all recipients. SMTP 5xx answers
+// (rejected login, refused recipient) are permanent errors; 4xx answers and
+// connection failures are retryable.
+func (n *Notifier) Notify(ctx context.Context, cfg sdk.Config, ev sdk.Event) error {
+	s, err := n.parse(cfg)
+	if err != nil {
+		return sdk.Permanent(err)
+	}
+	msg, err := s.message(ev)
+	if err != nil {
+		return sdk.Permanent(err)
+	}
+	client, err := s.client(ctx)
+	if err != nil {
+		return sdk.Permanent(fmt.Errorf("smtp client: %w", err))
+	}
+	if err := client.DialAndSendWithContext(ctx, msg); err != nil {
+		return classify(fmt.Errorf("smtp %s:%d: %w", s.host, s.port, err))
+	}
+	return nil
+}
+
+// message builds the e-mail for ev. Its Message-ID derives from the event ID,
+// so a retried notification can be recognised as the same message.
+func (s settings) message(ev sdk.Event) (*gomail.Msg, error) {
+	msg := gomail.NewMsg()
+	if err := msg.From(s.from); err != nil {
+		return nil, &sdk.FieldError{Key: "from", Err: ErrAddress}
+	}
+	if err := msg.To(s.to...); err != nil {
+		return nil, &sdk.FieldError{Key: "to", Err: ErrAddress}
+	}
+	msg.Subject(sdk.RenderTitle(ev))
+	msg.SetBodyString(gomail.TypeTextPlain, sdk.RenderBody(ev))
+	if ev.Time.IsZero() {
+		msg.SetDate()
+	} else {
+		msg.SetDateWithValue(ev.Time)
+	}
+	domain := "hbd.invalid"
+	if at := strings.LastIndexByte(s.from, '@'); at >= 0 {
+		domain = strings.Trim(s.from[at+1:], "> ")
+	}
+	if ev.ID != "" {
+		msg.SetMessageIDWithValue("hbd." + ev.ID + "@" + domain)
+	} else {
+		msg.SetMessageID()
+	}
+	msg.SetGenHeader("X-HBD-Host", ev.Host)
+	msg.SetGenHeader("X-HBD-Level", ev.Level)
+	return msg, nil
+}
+
+// client returns a go-mail client for s whose timeout also respects ctx.
+func (s settings) client(ctx context.Context) (*gomail.Client, error) {
+	timeout := sendTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = max(min(timeout, time.Until(dl)), time.Millisecond)
+	}
+	opts := []gomail.Option{gomail.WithPort(s.port), gomail.WithTimeout(timeout)}
+	switch s.tls {
+	case TLSNone:
+		opts = append(opts, gomail.WithTLSPolicy(gomail.NoTLS))
+	case TLSStartTLS:
+		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSMandatory))
+	case TLSImplicit:
+		opts = append(opts, gomail.WithSSL())
+	}
+	if s.username != "" {
+		auth := gomail.SMTPAuthAutoDiscover
+		if s.tls == TLSNone {
+			// The operator chose clear text; go-mail would otherwise refuse
+			// PLAIN on an unencrypted connection.
+			auth = gomail.SMTPAuthPlainNoEnc
+		}
+		opts = append(opts, gomail.WithSMTPAuth(auth), gomail.WithUsername(s.username), gomail.WithPassword(s.password))
+	}
+	return gomail.NewClient(s.host, opts...)
+}
+
+// classify marks SMTP failures that retrying cannot fix as permanent.
+func classify(err error) error {
+	var send *gomail.SendError
+	if errors.As(err, &send) && !send.IsTemp() && send.ErrorCode() >= 500 {
+		return sdk.Permanent(err)
+	}
+	var proto *textproto.Error
+	if errors.As(err, &proto) && proto.Code >= 500 {
+		return sdk.Permanent(err)
+	}
+	for _, cfgErr := range []error{gomail.ErrNoSupportedAuthDiscovered, gomail.ErrPlainAuthNotSupported, gomail.ErrLoginAuthNotSupported} {
+		if errors.Is(err, cfgErr) {
+			return sdk.Permanent(err)
+		}
+	}
+	return err
+}
+
+// Interface guards
+var _ sdk.Notifier = (*Notifier)(nil)

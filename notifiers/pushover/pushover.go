@@ -1,0 +1,202 @@
+// Package pushover delivers hbd alerts as Pushover push notifications.
+package pushover
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hbdmon/hbd/sdk"
+)
+
+// DefaultAPIURL is Pushover's message endpoint.
+const DefaultAPIURL = "https://api.pushover.net/1/messages.json"
+
+// Pushover priorities (https://pushover.net/api#priority).
+const (
+	priorityLowest    = -2
+	priorityQuiet     = -1
+	priorityNormal    = 0
+	priorityEmergency = 2
+)
+
+// Emergency notifications repeat every emergencyRetry until acknowledged,
+// for at most emergencyExpire.
+const (
+	emergencyRetry  = 60
+	emergencyExpire = 3600
+)
+
+// Pushover's limits on title and message length, in characters.
+const (
+	maxTitle   = 250
+	maxMessage = 1024
+)
+
+// ErrPriority is returned for a priority outside Pushover's -2..2.
+var ErrPriority = errors.New("must be an integer from -2 to 2")
+
+// Notifier sends Pushover notifications. The zero value is not usable; call
+// [New].
+type Notifier struct {
+	client *http.Client
+}
+
+// New returns a Pushover notifier.
+func New() *Notifier {
+	return &Notifier{client: sdk.HTTPClient(15 * time.Second)}
+}
+
+// Schema describes the pushover channel type.
+func (n *Notifier) Schema() sdk.Schema {
+	return sdk.Schema{Type: "pushover", Label: "Pushover", Fields: []sdk.Field{
+		{Key: "token", Label: "App token", Type: sdk.FieldSecret, Required: true,
+			Help: "API token of your Pushover application"},
+		{Key: "user", Label: "User key", Type: sdk.FieldSecret, Required: true,
+			Help: "User or group key to notify"},
+		{Key: "sound", Label: "Sound", Type: sdk.FieldText,
+			Help: "Pushover sound name; empty for the user's default"},
+		{Key: "priority", Label: "Priority", Type: sdk.FieldNumber,
+			Help: "-2 to 2 for problem alerts; empty maps CRITICAL to 2 (emergency, repeated until acknowledged), others to 0; recoveries are always sent at -1"},
+		{Key: "device", Label: "Device", Type: sdk.FieldText,
+			Help: "Send to this device only; empty for all of the user's devices"},
+		{Key: "api_url", Label: "API URL", Type: sdk.FieldText, Default: DefaultAPIURL,
+			Help: "Pushover message endpoint; change only for tests or proxies"},
+	}}
+}
+
+// settings is a validated pushover channel configuration.
+type settings struct {
+	token, user, sound, device string
+	priority                   *int
+	apiURL                     string
+}
+
+func (n *Notifier) parse(cfg sdk.Config) (settings, error) {
+	cfg = cfg.WithDefaults(n.Schema())
+	if err := n.Schema().Validate(cfg); err != nil {
+		return settings{}, err
+	}
+	s := settings{
+		token: cfg.Get("token"), user: cfg.Get("user"),
+		sound: cfg.Get("sound"), device: cfg.Get("device"), apiURL: cfg.Get("api_url"),
+	}
+	if _, err := sdk.ParseHTTPURL(s.apiURL); err != nil {
+		return settings{}, &sdk.FieldError{Key: "api_url", Err: err}
+	}
+	if raw := cfg.Get("priority"); raw != "" {
+		p, err := strconv.Atoi(raw)
+		if err != nil || p < priorityLowest || p > priorityEmergency {
+			return settings{}, &sdk.FieldError{Key: "priority", Err: ErrPriority}
+		}
+		s.priority = &p
+	}
+	return s, nil
+}
+
+// Validate checks cfg without contacting Pushover.
+func (n *Notifier) Validate(cfg sdk.Config) error {
+	_, err := n.parse(cfg)
+	return err
+}
+
+// Notify posts ev to Pushover. Rejected credentials or parameters (4xx) are
+// permanent errors; 5xx, 429 and network failures are retryable.
+func (n *Notifier) Notify(ctx context.Context, cfg sdk.Config, ev sdk.Event) error {
+	s, err := n.parse(cfg)
+	if err != nil {
+		return sdk.Permanent(err)
+	}
+	form := s.form(ev)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.apiURL, strings.NewReader(form.Encode()))
+	if err != nil {
+		return sdk.Permanent(fmt.Errorf("build request: %w", sdk.ErrBadURL))
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("User-Agent", "hbd-notifier-pushover")
+
+	resp, err := n.client.Do(req)
+	if err != nil {
+		return sdk.RequestError(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if err := sdk.HTTPError(resp); err != nil {
+		return err
+	}
+	// Pushover answers 200 with {"status":1} on success.
+	var answer struct {
+		Status int      `json:"status"`
+		Errors []string `json:"errors"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&answer); err != nil {
+		return fmt.Errorf("pushover: unreadable answer: %w", err)
+	}
+	if answer.Status != 1 {
+		return sdk.Permanent(fmt.Errorf("pushover refused the message: %s", strings.Join(answer.Errors, "; ")))
+	}
+	return nil
+}
+
+// form builds the message parameters for ev.
+func (s settings) form(ev sdk.Event) url.Values {
+	f := url.Values{}
+	f.Set("token", s.token)
+	f.Set("user", s.user)
+	f.Set("title", truncate(sdk.RenderTitle(ev), maxTitle))
+	f.Set("message", truncate(sdk.RenderBody(ev), maxMessage))
+	p := s.priorityFor(ev)
+	f.Set("priority", strconv.Itoa(p))
+	if p == priorityEmergency {
+		f.Set("retry", strconv.Itoa(emergencyRetry))
+		f.Set("expire", strconv.Itoa(emergencyExpire))
+	}
+	if s.sound != "" {
+		f.Set("sound", s.sound)
+	}
+	if s.device != "" {
+		f.Set("device", s.device)
+	}
+	if ev.URL != "" {
+		f.Set("url", ev.URL)
+		f.Set("url_title", "Open in hbd")
+	}
+	if !ev.Time.IsZero() {
+		f.Set("timestamp", strconv.FormatInt(ev.Time.Unix(), 10))
+	}
+	return f
+}
+
+// priorityFor maps an event to a Pushover priority: recoveries are quiet,
+// test messages normal, problems use the configured priority or, without
+// one, emergency for CRITICAL and normal otherwise.
+func (s settings) priorityFor(ev sdk.Event) int {
+	switch {
+	case ev.Test:
+		return priorityNormal
+	case ev.Level == sdk.LevelOK:
+		return priorityQuiet
+	case s.priority != nil:
+		return *s.priority
+	case ev.Level == sdk.LevelCritical:
+		return priorityEmergency
+	default:
+		return priorityNormal
+	}
+}
+
+func truncate(s string, max int) string {
+	if r := []rune(s); len(r) > max {
+		return string(r[:max-1]) + "…"
+	}
+	return s
+}
+
+// Interface guards
+var _ sdk.Notifier = (*Notifier)(nil)

@@ -1,0 +1,232 @@
+// Package webhook delivers hbd alerts as JSON HTTP requests to any URL,
+// optionally signed with HMAC-SHA256.
+//
+// The request body is a [Payload] encoded as JSON. When the channel has a
+// secret, the request carries
+//
+//	X-HBD-Signature: sha256=<hex of HMAC-SHA256(secret, raw request body)>
+//
+// which the receiver recomputes over the exact bytes it received and
+// compares in constant time. Every request also carries X-HBD-Event-Id, the
+// same across retries of one notification, for deduplication.
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/hbdmon/hbd/sdk"
+)
+
+// Header names set by the webhook notifier.
+const (
+	SignatureHeader = "X-HBD-Signature"
+	EventIDHeader   = "X-HBD-Event-Id"
+)
+
+// PayloadVersion is the version of the [Payload] format.
+const PayloadVersion = 1
+
+var (
+	// ErrMethod is returned for a method other than POST, PUT or PATCH.
+	ErrMethod = errors.New("must be POST, PUT or PATCH")
+	// ErrHeaderLine is returned for a headers entry that is not "Name: value".
+	ErrHeaderLine = errors.New(`each header must be written "Name: value"`)
+	// ErrHeaderName is returned for a header name that is not an HTTP token.
+	ErrHeaderName = errors.New("header name is not a valid HTTP header name")
+	// ErrHeaderReserved is returned for a header hbd or HTTP sets itself.
+	ErrHeaderReserved = errors.New("header is set by hbd and cannot be configured")
+)
+
+var headerName = regexp.MustCompile("^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+
+// reservedHeaders may not be configured: HTTP derives them from the request,
+// or the notifier sets them.
+var reservedHeaders = []string{"Host", "Content-Length", "Transfer-Encoding", "Connection", SignatureHeader, EventIDHeader}
+
+// Notifier sends webhook requests. Call [New] to get one.
+type Notifier struct {
+	client *http.Client
+}
+
+// New returns a webhook notifier.
+func New() *Notifier {
+	return &Notifier{client: sdk.HTTPClient(15 * time.Second)}
+}
+
+// Schema describes the webhook channel type.
+func (n *Notifier) Schema() sdk.Schema {
+	return sdk.Schema{Type: "webhook", Label: "Webhook", Fields: []sdk.Field{
+		{Key: "url", Label: "URL", Type: sdk.FieldText, Required: true,
+			Help: "http:// or https:// address that receives the JSON event"},
+		{Key: "method", Label: "Method", Type: sdk.FieldText, Default: http.MethodPost,
+			Help: "POST, PUT or PATCH"},
+		{Key: "headers", Label: "Extra headers", Type: sdk.FieldText,
+			Help: `"Name: value" per line, or separated by commas; use lines when a value contains a comma. Values are stored and shown in clear`},
+		{Key: "secret", Label: "Signing secret", Type: sdk.FieldSecret,
+			Help: "When set, the body is signed: X-HBD-Signature: sha256=<hex HMAC-SHA256 of the body>"},
+	}}
+}
+
+// Payload is the JSON body of a webhook request.
+type Payload struct {
+	// Version is PayloadVersion.
+	Version           int        `json:"version"`
+	ID                string     `json:"id"`
+	Channel           string     `json:"channel,omitempty"`
+	Host              string     `json:"host"`
+	MetricPath        string     `json:"metric_path"`
+	Level             string     `json:"level"`
+	PreviousLevel     string     `json:"previous_level,omitempty"`
+	Value             float64    `json:"value"`
+	Since             *time.Time `json:"since,omitempty"`
+	Time              *time.Time `json:"time,omitempty"`
+	Message           string     `json:"message,omitempty"`
+	Test              bool       `json:"test"`
+	NotificationCount int        `json:"notification_count"`
+	URL               string     `json:"url,omitempty"`
+	// Title and Text are the SDK's default renderings, for receivers that
+	// only display text (chat systems).
+	Title string `json:"title"`
+	Text  string `json:"text"`
+}
+
+// NewPayload returns the payload sent for ev.
+func NewPayload(ev sdk.Event) Payload {
+	return Payload{
+		Version: PayloadVersion, ID: ev.ID, Channel: ev.Channel, Host: ev.Host, MetricPath: ev.MetricPath,
+		Level: ev.Level, PreviousLevel: ev.PreviousLevel, Value: ev.Value,
+		Since: timeOrNil(ev.Since), Time: timeOrNil(ev.Time), Message: ev.Message, Test: ev.Test,
+		NotificationCount: ev.NotificationCount, URL: ev.URL,
+		Title: sdk.RenderTitle(ev), Text: sdk.RenderBody(ev),
+	}
+}
+
+func timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
+}
+
+// Sign returns the X-HBD-Signature value for body signed with secret.
+func Sign(secret string, body []byte) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// settings is a validated webhook channel configuration.
+type settings struct {
+	url, method, secret string
+	headers             http.Header
+}
+
+func (n *Notifier) parse(cfg sdk.Config) (settings, error) {
+	cfg = cfg.WithDefaults(n.Schema())
+	if err := n.Schema().Validate(cfg); err != nil {
+		return settings{}, err
+	}
+	s := settings{url: cfg.Get("url"), method: strings.ToUpper(cfg.Get("method")), secret: cfg["secret"]}
+	if _, err := sdk.ParseHTTPURL(s.url); err != nil {
+		return settings{}, &sdk.FieldError{Key: "url", Err: err}
+	}
+	switch s.method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch:
+	default:
+		return settings{}, &sdk.FieldError{Key: "method", Err: ErrMethod}
+	}
+	h, err := parseHeaders(cfg["headers"])
+	if err != nil {
+		return settings{}, &sdk.FieldError{Key: "headers", Err: err}
+	}
+	s.headers = h
+	return s, nil
+}
+
+// parseHeaders reads "Name: value" entries separated by newlines or commas.
+// An entry without a colon continues the previous header's value, so
+// "Accept: text/plain, application/json" keeps its comma. Errors name the
+// header or entry number, never a value, which may be a credential.
+func parseHeaders(raw string) (http.Header, error) {
+	h := http.Header{}
+	last := ""
+	for i, entry := range strings.FieldsFunc(raw, func(r rune) bool { return r == '\n' || r == ',' }) {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		name, value, ok := strings.Cut(entry, ":")
+		name = strings.TrimSpace(name)
+		if !ok || !headerName.MatchString(name) {
+			if last == "" {
+				if ok {
+					return nil, fmt.Errorf("entry %d: %w", i+1, ErrHeaderName)
+				}
+				return nil, fmt.Errorf("entry %d: %w", i+1, ErrHeaderLine)
+			}
+			vals := h.Values(last)
+			vals[len(vals)-1] += ", " + entry
+			continue
+		}
+		for _, r := range reservedHeaders {
+			if strings.EqualFold(name, r) {
+				return nil, fmt.Errorf("%s: %w", r, ErrHeaderReserved)
+			}
+		}
+		h.Add(name, strings.TrimSpace(value))
+		last = name
+	}
+	return h, nil
+}
+
+// Validate checks cfg without sending anything.
+func (n *Notifier) Validate(cfg sdk.Config) error {
+	_, err := n.parse(cfg)
+	return err
+}
+
+// Notify sends ev as JSON. 4xx answers other than 408, 425 and 429 are
+// permanent errors; 5xx answers, timeouts and network failures retryable.
+func (n *Notifier) Notify(ctx context.Context, cfg sdk.Config, ev sdk.Event) error {
+	s, err := n.parse(cfg)
+	if err != nil {
+		return sdk.Permanent(err)
+	}
+	body, err := json.Marshal(NewPayload(ev))
+	if err != nil {
+		return sdk.Permanent(fmt.Errorf("encode event: %w", err))
+	}
+	req, err := http.NewRequestWithContext(ctx, s.method, s.url, bytes.NewReader(body))
+	if err != nil {
+		return sdk.Permanent(fmt.Errorf("build request: %w", sdk.ErrBadURL))
+	}
+	for name, values := range s.headers {
+		req.Header[name] = values
+	}
+	if req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if req.Header.Get("User-Agent") == "" {
+		req.Header.Set("User-Agent", "hbd-notifier-webhook")
+	}
+	req.Header.Set(EventIDHeader, ev.ID)
+	if s.secret != "" {
+		req.Header.Set(SignatureHeader, Sign(s.secret, body))
+	}
+	return sdk.DoHTTP(n.client, req)
+}
+
+// Interface guards
+var _ sdk.Notifier = (*Notifier)(nil)
