@@ -1,0 +1,552 @@
+package heartbeat
+
+import (
+	"context"
+	"errors"
+	"hash/maphash"
+	"math"
+	"math/bits"
+	"net/netip"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Family names an address family. The empty Family stands for the host as a
+// whole in a Change.
+type Family string
+
+// Address families a host can send heartbeats over.
+const (
+	IPv4 Family = "ipv4"
+	IPv6 Family = "ipv6"
+)
+
+// families indexes the per-family arrays of the tracker and the client.
+var families = [2]Family{IPv4, IPv6}
+
+func familyIndex(f Family) (int, bool) {
+	switch f {
+	case IPv4:
+		return 0, true
+	case IPv6:
+		return 1, true
+	}
+	return 0, false
+}
+
+// State is the state of a connection (one host and family) or of a host.
+// The empty State means "never heard from".
+type State string
+
+// Connection and host states.
+const (
+	// StateUp: heartbeats arrive within 1.5 times the agent's interval
+	// (connection); every family the host has used is UP or LATE (host).
+	StateUp State = "UP"
+	// StateLate: no heartbeat for more than 1.5 times the agent's interval,
+	// but not yet for the host's timeout. Connections only.
+	StateLate State = "LATE"
+	// StateDown: no heartbeat for the host's timeout (connection); every
+	// family the host has used is DOWN (host).
+	StateDown State = "DOWN"
+	// StateDegraded: some family the host has used is DOWN and another is
+	// not. Hosts only.
+	StateDegraded State = "DEGRADED"
+)
+
+// Tracker defaults and fixed parameters.
+const (
+	// DefaultTimeout is the host timeout when TrackerConfig.Timeout is nil
+	// or returns 0.
+	DefaultTimeout = 30 * time.Second
+	// DefaultSweepInterval is how often the sweeper looks for late and
+	// down connections unless TrackerConfig.SweepInterval says otherwise.
+	DefaultSweepInterval = time.Second
+	// LossWindow is the number of most recent expected sequence numbers
+	// loss_percent is computed over.
+	LossWindow = 100
+	// latencyEWMAWeight is the weight of a new RTT report in latency_avg_ms.
+	latencyEWMAWeight = 0.2
+	// lateFactor times the agent's interval without a heartbeat makes a
+	// connection LATE.
+	lateFactor = 1.5
+	// minTimeoutIntervals: a connection is never declared DOWN before this
+	// many agent intervals have passed, whatever the configured timeout, so a
+	// timeout shorter than the agent's interval cannot make it flap.
+	minTimeoutIntervals = 2
+	trackerShards       = 16
+)
+
+// errReplay is returned by observe for a sequence number that is not above
+// the last one accepted for the session and family, or a session older than
+// the current one.
+var errReplay = errors.New("heartbeat: replayed or reordered sequence number")
+
+// Change is one state transition, reported through TrackerConfig.OnChange.
+type Change struct {
+	// Host is the host name.
+	Host string
+	// Family is IPv4 or IPv6 for a connection's change, "" for the host's.
+	Family Family
+	// From is the previous state; "" on the first heartbeat of the host or
+	// family.
+	From State
+	// To is the new state.
+	To State
+	// Time is when the tracker noticed the change.
+	Time time.Time
+	// Dynamic is true for hosts registered with an enroll-derived key.
+	Dynamic bool
+	// Addr is the connection's last remote address; zero for host changes.
+	Addr netip.AddrPort
+}
+
+// TrackerConfig configures a Tracker. Every field is optional.
+type TrackerConfig struct {
+	// Timeout returns the host's heartbeat timeout: a connection without a
+	// heartbeat for that long is DOWN. Nil, or a result <= 0, means
+	// DefaultTimeout. It is called by the sweeper for every host on every
+	// sweep, so it picks up reloaded configuration; it must be cheap and
+	// safe for concurrent use.
+	Timeout func(host string) time.Duration
+	// OnChange receives every state change. Calls for one host are
+	// serialized and arrive in order; calls for different hosts may run
+	// concurrently. It may call Snapshot or Hosts, but must not call Forget
+	// for the host it is being told about, and should return quickly: it
+	// runs on the packet path or the sweeper.
+	OnChange func(Change)
+	// SweepInterval is how often Run checks for late and down connections;
+	// DefaultSweepInterval when 0.
+	SweepInterval time.Duration
+}
+
+// Tracker holds the connection state of every host heard from. It is safe
+// for concurrent use; hosts are spread over shards, and each host has its own
+// lock. The Server feeds it; Run moves silent connections to LATE and DOWN.
+type Tracker struct {
+	timeout  func(string) time.Duration
+	onChange func(Change)
+	sweep    time.Duration
+	seed     maphash.Seed
+	shards   [trackerShards]trackerShard
+}
+
+type trackerShard struct {
+	mu    sync.RWMutex
+	hosts map[string]*hostEntry
+}
+
+// hostEntry is one host's state. mu guards everything but name, which never
+// changes. emitMu serializes OnChange calls for the host: it is
+// taken before mu is released, so changes are reported in the order they
+// happened while OnChange itself runs without mu held.
+type hostEntry struct {
+	mu      sync.Mutex
+	emitMu  sync.Mutex
+	name    string
+	dynamic bool
+	state   State
+	since   time.Time
+	conns   [2]conn
+}
+
+// conn is one family of one host.
+type conn struct {
+	state    State // "" until the first heartbeat
+	since    time.Time
+	addr     netip.AddrPort
+	lastSeen time.Time
+	interval time.Duration
+	session  uint64
+	lastSeq  uint64
+	lastSent int64 // agent clock of the last accepted heartbeat
+	rtt      time.Duration
+	rttAvg   float64 // nanoseconds, EWMA
+	hasRTT   bool
+	loss     lossWindow
+}
+
+// NewTracker returns an empty Tracker. Start its sweeper with Run.
+func NewTracker(cfg TrackerConfig) *Tracker {
+	t := &Tracker{
+		timeout:  cfg.Timeout,
+		onChange: cfg.OnChange,
+		sweep:    cfg.SweepInterval,
+		seed:     maphash.MakeSeed(),
+	}
+	if t.sweep <= 0 {
+		t.sweep = DefaultSweepInterval
+	}
+	for i := range t.shards {
+		t.shards[i].hosts = make(map[string]*hostEntry)
+	}
+	return t
+}
+
+// Run sweeps every SweepInterval, moving connections that stopped sending to
+// LATE and then DOWN, until ctx is done.
+func (t *Tracker) Run(ctx context.Context) {
+	tick := time.NewTicker(t.sweep)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			t.Sweep(now)
+		}
+	}
+}
+
+// Sweep applies the LATE and DOWN rules as of now to every host once. Run
+// calls it on its ticker; it is exported for callers that drive time
+// themselves.
+func (t *Tracker) Sweep(now time.Time) {
+	var batch []*hostEntry
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.RLock()
+		batch = batch[:0]
+		for _, e := range sh.hosts {
+			batch = append(batch, e)
+		}
+		sh.mu.RUnlock()
+		for _, e := range batch {
+			t.sweepHost(e, now)
+		}
+	}
+}
+
+func (t *Tracker) hostTimeout(host string) time.Duration {
+	if t.timeout != nil {
+		if d := t.timeout(host); d > 0 {
+			return d
+		}
+	}
+	return DefaultTimeout
+}
+
+func (t *Tracker) sweepHost(e *hostEntry, now time.Time) {
+	timeout := t.hostTimeout(e.name)
+	var changes [3]Change
+	n := 0
+	e.mu.Lock()
+	for i := range e.conns {
+		c := &e.conns[i]
+		if c.state == "" || c.state == StateDown {
+			continue
+		}
+		silent := now.Sub(c.lastSeen)
+		next := c.state
+		switch {
+		case silent > max(timeout, minTimeoutIntervals*c.interval):
+			next = StateDown
+		case silent > time.Duration(lateFactor*float64(c.interval)):
+			next = StateLate
+		}
+		if next != c.state {
+			changes[n] = e.change(families[i], c, c.state, next, now)
+			n++
+			c.state, c.since = next, now
+		}
+	}
+	if n > 0 {
+		if hc, ok := e.updateHostState(now); ok {
+			changes[n] = hc
+			n++
+		}
+	}
+	t.emit(e, changes[:n])
+}
+
+// observe applies one verified heartbeat received over family fi from addr.
+// It returns errReplay, leaving all state untouched, when the heartbeat's
+// sequence number is not above the last one accepted for its session and
+// family, or when it belongs to a session older than the current one (its
+// send time is not after the last accepted heartbeat's).
+func (t *Tracker) observe(host []byte, fi int, p *Packet, addr netip.AddrPort, now time.Time, dynamic bool) error {
+	e := t.lookupOrCreate(host, dynamic)
+	var changes [2]Change
+	n := 0
+	e.mu.Lock()
+	c := &e.conns[fi]
+	newSession := c.state == "" || p.Session != c.session
+	if c.state != "" {
+		if (!newSession && p.Seq <= c.lastSeq) || (newSession && p.SentNanos <= c.lastSent) {
+			e.mu.Unlock()
+			return errReplay
+		}
+	}
+	// A reload can move a host into or out of watchhosts.
+	e.dynamic = dynamic
+	if newSession {
+		c.session = p.Session
+		c.loss.reset()
+	} else {
+		c.loss.add(p.Seq - c.lastSeq)
+	}
+	c.lastSeq, c.lastSent = p.Seq, p.SentNanos
+	c.lastSeen, c.addr = now, addr
+	c.interval = p.Interval()
+	if p.RTTMicros > 0 {
+		rtt := time.Duration(p.RTTMicros) * time.Microsecond
+		c.rtt = rtt
+		if c.hasRTT {
+			c.rttAvg += latencyEWMAWeight * (float64(rtt) - c.rttAvg)
+		} else {
+			c.rttAvg, c.hasRTT = float64(rtt), true
+		}
+	}
+	if c.state != StateUp {
+		changes[n] = e.change(families[fi], c, c.state, StateUp, now)
+		n++
+		c.state, c.since = StateUp, now
+		if hc, ok := e.updateHostState(now); ok {
+			changes[n] = hc
+			n++
+		}
+	}
+	t.emit(e, changes[:n])
+	return nil
+}
+
+func (e *hostEntry) change(f Family, c *conn, from, to State, now time.Time) Change {
+	return Change{Host: e.name, Family: f, From: from, To: to, Time: now, Dynamic: e.dynamic, Addr: c.addr}
+}
+
+// updateHostState recomputes the host state from its connections and
+// returns the change, if any. e.mu must be held.
+func (e *hostEntry) updateHostState(now time.Time) (Change, bool) {
+	used, down := 0, 0
+	for i := range e.conns {
+		switch e.conns[i].state {
+		case "":
+		case StateDown:
+			used++
+			down++
+		default:
+			used++
+		}
+	}
+	var s State
+	switch {
+	case used == 0:
+		s = ""
+	case down == 0:
+		s = StateUp
+	case down == used:
+		s = StateDown
+	default:
+		s = StateDegraded
+	}
+	if s == e.state {
+		return Change{}, false
+	}
+	c := Change{Host: e.name, From: e.state, To: s, Time: now, Dynamic: e.dynamic}
+	e.state, e.since = s, now
+	return c, true
+}
+
+// emit reports changes through OnChange. It is called with e.mu held and
+// releases it.
+func (t *Tracker) emit(e *hostEntry, changes []Change) {
+	if len(changes) == 0 || t.onChange == nil {
+		e.mu.Unlock()
+		return
+	}
+	e.emitMu.Lock()
+	e.mu.Unlock()
+	defer e.emitMu.Unlock()
+	for _, c := range changes {
+		t.onChange(c)
+	}
+}
+
+func (t *Tracker) shard(host []byte) *trackerShard {
+	return &t.shards[maphash.Bytes(t.seed, host)%trackerShards]
+}
+
+func (t *Tracker) shardOf(host string) *trackerShard {
+	return &t.shards[maphash.String(t.seed, host)%trackerShards]
+}
+
+func (t *Tracker) lookupOrCreate(host []byte, dynamic bool) *hostEntry {
+	sh := t.shard(host)
+	sh.mu.RLock()
+	e := sh.hosts[string(host)]
+	sh.mu.RUnlock()
+	if e != nil {
+		return e
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if e = sh.hosts[string(host)]; e == nil {
+		e = &hostEntry{name: string(host), dynamic: dynamic}
+		sh.hosts[e.name] = e
+	}
+	return e
+}
+
+// Forget drops everything known about host, for instance when it was
+// removed from the configuration, and reports whether it was known. No
+// Change is emitted; the next heartbeat starts afresh.
+func (t *Tracker) Forget(host string) bool {
+	sh := t.shardOf(host)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	_, ok := sh.hosts[host]
+	delete(sh.hosts, host)
+	return ok
+}
+
+// ConnectionStatus is the API view of one connection (host and family).
+type ConnectionStatus struct {
+	// Family is "ipv4" or "ipv6".
+	Family Family `json:"family"`
+	// State is "UP", "LATE" or "DOWN".
+	State State `json:"state"`
+	// Since is when State was entered, unix seconds.
+	Since float64 `json:"since"`
+	// Address is the remote address of the last accepted heartbeat.
+	Address string `json:"address"`
+	// LastSeen is when the last accepted heartbeat arrived, unix seconds.
+	LastSeen float64 `json:"last_seen"`
+	// LatencyMS is the last round-trip time the agent reported; 0 until
+	// it reported one.
+	LatencyMS float64 `json:"latency_ms"`
+	// LatencyAvgMS is the exponentially weighted moving average of the
+	// reported round-trip times (weight 0.2 for each new report).
+	LatencyAvgMS float64 `json:"latency_avg_ms"`
+	// LossPercent is the share of the last LossWindow expected sequence
+	// numbers (of the current agent session) that never arrived.
+	LossPercent float64 `json:"loss_percent"`
+	// IntervalMS is the agent's announced sending interval.
+	IntervalMS int64 `json:"interval_ms"`
+}
+
+// HostStatus is the API view of one host.
+type HostStatus struct {
+	// Name is the host name.
+	Name string `json:"name"`
+	// Dynamic is true for hosts registered with an enroll-derived key.
+	Dynamic bool `json:"dyn"`
+	// State is "UP", "DEGRADED" or "DOWN".
+	State State `json:"state"`
+	// Since is when State was entered, unix seconds.
+	Since float64 `json:"since"`
+	// Connections holds one entry per family the host has used, IPv4
+	// first.
+	Connections []ConnectionStatus `json:"connections"`
+}
+
+// Snapshot returns a copy of host's state, and false if the host was never
+// heard from.
+func (t *Tracker) Snapshot(host string) (HostStatus, bool) {
+	sh := t.shardOf(host)
+	sh.mu.RLock()
+	e := sh.hosts[host]
+	sh.mu.RUnlock()
+	if e == nil {
+		return HostStatus{}, false
+	}
+	return e.snapshot(), true
+}
+
+// Hosts returns a copy of the state of every host heard from, sorted by
+// name.
+func (t *Tracker) Hosts() []HostStatus {
+	var out []HostStatus
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.RLock()
+		entries := make([]*hostEntry, 0, len(sh.hosts))
+		for _, e := range sh.hosts {
+			entries = append(entries, e)
+		}
+		sh.mu.RUnlock()
+		for _, e := range entries {
+			out = append(out, e.snapshot())
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func (e *hostEntry) snapshot() HostStatus {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	h := HostStatus{Name: e.name, Dynamic: e.dynamic, State: e.state, Since: unixSeconds(e.since)}
+	for i := range e.conns {
+		c := &e.conns[i]
+		if c.state == "" {
+			continue
+		}
+		h.Connections = append(h.Connections, ConnectionStatus{
+			Family:       families[i],
+			State:        c.state,
+			Since:        unixSeconds(c.since),
+			Address:      c.addr.String(),
+			LastSeen:     unixSeconds(c.lastSeen),
+			LatencyMS:    float64(c.rtt) / float64(time.Millisecond),
+			LatencyAvgMS: c.rttAvg / float64(time.Millisecond),
+			LossPercent:  c.loss.percent(),
+			IntervalMS:   c.interval.Milliseconds(),
+		})
+	}
+	return h
+}
+
+func unixSeconds(t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return math.Round(float64(t.UnixNano())/1e6) / 1e3
+}
+
+// lossWindow remembers which of the last LossWindow sequence numbers of a
+// session arrived. Bit i of bits is set when sequence number hi-i arrived;
+// span counts the sequence numbers the window covers so far.
+type lossWindow struct {
+	bits [2]uint64
+	span uint64
+}
+
+// reset starts the window of a new session with its first heartbeat.
+func (w *lossWindow) reset() {
+	w.bits = [2]uint64{1, 0}
+	w.span = 1
+}
+
+// add records the arrival of the sequence number d above the previous
+// highest (d >= 1); the d-1 numbers in between are lost.
+func (w *lossWindow) add(d uint64) {
+	lo, hi := w.bits[0], w.bits[1]
+	switch {
+	case d >= 128:
+		lo, hi = 0, 0
+	case d >= 64:
+		lo, hi = 0, lo<<(d-64)
+	default:
+		lo, hi = lo<<d, hi<<d|lo>>(64-d)
+	}
+	w.bits = [2]uint64{lo | 1, hi}
+	w.span = min(w.span+d, LossWindow)
+}
+
+// percent returns the share of the window's sequence numbers that did not
+// arrive, in percent.
+func (w *lossWindow) percent() float64 {
+	if w.span == 0 {
+		return 0
+	}
+	lo, hi := w.bits[0], w.bits[1]
+	if w.span < 64 {
+		lo &= 1<<w.span - 1
+		hi = 0
+	} else {
+		hi &= 1<<(w.span-64) - 1
+	}
+	got := uint64(bits.OnesCount64(lo) + bits.OnesCount64(hi))
+	return math.Round(float64(w.span-got)/float64(w.span)*100*100) / 100
+}
