@@ -1,0 +1,130 @@
+package ntfy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/hbdmon/hbd/sdk"
+	"github.com/hbdmon/hbd/sdk/sdktest"
+)
+
+func event(level, previous string) sdk.Event {
+	return sdk.Event{ID: "ev-1", Host: "web01", MetricPath: "memory_monitor.percent", Level: level,
+		PreviousLevel: previous, Value: 88.2, Time: time.Now(), URL: "https://hbd.example/alerts"}
+}
+
+func TestNotifyPublishesJSON(t *testing.T) {
+	tests := []struct {
+		name     string
+		cfg      sdk.Config
+		ev       sdk.Event
+		priority int
+		tag      string
+	}{
+		{"critical is max", nil, event(sdk.LevelCritical, sdk.LevelWarning), 5, "rotating_light"},
+		{"warning is high", nil, event(sdk.LevelWarning, sdk.LevelOK), 4, "warning"},
+		{"configured priority", sdk.Config{"priority": "3"}, event(sdk.LevelCritical, ""), 3, "rotating_light"},
+		{"recovery is low", sdk.Config{"priority": "5"}, event(sdk.LevelOK, sdk.LevelCritical), 2, "white_check_mark"},
+		{"test", nil, sdk.Event{Test: true, Channel: "phone"}, 3, "test_tube"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := sdktest.NewReceiver(t)
+			cfg := sdk.Config{"server_url": r.URL + "/", "topic": "hbd-alerts", "token": "tk_abc123"}
+			for k, v := range tt.cfg {
+				cfg[k] = v
+			}
+			if err := New().Notify(context.Background(), cfg, tt.ev); err != nil {
+				t.Fatalf("Notify: %v", err)
+			}
+			req, ok := r.Last()
+			if !ok {
+				t.Fatal("nothing published")
+			}
+			if req.Method != http.MethodPost || req.Path != "/" || req.Header.Get("Authorization") != "Bearer tk_abc123" {
+				t.Errorf("%s %s, Authorization %q", req.Method, req.Path, req.Header.Get("Authorization"))
+			}
+			var m message
+			if err := json.Unmarshal(req.Body, &m); err != nil {
+				t.Fatalf("body: %v", err)
+			}
+			if m.Topic != "hbd-alerts" || m.Priority != tt.priority || !slices.Contains(m.Tags, tt.tag) ||
+				m.Title != sdk.RenderTitle(tt.ev) || m.Message == "" || m.Click != tt.ev.URL {
+				t.Errorf("published %+v", m)
+			}
+		})
+	}
+}
+
+func TestNotifyWithoutTokenSendsNoAuthorization(t *testing.T) {
+	r := sdktest.NewReceiver(t)
+	if err := New().Notify(context.Background(), sdk.Config{"server_url": r.URL, "topic": "t"}, event(sdk.LevelWarning, "")); err != nil {
+		t.Fatal(err)
+	}
+	if req, _ := r.Last(); req.Header.Get("Authorization") != "" {
+		t.Fatal("Authorization sent without a token")
+	}
+}
+
+func TestNotifyClassifiesAnswers(t *testing.T) {
+	r := sdktest.NewReceiver(t)
+	cfg := sdk.Config{"server_url": r.URL, "topic": "t", "token": "tk_secret"}
+	for status, permanent := range map[int]bool{401: true, 403: true, 429: false, 500: false, 507: false} {
+		r.Respond(status, `{"code":40101,"http":401,"error":"unauthorized"}`)
+		err := New().Notify(context.Background(), cfg, event(sdk.LevelCritical, ""))
+		if err == nil || sdk.IsPermanent(err) != permanent {
+			t.Errorf("status %d: Notify = %v (permanent %v), want permanent %v", status, err, sdk.IsPermanent(err), permanent)
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		cfg     sdk.Config
+		field   string
+		wantErr error
+	}{
+		{"topic only", sdk.Config{"topic": "alerts_1"}, "", nil},
+		{"missing topic", sdk.Config{}, "topic", sdk.ErrRequired},
+		{"topic with slash", sdk.Config{"topic": "a/b"}, "topic", ErrTopic},
+		{"bad server", sdk.Config{"topic": "a", "server_url": "ntfy.sh"}, "server_url", sdk.ErrBadURL},
+		{"priority 0", sdk.Config{"topic": "a", "priority": "0"}, "priority", ErrPriority},
+		{"priority 5", sdk.Config{"topic": "a", "priority": "5"}, "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := New().Validate(tt.cfg)
+			if !errors.Is(err, tt.wantErr) || sdk.ErrorField(err) != tt.field {
+				t.Fatalf("Validate = %v (field %q), want %v on %q", err, sdk.ErrorField(err), tt.wantErr, tt.field)
+			}
+		})
+	}
+}
+
+func TestConformance(t *testing.T) {
+	r := sdktest.NewReceiver(t)
+	sdktest.Conformance(t, New(), sdk.Config{"server_url": r.URL, "topic": "hbd", "token": "tk_x"})
+}
+
+func TestPublishOverPluginProtocol(t *testing.T) {
+	r := sdktest.NewReceiver(t)
+	h := sdktest.Start(t, New())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	schema, err := h.Client.Schema(ctx)
+	if err != nil || schema.Type != "ntfy" {
+		t.Fatalf("Schema = %+v, %v", schema, err)
+	}
+	if err := h.Client.Notify(ctx, sdk.Config{"server_url": r.URL, "topic": "hbd"}, event(sdk.LevelCritical, "")); err != nil {
+		t.Fatalf("Notify over gRPC: %v", err)
+	}
+	if len(r.Requests()) != 1 {
+		t.Fatalf("receiver got %d requests", len(r.Requests()))
+	}
+}
