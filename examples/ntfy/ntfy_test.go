@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"slices"
 	"testing"
@@ -36,9 +37,7 @@ func TestNotifyPublishesJSON(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := sdktest.NewReceiver(t)
 			cfg := sdk.Config{"server_url": r.URL + "/", "topic": "hbd-alerts", "token": "tk_abc123"}
-			for k, v := range tt.cfg {
-				cfg[k] = v
-			}
+			maps.Copy(cfg, tt.cfg)
 			if err := New().Notify(context.Background(), cfg, tt.ev); err != nil {
 				t.Fatalf("Notify: %v", err)
 			}

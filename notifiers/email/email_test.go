@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"mime"
 	"mime/quotedprintable"
 	"net"
@@ -209,9 +210,7 @@ func TestNotifyClassifiesFailures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := srv.config()
-			for k, v := range tt.set {
-				cfg[k] = v
-			}
+			maps.Copy(cfg, tt.set)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			err := New().Notify(ctx, cfg, critical())
@@ -248,13 +247,8 @@ func TestValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := sdk.Config{}
-			for k, v := range base {
-				cfg[k] = v
-			}
-			for k, v := range tt.set {
-				cfg[k] = v
-			}
+			cfg := maps.Clone(base)
+			maps.Copy(cfg, tt.set)
 			err := New().Validate(cfg)
 			if !errors.Is(err, tt.wantErr) || sdk.ErrorField(err) != tt.field {
 				t.Fatalf("Validate = %v (field %q), want %v on %q", err, sdk.ErrorField(err), tt.wantErr, tt.field)

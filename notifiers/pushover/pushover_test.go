@@ -3,6 +3,7 @@ package pushover
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -62,9 +63,7 @@ func TestNotifyPostsTheForm(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newReceiver(t)
 			cfg := config(r)
-			for k, v := range tt.extra {
-				cfg[k] = v
-			}
+			maps.Copy(cfg, tt.extra)
 			if err := New().Notify(context.Background(), cfg, tt.ev); err != nil {
 				t.Fatalf("Notify: %v", err)
 			}
@@ -139,13 +138,8 @@ func TestValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := sdk.Config{}
-			for k, v := range base {
-				cfg[k] = v
-			}
-			for k, v := range tt.set {
-				cfg[k] = v
-			}
+			cfg := maps.Clone(base)
+			maps.Copy(cfg, tt.set)
 			err := New().Validate(cfg)
 			if got := sdk.ErrorField(err); got != tt.field || (tt.field == "") != (err == nil) {
 				t.Fatalf("Validate = %v (field %q), want field %q", err, got, tt.field)

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -82,9 +83,7 @@ func Conformance(t *testing.T, n sdk.Notifier, valid sdk.Config) {
 	secrets := secretConfig(schema)
 	withSecrets := func(base sdk.Config) sdk.Config {
 		cfg := clone(base)
-		for k, v := range secrets {
-			cfg[k] = v
-		}
+		maps.Copy(cfg, secrets)
 		return cfg
 	}
 	urlKeys := urlFields(schema, valid)
@@ -186,9 +185,7 @@ func normalize(s sdk.Schema) sdk.Schema {
 
 func clone(c sdk.Config) sdk.Config {
 	out := make(sdk.Config, len(c))
-	for k, v := range c {
-		out[k] = v
-	}
+	maps.Copy(out, c)
 	return out
 }
 
