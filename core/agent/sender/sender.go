@@ -4,11 +4,13 @@
 //
 // What the daemon answers decides what happens to a batch:
 //   - 200: committed; the next batch follows at once until the spool is empty.
-//   - 400, 422, or 413 for a single sample: the daemon will never take it;
-//     it is logged and dropped so it cannot block the queue.
-//   - 413 for several samples: the batch is halved and retried.
-//   - 401, 403: the host key is wrong; logged as an error on every attempt,
-//     samples keep spooling until the key is fixed.
+//   - 400, 413, 422 (the daemon refuses the whole batch for one bad sample
+//     or its size): the batch is halved and retried until the sample the
+//     daemon will never take stands alone; that one is logged and dropped,
+//     so it cannot block the queue, and every other sample is delivered.
+//   - 401, 403: the host key is wrong (or the clocks differ by more than
+//     protocol.MaxClockSkew); logged as an error on every attempt, samples
+//     keep spooling until it is fixed.
 //   - anything else (5xx, 404, 429, network errors): kept and retried with
 //     exponential backoff starting at the send interval.
 package sender
@@ -163,17 +165,16 @@ func (s *Sender) Flush(ctx context.Context) error {
 			}
 			sent += len(recs)
 			limit = protocol.MaxBatchSamples
-		case status == http.StatusRequestEntityTooLarge && len(recs) > 1:
+		case refused(status) && len(recs) > 1:
+			s.log.Debug("daemon refused a batch; splitting it", "status", status, "error", msg, "samples", len(recs))
 			limit = len(recs) / 2
 			continue
+		case refused(status):
+			s.log.Error("daemon refused a sample; dropping it", "status", status, "error", msg, "sample", excerpt(string(recs[0])))
 		case status == http.StatusUnauthorized || status == http.StatusForbidden:
-			s.log.Error("daemon rejects this host's key; samples keep spooling until host and key match the daemon's watchhosts",
+			s.log.Error("daemon rejects this host's key or clock; samples keep spooling until host, key and clock match the daemon",
 				"host", s.o.Host, "status", status, "error", msg)
-			return fmt.Errorf("%w (status %d)", ErrKeyRejected, status)
-		case status == http.StatusBadRequest || status == http.StatusRequestEntityTooLarge ||
-			status == http.StatusUnprocessableEntity:
-			s.log.Error("daemon rejected a batch as invalid; dropping it", "status", status,
-				"error", msg, "samples", len(recs))
+			return fmt.Errorf("%w (status %d: %s)", ErrKeyRejected, status, msg)
 		default:
 			return fmt.Errorf("daemon answered %d: %s", status, msg)
 		}
@@ -181,6 +182,13 @@ func (s *Sender) Flush(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// refused reports a status with which the daemon says it will never take
+// this batch as it is.
+func refused(status int) bool {
+	return status == http.StatusBadRequest || status == http.StatusRequestEntityTooLarge ||
+		status == http.StatusUnprocessableEntity
 }
 
 // post sends one signed batch and returns the status and the daemon's error
@@ -203,7 +211,7 @@ func (s *Sender) post(ctx context.Context, recs [][]byte) (int, string, error) {
 
 	resp, err := s.o.Client.Do(req)
 	if err != nil {
-		return 0, "", fmt.Errorf("post %s: %w", s.url, err)
+		return 0, "", err // a *url.Error: names the method, URL and cause
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
@@ -223,9 +231,13 @@ func errorMessage(raw []byte) string {
 	if json.Unmarshal(raw, &e) == nil && e.Error != "" {
 		return e.Error
 	}
-	s := strings.TrimSpace(string(raw))
+	return excerpt(strings.TrimSpace(string(raw)))
+}
+
+// excerpt keeps log lines short.
+func excerpt(s string) string {
 	if len(s) > 200 {
-		s = s[:200] + "…"
+		return s[:200] + "…"
 	}
 	return s
 }

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -112,25 +111,28 @@ func TestEverySampleArrivesOnceInOrderAcrossAnOutage(t *testing.T) {
 func TestFlushHonoursResponseCodes(t *testing.T) {
 	tests := []struct {
 		name      string
-		reject    func(calls *atomic.Int32) func(n int) int
+		reject    func(b protocol.Batch) int
 		wantErr   string
 		wantGot   []int
 		remaining int // samples still spooled after Flush
 	}{
 		{
-			name:    "invalid batch is logged and dropped, not retried",
-			reject:  once(http.StatusBadRequest),
-			wantGot: nil, // the one batch held all ten samples
+			name:    "invalid sample is isolated and dropped, the rest delivered",
+			reject:  containing(3, http.StatusBadRequest),
+			wantGot: []int{0, 1, 2, 4, 5, 6, 7, 8, 9},
+		},
+		{
+			name:    "unprocessable sample is isolated and dropped",
+			reject:  containing(0, http.StatusUnprocessableEntity),
+			wantGot: seq(1, 10),
 		},
 		{
 			name: "too large batch is halved until accepted",
-			reject: func(*atomic.Int32) func(int) int {
-				return func(n int) int {
-					if n > 2 {
-						return http.StatusRequestEntityTooLarge
-					}
-					return 0
+			reject: func(b protocol.Batch) int {
+				if len(b.Samples) > 2 {
+					return http.StatusRequestEntityTooLarge
 				}
+				return 0
 			},
 			wantGot: seq(0, 10),
 		},
@@ -156,8 +158,7 @@ func TestFlushHonoursResponseCodes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := ingesttest.New(t, testHost, testKey)
-			var calls atomic.Int32
-			d.Reject = tt.reject(&calls)
+			d.Reject = tt.reject
 			srv := ingesttest.Serve(t, "127.0.0.1:0", d)
 			q := newSpool(t)
 			enqueue(t, q, 0, 10, 0)
@@ -184,19 +185,21 @@ func TestFlushHonoursResponseCodes(t *testing.T) {
 	}
 }
 
-func once(status int) func(*atomic.Int32) func(int) int {
-	return func(calls *atomic.Int32) func(int) int {
-		return func(int) int {
-			if calls.Add(1) == 1 {
+// containing refuses every batch holding sample n, as hbd refuses a whole
+// batch for one invalid sample.
+func containing(n int, status int) func(protocol.Batch) int {
+	return func(b protocol.Batch) int {
+		for _, s := range b.Samples {
+			if s.Data["n"] == float64(n) {
 				return status
 			}
-			return 0
 		}
+		return 0
 	}
 }
 
-func always(status int) func(*atomic.Int32) func(int) int {
-	return func(*atomic.Int32) func(int) int { return func(int) int { return status } }
+func always(status int) func(protocol.Batch) int {
+	return func(protocol.Batch) int { return status }
 }
 
 func TestWrongKeyIsRejectedByTheDaemon(t *testing.T) {

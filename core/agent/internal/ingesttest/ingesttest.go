@@ -25,9 +25,9 @@ type Daemon struct {
 	host string
 	key  []byte
 
-	// Reject, when set before serving, may answer a batch of n samples
-	// with a status instead of accepting it (0 accepts).
-	Reject func(n int) int
+	// Reject, when set before serving, may answer a batch with a status
+	// instead of accepting it (0 accepts).
+	Reject func(b protocol.Batch) int
 
 	status  atomic.Int32
 	mu      sync.Mutex
@@ -77,7 +77,7 @@ func (d *Daemon) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if d.Reject != nil {
-		if st := d.Reject(len(b.Samples)); st != 0 {
+		if st := d.Reject(b); st != 0 {
 			reply(w, st, `{"error":"rejected"}`)
 			return
 		}
