@@ -82,6 +82,7 @@ func (m Mark) before(o Mark) bool {
 type Stats struct {
 	Segments int   // segment files on disk
 	Bytes    int64 // their total size
+	Pending  int64 // bytes not yet committed (records with their framing)
 	Dropped  int64 // unread records deleted to respect MaxBytes
 	Corrupt  int64 // damaged frames skipped (each ends its segment)
 }
@@ -505,7 +506,10 @@ func (s *Spool) saveCursor() error {
 func (s *Spool) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Stats{Segments: len(s.segs), Bytes: s.total, Dropped: s.dropped, Corrupt: s.corrupt}
+	// Segments before the cursor's are deleted on Commit, so only the
+	// cursor's offset into its segment is committed but still on disk.
+	return Stats{Segments: len(s.segs), Bytes: s.total, Pending: s.total - s.cursor.Offset,
+		Dropped: s.dropped, Corrupt: s.corrupt}
 }
 
 // Close closes the active segment. Everything appended is already on disk.

@@ -76,8 +76,8 @@ func TestRecordsComeOutInAppendOrderAcrossSegments(t *testing.T) {
 	if got := drain(t, s, 7); !slices.Equal(got, seq(0, 100)) {
 		t.Fatalf("got %v", got)
 	}
-	if st := s.Stats(); st.Segments != 1 {
-		t.Fatalf("committed segments not removed: %+v", st)
+	if st := s.Stats(); st.Segments != 1 || st.Pending != 0 {
+		t.Fatalf("committed segments not removed or still pending: %+v", st)
 	}
 }
 
@@ -176,6 +176,9 @@ func TestRestartResumesAfterTheLastCommit(t *testing.T) {
 	}
 
 	s2 := open(t, dir, Options{MaxBytes: 1 << 20, SegmentBytes: 100})
+	if p := s2.Stats().Pending; p != 18*16 {
+		t.Fatalf("pending %d bytes after restart, want the 18 uncommitted records (%d)", p, 18*16)
+	}
 	appendN(t, s2, 30, 5)
 	if got := drain(t, s2, 4); !slices.Equal(got, seq(12, 35)) {
 		t.Fatalf("after restart got %v", got)
