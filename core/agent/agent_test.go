@@ -1,0 +1,218 @@
+package agent
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/hbdmon/hbd/core/agent/collect"
+	"github.com/hbdmon/hbd/core/agent/internal/ingesttest"
+	"github.com/hbdmon/hbd/core/agent/spool"
+	"github.com/hbdmon/hbd/core/protocol"
+)
+
+func testLogger(t *testing.T) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{Name: "hbc", Level: hclog.Debug, Output: t.Output()})
+}
+
+// testConfig is a valid config with fast timings and no built-ins enabled.
+func testConfig(t *testing.T, apiURL, spoolDir string) Config {
+	return Config{
+		Host: "web01", Key: validKey, ServerIPv4: "127.0.0.1:50003",
+		HeartbeatInterval: time.Second, APIURL: apiURL,
+		SpoolDir: spoolDir, SpoolMaxBytes: 8 << 20, SendInterval: 50 * time.Millisecond,
+		LogLevel: "debug", Plugins: map[string]PluginConfig{},
+	}
+}
+
+// counterPlugin is an exec plugin printing 1, 2, 3, ... on successive runs.
+func counterPlugin(t *testing.T, name string, interval time.Duration) ExecConfig {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "counter.sh")
+	body := "#!/bin/sh\nf=" + filepath.Join(dir, "count") + "\nn=$(cat $f 2>/dev/null || echo 0)\nn=$((n+1))\necho $n > $f\nprintf '{\"n\": %d}' $n\n"
+	if err := os.WriteFile(path, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return ExecConfig{Name: name, Command: []string{path}, Interval: interval, Timeout: 2 * time.Second}
+}
+
+func brokenPlugin(t *testing.T) ExecConfig {
+	path := filepath.Join(t.TempDir(), "broken.sh")
+	if err := os.WriteFile(path, []byte("#!/bin/sh\necho '{\"status\": \"ok\"}'\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return ExecConfig{Name: "broken", Command: []string{path}, Interval: 50 * time.Millisecond, Timeout: time.Second}
+}
+
+func samplesOf(d *ingesttest.Daemon, plugin string) []protocol.Sample {
+	var out []protocol.Sample
+	for _, s := range d.Samples() {
+		if s.Plugin == plugin {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// counts returns the n values the daemon received from a counter plugin,
+// in order.
+func counts(d *ingesttest.Daemon, plugin string) []int {
+	var out []int
+	for _, s := range samplesOf(d, plugin) {
+		out = append(out, int(s.Data["n"].(float64)))
+	}
+	return out
+}
+
+func assertContiguous(t *testing.T, got []int, atLeast int) {
+	t.Helper()
+	if len(got) < atLeast {
+		t.Fatalf("got %d samples, want at least %d: %v", len(got), atLeast, got)
+	}
+	for i, n := range got {
+		if n != i+1 {
+			t.Fatalf("samples lost, duplicated or out of order: %v", got)
+		}
+	}
+}
+
+func runAgent(t *testing.T, cfg Config) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- New(cfg, testLogger(t)).Run(ctx) }()
+	return func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Run did not return after cancel")
+		}
+	}
+}
+
+func pending(t *testing.T, dir string) int {
+	t.Helper()
+	sp, err := spool.Open(dir, spool.Options{MaxBytes: 8 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	recs, _, err := sp.Peek(protocol.MaxBatchSamples, protocol.MaxBatchBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(recs)
+}
+
+func TestRunDeliversValidSamplesAndDrainsOnStop(t *testing.T) {
+	d := ingesttest.New(t, "web01", []byte(validKey))
+	srv := ingesttest.Serve(t, "127.0.0.1:0", d)
+	cfg := testConfig(t, srv.URL, t.TempDir())
+	cfg.Plugins[collect.Memory] = PluginConfig{Enabled: true, Interval: 100 * time.Millisecond}
+	cfg.Plugins[collect.CPU] = PluginConfig{Enabled: false, Interval: 100 * time.Millisecond}
+	cfg.Exec = []ExecConfig{counterPlugin(t, "counter", 50*time.Millisecond), brokenPlugin(t)}
+
+	stop := runAgent(t, cfg)
+	ingesttest.WaitFor(t, "samples", func() bool {
+		return len(counts(d, "counter")) >= 5 && len(samplesOf(d, collect.Memory)) >= 1
+	})
+	stop()
+
+	assertContiguous(t, counts(d, "counter"), 5)
+	for _, s := range d.Samples() {
+		if s.Plugin == "broken" || s.Plugin == collect.CPU {
+			t.Fatalf("unexpected sample from %s", s.Plugin)
+		}
+		if _, err := protocol.Flatten(s.Data); err != nil {
+			t.Fatalf("daemon got an invalid sample: %v", err)
+		}
+		if age := time.Since(time.Unix(int64(s.Timestamp), 0)); age < 0 || age > time.Minute {
+			t.Fatalf("sample timestamp %v is not now", s.Timestamp)
+		}
+	}
+	if n := pending(t, cfg.SpoolDir); n != 0 {
+		t.Fatalf("%d samples left in the spool after a clean stop with the daemon up", n)
+	}
+}
+
+func TestRestartedAgentSendsWhatTheDaemonMissed(t *testing.T) {
+	// A port with nothing listening: the daemon is down during the first run.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+
+	cfg := testConfig(t, "http://"+addr, t.TempDir())
+	cfg.Exec = []ExecConfig{counterPlugin(t, "counter", 30*time.Millisecond)}
+
+	stop := runAgent(t, cfg)
+	ingesttest.WaitFor(t, "samples to spool", func() bool { return spooledBytes(cfg.SpoolDir) > 200 })
+	stop()
+	missed := pending(t, cfg.SpoolDir)
+	if missed < 3 {
+		t.Fatalf("only %d samples spooled while the daemon was down", missed)
+	}
+
+	d := ingesttest.New(t, "web01", []byte(validKey))
+	ingesttest.Serve(t, addr, d)
+	stop = runAgent(t, cfg)
+	ingesttest.WaitFor(t, "the backlog and new samples", func() bool { return len(counts(d, "counter")) > missed })
+	stop()
+	assertContiguous(t, counts(d, "counter"), missed+1)
+}
+
+func spooledBytes(dir string) int64 {
+	var n int64
+	matches, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
+	for _, m := range matches {
+		if fi, err := os.Stat(m); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
+}
+
+func TestOnceReturnsOneRoundOfEveryEnabledPlugin(t *testing.T) {
+	cfg := testConfig(t, "http://127.0.0.1:1", t.TempDir())
+	for _, name := range collect.BuiltinNames() {
+		cfg.Plugins[name] = PluginConfig{Enabled: true, Interval: 10 * time.Second}
+	}
+	cfg.Exec = []ExecConfig{counterPlugin(t, "counter", time.Minute), brokenPlugin(t)}
+
+	out, err := Once(t.Context(), cfg, testLogger(t))
+	if err == nil || !strings.Contains(err.Error(), "1 of 6 plugins failed") {
+		t.Fatalf("error %v, want the broken plugin reported", err)
+	}
+	for _, name := range append(collect.BuiltinNames(), "counter") {
+		data, ok := out[name]
+		if !ok {
+			t.Errorf("no data for %s", name)
+			continue
+		}
+		if _, err := protocol.Flatten(data); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, ok := out["broken"]; ok {
+		t.Error("invalid output included")
+	}
+	if got := out["counter"]["n"]; got != 1.0 {
+		t.Errorf("exec plugin ran more than once: n=%v", got)
+	}
+	if _, ok := out[collect.CPU]["cpu_percent"]; !ok {
+		t.Errorf("cpu_percent missing: %v", out[collect.CPU])
+	}
+}
