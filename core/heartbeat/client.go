@@ -69,10 +69,10 @@ type FamilyStatus struct {
 	// BadAcks counts datagrams received on the socket that were not a
 	// valid, fresh ack for this client's session.
 	BadAcks uint64
-	// LastSent and LastAck are when the last heartbeat was sent and the last
-	// valid ack arrived.
+	// LastSent is when the last heartbeat was sent.
 	LastSent time.Time
-	LastAck  time.Time
+	// LastAck is when the last valid ack arrived.
+	LastAck time.Time
 	// LastRTT is the round-trip time measured with the last valid ack.
 	LastRTT time.Duration
 	// LastError is the last error of the socket; nil after a successful

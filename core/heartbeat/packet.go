@@ -82,7 +82,9 @@ var (
 // without allocating; Host then points into the decoded buffer and is only
 // valid as long as that buffer is not reused.
 type Packet struct {
-	Type  Type
+	// Type is TypeHeartbeat or TypeAck.
+	Type Type
+	// Flags are the packet's option bits; FlagEnrolled or 0.
 	Flags Flags
 	// Session is the random id the agent chose when it started.
 	Session uint64
