@@ -45,6 +45,10 @@ type Config struct {
 	WSSPem   string `koanf:"wss_pem"`
 	WSSKey   string `koanf:"wss_key"`
 	HBPort   int    `koanf:"hb_port"`
+	// HBListen4 and HBListen6 are the addresses the heartbeat sockets bind
+	// on; "" disables that family.
+	HBListen4 string `koanf:"hb_listen4"`
+	HBListen6 string `koanf:"hb_listen6"`
 
 	DataDir         string            `koanf:"data_dir"`
 	PluginsDir      string            `koanf:"plugins_dir"`
@@ -173,6 +177,8 @@ func defaults() Config {
 		HBDPort:       DefaultHBDPort,
 		WSPort:        DefaultWSPort,
 		HBPort:        DefaultHBPort,
+		HBListen4:     "0.0.0.0",
+		HBListen6:     "::",
 		DataDir:       "./data",
 		SampleHistory: DefaultSampleHistory,
 		Retention:     DefaultRetention,

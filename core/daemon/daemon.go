@@ -21,6 +21,7 @@ import (
 
 	"github.com/hbdmon/hbd/core/api"
 	"github.com/hbdmon/hbd/core/config"
+	"github.com/hbdmon/hbd/core/heartbeat"
 	"github.com/hbdmon/hbd/core/metrics"
 	"github.com/hbdmon/hbd/core/store"
 )
@@ -34,15 +35,21 @@ type Daemon struct {
 	cfg  atomic.Pointer[config.Config]
 	log  hclog.Logger
 
-	Store   *store.Store
-	API     *api.Server
-	Metrics *metrics.Registry
+	Store      *store.Store
+	API        *api.Server
+	Metrics    *metrics.Registry
+	Tracker    *heartbeat.Tracker
+	Heartbeats *heartbeat.Server
+
+	hbKeys      atomic.Pointer[heartbeat.KeyFunc]
+	hbObservers []func(heartbeat.Change)
 
 	httpLn  net.Listener
 	httpSrv *http.Server
 
 	reloadMu  sync.Mutex
 	onReload  []func(*config.Config)
+	starters  []func(ctx context.Context)
 	closers   []func()
 	startedAt time.Time
 }
@@ -95,13 +102,19 @@ func New(ctx context.Context, path string, opts Options) (*Daemon, error) {
 	}
 	d.httpLn = ln
 
-	d.API = api.New(api.Deps{
-		Config:  d.Config,
-		Store:   st,
-		HostKey: d.hostKey,
-		Logger:  log,
-	})
 	d.Metrics = metrics.New()
+	if err := d.startHeartbeats(); err != nil {
+		ln.Close()
+		d.close()
+		return nil, err
+	}
+	d.API = api.New(api.Deps{
+		Config:      d.Config,
+		Store:       st,
+		HostKey:     d.hostKey,
+		Connections: d,
+		Logger:      log,
+	})
 	d.Metrics.Add(d.storeFamilies()...)
 	d.API.Add(d.metricsRoute(d.Metrics))
 
@@ -142,16 +155,22 @@ func (d *Daemon) OnReload(fn func(*config.Config)) {
 	d.onReload = append(d.onReload, fn)
 }
 
+// OnStart registers fn to run in its own goroutine when Run starts; ctx
+// ends at shutdown, before the OnClose functions run.
+func (d *Daemon) OnStart(fn func(ctx context.Context)) {
+	d.starters = append(d.starters, fn)
+}
+
 // OnClose registers fn to run at shutdown, before the store closes; the
 // last registered runs first.
 func (d *Daemon) OnClose(fn func()) {
 	d.closers = append(d.closers, fn)
 }
 
-// hostKey returns the signing key of a watched host.
+// hostKey returns the signing key of a host for sample batches: the same
+// lookup the heartbeat server uses.
 func (d *Daemon) hostKey(host string) ([]byte, bool, bool) {
-	key, ok := d.Config().HostKey(host)
-	return key, false, ok
+	return d.keys()(host)
 }
 
 // Reload reads the config file again and, when it is valid, swaps it in
@@ -189,6 +208,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
 
+	svcCtx, stopServices := context.WithCancel(context.Background())
+	var svcWG sync.WaitGroup
+	for _, fn := range d.starters {
+		svcWG.Add(1)
+		go func() {
+			defer svcWG.Done()
+			fn(svcCtx)
+		}()
+	}
+
 	errc := make(chan error, 1)
 	go func() {
 		if err := d.httpSrv.Serve(d.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -218,6 +247,8 @@ loop:
 	if err := d.httpSrv.Shutdown(shutCtx); err != nil {
 		d.log.Warn("http shutdown", "error", err)
 	}
+	stopServices()
+	svcWG.Wait()
 	d.Store.Journal("", "hbd stopped")
 	d.close()
 	d.log.Info("hbd stopped")
