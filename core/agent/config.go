@@ -23,6 +23,8 @@ import (
 	"github.com/knadh/koanf/v2"
 
 	"github.com/hbdmon/hbd/core/agent/collect"
+	"github.com/hbdmon/hbd/core/config"
+	"github.com/hbdmon/hbd/core/heartbeat"
 	"github.com/hbdmon/hbd/core/protocol"
 )
 
@@ -314,8 +316,6 @@ func byteSizeHook(from, to reflect.Type, data any) (any, error) {
 	return data, nil
 }
 
-var hostRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$`)
-
 var logLevels = []string{"trace", "debug", "info", "warn", "error"}
 
 // check validates cfg and fills the defaults that depend on other values.
@@ -332,8 +332,8 @@ func (c *Config) check(src sources) []string {
 		}
 		c.Host = h
 	}
-	if c.Host != "" && !hostRE.MatchString(c.Host) {
-		fail("host", "%q must be letters, digits, '.', '_' or '-' (at most 253)", c.Host)
+	if c.Host != "" && !config.ValidHostName(c.Host) {
+		fail("host", "%q must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit", c.Host)
 	}
 	if len(c.Key) < MinKeyBytes {
 		fail("key", "must be at least %d bytes, has %d", MinKeyBytes, len(c.Key))
@@ -357,6 +357,9 @@ func (c *Config) check(src sources) []string {
 		}
 	}
 	checkInterval("heartbeat_interval", c.HeartbeatInterval)
+	if c.HeartbeatInterval > heartbeat.MaxInterval {
+		fail("heartbeat_interval", "%s is above the maximum of %s", c.HeartbeatInterval, heartbeat.MaxInterval)
+	}
 	checkInterval("send_interval", c.SendInterval)
 
 	needsAPI := len(c.Exec) > 0
