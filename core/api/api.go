@@ -96,7 +96,10 @@ type Deps struct {
 	// is true for hosts that register themselves with the enroll key.
 	HostKey func(host string) (key []byte, dynamic bool, ok bool)
 	Guard   Guard
-	Logger  hclog.Logger
+	// Accounts serves login, logout, profiles and host access (package
+	// auth); its routes are registered only when it is set.
+	Accounts Accounts
+	Logger   hclog.Logger
 }
 
 // Server is the HTTP API.
@@ -132,6 +135,9 @@ func New(d Deps) *Server {
 	e.HTTPErrorHandler = s.handleError
 	e.Use(s.recoverer)
 	s.Add(s.coreRoutes()...)
+	if d.Accounts != nil {
+		s.Add(s.authRoutes()...)
+	}
 	return s
 }
 

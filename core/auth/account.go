@@ -1,0 +1,420 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/mail"
+	"slices"
+	"sort"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/hbdmon/hbd/core/api"
+	"github.com/hbdmon/hbd/core/config"
+)
+
+// Limits of what users may set.
+const (
+	MaxDisplayName   = 100 // characters
+	MaxEmail         = 254 // bytes
+	MaxSubscriptions = 64
+	MaxAccessList    = 1000
+	// maxPasswordBytes is bcrypt's limit: longer passwords are refused
+	// rather than silently cut.
+	maxPasswordBytes = 72
+)
+
+var errBadLogin = api.Errorf(http.StatusUnauthorized, "Invalid username or password")
+
+// Login checks a user name and password and opens a session. Failures are
+// throttled per user and per client address, first delayed, then refused
+// with *api.ThrottledError; every outcome is journaled (never the
+// password, nor the name typed when it is no user's, as it may be a
+// password typed in the wrong field).
+func (s *Service) Login(ctx context.Context, r *http.Request, client string, req api.LoginRequest) (api.LoginResult, error) {
+	cfg := s.config()
+	if cfg.OpenMode() {
+		return api.LoginResult{}, api.Errorf(http.StatusBadRequest, "No users are configured: the server runs in open mode and needs no login")
+	}
+	if o := r.Header.Get("Origin"); o != "" && !sameOrigin(o, r) {
+		return api.LoginResult{}, api.Errorf(http.StatusForbidden, "Cross-site login refused: the Origin header names another site")
+	}
+	client = printable(client, 64)
+	_, known := cfg.Users[req.Username]
+	who := "unknown user"
+	keys := []throttleKey{addrKey(client)}
+	if known {
+		who = req.Username
+		keys = append(keys, userKey(req.Username))
+	}
+	tk, delay, retry, locked := s.throttle.attempt(s.now(), keys...)
+	if retry > 0 {
+		return api.LoginResult{}, &api.ThrottledError{RetryAfter: retry}
+	}
+	if delay > 0 {
+		if err := s.sleep(ctx, delay); err != nil {
+			return api.LoginResult{}, err
+		}
+	}
+	s.mu.RLock()
+	_, hash, exists := s.userLocked(req.Username)
+	s.mu.RUnlock()
+	if !s.passwordOK(hash, exists, req.Password) {
+		s.st.Journal("", fmt.Sprintf("login failed for %s from %s", who, client))
+		s.log.Info("login failed", "user", who, "client", client)
+		if locked > 0 {
+			s.st.Journal("", fmt.Sprintf("logins for %s from %s refused for %s after repeated failures", who, client, locked))
+			s.log.Warn("login throttled", "user", who, "client", client, "for", locked)
+		}
+		return api.LoginResult{}, errBadLogin
+	}
+	s.throttle.succeeded(tk)
+	tok, expires, err := s.openSession(ctx, req.Username, client)
+	if err != nil {
+		return api.LoginResult{}, fmt.Errorf("open session: %w", err)
+	}
+	s.st.Journal("", fmt.Sprintf("login of %s from %s", req.Username, client))
+	s.log.Info("login", "user", req.Username, "client", client)
+	return api.LoginResult{Token: tok, Expires: expires, Cookie: s.cookie(r, tok, expires)}, nil
+}
+
+// passwordOK compares a password with a bcrypt hash. For unknown users it
+// still runs bcrypt, against a hash of the same cost, so the answer time
+// does not tell which users exist.
+func (s *Service) passwordOK(hash string, exists bool, password string) bool {
+	if len(password) > maxPasswordBytes {
+		return false
+	}
+	if !exists {
+		bcrypt.CompareHashAndPassword(s.dummyHash(), []byte(password))
+		return false
+	}
+	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil
+}
+
+func (s *Service) dummyHash() []byte {
+	cost := s.cost
+	cfg := s.config()
+	names := make([]string, 0, len(cfg.Users))
+	for n := range cfg.Users {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	if len(names) > 0 {
+		if c, err := bcrypt.Cost([]byte(cfg.Users[names[0]].PasswordHash)); err == nil {
+			cost = c
+		}
+	}
+	s.dummyMu.Lock()
+	defer s.dummyMu.Unlock()
+	if h, ok := s.dummy[cost]; ok {
+		return h
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte("hbd-no-such-user"), cost)
+	if err != nil {
+		return nil
+	}
+	s.dummy[cost] = h
+	return h
+}
+
+// Me returns the caller's profile with the CSRF token of their session.
+func (s *Service) Me(r *http.Request, p api.Principal) (api.ProfileJSON, error) {
+	if p.Open {
+		return api.ProfileJSON{UserJSON: api.UserJSON{Admin: true, Channels: []string{}}, Open: true}, nil
+	}
+	u, ok := s.User(p.User)
+	if !ok {
+		return api.ProfileJSON{}, api.Errorf(http.StatusUnauthorized, "Invalid or expired session token: log in again")
+	}
+	me := api.ProfileJSON{UserJSON: u}
+	if a := s.authenticate(r); a.ok && a.p.User == p.User {
+		me.CSRFToken = csrfToken(a.token)
+		me.SessionExpires = a.expires.Unix()
+	}
+	return me, nil
+}
+
+// UpdateMe changes the caller's display name and e-mail, channel
+// subscriptions, and/or password. Everything is checked before anything
+// is stored. A password change needs the current password and ends the
+// user's other sessions, keeping the one that made the request.
+func (s *Service) UpdateMe(ctx context.Context, r *http.Request, p api.Principal, u api.ProfileUpdate) (api.ProfileJSON, error) {
+	if p.Open {
+		return api.ProfileJSON{}, api.Errorf(http.StatusBadRequest, "No users are configured (open mode): there is no profile to change")
+	}
+	if u.DisplayName == nil && u.Email == nil && u.Channels == nil && u.CurrentPassword == nil && u.NewPassword == nil {
+		return api.ProfileJSON{}, api.Errorf(http.StatusBadRequest, "Nothing to change: send display_name and/or email, channels, or current_password with new_password")
+	}
+	cfg := s.config()
+	s.mu.RLock()
+	_, hash, ok := s.userLocked(p.User)
+	s.mu.RUnlock()
+	if !ok {
+		return api.ProfileJSON{}, api.Errorf(http.StatusUnauthorized, "Invalid or expired session token: log in again")
+	}
+	var displayName, email *string
+	var channels *[]string
+	if u.DisplayName != nil {
+		dn, err := checkDisplayName(*u.DisplayName)
+		if err != nil {
+			return api.ProfileJSON{}, err
+		}
+		displayName = &dn
+	}
+	if u.Email != nil {
+		em, err := checkEmail(*u.Email)
+		if err != nil {
+			return api.ProfileJSON{}, err
+		}
+		email = &em
+	}
+	if u.Channels != nil {
+		list, err := s.checkChannels(p.User, *u.Channels)
+		if err != nil {
+			return api.ProfileJSON{}, err
+		}
+		channels = &list
+	}
+	passwordChange := u.CurrentPassword != nil || u.NewPassword != nil
+	var newHash string
+	if passwordChange {
+		var err error
+		if newHash, err = s.checkPasswordChange(ctx, cfg, p.User, hash, u); err != nil {
+			return api.ProfileJSON{}, err
+		}
+	}
+	keep := ""
+	if a := s.authenticate(r); a.ok && a.p.User == p.User {
+		keep = a.hash
+	}
+
+	// Read, change and store the overlay under one lock so concurrent
+	// updates of different fields do not undo each other.
+	s.updateMu.Lock()
+	defer s.updateMu.Unlock()
+	s.mu.RLock()
+	o := s.overlays[p.User]
+	s.mu.RUnlock()
+	o.Name = p.User
+	if displayName != nil {
+		o.DisplayName = displayName
+	}
+	if email != nil {
+		o.Email = email
+	}
+	if channels != nil {
+		o.Channels = channels
+	}
+	if passwordChange {
+		o.PasswordHash, o.BaseHash = newHash, cfg.Users[p.User].PasswordHash
+	}
+	o.Updated = s.now()
+	if passwordChange {
+		if err := s.st.ChangePassword(ctx, o, keep); err != nil {
+			return api.ProfileJSON{}, fmt.Errorf("store password of %s: %w", p.User, err)
+		}
+	} else if err := s.st.PutUserOverlay(ctx, o); err != nil {
+		return api.ProfileJSON{}, fmt.Errorf("store profile of %s: %w", p.User, err)
+	}
+	s.mu.Lock()
+	s.overlays[p.User] = o
+	ended := 0
+	if passwordChange {
+		for h, se := range s.sessions {
+			if se.user == p.User && h != keep {
+				delete(s.sessions, h)
+				ended++
+			}
+		}
+	}
+	s.mu.Unlock()
+	if passwordChange {
+		s.st.Journal("", fmt.Sprintf("password of %s changed; %d other sessions ended", p.User, ended))
+		s.log.Info("password changed", "user", p.User, "sessions_ended", ended)
+	}
+	if u.DisplayName != nil || u.Email != nil || u.Channels != nil {
+		s.st.Journal("", fmt.Sprintf("profile of %s updated", p.User))
+	}
+	return s.Me(r, p)
+}
+
+func (s *Service) checkPasswordChange(ctx context.Context, cfg *config.Config, user, hash string, u api.ProfileUpdate) (string, error) {
+	if u.CurrentPassword == nil || u.NewPassword == nil {
+		return "", api.Errorf(http.StatusBadRequest, "A password change needs both current_password and new_password")
+	}
+	// A stolen session must not become a way to guess the password.
+	key := userKey(user)
+	tk, delay, retry, _ := s.throttle.attempt(s.now(), key)
+	if retry > 0 {
+		return "", &api.ThrottledError{RetryAfter: retry}
+	}
+	if delay > 0 {
+		if err := s.sleep(ctx, delay); err != nil {
+			return "", err
+		}
+	}
+	if !s.passwordOK(hash, true, *u.CurrentPassword) {
+		s.st.Journal("", fmt.Sprintf("password change of %s refused: wrong current password", user))
+		return "", api.Errorf(http.StatusBadRequest, "current_password is wrong")
+	}
+	s.throttle.succeeded(tk)
+	pw := *u.NewPassword
+	if n := utf8.RuneCountInString(pw); n < cfg.Auth.MinPasswordLength {
+		return "", api.Errorf(http.StatusBadRequest, "new_password must be at least %d characters", cfg.Auth.MinPasswordLength)
+	}
+	if len(pw) > maxPasswordBytes {
+		return "", api.Errorf(http.StatusBadRequest, "new_password must be at most %d bytes", maxPasswordBytes)
+	}
+	if pw == *u.CurrentPassword {
+		return "", api.Errorf(http.StatusBadRequest, "new_password must differ from current_password")
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), s.cost)
+	if err != nil {
+		return "", fmt.Errorf("hash password: %w", err)
+	}
+	return string(h), nil
+}
+
+func checkDisplayName(v string) (string, error) {
+	v = strings.TrimSpace(v)
+	if !utf8.ValidString(v) || strings.IndexFunc(v, unicode.IsControl) >= 0 {
+		return "", api.Errorf(http.StatusBadRequest, "display_name must be printable text")
+	}
+	if utf8.RuneCountInString(v) > MaxDisplayName {
+		return "", api.Errorf(http.StatusBadRequest, "display_name must be at most %d characters", MaxDisplayName)
+	}
+	return v, nil
+}
+
+// checkEmail accepts a bare address (alice@example.com) or "" to clear.
+func checkEmail(v string) (string, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return "", nil
+	}
+	if len(v) > MaxEmail {
+		return "", api.Errorf(http.StatusBadRequest, "email must be at most %d characters", MaxEmail)
+	}
+	a, err := mail.ParseAddress(v)
+	at := strings.LastIndexByte(v, '@')
+	if err != nil || a.Name != "" || a.Address != v || at < 1 || at == len(v)-1 ||
+		strings.ContainsAny(v, " \t\r\n<>\"") || strings.IndexFunc(v, unicode.IsControl) >= 0 {
+		return "", api.Errorf(http.StatusBadRequest, "email must be an address like alice@example.com")
+	}
+	return v, nil
+}
+
+func (s *Service) checkChannels(user string, in []string) ([]string, error) {
+	if len(in) > MaxSubscriptions {
+		return nil, api.Errorf(http.StatusBadRequest, "channels: at most %d subscriptions", MaxSubscriptions)
+	}
+	visible := *s.channelOK.Load()
+	out := make([]string, 0, len(in))
+	for _, ch := range in {
+		if !config.ValidChannelName(ch) || !visible(user, ch) {
+			return nil, api.Errorf(http.StatusBadRequest, "channels: notification channel '%s' not found", printable(ch, 64))
+		}
+		if !slices.Contains(out, ch) {
+			out = append(out, ch)
+		}
+	}
+	return out, nil
+}
+
+// GetAccess returns the current owner, managers and monitors of host.
+func (s *Service) GetAccess(host string) api.HostAccessJSON {
+	return accessJSON(s.access.Roles(host))
+}
+
+func accessJSON(h HostRoles) api.HostAccessJSON {
+	out := api.HostAccessJSON{Managers: h.Managers, Monitors: h.Monitors}
+	if h.Owner != "" {
+		owner := h.Owner
+		out.Owner = &owner
+	}
+	if out.Managers == nil {
+		out.Managers = []string{}
+	}
+	if out.Monitors == nil {
+		out.Monitors = []string{}
+	}
+	return out
+}
+
+// SetAccess changes host's access list until the next Reload or restart.
+// Only the host's owner or an administrator may; every named user must
+// exist.
+func (s *Service) SetAccess(ctx context.Context, p api.Principal, host string, ch api.AccessChange) (api.HostAccessJSON, error) {
+	if !p.Open && !p.Admin && s.access.Role(p.User, host) < RoleOwner {
+		return api.HostAccessJSON{}, api.Errorf(http.StatusForbidden, "Only the owner of host '%s' or an administrator may change its access", hostLabel(host))
+	}
+	cfg := s.config()
+	exists := func(u string) error {
+		if _, ok := cfg.Users[u]; !ok {
+			return api.Errorf(http.StatusBadRequest, "Unknown user '%s'", printable(u, 64))
+		}
+		return nil
+	}
+	h := s.access.Roles(host)
+	if ch.Owner != nil {
+		if *ch.Owner != "" {
+			if err := exists(*ch.Owner); err != nil {
+				return api.HostAccessJSON{}, err
+			}
+		}
+		h.Owner = *ch.Owner
+	}
+	for _, l := range []struct {
+		field string
+		in    *[]string
+		out   *[]string
+	}{{"managers", ch.Managers, &h.Managers}, {"monitors", ch.Monitors, &h.Monitors}} {
+		if l.in == nil {
+			continue
+		}
+		if len(*l.in) > MaxAccessList {
+			return api.HostAccessJSON{}, api.Errorf(http.StatusBadRequest, "%s: at most %d users", l.field, MaxAccessList)
+		}
+		list := []string{}
+		for _, u := range *l.in {
+			if err := exists(u); err != nil {
+				return api.HostAccessJSON{}, err
+			}
+			if !slices.Contains(list, u) {
+				list = append(list, u)
+			}
+		}
+		*l.out = list
+	}
+	s.access.Set(host, h)
+	by := p.User
+	if p.Open {
+		by = "(open mode)"
+	}
+	s.st.Journal(host, fmt.Sprintf("access of %s changed by %s until the next reload: owner %q, managers %v, monitors %v", host, by, h.Owner, h.Managers, h.Monitors))
+	return accessJSON(h), nil
+}
+
+// printable keeps user-supplied text for logs and errors short and free of
+// control characters.
+func printable(v string, n int) string {
+	v = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return -1
+		}
+		return r
+	}, v)
+	if len(v) > n {
+		v = v[:n]
+		for !utf8.ValidString(v) {
+			v = v[:len(v)-1]
+		}
+		v += "…"
+	}
+	return v
+}

@@ -1,0 +1,307 @@
+// Package auth is hbd's users, sessions and access control.
+//
+// Users are configured in the config file; what a user changes about their
+// own account (display name, e-mail, subscriptions, password) is kept in an
+// overlay in the store, so it survives restarts and SIGHUP. Sessions are
+// random 256-bit tokens stored only as SHA-256 hashes; they expire after
+// auth.session_ttl and end at logout, at a password change (the user's
+// other sessions), and when the user is removed from the config or their
+// configured password hash changes.
+//
+// Service is the whole of it: Guard (the api.Guard), Access (the host
+// access registry with runtime overrides), Authenticate (for the WebSocket
+// hub and HTML pages) and the api.Accounts endpoints. With no users
+// configured it runs in open mode: every request is an administrator.
+//
+// Lifecycle: New once the store is open, Reload on every SIGHUP with the
+// new config; nothing to stop (the Service owns no goroutine).
+package auth
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/hbdmon/hbd/core/api"
+	"github.com/hbdmon/hbd/core/config"
+	"github.com/hbdmon/hbd/core/store"
+)
+
+// Limits of accounts and sessions.
+const (
+	// MaxSessionsPerUser bounds the open sessions of one user; the oldest
+	// end first.
+	MaxSessionsPerUser = 100
+	// touchEvery is how often a session's last use is written back.
+	touchEvery = time.Minute
+)
+
+// Options configure a Service. Store and Config are required.
+type Options struct {
+	Store  *store.Store
+	Config *config.Config
+	Logger hclog.Logger
+	// Now is the clock (time.Now when nil); tests inject one.
+	Now func() time.Time
+	// Sleep waits d or until ctx ends; it slows repeated failed logins.
+	// Tests inject one that does not sleep.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// BcryptCost is the cost of password hashes users set (bcrypt.DefaultCost
+	// when 0).
+	BcryptCost int
+	// SecureCookie marks the session cookie Secure even on plain HTTP
+	// requests (TLS terminated by a reverse proxy); it is always Secure on
+	// TLS requests.
+	SecureCookie bool
+	// ChannelVisible reports whether user may subscribe to a notification
+	// channel. Nil accepts every well-formed name; see SetChannelVisible.
+	ChannelVisible func(user, channel string) bool
+}
+
+// Service is hbd's users, sessions and access control. It is safe for
+// concurrent use.
+type Service struct {
+	st           *store.Store
+	log          hclog.Logger
+	now          func() time.Time
+	sleep        func(context.Context, time.Duration) error
+	cost         int
+	secureCookie bool
+	access       *Access
+	throttle     *throttle
+	channelOK    atomic.Pointer[func(user, channel string) bool]
+
+	updateMu sync.Mutex // serializes profile updates (read-modify-write of overlays)
+
+	mu       sync.RWMutex
+	cfg      *config.Config
+	overlays map[string]store.UserOverlay
+	sessions map[string]*session // by token hash
+
+	dummyMu sync.Mutex
+	dummy   map[int][]byte // bcrypt hashes checked for unknown users, by cost
+}
+
+type session struct {
+	user                       string
+	created, expires, lastUsed time.Time
+	client                     string
+}
+
+// New loads the user overlays and open sessions from the store.
+func New(ctx context.Context, o Options) (*Service, error) {
+	if o.Logger == nil {
+		o.Logger = hclog.NewNullLogger()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Sleep == nil {
+		o.Sleep = sleepCtx
+	}
+	if o.BcryptCost == 0 {
+		o.BcryptCost = bcrypt.DefaultCost
+	}
+	s := &Service{
+		st: o.Store, log: o.Logger.Named("auth"), now: o.Now, sleep: o.Sleep,
+		cost: o.BcryptCost, secureCookie: o.SecureCookie,
+		access: NewAccess(o.Config), throttle: newThrottle(),
+		cfg: o.Config, sessions: map[string]*session{}, dummy: map[int][]byte{},
+	}
+	s.SetChannelVisible(o.ChannelVisible)
+	var err error
+	if s.overlays, err = s.st.UserOverlays(ctx); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	list, err := s.st.Sessions(ctx, now)
+	if err != nil {
+		return nil, err
+	}
+	for _, se := range list {
+		s.sessions[se.Hash] = &session{user: se.User, created: se.Created, expires: se.Expires, lastUsed: se.LastUsed, client: se.Client}
+	}
+	s.st.DeleteExpiredSessions(now)
+	s.warnOpen(o.Config)
+	return s, nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Service) warnOpen(cfg *config.Config) {
+	if cfg.OpenMode() {
+		s.log.Warn("no users configured: OPEN MODE, every endpoint is open to anyone who can reach the daemon")
+	}
+}
+
+// SetChannelVisible installs the check of channel subscriptions (nil
+// accepts every well-formed name). The notification channel registry
+// calls it once it exists.
+func (s *Service) SetChannelVisible(fn func(user, channel string) bool) {
+	if fn == nil {
+		fn = func(string, string) bool { return true }
+	}
+	s.channelOK.Store(&fn)
+}
+
+// Reload applies a new config (SIGHUP): users removed from it, and users
+// whose configured password hash changed, lose their sessions; runtime
+// access overrides are dropped, so every host's access is the file's
+// again.
+func (s *Service) Reload(cfg *config.Config) {
+	s.mu.Lock()
+	old := s.cfg
+	s.cfg = cfg
+	var revoke []string
+	for name, u := range old.Users {
+		if nu, ok := cfg.Users[name]; !ok || nu.PasswordHash != u.PasswordHash {
+			revoke = append(revoke, name)
+		}
+	}
+	sort.Strings(revoke)
+	for h, se := range s.sessions {
+		if slices.Contains(revoke, se.user) {
+			delete(s.sessions, h)
+		}
+	}
+	s.mu.Unlock()
+	s.access.Reset(cfg)
+	s.warnOpen(cfg)
+	if len(revoke) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.st.DeleteUserSessions(ctx, revoke...); err != nil {
+		s.log.Error("cannot delete sessions of removed users", "users", revoke, "error", err)
+	}
+	s.st.Journal("", "sessions ended by config reload (user removed or password reset): "+strings.Join(revoke, ", "))
+}
+
+// Access returns the host access registry.
+func (s *Service) Access() *Access { return s.access }
+
+// HostAccess is the api.HostAccessSource for api.Deps.HostAccess.
+func (s *Service) HostAccess() api.HostAccessSource { return s.access.Lookup }
+
+// Guard returns the api.Guard for api.Deps.Guard.
+func (s *Service) Guard() *Guard { return &Guard{s: s} }
+
+func (s *Service) config() *config.Config {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.cfg
+}
+
+// OpenMode reports whether no users are configured.
+func (s *Service) OpenMode() bool { return s.config().OpenMode() }
+
+// User returns a configured user with their own changes applied.
+func (s *Service) User(name string) (api.UserJSON, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	u, _, ok := s.userLocked(name)
+	return u, ok
+}
+
+// CanSeeHost reports whether user may read host's data (monitor or above,
+// or admin); the notification dispatcher uses it to route alerts to
+// subscriptions.
+func (s *Service) CanSeeHost(user, host string) bool {
+	u, ok := s.User(user)
+	if !ok {
+		return false
+	}
+	return u.Admin || s.access.Role(user, host) >= RoleMonitor
+}
+
+// userLocked returns the user's view and password hash in force. s.mu
+// must be held.
+func (s *Service) userLocked(name string) (api.UserJSON, string, bool) {
+	cu, ok := s.cfg.Users[name]
+	if !ok {
+		return api.UserJSON{}, "", false
+	}
+	u := api.UserJSON{Name: name, DisplayName: cu.DisplayName, Email: cu.Email, Admin: cu.Admin, Channels: slices.Clone(cu.Channels)}
+	hash := cu.PasswordHash
+	if o, ok := s.overlays[name]; ok {
+		if o.DisplayName != nil {
+			u.DisplayName = *o.DisplayName
+		}
+		if o.Email != nil {
+			u.Email = *o.Email
+		}
+		if o.Channels != nil {
+			u.Channels = slices.Clone(*o.Channels)
+		}
+		if o.PasswordHash != "" && o.BaseHash == cu.PasswordHash {
+			hash = o.PasswordHash
+		}
+	}
+	if u.Channels == nil {
+		u.Channels = []string{}
+	}
+	return u, hash, true
+}
+
+// Users lists every configured user with their own changes applied,
+// sorted by name; never password hashes.
+func (s *Service) Users() []api.UserJSON {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]api.UserJSON, 0, len(s.cfg.Users))
+	for name := range s.cfg.Users {
+		u, _, _ := s.userLocked(name)
+		out = append(out, u)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Authenticate returns the caller of r: an administrator in open mode, the
+// session's user when r carries a valid token (Authorization: Bearer,
+// X-Auth-Token or the session cookie), else ok is false. The WebSocket hub
+// and HTML pages use it; it does no CSRF check (WebSocket upgrades must
+// check Origin themselves).
+func (s *Service) Authenticate(r *http.Request) (p api.Principal, ok bool) {
+	if s.OpenMode() {
+		return openPrincipal, true
+	}
+	a := s.authenticate(r)
+	return a.p, a.ok
+}
+
+var openPrincipal = api.Principal{Admin: true, Open: true}
+
+// peerAddr is the TCP peer of r, without port.
+func peerAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// Interface guards.
+var (
+	_ api.Accounts = (*Service)(nil)
+	_ api.Guard    = (*Guard)(nil)
+)
