@@ -18,6 +18,7 @@ package spool
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -41,6 +42,10 @@ var ErrRecordTooLarge = errors.New("spool: record too large")
 
 // ErrClosed is returned by every method after Close.
 var ErrClosed = errors.New("spool: closed")
+
+// ErrLocked is returned by Open for a directory another Spool (usually
+// another hbc process) has open.
+var ErrLocked = errors.New("spool: directory in use by another process")
 
 const (
 	headerSize = 8
@@ -108,10 +113,11 @@ type Spool struct {
 	closed   bool
 	scratch  []byte
 	writeBuf []byte
+	lock     io.Closer
 }
 
-// Open opens or creates the spool in dir. Only one process may use a spool
-// directory at a time.
+// Open opens or creates the spool in dir. A spool directory is locked for
+// one Spool at a time; Open fails with ErrLocked while another holds it.
 func Open(dir string, opts Options) (*Spool, error) {
 	if opts.MaxBytes <= 0 {
 		return nil, fmt.Errorf("spool: MaxBytes must be positive")
@@ -125,11 +131,17 @@ func Open(dir string, opts Options) (*Spool, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("spool: create %s: %w", dir, err)
 	}
-	s := &Spool{dir: dir, opts: opts, log: opts.Logger}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Spool{dir: dir, opts: opts, log: opts.Logger, lock: lock}
 	if err := s.load(); err != nil {
+		lock.Close()
 		return nil, err
 	}
 	if err := s.startSegment(); err != nil {
+		lock.Close()
 		return nil, err
 	}
 	return s, nil
@@ -156,15 +168,7 @@ func (s *Spool) load() error {
 		s.segs = append(s.segs, segment{ordinal: ord, size: info.Size()})
 		s.total += info.Size()
 	}
-	slices.SortFunc(s.segs, func(a, b segment) int {
-		switch {
-		case a.ordinal < b.ordinal:
-			return -1
-		case a.ordinal > b.ordinal:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(s.segs, func(a, b segment) int { return cmp.Compare(a.ordinal, b.ordinal) })
 
 	raw, err := os.ReadFile(filepath.Join(s.dir, cursorFile))
 	switch {
@@ -520,7 +524,7 @@ func (s *Spool) Close() error {
 		return nil
 	}
 	s.closed = true
-	return s.active.Close()
+	return errors.Join(s.active.Close(), s.lock.Close())
 }
 
 func syncDir(dir string) error {

@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -317,4 +318,18 @@ func newestSegment(t *testing.T, dir string) string {
 		return int(na) - int(nb)
 	})
 	return matches[len(matches)-1]
+}
+
+func TestASecondOpenOfTheSameDirectoryIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, Options{MaxBytes: 1 << 20})
+	if _, err := Open(dir, Options{MaxBytes: 1 << 20}); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Open: %v, want ErrLocked", err)
+	}
+	s.Close()
+	s2, err := Open(dir, Options{MaxBytes: 1 << 20})
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	s2.Close()
 }
