@@ -248,21 +248,21 @@ var (
 	byteSizeType = reflect.TypeFor[ByteSize]()
 )
 
-// durationHook accepts durations as strings with a unit only: a bare
-// number would silently mean nanoseconds.
+// durationHook reads durations with the daemon's syntax
+// (config.ParseDuration): "10s", "1m30s", "2d", or a number of seconds.
 func durationHook(from, to reflect.Type, data any) (any, error) {
 	if to != durationType || from == durationType {
 		return data, nil
 	}
-	s, ok := data.(string)
-	if !ok {
-		return nil, fmt.Errorf("%v needs a unit, e.g. \"10s\" or \"1m\"", data)
+	switch v := data.(type) {
+	case string:
+		return config.ParseDuration(v)
+	case int:
+		return time.Duration(v) * time.Second, nil
+	case float64:
+		return time.Duration(v * float64(time.Second)), nil
 	}
-	d, err := time.ParseDuration(strings.TrimSpace(s))
-	if err != nil {
-		return nil, fmt.Errorf("%q is not a duration (e.g. \"10s\", \"1m30s\")", s)
-	}
-	return d, nil
+	return data, nil
 }
 
 // boolHook words the error for a value that is not a boolean.

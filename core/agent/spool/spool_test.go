@@ -205,12 +205,7 @@ func TestTornTailIsSkippedNotFatal(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			s, err := Open(dir, Options{MaxBytes: 1 << 20})
-			if err != nil {
-				t.Fatal(err)
-			}
-			appendN(t, s, 0, 3)
-			s.Close()
+			seed(t, dir, 3)
 			tt.tear(t, newestSegment(t, dir))
 
 			s2 := open(t, dir, Options{MaxBytes: 1 << 20})
@@ -227,12 +222,7 @@ func TestTornTailIsSkippedNotFatal(t *testing.T) {
 
 func TestDamageInTheMiddleSkipsOnlyTheRestOfThatSegment(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(dir, Options{MaxBytes: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	appendN(t, s, 0, 4) // records are 16 bytes framed
-	s.Close()
+	seed(t, dir, 4) // records are 16 bytes framed
 	path := newestSegment(t, dir)
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -258,12 +248,7 @@ func TestDamageInTheMiddleSkipsOnlyTheRestOfThatSegment(t *testing.T) {
 
 func TestUnreadableCursorResendsInsteadOfFailing(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(dir, Options{MaxBytes: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	appendN(t, s, 0, 3)
-	s.Close()
+	seed(t, dir, 3)
 	if err := os.WriteFile(filepath.Join(dir, cursorFile), []byte("{garbage"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -291,6 +276,19 @@ func TestClosedSpoolRefusesWork(t *testing.T) {
 	}
 	if _, _, err := s.Peek(1, 10); err != ErrClosed {
 		t.Fatalf("Peek after Close: %v", err)
+	}
+}
+
+// seed writes records 0..n-1 into a new spool in dir and closes it.
+func seed(t *testing.T, dir string, n int) {
+	t.Helper()
+	s, err := Open(dir, Options{MaxBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, s, 0, n)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
 
