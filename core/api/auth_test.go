@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -608,4 +609,52 @@ func TestAuthenticateServesPagesAndWebSockets(t *testing.T) {
 		t.Fatal("still open after users were configured")
 	}
 	wantStatus(t, open.Do(authtest.Request{Method: http.MethodGet, Path: "/api/0/hosts"}), http.StatusUnauthorized)
+}
+
+func TestOldestSessionsEndBeyondTheLimit(t *testing.T) {
+	env := newEnv(t)
+	first, _ := env.Login("other")
+	var last string
+	for i := 0; i < auth.MaxSessionsPerUser; i++ {
+		env.Clock.Advance(time.Millisecond)
+		last, _ = env.Login("other")
+	}
+	wantStatus(t, env.Do(authtest.Request{Method: http.MethodGet, Path: mePath, Token: first}), http.StatusUnauthorized)
+	wantStatus(t, env.Do(authtest.Request{Method: http.MethodGet, Path: mePath, Token: last}), http.StatusOK)
+	env.Restart()
+	wantStatus(t, env.Do(authtest.Request{Method: http.MethodGet, Path: mePath, Token: first}), http.StatusUnauthorized)
+}
+
+func TestConcurrentLoginsRequestsAndReloads(t *testing.T) {
+	env := newEnv(t)
+	tok, _ := env.Login("monitor")
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			for j := 0; j < 20; j++ {
+				switch (i + j) % 4 {
+				case 0:
+					login(env, "manager", authtest.Password("manager"), nil)
+				case 1:
+					login(env, "other", "wrong", nil)
+				case 2:
+					env.Do(authtest.Request{Method: http.MethodGet, Path: "/api/0/hosts", Token: tok})
+				case 3:
+					env.Do(authtest.Request{Method: http.MethodPut, Path: mePath, Token: tok, Body: map[string]string{"display_name": strconv.Itoa(j)}})
+				}
+			}
+		}(i)
+	}
+	go func() {
+		defer close(done)
+		for i := 0; i < 10; i++ {
+			env.Reload(authtest.Config(false))
+		}
+	}()
+	wg.Wait()
+	<-done
+	wantStatus(t, env.Do(authtest.Request{Method: http.MethodGet, Path: mePath, Token: tok}), http.StatusOK)
 }
