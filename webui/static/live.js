@@ -1,0 +1,177 @@
+// live.js: the hosts table and recent messages, kept current by the live
+// feed (host and message frames) or, when it is unavailable, by polling.
+"use strict";
+
+(function () {
+  const el = HBD.el;
+  const hosts = new Map(); // name -> row model
+  let messages = [];
+  const sort = { key: "name", dir: 1 };
+  const MAX_MESSAGES = 50;
+  const SEVERITY = { DOWN: 0, DEGRADED: 1, LATE: 2, UNKNOWN: 3, UP: 4 };
+  let pollTimer = null;
+  let flashed = new Set();
+
+  // model turns a host from GET /api/0/hosts or a "host" frame into a row,
+  // merging into what is known: a frame may carry only name and state.
+  function model(d) {
+    const prev = hosts.get(d.name) || { name: d.name, state: "UNKNOWN", conns: {}, lastSeen: 0, dyn: false };
+    const m = Object.assign({}, prev, { conns: Object.assign({}, prev.conns) });
+    if (typeof d.state === "string" && d.state) m.state = d.state;
+    if (typeof d.dyn === "boolean") m.dyn = d.dyn;
+    if (typeof d.last_seen === "number") m.lastSeen = Math.max(m.lastSeen, d.last_seen);
+    if (Array.isArray(d.connections)) {
+      m.conns = {};
+      for (const c of d.connections) if (c && typeof c.family === "string") m.conns[c.family] = c;
+    }
+    for (const fam of ["ipv4", "ipv6"]) {
+      if (d[fam] && typeof d[fam] === "object") m.conns[fam] = Object.assign({ family: fam }, d[fam]);
+    }
+    for (const c of Object.values(m.conns)) {
+      if (typeof c.last_seen === "number") m.lastSeen = Math.max(m.lastSeen, c.last_seen);
+    }
+    return m;
+  }
+
+  function latencyOf(m) {
+    let best = null;
+    for (const c of Object.values(m.conns)) {
+      const v = typeof c.latency_ms === "number" && c.latency_ms > 0 ? c.latency_ms : c.latency_avg_ms;
+      if (c.state !== "DOWN" && typeof v === "number" && v > 0 && (best === null || v < best)) best = v;
+    }
+    return best;
+  }
+
+  function lossOf(m) {
+    let worst = null;
+    for (const c of Object.values(m.conns)) {
+      if (typeof c.loss_percent === "number" && (worst === null || c.loss_percent > worst)) worst = c.loss_percent;
+    }
+    return worst;
+  }
+
+  function sortValue(m, key) {
+    switch (key) {
+      case "state": return SEVERITY[m.state] !== undefined ? SEVERITY[m.state] : 3;
+      case "ipv4":
+      case "ipv6": return m.conns[key] ? (SEVERITY[m.conns[key].state] !== undefined ? SEVERITY[m.conns[key].state] : 3) : null;
+      case "latency": return latencyOf(m);
+      case "loss": return lossOf(m);
+      case "seen": return m.lastSeen ? -m.lastSeen : null;
+      default: return m.name;
+    }
+  }
+
+  function familyCell(c) {
+    if (!c) return el("td", { class: "muted", text: "–" });
+    const sub = typeof c.latency_ms === "number" && c.latency_ms > 0 ? HBD.fmtNumber(c.latency_ms, 1) + " ms" : "";
+    return el("td", { title: c.address ? "from " + c.address : null }, HBD.badge(c.state, "soft"), sub ? el("span", { class: "sub", text: sub }) : null);
+  }
+
+  function render() {
+    const body = document.getElementById("hosts-body");
+    const rows = [...hosts.values()].sort((a, b) => {
+      const c = HBD.compare(sortValue(a, sort.key), sortValue(b, sort.key));
+      return (c !== 0 ? c * sort.dir : HBD.compare(a.name, b.name));
+    });
+    HBD.clear(body);
+    for (const m of rows) {
+      const lat = latencyOf(m), loss = lossOf(m);
+      const tr = el("tr", { class: flashed.has(m.name) ? "flash" : null },
+        el("td", { class: "host" }, m.name, m.dyn ? el("span", { class: "sub", text: "dynamic" }) : null),
+        el("td", { class: "state" }, HBD.badge(m.state)),
+        familyCell(m.conns.ipv4),
+        familyCell(m.conns.ipv6),
+        el("td", { class: "num", text: lat === null ? "–" : HBD.fmtNumber(lat, 1) + " ms" }),
+        el("td", { class: "num", text: loss === null ? "–" : HBD.fmtNumber(loss, 1) + " %" }),
+        el("td", { class: "num", title: m.lastSeen ? new Date(m.lastSeen * 1000).toLocaleString() : null, text: HBD.fmtAgo(m.lastSeen) }),
+      );
+      tr.dataset.host = m.name;
+      tr.dataset.state = m.state;
+      body.append(tr);
+    }
+    flashed = new Set();
+    document.getElementById("hosts-empty").hidden = rows.length > 0;
+    renderSummary(rows);
+  }
+
+  function renderSummary(rows) {
+    const count = (s) => rows.filter((m) => m.state === s).length;
+    const box = HBD.clear(document.getElementById("host-summary"));
+    const stat = (label, value, cls) => el("div", { class: "stat " + cls }, el("span", { class: "stat-label", text: label }), el("span", { class: "stat-value", text: value }));
+    box.append(
+      stat("Up", count("UP"), "ok"),
+      stat("Degraded / late", count("DEGRADED") + count("LATE"), "warning"),
+      stat("Down", count("DOWN"), "critical"),
+      stat("Total hosts", rows.length, ""),
+    );
+  }
+
+  function renderMessages() {
+    const list = HBD.clear(document.getElementById("messages"));
+    for (const m of messages) {
+      list.append(el("li", {},
+        el("time", { text: HBD.fmtTime(m.time) }),
+        el("span", { class: "mhost", text: m.host || "hbd" }),
+        el("span", { class: "mtext", text: m.msg }),
+      ));
+    }
+    document.getElementById("messages-empty").hidden = messages.length > 0;
+  }
+
+  async function loadHosts() {
+    const r = await HBD.api("GET", "/api/0/hosts");
+    if (!r.ok || !Array.isArray(r.data)) {
+      HBD.notice("Could not load hosts: " + (r.error || "unexpected answer"), "error");
+      return;
+    }
+    HBD.notice("");
+    const seen = new Set();
+    for (const h of r.data) {
+      if (!h || typeof h.name !== "string") continue;
+      seen.add(h.name);
+      hosts.set(h.name, model(h));
+    }
+    for (const name of [...hosts.keys()]) if (!seen.has(name)) hosts.delete(name);
+    render();
+  }
+
+  async function loadMessages() {
+    const r = await HBD.api("GET", "/api/0/messages?limit=30");
+    if (r.ok && Array.isArray(r.data)) {
+      messages = r.data.filter((m) => m && typeof m.msg === "string");
+      renderMessages();
+    }
+  }
+
+  function onFeed(type, data) {
+    if (type === "host" && typeof data.name === "string") {
+      hosts.set(data.name, model(data));
+      flashed.add(data.name);
+      render();
+    } else if (type === "message" && typeof data.msg === "string") {
+      messages.unshift(data);
+      messages = messages.slice(0, MAX_MESSAGES);
+      renderMessages();
+    }
+  }
+
+  function onStatus(s) {
+    clearInterval(pollTimer);
+    if (s === "live") {
+      // The feed carries changes; a slow refresh picks up hosts added to
+      // the configuration and resyncs anything missed while reconnecting.
+      loadHosts();
+      loadMessages();
+      pollTimer = setInterval(() => { if (!document.hidden) { loadHosts(); loadMessages(); } }, 60000);
+    } else {
+      pollTimer = HBD.every(10000, () => { loadHosts(); loadMessages(); });
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    HBD.sortable(document.getElementById("hosts"), sort, render);
+    HBD.feed(["host", "message"], onFeed, onStatus);
+    setInterval(() => { if (!document.hidden && hosts.size) render(); }, 5000);
+  });
+})();
