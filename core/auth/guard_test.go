@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hbdmon/hbd/core/api"
 	"github.com/hbdmon/hbd/core/config"
 )
 
@@ -133,5 +134,23 @@ func TestEmailAndDisplayNameChecks(t *testing.T) {
 	}
 	if _, err := checkDisplayName("a\u202eb\x1b"); err == nil {
 		t.Error("control characters accepted")
+	}
+}
+
+func TestHostRoleOfPrincipals(t *testing.T) {
+	s := &Service{access: NewAccess(&config.Config{Watchhosts: map[string]config.WatchHost{"web01": {Managers: []string{"max"}}}})}
+	for _, tc := range []struct {
+		p    api.Principal
+		want Role
+	}{
+		{api.Principal{Open: true, Admin: true}, RoleAdmin},
+		{api.Principal{User: "root", Admin: true}, RoleAdmin},
+		{api.Principal{User: "max"}, RoleManager},
+		{api.Principal{User: "eve"}, RoleNone},
+		{api.Principal{}, RoleNone},
+	} {
+		if got := s.HostRole(tc.p, "web01"); got != tc.want {
+			t.Errorf("HostRole(%+v) = %s, want %s", tc.p, got, tc.want)
+		}
 	}
 }
