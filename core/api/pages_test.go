@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/hbdmon/hbd/core/api"
+	"github.com/hbdmon/hbd/core/auth/authtest"
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/testutil"
 	"github.com/hbdmon/hbd/webui"
@@ -69,6 +70,18 @@ func TestPageRoutesAreBrowserPagesBehindLogin(t *testing.T) {
 	}
 	if r := byPath["GET /"]; r.Access != api.Public {
 		t.Errorf("root: %+v", r)
+	}
+}
+
+func TestPageRoutesPassTheAccessMatrix(t *testing.T) {
+	for _, open := range []bool{false, true} {
+		env := authtest.New(t, authtest.Config(open))
+		routes, err := env.API.PageRoutes(webui.FS(), api.PageOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		env.API.Add(routes...)
+		authtest.AccessMatrix(t, env)
 	}
 }
 

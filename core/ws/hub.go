@@ -398,12 +398,17 @@ func (h *Hub) register(c *client) {
 	}
 }
 
-// checkOrigin allows requests without an Origin (non-browser clients, still
-// authenticated), origins on the request's host name (any port) and the
-// configured patterns. It returns the origin's host:port.
+// checkOrigin allows origins on the request's host name (any port) and the
+// configured patterns, and requests without an Origin that carry their
+// token in a header (non-browser clients). A handshake that could only be
+// authenticated by a cookie must name its origin, since browsers attach
+// cookies to cross-site handshakes too. It returns the origin's host:port.
 func (h *Hub) checkOrigin(r *http.Request) (string, error) {
 	o := r.Header.Get("Origin")
 	if o == "" {
+		if r.Header.Get("Cookie") != "" && r.Header.Get("Authorization") == "" && r.Header.Get("X-Auth-Token") == "" {
+			return "", errors.New("A live feed authenticated by cookie needs an Origin header")
+		}
 		return "", nil
 	}
 	u, err := url.Parse(o)

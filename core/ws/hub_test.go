@@ -186,6 +186,16 @@ func TestOriginMustShareTheRequestHostName(t *testing.T) {
 		}
 	}
 	waitFor(t, "clients gone", func() bool { return h.Clients() == 0 })
+
+	// Without an Origin, only a token header vouches for the caller.
+	if _, resp, err := dial(t, url, "bob", http.Header{"Cookie": {"hbd_session=x"}}); err == nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("cookie without Origin: %v %v", resp, err)
+	}
+	c, _, err := dial(t, url, "bob", http.Header{"Cookie": {"hbd_session=x"}, "X-Auth-Token": {"x"}})
+	if err != nil {
+		t.Fatalf("token header without Origin refused: %v", err)
+	}
+	c.Close(websocket.StatusNormalClosure, "")
 }
 
 func TestClientReceivesOnlyHostsItMaySee(t *testing.T) {
