@@ -172,17 +172,23 @@ func (s *Store) SaveSilence(ctx context.Context, sl Silence) error {
 	return nil
 }
 
-// DeleteSilence removes a silence and returns once committed. Deleting an
-// unknown id is not an error.
-func (s *Store) DeleteSilence(ctx context.Context, id string) error {
-	err := s.Write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.Exec(`DELETE FROM alert_silences WHERE id = ?`, id)
-		return err
-	})
-	if err != nil {
+// DeleteSilence queues the removal of a silence without waiting.
+func (s *Store) DeleteSilence(id string) {
+	s.Go(func(tx *sql.Tx) error { return deleteSilence(tx, id) })
+}
+
+// DeleteSilenceSync removes a silence and returns once committed. Deleting
+// an unknown id is not an error.
+func (s *Store) DeleteSilenceSync(ctx context.Context, id string) error {
+	if err := s.Write(ctx, func(tx *sql.Tx) error { return deleteSilence(tx, id) }); err != nil {
 		return fmt.Errorf("delete silence %s: %w", id, err)
 	}
 	return nil
+}
+
+func deleteSilence(tx *sql.Tx, id string) error {
+	_, err := tx.Exec(`DELETE FROM alert_silences WHERE id = ?`, id)
+	return err
 }
 
 // Silences returns every persisted silence, oldest first.

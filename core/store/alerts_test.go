@@ -27,9 +27,13 @@ func TestAlertStatesSurviveRestart(t *testing.T) {
 	if err := s.SaveSilence(ctx, Silence{ID: "old", Host: "x", Metric: "y", Created: 5, Until: 6}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.DeleteSilence(ctx, "old"); err != nil {
+	if err := s.SaveSilence(ctx, Silence{ID: "older", Host: "x", Metric: "y", Created: 4, Until: 6}); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.DeleteSilenceSync(ctx, "old"); err != nil {
+		t.Fatal(err)
+	}
+	s.DeleteSilence("older")
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
