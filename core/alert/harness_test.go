@@ -1,0 +1,188 @@
+package alert
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hbdmon/hbd/core/config"
+	"github.com/hbdmon/hbd/core/store"
+)
+
+// recorder is a Sink that keeps every event.
+type recorder struct {
+	mu     sync.Mutex
+	events []Event
+}
+
+func (r *recorder) AlertEvent(ev Event) {
+	r.mu.Lock()
+	r.events = append(r.events, ev)
+	r.mu.Unlock()
+}
+
+// take returns the events since the last take as "LEVEL/kind" strings.
+func (r *recorder) take() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := []string{}
+	for _, ev := range r.events {
+		out = append(out, ev.Level+"/"+ev.Kind)
+	}
+	r.events = nil
+	return out
+}
+
+func (r *recorder) last() Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.events) == 0 {
+		return Event{}
+	}
+	return r.events[len(r.events)-1]
+}
+
+func fp(v float64) *float64 { return &v }
+
+// t0 is the test clock's start: a fixed, recent-looking time.
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// baseConfig watches web01 and db01 with one cpu rule; tests adjust it.
+func baseConfig() *config.Config {
+	return &config.Config{
+		Watchhosts: map[string]config.WatchHost{"web01": {}, "db01": {}},
+		Thresholds: map[string]config.Threshold{
+			"cpu_monitor.cpu_percent": {Warning: fp(80), Critical: fp(90)},
+		},
+		Alerting: config.Alerting{
+			StaleAfter: 5 * time.Minute, Renotify: time.Hour,
+			HeartbeatLate: config.LevelWarning, HeartbeatDown: config.LevelCritical,
+			FlapCount: 6, FlapWindow: 10 * time.Minute,
+		},
+	}
+}
+
+// harness is a real store in a temporary directory, an evaluator fed by it
+// (without the background loop: tests sweep with their own clock) and a
+// recording sink.
+type harness struct {
+	t   *testing.T
+	dir string
+	st  *store.Store
+	ev  *Evaluator
+	rec *recorder
+	now time.Time
+}
+
+func newHarness(t *testing.T, cfg *config.Config) *harness {
+	t.Helper()
+	h := &harness{t: t, dir: t.TempDir(), now: t0}
+	h.open(cfg)
+	return h
+}
+
+// open (re)opens the store and a fresh evaluator on h.dir.
+func (h *harness) open(cfg *config.Config) {
+	h.t.Helper()
+	st, err := store.Open(context.Background(), h.dir, store.Options{SampleHistory: 10})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.st = st
+	h.rec = &recorder{}
+	ev, err := New(cfg, st, nil, h.rec)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	ev.Now = func() time.Time { return h.now }
+	if err := ev.start(context.Background(), false); err != nil {
+		h.t.Fatal(err)
+	}
+	h.ev = ev
+	h.t.Cleanup(h.close)
+}
+
+// close stops the evaluator (persisting everything) and closes the store.
+func (h *harness) close() {
+	if h.st == nil {
+		return
+	}
+	if err := h.ev.Stop(context.Background()); err != nil {
+		h.t.Error(err)
+	}
+	if err := h.st.Close(); err != nil {
+		h.t.Error(err)
+	}
+	h.st = nil
+}
+
+func (h *harness) restart(cfg *config.Config) {
+	h.t.Helper()
+	h.close()
+	h.open(cfg)
+}
+
+// push advances the clock by 10s and ingests one value of metric (plugin
+// "." path) for host through the store, stamped with the new time.
+func (h *harness) push(host, metric string, v float64) {
+	h.t.Helper()
+	h.now = h.now.Add(10 * time.Second)
+	plugin, path, _ := strings.Cut(metric, ".")
+	ps := store.PluginSample{Plugin: plugin, Sample: store.Sample{Timestamp: toUnix(h.now), Paths: []string{path}, Values: []float64{v}}}
+	if err := h.st.AppendSamples(context.Background(), host, []store.PluginSample{ps}); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *harness) sweep(d time.Duration) {
+	h.now = h.now.Add(d)
+	h.ev.Sweep(h.now)
+}
+
+// state returns the status of a host's metric, failing when it has none.
+func (h *harness) state(host, metric string) Status {
+	h.t.Helper()
+	s, ok := h.find(host, metric)
+	if !ok {
+		h.t.Fatalf("%s %s has no alert state; states: %+v", host, metric, h.ev.HostAlerts(host))
+	}
+	return s
+}
+
+func (h *harness) find(host, metric string) (Status, bool) {
+	for _, s := range h.ev.HostAlerts(host) {
+		if s.MetricPath == metric {
+			return s, true
+		}
+	}
+	return Status{}, false
+}
+
+func (h *harness) level(host, metric string) string {
+	h.t.Helper()
+	return h.state(host, metric).Level
+}
+
+// journal returns the journal lines of a host, oldest first, once every
+// queued write is committed.
+func (h *harness) journal(host string) []string {
+	h.t.Helper()
+	ctx := context.Background()
+	if err := h.st.JournalSync(ctx, "", "barrier"); err != nil {
+		h.t.Fatal(err)
+	}
+	msgs, err := h.st.Messages(ctx, store.MessageQuery{Host: host, Limit: 1000})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	out := make([]string, len(msgs))
+	for i, m := range msgs {
+		out[len(msgs)-1-i] = m.Msg
+	}
+	return out
+}
+
+func eq(a, b []string) bool { return fmt.Sprint(a) == fmt.Sprint(b) }

@@ -1,0 +1,197 @@
+package alert
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/hbdmon/hbd/core/config"
+	"github.com/hbdmon/hbd/core/glob"
+)
+
+// Level ranks used by the threshold arithmetic. UNKNOWN is not a threshold
+// outcome: it only comes from missing data.
+const (
+	rankOK = iota
+	rankWarning
+	rankCritical
+	rankUnknown = -1
+)
+
+var levelNames = [...]string{config.LevelOK, config.LevelWarning, config.LevelCritical}
+
+func rankOf(level string) int {
+	switch level {
+	case config.LevelOK:
+		return rankOK
+	case config.LevelWarning:
+		return rankWarning
+	case config.LevelCritical:
+		return rankCritical
+	}
+	return rankUnknown
+}
+
+// rule is one compiled threshold.
+type rule struct {
+	pat glob.Pattern
+	th  config.Threshold
+	// key is where the rule was configured, e.g. "thresholds.cpu_monitor.*"
+	// or "watchhosts.web01.thresholds.cpu_monitor.*".
+	key string
+}
+
+// ruleset is the compiled threshold configuration of one *config.Config.
+type ruleset struct {
+	cfg    *config.Config
+	global []rule
+	host   map[string][]rule
+}
+
+func compileRules(cfg *config.Config) (*ruleset, error) {
+	rs := &ruleset{cfg: cfg, host: map[string][]rule{}}
+	var err error
+	if rs.global, err = compileList("thresholds", cfg.Thresholds); err != nil {
+		return nil, err
+	}
+	for name, h := range cfg.Watchhosts {
+		if len(h.Thresholds) == 0 {
+			continue
+		}
+		if rs.host[name], err = compileList("watchhosts."+name+".thresholds", h.Thresholds); err != nil {
+			return nil, err
+		}
+	}
+	return rs, nil
+}
+
+func compileList(prefix string, ts map[string]config.Threshold) ([]rule, error) {
+	out := make([]rule, 0, len(ts))
+	for src, th := range ts {
+		pat, err := glob.Compile(src)
+		if err != nil {
+			return nil, fmt.Errorf("%s.%s: %w", prefix, src, err)
+		}
+		out = append(out, rule{pat: pat, th: th, key: prefix + "." + src})
+	}
+	// Most specific first, so the first match is the winner.
+	sort.Slice(out, func(i, j int) bool { return moreSpecific(out[i].pat, out[j].pat) })
+	return out, nil
+}
+
+// moreSpecific orders patterns by precedence: more literal bytes first,
+// then the lexicographically smaller pattern.
+func moreSpecific(a, b glob.Pattern) bool {
+	if a.Literal() != b.Literal() {
+		return a.Literal() > b.Literal()
+	}
+	return a.String() < b.String()
+}
+
+// resolve returns the rule for a host's metric path: the most specific
+// matching per-host rule, else the most specific matching global rule, else
+// nil.
+func (rs *ruleset) resolve(host, path string) *rule {
+	if r := firstMatch(rs.host[host], path); r != nil {
+		return r
+	}
+	return firstMatch(rs.global, path)
+}
+
+func firstMatch(rules []rule, path string) *rule {
+	for i := range rules {
+		if rules[i].pat.Match(path) {
+			return &rules[i]
+		}
+	}
+	return nil
+}
+
+// watched reports whether a host is evaluated: configured in watchhosts, or
+// dynamic with watch_dynamic on.
+func (rs *ruleset) watched(host string, dyn func(string) bool) bool {
+	if _, ok := rs.cfg.Watchhosts[host]; ok {
+		return true
+	}
+	return rs.cfg.WatchDynamic && dyn(host)
+}
+
+// candidate returns the level (rankOK, rankWarning or rankCritical) a value
+// points to while the metric is at level cur. A threshold the current level
+// has reached is relaxed by the hysteresis, so leaving a level needs the
+// value back past its threshold by that much.
+func (r *rule) candidate(cur int, v float64) int {
+	th := r.th
+	past := func(limit *float64, level int) bool {
+		if limit == nil {
+			return false
+		}
+		h := 0.0
+		if cur >= level {
+			h = th.Hysteresis
+		}
+		if th.Below {
+			return v <= *limit+h
+		}
+		return v >= *limit-h
+	}
+	switch {
+	case past(th.Critical, rankCritical):
+		return rankCritical
+	case past(th.Warning, rankWarning):
+		return rankWarning
+	}
+	return rankOK
+}
+
+// need is how many consecutive samples a level change takes.
+func (r *rule) need() int {
+	if r.th.For < 1 {
+		return 1
+	}
+	return r.th.For
+}
+
+// Heartbeat metric paths.
+const (
+	HeartbeatHost = "heartbeat.host"
+	HeartbeatIPv4 = "heartbeat.ipv4"
+	HeartbeatIPv6 = "heartbeat.ipv6"
+	// heartbeatPlugin is reserved: samples of a plugin with this name are
+	// ignored so they cannot collide with the heartbeat metrics.
+	heartbeatPlugin = "heartbeat"
+)
+
+// heartbeatLevel maps a heartbeat state to a metric path, a level and the
+// value shown as last_value (0 UP, 1 LATE or DEGRADED, 2 DOWN).
+func heartbeatLevel(a config.Alerting, family, state string) (path, level string, value float64, ok bool) {
+	switch family {
+	case "":
+		path = HeartbeatHost
+		switch state {
+		case "UP":
+			return path, config.LevelOK, 0, true
+		case "DEGRADED":
+			return path, config.LevelWarning, 1, true
+		case "DOWN":
+			return path, config.LevelCritical, 2, true
+		}
+	case "ipv4", "ipv6":
+		path = "heartbeat." + family
+		switch state {
+		case "UP":
+			return path, config.LevelOK, 0, true
+		case "LATE":
+			return path, orDefault(a.HeartbeatLate, config.LevelWarning), 1, true
+		case "DOWN":
+			return path, orDefault(a.HeartbeatDown, config.LevelCritical), 2, true
+		}
+	}
+	return "", "", 0, false
+}
+
+func orDefault(level, def string) string {
+	if rankOf(level) > rankOK {
+		return level
+	}
+	return def
+}

@@ -1,0 +1,91 @@
+package alert
+
+import (
+	"testing"
+
+	"github.com/hbdmon/hbd/core/config"
+)
+
+// precedenceYAML is the worked example of docs/ALERTING.md.
+const precedenceYAML = `
+watchhosts:
+  web01:
+    key: 0123456789abcdef0123456789abcdef
+    thresholds:
+      "cpu_monitor.**": {warning: 95}
+  db01:
+    key: 0123456789abcdef0123456789abcdef
+thresholds:
+  "**": {warning: 1000}
+  "cpu_monitor.*": {warning: 70}
+  "cpu_monitor.cpu_percent": {warning: 80}
+  "disk_monitor.*.percent": {warning: 85}
+  "disk_monitor./.percent": {warning: 90}
+  "net_monitor.e*.bytes": {warning: 1}
+  "net_monitor.*0.bytes": {warning: 2}
+`
+
+func TestMostSpecificRuleWinsAndHostRulesBeatGlobal(t *testing.T) {
+	cfg, err := config.Parse("precedence.yaml", []byte(precedenceYAML), []string{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := compileRules(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ host, path, want string }{
+		{"db01", "cpu_monitor.cpu_percent", "thresholds.cpu_monitor.cpu_percent"}, // literal beats glob
+		{"db01", "cpu_monitor.load_1min", "thresholds.cpu_monitor.*"},
+		{"web01", "cpu_monitor.cpu_percent", "watchhosts.web01.thresholds.cpu_monitor.**"}, // host rule beats any global
+		{"web01", "memory_monitor.percent", "thresholds.**"},                               // no host rule matches: global
+		{"db01", "disk_monitor./.percent", "thresholds.disk_monitor./.percent"},
+		{"db01", "disk_monitor./home.percent", "thresholds.disk_monitor.*.percent"},
+		{"db01", "net_monitor.eth0.bytes", "thresholds.net_monitor.*0.bytes"}, // tie on 19 literal bytes: "*" < "e"
+		{"db01", "net_monitor.eth1.bytes", "thresholds.net_monitor.e*.bytes"},
+	} {
+		r := rs.resolve(tc.host, tc.path)
+		if r == nil || r.key != tc.want {
+			got := "<nil>"
+			if r != nil {
+				got = r.key
+			}
+			t.Errorf("%s %s: rule %s, want %s", tc.host, tc.path, got, tc.want)
+		}
+	}
+	noCatchAll := *cfg
+	noCatchAll.Thresholds = map[string]config.Threshold{"cpu_monitor.*": {Warning: fp(1)}}
+	rs, _ = compileRules(&noCatchAll)
+	if r := rs.resolve("db01", "memory_monitor.percent"); r != nil {
+		t.Errorf("unmatched path got %s", r.key)
+	}
+}
+
+func TestCandidateAppliesHysteresisOnlyWhenLeaving(t *testing.T) {
+	above := rule{th: config.Threshold{Warning: fp(80), Critical: fp(90), Hysteresis: 5}}
+	below := rule{th: config.Threshold{Warning: fp(20), Critical: fp(10), Below: true, Hysteresis: 5}}
+	for _, tc := range []struct {
+		name string
+		r    rule
+		cur  int
+		v    float64
+		want int
+	}{
+		{"AboveEnterWarning", above, rankOK, 80, rankWarning},
+		{"AboveNotYet", above, rankOK, 79.9, rankOK},
+		{"AboveHoldWarning", above, rankWarning, 75, rankWarning},
+		{"AboveLeaveWarning", above, rankWarning, 74.9, rankOK},
+		{"AboveHoldCritical", above, rankCritical, 85, rankCritical},
+		{"AboveCriticalToWarning", above, rankCritical, 84.9, rankWarning},
+		{"AboveCriticalToOK", above, rankCritical, 70, rankOK},
+		{"BelowEnterWarning", below, rankOK, 20, rankWarning},
+		{"BelowHoldWarning", below, rankWarning, 25, rankWarning},
+		{"BelowLeaveWarning", below, rankWarning, 25.1, rankOK},
+		{"BelowEnterCritical", below, rankWarning, 10, rankCritical},
+		{"BelowHoldCritical", below, rankCritical, 15, rankCritical},
+	} {
+		if got := tc.r.candidate(tc.cur, tc.v); got != tc.want {
+			t.Errorf("%s: candidate(%d, %v) = %d, want %d", tc.name, tc.cur, tc.v, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,237 @@
+package alert
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/hbdmon/hbd/core/glob"
+	"github.com/hbdmon/hbd/core/store"
+)
+
+// Silence is an active silence: notifications of every (host, metric path)
+// matching both globs are held back until Until. Level changes are still
+// evaluated and journaled, and a non-OK level nobody was told about is
+// notified when the silence ends.
+type Silence = store.Silence
+
+// SilenceSpec is a request to create a silence.
+type SilenceSpec struct {
+	Host     string // host-name glob (required)
+	Metric   string // metric-path glob; "**" (everything) when empty
+	Duration time.Duration
+	Comment  string
+	By       string // the user creating it; empty in open mode
+}
+
+// MaxCommentBytes bounds a silence comment.
+const MaxCommentBytes = 1024
+
+func compileSilence(sl store.Silence) (silence, error) {
+	h, err := glob.Compile(sl.Host)
+	if err != nil {
+		return silence{}, fmt.Errorf("host: %w", err)
+	}
+	m, err := glob.Compile(sl.Metric)
+	if err != nil {
+		return silence{}, fmt.Errorf("metric: %w", err)
+	}
+	return silence{Silence: sl, host: h, metric: m}, nil
+}
+
+// silencedUntil returns the end of the longest active silence matching a
+// host's metric, zero when none does.
+func (e *Evaluator) silencedUntil(host, metric string, now time.Time) float64 {
+	t := toUnix(now)
+	var until float64
+	e.silMu.RLock()
+	defer e.silMu.RUnlock()
+	for i := range e.silences {
+		s := &e.silences[i]
+		if s.Until > t && s.Until > until && s.host.Match(host) && s.metric.Match(metric) {
+			until = s.Until
+		}
+	}
+	return until
+}
+
+func (e *Evaluator) silenced(st *state, now time.Time) bool {
+	return e.silencedUntil(st.host, st.metric, now) > 0
+}
+
+func (e *Evaluator) addSilences(list []Status, now time.Time) {
+	e.silMu.RLock()
+	n := len(e.silences)
+	e.silMu.RUnlock()
+	if n == 0 {
+		return
+	}
+	for i := range list {
+		list[i].SilencedUntil = e.silencedUntil(list[i].Host, list[i].MetricPath, now)
+	}
+}
+
+// Validate checks a silence request; problems are ErrInvalid. An empty
+// Metric is valid and means every metric.
+func (spec SilenceSpec) Validate() error {
+	switch {
+	case spec.Host == "":
+		return fmt.Errorf("%w: host is required (a host name or glob)", ErrInvalid)
+	case spec.Duration <= 0:
+		return fmt.Errorf("%w: duration must be positive, e.g. \"2h\"", ErrInvalid)
+	case spec.Duration > MaxSilence:
+		return fmt.Errorf("%w: duration must not exceed %s", ErrInvalid, MaxSilence)
+	case len(spec.Comment) > MaxCommentBytes:
+		return fmt.Errorf("%w: comment longer than %d bytes", ErrInvalid, MaxCommentBytes)
+	}
+	if _, err := glob.Compile(spec.Host); err != nil {
+		return fmt.Errorf("%w: host: %v", ErrInvalid, err)
+	}
+	if spec.Metric != "" {
+		if _, err := glob.Compile(spec.Metric); err != nil {
+			return fmt.Errorf("%w: metric: %v", ErrInvalid, err)
+		}
+	}
+	return nil
+}
+
+// AddSilence creates a silence, stores it (waiting for the commit) and
+// journals it. A request failing Validate is ErrInvalid.
+func (e *Evaluator) AddSilence(ctx context.Context, spec SilenceSpec) (Silence, error) {
+	if err := spec.Validate(); err != nil {
+		return Silence{}, err
+	}
+	if spec.Metric == "" {
+		spec.Metric = "**"
+	}
+	now := e.now()
+	sl := store.Silence{
+		ID: newID(), Host: spec.Host, Metric: spec.Metric,
+		Created: toUnix(now), Until: toUnix(now.Add(spec.Duration)),
+		CreatedBy: spec.By, Comment: spec.Comment,
+	}
+	c, err := compileSilence(sl)
+	if err != nil {
+		return Silence{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if err := e.st.SaveSilence(ctx, sl); err != nil {
+		return Silence{}, err
+	}
+	e.silMu.Lock()
+	e.silences = append(e.silences, c)
+	e.silMu.Unlock()
+	msg := fmt.Sprintf("silence %s by %s: host %s metric %s until %s", sl.ID, who(spec.By), sl.Host, sl.Metric,
+		fromUnix(sl.Until).UTC().Format(time.RFC3339))
+	if sl.Comment != "" {
+		msg += " (" + sl.Comment + ")"
+	}
+	e.st.Journal(journalHost(c), msg)
+	return sl, nil
+}
+
+// RemoveSilence ends an active silence early, on behalf of user by.
+// Notifications it held back are sent by the next sweep.
+func (e *Evaluator) RemoveSilence(ctx context.Context, id, by string) error {
+	sl, ok := e.Silence(id)
+	if !ok {
+		return ErrUnknownSilence
+	}
+	if err := e.st.DeleteSilenceSync(ctx, id); err != nil {
+		return err
+	}
+	e.silMu.Lock()
+	var c silence
+	for i := range e.silences {
+		if e.silences[i].ID == id {
+			c = e.silences[i]
+			e.silences = append(e.silences[:i], e.silences[i+1:]...)
+			break
+		}
+	}
+	e.silMu.Unlock()
+	e.st.Journal(journalHost(c), fmt.Sprintf("silence %s (host %s metric %s) removed by %s", id, sl.Host, sl.Metric, who(by)))
+	return nil
+}
+
+// Silence returns an active silence by id.
+func (e *Evaluator) Silence(id string) (Silence, bool) {
+	now := toUnix(e.now())
+	e.silMu.RLock()
+	defer e.silMu.RUnlock()
+	for _, s := range e.silences {
+		if s.ID == id && s.Until > now {
+			return s.Silence, true
+		}
+	}
+	return Silence{}, false
+}
+
+// Silences returns the active silences, oldest first.
+func (e *Evaluator) Silences() []Silence {
+	now := toUnix(e.now())
+	out := []Silence{}
+	e.silMu.RLock()
+	for _, s := range e.silences {
+		if s.Until > now {
+			out = append(out, s.Silence)
+		}
+	}
+	e.silMu.RUnlock()
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Created < out[j].Created })
+	return out
+}
+
+// SilenceMatchesHost reports whether a silence's host glob matches host.
+func SilenceMatchesHost(sl Silence, host string) bool {
+	p, err := glob.Compile(sl.Host)
+	return err == nil && p.Match(host)
+}
+
+// expireSilences drops silences that ended, from memory and the store.
+func (e *Evaluator) expireSilences(now time.Time) {
+	t := toUnix(now)
+	var ended []silence
+	e.silMu.Lock()
+	keep := e.silences[:0]
+	for _, s := range e.silences {
+		if s.Until > t {
+			keep = append(keep, s)
+		} else {
+			ended = append(ended, s)
+		}
+	}
+	clear(e.silences[len(keep):])
+	e.silences = keep
+	e.silMu.Unlock()
+	for _, s := range ended {
+		e.st.DeleteSilence(s.ID)
+		e.st.Journal(journalHost(s), fmt.Sprintf("silence %s (host %s metric %s) expired", s.ID, s.Host, s.Metric))
+	}
+}
+
+// journalHost files a silence's journal lines under its host when the
+// glob names exactly one host, daemon-wide otherwise.
+func journalHost(s silence) string {
+	if s.host.IsLiteral() {
+		return s.Host
+	}
+	return ""
+}
+
+func who(user string) string {
+	if user == "" {
+		return "anonymous"
+	}
+	return user
+}
+
+func newID() string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,24 @@
+package alert
+
+import (
+	"fmt"
+
+	"github.com/hbdmon/hbd/core/store"
+)
+
+// Journaler records journal lines; *store.Store is one.
+type Journaler interface {
+	Journal(host, msg string)
+}
+
+// JournalSink returns a Sink that writes each event to the journal, e.g.
+// "notify web01 cpu_monitor.cpu_percent WARNING (change #1: 85.5)". The
+// daemon uses it while no notification dispatcher is wired in.
+func JournalSink(j Journaler) Sink {
+	return SinkFunc(func(ev Event) {
+		j.Journal(ev.Host, fmt.Sprintf("notify %s %s %s (%s #%d: %s)", ev.Host, ev.MetricPath, ev.Level, ev.Kind, ev.NotificationCount, ev.Detail))
+	})
+}
+
+// Interface guards.
+var _ Journaler = (*store.Store)(nil)
