@@ -1,0 +1,354 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/hbdmon/hbd/core/alert"
+	"github.com/hbdmon/hbd/core/api"
+	"github.com/hbdmon/hbd/core/config"
+	"github.com/hbdmon/hbd/core/store"
+	"github.com/hbdmon/hbd/core/testutil"
+)
+
+const alertsYAML = `
+watchhosts:
+  web01:
+    key: "` + testutil.Key + `"
+  db01:
+    key: "` + testutil.Key + `"
+thresholds:
+  "cpu_monitor.cpu_percent": {warning: 80, critical: 90}
+  "disk_monitor.*.percent": {warning: 80, critical: 90}
+`
+
+// roleGuard authenticates the user named in X-User (none: 401) with fixed
+// host roles: 1 monitor, 2 manager, 3 owner; user "admin" is an admin.
+type roleGuard map[string]map[string]int
+
+func (g roleGuard) Check(c echo.Context, r api.Route) (api.Principal, error) {
+	user := c.Request().Header.Get("X-User")
+	if r.Access == api.Public || r.Access == api.Agent {
+		return api.Principal{}, nil
+	}
+	if user == "" {
+		return api.Principal{}, api.Errorf(http.StatusUnauthorized, "Authentication required")
+	}
+	p := api.Principal{User: user, Admin: user == "admin"}
+	need := map[api.Access]int{api.HostMonitor: 1, api.HostManager: 2, api.HostOwner: 3}[r.Access]
+	if need > 0 && !p.Admin && g[user][c.Param("hostname")] < need {
+		return api.Principal{}, api.Errorf(http.StatusForbidden, "Forbidden")
+	}
+	return p, nil
+}
+
+func (g roleGuard) CanSee(p api.Principal, host string) bool { return p.Admin || g[p.User][host] >= 1 }
+
+// access answers Deps.HostAccess from the same roles.
+func (g roleGuard) access(host string) (owner string, managers, monitors []string) {
+	for user, hosts := range g {
+		switch hosts[host] {
+		case 3:
+			owner = user
+		case 2:
+			managers = append(managers, user)
+		case 1:
+			monitors = append(monitors, user)
+		}
+	}
+	return owner, managers, monitors
+}
+
+var roles = roleGuard{
+	"alice": {"web01": 2},            // manager of web01
+	"mon":   {"web01": 1},            // monitor of web01
+	"olga":  {"web01": 3, "db01": 3}, // owner of both
+	"bob":   {},                      // no role
+}
+
+type alertFixture struct {
+	srv *httptest.Server
+	st  *store.Store
+	ev  *alert.Evaluator
+	key []byte
+	now float64
+}
+
+func newAlertFixture(t *testing.T) *alertFixture {
+	t.Helper()
+	cfg := testutil.Config(t, alertsYAML)
+	st := testutil.Store(t, 100)
+	ev, err := alert.New(cfg, st, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ev.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ev.Stop(context.Background()) })
+	s := api.New(api.Deps{
+		Config: func() *config.Config { return cfg },
+		Store:  st,
+		HostKey: func(h string) ([]byte, bool, bool) {
+			k, ok := cfg.HostKey(h)
+			return k, false, ok
+		},
+		Guard:      roles,
+		HostAccess: roles.access,
+	})
+	s.Add(s.AlertRoutes(ev)...)
+	srv := httptest.NewServer(s.Echo)
+	t.Cleanup(srv.Close)
+	return &alertFixture{srv: srv, st: st, ev: ev, key: []byte(testutil.Key), now: float64(time.Now().Unix() - 100)}
+}
+
+// ingest posts one signed sample through the real ingestion endpoint.
+func (f *alertFixture) ingest(t *testing.T, host, plugin string, data map[string]any) {
+	t.Helper()
+	f.now++
+	resp, err := http.DefaultClient.Do(testutil.IngestRequest(t, f.srv.URL, host, f.key, testutil.Sample(plugin, f.now, data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("ingest: %d", resp.StatusCode)
+	}
+}
+
+// call sends a request as user ("" anonymous) and returns the status and
+// the compacted body.
+func (f *alertFixture) call(t *testing.T, user, method, path, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, f.srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if user != "" {
+		req.Header.Set("X-User", user)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		t.Fatalf("%s %s: not JSON: %q", method, path, raw)
+	}
+	return resp.StatusCode, buf.String()
+}
+
+// journal returns a host's journal once every queued line is committed.
+func (f *alertFixture) journal(t *testing.T, host string) []store.Message {
+	t.Helper()
+	ctx := context.Background()
+	if err := f.st.JournalSync(ctx, "", "barrier"); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := f.st.Messages(ctx, store.MessageQuery{Host: host})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msgs
+}
+
+func num(f float64) string { b, _ := json.Marshal(f); return string(b) }
+
+func TestHostAlertsReferenceShape(t *testing.T) {
+	f := newAlertFixture(t)
+	f.ingest(t, "web01", "cpu_monitor", map[string]any{"cpu_percent": 85.5, "load_1min": 2.5})
+	f.ingest(t, "web01", "disk_monitor", map[string]any{"/": map[string]any{"percent": 65.0}})
+	cpuAt, diskAt := f.now-1, f.now
+	code, body := f.call(t, "mon", http.MethodGet, "/api/0/hosts/web01/alerts", "")
+	want := `{"hostname":"web01","alerts":[` +
+		`{"metric_path":"cpu_monitor.cpu_percent","level":"WARNING","since":` + num(cpuAt) + `,"last_value":85.5,"last_check":` + num(cpuAt) +
+		`,"notification_count":1,"acknowledged":false,"silenced_until":null,"flapping":false},` +
+		`{"metric_path":"disk_monitor./.percent","level":"OK","since":` + num(diskAt) + `,"last_value":65,"last_check":` + num(diskAt) +
+		`,"notification_count":0,"acknowledged":false,"silenced_until":null,"flapping":false}],` +
+		`"summary":{"ok":1,"warning":1,"critical":0,"unknown":0}}`
+	if code != http.StatusOK || body != want {
+		t.Fatalf("got %d\n%s\nwant\n%s", code, body, want)
+	}
+	// A watched host without data has no alerts; an unknown host is 404.
+	if code, body := f.call(t, "olga", http.MethodGet, "/api/0/hosts/db01/alerts", ""); code != 200 ||
+		body != `{"hostname":"db01","alerts":[],"summary":{"ok":0,"warning":0,"critical":0,"unknown":0}}` {
+		t.Fatalf("db01: %d %s", code, body)
+	}
+	if code, body := f.call(t, "admin", http.MethodGet, "/api/0/hosts/nope/alerts", ""); code != 404 || body != `{"error":"Host 'nope' not found"}` {
+		t.Fatalf("unknown host: %d %s", code, body)
+	}
+	if code, _ := f.call(t, "bob", http.MethodGet, "/api/0/hosts/web01/alerts", ""); code != 403 {
+		t.Fatalf("no role: %d", code)
+	}
+}
+
+func TestActiveAlertsOnlyVisibleHosts(t *testing.T) {
+	f := newAlertFixture(t)
+	if code, body := f.call(t, "bob", http.MethodGet, "/api/0/alerts", ""); code != 200 ||
+		body != `{"alerts":[],"summary":{"critical":0,"warning":0,"unknown":0,"total":0},"host_count":0}` {
+		t.Fatalf("empty: %d %s", code, body)
+	}
+	f.ingest(t, "db01", "cpu_monitor", map[string]any{"cpu_percent": 88.2})
+	dbAt := f.now
+	f.ingest(t, "web01", "cpu_monitor", map[string]any{"cpu_percent": 95.5})
+	webAt := f.now
+	f.ingest(t, "web01", "disk_monitor", map[string]any{"/": map[string]any{"percent": 10.0}})
+	webAlert := `{"hostname":"web01","metric_path":"cpu_monitor.cpu_percent","level":"CRITICAL","since":` + num(webAt) +
+		`,"last_value":95.5,"last_check":` + num(webAt) + `,"notification_count":1,"acknowledged":false,"silenced_until":null,"flapping":false}`
+	dbAlert := `{"hostname":"db01","metric_path":"cpu_monitor.cpu_percent","level":"WARNING","since":` + num(dbAt) +
+		`,"last_value":88.2,"last_check":` + num(dbAt) + `,"notification_count":1,"acknowledged":false,"silenced_until":null,"flapping":false}`
+	for _, tc := range []struct{ user, want string }{
+		{"admin", `{"alerts":[` + webAlert + `,` + dbAlert + `],"summary":{"critical":1,"warning":1,"unknown":0,"total":2},"host_count":2}`},
+		{"mon", `{"alerts":[` + webAlert + `],"summary":{"critical":1,"warning":0,"unknown":0,"total":1},"host_count":1}`},
+		{"bob", `{"alerts":[],"summary":{"critical":0,"warning":0,"unknown":0,"total":0},"host_count":0}`},
+	} {
+		code, body := f.call(t, tc.user, http.MethodGet, "/api/0/alerts", "")
+		if code != 200 || body != tc.want {
+			t.Fatalf("%s: %d\n%s\nwant\n%s", tc.user, code, body, tc.want)
+		}
+	}
+	if code, body := f.call(t, "", http.MethodGet, "/api/0/alerts", ""); code != 401 || !strings.Contains(body, `"error"`) {
+		t.Fatalf("anonymous: %d %s", code, body)
+	}
+}
+
+func TestAckEndpoint(t *testing.T) {
+	f := newAlertFixture(t)
+	f.ingest(t, "web01", "cpu_monitor", map[string]any{"cpu_percent": 95.0})
+	f.ingest(t, "web01", "disk_monitor", map[string]any{"/": map[string]any{"percent": 10.0}})
+	const path = "/api/0/hosts/web01/alerts/ack"
+	for _, tc := range []struct {
+		name, user, path, body string
+		code                   int
+		want                   string
+	}{
+		{"Monitor", "mon", path, `{"metric_path":"cpu_monitor.cpu_percent"}`, 403, ""},
+		{"UnknownHost", "admin", "/api/0/hosts/nope/alerts/ack", `{"metric_path":"x"}`, 404, `{"error":"Host 'nope' not found"}`},
+		{"BadJSON", "alice", path, `{`, 400, ""},
+		{"NoMetric", "alice", path, `{}`, 400, `{"error":"metric_path is required"}`},
+		{"UnknownMetric", "alice", path, `{"metric_path":"memory_monitor.percent"}`, 404, `{"error":"Metric 'memory_monitor.percent' has no alert state on host 'web01'"}`},
+		{"OK", "alice", path, `{"metric_path":"disk_monitor./.percent"}`, 409, `{"error":"Metric 'disk_monitor./.percent' on host 'web01' is OK: nothing to acknowledge"}`},
+		{"Acked", "alice", path, `{"metric_path":"cpu_monitor.cpu_percent"}`, 200, ""},
+	} {
+		code, body := f.call(t, tc.user, http.MethodPost, tc.path, tc.body)
+		if code != tc.code || (tc.want != "" && body != tc.want) {
+			t.Fatalf("%s: %d %s", tc.name, code, body)
+		}
+	}
+	_, body := f.call(t, "mon", http.MethodGet, "/api/0/hosts/web01/alerts", "")
+	if !strings.Contains(body, `"metric_path":"cpu_monitor.cpu_percent","level":"CRITICAL"`) || !strings.Contains(body, `"notification_count":1,"acknowledged":true`) {
+		t.Fatalf("ack not visible: %s", body)
+	}
+	msgs := f.journal(t, "web01")
+	if !slices.ContainsFunc(msgs, func(m store.Message) bool {
+		return m.Msg == "web01 cpu_monitor.cpu_percent CRITICAL acknowledged by alice"
+	}) {
+		t.Fatalf("ack not journaled: %+v", msgs)
+	}
+}
+
+func TestSilenceEndpoints(t *testing.T) {
+	f := newAlertFixture(t)
+	if code, body := f.call(t, "alice", http.MethodGet, "/api/0/silences", ""); code != 200 || body != "[]" {
+		t.Fatalf("empty list: %d %s", code, body)
+	}
+	for _, tc := range []struct {
+		name, user, body string
+		code             int
+		want             string
+	}{
+		{"NoHost", "alice", `{"duration":"2h"}`, 400, ""},
+		{"NoDuration", "alice", `{"host":"web01"}`, 400, ""},
+		{"BadDuration", "alice", `{"host":"web01","duration":"soon"}`, 400, ""},
+		{"TooLong", "alice", `{"host":"web01","duration":"400d"}`, 400, ""},
+		{"BadGlob", "alice", `{"host":"web***","duration":"2h"}`, 400, ""},
+		{"NotManager", "mon", `{"host":"web01","duration":"2h"}`, 403, ""},
+		{"GlobBeyondManaged", "alice", `{"host":"*","duration":"2h"}`, 403, ""},
+		{"MatchesNothing", "alice", `{"host":"mail*","duration":"2h"}`, 403, ""},
+		{"Anonymous", "", `{"host":"web01","duration":"2h"}`, 401, ""},
+	} {
+		if code, body := f.call(t, tc.user, http.MethodPost, "/api/0/silences", tc.body); code != tc.code || !strings.Contains(body, `"error"`) {
+			t.Fatalf("%s: %d %s", tc.name, code, body)
+		}
+	}
+	code, body := f.call(t, "alice", http.MethodPost, "/api/0/silences", `{"host":"web01","metric":"cpu_monitor.*","duration":"2h","comment":"kernel upgrade"}`)
+	var created struct {
+		OK      bool            `json:"ok"`
+		Silence api.SilenceJSON `json:"silence"`
+	}
+	if err := json.Unmarshal([]byte(body), &created); code != 200 || err != nil || !created.OK {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	sl := created.Silence
+	if sl.Host != "web01" || sl.Metric != "cpu_monitor.*" || sl.Comment != "kernel upgrade" || sl.CreatedBy == nil || *sl.CreatedBy != "alice" ||
+		sl.Until-sl.Created < 7199 || sl.Until-sl.Created > 7201 || len(sl.ID) != 16 {
+		t.Fatalf("silence %s", body)
+	}
+	wantSilence := fmt.Sprintf(`{"id":"%s","host":"web01","metric":"cpu_monitor.*","created":%s,"until":%s,"created_by":"alice","comment":"kernel upgrade"}`,
+		sl.ID, num(sl.Created), num(sl.Until))
+	if !strings.Contains(body, wantSilence) {
+		t.Fatalf("shape %s, want %s", body, wantSilence)
+	}
+	// Owners of several hosts may silence them all, and seconds work too.
+	if code, body := f.call(t, "olga", http.MethodPost, "/api/0/silences", `{"host":"*","duration":60}`); code != 200 || !strings.Contains(body, `"metric":"**"`) {
+		t.Fatalf("owner of all: %d %s", code, body)
+	}
+
+	// The silence shows on the matching alerts and holds back notification.
+	f.ingest(t, "web01", "cpu_monitor", map[string]any{"cpu_percent": 95.0})
+	_, body = f.call(t, "mon", http.MethodGet, "/api/0/hosts/web01/alerts", "")
+	if !strings.Contains(body, `"notification_count":0,"acknowledged":false,"silenced_until":`+num(sl.Until)) {
+		t.Fatalf("silence not visible: %s", body)
+	}
+	for _, tc := range []struct {
+		user string
+		n    int
+	}{{"alice", 2}, {"mon", 2}, {"admin", 2}, {"bob", 0}} {
+		_, body := f.call(t, tc.user, http.MethodGet, "/api/0/silences", "")
+		var list []api.SilenceJSON
+		if err := json.Unmarshal([]byte(body), &list); err != nil || len(list) != tc.n {
+			t.Fatalf("%s sees %s", tc.user, body)
+		}
+	}
+	del := "/api/0/silences/" + sl.ID
+	if code, _ := f.call(t, "bob", http.MethodDelete, del, ""); code != 404 {
+		t.Fatalf("bob deletes: %d", code)
+	}
+	if code, _ := f.call(t, "mon", http.MethodDelete, del, ""); code != 403 {
+		t.Fatalf("monitor deletes: %d", code)
+	}
+	if code, body := f.call(t, "alice", http.MethodDelete, "/api/0/silences/nope", ""); code != 404 || body != `{"error":"Silence 'nope' not found"}` {
+		t.Fatalf("unknown: %d %s", code, body)
+	}
+	if code, body := f.call(t, "alice", http.MethodDelete, del, ""); code != 200 || body != `{"ok":true}` {
+		t.Fatalf("delete: %d %s", code, body)
+	}
+	if code, _ := f.call(t, "alice", http.MethodDelete, del, ""); code != 404 {
+		t.Fatalf("second delete: %d", code)
+	}
+	msgs := f.journal(t, "web01")
+	var joined []string
+	for _, m := range msgs {
+		joined = append(joined, m.Msg)
+	}
+	j := strings.Join(joined, "\n")
+	if !strings.Contains(j, "silence "+sl.ID+" by alice: host web01 metric cpu_monitor.* until") || !strings.Contains(j, "silence "+sl.ID+" (host web01 metric cpu_monitor.*) removed by alice") {
+		t.Fatalf("journal:\n%s", j)
+	}
+}
