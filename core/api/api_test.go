@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -113,7 +114,7 @@ func TestIngestThenReadReferenceShapes(t *testing.T) {
 	}
 }
 
-func ftoa(f float64) string { return strings.TrimRight(strings.TrimRight(jsonNum(f), "0"), ".") }
+func ftoa(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
 func jsonNum(f float64) string { b, _ := json.Marshal(f); return string(b) }
 
