@@ -20,6 +20,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/hbdmon/hbd/core/api"
+	"github.com/hbdmon/hbd/core/auth"
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/heartbeat"
 	"github.com/hbdmon/hbd/core/metrics"
@@ -38,6 +39,7 @@ type Daemon struct {
 	Store      *store.Store
 	API        *api.Server
 	Metrics    *metrics.Registry
+	Auth       *auth.Service
 	Tracker    *heartbeat.Tracker
 	Heartbeats *heartbeat.Server
 
@@ -108,11 +110,21 @@ func New(ctx context.Context, path string, opts Options) (*Daemon, error) {
 		d.close()
 		return nil, err
 	}
+	d.Auth, err = auth.New(ctx, auth.Options{Store: st, Config: cfg, Logger: log})
+	if err != nil {
+		ln.Close()
+		d.close()
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	d.OnReload(d.Auth.Reload)
 	d.API = api.New(api.Deps{
 		Config:      d.Config,
 		Store:       st,
 		HostKey:     d.hostKey,
 		Connections: d,
+		Guard:       d.Auth.Guard(),
+		HostAccess:  d.Auth.HostAccess(),
+		Accounts:    d.Auth,
 		Logger:      log,
 	})
 	d.Metrics.Add(d.storeFamilies()...)

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/hbdmon/hbd/core/testutil"
 )
 
@@ -217,4 +219,63 @@ func exitCode(err error) int {
 		return ee.ExitCode()
 	}
 	return -1
+}
+
+func TestAuthModeLoginAcrossRestart(t *testing.T) {
+	bin := testutil.Build(t, "./core/cmd/hbd")
+	dir := t.TempDir()
+	port := testutil.FreePort(t)
+	hash, err := bcrypt.GenerateFromPassword([]byte("correct horse"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeConfig(t, dir, port, fmt.Sprintf("    monitors: [alice]\nusers:\n  alice:\n    password_hash: %q\n  root:\n    password_hash: %q\n    admin: true\n", hash, hash))
+	d := testutil.StartDaemon(t, bin, dir, port)
+
+	if code := status(t, d.BaseURL+"/api/0/hosts", ""); code != 401 {
+		t.Fatalf("anonymous GET /api/0/hosts: %d, want 401", code)
+	}
+	resp, err := http.Post(d.BaseURL+"/api/0/auth/login", "application/json", strings.NewReader(`{"username":"alice","password":"correct horse"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var login struct {
+		Token   string  `json:"token"`
+		Expires float64 `json:"expires"`
+	}
+	json.NewDecoder(resp.Body).Decode(&login)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || login.Token == "" || login.Expires < float64(time.Now().Add(23*time.Hour).Unix()) {
+		t.Fatalf("login: %d %+v", resp.StatusCode, login)
+	}
+	if code := status(t, d.BaseURL+"/api/0/hosts/web01/plugins", login.Token); code != 200 {
+		t.Fatalf("monitor reading its host: %d", code)
+	}
+	if code := status(t, d.BaseURL+"/api/0/users", login.Token); code != 403 {
+		t.Fatalf("non-admin listing users: %d, want 403", code)
+	}
+	d.Signal(syscall.SIGTERM)
+	d.Wait(10 * time.Second)
+
+	d2 := testutil.StartDaemon(t, bin, dir, port)
+	if code := status(t, d2.BaseURL+"/api/0/hosts/web01/plugins", login.Token); code != 200 {
+		t.Fatalf("token after restart: %d", code)
+	}
+	if strings.Contains(d2.Stderr(), "OPEN MODE") {
+		t.Fatal("auth mode logged as open mode")
+	}
+}
+
+func status(t *testing.T, url, token string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
