@@ -478,3 +478,6 @@ func httpError(w http.ResponseWriter, status int, msg string) {
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }
+
+// Interface guards.
+var _ http.Handler = (*Hub)(nil)
