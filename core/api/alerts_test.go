@@ -17,6 +17,7 @@ import (
 
 	"github.com/hbdmon/hbd/core/alert"
 	"github.com/hbdmon/hbd/core/api"
+	"github.com/hbdmon/hbd/core/auth/authtest"
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/store"
 	"github.com/hbdmon/hbd/core/testutil"
@@ -350,5 +351,50 @@ func TestSilenceEndpoints(t *testing.T) {
 	j := strings.Join(joined, "\n")
 	if !strings.Contains(j, "silence "+sl.ID+" by alice: host web01 metric cpu_monitor.* until") || !strings.Contains(j, "silence "+sl.ID+" (host web01 metric cpu_monitor.*) removed by alice") {
 		t.Fatalf("journal:\n%s", j)
+	}
+}
+
+// authEnv is the auth package's fixture (real guard, sessions, roles) with
+// the alert routes added.
+func authEnv(t *testing.T, open bool) *authtest.Env {
+	t.Helper()
+	env := authtest.New(t, authtest.Config(open))
+	ev, err := alert.New(env.Config(), env.Store, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ev.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ev.Stop(context.Background()) })
+	env.API.Add(env.API.AlertRoutes(ev)...)
+	return env
+}
+
+func TestAlertRoutesPassTheAccessMatrix(t *testing.T) {
+	for _, open := range []bool{false, true} {
+		authtest.AccessMatrix(t, authEnv(t, open))
+	}
+}
+
+func TestSilencePermissionsFollowHostRoles(t *testing.T) {
+	env := authEnv(t, false)
+	for _, tc := range []struct {
+		user, host string
+		code       int
+	}{
+		{"manager", authtest.Host, 200},
+		{"owner", authtest.Host, 200},
+		{"monitor", authtest.Host, 403},
+		{"other", authtest.Host, 403},
+		{"manager", "*", 403}, // also matches OtherHost, which nobody manages
+		{"admin", "*", 200},
+	} {
+		tok, _ := env.Login(tc.user)
+		rec := env.Do(authtest.Request{Method: http.MethodPost, Path: "/api/0/silences", Token: tok,
+			Body: map[string]any{"host": tc.host, "duration": "1h"}})
+		if rec.Code != tc.code {
+			t.Errorf("%s silencing %s: %d %s", tc.user, tc.host, rec.Code, rec.Body)
+		}
 	}
 }
