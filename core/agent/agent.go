@@ -49,6 +49,9 @@ func NewLogger(cfg Config, w io.Writer) hclog.Logger {
 type scheduled struct {
 	plugin   collect.Plugin
 	interval time.Duration
+	// timeout bounds one Collect: the interval for built-ins; exec plugins
+	// enforce their own timeout (at most the interval once validated).
+	timeout time.Duration
 }
 
 // Agent runs plugins and delivers their samples. Build it with New.
@@ -69,11 +72,12 @@ func New(cfg Config, logger hclog.Logger) *Agent {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		a.plugins = append(a.plugins, scheduled{collect.Builtins[name](), cfg.Plugins[name].Interval})
+		iv := cfg.Plugins[name].Interval
+		a.plugins = append(a.plugins, scheduled{collect.Builtins[name](), iv, iv})
 	}
 	for _, e := range cfg.Exec {
 		p := collect.NewExec(collect.ExecSpec{Name: e.Name, Command: e.Command, Timeout: e.Timeout})
-		a.plugins = append(a.plugins, scheduled{p, e.Interval})
+		a.plugins = append(a.plugins, scheduled{p, e.Interval, max(e.Interval, e.Timeout)})
 	}
 	return a
 }
@@ -170,7 +174,7 @@ func (a *Agent) schedule(ctx context.Context, s scheduled, sp *spool.Spool) {
 }
 
 func (a *Agent) spoolSample(ctx context.Context, s scheduled, sp *spool.Spool) error {
-	cctx, cancel := context.WithTimeout(ctx, s.interval)
+	cctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	sample, err := collectSample(cctx, s.plugin)
 	if err != nil {
@@ -237,7 +241,7 @@ func Once(ctx context.Context, cfg Config, logger hclog.Logger) (map[string]map[
 	)
 	for _, s := range a.plugins {
 		wg.Go(func() {
-			cctx, cancel := context.WithTimeout(ctx, s.interval)
+			cctx, cancel := context.WithTimeout(ctx, s.timeout)
 			defer cancel()
 			sample, err := collectSample(cctx, s.plugin)
 			mu.Lock()
