@@ -79,6 +79,10 @@ type Config struct {
 	// Key is the host's secret shared with the daemon (at least 32 bytes);
 	// it signs heartbeats and sample batches.
 	Key Secret `koanf:"key"`
+	// EnrollKey is the daemon's enroll_key, used instead of Key by hosts
+	// that register themselves: the host key is derived from it and the
+	// host name (see heartbeat.DeriveHostKey), and Key is set to the result.
+	EnrollKey Secret `koanf:"enroll_key"`
 	// ServerIPv4 and ServerIPv6 are the daemon's UDP heartbeat addresses
 	// (host:port, IPv6 in brackets); either may be empty, not both.
 	ServerIPv4 string `koanf:"server_ipv4"`
@@ -335,7 +339,16 @@ func (c *Config) check(src sources) []string {
 	if c.Host != "" && !config.ValidHostName(c.Host) {
 		fail("host", "%q must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit", c.Host)
 	}
-	if len(c.Key) < MinKeyBytes {
+	switch {
+	case c.EnrollKey != "" && c.Key != "":
+		fail("enroll_key", "set key or enroll_key, not both")
+	case c.EnrollKey != "":
+		if len(c.EnrollKey) < MinKeyBytes {
+			fail("enroll_key", "must be at least %d bytes, has %d", MinKeyBytes, len(c.EnrollKey))
+		} else if c.Host != "" {
+			c.Key = Secret(heartbeat.DeriveHostKey(c.EnrollKey.Bytes(), c.Host))
+		}
+	case len(c.Key) < MinKeyBytes:
 		fail("key", "must be at least %d bytes, has %d", MinKeyBytes, len(c.Key))
 	}
 	if c.ServerIPv4 == "" && c.ServerIPv6 == "" {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hbdmon/hbd/core/agent/collect"
+	"github.com/hbdmon/hbd/core/heartbeat"
 )
 
 const validKey = "test-key-0123456789abcdef-0123456789"
@@ -233,5 +234,25 @@ func TestKeyNeverPrints(t *testing.T) {
 	}
 	if string(cfg.Key.Bytes()) != validKey {
 		t.Fatal("Bytes does not return the key")
+	}
+}
+
+func TestEnrollKeyDerivesTheHostKey(t *testing.T) {
+	enroll := "enroll-key-0123456789abcdef-0123456789"
+	body := "host: web09\nserver_ipv4: 127.0.0.1:50003\napi_url: http://127.0.0.1:50004\nenroll_key: " + enroll + "\n"
+	path := filepath.Join(t.TempDir(), "hbc.yaml")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(path, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := heartbeat.DeriveHostKey([]byte(enroll), "web09"); string(cfg.Key) != string(want) {
+		t.Fatal("key not derived from enroll_key and host")
+	}
+	_, err = loadConfig(writeConfig(t, "enroll_key: "+enroll+"\n"), noEnv)
+	if err == nil || !strings.Contains(err.Error(), "enroll_key: set key or enroll_key, not both") {
+		t.Fatalf("both keys: %v", err)
 	}
 }

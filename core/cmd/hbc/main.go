@@ -20,6 +20,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/hbdmon/hbd/core/agent"
+	"github.com/hbdmon/hbd/core/heartbeat"
 )
 
 // version is set at build time: -ldflags "-X main.version=1.2.3".
@@ -75,7 +76,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if cmd == "once" {
 		return once(ctx, cfg, logger, stdout)
 	}
-	startHeartbeats(ctx, cfg, logger)
+	if err := startHeartbeats(ctx, cfg, logger); err != nil {
+		logger.Error("cannot start heartbeats", "error", err)
+		return 1
+	}
 	if err := agent.New(cfg, logger).Run(ctx); err != nil {
 		logger.Error("agent failed", "error", err)
 		return 1
@@ -99,12 +103,27 @@ func once(ctx context.Context, cfg agent.Config, logger hclog.Logger, stdout io.
 }
 
 // startHeartbeats starts the UDP heartbeat senders for cfg.ServerIPv4 and
-// cfg.ServerIPv6 every cfg.HeartbeatInterval, signed with cfg.Key for
-// cfg.Host; they must stop when ctx ends.
-//
-// INTEGRATION POINT: core/heartbeat's sender is wired in here.
-func startHeartbeats(ctx context.Context, cfg agent.Config, logger hclog.Logger) {
-	logger.Warn("heartbeats not wired", "server_ipv4", cfg.ServerIPv4, "server_ipv6", cfg.ServerIPv6)
+// cfg.ServerIPv6 every cfg.HeartbeatInterval, signed with the host key (or
+// the enroll key); they stop when ctx ends.
+func startHeartbeats(ctx context.Context, cfg agent.Config, logger hclog.Logger) error {
+	hc := heartbeat.ClientConfig{
+		Host:     cfg.Host,
+		Interval: cfg.HeartbeatInterval,
+		Addr4:    cfg.ServerIPv4,
+		Addr6:    cfg.ServerIPv6,
+		Logger:   logger.Named("heartbeat"),
+	}
+	if cfg.EnrollKey != "" {
+		hc.EnrollKey = cfg.EnrollKey.Bytes()
+	} else {
+		hc.Key = cfg.Key.Bytes()
+	}
+	c, err := heartbeat.NewClient(hc)
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx)
+	return nil
 }
 
 func usage(w io.Writer) {
