@@ -19,12 +19,14 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/hbdmon/hbd/core/alert"
 	"github.com/hbdmon/hbd/core/api"
 	"github.com/hbdmon/hbd/core/auth"
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/heartbeat"
 	"github.com/hbdmon/hbd/core/metrics"
 	"github.com/hbdmon/hbd/core/store"
+	"github.com/hbdmon/hbd/core/ws"
 )
 
 // Version is the daemon's version, set at build time with -ldflags.
@@ -36,10 +38,15 @@ type Daemon struct {
 	cfg  atomic.Pointer[config.Config]
 	log  hclog.Logger
 
-	Store      *store.Store
-	API        *api.Server
-	Metrics    *metrics.Registry
-	Auth       *auth.Service
+	Store   *store.Store
+	API     *api.Server
+	Metrics *metrics.Registry
+	Auth    *auth.Service
+	Alerts  *alert.Evaluator
+	Hub     *ws.Hub
+	// Notify receives alert events for delivery; nil until the notifier
+	// dispatcher is wired (events are then journaled).
+	Notify     alert.Sink
 	Tracker    *heartbeat.Tracker
 	Heartbeats *heartbeat.Server
 
@@ -48,6 +55,9 @@ type Daemon struct {
 
 	httpLn  net.Listener
 	httpSrv *http.Server
+
+	svcCtx       context.Context // lives until shutdown begins
+	stopServices context.CancelFunc
 
 	reloadMu  sync.Mutex
 	onReload  []func(*config.Config)
@@ -80,6 +90,12 @@ func New(ctx context.Context, path string, opts Options) (*Daemon, error) {
 	}
 	d := &Daemon{path: path, log: log, startedAt: time.Now()}
 	d.cfg.Store(cfg)
+	d.svcCtx, d.stopServices = context.WithCancel(context.Background())
+	fail := func(err error) (*Daemon, error) {
+		d.stopServices()
+		d.close()
+		return nil, err
+	}
 
 	st, err := store.Open(ctx, cfg.DataDir, store.Options{
 		SampleHistory: cfg.SampleHistory,
@@ -87,10 +103,10 @@ func New(ctx context.Context, path string, opts Options) (*Daemon, error) {
 		Logger:        log,
 	})
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	d.Store = st
-	d.closers = append(d.closers, func() {
+	d.OnClose(func() {
 		if err := st.Close(); err != nil {
 			log.Error("close store", "error", err)
 		}
@@ -99,22 +115,18 @@ func New(ctx context.Context, path string, opts Options) (*Daemon, error) {
 	addr := net.JoinHostPort(cfg.HBDHost, strconv.Itoa(cfg.HBDPort))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		d.close()
-		return nil, fmt.Errorf("hbd_port: listen %s: %w", addr, unwrapOp(err))
+		return fail(fmt.Errorf("hbd_port: listen %s: %w", addr, unwrapOp(err)))
 	}
 	d.httpLn = ln
+	d.OnClose(func() { ln.Close() })
 
 	d.Metrics = metrics.New()
 	if err := d.startHeartbeats(); err != nil {
-		ln.Close()
-		d.close()
-		return nil, err
+		return fail(err)
 	}
 	d.Auth, err = auth.New(ctx, auth.Options{Store: st, Config: cfg, Logger: log})
 	if err != nil {
-		ln.Close()
-		d.close()
-		return nil, fmt.Errorf("auth: %w", err)
+		return fail(fmt.Errorf("auth: %w", err))
 	}
 	d.OnReload(d.Auth.Reload)
 	d.API = api.New(api.Deps{
@@ -127,6 +139,15 @@ func New(ctx context.Context, path string, opts Options) (*Daemon, error) {
 		Accounts:    d.Auth,
 		Logger:      log,
 	})
+	if err := d.startFeed(); err != nil {
+		return fail(err)
+	}
+	if err := d.startAlerting(); err != nil {
+		return fail(err)
+	}
+	if err := d.addPages(); err != nil {
+		return fail(err)
+	}
 	d.Metrics.Add(d.storeFamilies()...)
 	d.API.Add(d.metricsRoute(d.Metrics))
 
@@ -220,13 +241,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
 
-	svcCtx, stopServices := context.WithCancel(context.Background())
 	var svcWG sync.WaitGroup
 	for _, fn := range d.starters {
 		svcWG.Add(1)
 		go func() {
 			defer svcWG.Done()
-			fn(svcCtx)
+			fn(d.svcCtx)
 		}()
 	}
 
@@ -259,7 +279,7 @@ loop:
 	if err := d.httpSrv.Shutdown(shutCtx); err != nil {
 		d.log.Warn("http shutdown", "error", err)
 	}
-	stopServices()
+	d.stopServices()
 	svcWG.Wait()
 	d.Store.Journal("", "hbd stopped")
 	d.close()

@@ -29,22 +29,40 @@ const MaxMessageBytes = 2048
 // Journal records msg about host (empty for daemon-wide entries) without
 // waiting for the commit.
 func (s *Store) Journal(host, msg string) {
-	ts := toUnix(time.Now())
-	msg = clip(msg)
-	s.Go(func(tx *sql.Tx) error {
-		_, err := tx.Exec(`INSERT INTO journal (ts, host, msg) VALUES (?, ?, ?)`, ts, host, msg)
-		return err
-	})
+	m := Message{Time: toUnix(time.Now()), Host: host, Msg: clip(msg)}
+	s.Go(m.insert)
+	s.publishMessage(m)
 }
 
 // JournalSync records msg and returns once it is committed.
 func (s *Store) JournalSync(ctx context.Context, host, msg string) error {
-	ts := toUnix(time.Now())
-	msg = clip(msg)
-	return s.Write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.Exec(`INSERT INTO journal (ts, host, msg) VALUES (?, ?, ?)`, ts, host, msg)
+	m := Message{Time: toUnix(time.Now()), Host: host, Msg: clip(msg)}
+	if err := s.Write(ctx, m.insert); err != nil {
 		return err
-	})
+	}
+	s.publishMessage(m)
+	return nil
+}
+
+func (m Message) insert(tx *sql.Tx) error {
+	_, err := tx.Exec(`INSERT INTO journal (ts, host, msg) VALUES (?, ?, ?)`, m.Time, m.Host, m.Msg)
+	return err
+}
+
+// SubscribeJournal registers fn to be called with every journal entry as it
+// is recorded (the live feed). fn must not block or write the journal.
+func (s *Store) SubscribeJournal(fn func(Message)) {
+	s.listenMu.Lock()
+	defer s.listenMu.Unlock()
+	s.journalListeners = append(s.journalListeners, fn)
+}
+
+func (s *Store) publishMessage(m Message) {
+	s.listenMu.RLock()
+	defer s.listenMu.RUnlock()
+	for _, fn := range s.journalListeners {
+		fn(m)
+	}
 }
 
 func clip(msg string) string {

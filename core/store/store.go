@@ -61,8 +61,9 @@ type Store struct {
 
 	stats Stats
 
-	listenMu  sync.RWMutex
-	listeners []func(SampleEvent)
+	listenMu         sync.RWMutex
+	listeners        []func(SampleEvent)
+	journalListeners []func(Message)
 }
 
 type seriesKey struct{ host, plugin string }

@@ -1,0 +1,200 @@
+package daemon
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/hbdmon/hbd/core/alert"
+	"github.com/hbdmon/hbd/core/api"
+	"github.com/hbdmon/hbd/core/config"
+	"github.com/hbdmon/hbd/core/heartbeat"
+	"github.com/hbdmon/hbd/core/metrics"
+	"github.com/hbdmon/hbd/core/store"
+	"github.com/hbdmon/hbd/core/ws"
+	"github.com/hbdmon/hbd/webui"
+)
+
+// startFeed builds the WebSocket hub, mounts it same-origin at /hbd and
+// binds ws_port (and wss_port with TLS) for it.
+func (d *Daemon) startFeed() error {
+	cfg := d.Config()
+	hub := ws.New(ws.Options{
+		Authenticate: d.Auth.Authenticate,
+		CanSee:       d.Auth.Guard().CanSee,
+		Snapshot:     d.hostSnapshot,
+		Logger:       d.log.Named("ws"),
+	})
+	d.Hub = hub
+	d.API.Echo.GET(ws.Path, echo.WrapHandler(hub))
+	d.Store.Subscribe(hub.OnSamples)
+	d.Store.SubscribeJournal(func(m store.Message) { hub.PublishMessage(m.Host, m) })
+	d.OnHeartbeatChange(func(ch heartbeat.Change) {
+		st, ok := d.Tracker.Snapshot(ch.Host)
+		if !ok {
+			return
+		}
+		hub.PublishHost(st.Name, string(st.State), hostExtra(st))
+	})
+	d.OnClose(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		hub.Shutdown(ctx)
+	})
+	if cfg.WSPort != 0 {
+		if err := d.serveFeed("ws_port", cfg.WSPort, nil); err != nil {
+			return err
+		}
+	}
+	if cfg.WSSPort != 0 {
+		cert, err := tls.LoadX509KeyPair(filepath.Join(cfg.CertPath, cfg.WSSPem), filepath.Join(cfg.CertPath, cfg.WSSKey))
+		if err != nil {
+			return fmt.Errorf("wss_pem/wss_key: %w", err)
+		}
+		if err := d.serveFeed("wss_port", cfg.WSSPort, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}); err != nil {
+			return err
+		}
+	}
+	d.Metrics.Add(metrics.Family{Name: "hbd_ws_clients", Help: "Connected WebSocket clients.",
+		Collect: func(emit func(float64, ...string)) { emit(float64(hub.Clients())) }})
+	return nil
+}
+
+func (d *Daemon) serveFeed(key string, port int, tlsCfg *tls.Config) error {
+	addr := net.JoinHostPort(d.Config().HBDHost, strconv.Itoa(port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s: listen %s: %w", key, addr, unwrapOp(err))
+	}
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	srv := &http.Server{Handler: d.Hub.PortHandler(), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
+	d.OnStart(func(ctx context.Context) {
+		go func() {
+			<-ctx.Done()
+			srv.Close()
+		}()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error("websocket listener stopped", "port", key, "error", err)
+		}
+	})
+	d.OnClose(func() { ln.Close() })
+	return nil
+}
+
+func hostExtra(st heartbeat.HostStatus) map[string]any {
+	return map[string]any{"connections": st.Connections, "since": st.Since, "dyn": st.Dynamic}
+}
+
+func (d *Daemon) hostSnapshot() []ws.HostState {
+	hosts := d.Tracker.Hosts()
+	out := make([]ws.HostState, 0, len(hosts))
+	for _, h := range hosts {
+		out = append(out, ws.HostState{Name: h.Name, State: string(h.State), Extra: hostExtra(h)})
+	}
+	return out
+}
+
+// startAlerting starts the threshold evaluator: fed by the store's
+// samples and the tracker's changes, publishing its events to the live feed
+// and to the notification sink.
+func (d *Daemon) startAlerting() error {
+	sinks := []alert.Sink{alert.SinkFunc(d.publishAlert)}
+	if d.Notify != nil {
+		sinks = append(sinks, d.Notify)
+	} else {
+		sinks = append(sinks, alert.JournalSink(d.Store))
+	}
+	ev, err := alert.New(d.Config(), d.Store, d.log.Named("alert"), alert.SinkFunc(func(e alert.Event) {
+		for _, s := range sinks {
+			s.AlertEvent(e)
+		}
+	}))
+	if err != nil {
+		return fmt.Errorf("alerting: %w", err)
+	}
+	if err := ev.Start(d.svcCtx); err != nil {
+		return fmt.Errorf("alerting: %w", err)
+	}
+	d.Alerts = ev
+	d.OnHeartbeatChange(func(ch heartbeat.Change) {
+		ev.ObserveHeartbeat(ch.Host, string(ch.Family), string(ch.To), ch.Time)
+	})
+	d.OnReload(func(c *config.Config) {
+		if err := ev.Reload(c); err != nil {
+			d.log.Error("alerting reload", "error", err)
+		}
+	})
+	d.OnClose(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := ev.Stop(ctx); err != nil {
+			d.log.Error("stop alerting", "error", err)
+		}
+	})
+	d.API.Add(d.API.AlertRoutes(ev)...)
+	d.Metrics.Add(d.alertFamilies()...)
+	return nil
+}
+
+func (d *Daemon) publishAlert(e alert.Event) {
+	if d.Hub == nil {
+		return
+	}
+	d.Hub.PublishAlert(e.Host, map[string]any{
+		"hostname":           e.Host,
+		"metric_path":        e.MetricPath,
+		"level":              e.Level,
+		"previous_level":     e.PreviousLevel,
+		"last_value":         e.Value,
+		"detail":             e.Detail,
+		"kind":               e.Kind,
+		"since":              float64(e.Since.UnixNano()) / 1e9,
+		"time":               float64(e.Time.UnixNano()) / 1e9,
+		"notification_count": e.NotificationCount,
+	})
+}
+
+func (d *Daemon) alertFamilies() []metrics.Family {
+	return []metrics.Family{
+		{Name: "hbd_alerts", Help: "Evaluated metrics by alert level.", Labels: []string{"level"},
+			Collect: func(emit func(float64, ...string)) {
+				counts := map[string]float64{config.LevelOK: 0, config.LevelWarning: 0, config.LevelCritical: 0, config.LevelUnknown: 0}
+				for _, h := range d.Alerts.EvaluatedHosts() {
+					for _, st := range d.Alerts.HostAlerts(h) {
+						counts[st.Level]++
+					}
+				}
+				for lv, n := range counts {
+					emit(n, lv)
+				}
+			}},
+		{Name: "hbd_alert_level", Help: "Level of each non-OK alert: 1 WARNING, 2 CRITICAL, 3 UNKNOWN.", Labels: []string{"host", "metric"},
+			Collect: func(emit func(float64, ...string)) {
+				for _, st := range d.Alerts.ActiveAlerts() {
+					v := map[string]float64{config.LevelWarning: 1, config.LevelCritical: 2, config.LevelUnknown: 3}[st.Level]
+					emit(v, st.Host, st.MetricPath)
+				}
+			}},
+	}
+}
+
+// addPages mounts the embedded web UI.
+func (d *Daemon) addPages() error {
+	cfg := d.Config()
+	routes, err := d.API.PageRoutes(webui.FS(), api.PageOptions{WSPort: cfg.WSPort, WSSPort: cfg.WSSPort})
+	if err != nil {
+		return fmt.Errorf("web ui: %w", err)
+	}
+	d.API.Add(routes...)
+	return nil
+}
