@@ -1,0 +1,76 @@
+package store
+
+import (
+	"context"
+	"reflect"
+	"testing"
+	"time"
+)
+
+func TestUserChannelsAndDeliveriesSurviveRestart(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s, err := Open(ctx, dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1711234567, 123456789)
+	hook := UserChannel{Name: "hook", Type: "webhook", Owner: "alice", Private: true, MinLevel: "CRITICAL",
+		Hosts: []string{"web*", "db01"}, Fields: map[string]string{"url": "https://example.com/h", "secret": "s3cr3t"},
+		Created: now, Updated: now}
+	gone := UserChannel{Name: "gone", Type: "pushover", MinLevel: "WARNING", Created: now, Updated: now}
+	for _, c := range []UserChannel{hook, gone} {
+		if err := s.PutUserChannel(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hook.MinLevel, hook.Updated = "WARNING", now.Add(time.Minute)
+	if err := s.PutUserChannel(ctx, hook); err != nil {
+		t.Fatal(err)
+	}
+	ev := []byte(`{"ID":"e1","Host":"web01"}`)
+	s.QueueDelivery(Delivery{ID: "d1", Channel: "hook", Event: ev, NextAt: now, Created: now})
+	s.QueueDelivery(Delivery{ID: "d2", Channel: "gone", Event: ev, NextAt: now, Created: now.Add(time.Second)})
+	s.QueueDelivery(Delivery{ID: "d3", Channel: "hook", Event: ev, NextAt: now, Created: now.Add(2 * time.Second)})
+	s.UpdateDelivery("d1", 3, now.Add(time.Hour))
+	s.DeleteDelivery("d3")
+	if err := s.DeleteUserChannel(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err = Open(ctx, dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	chans, err := s.UserChannels(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(chans) != 1 {
+		t.Fatalf("channels = %+v", chans)
+	}
+	got := chans[0]
+	if !got.Created.Equal(hook.Created) || !got.Updated.Equal(hook.Updated) {
+		t.Errorf("times = %v %v", got.Created, got.Updated)
+	}
+	got.Created, got.Updated = hook.Created, hook.Updated
+	if !reflect.DeepEqual(got, hook) {
+		t.Errorf("channel = %+v, want %+v", got, hook)
+	}
+	pending, err := s.PendingDeliveries(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pending) != 1 {
+		t.Fatalf("pending = %+v (deleting a channel drops its deliveries)", pending)
+	}
+	p := pending[0]
+	if p.ID != "d1" || p.Channel != "hook" || string(p.Event) != string(ev) || p.Attempts != 3 ||
+		!p.NextAt.Equal(now.Add(time.Hour)) || !p.Created.Equal(now) {
+		t.Errorf("delivery = %+v", p)
+	}
+}
