@@ -1,0 +1,357 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/hbdmon/hbd/core/dispatch"
+	"github.com/hbdmon/hbd/sdk"
+)
+
+// MaxChannelBody bounds the request body of a channel create or update.
+const MaxChannelBody = 64 << 10
+
+// maxChannelKeyLen bounds a key of a channel request body.
+const maxChannelKeyLen = 64
+
+// Channels is the notification channel service behind the channel
+// endpoints; *dispatch.Dispatcher provides it. Access rules (visibility,
+// ownership, read-only config channels) and masking live in the service;
+// the handlers only translate HTTP.
+type Channels interface {
+	ChannelTypes() map[string]sdk.Schema
+	ListChannels(c dispatch.Caller) []dispatch.ChannelView
+	CreateChannel(ctx context.Context, c dispatch.Caller, in dispatch.ChannelInput) error
+	UpdateChannel(ctx context.Context, c dispatch.Caller, name string, in dispatch.ChannelInput) error
+	DeleteChannel(ctx context.Context, c dispatch.Caller, name string) error
+	TestChannel(ctx context.Context, c dispatch.Caller, name string) error
+}
+
+// AddChannels registers the notification channel endpoints served by ch.
+// The daemon calls it once, before the server starts.
+func (s *Server) AddChannels(ch Channels) {
+	h := &channelHandlers{ch: ch}
+	s.Add(
+		Route{Method: http.MethodGet, Path: "/api/0/notification_channel_types", Access: Authenticated, Handler: h.types},
+		Route{Method: http.MethodGet, Path: "/api/0/notification_channels", Access: Authenticated, Handler: h.list},
+		Route{Method: http.MethodPost, Path: "/api/0/notification_channels", Access: Authenticated, Handler: h.create},
+		Route{Method: http.MethodPut, Path: "/api/0/notification_channels/:name", Access: Authenticated, Handler: h.update},
+		Route{Method: http.MethodDelete, Path: "/api/0/notification_channels/:name", Access: Authenticated, Handler: h.delete},
+		Route{Method: http.MethodPost, Path: "/api/0/notification_channels/:name/test", Access: Authenticated, Handler: h.test},
+	)
+}
+
+type channelHandlers struct{ ch Channels }
+
+// ChannelTypeJSON is one entry of GET /api/0/notification_channel_types.
+type ChannelTypeJSON struct {
+	Label  string             `json:"label"`
+	Fields []ChannelFieldJSON `json:"fields"`
+}
+
+// ChannelFieldJSON describes one field of a channel type.
+type ChannelFieldJSON struct {
+	Key      string `json:"key"`
+	Label    string `json:"label"`
+	Type     string `json:"type"`
+	Required bool   `json:"required"`
+	Default  string `json:"default"`
+	Help     string `json:"help"`
+}
+
+// ChannelJSON is one entry of GET /api/0/notification_channels.
+type ChannelJSON struct {
+	Name        string             `json:"name"`
+	Type        string             `json:"type"`
+	TypeLabel   string             `json:"type_label"`
+	Owner       *string            `json:"owner"`
+	Private     bool               `json:"private"`
+	MinLevel    string             `json:"min_level"`
+	Fields      []ChannelValueJSON `json:"fields"`
+	Source      string             `json:"source"`
+	TypeMissing bool               `json:"type_missing"`
+}
+
+// ChannelValueJSON is one field value of a channel; secrets are "•••".
+type ChannelValueJSON struct {
+	Key       string `json:"key"`
+	Label     string `json:"label"`
+	Value     string `json:"value"`
+	Sensitive bool   `json:"sensitive"`
+}
+
+func callerOf(c echo.Context) dispatch.Caller {
+	p := PrincipalOf(c)
+	return dispatch.Caller{User: p.User, Admin: p.Admin || p.Open}
+}
+
+func (h *channelHandlers) types(c echo.Context) error {
+	out := map[string]ChannelTypeJSON{}
+	for name, s := range h.ch.ChannelTypes() {
+		t := ChannelTypeJSON{Label: s.Label, Fields: []ChannelFieldJSON{}}
+		for _, f := range s.Fields {
+			t.Fields = append(t.Fields, ChannelFieldJSON{Key: f.Key, Label: f.Label, Type: f.Type, Required: f.Required, Default: f.Default, Help: f.Help})
+		}
+		out[name] = t
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (h *channelHandlers) list(c echo.Context) error {
+	views := h.ch.ListChannels(callerOf(c))
+	out := make([]ChannelJSON, 0, len(views))
+	for _, v := range views {
+		j := ChannelJSON{Name: v.Name, Type: v.Type, TypeLabel: v.TypeLabel, Private: v.Private, MinLevel: v.MinLevel,
+			Fields: make([]ChannelValueJSON, 0, len(v.Fields)), Source: v.Source, TypeMissing: v.TypeMissing}
+		if v.Owner != "" {
+			owner := v.Owner
+			j.Owner = &owner
+		}
+		for _, f := range v.Fields {
+			j.Fields = append(j.Fields, ChannelValueJSON{Key: f.Key, Label: f.Label, Value: f.Value, Sensitive: f.Sensitive})
+		}
+		out = append(out, j)
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (h *channelHandlers) create(c echo.Context) error {
+	in, err := readChannelInput(c)
+	if err != nil {
+		return err
+	}
+	if err := h.ch.CreateChannel(c.Request().Context(), callerOf(c), in); err != nil {
+		return channelError(err)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"ok": true, "name": in.Name})
+}
+
+func (h *channelHandlers) update(c echo.Context) error {
+	in, err := readChannelInput(c)
+	if err != nil {
+		return err
+	}
+	if err := h.ch.UpdateChannel(c.Request().Context(), callerOf(c), c.Param("name"), in); err != nil {
+		return channelError(err)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"ok": true})
+}
+
+func (h *channelHandlers) delete(c echo.Context) error {
+	if err := h.ch.DeleteChannel(c.Request().Context(), callerOf(c), c.Param("name")); err != nil {
+		return channelError(err)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"ok": true})
+}
+
+func (h *channelHandlers) test(c echo.Context) error {
+	if err := h.ch.TestChannel(c.Request().Context(), callerOf(c), c.Param("name")); err != nil {
+		return channelError(err)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"ok": true})
+}
+
+// channelError maps the channel service's errors to status codes; their
+// messages are written for the caller and hold no secret.
+func channelError(err error) error {
+	var de *dispatch.Error
+	if !errors.As(err, &de) {
+		return err
+	}
+	status := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, dispatch.ErrNotFound):
+		status = http.StatusNotFound
+	case errors.Is(err, dispatch.ErrForbidden), errors.Is(err, dispatch.ErrReadOnly):
+		status = http.StatusForbidden
+	case errors.Is(err, dispatch.ErrExists):
+		status = http.StatusConflict
+	case errors.Is(err, dispatch.ErrInvalid):
+		status = http.StatusBadRequest
+	case errors.Is(err, dispatch.ErrUnavailable):
+		status = http.StatusServiceUnavailable
+	case errors.Is(err, dispatch.ErrDelivery):
+		status = http.StatusBadGateway
+	}
+	return Errorf(status, "%s", de.Msg)
+}
+
+// readChannelInput decodes a create or update body: the channel settings
+// (name, type, min_level, private, hosts) and the type's fields, all at
+// the top level. A "fields" list shaped like the GET answer is accepted
+// too (top-level keys win), so a client may send back what it read.
+// Read-only keys of the GET answer are ignored.
+func readChannelInput(c echo.Context) (dispatch.ChannelInput, error) {
+	in := dispatch.ChannelInput{Fields: map[string]string{}}
+	body := http.MaxBytesReader(c.Response(), c.Request().Body, MaxChannelBody)
+	dec := json.NewDecoder(body)
+	dec.UseNumber()
+	var raw map[string]json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return in, Errorf(http.StatusRequestEntityTooLarge, "Request body is larger than %d KiB", MaxChannelBody>>10)
+		}
+		return in, Errorf(http.StatusBadRequest, "Request body must be a JSON object")
+	}
+	if dec.More() {
+		return in, Errorf(http.StatusBadRequest, "Request body must be a single JSON object")
+	}
+	if raw == nil {
+		return in, Errorf(http.StatusBadRequest, "Request body must be a JSON object")
+	}
+	if len(raw) > dispatch.MaxFields+len(sdk.ReservedKeys)+2 {
+		return in, Errorf(http.StatusBadRequest, "Too many fields (at most %d)", dispatch.MaxFields)
+	}
+	str := func(key string, v json.RawMessage) (string, bool, error) {
+		if isNull(v) {
+			return "", false, nil
+		}
+		var s string
+		if err := json.Unmarshal(v, &s); err != nil {
+			return "", false, Errorf(http.StatusBadRequest, "Field '%s' must be a string", key)
+		}
+		return s, true, nil
+	}
+	if v, ok := raw["fields"]; ok && !isNull(v) {
+		var list []struct {
+			Key   string          `json:"key"`
+			Value json.RawMessage `json:"value"`
+		}
+		if err := json.Unmarshal(v, &list); err != nil {
+			return in, Errorf(http.StatusBadRequest, "Field 'fields' must be a list of {\"key\": ..., \"value\": ...}")
+		}
+		if len(list) > dispatch.MaxFields {
+			return in, Errorf(http.StatusBadRequest, "Too many fields (at most %d)", dispatch.MaxFields)
+		}
+		for _, f := range list {
+			if f.Key == "" || len(f.Key) > maxChannelKeyLen {
+				return in, Errorf(http.StatusBadRequest, "Field 'fields' has an entry without a valid key")
+			}
+			val, err := fieldValue(f.Key, f.Value)
+			if err != nil {
+				return in, err
+			}
+			in.Fields[f.Key] = val
+		}
+	}
+	for key, v := range raw {
+		if len(key) > maxChannelKeyLen {
+			return in, Errorf(http.StatusBadRequest, "Unknown field '%s…'", key[:maxChannelKeyLen])
+		}
+		switch key {
+		case "name":
+			s, _, err := str(key, v)
+			if err != nil {
+				return in, err
+			}
+			in.Name = strings.TrimSpace(s)
+		case "type":
+			s, _, err := str(key, v)
+			if err != nil {
+				return in, err
+			}
+			in.Type = strings.TrimSpace(s)
+		case "min_level":
+			s, ok, err := str(key, v)
+			if err != nil {
+				return in, err
+			}
+			if ok {
+				in.MinLevel = &s
+			}
+		case "private":
+			if isNull(v) {
+				continue
+			}
+			var b bool
+			if err := json.Unmarshal(v, &b); err != nil {
+				return in, Errorf(http.StatusBadRequest, "Field 'private' must be true or false")
+			}
+			in.Private = &b
+		case "hosts":
+			if isNull(v) {
+				continue
+			}
+			var list []string
+			if err := json.Unmarshal(v, &list); err != nil {
+				var s string
+				if json.Unmarshal(v, &s) != nil {
+					return in, Errorf(http.StatusBadRequest, "Field 'hosts' must be a list of host globs")
+				}
+				list = splitList(s)
+			}
+			in.Hosts = &list
+		case "fields", "owner", "type_label", "source", "type_missing":
+			// read-only parts of the GET answer; the owner is the creator
+		default:
+			val, err := fieldValue(key, v)
+			if err != nil {
+				return in, err
+			}
+			in.Fields[key] = val
+		}
+	}
+	return in, nil
+}
+
+// fieldValue turns a JSON value of a type field into the string the
+// plugin receives: numbers and booleans in their JSON spelling, a list of
+// strings joined with commas, null as empty.
+func fieldValue(key string, v json.RawMessage) (string, error) {
+	v = bytes.TrimSpace(v)
+	if isNull(v) {
+		return "", nil
+	}
+	switch v[0] {
+	case '"':
+		var s string
+		if err := json.Unmarshal(v, &s); err != nil {
+			return "", Errorf(http.StatusBadRequest, "Field '%s' must be a string", clipName(key))
+		}
+		return s, nil
+	case 't', 'f':
+		var b bool
+		if err := json.Unmarshal(v, &b); err != nil {
+			return "", Errorf(http.StatusBadRequest, "Field '%s' must be a string", clipName(key))
+		}
+		if b {
+			return "true", nil
+		}
+		return "false", nil
+	case '[':
+		var list []string
+		if err := json.Unmarshal(v, &list); err != nil {
+			return "", Errorf(http.StatusBadRequest, "Field '%s' must be a string or a list of strings", clipName(key))
+		}
+		return strings.Join(list, ","), nil
+	case '{':
+		return "", Errorf(http.StatusBadRequest, "Field '%s' must be a string, number or boolean", clipName(key))
+	}
+	var n json.Number
+	if err := json.Unmarshal(v, &n); err != nil {
+		return "", Errorf(http.StatusBadRequest, "Field '%s' must be a string, number or boolean", clipName(key))
+	}
+	return n.String(), nil
+}
+
+func isNull(v json.RawMessage) bool {
+	v = bytes.TrimSpace(v)
+	return len(v) == 0 || string(v) == "null"
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '\n' }) {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,354 @@
+// Package dispatch turns alert events into notifications: it routes each
+// event to the channels that should hear of it (SPEC section 7), keeps one
+// persistent delivery queue per channel with retries and exponential
+// backoff, journals every attempt, and owns the notification channels
+// themselves — those of the config file and those users create through
+// the API (persisted in the store).
+//
+// Lifecycle: New, then Start (loads user channels and the deliveries left
+// pending by the previous run), Dispatch or AlertEvent for every alert
+// event, Close before the plugin host and the store are closed. All
+// methods are safe for concurrent use.
+package dispatch
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/hbdmon/hbd/core/alert"
+	"github.com/hbdmon/hbd/core/config"
+	"github.com/hbdmon/hbd/core/store"
+	"github.com/hbdmon/hbd/sdk"
+)
+
+// Notifier is what the dispatcher needs of the plugin host
+// (*pluginhost.Host provides it).
+type Notifier interface {
+	// Types returns the schema of every installed channel type.
+	Types() map[string]sdk.Schema
+	// Validate asks the type's plugin whether cfg is usable.
+	Validate(ctx context.Context, typ string, cfg sdk.Config) error
+	// Notify delivers ev through a channel of type typ configured by cfg.
+	Notify(ctx context.Context, typ string, cfg sdk.Config, ev sdk.Event) error
+}
+
+// Defaults for the zero fields of Options.
+const (
+	DefaultRetryBase      = 2 * time.Second
+	DefaultRetryMax       = 5 * time.Minute
+	DefaultMaxAttempts    = 10
+	DefaultAttemptTimeout = 30 * time.Second
+	DefaultQueueLimit     = 1000
+	DefaultCloseGrace     = 3 * time.Second
+)
+
+// Options configure a Dispatcher. Config, Store and Plugins are required.
+type Options struct {
+	// Config returns the configuration in force (it changes on SIGHUP).
+	Config func() *config.Config
+	Store  *store.Store
+	// Plugins delivers through the notifier plugins.
+	Plugins Notifier
+	Logger  hclog.Logger
+
+	// Subscribers returns the channels subscribed by the users who can see
+	// host (package auth knows both). Nil uses the config file: the
+	// channels of users who are admins or hold a role on the host.
+	Subscribers func(host string) []string
+	// CanSee reports whether user may see host; it decides whether a user
+	// channel's own host globs apply. Nil uses the config file's roles.
+	CanSee func(user, host string) bool
+	// PublicURL is the web UI's base URL for links in notifications
+	// (e.g. "https://hbd.example.com"); empty leaves them out.
+	PublicURL string
+
+	RetryBase      time.Duration // delay after the first failed attempt; doubles after each
+	RetryMax       time.Duration // cap of the delay
+	MaxAttempts    int           // attempts before giving up
+	AttemptTimeout time.Duration // bound of one attempt
+	QueueLimit     int           // pending deliveries per channel; the oldest is dropped beyond
+	CloseGrace     time.Duration // how long Close lets attempts in flight finish
+	// Now is the clock of event and channel timestamps; tests may replace
+	// it. Retry timing always uses the real clock.
+	Now func() time.Time
+}
+
+// Alert is one alert event to notify. It mirrors alert.Event field for
+// field, so AlertEvent converts one into the other.
+type Alert struct {
+	// ID identifies the notification; it is passed to every channel and
+	// stays the same across retries. Empty gets a random one.
+	ID            string
+	Host          string
+	MetricPath    string
+	Level         string
+	PreviousLevel string
+	Value         float64
+	// Detail says the value in words ("85.5", "DOWN", "no data for 5m").
+	Detail string
+	Since  time.Time
+	Time   time.Time
+	// Kind is change, renotify, recovery or flapping.
+	Kind              string
+	NotificationCount int
+	Acknowledged      bool
+}
+
+// Dispatcher routes alert events and delivers them. Build it with New.
+type Dispatcher struct {
+	opts Options
+	log  hclog.Logger
+
+	chMu sync.Mutex // serializes channel changes (create, update, delete)
+	mu   sync.RWMutex
+	user map[string]store.UserChannel
+	// episode remembers the highest level routed for a (host, metric)
+	// until its recovery, so a recovery reaches every channel that heard
+	// of the problem even after a downgrade (CRITICAL -> WARNING -> OK).
+	episode map[string]string
+	queues  map[string]*queue
+	started bool
+	closed  bool
+
+	stopping chan struct{} // closed by Close: workers take no new attempt
+	attemptC context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+
+	globs globCache
+
+	delivered atomic.Uint64
+	failed    atomic.Uint64
+	gaveUp    atomic.Uint64
+	dropped   atomic.Uint64
+}
+
+// New returns a Dispatcher; call Start before dispatching.
+func New(opts Options) (*Dispatcher, error) {
+	if opts.Config == nil || opts.Store == nil || opts.Plugins == nil {
+		return nil, errors.New("dispatch: Config, Store and Plugins are required")
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&opts.RetryBase, DefaultRetryBase)
+	def(&opts.RetryMax, DefaultRetryMax)
+	def(&opts.AttemptTimeout, DefaultAttemptTimeout)
+	def(&opts.CloseGrace, DefaultCloseGrace)
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = DefaultMaxAttempts
+	}
+	if opts.QueueLimit <= 0 {
+		opts.QueueLimit = DefaultQueueLimit
+	}
+	if opts.Logger == nil {
+		opts.Logger = hclog.NewNullLogger()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Dispatcher{
+		opts:     opts,
+		log:      opts.Logger.Named("dispatch"),
+		user:     map[string]store.UserChannel{},
+		episode:  map[string]string{},
+		queues:   map[string]*queue{},
+		stopping: make(chan struct{}),
+		attemptC: ctx,
+		cancel:   cancel,
+	}, nil
+}
+
+// Start loads the user-created channels and the deliveries still pending
+// from the previous run, and starts delivering them.
+func (d *Dispatcher) Start(ctx context.Context) error {
+	chans, err := d.opts.Store.UserChannels(ctx)
+	if err != nil {
+		return err
+	}
+	pending, err := d.opts.Store.PendingDeliveries(ctx)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	if d.started || d.closed {
+		d.mu.Unlock()
+		return errors.New("dispatch: Start called twice or after Close")
+	}
+	d.started = true
+	for _, c := range chans {
+		d.user[c.Name] = c
+	}
+	d.mu.Unlock()
+	for _, p := range pending {
+		dl, err := decodeDelivery(p)
+		if err != nil {
+			d.log.Error("dropping unreadable pending delivery", "id", p.ID, "channel", p.Channel, "error", err)
+			d.opts.Store.DeleteDelivery(p.ID)
+			continue
+		}
+		d.enqueue(dl, false)
+	}
+	if len(pending) > 0 {
+		d.log.Info("resuming pending notifications", "count", len(pending))
+	}
+	return nil
+}
+
+// Close stops delivering: attempts in flight get CloseGrace to finish,
+// then are cancelled. Deliveries not done stay in the store for the next
+// Start.
+func (d *Dispatcher) Close() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.closed = true
+	close(d.stopping)
+	d.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		d.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(d.opts.CloseGrace):
+		d.cancel()
+		<-done
+	}
+	d.cancel()
+	return nil
+}
+
+// AlertEvent makes the dispatcher the alert evaluator's alert.Sink. It
+// does not block on delivery.
+func (d *Dispatcher) AlertEvent(ev alert.Event) { d.Dispatch(Alert(ev)) }
+
+// Dispatch routes a and queues one delivery per channel. It returns the
+// channel names, sorted, and does not wait for delivery.
+func (d *Dispatcher) Dispatch(a Alert) []string {
+	d.mu.RLock()
+	ok := d.started && !d.closed
+	d.mu.RUnlock()
+	if !ok {
+		d.log.Warn("alert event dropped: dispatcher not running", "host", a.Host, "metric", a.MetricPath, "level", a.Level)
+		return nil
+	}
+	names := d.route(a, d.effectiveLevel(a, true))
+	if len(names) == 0 {
+		d.log.Debug("alert event matches no channel", "host", a.Host, "metric", a.MetricPath, "level", a.Level)
+		return nil
+	}
+	ev := d.event(a)
+	now := time.Now()
+	for _, name := range names {
+		e := ev
+		e.Channel = name
+		dl := &delivery{id: newID(), channel: name, ev: e, next: now, created: now}
+		d.enqueue(dl, true)
+	}
+	return names
+}
+
+// event builds the plugin event of a.
+func (d *Dispatcher) event(a Alert) sdk.Event {
+	id := a.ID
+	if id == "" {
+		id = newID()
+	}
+	t := a.Time
+	if t.IsZero() {
+		t = d.opts.Now()
+	}
+	msg := ""
+	switch a.Kind {
+	case "flapping":
+		msg = "flapping: level changes are not notified until it settles"
+	case "renotify":
+		msg = "still " + a.Level
+	}
+	if a.Acknowledged {
+		msg = joinMsg(msg, "acknowledged")
+	}
+	if a.Detail != "" && a.Detail != sdk.FormatValue(a.Value) {
+		msg = joinMsg(msg, a.Detail)
+	}
+	ev := sdk.Event{
+		ID: id, Host: a.Host, MetricPath: a.MetricPath, Level: a.Level, PreviousLevel: a.PreviousLevel,
+		Value: a.Value, Since: a.Since, Time: t, Message: msg, NotificationCount: a.NotificationCount,
+	}
+	if d.opts.PublicURL != "" {
+		ev.URL = d.opts.PublicURL + "/alerts"
+	}
+	return ev
+}
+
+func joinMsg(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
+
+// Stats describes the dispatcher for /metrics.
+type Stats struct {
+	// Pending is the number of queued deliveries per channel.
+	Pending map[string]int
+	// Delivered, Failed (attempts), GaveUp and Dropped (queue overflow)
+	// count deliveries since start.
+	Delivered, Failed, GaveUp, Dropped uint64
+}
+
+// Stats returns a snapshot of the counters and queue lengths.
+func (d *Dispatcher) Stats() Stats {
+	s := Stats{Pending: map[string]int{}, Delivered: d.delivered.Load(), Failed: d.failed.Load(),
+		GaveUp: d.gaveUp.Load(), Dropped: d.dropped.Load()}
+	d.mu.RLock()
+	qs := make([]*queue, 0, len(d.queues))
+	for _, q := range d.queues {
+		qs = append(qs, q)
+	}
+	d.mu.RUnlock()
+	for _, q := range qs {
+		if n := q.len(); n > 0 {
+			s.Pending[q.name] = n
+		}
+	}
+	return s
+}
+
+func newID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func errorf(kind error, format string, a ...any) error {
+	return &Error{Kind: kind, Msg: fmt.Sprintf(format, a...)}
+}
+
+// Interface guards.
+var _ alert.Sink = (*Dispatcher)(nil)

@@ -1,0 +1,470 @@
+package dispatch_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hbdmon/hbd/core/alert"
+	"github.com/hbdmon/hbd/core/config"
+	"github.com/hbdmon/hbd/core/dispatch"
+	"github.com/hbdmon/hbd/core/pluginhost"
+	pht "github.com/hbdmon/hbd/core/pluginhost/pluginhosttest"
+	"github.com/hbdmon/hbd/core/store"
+	"github.com/hbdmon/hbd/core/testutil"
+)
+
+// hash is a well-formed bcrypt hash for test users (nobody logs in).
+var hash = "$2a$10$" + strings.Repeat("a", 53)
+
+type env struct {
+	d     *dispatch.Dispatcher
+	st    *store.Store
+	dir   string
+	host  *pluginhost.Host
+	cfg   *config.Config
+	rcv   map[string]*pht.Receiver
+	plugs string
+	// close stops the dispatcher and the store opened last.
+	close func()
+}
+
+// newEnv starts a store, a plugin host with the webhook and pushover
+// notifiers and a dispatcher with fast retries. Every channel in yaml
+// whose url or api_url is RCV_<name> points at a receiver of that name.
+func newEnv(t *testing.T, yaml string, receivers ...string) *env {
+	t.Helper()
+	e := &env{rcv: map[string]*pht.Receiver{}, dir: t.TempDir()}
+	for _, name := range receivers {
+		r := pht.NewReceiver(t)
+		e.rcv[name] = r
+		yaml = strings.ReplaceAll(yaml, "RCV_"+name, r.URL)
+	}
+	e.cfg = testutil.Config(t, yaml)
+	e.plugs = pht.Dir(t, pht.Webhook, pht.Pushover)
+	e.host, _ = pht.Start(t, e.plugs, pluginhost.Options{})
+	e.open(t, dispatch.Options{})
+	return e
+}
+
+// open (re)opens the store and a dispatcher on e.dir.
+func (e *env) open(t *testing.T, opts dispatch.Options) {
+	t.Helper()
+	st, err := store.Open(context.Background(), e.dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.st = st
+	opts.Config = func() *config.Config { return e.cfg }
+	opts.Store = st
+	opts.Plugins = e.host
+	if opts.RetryBase == 0 {
+		opts.RetryBase = 100 * time.Millisecond
+	}
+	if opts.RetryMax == 0 {
+		opts.RetryMax = 400 * time.Millisecond
+	}
+	if opts.MaxAttempts == 0 {
+		opts.MaxAttempts = 4
+	}
+	d, err := dispatch.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.d = d
+	var once sync.Once
+	e.close = func() {
+		once.Do(func() {
+			d.Close()
+			st.Close()
+		})
+	}
+	t.Cleanup(e.close)
+}
+
+// journal returns the journal lines, oldest first.
+func (e *env) journal(t *testing.T) []string {
+	t.Helper()
+	msgs, err := e.st.Messages(context.Background(), store.MessageQuery{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for i := len(msgs) - 1; i >= 0; i-- {
+		out = append(out, msgs[i].Msg)
+	}
+	return out
+}
+
+func (e *env) waitJournal(t *testing.T, substr string) []string {
+	t.Helper()
+	var lines []string
+	pht.Eventually(t, "journal line "+substr, 10*time.Second, func() bool {
+		lines = e.journal(t)
+		return slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, substr) })
+	})
+	return lines
+}
+
+func crit(host string) dispatch.Alert {
+	return dispatch.Alert{ID: host + "/cpu/1", Host: host, MetricPath: "cpu_monitor.cpu_percent", Level: "CRITICAL",
+		PreviousLevel: "OK", Value: 97.5, Since: time.Now(), Time: time.Now(), Kind: alert.KindChange, NotificationCount: 1}
+}
+
+const routingYAML = `
+users:
+  alice: {password_hash: "HASH", channels: [alice_sub]}
+  bob: {password_hash: "HASH", channels: [bob_sub]}
+  root: {password_hash: "HASH", admin: true, channels: [root_sub]}
+watchhosts:
+  web01:
+    key: "` + testutil.Key + `"
+    monitors: [alice]
+    notify: [crit_only, by_glob]
+  db01:
+    key: "` + testutil.Key + `"
+notification_channels:
+  by_glob: {type: webhook, url: "http://127.0.0.1:1/", hosts: ["web*"]}
+  db_glob: {type: webhook, url: "http://127.0.0.1:1/", hosts: ["db*"]}
+  crit_only: {type: webhook, url: "http://127.0.0.1:1/", min_level: CRITICAL}
+  alice_sub: {type: webhook, url: "http://127.0.0.1:1/"}
+  bob_sub: {type: webhook, url: "http://127.0.0.1:1/"}
+  root_sub: {type: webhook, url: "http://127.0.0.1:1/", min_level: OK}
+`
+
+func TestRouteFollowsHostsNotifySubscriptionsAndMinLevel(t *testing.T) {
+	e := newEnv(t, strings.ReplaceAll(routingYAML, "HASH", hash))
+	ctx := context.Background()
+	alice := dispatch.Caller{User: "alice"}
+	bob := dispatch.Caller{User: "bob"}
+	for _, c := range []struct {
+		who   dispatch.Caller
+		name  string
+		hosts []string
+	}{
+		{alice, "alice_glob", []string{"web*"}}, // alice can see web01: applies
+		{bob, "bob_glob", []string{"web*"}},     // bob cannot: never leaks web01's alerts
+		{alice, "alice_db", []string{"db01"}},   // nor alice's for a host she cannot see
+	} {
+		hosts := c.hosts
+		if err := e.d.CreateChannel(ctx, c.who, dispatch.ChannelInput{Name: c.name, Type: "webhook", Hosts: &hosts,
+			Fields: map[string]string{"url": "http://127.0.0.1:1/"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	a := crit("web01")
+	w := a
+	w.Level = "WARNING"
+	cases := []struct {
+		name string
+		a    dispatch.Alert
+		want []string
+	}{
+		{"critical on web01", a, []string{"alice_glob", "alice_sub", "by_glob", "crit_only", "root_sub"}},
+		{"warning skips crit_only", w, []string{"alice_glob", "alice_sub", "by_glob", "root_sub"}},
+		{"db01 reaches db globs and admins, not alice", func() dispatch.Alert { x := a; x.Host = "db01"; return x }(),
+			[]string{"db_glob", "root_sub"}},
+		{"recovery from CRITICAL reaches crit_only", func() dispatch.Alert {
+			x := a
+			x.Level, x.PreviousLevel, x.Kind = "OK", "CRITICAL", alert.KindRecovery
+			return x
+		}(), []string{"alice_glob", "alice_sub", "by_glob", "crit_only", "root_sub"}},
+		{"recovery from WARNING does not", func() dispatch.Alert {
+			x := a
+			x.Level, x.PreviousLevel, x.Kind = "OK", "WARNING", alert.KindRecovery
+			return x
+		}(), []string{"alice_glob", "alice_sub", "by_glob", "root_sub"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := e.d.Route(c.a); !slices.Equal(got, c.want) {
+				t.Errorf("Route = %v, want %v", got, c.want)
+			}
+		})
+	}
+}
+
+func TestRecoveryAfterDowngradeReachesChannelsThatHeardTheProblem(t *testing.T) {
+	e := newEnv(t, `
+watchhosts:
+  web01: {key: "`+testutil.Key+`"}
+notification_channels:
+  all: {type: webhook, url: "RCV_all", hosts: ["*"]}
+  pager: {type: webhook, url: "RCV_pager", hosts: ["*"], min_level: CRITICAL}
+`, "all", "pager")
+	a := crit("web01")
+	if got := e.d.Dispatch(a); !slices.Equal(got, []string{"all", "pager"}) {
+		t.Fatalf("critical went to %v", got)
+	}
+	w := a
+	w.Level, w.PreviousLevel = "WARNING", "CRITICAL"
+	if got := e.d.Dispatch(w); !slices.Equal(got, []string{"all"}) {
+		t.Fatalf("downgrade went to %v", got)
+	}
+	ok := a
+	ok.Level, ok.PreviousLevel, ok.Kind = "OK", "WARNING", alert.KindRecovery
+	if got := e.d.Dispatch(ok); !slices.Equal(got, []string{"all", "pager"}) {
+		t.Fatalf("recovery went to %v, want all and pager (which heard CRITICAL)", got)
+	}
+	e.rcv["all"].Wait(t, 3, 5*time.Second)
+	reqs := e.rcv["pager"].Wait(t, 2, 5*time.Second)
+	var last struct {
+		Level string `json:"level"`
+	}
+	if err := json.Unmarshal(reqs[1].Body, &last); err != nil || last.Level != "OK" {
+		t.Errorf("pager's second notification has level %q (%v)", last.Level, err)
+	}
+}
+
+func TestDeliveryIsJournaledAndDeduplicatedPerChannel(t *testing.T) {
+	e := newEnv(t, `
+watchhosts:
+  web01: {key: "`+testutil.Key+`", notify: [ops_webhook]}
+notification_channels:
+  ops_webhook: {type: webhook, url: "RCV_ops", hosts: ["web*"]}
+`, "ops")
+	e.d.Dispatch(crit("web01"))
+	reqs := e.rcv["ops"].Wait(t, 1, 5*time.Second)
+	e.waitJournal(t, "notify ops_webhook web01 cpu_monitor.cpu_percent CRITICAL: delivered")
+	time.Sleep(200 * time.Millisecond)
+	if n := e.rcv["ops"].Count(); n != 1 {
+		t.Fatalf("a channel named twice by the routing got %d notifications", n)
+	}
+	if id := reqs[0].Header.Get("X-HBD-Event-Id"); id != "web01/cpu/1" {
+		t.Errorf("event id header = %q", id)
+	}
+	// The alert evaluator's events come in through alert.Sink.
+	var sink alert.Sink = e.d
+	sink.AlertEvent(alert.Event{ID: "x", Host: "web01", MetricPath: "m", Level: "WARNING", Kind: alert.KindChange, Time: time.Now()})
+	e.rcv["ops"].Wait(t, 2, 5*time.Second)
+}
+
+func TestRetriesWithBackoffUntilDelivered(t *testing.T) {
+	e := newEnv(t, `
+watchhosts:
+  web01: {key: "`+testutil.Key+`"}
+notification_channels:
+  ops_webhook: {type: webhook, url: "RCV_ops", hosts: ["*"]}
+`, "ops")
+	e.rcv["ops"].Script(http.StatusServiceUnavailable, http.StatusBadGateway)
+	e.d.Dispatch(crit("web01"))
+	reqs := e.rcv["ops"].Wait(t, 3, 10*time.Second)
+	lines := e.waitJournal(t, "CRITICAL: delivered (attempt 3)")
+	for i := 1; i < 3; i++ {
+		gap := reqs[i].Time.Sub(reqs[i-1].Time)
+		min := 100 * time.Millisecond << (i - 1)
+		if gap < min {
+			t.Errorf("retry %d came after %s, want at least %s", i, gap, min)
+		}
+		if reqs[i].Header.Get("X-HBD-Event-Id") != reqs[0].Header.Get("X-HBD-Event-Id") {
+			t.Errorf("retry %d has another event id", i)
+		}
+	}
+	want := []string{
+		"notify ops_webhook web01 cpu_monitor.cpu_percent CRITICAL: failed (attempt 1): HTTP 503",
+		"notify ops_webhook web01 cpu_monitor.cpu_percent CRITICAL: failed (attempt 2): HTTP 502",
+		"notify ops_webhook web01 cpu_monitor.cpu_percent CRITICAL: delivered (attempt 3)",
+	}
+	for _, w := range want {
+		if !slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, w) }) {
+			t.Errorf("journal lacks %q:\n%s", w, strings.Join(lines, "\n"))
+		}
+	}
+	if !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, "; retrying in ") }) {
+		t.Errorf("journal does not say when it retries:\n%s", strings.Join(lines, "\n"))
+	}
+	pht.Eventually(t, "empty queue", 2*time.Second, func() bool { return len(pending(t, e.st)) == 0 })
+	if s := e.d.Stats(); s.Delivered != 1 || s.Failed != 2 || len(s.Pending) != 0 {
+		t.Errorf("stats = %+v", s)
+	}
+}
+
+func TestPermanentErrorIsNotRetriedAndGivingUpIsBounded(t *testing.T) {
+	e := newEnv(t, `
+watchhosts:
+  web01: {key: "`+testutil.Key+`"}
+notification_channels:
+  rejecting: {type: webhook, url: "RCV_rejecting", hosts: ["*"]}
+  down: {type: webhook, url: "RCV_down", hosts: ["*"]}
+`, "rejecting", "down")
+	e.rcv["rejecting"].Respond(http.StatusForbidden, "bad credentials")
+	e.rcv["down"].Respond(http.StatusInternalServerError, "")
+	e.d.Dispatch(crit("web01"))
+	lines := e.waitJournal(t, "notify down web01 cpu_monitor.cpu_percent CRITICAL: failed (attempt 4)")
+	if !slices.ContainsFunc(lines, func(l string) bool {
+		return strings.HasPrefix(l, "notify rejecting web01 cpu_monitor.cpu_percent CRITICAL: failed (attempt 1): HTTP 403") &&
+			strings.HasSuffix(l, "; not retried (permanent error)")
+	}) {
+		t.Errorf("permanent failure not journaled:\n%s", strings.Join(lines, "\n"))
+	}
+	if !slices.ContainsFunc(lines, func(l string) bool { return strings.HasSuffix(l, "; giving up after 4 attempts") }) {
+		t.Errorf("giving up not journaled:\n%s", strings.Join(lines, "\n"))
+	}
+	if n := e.rcv["rejecting"].Count(); n != 1 {
+		t.Errorf("a 403 was tried %d times", n)
+	}
+	if n := e.rcv["down"].Count(); n != 4 {
+		t.Errorf("a failing channel was tried %d times, want MaxAttempts = 4", n)
+	}
+	pht.Eventually(t, "empty queue", 2*time.Second, func() bool { return len(pending(t, e.st)) == 0 })
+	if s := e.d.Stats(); s.GaveUp != 2 {
+		t.Errorf("stats = %+v", s)
+	}
+}
+
+func TestSlowOrFailingChannelDoesNotDelayOthers(t *testing.T) {
+	e := newEnv(t, `
+watchhosts:
+  web01: {key: "`+testutil.Key+`"}
+notification_channels:
+  slow: {type: webhook, url: "RCV_slow", hosts: ["*"]}
+  failing: {type: webhook, url: "RCV_failing", hosts: ["*"]}
+  fast: {type: webhook, url: "RCV_fast", hosts: ["*"]}
+`, "slow", "failing", "fast")
+	e.rcv["slow"].Delay(2 * time.Second)
+	e.rcv["failing"].Respond(http.StatusServiceUnavailable, "")
+	start := time.Now()
+	for i := 0; i < 3; i++ {
+		a := crit("web01")
+		a.ID = ""
+		e.d.Dispatch(a)
+	}
+	e.rcv["fast"].Wait(t, 3, 2*time.Second)
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("fast channel needed %s for 3 notifications next to a slow and a failing one", d)
+	}
+	if n := e.rcv["slow"].Count(); n != 1 {
+		t.Errorf("slow channel got %d concurrent requests; its queue must be sequential", n)
+	}
+}
+
+func TestPendingDeliveriesSurviveRestart(t *testing.T) {
+	e := newEnv(t, `
+watchhosts:
+  web01: {key: "`+testutil.Key+`"}
+notification_channels:
+  ops_webhook: {type: webhook, url: "RCV_ops", hosts: ["*"]}
+`, "ops")
+	e.rcv["ops"].Respond(http.StatusServiceUnavailable, "")
+	e.close()
+	// Retry slowly so the restart happens while the delivery waits.
+	e.open(t, dispatch.Options{RetryBase: time.Minute, RetryMax: time.Minute})
+	e.d.Dispatch(crit("web01"))
+	e.rcv["ops"].Wait(t, 1, 5*time.Second)
+	e.waitJournal(t, "failed (attempt 1)")
+	e.close()
+	if p := pending(t, nil, e.dir); len(p) != 1 || p[0].Attempts != 1 || p[0].Channel != "ops_webhook" {
+		t.Fatalf("pending after stop = %+v", p)
+	}
+
+	e.rcv["ops"].Respond(http.StatusOK, "")
+	e.open(t, dispatch.Options{})
+	// The stored next attempt is a minute away; a restart keeps it.
+	time.Sleep(300 * time.Millisecond)
+	if n := e.rcv["ops"].Count(); n != 1 {
+		t.Fatalf("the retry did not wait for its time: %d requests", n)
+	}
+	e.close()
+	// Simulate the minute passing: make the stored delivery due now.
+	st, err := store.Open(context.Background(), e.dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := pending(t, st)
+	st.UpdateDelivery(p[0].ID, p[0].Attempts, time.Now())
+	st.Close()
+
+	e.open(t, dispatch.Options{})
+	reqs := e.rcv["ops"].Wait(t, 2, 5*time.Second)
+	if reqs[1].Header.Get("X-HBD-Event-Id") != reqs[0].Header.Get("X-HBD-Event-Id") {
+		t.Error("the resumed delivery has another event id")
+	}
+	e.waitJournal(t, "CRITICAL: delivered (attempt 2)")
+	pht.Eventually(t, "empty queue", 2*time.Second, func() bool { return len(pending(t, e.st)) == 0 })
+}
+
+func TestSecretsNeverReachTheJournal(t *testing.T) {
+	const token, user = "tokSECRETtok123", "usrSECRETusr456"
+	e := newEnv(t, `
+watchhosts:
+  web01: {key: "`+testutil.Key+`"}
+notification_channels:
+  phone: {type: pushover, token: "`+token+`", user: "`+user+`", api_url: "RCV_po", hosts: ["*"]}
+`, "po")
+	// A service that echoes the credentials it rejects.
+	e.rcv["po"].Respond(http.StatusBadRequest, `{"errors":["token `+token+` or user `+user+` is invalid"]}`)
+	e.d.Dispatch(crit("web01"))
+	lines := e.waitJournal(t, "notify phone web01")
+	pht.Eventually(t, "the failure line", 5*time.Second, func() bool {
+		lines = e.journal(t)
+		return slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, "failed (attempt 1)") })
+	})
+	for _, l := range lines {
+		if strings.Contains(l, token) || strings.Contains(l, user) {
+			t.Errorf("journal line leaks a secret: %s", l)
+		}
+	}
+	err := e.d.TestChannel(context.Background(), dispatch.Caller{Admin: true}, "phone")
+	if err == nil || strings.Contains(err.Error(), token) || strings.Contains(err.Error(), user) {
+		t.Errorf("test error = %v", err)
+	}
+}
+
+func TestUserChannelsPersist(t *testing.T) {
+	e := newEnv(t, `
+watchhosts:
+  web01: {key: "`+testutil.Key+`"}
+`, "mine")
+	lv := "critical"
+	priv := true
+	hosts := []string{"web*"}
+	err := e.d.CreateChannel(context.Background(), dispatch.Caller{User: "alice"}, dispatch.ChannelInput{
+		Name: "mine", Type: "webhook", MinLevel: &lv, Private: &priv, Hosts: &hosts,
+		Fields: map[string]string{"url": e.rcv["mine"].URL, "secret": "hmac-key-1"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.close()
+	e.open(t, dispatch.Options{})
+	chans := e.d.Channels()
+	if len(chans) != 1 {
+		t.Fatalf("channels after restart = %+v", chans)
+	}
+	c := chans[0]
+	if c.Name != "mine" || c.Owner != "alice" || !c.Private || c.MinLevel != "CRITICAL" || c.Source != dispatch.SourceUser ||
+		!slices.Equal(c.Hosts, hosts) || c.Fields["secret"] != "hmac-key-1" {
+		t.Errorf("channel after restart = %+v", c)
+	}
+	if got := e.d.Dispatch(crit("web01")); !slices.Equal(got, []string{"mine"}) {
+		t.Errorf("user channel with host globs not routed: %v", got)
+	}
+	e.rcv["mine"].Wait(t, 1, 5*time.Second)
+}
+
+// pending reads the persisted queue from st, or from a store opened on dir.
+func pending(t *testing.T, st *store.Store, dir ...string) []store.Delivery {
+	t.Helper()
+	if st == nil {
+		var err error
+		st, err = store.Open(context.Background(), dir[0], store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+	}
+	p, err := st.PendingDeliveries(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

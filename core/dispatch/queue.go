@@ -1,0 +1,241 @@
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/hbdmon/hbd/core/store"
+	"github.com/hbdmon/hbd/sdk"
+)
+
+// delivery is one event on its way to one channel.
+type delivery struct {
+	id       string
+	channel  string
+	ev       sdk.Event
+	attempts int
+	next     time.Time
+	created  time.Time
+}
+
+func decodeDelivery(p store.Delivery) (*delivery, error) {
+	var ev sdk.Event
+	if err := json.Unmarshal(p.Event, &ev); err != nil {
+		return nil, err
+	}
+	return &delivery{id: p.ID, channel: p.Channel, ev: ev, attempts: p.Attempts, next: p.NextAt, created: p.Created}, nil
+}
+
+// queue holds the pending deliveries of one channel, delivered in order by
+// one worker goroutine: a channel that fails or is slow holds up only its
+// own queue.
+type queue struct {
+	d    *Dispatcher
+	name string
+
+	mu    sync.Mutex
+	items []*delivery
+	wake  chan struct{}
+}
+
+// enqueue adds dl to its channel's queue, starting the worker when it is
+// the channel's first delivery. With persist it is first written to the
+// store, so the removal after the outcome is always ordered after it.
+func (d *Dispatcher) enqueue(dl *delivery, persist bool) {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return
+	}
+	q := d.queues[dl.channel]
+	if q == nil {
+		q = &queue{d: d, name: dl.channel, wake: make(chan struct{}, 1)}
+		d.queues[dl.channel] = q
+		d.wg.Add(1)
+		go q.run()
+	}
+	d.mu.Unlock()
+	if persist {
+		b, err := json.Marshal(dl.ev)
+		if err != nil {
+			d.log.Error("cannot encode notification", "channel", dl.channel, "error", err)
+			return
+		}
+		d.opts.Store.QueueDelivery(store.Delivery{ID: dl.id, Channel: dl.channel, Event: b, Attempts: dl.attempts, NextAt: dl.next, Created: dl.created})
+	}
+	if old := q.push(dl, d.opts.QueueLimit); old != nil {
+		d.dropped.Add(1)
+		d.opts.Store.DeleteDelivery(old.id)
+		d.opts.Store.Journal(old.ev.Host, label(old)+fmt.Sprintf(": dropped (more than %d notifications pending)", d.opts.QueueLimit))
+	}
+}
+
+// push appends dl and returns the oldest delivery when the queue is over
+// limit (it is removed). The head is never dropped: it may be in flight.
+func (q *queue) push(dl *delivery, limit int) *delivery {
+	q.mu.Lock()
+	q.items = append(q.items, dl)
+	var dropped *delivery
+	if len(q.items) > limit && len(q.items) > 1 {
+		dropped = q.items[1]
+		q.items = append(q.items[:1], q.items[2:]...)
+	}
+	q.mu.Unlock()
+	q.poke()
+	return dropped
+}
+
+func (q *queue) poke() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *queue) head() *delivery {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.items) == 0 {
+		return nil
+	}
+	return q.items[0]
+}
+
+func (q *queue) remove(dl *delivery) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for i, it := range q.items {
+		if it == dl {
+			q.items = append(q.items[:i], q.items[i+1:]...)
+			return
+		}
+	}
+}
+
+// clear drops every pending delivery (the channel was deleted) and
+// returns how many there were.
+func (q *queue) clear() int {
+	q.mu.Lock()
+	n := len(q.items)
+	q.items = nil
+	q.mu.Unlock()
+	q.poke()
+	return n
+}
+
+func (q *queue) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items)
+}
+
+// run delivers the queue's head whenever it is due, until Close.
+func (q *queue) run() {
+	defer q.d.wg.Done()
+	for {
+		dl := q.head()
+		if dl == nil {
+			select {
+			case <-q.wake:
+				continue
+			case <-q.d.stopping:
+				return
+			}
+		}
+		if wait := time.Until(dl.next); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-q.wake: // the head may have changed
+			case <-q.d.stopping:
+				t.Stop()
+				return
+			}
+			t.Stop()
+			continue
+		}
+		select {
+		case <-q.d.stopping:
+			return
+		default:
+		}
+		q.d.attempt(q, dl)
+	}
+}
+
+// label starts every journal line about a delivery, e.g.
+// "notify ops_webhook web01 cpu_monitor.cpu_percent CRITICAL".
+func label(dl *delivery) string {
+	return fmt.Sprintf("notify %s %s %s %s", dl.channel, dl.ev.Host, dl.ev.MetricPath, dl.ev.Level)
+}
+
+// attempt tries dl once and records the outcome: delivered, retried later
+// with backoff, or given up (permanent error, too many attempts, channel
+// gone). Every attempt is journaled; no line holds a secret.
+func (d *Dispatcher) attempt(q *queue, dl *delivery) {
+	ch, ok := d.channel(dl.channel)
+	if !ok {
+		q.remove(dl)
+		d.opts.Store.DeleteDelivery(dl.id)
+		d.gaveUp.Add(1)
+		d.opts.Store.Journal(dl.ev.Host, label(dl)+": dropped: the channel no longer exists")
+		return
+	}
+	ctx, cancel := context.WithTimeout(d.attemptC, d.opts.AttemptTimeout)
+	err := d.opts.Plugins.Notify(ctx, ch.Type, sdk.Config(ch.Fields), dl.ev)
+	cancel()
+	if err != nil && d.attemptC.Err() != nil {
+		return // shutting down: the delivery stays queued for the next start
+	}
+	dl.attempts++
+	if err == nil {
+		q.remove(dl)
+		d.opts.Store.DeleteDelivery(dl.id)
+		d.delivered.Add(1)
+		msg := label(dl) + ": delivered"
+		if dl.attempts > 1 {
+			msg += fmt.Sprintf(" (attempt %d)", dl.attempts)
+		}
+		d.opts.Store.Journal(dl.ev.Host, msg)
+		return
+	}
+	d.failed.Add(1)
+	emsg := redact(err.Error(), ch, d.opts.Plugins.Types())
+	line := fmt.Sprintf("%s: failed (attempt %d): %s", label(dl), dl.attempts, emsg)
+	switch {
+	case sdk.IsPermanent(err):
+		line += "; not retried (permanent error)"
+	case dl.attempts >= d.opts.MaxAttempts:
+		line += fmt.Sprintf("; giving up after %d attempts", dl.attempts)
+	default:
+		delay := d.backoff(dl.attempts)
+		dl.next = time.Now().Add(delay)
+		d.opts.Store.UpdateDelivery(dl.id, dl.attempts, dl.next)
+		d.opts.Store.Journal(dl.ev.Host, fmt.Sprintf("%s; retrying in %s", line, delay.Round(100*time.Millisecond)))
+		d.log.Warn("notification failed; will retry", "channel", dl.channel, "host", dl.ev.Host, "attempt", dl.attempts, "in", delay, "error", emsg)
+		return
+	}
+	q.remove(dl)
+	d.opts.Store.DeleteDelivery(dl.id)
+	d.gaveUp.Add(1)
+	d.opts.Store.Journal(dl.ev.Host, line)
+	d.log.Error("notification given up", "channel", dl.channel, "host", dl.ev.Host, "attempts", dl.attempts, "error", emsg)
+}
+
+// backoff is the delay after the n-th failed attempt: RetryBase doubled
+// n-1 times, capped at RetryMax, plus up to 10% jitter so channels that
+// failed together do not retry in lockstep.
+func (d *Dispatcher) backoff(n int) time.Duration {
+	delay := d.opts.RetryBase
+	for i := 1; i < n && delay < d.opts.RetryMax; i++ {
+		delay *= 2
+	}
+	if delay > d.opts.RetryMax {
+		delay = d.opts.RetryMax
+	}
+	return delay + time.Duration(rand.Int64N(int64(delay)/10+1))
+}
