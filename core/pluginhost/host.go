@@ -59,8 +59,9 @@ type Options struct {
 	// Dir is plugins_dir. Empty means no plugins.
 	Dir string
 	// Checksums pins binaries by file name to a hex SHA-256
-	// (plugin_checksums). A pinned binary that does not match is refused;
-	// binaries without an entry run unpinned.
+	// (plugin_checksums). A pinned binary that does not match is refused.
+	// When any pin is set, binaries without one are refused too; with no
+	// pins at all, every acceptable binary runs.
 	Checksums map[string]string
 	// Logger receives the host's and the plugins' logs.
 	Logger hclog.Logger
@@ -144,6 +145,9 @@ type refusal struct {
 	pin      string
 	reason   string
 	conflict string // the type another binary provides, for conflicts
+	// checked is true for refusals the scan decides (file checks, no
+	// pin): they are decided again at every scan, without starting it.
+	checked bool
 }
 
 // New returns a Host for opts. Nothing runs until Start.

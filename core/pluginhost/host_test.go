@@ -173,13 +173,20 @@ func TestKilledPluginIsRestartedAndServesTheNextCall(t *testing.T) {
 
 func TestChecksumPins(t *testing.T) {
 	dir := t.TempDir()
-	path := install(t, dir, webhookPkg, "hbd-notifier-webhook")
-	install(t, dir, pushoverPkg, "hbd-notifier-pushover")
-	b, _ := os.ReadFile(path)
-	sum := sha256.Sum256(b)
+	sumOf := func(path string) string {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(b)
+		return hex.EncodeToString(sum[:])
+	}
+	hook := sumOf(install(t, dir, webhookPkg, "hbd-notifier-webhook"))
+	po := sumOf(install(t, dir, pushoverPkg, "hbd-notifier-pushover"))
+	install(t, dir, pushoverPkg, "hbd-notifier-unpinned")
 
 	h, logs := startHost(t, dir, map[string]string{
-		"hbd-notifier-webhook":  strings.ToUpper(hex.EncodeToString(sum[:])),
+		"hbd-notifier-webhook":  strings.ToUpper(hook),
 		"hbd-notifier-pushover": strings.Repeat("0", 64),
 	})
 	if _, ok := h.Schema("webhook"); !ok {
@@ -191,18 +198,34 @@ func TestChecksumPins(t *testing.T) {
 	if !strings.Contains(logs.String(), "SHA-256 does not match plugin_checksums") {
 		t.Errorf("mismatch not logged:\n%s", logs)
 	}
-	st := h.Stats()
-	if len(st.Refused) != 1 || st.Refused[0].Binary != "hbd-notifier-pushover" {
-		t.Errorf("refused = %+v", st.Refused)
+	refused := func() map[string]string {
+		out := map[string]string{}
+		for _, r := range h.Stats().Refused {
+			out[r.Binary] = r.Reason
+		}
+		return out
+	}
+	r := refused()
+	if len(r) != 2 || !strings.Contains(r["hbd-notifier-pushover"], "SHA-256 does not match") ||
+		!strings.Contains(r["hbd-notifier-unpinned"], "not listed in plugin_checksums") {
+		t.Errorf("refused = %v", r)
 	}
 
-	// Fixing the pin (a config reload) lets it run.
-	b, _ = os.ReadFile(filepath.Join(dir, "hbd-notifier-pushover"))
-	psum := sha256.Sum256(b)
-	h.SetChecksums(map[string]string{"hbd-notifier-pushover": hex.EncodeToString(psum[:])})
+	// Fixing the pin (a config reload) lets it run; the unpinned one stays out.
+	h.SetChecksums(map[string]string{"hbd-notifier-webhook": hook, "hbd-notifier-pushover": po})
 	h.Rescan()
 	if _, ok := h.Schema("pushover"); !ok {
 		t.Error("pushover not registered after its pin was fixed")
+	}
+	if r := refused(); len(r) != 1 || r["hbd-notifier-unpinned"] == "" {
+		t.Errorf("refused after fixing the pin = %v", r)
+	}
+	// Without any pins every acceptable binary runs; the unpinned copy of
+	// pushover then conflicts with the pinned one.
+	h.SetChecksums(nil)
+	h.Rescan()
+	if r := refused(); len(r) != 1 || !strings.Contains(r["hbd-notifier-unpinned"], `type "pushover" is already provided`) {
+		t.Errorf("refused without pins = %v", r)
 	}
 }
 

@@ -101,6 +101,9 @@ func (h *Host) scan() {
 		seen[name] = true
 		id, ierr := h.inspect(name)
 		pin := sums[name]
+		if ierr == nil && pin == "" && len(sums) > 0 {
+			ierr = errors.New("not listed in plugin_checksums (once any binary is pinned, every binary must be)")
+		}
 
 		h.mu.Lock()
 		if h.closed {
@@ -113,7 +116,7 @@ func (h *Host) scan() {
 			if r := h.refused[name]; r == nil || r.reason != reason {
 				h.log.Error("notifier plugin refused", "binary", name, "reason", reason)
 			}
-			h.refused[name] = &refusal{id: id, pin: pin, reason: reason}
+			h.refused[name] = &refusal{id: id, pin: pin, reason: reason, checked: true}
 			if cur != nil {
 				delete(h.procs, name)
 				stopping = append(stopping, cur)
@@ -125,7 +128,7 @@ func (h *Host) scan() {
 			h.mu.Unlock()
 			continue
 		}
-		if r := h.refused[name]; r != nil && r.id == id && r.pin == pin && (r.conflict == "" || h.types[r.conflict] != nil) {
+		if r := h.refused[name]; r != nil && !r.checked && r.id == id && r.pin == pin && (r.conflict == "" || h.types[r.conflict] != nil) {
 			h.mu.Unlock()
 			continue
 		}
