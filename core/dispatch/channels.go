@@ -176,6 +176,59 @@ func (d *Dispatcher) Channels() []Channel {
 	return out
 }
 
+// CheckConfigChannels checks every channel of the config file with its
+// type's plugin, and the watchhosts notify lists, and returns the problems
+// it found; each is also logged and journaled. Start runs it; the daemon
+// runs it again after a config reload (and may after a plugin rescan).
+// A channel with a problem stays configured: deliveries through it fail
+// and are journaled until it is fixed.
+func (d *Dispatcher) CheckConfigChannels(ctx context.Context) []error {
+	cfg := d.opts.Config()
+	types := d.opts.Plugins.Types()
+	var errs []error
+	for _, name := range sortedKeys(cfg.Channels) {
+		cc := cfg.Channels[name]
+		key := "notification_channels." + name
+		schema, ok := types[cc.Type]
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s: type '%s' is not installed (installed: %s)", key, cc.Type, installed(types)))
+			continue
+		}
+		for _, k := range sortedKeys(cc.Fields) {
+			if _, ok := schema.Field(k); !ok {
+				errs = append(errs, fmt.Errorf("%s.%s: not a field of type '%s'", key, k, cc.Type))
+			}
+		}
+		if err := d.validate(ctx, schema, cc.Fields); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %s", key, err))
+		}
+	}
+	for _, host := range sortedKeys(cfg.Watchhosts) {
+		for _, n := range cfg.Watchhosts[host].Notify {
+			if _, ok := d.channel(n); !ok {
+				errs = append(errs, fmt.Errorf("watchhosts.%s.notify: no channel named '%s'", host, n))
+			}
+		}
+	}
+	for _, err := range errs {
+		d.log.Error("notification channel problem", "error", err)
+		d.opts.Store.Journal("", "notification channel problem: "+err.Error())
+	}
+	return errs
+}
+
+// ChannelVisible reports whether user may see channel (and so subscribe to
+// it): it exists and is public, theirs, or they are an admin. The daemon
+// hands it to auth.Service.SetChannelVisible.
+func (d *Dispatcher) ChannelVisible(user, channel string) bool {
+	ch, ok := d.channel(channel)
+	if !ok {
+		return false
+	}
+	cfg := d.opts.Config()
+	return Caller{User: user, Admin: cfg.OpenMode() || cfg.Users[user].Admin}.sees(ch)
+}
+
 // ListChannels returns the channels c may see, sorted by name, secrets
 // masked.
 func (d *Dispatcher) ListChannels(c Caller) []ChannelView {

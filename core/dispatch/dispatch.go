@@ -172,7 +172,9 @@ func New(opts Options) (*Dispatcher, error) {
 }
 
 // Start loads the user-created channels and the deliveries still pending
-// from the previous run, and starts delivering them.
+// from the previous run, starts delivering them, and checks the config
+// channels (CheckConfigChannels). Start the plugin host first, so the
+// channel types are known.
 func (d *Dispatcher) Start(ctx context.Context) error {
 	chans, err := d.opts.Store.UserChannels(ctx)
 	if err != nil {
@@ -204,6 +206,7 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	if len(pending) > 0 {
 		d.log.Info("resuming pending notifications", "count", len(pending))
 	}
+	d.CheckConfigChannels(ctx)
 	return nil
 }
 

@@ -468,3 +468,37 @@ func pending(t *testing.T, st *store.Store, dir ...string) []store.Delivery {
 	}
 	return p
 }
+
+func TestConfigChannelProblemsAreReported(t *testing.T) {
+	e := newEnv(t, `
+watchhosts:
+  web01: {key: "`+testutil.Key+`", notify: [ghost, fine]}
+notification_channels:
+  fine: {type: webhook, url: "http://127.0.0.1:1/"}
+  no_user: {type: pushover, token: "tok-abcdef"}
+  bad_url: {type: webhook, url: "ftp://example.com"}
+  typo: {type: webhook, url: "http://127.0.0.1:1/", urll: "x"}
+  sms: {type: sms, number: "123"}
+`)
+	errs := e.d.CheckConfigChannels(context.Background())
+	var got []string
+	for _, err := range errs {
+		got = append(got, err.Error())
+	}
+	all := strings.Join(got, "\n")
+	for _, want := range []string{
+		"notification_channels.bad_url: Invalid channel settings: url:",
+		"notification_channels.no_user: Field 'user' is required",
+		"notification_channels.sms: type 'sms' is not installed (installed: pushover, webhook)",
+		"notification_channels.typo.urll: not a field of type 'webhook'",
+		"watchhosts.web01.notify: no channel named 'ghost'",
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("problems lack %q:\n%s", want, all)
+		}
+	}
+	if len(errs) != 5 || strings.Contains(all, "tok-abcdef") {
+		t.Errorf("problems:\n%s", all)
+	}
+	e.waitJournal(t, "notification channel problem: watchhosts.web01.notify: no channel named 'ghost'")
+}
