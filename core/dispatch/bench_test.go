@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hbdmon/hbd/core/alert"
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/dispatch"
 	"github.com/hbdmon/hbd/core/pluginhost"
@@ -40,7 +41,7 @@ notification_channels:
 		b.Fatal(err)
 	}
 	defer d.Close()
-	a := dispatch.Alert{Host: "web01", MetricPath: "cpu_monitor.cpu_percent", Level: "CRITICAL", PreviousLevel: "OK", Value: 97, Kind: "change"}
+	a := alert.Event{Host: "web01", MetricPath: "cpu_monitor.cpu_percent", Level: "CRITICAL", PreviousLevel: "OK", Value: 97, Kind: alert.KindChange}
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

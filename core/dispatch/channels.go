@@ -276,7 +276,7 @@ func (d *Dispatcher) CreateChannel(ctx context.Context, c Caller, in ChannelInpu
 		return errorf(ErrInvalid, "Field 'name' is required")
 	}
 	if !config.ValidChannelName(in.Name) {
-		return errorf(ErrInvalid, "Invalid channel name '%s': use up to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", clip(in.Name))
+		return errorf(ErrInvalid, "Invalid channel name%s: use up to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", echo(in.Name))
 	}
 	if _, ok := d.channel(in.Name); ok {
 		return errorf(ErrExists, "Channel '%s' already exists", in.Name)
@@ -287,7 +287,7 @@ func (d *Dispatcher) CreateChannel(ctx context.Context, c Caller, in ChannelInpu
 	types := d.opts.Plugins.Types()
 	schema, ok := types[in.Type]
 	if !ok {
-		return errorf(ErrInvalid, "Unknown channel type '%s' (installed: %s)", clip(in.Type), installed(types))
+		return errorf(ErrInvalid, "Unknown channel type%s (installed: %s)", echo(in.Type), installed(types))
 	}
 	now := d.opts.Now()
 	uc := store.UserChannel{Name: in.Name, Type: in.Type, Owner: c.User, MinLevel: config.LevelWarning,
@@ -378,7 +378,7 @@ func (d *Dispatcher) DeleteChannel(ctx context.Context, c Caller, name string) e
 func (d *Dispatcher) TestChannel(ctx context.Context, c Caller, name string) error {
 	ch, ok := d.channel(name)
 	if !ok || !c.sees(ch) {
-		return errorf(ErrNotFound, "Channel '%s' not found", clip(name))
+		return errorf(ErrNotFound, "Channel%s not found", echo(name))
 	}
 	if !c.owns(ch) {
 		return errorf(ErrForbidden, "Only the owner of channel '%s' or an admin may test it", name)
@@ -407,7 +407,7 @@ func (d *Dispatcher) TestChannel(ctx context.Context, c Caller, name string) err
 func (d *Dispatcher) modifiable(c Caller, name, verb string) (Channel, error) {
 	ch, ok := d.channel(name)
 	if !ok || !c.sees(ch) {
-		return Channel{}, errorf(ErrNotFound, "Channel '%s' not found", clip(name))
+		return Channel{}, errorf(ErrNotFound, "Channel%s not found", echo(name))
 	}
 	if ch.Source == SourceConfig {
 		return Channel{}, errorf(ErrReadOnly, "Channel '%s' is defined in the config file and cannot be %s through the API; edit the config file and reload hbd", name, pastTense(verb))
@@ -431,7 +431,7 @@ func apply(uc *store.UserChannel, in ChannelInput, schema sdk.Schema, old map[st
 	if in.MinLevel != nil {
 		lv := strings.ToUpper(strings.TrimSpace(*in.MinLevel))
 		if !config.ValidLevel(lv) {
-			return errorf(ErrInvalid, "Invalid min_level '%s': use OK, UNKNOWN, WARNING or CRITICAL", clip(*in.MinLevel))
+			return errorf(ErrInvalid, "Invalid min_level%s: use OK, UNKNOWN, WARNING or CRITICAL", echo(*in.MinLevel))
 		}
 		uc.MinLevel = lv
 	}
@@ -450,7 +450,7 @@ func apply(uc *store.UserChannel, in ChannelInput, schema sdk.Schema, old map[st
 				return errorf(ErrInvalid, "Field 'hosts': pattern longer than %d characters", MaxHostPattern)
 			}
 			if _, err := glob.Compile(h); err != nil {
-				return errorf(ErrInvalid, "Field 'hosts': invalid pattern '%s': %v", clip(h), err)
+				return errorf(ErrInvalid, "Field 'hosts': invalid pattern%s: %v", echo(h), err)
 			}
 			uc.Hosts = append(uc.Hosts, h)
 		}
@@ -462,7 +462,7 @@ func apply(uc *store.UserChannel, in ChannelInput, schema sdk.Schema, old map[st
 		v := in.Fields[k]
 		f, ok := schema.Field(k)
 		if !ok {
-			return errorf(ErrInvalid, "Unknown field '%s' for channel type '%s'", clip(k), schema.Type)
+			return errorf(ErrInvalid, "Unknown field%s for channel type '%s'", echo(k), schema.Type)
 		}
 		if len(v) > MaxValueLen {
 			return errorf(ErrInvalid, "Field '%s' is longer than %d bytes", k, MaxValueLen)
@@ -541,16 +541,16 @@ func who(c Caller) string {
 	return c.User
 }
 
-// clip keeps names echoed in errors short and printable.
-func clip(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return -1
-		}
-		return r
-	}, s)
-	if len(s) > 64 {
-		return s[:64] + "…"
+// echo returns " 'in'" to quote the caller's input in a message, or ""
+// when it is too long or not plain printable text (it is left out then).
+func echo(in string) string {
+	if in == "" || len(in) > 64 {
+		return ""
 	}
-	return s
+	for _, r := range in {
+		if r < 0x20 || r > 0x7e || r == '\'' {
+			return ""
+		}
+	}
+	return " '" + in + "'"
 }

@@ -82,27 +82,6 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Alert is one alert event to notify. It mirrors alert.Event field for
-// field, so AlertEvent converts one into the other.
-type Alert struct {
-	// ID identifies the notification; it is passed to every channel and
-	// stays the same across retries. Empty gets a random one.
-	ID            string
-	Host          string
-	MetricPath    string
-	Level         string
-	PreviousLevel string
-	Value         float64
-	// Detail says the value in words ("85.5", "DOWN", "no data for 5m").
-	Detail string
-	Since  time.Time
-	Time   time.Time
-	// Kind is change, renotify, recovery or flapping.
-	Kind              string
-	NotificationCount int
-	Acknowledged      bool
-}
-
 // Dispatcher routes alert events and delivers them. Build it with New.
 type Dispatcher struct {
 	opts Options
@@ -239,11 +218,11 @@ func (d *Dispatcher) Close() error {
 
 // AlertEvent makes the dispatcher the alert evaluator's alert.Sink. It
 // does not block on delivery.
-func (d *Dispatcher) AlertEvent(ev alert.Event) { d.Dispatch(Alert(ev)) }
+func (d *Dispatcher) AlertEvent(ev alert.Event) { d.Dispatch(ev) }
 
 // Dispatch routes a and queues one delivery per channel. It returns the
 // channel names, sorted, and does not wait for delivery.
-func (d *Dispatcher) Dispatch(a Alert) []string {
+func (d *Dispatcher) Dispatch(a alert.Event) []string {
 	d.mu.RLock()
 	ok := d.started && !d.closed
 	d.mu.RUnlock()
@@ -268,7 +247,7 @@ func (d *Dispatcher) Dispatch(a Alert) []string {
 }
 
 // event builds the plugin event of a.
-func (d *Dispatcher) event(a Alert) sdk.Event {
+func (d *Dispatcher) event(a alert.Event) sdk.Event {
 	id := a.ID
 	if id == "" {
 		id = newID()
@@ -279,9 +258,9 @@ func (d *Dispatcher) event(a Alert) sdk.Event {
 	}
 	msg := ""
 	switch a.Kind {
-	case "flapping":
+	case alert.KindFlapping:
 		msg = "flapping: level changes are not notified until it settles"
-	case "renotify":
+	case alert.KindRenotify:
 		msg = "still " + a.Level
 	}
 	if a.Acknowledged {

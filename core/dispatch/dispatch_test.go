@@ -52,6 +52,17 @@ func newEnv(t *testing.T, yaml string, receivers ...string) *env {
 	return e
 }
 
+// hooksEnv is newEnv with one webhook channel for every host per name,
+// each pointing at the receiver of the same name.
+func hooksEnv(t *testing.T, names ...string) *env {
+	t.Helper()
+	yaml := "watchhosts:\n  web01: {key: \"" + testutil.Key + "\"}\nnotification_channels:\n"
+	for _, n := range names {
+		yaml += "  " + n + ": {type: webhook, url: \"RCV_" + n + "\", hosts: [\"*\"]}\n"
+	}
+	return newEnv(t, yaml, names...)
+}
+
 // open (re)opens the store and a dispatcher on e.dir.
 func (e *env) open(t *testing.T, opts dispatch.Options) {
 	t.Helper()
@@ -114,8 +125,8 @@ func (e *env) waitJournal(t *testing.T, substr string) []string {
 	return lines
 }
 
-func crit(host string) dispatch.Alert {
-	return dispatch.Alert{ID: host + "/cpu/1", Host: host, MetricPath: "cpu_monitor.cpu_percent", Level: "CRITICAL",
+func crit(host string) alert.Event {
+	return alert.Event{ID: host + "/cpu/1", Host: host, MetricPath: "cpu_monitor.cpu_percent", Level: "CRITICAL",
 		PreviousLevel: "OK", Value: 97.5, Since: time.Now(), Time: time.Now(), Kind: alert.KindChange, NotificationCount: 1}
 }
 
@@ -166,19 +177,19 @@ func TestRouteFollowsHostsNotifySubscriptionsAndMinLevel(t *testing.T) {
 	w.Level = "WARNING"
 	cases := []struct {
 		name string
-		a    dispatch.Alert
+		a    alert.Event
 		want []string
 	}{
 		{"critical on web01", a, []string{"alice_glob", "alice_sub", "by_glob", "crit_only", "root_sub"}},
 		{"warning skips crit_only", w, []string{"alice_glob", "alice_sub", "by_glob", "root_sub"}},
-		{"db01 reaches db globs and admins, not alice", func() dispatch.Alert { x := a; x.Host = "db01"; return x }(),
+		{"db01 reaches db globs and admins, not alice", func() alert.Event { x := a; x.Host = "db01"; return x }(),
 			[]string{"db_glob", "root_sub"}},
-		{"recovery from CRITICAL reaches crit_only", func() dispatch.Alert {
+		{"recovery from CRITICAL reaches crit_only", func() alert.Event {
 			x := a
 			x.Level, x.PreviousLevel, x.Kind = "OK", "CRITICAL", alert.KindRecovery
 			return x
 		}(), []string{"alice_glob", "alice_sub", "by_glob", "crit_only", "root_sub"}},
-		{"recovery from WARNING does not", func() dispatch.Alert {
+		{"recovery from WARNING does not", func() alert.Event {
 			x := a
 			x.Level, x.PreviousLevel, x.Kind = "OK", "WARNING", alert.KindRecovery
 			return x
@@ -230,13 +241,13 @@ func TestDeliveryIsJournaledAndDeduplicatedPerChannel(t *testing.T) {
 watchhosts:
   web01: {key: "`+testutil.Key+`", notify: [ops_webhook]}
 notification_channels:
-  ops_webhook: {type: webhook, url: "RCV_ops", hosts: ["web*"]}
-`, "ops")
+  ops_webhook: {type: webhook, url: "RCV_ops_webhook", hosts: ["web*"]}
+`, "ops_webhook")
 	e.d.Dispatch(crit("web01"))
-	reqs := e.rcv["ops"].Wait(t, 1, 5*time.Second)
+	reqs := e.rcv["ops_webhook"].Wait(t, 1, 5*time.Second)
 	e.waitJournal(t, "notify ops_webhook web01 cpu_monitor.cpu_percent CRITICAL: delivered")
 	time.Sleep(200 * time.Millisecond)
-	if n := e.rcv["ops"].Count(); n != 1 {
+	if n := e.rcv["ops_webhook"].Count(); n != 1 {
 		t.Fatalf("a channel named twice by the routing got %d notifications", n)
 	}
 	if id := reqs[0].Header.Get("X-HBD-Event-Id"); id != "web01/cpu/1" {
@@ -245,19 +256,14 @@ notification_channels:
 	// The alert evaluator's events come in through alert.Sink.
 	var sink alert.Sink = e.d
 	sink.AlertEvent(alert.Event{ID: "x", Host: "web01", MetricPath: "m", Level: "WARNING", Kind: alert.KindChange, Time: time.Now()})
-	e.rcv["ops"].Wait(t, 2, 5*time.Second)
+	e.rcv["ops_webhook"].Wait(t, 2, 5*time.Second)
 }
 
 func TestRetriesWithBackoffUntilDelivered(t *testing.T) {
-	e := newEnv(t, `
-watchhosts:
-  web01: {key: "`+testutil.Key+`"}
-notification_channels:
-  ops_webhook: {type: webhook, url: "RCV_ops", hosts: ["*"]}
-`, "ops")
-	e.rcv["ops"].Script(http.StatusServiceUnavailable, http.StatusBadGateway)
+	e := hooksEnv(t, "ops_webhook")
+	e.rcv["ops_webhook"].Script(http.StatusServiceUnavailable, http.StatusBadGateway)
 	e.d.Dispatch(crit("web01"))
-	reqs := e.rcv["ops"].Wait(t, 3, 10*time.Second)
+	reqs := e.rcv["ops_webhook"].Wait(t, 3, 10*time.Second)
 	lines := e.waitJournal(t, "CRITICAL: delivered (attempt 3)")
 	for i := 1; i < 3; i++ {
 		gap := reqs[i].Time.Sub(reqs[i-1].Time)
@@ -289,13 +295,7 @@ notification_channels:
 }
 
 func TestPermanentErrorIsNotRetriedAndGivingUpIsBounded(t *testing.T) {
-	e := newEnv(t, `
-watchhosts:
-  web01: {key: "`+testutil.Key+`"}
-notification_channels:
-  rejecting: {type: webhook, url: "RCV_rejecting", hosts: ["*"]}
-  down: {type: webhook, url: "RCV_down", hosts: ["*"]}
-`, "rejecting", "down")
+	e := hooksEnv(t, "rejecting", "down")
 	e.rcv["rejecting"].Respond(http.StatusForbidden, "bad credentials")
 	e.rcv["down"].Respond(http.StatusInternalServerError, "")
 	e.d.Dispatch(crit("web01"))
@@ -322,14 +322,7 @@ notification_channels:
 }
 
 func TestSlowOrFailingChannelDoesNotDelayOthers(t *testing.T) {
-	e := newEnv(t, `
-watchhosts:
-  web01: {key: "`+testutil.Key+`"}
-notification_channels:
-  slow: {type: webhook, url: "RCV_slow", hosts: ["*"]}
-  failing: {type: webhook, url: "RCV_failing", hosts: ["*"]}
-  fast: {type: webhook, url: "RCV_fast", hosts: ["*"]}
-`, "slow", "failing", "fast")
+	e := hooksEnv(t, "slow", "failing", "fast")
 	e.rcv["slow"].Delay(2 * time.Second)
 	e.rcv["failing"].Respond(http.StatusServiceUnavailable, "")
 	start := time.Now()
@@ -348,29 +341,24 @@ notification_channels:
 }
 
 func TestPendingDeliveriesSurviveRestart(t *testing.T) {
-	e := newEnv(t, `
-watchhosts:
-  web01: {key: "`+testutil.Key+`"}
-notification_channels:
-  ops_webhook: {type: webhook, url: "RCV_ops", hosts: ["*"]}
-`, "ops")
-	e.rcv["ops"].Respond(http.StatusServiceUnavailable, "")
+	e := hooksEnv(t, "ops_webhook")
+	e.rcv["ops_webhook"].Respond(http.StatusServiceUnavailable, "")
 	e.close()
 	// Retry slowly so the restart happens while the delivery waits.
 	e.open(t, dispatch.Options{RetryBase: time.Minute, RetryMax: time.Minute})
 	e.d.Dispatch(crit("web01"))
-	e.rcv["ops"].Wait(t, 1, 5*time.Second)
+	e.rcv["ops_webhook"].Wait(t, 1, 5*time.Second)
 	e.waitJournal(t, "failed (attempt 1)")
 	e.close()
 	if p := pending(t, nil, e.dir); len(p) != 1 || p[0].Attempts != 1 || p[0].Channel != "ops_webhook" {
 		t.Fatalf("pending after stop = %+v", p)
 	}
 
-	e.rcv["ops"].Respond(http.StatusOK, "")
+	e.rcv["ops_webhook"].Respond(http.StatusOK, "")
 	e.open(t, dispatch.Options{})
 	// The stored next attempt is a minute away; a restart keeps it.
 	time.Sleep(300 * time.Millisecond)
-	if n := e.rcv["ops"].Count(); n != 1 {
+	if n := e.rcv["ops_webhook"].Count(); n != 1 {
 		t.Fatalf("the retry did not wait for its time: %d requests", n)
 	}
 	e.close()
@@ -384,7 +372,7 @@ notification_channels:
 	st.Close()
 
 	e.open(t, dispatch.Options{})
-	reqs := e.rcv["ops"].Wait(t, 2, 5*time.Second)
+	reqs := e.rcv["ops_webhook"].Wait(t, 2, 5*time.Second)
 	if reqs[1].Header.Get("X-HBD-Event-Id") != reqs[0].Header.Get("X-HBD-Event-Id") {
 		t.Error("the resumed delivery has another event id")
 	}

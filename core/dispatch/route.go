@@ -5,6 +5,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/hbdmon/hbd/core/alert"
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/glob"
 )
@@ -19,11 +20,11 @@ const maxEpisodes = 100000
 // (when their owner can see the host); each kept only when the event's
 // level reaches the channel's min_level. A recovery to OK counts as the
 // highest level of the problem it ends.
-func (d *Dispatcher) Route(a Alert) []string {
+func (d *Dispatcher) Route(a alert.Event) []string {
 	return d.route(a, d.effectiveLevel(a, false))
 }
 
-func (d *Dispatcher) route(a Alert, level string) []string {
+func (d *Dispatcher) route(a alert.Event, level string) []string {
 	cfg := d.opts.Config()
 	cand := map[string]bool{}
 	for name, cc := range cfg.Channels {
@@ -70,7 +71,7 @@ func (d *Dispatcher) route(a Alert, level string) []string {
 // effectiveLevel is the level min_level is compared with: the event's,
 // or for a recovery the highest level of the episode it ends. With record
 // it also updates the episode memory.
-func (d *Dispatcher) effectiveLevel(a Alert, record bool) string {
+func (d *Dispatcher) effectiveLevel(a alert.Event, record bool) string {
 	key := a.Host + "\x00" + a.MetricPath
 	higher := func(x, y string) string {
 		if config.LevelRank(y) > config.LevelRank(x) {
