@@ -56,7 +56,9 @@ func (d *Dispatcher) route(a alert.Event, level string) []string {
 	for name := range cand {
 		ch, ok := d.channel(name)
 		if !ok {
-			d.log.Warn("alert routed to a channel that does not exist", "channel", name, "host", a.Host)
+			// A deleted channel still named by a subscription or a notify
+			// list (CheckConfigChannels reports the latter).
+			d.log.Debug("alert routed to a channel that does not exist", "channel", name, "host", a.Host)
 			continue
 		}
 		if rank < config.LevelRank(ch.MinLevel) {
