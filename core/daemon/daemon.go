@@ -25,6 +25,7 @@ import (
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/heartbeat"
 	"github.com/hbdmon/hbd/core/metrics"
+	"github.com/hbdmon/hbd/core/pluginhost"
 	"github.com/hbdmon/hbd/core/store"
 	"github.com/hbdmon/hbd/core/ws"
 )
@@ -47,6 +48,7 @@ type Daemon struct {
 	// Notify receives alert events for delivery; nil until the notifier
 	// dispatcher is wired (events are then journaled).
 	Notify     alert.Sink
+	Plugins    *pluginhost.Host
 	Tracker    *heartbeat.Tracker
 	Heartbeats *heartbeat.Server
 
@@ -140,6 +142,9 @@ func New(ctx context.Context, path string, opts Options) (*Daemon, error) {
 		Logger:      log,
 	})
 	if err := d.startFeed(); err != nil {
+		return fail(err)
+	}
+	if err := d.startNotify(ctx); err != nil {
 		return fail(err)
 	}
 	if err := d.startAlerting(); err != nil {
@@ -268,6 +273,9 @@ loop:
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
 				d.Reload()
+				// The plugins directory is rescanned even when the file is
+				// bad: dropping in a binary should not need a valid config.
+				d.Plugins.Rescan()
 				continue
 			}
 			d.log.Info("shutting down", "signal", sig.String())
