@@ -138,12 +138,12 @@ type trackerShard struct {
 }
 
 // hostEntry is one host's state. mu guards everything but name, which never
-// changes. emitMu serializes OnChange calls for the host: it is
-// taken before mu is released, so changes are reported in the order they
-// happened while OnChange itself runs without mu held.
+// changes. emitMu serializes OnChange calls for the host (see emit); it is
+// never acquired while mu is held, so OnChange may call Snapshot.
 type hostEntry struct {
 	mu      sync.Mutex
 	emitMu  sync.Mutex
+	pending []Change // changes not yet delivered to OnChange; guarded by mu
 	name    string
 	dynamic bool
 	state   State
@@ -349,17 +349,31 @@ func (e *hostEntry) updateHostState(now time.Time) (Change, bool) {
 }
 
 // emit reports changes through OnChange. It is called with e.mu held and
-// releases it.
+// releases it. The changes are queued under e.mu and delivered under
+// emitMu, which is never taken while e.mu is held: OnChange may call
+// Snapshot (which takes e.mu) while another packet of the same host is
+// being applied. Whoever holds emitMu drains the queue in order, so calls
+// for one host stay serialized and ordered.
 func (t *Tracker) emit(e *hostEntry, changes []Change) {
 	if len(changes) == 0 || t.onChange == nil {
 		e.mu.Unlock()
 		return
 	}
-	e.emitMu.Lock()
+	e.pending = append(e.pending, changes...)
 	e.mu.Unlock()
+	e.emitMu.Lock()
 	defer e.emitMu.Unlock()
-	for _, c := range changes {
-		t.onChange(c)
+	for {
+		e.mu.Lock()
+		batch := e.pending
+		e.pending = nil
+		e.mu.Unlock()
+		if len(batch) == 0 {
+			return
+		}
+		for _, c := range batch {
+			t.onChange(c)
+		}
 	}
 }
 

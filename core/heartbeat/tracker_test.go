@@ -279,3 +279,43 @@ func TestOnChangeMayReadSnapshot(t *testing.T) {
 		t.Fatalf("OnChange saw %v", seen)
 	}
 }
+
+// TestOnChangeMaySnapshotWhileFamiliesRace feeds both families of one host
+// from two goroutines while a sweeper flips them DOWN, with an OnChange that
+// reads Snapshot, as the daemon's live feed does. A lock-order inversion
+// between applying a packet and reporting a change would hang here.
+func TestOnChangeMaySnapshotWhileFamiliesRace(t *testing.T) {
+	var tr *Tracker
+	tr = NewTracker(TrackerConfig{
+		Timeout:  func(string) time.Duration { return 2 * time.Second },
+		OnChange: func(c Change) {
+			time.Sleep(20 * time.Microsecond) // widen the window for the other family
+			tr.Snapshot(c.Host)
+		},
+	})
+	base := time.Unix(1711234567, 0)
+	const rounds = 300
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		errs := make(chan error, 2)
+		for i := 0; i < rounds; i++ {
+			at := base.Add(time.Duration(i) * 10 * time.Second)
+			for _, f := range []Family{IPv4, IPv6} {
+				go func() { errs <- beat(t, tr, "web01", f, 1, uint64(i+1), at, time.Second) }()
+			}
+			for range 2 {
+				if err := <-errs; err != nil {
+					t.Error(err)
+					return
+				}
+			}
+			tr.Sweep(at.Add(5 * time.Second))
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("tracker deadlocked: OnChange calling Snapshot while both families are applied")
+	}
+}
