@@ -295,6 +295,12 @@ loop:
 	return runErr
 }
 
+// Close releases a daemon that was built with New but will not Run.
+func (d *Daemon) Close() {
+	d.stopServices()
+	d.close()
+}
+
 func (d *Daemon) close() {
 	for i := len(d.closers) - 1; i >= 0; i-- {
 		d.closers[i]()
