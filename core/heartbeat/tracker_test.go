@@ -287,7 +287,7 @@ func TestOnChangeMayReadSnapshot(t *testing.T) {
 func TestOnChangeMaySnapshotWhileFamiliesRace(t *testing.T) {
 	var tr *Tracker
 	tr = NewTracker(TrackerConfig{
-		Timeout:  func(string) time.Duration { return 2 * time.Second },
+		Timeout: func(string) time.Duration { return 2 * time.Second },
 		OnChange: func(c Change) {
 			time.Sleep(20 * time.Microsecond) // widen the window for the other family
 			tr.Snapshot(c.Host)
