@@ -13,7 +13,7 @@ TEST_FLAGS ?= -race -timeout 20m
 build:
 	@mkdir -p bin/plugins
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/hbd ./core/cmd/hbd
-	$(GO) build -ldflags "$(LDFLAGS)" -o bin/hbc ./core/cmd/hbc
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/hbc ./core/cmd/hbc
 	@for n in $(NOTIFIERS); do \
 		echo "$(GO) build -o bin/plugins/hbd-notifier-$$n ./notifiers/$$n/cmd/hbd-notifier-$$n"; \
 		$(GO) build -o bin/plugins/hbd-notifier-$$n ./notifiers/$$n/cmd/hbd-notifier-$$n || exit 1; \

@@ -73,6 +73,7 @@ type ChannelJSON struct {
 	Owner       *string            `json:"owner"`
 	Private     bool               `json:"private"`
 	MinLevel    string             `json:"min_level"`
+	Hosts       []string           `json:"hosts"`
 	Fields      []ChannelValueJSON `json:"fields"`
 	Source      string             `json:"source"`
 	TypeMissing bool               `json:"type_missing"`
@@ -107,7 +108,7 @@ func (h *channelHandlers) list(c echo.Context) error {
 	views := h.ch.ListChannels(callerOf(c))
 	out := make([]ChannelJSON, 0, len(views))
 	for _, v := range views {
-		j := ChannelJSON{Name: v.Name, Type: v.Type, TypeLabel: v.TypeLabel, Private: v.Private, MinLevel: v.MinLevel,
+		j := ChannelJSON{Name: v.Name, Type: v.Type, TypeLabel: v.TypeLabel, Private: v.Private, MinLevel: v.MinLevel, Hosts: v.Hosts,
 			Fields: make([]ChannelValueJSON, 0, len(v.Fields)), Source: v.Source, TypeMissing: v.TypeMissing}
 		if v.Owner != "" {
 			owner := v.Owner
