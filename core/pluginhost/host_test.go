@@ -378,3 +378,18 @@ func TestCallsAreBoundedByTheTimeout(t *testing.T) {
 		t.Errorf("call took %s with a 300ms timeout", d)
 	}
 }
+
+// TestPluginsDoNotInheritTheDaemonsEnvironment runs a probe plugin while the
+// daemon's environment holds a secret: the plugin must not see it (only the
+// allow-listed variables such as PATH pass).
+func TestPluginsDoNotInheritTheDaemonsEnvironment(t *testing.T) {
+	t.Setenv("HBD_PROBE_SECRET", "s3cret-db-password")
+	dir := t.TempDir()
+	install(t, dir, "./core/pluginhost/testdata/hbd-notifier-envprobe", "hbd-notifier-envprobe")
+	h, _ := startHost(t, dir, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.Notify(ctx, "envprobe", sdk.Config{}, sdk.Event{Host: "web01", Level: "WARNING"}); err != nil {
+		t.Fatalf("plugin saw the daemon's environment or lost PATH: %v", err)
+	}
+}
