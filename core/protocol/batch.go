@@ -129,8 +129,8 @@ func flatten(prefix string, obj map[string]any, depth int, out *[]Metric) error 
 		return fmt.Errorf("%w: nesting deeper than %d at %q", ErrInvalid, MaxSampleDepth, prefix)
 	}
 	for k, v := range obj {
-		if k == "" {
-			return fmt.Errorf("%w: empty key under %q", ErrInvalid, prefix)
+		if err := checkKey(k); err != nil {
+			return fmt.Errorf("%w: key %q under %q: %v", ErrInvalid, k, prefix, err)
 		}
 		p := k
 		if prefix != "" {
@@ -154,6 +154,24 @@ func flatten(prefix string, obj map[string]any, depth int, out *[]Metric) error 
 			}
 		default:
 			return fmt.Errorf("%w: %q must be a number or an object, got %s", ErrInvalid, p, typeName(v))
+		}
+	}
+	return nil
+}
+
+// checkKey refuses keys that would make flattened paths ambiguous: empty
+// keys, keys holding the path separator ".", and control characters (the
+// store keeps a series' paths newline-separated).
+func checkKey(k string) error {
+	if k == "" {
+		return errors.New("must not be empty")
+	}
+	for _, r := range k {
+		if r == '.' {
+			return errors.New(`must not contain "." (it separates path segments; use "_")`)
+		}
+		if r < 0x20 || r == 0x7f {
+			return errors.New("must not contain control characters")
 		}
 	}
 	return nil
