@@ -59,8 +59,9 @@ func (s *Store) SubscribeJournal(fn func(Message)) {
 
 func (s *Store) publishMessage(m Message) {
 	s.listenMu.RLock()
-	defer s.listenMu.RUnlock()
-	for _, fn := range s.journalListeners {
+	fns := s.journalListeners
+	s.listenMu.RUnlock()
+	for _, fn := range fns {
 		fn(m)
 	}
 }

@@ -24,8 +24,14 @@ func newRing(capacity int) *ring {
 	return &ring{ts: make([]float64, capacity)}
 }
 
+// MaxRingColumns bounds the metric paths one host/plugin ring holds. A
+// plugin whose keys keep changing would otherwise widen it without end.
+const MaxRingColumns = 1024
+
 // columnsFor returns the column index of every path, widening the ring when
 // the sample brings paths it has not seen (existing rows get NaN there).
+// Past MaxRingColumns it first drops columns no live sample uses, and if
+// that is not enough it starts the ring over with the new sample's paths.
 func (r *ring) columnsFor(paths []string) []int {
 	idx := make([]int, len(paths))
 	missing := false
@@ -39,6 +45,13 @@ func (r *ring) columnsFor(paths []string) []int {
 	}
 	if !missing {
 		return idx
+	}
+	if len(r.paths)+len(paths) > MaxRingColumns {
+		r.compact()
+		if len(r.paths)+len(paths) > MaxRingColumns {
+			r.paths, r.vals = nil, nil
+			r.head, r.n = 0, 0
+		}
 	}
 	merged := append([]string(nil), r.paths...)
 	for _, p := range paths {
@@ -68,10 +81,52 @@ func (r *ring) columnsFor(paths []string) []int {
 	return idx
 }
 
-// add appends one sample; paths must be sorted and parallel to values.
+// compact drops the columns that hold no value in any live slot.
+func (r *ring) compact() {
+	w := len(r.paths)
+	keep := make([]int, 0, w)
+	for c := 0; c < w; c++ {
+		for k := 0; k < r.n; k++ {
+			slot := (r.head - 1 - k + len(r.ts)) % len(r.ts)
+			if !math.IsNaN(r.vals[slot*w+c]) {
+				keep = append(keep, c)
+				break
+			}
+		}
+	}
+	if len(keep) == w {
+		return
+	}
+	paths := make([]string, len(keep))
+	vals := make([]float64, len(r.ts)*len(keep))
+	for i, c := range keep {
+		paths[i] = r.paths[c]
+		for slot := range r.ts {
+			vals[slot*len(keep)+i] = r.vals[slot*w+c]
+		}
+	}
+	r.paths, r.vals = paths, vals
+}
+
+// has reports whether a live slot holds a sample taken at ts.
+func (r *ring) has(ts float64) bool {
+	for k := 0; k < r.n; k++ {
+		if r.ts[(r.head-1-k+len(r.ts))%len(r.ts)] == ts {
+			return true
+		}
+	}
+	return false
+}
+
+// add appends one sample; paths must be sorted and parallel to values. A
+// sample whose timestamp the ring already holds (a resent batch) is not
+// added twice.
 func (r *ring) add(ts float64, paths []string, values []float64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.has(ts) {
+		return
+	}
 	cols := r.columnsFor(paths)
 	w := len(r.paths)
 	row := r.vals[r.head*w : (r.head+1)*w]

@@ -15,6 +15,14 @@ import (
 // ErrNotFound is returned when a host or plugin has no data.
 var ErrNotFound = errors.New("not found")
 
+// ErrTooManySeries is returned when a host's plugin brings more distinct
+// metric sets than MaxSeriesPerPlugin (keys that keep changing).
+var ErrTooManySeries = errors.New("too many distinct metric sets")
+
+// MaxSeriesPerPlugin bounds the distinct path sets stored per host/plugin
+// (within the retention period; trimmed sets no longer count).
+const MaxSeriesPerPlugin = 1024
+
 // Sample is one stored reading: flattened metric paths (sorted) and their
 // values, parallel slices.
 type Sample struct {
@@ -99,6 +107,12 @@ func (s *Store) seriesID(ctx context.Context, host, plugin string, paths []strin
 	if ok {
 		return id, nil
 	}
+	s.mu.RLock()
+	n := s.seriesCount[seriesKey{host, plugin}]
+	s.mu.RUnlock()
+	if n >= MaxSeriesPerPlugin {
+		return 0, fmt.Errorf("%w: plugin %s of host %s has %d (at most %d): its keys keep changing", ErrTooManySeries, plugin, host, n, MaxSeriesPerPlugin)
+	}
 	joined := strings.Join(paths, "\n")
 	err := s.Write(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.Exec(`INSERT OR IGNORE INTO series (host, plugin, paths) VALUES (?, ?, ?)`, host, plugin, joined); err != nil {
@@ -110,7 +124,10 @@ func (s *Store) seriesID(ctx context.Context, host, plugin string, paths []strin
 		return 0, fmt.Errorf("create series %s/%s: %w", host, plugin, err)
 	}
 	s.mu.Lock()
-	s.series[key] = id
+	if _, dup := s.series[key]; !dup {
+		s.series[key] = id
+		s.seriesCount[seriesKey{host, plugin}]++
+	}
 	s.mu.Unlock()
 	return id, nil
 }
@@ -190,7 +207,8 @@ ORDER BY x.ts DESC LIMIT ?`, host, plugin, since, until, limit)
 		}
 		smp, err := decodeSample(paths, ts, blob)
 		if err != nil {
-			return nil, err
+			s.log.Warn("skipping undecodable sample", "host", host, "plugin", plugin, "error", err)
+			continue
 		}
 		out = append(out, smp)
 	}
@@ -257,6 +275,7 @@ func (s *Store) load(ctx context.Context) error {
 	byPlugin := map[seriesKey][]Sample{}
 	for _, x := range all {
 		s.series[x.host+"\x00"+x.plugin+"\x00"+x.paths] = x.id
+		s.seriesCount[seriesKey{x.host, x.plugin}]++
 		r, err := s.wdb.QueryContext(ctx, `SELECT ts, vals FROM samples WHERE series = ? ORDER BY ts DESC LIMIT ?`, x.id, s.opts.SampleHistory)
 		if err != nil {
 			return err
@@ -271,8 +290,9 @@ func (s *Store) load(ctx context.Context) error {
 			}
 			smp, err := decodeSample(x.paths, ts, blob)
 			if err != nil {
-				r.Close()
-				return err
+				// One bad row must not keep the daemon from starting.
+				s.log.Warn("skipping undecodable sample", "host", x.host, "plugin", x.plugin, "error", err)
+				continue
 			}
 			byPlugin[k] = append(byPlugin[k], smp)
 		}

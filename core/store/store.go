@@ -54,12 +54,14 @@ type Store struct {
 	isClosed bool
 	closed   chan struct{}
 
-	mu     sync.RWMutex
-	rings  map[seriesKey]*ring
-	hosts  map[string]HostInfo
-	series map[string]int64 // host\x00plugin\x00paths -> series id
+	mu          sync.RWMutex
+	rings       map[seriesKey]*ring
+	hosts       map[string]HostInfo
+	series      map[string]int64 // host\x00plugin\x00paths -> series id
+	seriesCount map[seriesKey]int
 
-	stats Stats
+	stats     Stats
+	retention atomic.Int64 // time.Duration
 
 	listenMu         sync.RWMutex
 	listeners        []func(SampleEvent)
@@ -117,6 +119,8 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		rings:  map[seriesKey]*ring{},
 		hosts:  map[string]HostInfo{},
 		series: map[string]int64{},
+
+		seriesCount: map[seriesKey]int{},
 	}
 	if err := s.migrate(ctx); err != nil {
 		wdb.Close()
@@ -130,10 +134,9 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	}
 	s.wg.Add(1)
 	go s.writer()
-	if opts.Retention > 0 {
-		s.wg.Add(1)
-		go s.retentionLoop()
-	}
+	s.retention.Store(int64(opts.Retention))
+	s.wg.Add(1)
+	go s.retentionLoop()
 	return s, nil
 }
 
@@ -321,23 +324,34 @@ func (s *Store) Subscribe(fn func(SampleEvent)) {
 
 func (s *Store) publish(ev SampleEvent) {
 	s.listenMu.RLock()
-	defer s.listenMu.RUnlock()
-	for _, fn := range s.listeners {
+	fns := s.listeners
+	s.listenMu.RUnlock()
+	for _, fn := range fns {
 		fn(ev)
 	}
 }
 
+// SetRetention changes how long persisted samples and journal entries are
+// kept (0 keeps everything); it takes effect at the next trim.
+func (s *Store) SetRetention(d time.Duration) { s.retention.Store(int64(d)) }
+
 func (s *Store) retentionLoop() {
 	defer s.wg.Done()
-	t := time.NewTicker(retentionEvery(s.opts.Retention))
+	t := time.NewTicker(time.Minute)
 	defer t.Stop()
+	var last time.Time
 	for {
 		select {
 		case <-s.closed:
 			return
 		case now := <-t.C:
+			keep := time.Duration(s.retention.Load())
+			if keep <= 0 || now.Sub(last) < retentionEvery(keep) {
+				continue
+			}
+			last = now
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			n, err := s.Trim(ctx, now.Add(-s.opts.Retention))
+			n, err := s.Trim(ctx, now.Add(-keep))
 			cancel()
 			if err != nil {
 				s.log.Error("retention trim failed", "error", err)
@@ -388,7 +402,57 @@ func (s *Store) Trim(ctx context.Context, before time.Time) (int64, error) {
 		total += n
 		return nil
 	})
-	return total, err
+	if err != nil {
+		return total, err
+	}
+	return total, s.dropEmptySeries(ctx)
+}
+
+// dropEmptySeries deletes series that no longer hold samples, so metric
+// sets that went away stop counting against MaxSeriesPerPlugin. The series
+// cache lock is held across the delete so no append can pick an id that is
+// being removed.
+func (s *Store) dropEmptySeries(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	type gone struct {
+		id                  int64
+		host, plugin, paths string
+	}
+	var dropped []gone
+	err := s.Write(ctx, func(tx *sql.Tx) error {
+		dropped = dropped[:0]
+		rows, err := tx.Query(`SELECT id, host, plugin, paths FROM series s WHERE NOT EXISTS (SELECT 1 FROM samples x WHERE x.series = s.id)`)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var g gone
+			if err := rows.Scan(&g.id, &g.host, &g.plugin, &g.paths); err != nil {
+				rows.Close()
+				return err
+			}
+			dropped = append(dropped, g)
+		}
+		rows.Close()
+		for _, g := range dropped {
+			if _, err := tx.Exec(`DELETE FROM series WHERE id = ?`, g.id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, g := range dropped {
+		key := g.host + "\x00" + g.plugin + "\x00" + g.paths
+		if _, ok := s.series[key]; ok {
+			delete(s.series, key)
+			s.seriesCount[seriesKey{g.host, g.plugin}]--
+		}
+	}
+	return nil
 }
 
 func toUnix(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }

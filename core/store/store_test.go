@@ -3,6 +3,8 @@ package store
 import (
 	"bufio"
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -231,5 +233,90 @@ func childWriter(dir string) {
 			os.Exit(2)
 		}
 		fmt.Printf("ack %d\n", i)
+	}
+}
+
+func TestResentSampleNotDuplicatedInMemory(t *testing.T) {
+	s := open(t, t.TempDir(), 10)
+	ctx := context.Background()
+	b := []PluginSample{sample("cpu_monitor", 42, "cpu_percent", 1.0)}
+	for i := 0; i < 3; i++ {
+		s.AppendSamples(ctx, "h", b)
+	}
+	if got, _ := s.Latest("h", "cpu_monitor", 10); len(got) != 1 {
+		t.Fatalf("replayed sample held %d times in memory", len(got))
+	}
+}
+
+func TestRingColumnsStayBoundedWhenKeysKeepChanging(t *testing.T) {
+	r := newRing(5)
+	for i := 0; i < 200; i++ {
+		paths := make([]string, 50)
+		values := make([]float64, 50)
+		for j := range paths {
+			paths[j] = fmt.Sprintf("k%05d", i*50+j)
+		}
+		r.add(float64(i), paths, values)
+	}
+	if len(r.paths) > MaxRingColumns {
+		t.Fatalf("ring has %d columns, bound is %d", len(r.paths), MaxRingColumns)
+	}
+	got := r.latest(5)
+	if len(got) != 5 || got[0].Timestamp != 199 || got[0].Paths[0] != "k09950" || len(got[0].Paths) != 50 {
+		t.Fatalf("newest samples lost: %d samples, first %+v", len(got), got[0].Paths[:1])
+	}
+}
+
+func TestTooManySeriesRefusedAndTrimFreesThem(t *testing.T) {
+	s := open(t, t.TempDir(), 10)
+	ctx := context.Background()
+	old := float64(time.Now().Add(-48 * time.Hour).Unix())
+	for i := 0; i < MaxSeriesPerPlugin; i++ {
+		if err := s.AppendSamples(ctx, "h", []PluginSample{sample("exec_x", old, fmt.Sprintf("k%d", i), 1.0)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := s.AppendSamples(ctx, "h", []PluginSample{sample("exec_x", old+1, "one_more", 1.0)})
+	if !errors.Is(err, ErrTooManySeries) {
+		t.Fatalf("want ErrTooManySeries, got %v", err)
+	}
+	if err := s.AppendSamples(ctx, "h", []PluginSample{sample("other", old, "k0", 1.0)}); err != nil {
+		t.Fatalf("another plugin must not be limited: %v", err)
+	}
+	if _, err := s.Trim(ctx, time.Now().Add(-24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendSamples(ctx, "h", []PluginSample{sample("exec_x", float64(time.Now().Unix()), "one_more", 1.0)}); err != nil {
+		t.Fatalf("after trimming the old sets: %v", err)
+	}
+}
+
+func TestUndecodableRowDoesNotStopStart(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s, err := Open(ctx, dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.AppendSamples(ctx, "h", []PluginSample{sample("p", 1, "a", 1.0)})
+	// A row whose blob does not match its series' paths, as a damaged file
+	// or an older bug could leave behind.
+	err = s.Write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.Exec(`INSERT INTO series (host, plugin, paths) VALUES ('h', 'p', 'x' || char(10) || 'y')`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(`INSERT INTO samples (series, ts, vals) VALUES (last_insert_rowid(), 2, x'0000000000000000')`)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s2 := open(t, dir, 10)
+	if got, _ := s2.Latest("h", "p", 10); len(got) != 1 || got[0].Timestamp != 1 {
+		t.Fatalf("good sample not loaded: %+v", got)
+	}
+	if hist, err := s2.History(ctx, "h", "p", 0, math.MaxFloat64, 10); err != nil || len(hist) != 1 {
+		t.Fatalf("history: %v %+v", err, hist)
 	}
 }
