@@ -658,3 +658,18 @@ func TestConcurrentLoginsRequestsAndReloads(t *testing.T) {
 	<-done
 	wantStatus(t, env.Do(authtest.Request{Method: http.MethodGet, Path: mePath, Token: tok}), http.StatusOK)
 }
+
+// TestMessagesHostFilterDoesNotRevealHosts: a caller who may not read a
+// host gets 403 whether or not it exists; an admin gets 404 for unknown
+// hosts.
+func TestMessagesHostFilterDoesNotRevealHosts(t *testing.T) {
+	env := newEnv(t)
+	other, _ := env.Login("other")
+	for _, host := range []string{authtest.Host, "no-such-host"} {
+		wantStatus(t, env.Do(authtest.Request{Method: http.MethodGet, Path: "/api/0/messages?host=" + host, Token: other}), http.StatusForbidden)
+	}
+	admin, _ := env.Login("admin")
+	wantStatus(t, env.Do(authtest.Request{Method: http.MethodGet, Path: "/api/0/messages?host=no-such-host", Token: admin}), http.StatusNotFound)
+	monitor, _ := env.Login("monitor")
+	wantStatus(t, env.Do(authtest.Request{Method: http.MethodGet, Path: "/api/0/messages?host=" + authtest.Host, Token: monitor}), http.StatusOK)
+}

@@ -126,11 +126,13 @@ func (s *Server) listMessages(c echo.Context) error {
 	}
 	p := PrincipalOf(c)
 	if host := c.QueryParam("host"); host != "" {
+		// Access first: a caller who may not read a host learns nothing,
+		// not even whether it exists.
+		if !p.Admin && !s.deps.Guard.CanSee(p, host) {
+			return Errorf(http.StatusForbidden, "You may not read host '%s'", clipName(host))
+		}
 		if !s.knownHost(host) {
 			return Errorf(http.StatusNotFound, "Host '%s' not found", clipName(host))
-		}
-		if !s.deps.Guard.CanSee(p, host) {
-			return Errorf(http.StatusForbidden, "You may not read host '%s'", host)
 		}
 		q.Host = host
 	} else if !p.Admin {

@@ -93,6 +93,9 @@ func (s *Server) ingest(c echo.Context) error {
 		s.deps.Store.Journal(host, host+" registered (dynamic)")
 	}
 	if err := s.deps.Store.AppendSamples(ctx, host, out); err != nil {
+		if errors.Is(err, store.ErrTooManySeries) {
+			return Errorf(http.StatusBadRequest, "%v", err)
+		}
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]any{"ok": true, "accepted": len(out)})

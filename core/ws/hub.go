@@ -233,7 +233,8 @@ func (h *Hub) PublishAlert(host string, alert any) {
 
 // PublishMessage sends a "message" message whose data is msg as JSON (the
 // shape of an entry of GET /api/0/messages). An empty host is a
-// daemon-wide message every client receives.
+// daemon-wide message (logins, reloads, channel changes): like GET
+// /api/0/messages, only administrators (and everyone in open mode) get it.
 func (h *Hub) PublishMessage(host string, msg any) {
 	if h.idle() {
 		return
@@ -274,12 +275,21 @@ func encode(typ string, data any) []byte {
 // idle reports whether nobody listens, to skip encoding.
 func (h *Hub) idle() bool { return h.Clients() == 0 }
 
+// mayReceive reports whether p gets a message about host; daemon-wide
+// messages (empty host) are for administrators.
+func (h *Hub) mayReceive(p api.Principal, host string) bool {
+	if host == "" {
+		return p.Admin || p.Open
+	}
+	return h.opts.CanSee(p, host)
+}
+
 // broadcast queues msg for every client that wants typ and may see host.
 func (h *Hub) broadcast(typ, host string, msg []byte) {
 	var slow []*client
 	h.mu.RLock()
 	for c := range h.clients {
-		if !c.wants(typ) || (host != "" && !h.opts.CanSee(c.principal, host)) {
+		if !c.wants(typ) || !h.mayReceive(c.principal, host) {
 			continue
 		}
 		select {

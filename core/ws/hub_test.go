@@ -23,6 +23,7 @@ import (
 var visible = map[string][]string{
 	"alice": {"hostA"},
 	"bob":   {"hostA", "hostB"},
+	"root":  {"hostA", "hostB"}, // an administrator
 }
 
 // stubAuth authenticates the user named in X-Test-User, if known.
@@ -31,7 +32,7 @@ func stubAuth(r *http.Request) (api.Principal, bool) {
 	if _, ok := visible[u]; !ok {
 		return api.Principal{}, false
 	}
-	return api.Principal{User: u}, true
+	return api.Principal{User: u, Admin: u == "root"}, true
 }
 
 func stubCanSee(p api.Principal, host string) bool {
@@ -202,31 +203,41 @@ func TestClientReceivesOnlyHostsItMaySee(t *testing.T) {
 	h, url := newHub(t, ws.Options{})
 	alice := mustDial(t, h, url, "alice")
 	bob := mustDial(t, h, url, "bob")
+	root := mustDial(t, h, url, "root")
 
 	h.PublishHost("hostB", "DOWN", nil)
 	h.PublishPlugin("hostB", "cpu_monitor", 1, map[string]any{"cpu_percent": 99.0})
 	h.PublishAlert("hostB", map[string]any{"hostname": "hostB", "level": "CRITICAL"})
 	h.PublishMessage("hostB", map[string]any{"host": "hostB", "msg": "secret"})
+	h.PublishMessage("", map[string]any{"host": "", "msg": "login of carol from 192.0.2.7"})
 	h.PublishHost("hostA", "UP", nil)
-	h.PublishMessage("", map[string]any{"host": "", "msg": "daemon reloaded"})
 
-	// Order is kept, so alice's first frame proves all of B's were skipped.
+	// Order is kept, so alice's first frame proves all of B's, and the
+	// daemon-wide message, were skipped.
 	if f := mustRead(t, alice); f.Type != ws.TypeHost || dataOf(t, f)["name"] != "hostA" {
 		t.Fatalf("alice first frame: %s %s", f.Type, f.Data)
-	}
-	if f := mustRead(t, alice); f.Type != ws.TypeMessage || dataOf(t, f)["msg"] != "daemon reloaded" {
-		t.Fatalf("alice second frame: %s %s", f.Type, f.Data)
 	}
 	if f, err := read(t, alice, 200*time.Millisecond); err == nil {
 		t.Fatalf("alice got an extra frame: %s %s", f.Type, f.Data)
 	}
 
-	var types []string
-	for i := 0; i < 6; i++ {
-		types = append(types, mustRead(t, bob).Type)
+	frames := func(c *websocket.Conn, n int) string {
+		var types []string
+		for i := 0; i < n; i++ {
+			types = append(types, mustRead(t, c).Type)
+		}
+		return strings.Join(types, ",")
 	}
-	if got := strings.Join(types, ","); got != "host,plugin,alert,message,host,message" {
+	// Daemon-wide journal lines (logins, channel changes) are for admins,
+	// as in GET /api/0/messages.
+	if got := frames(bob, 5); got != "host,plugin,alert,message,host" {
 		t.Fatalf("bob frames: %s", got)
+	}
+	if f, err := read(t, bob, 200*time.Millisecond); err == nil {
+		t.Fatalf("bob got an extra frame: %s %s", f.Type, f.Data)
+	}
+	if got := frames(root, 6); got != "host,plugin,alert,message,message,host" {
+		t.Fatalf("admin frames: %s", got)
 	}
 }
 
