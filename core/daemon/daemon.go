@@ -131,6 +131,7 @@ func New(ctx context.Context, path string, opts Options) (*Daemon, error) {
 		return fail(fmt.Errorf("auth: %w", err))
 	}
 	d.OnReload(d.Auth.Reload)
+	d.OnReload(func(c *config.Config) { st.SetRetention(c.Retention) })
 	d.API = api.New(api.Deps{
 		Config:      d.Config,
 		Store:       st,
@@ -275,7 +276,9 @@ loop:
 				d.Reload()
 				// The plugins directory is rescanned even when the file is
 				// bad: dropping in a binary should not need a valid config.
-				d.Plugins.Rescan()
+				// Starting new plugins can take seconds: do not hold up a
+				// SIGTERM behind it.
+				go d.Plugins.Rescan()
 				continue
 			}
 			d.log.Info("shutting down", "signal", sig.String())

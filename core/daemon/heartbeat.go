@@ -64,6 +64,12 @@ func (d *Daemon) startHeartbeats() error {
 		kf := keysFor(c)
 		d.hbKeys.Store(&kf)
 		srv.SetKeys(kf)
+		// Hosts removed from watchhosts stop being tracked (and shown DOWN).
+		for _, h := range d.Tracker.Hosts() {
+			if _, ok := c.Watchhosts[h.Name]; !ok && !h.Dynamic {
+				d.Tracker.Forget(h.Name)
+			}
+		}
 	})
 	d.Metrics.Add(d.heartbeatFamilies()...)
 	return nil
@@ -85,15 +91,17 @@ func (d *Daemon) OnHeartbeatChange(fn func(heartbeat.Change)) {
 }
 
 func (d *Daemon) heartbeatChanged(ch heartbeat.Change) {
-	if ch.From == "" && ch.Family == "" && ch.Dynamic {
-		go func() {
-			isNew, err := d.Store.EnsureHost(context.Background(), ch.Host, true)
-			if err != nil {
-				d.log.Error("record dynamic host", "host", ch.Host, "error", err)
-			} else if isNew {
-				d.Store.Journal(ch.Host, ch.Host+" registered (dynamic)")
-			}
-		}()
+	if ch.Dynamic && ch.From == "" {
+		// Recorded before the observers run, so alerting already knows the
+		// host is dynamic. It costs one committed write per new host.
+		ctx, cancel := context.WithTimeout(d.svcCtx, 10*time.Second)
+		isNew, err := d.Store.EnsureHost(ctx, ch.Host, true)
+		cancel()
+		if err != nil {
+			d.log.Error("record dynamic host", "host", ch.Host, "error", err)
+		} else if isNew {
+			d.Store.Journal(ch.Host, ch.Host+" registered (dynamic)")
+		}
 	}
 	if ch.Family == "" {
 		d.Store.Journal(ch.Host, fmt.Sprintf("%s %s", ch.Host, ch.To))
