@@ -259,6 +259,18 @@ func TestUnsafeFilesAreRefused(t *testing.T) {
 		}},
 		{"hbd-notifier-dir", "not a regular file", func(t *testing.T, p string) { os.Mkdir(p, 0o755) }},
 	}
+	if os.Geteuid() == 0 {
+		// Only root can give a file away; elsewhere this case cannot be built.
+		cases = append(cases, struct {
+			name, reason string
+			make         func(t *testing.T, path string)
+		}{"hbd-notifier-foreign", "owned by uid 65534", func(t *testing.T, p string) {
+			install(t, dir, webhookPkg, filepath.Base(p))
+			if err := os.Chown(p, 65534, 65534); err != nil {
+				t.Fatal(err)
+			}
+		}})
+	}
 	for _, c := range cases {
 		c.make(t, filepath.Join(dir, c.name))
 	}
@@ -391,5 +403,26 @@ func TestPluginsDoNotInheritTheDaemonsEnvironment(t *testing.T) {
 	defer cancel()
 	if err := h.Notify(ctx, "envprobe", sdk.Config{}, sdk.Event{Host: "web01", Level: "WARNING"}); err != nil {
 		t.Fatalf("plugin saw the daemon's environment or lost PATH: %v", err)
+	}
+}
+
+func TestPluginsDirWritableByOthersIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	install(t, dir, webhookPkg, "hbd-notifier-webhook")
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := startHost(t, dir, nil)
+	if len(h.Types()) != 0 {
+		t.Fatalf("a binary in a world-writable plugins_dir was run: %v", h.Types())
+	}
+	if r := h.Stats().Refused; len(r) != 1 || !strings.Contains(r[0].Reason, "writable by group or others") {
+		t.Fatalf("refused = %+v", r)
+	}
+	// A sticky directory (like /tmp) only lets owners replace their files.
+	os.Chmod(dir, 0o777|os.ModeSticky)
+	h.Rescan()
+	if _, ok := h.Schema("webhook"); !ok {
+		t.Fatal("binary in a sticky plugins_dir refused")
 	}
 }

@@ -46,6 +46,9 @@ func (h *Host) inspect(name string) (fileID, error) {
 	if real, err = filepath.Abs(real); err != nil {
 		return fileID{}, err
 	}
+	if err := checkDirSafe(dir); err != nil {
+		return fileID{}, err
+	}
 	rel, err := filepath.Rel(dir, real)
 	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(rel) {
 		return fileID{}, errors.New("resolves outside plugins_dir")
@@ -65,8 +68,38 @@ func (h *Host) inspect(name string) (fileID, error) {
 	id := fileID{exe: real, size: fi.Size(), mtime: fi.ModTime(), mode: fi.Mode()}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		id.dev, id.ino = uint64(st.Dev), uint64(st.Ino)
+		if !trustedOwner(st.Uid) {
+			return fileID{}, fmt.Errorf("owned by uid %d; must be owned by root or the daemon's user (uid %d)", st.Uid, os.Geteuid())
+		}
 	}
 	return id, nil
+}
+
+// trustedOwner reports whether a file owner may supply code the daemon
+// runs: root or the daemon's own user. Anyone else could rewrite it.
+func trustedOwner(uid uint32) bool {
+	return uid == 0 || int(uid) == os.Geteuid()
+}
+
+// checkDirSafe refuses a plugins_dir that users other than its trusted
+// owner could drop binaries into: writable by group or others (unless
+// sticky), or owned by someone untrusted.
+func checkDirSafe(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("plugins_dir: %w", unwrapPath(err))
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	if !trustedOwner(st.Uid) {
+		return fmt.Errorf("plugins_dir %s is owned by uid %d; must be owned by root or the daemon's user", dir, st.Uid)
+	}
+	if fi.Mode().Perm()&0o022 != 0 && fi.Mode()&os.ModeSticky == 0 {
+		return fmt.Errorf("plugins_dir %s is writable by group or others (mode %04o); chmod go-w it", dir, fi.Mode().Perm())
+	}
+	return nil
 }
 
 func unwrapPath(err error) error {
