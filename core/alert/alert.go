@@ -439,10 +439,11 @@ func (e *Evaluator) ObserveHeartbeat(host, family, hbState string, at time.Time)
 }
 
 // Sweep applies the time-driven rules as of now: expired silences end,
-// metrics without data for alerting.stale_after become UNKNOWN, flapping
-// metrics stable for a flap window settle, and notifications that are due
-// (renotify, or a change held back by a silence that ended) are sent. The
-// background loop calls it; tests call it with their own clock.
+// metrics without data for alerting.stale_after become UNKNOWN, metrics
+// UNKNOWN for alerting.forget_after are forgotten, flapping metrics stable
+// for a flap window settle, and notifications that are due (renotify, or a
+// change held back by a silence that ended) are sent. The background loop
+// calls it; tests call it with their own clock.
 func (e *Evaluator) Sweep(now time.Time) {
 	e.expireSilences(now)
 	e.mu.RLock()
@@ -450,12 +451,18 @@ func (e *Evaluator) Sweep(now time.Time) {
 	rs := e.rules
 	a := rs.cfg.Alerting
 	var out outbox
+	forgotten := 0
 	for _, hs := range e.hostList() {
 		hs.mu.Lock()
 		for _, st := range hs.metrics {
 			if !st.heartbeat && a.StaleAfter > 0 && st.level != config.LevelUnknown && now.Sub(st.lastSeen) >= a.StaleAfter {
 				st.resetStreaks()
 				e.setLevel(rs, st, config.LevelUnknown, toUnix(now), now, "no data for "+a.StaleAfter.String(), &out)
+			}
+			if forgettable(a, st, now) {
+				e.forget(hs, st, &out)
+				forgotten++
+				continue
 			}
 			if st.flapping && now.Sub(st.lastChange) >= a.FlapWindow {
 				e.settle(st, now, &out)
@@ -464,6 +471,39 @@ func (e *Evaluator) Sweep(now time.Time) {
 		}
 		e.release(hs, &out)
 	}
+	if forgotten > 0 {
+		e.log.Info("forgot alert states without data", "count", forgotten, "forget_after", a.ForgetAfter)
+	}
+}
+
+// forgettable reports whether st has been UNKNOWN for alerting.forget_after
+// (counted from the level change, which is persisted, so a restart does not
+// restart the count). Heartbeat metrics are never forgotten.
+func forgettable(a config.Alerting, st *state, now time.Time) bool {
+	return !st.heartbeat && a.ForgetAfter > 0 && st.level == config.LevelUnknown &&
+		now.Sub(fromUnix(st.since)) >= a.ForgetAfter
+}
+
+// forget drops a state from memory (its metrics and its path cache entry,
+// so a later sample starts a fresh state) and, through the pending queue,
+// from the store. It is journaled, never notified. hs must be locked.
+func (e *Evaluator) forget(hs *hostState, st *state, out *outbox) {
+	delete(hs.metrics, st.metric)
+	for plugin, pm := range hs.plugins {
+		if path, ok := strings.CutPrefix(st.metric, plugin+"."); ok && pm[path] == st {
+			delete(pm, path)
+		}
+	}
+	last := st.lastCheck
+	if last == 0 {
+		last = st.since
+	}
+	out.journal = append(out.journal, journalLine{st.host, fmt.Sprintf("%s %s forgotten (no data since %s)",
+		st.host, st.metric, fromUnix(last).UTC().Format(time.RFC3339))})
+	e.log.Debug("alert state forgotten", "host", st.host, "metric", st.metric)
+	e.pendMu.Lock()
+	e.pending = append(e.pending, pendingOp{row: store.AlertState{Host: st.host, Metric: st.metric}, del: true})
+	e.pendMu.Unlock()
 }
 
 // Reload swaps in a new configuration: every metric's last value is

@@ -36,6 +36,21 @@ func (r *recorder) take() []string {
 	return out
 }
 
+// takeOf returns the events of one metric since the last take as
+// "LEVEL/kind" strings; the events of other metrics are dropped.
+func (r *recorder) takeOf(metric string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := []string{}
+	for _, ev := range r.events {
+		if ev.MetricPath == metric {
+			out = append(out, ev.Level+"/"+ev.Kind)
+		}
+	}
+	r.events = nil
+	return out
+}
+
 func (r *recorder) last() Event {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -130,6 +145,13 @@ func (h *harness) restart(cfg *config.Config) {
 func (h *harness) push(host, metric string, v float64) {
 	h.t.Helper()
 	h.now = h.now.Add(10 * time.Second)
+	h.feed(host, metric, v)
+}
+
+// feed ingests one value of metric for host stamped with the current time,
+// without moving the clock.
+func (h *harness) feed(host, metric string, v float64) {
+	h.t.Helper()
 	plugin, path, _ := strings.Cut(metric, ".")
 	ps := store.PluginSample{Plugin: plugin, Sample: store.Sample{Timestamp: toUnix(h.now), Paths: []string{path}, Values: []float64{v}}}
 	if err := h.st.AppendSamples(context.Background(), host, []store.PluginSample{ps}); err != nil {
@@ -183,6 +205,26 @@ func (h *harness) journal(host string) []string {
 		out[len(msgs)-1-i] = m.Msg
 	}
 	return out
+}
+
+// stored reports whether the store holds an alert state for a host's
+// metric once every pending state is written.
+func (h *harness) stored(host, metric string) bool {
+	h.t.Helper()
+	ctx := context.Background()
+	if err := h.ev.Flush(ctx); err != nil {
+		h.t.Fatal(err)
+	}
+	rows, err := h.st.AlertStates(ctx)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, r := range rows {
+		if r.Host == host && r.Metric == metric {
+			return true
+		}
+	}
+	return false
 }
 
 func eq(a, b []string) bool { return fmt.Sprint(a) == fmt.Sprint(b) }

@@ -24,6 +24,7 @@ const (
 	DefaultRetention     = 30 * 24 * time.Hour
 	DefaultHostTimeout   = 30 * time.Second
 	DefaultStaleAfter    = 5 * time.Minute
+	DefaultForgetAfter   = 24 * time.Hour
 	DefaultRenotify      = time.Hour
 	DefaultSessionTTL    = 24 * time.Hour
 	DefaultFlapCount     = 6
@@ -94,9 +95,12 @@ type Threshold struct {
 	Hysteresis float64  `koanf:"hysteresis"`
 }
 
-// Alerting holds the evaluator's global settings.
+// Alerting holds the evaluator's global settings. ForgetAfter is how long
+// a metric may stay UNKNOWN (no data) before its alert state is deleted; 0
+// keeps it forever.
 type Alerting struct {
 	StaleAfter    time.Duration `koanf:"stale_after"`
+	ForgetAfter   time.Duration `koanf:"forget_after"`
 	Renotify      time.Duration `koanf:"renotify"`
 	HeartbeatLate string        `koanf:"heartbeat_late"`
 	HeartbeatDown string        `koanf:"heartbeat_down"`
@@ -185,6 +189,7 @@ func defaults() Config {
 		LogLevel:      "info",
 		Alerting: Alerting{
 			StaleAfter:    DefaultStaleAfter,
+			ForgetAfter:   DefaultForgetAfter,
 			Renotify:      DefaultRenotify,
 			HeartbeatLate: LevelWarning,
 			HeartbeatDown: LevelCritical,

@@ -47,6 +47,31 @@ func TestDefaults(t *testing.T) {
 	if cfg.Watchhosts["web01"].Timeout != DefaultHostTimeout {
 		t.Fatal("host timeout default")
 	}
+	if cfg.Alerting.ForgetAfter != 24*time.Hour {
+		t.Fatalf("forget_after default %v", cfg.Alerting.ForgetAfter)
+	}
+}
+
+func TestForgetAfter(t *testing.T) {
+	for _, c := range []struct {
+		name, body string
+		want       time.Duration
+	}{
+		{"zero never forgets", "alerting:\n  forget_after: 0\n", 0},
+		{"days", "alerting:\n  forget_after: 7d\n", 7 * 24 * time.Hour},
+		{"equal to stale_after", "alerting:\n  stale_after: 10m\n  forget_after: 10m\n", 10 * time.Minute},
+		{"staleness off", "alerting:\n  stale_after: 0\n  forget_after: 1m\n", time.Minute},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := Load(write(t, c.body), []string{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Alerting.ForgetAfter != c.want {
+				t.Fatalf("forget_after %v, want %v", cfg.Alerting.ForgetAfter, c.want)
+			}
+		})
+	}
 }
 
 func TestExplicitZeroDisables(t *testing.T) {
@@ -110,6 +135,8 @@ func TestBadConfigNamesFileAndKey(t *testing.T) {
 		{"bad yaml", "hbd_port: [\n", "invalid YAML"},
 		{"bad checksum", "plugin_checksums:\n  hbd-notifier-x: abc\n", "plugin_checksums.hbd-notifier-x: must be a hex SHA-256"},
 		{"wss without pem", "wss_port: 50006\n", "wss_pem: required"},
+		{"negative forget_after", "alerting:\n  forget_after: -1h\n", "alerting.forget_after: must not be negative"},
+		{"forget_after under stale_after", "alerting:\n  stale_after: 10m\n  forget_after: 5m\n", "alerting.forget_after: must be at least alerting.stale_after (10m0s), got 5m0s"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -89,6 +89,12 @@ func (c *Config) validate() error {
 	if a.StaleAfter < 0 {
 		return bad("alerting.stale_after", "must not be negative")
 	}
+	if a.ForgetAfter < 0 {
+		return bad("alerting.forget_after", "must not be negative (0 never forgets)")
+	}
+	if a.ForgetAfter > 0 && a.StaleAfter > 0 && a.ForgetAfter < a.StaleAfter {
+		return bad("alerting.forget_after", "must be at least alerting.stale_after (%s), got %s", a.StaleAfter, a.ForgetAfter)
+	}
 	if a.Renotify < 0 {
 		return bad("alerting.renotify", "must not be negative (0 disables renotify)")
 	}
