@@ -108,6 +108,8 @@ type Server struct {
 	deps   Deps
 	routes []Route
 	log    hclog.Logger
+
+	replays replayGuard // signed ingestion requests already applied
 }
 
 // principalKey is the echo.Context key holding the caller's Principal.

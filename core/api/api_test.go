@@ -196,3 +196,48 @@ func TestReplayedRequestOutsideSkewRejected(t *testing.T) {
 		t.Fatalf("%d %v", code, body2)
 	}
 }
+
+// TestReplayedBatchIsNotAppliedTwice sends one signed request three times:
+// the first stores it, the others answer 200 as duplicates and change
+// nothing (the journal, the ring and subscribers see it once).
+func TestReplayedBatchIsNotAppliedTwice(t *testing.T) {
+	f := newFixture(t)
+	events := 0
+	f.store.Subscribe(func(store.SampleEvent) { events++ })
+	body := []byte(`{"samples":[{"plugin":"cpu_monitor","timestamp":` + ftoa(float64(time.Now().Unix())) + `,"data":{"cpu_percent":5}}]}`)
+	req := testutil.SignedRequest(t, f.srv.URL, "web01", f.key, body)
+	var answers []string
+	for i := 0; i < 3; i++ {
+		r, _ := http.NewRequest(http.MethodPost, req.URL.String(), strings.NewReader(string(body)))
+		r.Header = req.Header.Clone()
+		code, _, raw := do(t, r)
+		if code != 200 {
+			t.Fatalf("attempt %d: %d %s", i, code, raw)
+		}
+		answers = append(answers, raw)
+	}
+	if !strings.Contains(answers[0], `"accepted":1`) || !strings.Contains(answers[2], `"duplicate":true`) {
+		t.Fatalf("answers: %v", answers)
+	}
+	if events != 1 {
+		t.Fatalf("batch published %d times", events)
+	}
+	if got, _ := f.store.Latest("web01", "cpu_monitor", 10); len(got) != 1 {
+		t.Fatalf("%d samples in memory", len(got))
+	}
+}
+
+// TestRejectedBatchMayBeResent: a batch refused for its content is not
+// remembered, so fixing nothing and resending gets the same answer.
+func TestRejectedBatchMayBeResent(t *testing.T) {
+	f := newFixture(t)
+	body := []byte(`{"samples":[{"plugin":"cpu_monitor","timestamp":1,"data":{"x":"bad"}}]}`)
+	req := testutil.SignedRequest(t, f.srv.URL, "web01", f.key, body)
+	for i := 0; i < 2; i++ {
+		r, _ := http.NewRequest(http.MethodPost, req.URL.String(), strings.NewReader(string(body)))
+		r.Header = req.Header.Clone()
+		if code, _, raw := do(t, r); code != 400 {
+			t.Fatalf("attempt %d: %d %s", i, code, raw)
+		}
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -17,6 +19,45 @@ import (
 
 // maxFutureSkew is how far ahead of the daemon's clock a sample may be.
 const maxFutureSkew = 10 * time.Minute
+
+// maxRememberedBatches bounds the replay guard's memory.
+const maxRememberedBatches = 200_000
+
+// replayGuard remembers the signatures of batches accepted within the
+// clock-skew window, so a captured request sent again is not applied
+// twice. Signatures older than the window cannot verify any more, so they
+// are forgotten.
+type replayGuard struct {
+	mu       sync.Mutex
+	accepted map[string]int64 // host + signature -> unix time it stops verifying
+}
+
+// seen reports whether key was accepted and still verifies at now.
+func (g *replayGuard) seen(key string, now int64) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	exp, ok := g.accepted[key]
+	return ok && exp >= now
+}
+
+// remember records an accepted request until it stops verifying.
+func (g *replayGuard) remember(key string, now, expires int64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.accepted == nil {
+		g.accepted = map[string]int64{}
+	}
+	if len(g.accepted) >= maxRememberedBatches {
+		for k, exp := range g.accepted {
+			if exp < now {
+				delete(g.accepted, k)
+			}
+		}
+	}
+	if len(g.accepted) < maxRememberedBatches {
+		g.accepted[key] = expires
+	}
+}
 
 // ingest accepts a signed batch of samples from an agent (see package
 // protocol). Nothing of a batch is stored unless every sample is valid.
@@ -48,6 +89,12 @@ func (s *Server) ingest(c echo.Context) error {
 			return Errorf(http.StatusUnauthorized, "request time is more than %s away from the server clock", protocol.MaxClockSkew)
 		}
 		return Errorf(http.StatusUnauthorized, "unknown host or bad signature")
+	}
+	replayKey := host + "\x00" + strings.ToLower(req.Header.Get(protocol.HeaderSignature))
+	if s.replays.seen(replayKey, now.Unix()) {
+		// The same signed request again: a retry whose first answer was
+		// lost, or a replay. Either way it is already stored.
+		return c.JSON(http.StatusOK, map[string]any{"ok": true, "accepted": 0, "duplicate": true})
 	}
 	var batch protocol.Batch
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -98,5 +145,6 @@ func (s *Server) ingest(c echo.Context) error {
 		}
 		return err
 	}
+	s.replays.remember(replayKey, now.Unix(), now.Add(2*protocol.MaxClockSkew).Unix())
 	return c.JSON(http.StatusOK, map[string]any{"ok": true, "accepted": len(out)})
 }
