@@ -123,6 +123,12 @@ type Evaluator struct {
 	// silences). Replace it before Start, e.g. in tests.
 	Now func() time.Time
 
+	// MayManage, when set, reports whether user may silence host. A silence
+	// created by a user then holds back only hosts its creator manages when
+	// the alert fires, so a host glob cannot reach hosts added later that
+	// the creator has no say over. Set it before Start.
+	MayManage func(user, host string) bool
+
 	st   *store.Store
 	log  hclog.Logger
 	sink Sink

@@ -674,3 +674,25 @@ func TestConcurrentUseWithBackgroundLoop(t *testing.T) {
 		}
 	}
 }
+
+// TestUserSilenceOnlyCoversHostsTheCreatorManages: a glob silence made by a
+// manager of web01 does not hold back db01, a host matching the glob that
+// the creator does not manage (for instance one added later).
+func TestUserSilenceOnlyCoversHostsTheCreatorManages(t *testing.T) {
+	h := newHarness(t, quiet())
+	h.ev.MayManage = func(user, host string) bool { return user == "bob" && host == "web01" }
+	if _, err := h.ev.AddSilence(context.Background(), SilenceSpec{Host: "*", Duration: time.Hour, By: "bob"}); err != nil {
+		t.Fatal(err)
+	}
+	h.push("web01", cpu, 95)
+	if got := h.rec.take(); len(got) != 0 {
+		t.Fatalf("web01 should be silenced, got %v", got)
+	}
+	h.push("db01", cpu, 95)
+	if ev := h.rec.last(); ev.Host != "db01" {
+		t.Fatalf("db01 not notified: %+v", ev)
+	}
+	if s := h.state("db01", cpu); s.SilencedUntil != 0 {
+		t.Fatalf("db01 shown silenced: %+v", s)
+	}
+}

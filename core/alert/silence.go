@@ -51,11 +51,17 @@ func (e *Evaluator) silencedUntil(host, metric string, now time.Time) float64 {
 	defer e.silMu.RUnlock()
 	for i := range e.silences {
 		s := &e.silences[i]
-		if s.Until > t && s.Until > until && s.host.Match(host) && s.metric.Match(metric) {
+		if s.Until > t && s.Until > until && s.host.Match(host) && s.metric.Match(metric) && e.creatorManages(s, host) {
 			until = s.Until
 		}
 	}
 	return until
+}
+
+// creatorManages reports whether a silence's creator may silence host (true
+// for silences made in open mode or when no MayManage is set).
+func (e *Evaluator) creatorManages(s *silence, host string) bool {
+	return s.CreatedBy == "" || e.MayManage == nil || e.MayManage(s.CreatedBy, host)
 }
 
 func (e *Evaluator) silenced(st *state, now time.Time) bool {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hbdmon/hbd/core/alert"
 	"github.com/hbdmon/hbd/core/api"
+	"github.com/hbdmon/hbd/core/auth"
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/heartbeat"
 	"github.com/hbdmon/hbd/core/metrics"
@@ -122,6 +123,7 @@ func (d *Daemon) startAlerting() error {
 	if err != nil {
 		return fmt.Errorf("alerting: %w", err)
 	}
+	ev.MayManage = d.mayManage
 	if err := ev.Start(d.svcCtx); err != nil {
 		return fmt.Errorf("alerting: %w", err)
 	}
@@ -144,6 +146,16 @@ func (d *Daemon) startAlerting() error {
 	d.API.Add(d.API.AlertRoutes(ev)...)
 	d.Metrics.Add(d.alertFamilies()...)
 	return nil
+}
+
+// mayManage reports whether a user (an admin, or an owner or manager of the
+// host) may silence host.
+func (d *Daemon) mayManage(user, host string) bool {
+	u, ok := d.Auth.User(user)
+	if !ok {
+		return false
+	}
+	return d.Auth.HostRole(api.Principal{User: user, Admin: u.Admin}, host) >= auth.RoleManager
 }
 
 func (d *Daemon) publishAlert(e alert.Event) {
