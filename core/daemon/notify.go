@@ -22,11 +22,16 @@ func (d *Daemon) startNotify(ctx context.Context) error {
 	disp, err := dispatch.New(dispatch.Options{
 		Config: d.Config, Store: d.Store, Plugins: plugins, Logger: d.log,
 		CanSee: d.Auth.CanSeeHost,
-		Subscribers: func(host string) []string {
-			var out []string
+		// Subscriptions are names; the dispatcher checks each (user,
+		// channel) pair again when routing, since the channel of that name
+		// may have been deleted and re-created by someone else.
+		Subscribers: func(host string) []dispatch.Subscription {
+			var out []dispatch.Subscription
 			for _, u := range d.Auth.Users() {
-				if d.Auth.CanSeeHost(u.Name, host) {
-					out = append(out, u.Channels...)
+				if len(u.Channels) > 0 && d.Auth.CanSeeHost(u.Name, host) {
+					for _, ch := range u.Channels {
+						out = append(out, dispatch.Subscription{User: u.Name, Channel: ch})
+					}
 				}
 			}
 			return out

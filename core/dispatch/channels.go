@@ -225,7 +225,11 @@ func (d *Dispatcher) ChannelVisible(user, channel string) bool {
 	if !ok {
 		return false
 	}
-	cfg := d.opts.Config()
+	return visibleTo(d.opts.Config(), user, ch)
+}
+
+// visibleTo reports whether user may see ch under cfg.
+func visibleTo(cfg *config.Config, user string, ch Channel) bool {
 	return Caller{User: user, Admin: cfg.OpenMode() || cfg.Users[user].Admin}.sees(ch)
 }
 

@@ -60,12 +60,15 @@ type Options struct {
 	Plugins Notifier
 	Logger  hclog.Logger
 
-	// Subscribers returns the channels subscribed by the users who can see
-	// host (package auth knows both). Nil uses the config file: the
-	// channels of users who are admins or hold a role on the host.
-	Subscribers func(host string) []string
-	// CanSee reports whether user may see host; it decides whether a user
-	// channel's own host globs apply. Nil uses the config file's roles.
+	// Subscribers returns the subscriptions of the users who can see host,
+	// one (user, channel name) pair each (package auth knows both). Nil
+	// uses the config file: the channels of users who are admins or hold a
+	// role on the host. The dispatcher checks each pair when routing: the
+	// user must still be allowed to see the channel (see Route).
+	Subscribers func(host string) []Subscription
+	// CanSee reports whether user may see host; a user channel receives
+	// the alerts of a host only when its owner may see it (see Route).
+	// Nil uses the config file's roles.
 	CanSee func(user, host string) bool
 	// PublicURL is the web UI's base URL for links in notifications
 	// (e.g. "https://hbd.example.com"); empty leaves them out.

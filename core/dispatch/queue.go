@@ -70,7 +70,8 @@ func (d *Dispatcher) enqueue(dl *delivery, persist bool) {
 	if old := q.push(dl, d.opts.QueueLimit); old != nil {
 		d.dropped.Add(1)
 		d.opts.Store.DeleteDelivery(old.id)
-		d.opts.Store.Journal(old.ev.Host, label(old)+fmt.Sprintf(": dropped (more than %d notifications pending)", d.opts.QueueLimit))
+		ch, ok := d.channel(old.channel)
+		d.journal(old, ch, ok, fmt.Sprintf("dropped (more than %d notifications pending)", d.opts.QueueLimit), "", "")
 	}
 }
 
@@ -168,21 +169,58 @@ func (q *queue) run() {
 }
 
 // label starts every journal line about a delivery, e.g.
-// "notify ops_webhook web01 cpu_monitor.cpu_percent CRITICAL".
-func label(dl *delivery) string {
-	return fmt.Sprintf("notify %s %s %s %s", dl.channel, dl.ev.Host, dl.ev.MetricPath, dl.ev.Level)
+// "notify ops_webhook web01 cpu_monitor.cpu_percent CRITICAL"; channel
+// is the channel's name or what stands for it.
+func label(dl *delivery, channel string) string {
+	return fmt.Sprintf("notify %s %s %s %s", channel, dl.ev.Host, dl.ev.MetricPath, dl.ev.Level)
+}
+
+// What a host's journal shows instead of a channel name it must not tell.
+const (
+	privateLabel = "private channel"
+	removedLabel = "removed channel"
+)
+
+// journal records one line about dl: label, then ": " and status, then
+// detail (the plugin's error, ": …"), then tail ("; retrying in 2s").
+// The line goes to the journal of the alert's host, which every user who
+// can see the host reads — so for a private channel (ok false: a channel
+// that no longer exists, whose privacy is unknown) the host's line names
+// no channel and leaves detail out, and the full line goes to the
+// daemon-wide journal, which only admins read.
+func (d *Dispatcher) journal(dl *delivery, ch Channel, ok bool, status, detail, tail string) {
+	full := label(dl, dl.channel) + ": " + status + detail + tail
+	if ok && !ch.Private {
+		d.opts.Store.Journal(dl.ev.Host, full)
+		return
+	}
+	stand := privateLabel
+	if !ok {
+		stand = removedLabel
+	}
+	d.opts.Store.Journal(dl.ev.Host, label(dl, stand)+": "+status+tail)
+	d.opts.Store.Journal("", full)
 }
 
 // attempt tries dl once and records the outcome: delivered, retried later
 // with backoff, or given up (permanent error, too many attempts, channel
-// gone). Every attempt is journaled; no line holds a secret.
+// gone, or now a user channel whose owner may not see the host). Every
+// attempt is journaled (see journal); no line holds a secret.
 func (d *Dispatcher) attempt(q *queue, dl *delivery) {
 	ch, ok := d.channel(dl.channel)
-	if !ok {
+	// A queued delivery names its channel; if the channel was removed and
+	// its name taken by a user channel while the delivery waited (a config
+	// channel dropped by a reload keeps its queue), the new channel must
+	// not receive alerts of a host its owner cannot see.
+	if !ok || !d.ownerSees(d.opts.Config(), ch, dl.ev.Host) {
 		q.remove(dl)
 		d.opts.Store.DeleteDelivery(dl.id)
 		d.gaveUp.Add(1)
-		d.opts.Store.Journal(dl.ev.Host, label(dl)+": dropped: the channel no longer exists")
+		status := "dropped: the channel no longer exists"
+		if ok {
+			status = "dropped: the channel's owner may not see the host"
+		}
+		d.journal(dl, ch, ok, status, "", "")
 		return
 	}
 	ctx, cancel := context.WithTimeout(d.attemptC, d.opts.AttemptTimeout)
@@ -196,33 +234,34 @@ func (d *Dispatcher) attempt(q *queue, dl *delivery) {
 		q.remove(dl)
 		d.opts.Store.DeleteDelivery(dl.id)
 		d.delivered.Add(1)
-		msg := label(dl) + ": delivered"
+		status := "delivered"
 		if dl.attempts > 1 {
-			msg += fmt.Sprintf(" (attempt %d)", dl.attempts)
+			status += fmt.Sprintf(" (attempt %d)", dl.attempts)
 		}
-		d.opts.Store.Journal(dl.ev.Host, msg)
+		d.journal(dl, ch, true, status, "", "")
 		return
 	}
 	d.failed.Add(1)
 	emsg := redact(err.Error(), ch, d.opts.Plugins.Types())
-	line := fmt.Sprintf("%s: failed (attempt %d): %s", label(dl), dl.attempts, emsg)
+	status, detail := fmt.Sprintf("failed (attempt %d)", dl.attempts), ": "+emsg
+	var tail string
 	switch {
 	case sdk.IsPermanent(err):
-		line += "; not retried (permanent error)"
+		tail = "; not retried (permanent error)"
 	case dl.attempts >= d.opts.MaxAttempts:
-		line += fmt.Sprintf("; giving up after %d attempts", dl.attempts)
+		tail = fmt.Sprintf("; giving up after %d attempts", dl.attempts)
 	default:
 		delay := d.backoff(dl.attempts)
 		dl.next = time.Now().Add(delay)
 		d.opts.Store.UpdateDelivery(dl.id, dl.attempts, dl.next)
-		d.opts.Store.Journal(dl.ev.Host, fmt.Sprintf("%s; retrying in %s", line, delay.Round(100*time.Millisecond)))
+		d.journal(dl, ch, true, status, detail, fmt.Sprintf("; retrying in %s", delay.Round(100*time.Millisecond)))
 		d.log.Warn("notification failed; will retry", "channel", dl.channel, "host", dl.ev.Host, "attempt", dl.attempts, "in", delay, "error", emsg)
 		return
 	}
 	q.remove(dl)
 	d.opts.Store.DeleteDelivery(dl.id)
 	d.gaveUp.Add(1)
-	d.opts.Store.Journal(dl.ev.Host, line)
+	d.journal(dl, ch, true, status, detail, tail)
 	d.log.Error("notification given up", "channel", dl.channel, "host", dl.ev.Host, "attempts", dl.attempts, "error", emsg)
 }
 

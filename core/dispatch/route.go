@@ -16,29 +16,63 @@ const maxEpisodes = 100000
 // Route returns, sorted and without duplicates, the channels that should
 // receive a (SPEC section 7): config channels whose hosts globs match the
 // host, the host's watchhosts notify list, the subscribed channels of every
-// user who can see the host, and user channels whose own hosts globs match
-// (when their owner can see the host); each kept only when the event's
-// level reaches the channel's min_level. A recovery to OK counts as the
-// highest level of the problem it ends.
+// user who can see the host, and user channels whose own hosts globs match;
+// each kept only when the event's level reaches the channel's min_level. A
+// recovery to OK counts as the highest level of the problem it ends.
+//
+// Channels are named, and a name freed by a delete (or a config reload)
+// can be taken by anyone, so a name alone never routes an alert to a
+// channel its author did not mean:
+//
+//   - a user channel only ever receives alerts of hosts its owner can see
+//     (channels created in open mode have no owner and are exempt), however
+//     it is named: hosts globs, notify list or subscription;
+//   - a subscription counts only while the subscriber may see the channel
+//     (ChannelVisible): a private channel of someone else is never routed
+//     because of another user's stale subscription to its name.
+//
+// Stale names (subscriptions and notify entries naming a channel that no
+// longer exists) are kept where they are written and skipped here.
 func (d *Dispatcher) Route(a alert.Event) []string {
 	return d.route(a, d.effectiveLevel(a, false))
 }
 
 func (d *Dispatcher) route(a alert.Event, level string) []string {
 	cfg := d.opts.Config()
-	cand := map[string]bool{}
+	cand := map[string]Channel{}
 	for name, cc := range cfg.Channels {
 		if d.globs.matchAny(cc.Hosts, a.Host) {
-			cand[name] = true
+			cand[name] = fromConfig(name, cc)
+		}
+	}
+	// byName adds a channel named by a notify list or a subscription.
+	byName := func(name, user string) {
+		if _, ok := cand[name]; ok {
+			return
+		}
+		ch, ok := d.channel(name)
+		switch {
+		case !ok:
+			// A deleted channel still named by a subscription or a notify
+			// list (CheckConfigChannels reports the latter).
+			d.log.Debug("alert routed to a channel that does not exist", "channel", name, "host", a.Host)
+		case user != "" && !visibleTo(cfg, user, ch):
+			d.log.Debug("subscription to a channel the user cannot see ignored", "channel", name, "user", user, "host", a.Host)
+		case !d.ownerSees(cfg, ch, a.Host):
+			d.log.Debug("alert not routed to a user channel whose owner cannot see the host", "channel", name, "owner", ch.Owner, "host", a.Host)
+		default:
+			cand[name] = ch
 		}
 	}
 	if wh, ok := cfg.Watchhosts[a.Host]; ok {
 		for _, n := range wh.Notify {
-			cand[n] = true
+			byName(n, "")
 		}
 	}
-	for _, n := range d.subscribers(cfg, a.Host) {
-		cand[n] = true
+	for _, s := range d.subscribers(cfg, a.Host) {
+		if s.User != "" {
+			byName(s.Channel, s.User)
+		}
 	}
 	d.mu.RLock()
 	for name, uc := range d.user {
@@ -46,21 +80,14 @@ func (d *Dispatcher) route(a alert.Event, level string) []string {
 			continue
 		}
 		if d.globs.matchAny(uc.Hosts, a.Host) && (uc.Owner == "" || d.canSee(cfg, uc.Owner, a.Host)) {
-			cand[name] = true
+			cand[name] = fromUser(uc)
 		}
 	}
 	d.mu.RUnlock()
 
 	rank := config.LevelRank(level)
 	out := make([]string, 0, len(cand))
-	for name := range cand {
-		ch, ok := d.channel(name)
-		if !ok {
-			// A deleted channel still named by a subscription or a notify
-			// list (CheckConfigChannels reports the latter).
-			d.log.Debug("alert routed to a channel that does not exist", "channel", name, "host", a.Host)
-			continue
-		}
+	for name, ch := range cand {
 		if rank < config.LevelRank(ch.MinLevel) {
 			continue
 		}
@@ -68,6 +95,13 @@ func (d *Dispatcher) route(a alert.Event, level string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// ownerSees reports whether ch may receive alerts of host: config channels
+// always (the administrator wrote them), user channels when their owner
+// can see host or they have no owner (created in open mode).
+func (d *Dispatcher) ownerSees(cfg *config.Config, ch Channel, host string) bool {
+	return ch.Source == SourceConfig || ch.Owner == "" || d.canSee(cfg, ch.Owner, host)
 }
 
 // effectiveLevel is the level min_level is compared with: the event's,
@@ -127,15 +161,23 @@ func (d *Dispatcher) canSee(cfg *config.Config, user, host string) bool {
 	return wh.Owner == user || slices.Contains(wh.Managers, user) || slices.Contains(wh.Monitors, user)
 }
 
-// subscribers returns the channels subscribed by users who can see host.
-func (d *Dispatcher) subscribers(cfg *config.Config, host string) []string {
+// Subscription is a user's subscription to a channel, by name.
+type Subscription struct {
+	User    string
+	Channel string
+}
+
+// subscribers returns the subscriptions of the users who can see host.
+func (d *Dispatcher) subscribers(cfg *config.Config, host string) []Subscription {
 	if d.opts.Subscribers != nil {
 		return d.opts.Subscribers(host)
 	}
-	var out []string
+	var out []Subscription
 	for name, u := range cfg.Users {
 		if len(u.Channels) > 0 && d.canSee(cfg, name, host) {
-			out = append(out, u.Channels...)
+			for _, ch := range u.Channels {
+				out = append(out, Subscription{User: name, Channel: ch})
+			}
 		}
 	}
 	return out
