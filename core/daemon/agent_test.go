@@ -74,7 +74,7 @@ func TestExampleConfigsWorkTogether(t *testing.T) {
 	} else {
 		t.Log("no IPv6 loopback on this machine: checking IPv4 heartbeats only")
 	}
-	waitFor(t, 20*time.Second, "host localhost UP on "+fmt.Sprint(wantFamilies)+" with four plugins", func() bool {
+	testutil.Eventually(t, "host localhost UP on "+fmt.Sprint(wantFamilies)+" with four plugins", 20*time.Second, func() bool {
 		var hosts []struct {
 			Name        string `json:"name"`
 			State       string `json:"state"`
@@ -118,7 +118,7 @@ func TestExampleConfigsWorkTogether(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	up := float64(time.Now().UnixNano()) / 1e9
 	d2 := testutil.StartDaemon(t, hbdBin, dir, httpPort, hbdEnv...)
-	waitFor(t, 15*time.Second, "cpu samples taken during the outage to arrive", func() bool {
+	testutil.Eventually(t, "cpu samples taken during the outage to arrive", 15*time.Second, func() bool {
 		var body struct {
 			Samples []struct {
 				Timestamp float64 `json:"timestamp"`
@@ -145,16 +145,4 @@ func getJSON(t *testing.T, url string, v any) {
 	}
 	defer resp.Body.Close()
 	json.NewDecoder(resp.Body).Decode(v)
-}
-
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s", timeout, what)
 }

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hbdmon/hbd/core/testutil"
 )
 
 // Test fixtures shared by the tests and benchmarks of this package.
@@ -174,13 +176,7 @@ func heartbeat(t testing.TB, key []byte, p Packet) []byte {
 // eventually fails the test unless cond becomes true within d.
 func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	testutil.Eventually(t, what, d, cond)
 }
 
 // connection returns host's connection state for family f.

@@ -126,3 +126,16 @@ func (d *Daemon) WaitLog(t testing.TB, s string, timeout time.Duration) {
 	}
 	t.Fatalf("daemon log never contained %q:\n%s", s, d.Stderr())
 }
+
+// Eventually polls cond until it holds, failing the test after d with what
+// it was waiting for.
+func Eventually(t testing.TB, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

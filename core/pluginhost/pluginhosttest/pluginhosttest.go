@@ -222,15 +222,5 @@ func (r *Receiver) Wait(t testing.TB, n int, d time.Duration) []Request {
 	}
 }
 
-// Eventually polls cond until it holds, failing the test after d.
-func Eventually(t testing.TB, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s", d, what)
-}
+// Eventually is testutil.Eventually, kept here for the notifier tests.
+var Eventually = testutil.Eventually
