@@ -57,14 +57,7 @@ func (s *Store) SubscribeJournal(fn func(Message)) {
 	s.journalListeners = append(s.journalListeners, fn)
 }
 
-func (s *Store) publishMessage(m Message) {
-	s.listenMu.RLock()
-	fns := s.journalListeners
-	s.listenMu.RUnlock()
-	for _, fn := range fns {
-		fn(m)
-	}
-}
+func (s *Store) publishMessage(m Message) { callAll(&s.listenMu, &s.journalListeners, m) }
 
 func clip(msg string) string {
 	if len(msg) > MaxMessageBytes {

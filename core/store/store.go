@@ -322,12 +322,16 @@ func (s *Store) Subscribe(fn func(SampleEvent)) {
 	s.listeners = append(s.listeners, fn)
 }
 
-func (s *Store) publish(ev SampleEvent) {
-	s.listenMu.RLock()
-	fns := s.listeners
-	s.listenMu.RUnlock()
-	for _, fn := range fns {
-		fn(ev)
+func (s *Store) publish(ev SampleEvent) { callAll(&s.listenMu, &s.listeners, ev) }
+
+// callAll calls every listener with v. The slice is copied under mu and
+// called without it, so a listener may itself journal or subscribe.
+func callAll[T any](mu *sync.RWMutex, fns *[]func(T), v T) {
+	mu.RLock()
+	list := *fns
+	mu.RUnlock()
+	for _, fn := range list {
+		fn(v)
 	}
 }
 
