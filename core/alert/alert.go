@@ -68,6 +68,10 @@ type Event struct {
 	Time  time.Time
 	// Kind is KindChange, KindRenotify, KindRecovery or KindFlapping.
 	Kind string
+	// Text says what happened in words, for people: "web02 is DOWN: no
+	// heartbeat for 2m10s (IPv4 and IPv6)", "web01
+	// cpu_monitor.cpu_percent 97.2 ≥ 95 (CRITICAL) for 3 samples".
+	Text string
 	// NotificationCount counts notifications of this level episode,
 	// including this one.
 	NotificationCount int

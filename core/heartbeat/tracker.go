@@ -100,6 +100,19 @@ type Change struct {
 	Dynamic bool
 	// Addr is the connection's last remote address; zero for host changes.
 	Addr netip.AddrPort
+	// LastSeen is when the last heartbeat was accepted: of the family for a
+	// connection's change, the newest of the host's families for a host's
+	// change. Zero when none was accepted since the host was first expected
+	// (a host that never reported). It may come from the store (a time
+	// before the daemon's restart).
+	LastSeen time.Time
+	// Families lists the address families the host uses (or, after a
+	// restart, used before it), IPv4 first; set on host changes.
+	Families []Family
+	// Reason says why, when more is known than silence: for example
+	// "clock 6m12s ahead of hbd" when the host's heartbeats are refused for
+	// clock skew. Empty otherwise.
+	Reason string
 }
 
 // TrackerConfig configures a Tracker. Every field is optional.
