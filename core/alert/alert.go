@@ -68,6 +68,11 @@ type Event struct {
 	Time  time.Time
 	// Kind is KindChange, KindRenotify, KindRecovery or KindFlapping.
 	Kind string
+	// EpisodeStart is when the alert episode this event belongs to began:
+	// the moment the metric left OK. A recovery carries the start of the
+	// episode it ends. Deliveries are counted per (host, metric,
+	// EpisodeStart).
+	EpisodeStart time.Time
 	// Text says what happened in words, for people: "web02 is DOWN: no
 	// heartbeat for 2m10s (IPv4 and IPv6)", "web01
 	// cpu_monitor.cpu_percent 97.2 ≥ 95 (CRITICAL) for 3 samples".
@@ -800,6 +805,10 @@ type Status struct {
 	// state (unix seconds), 0 when none does.
 	SilencedUntil float64
 	Flapping      bool
+	// EpisodeStart is when the metric left OK (unix seconds); 0 while OK.
+	EpisodeStart float64
+	// Text says the state in words, like Event.Text.
+	Text string
 }
 
 // HostAlerts returns every evaluated metric of a host, sorted by metric

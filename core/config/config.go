@@ -95,6 +95,10 @@ type Threshold struct {
 	Hysteresis float64  `koanf:"hysteresis"`
 }
 
+// HeartbeatLateNone is the default of alerting.heartbeat_late: a LATE
+// connection is shown and journaled but raises no alert level.
+const HeartbeatLateNone = "none"
+
 // Alerting holds the evaluator's global settings. ForgetAfter is how long
 // a metric may stay UNKNOWN (no data) before its alert state is deleted; 0
 // keeps it forever.
@@ -187,11 +191,12 @@ func defaults() Config {
 		SampleHistory: DefaultSampleHistory,
 		Retention:     DefaultRetention,
 		LogLevel:      "info",
+		WatchDynamic:  true,
 		Alerting: Alerting{
 			StaleAfter:    DefaultStaleAfter,
 			ForgetAfter:   DefaultForgetAfter,
 			Renotify:      DefaultRenotify,
-			HeartbeatLate: LevelWarning,
+			HeartbeatLate: HeartbeatLateNone,
 			HeartbeatDown: LevelCritical,
 			FlapCount:     DefaultFlapCount,
 			FlapWindow:    DefaultFlapWindow,

@@ -98,10 +98,11 @@ func (c *Config) validate() error {
 	if a.Renotify < 0 {
 		return bad("alerting.renotify", "must not be negative (0 disables renotify)")
 	}
-	for key, lv := range map[string]string{"alerting.heartbeat_late": a.HeartbeatLate, "alerting.heartbeat_down": a.HeartbeatDown} {
-		if lv != LevelWarning && lv != LevelCritical {
-			return bad(key, "must be WARNING or CRITICAL, got %q", lv)
-		}
+	if lv := a.HeartbeatLate; lv != HeartbeatLateNone && lv != LevelWarning && lv != LevelCritical {
+		return bad("alerting.heartbeat_late", "must be none, WARNING or CRITICAL, got %q", lv)
+	}
+	if lv := a.HeartbeatDown; lv != LevelWarning && lv != LevelCritical {
+		return bad("alerting.heartbeat_down", "must be WARNING or CRITICAL, got %q", lv)
 	}
 	if a.FlapCount < 2 {
 		return bad("alerting.flap_count", "must be at least 2")

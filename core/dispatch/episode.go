@@ -19,10 +19,12 @@ const (
 )
 
 // EpisodeStatus reports, for the alert episode of (host, metric) that
-// began at since, how many deliveries succeeded and the episode's delivery
+// began at episodeStart (alert.Event.EpisodeStart: when the metric left OK),
+// how many deliveries succeeded, counting every event of the episode
+// (changes, renotifies and the recovery), and the episode's delivery
 // status (one of the Episode constants). It is cheap (memory only) and
 // safe for concurrent use.
-func (d *Dispatcher) EpisodeStatus(host, metric string, since time.Time) (delivered int, status string) {
+func (d *Dispatcher) EpisodeStatus(host, metric string, episodeStart time.Time) (delivered int, status string) {
 	// Contract stub: lands with the liveness work (issue 9).
 	return 0, EpisodeNotRouted
 }
