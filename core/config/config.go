@@ -73,6 +73,13 @@ type Config struct {
 	Users      map[string]User      `koanf:"users"`
 	Auth       Auth                 `koanf:"auth"`
 	Channels   map[string]Channel   `koanf:"-"`
+
+	// ExplicitNoHosts and ExplicitNoChannels are true when the file says
+	// `watchhosts: {}` or `notification_channels: {}`: the operator means
+	// to watch no host or to have no channel (see CheckTransition). They
+	// are not keys.
+	ExplicitNoHosts    bool `koanf:"-"`
+	ExplicitNoChannels bool `koanf:"-"`
 }
 
 // WatchHost is one entry of watchhosts: a host the operator expects.
@@ -124,6 +131,10 @@ type User struct {
 
 // Auth holds session and login settings.
 type Auth struct {
+	// Open confirms open mode (no users, every endpoint without
+	// authentication) when the config in force before had users; see
+	// CheckTransition.
+	Open              bool          `koanf:"open"`
 	SessionTTL        time.Duration `koanf:"session_ttl"`
 	MinPasswordLength int           `koanf:"min_password_length"`
 }

@@ -92,6 +92,8 @@ func Parse(name string, raw []byte, environ []string) (*Config, error) {
 
 	cfg := defaults()
 	cfg.File = name
+	cfg.ExplicitNoHosts = explicitlyEmpty(ko.Get("watchhosts"))
+	cfg.ExplicitNoChannels = explicitlyEmpty(ko.Get("notification_channels"))
 	chans, err := parseChannels(ko.Get("notification_channels"))
 	if err != nil {
 		var ce *Error
@@ -133,6 +135,13 @@ func Parse(name string, raw []byte, environ []string) (*Config, error) {
 		return nil, err
 	}
 	return &cfg, nil
+}
+
+// explicitlyEmpty reports whether a YAML value is an empty map written as
+// `{}`; a key left without a value (a file cut after `watchhosts:`) is nil.
+func explicitlyEmpty(v any) bool {
+	m, ok := v.(map[string]any)
+	return ok && len(m) == 0
 }
 
 func unwrapPathErr(err error) error {

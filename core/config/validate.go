@@ -110,6 +110,9 @@ func (c *Config) validate() error {
 	if a.FlapWindow <= 0 {
 		return bad("alerting.flap_window", "must be positive")
 	}
+	if c.Auth.Open && len(c.Users) > 0 {
+		return bad("auth.open", "is true but users are configured: remove auth.open or the users")
+	}
 	if c.Auth.SessionTTL < 0 {
 		return bad("auth.session_ttl", "must be positive")
 	}

@@ -81,6 +81,10 @@ func New(ctx context.Context, path string, opts Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A file cut short must not start a protected daemon in open mode.
+	if err := config.CheckAgainstState(cfg); err != nil {
+		return nil, err
+	}
 	log := opts.Logger
 	if log == nil {
 		log = hclog.New(&hclog.LoggerOptions{
@@ -108,6 +112,7 @@ func New(ctx context.Context, path string, opts Options) (*Daemon, error) {
 		return fail(err)
 	}
 	d.Store = st
+	d.recordConfig(cfg)
 	d.OnClose(func() {
 		if err := st.Close(); err != nil {
 			log.Error("close store", "error", err)
@@ -219,18 +224,30 @@ func (d *Daemon) Reload() error {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
 	cfg, err := config.Load(d.path, nil)
+	if err == nil {
+		err = config.CheckTransition(d.Config().Summary(), cfg)
+	}
 	if err != nil {
 		d.log.Error("config reload failed; keeping the running config", "error", err)
 		d.Store.Journal("", "config reload failed: "+err.Error())
 		return err
 	}
 	d.cfg.Store(cfg)
+	d.recordConfig(cfg)
 	for _, fn := range d.onReload {
 		fn(cfg)
 	}
 	d.log.Info("config reloaded", "file", d.path)
 	d.Store.Journal("", "config reloaded")
 	return nil
+}
+
+// recordConfig writes the summary of the applied config into data_dir, for
+// the transition check of the next start and of `hbd check-config`.
+func (d *Daemon) recordConfig(cfg *config.Config) {
+	if err := config.WriteState(cfg.DataDir, cfg.Summary()); err != nil {
+		d.log.Warn("cannot record the config state", "data_dir", cfg.DataDir, "error", err)
+	}
 }
 
 // Run serves until ctx ends or SIGTERM/SIGINT arrives, reloading on SIGHUP,

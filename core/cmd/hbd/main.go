@@ -53,9 +53,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return 2
 		}
 		cfg, err := config.Load(path, nil)
+		if err == nil {
+			err = config.CheckAgainstState(cfg)
+		}
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			return 1
+		}
+		if cfg.OpenMode() {
+			fmt.Fprintf(stdout, "%s: no users: hbd will run in OPEN MODE (every endpoint without a login)\n", path)
 		}
 		fmt.Fprintf(stdout, "%s: ok (%d watched hosts, %d users, %d channels)\n", path, len(cfg.Watchhosts), len(cfg.Users), len(cfg.Channels))
 		return 0

@@ -1,0 +1,79 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestCheckTransitionRefusesSilentDowngrades(t *testing.T) {
+	const hash = `$2a$10$abcdefghijklmnopqrstuu0123456789012345678901234567890`
+	base := "data_dir: ./data\n"
+	users := "users:\n  admin: {password_hash: '" + hash + "', admin: true}\n"
+	hosts := "watchhosts:\n  web01: {key: '0123456789abcdef0123456789abcdef'}\n"
+	prev := Summary{Users: 1, Hosts: 1, Channels: 0}
+	cases := []struct {
+		name, yaml string
+		wantKey    string // "" means accepted
+	}{
+		{"empty file", "", "users"},
+		{"cut before users", base + hosts, "users"},
+		{"open mode confirmed", base + hosts + "auth: {open: true}\n", ""},
+		{"same shape", base + hosts + users, ""},
+		{"hosts dropped", base + users, "watchhosts"},
+		{"hosts cut after the key", base + users + "watchhosts:\n", "watchhosts"},
+		{"no hosts on purpose", base + users + "watchhosts: {}\n", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := Parse("hbd.yaml", []byte(c.yaml), []string{})
+			if err != nil {
+				t.Fatalf("parse: %v", err)
+			}
+			err = CheckTransition(prev, cfg)
+			if c.wantKey == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			var ce *Error
+			if !errors.As(err, &ce) || ce.Key != c.wantKey || ce.File != "hbd.yaml" {
+				t.Fatalf("err = %v, want an *Error on key %s", err, c.wantKey)
+			}
+		})
+	}
+	// Channels are guarded the same way.
+	cfg, err := Parse("hbd.yaml", []byte(base+hosts+users), []string{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckTransition(Summary{Users: 1, Hosts: 1, Channels: 2}, cfg); err == nil || !strings.Contains(err.Error(), "notification_channels: {}") {
+		t.Errorf("dropping every channel: %v", err)
+	}
+	if _, err := Parse("hbd.yaml", []byte(base+users+"auth: {open: true}\n"), []string{}); err == nil {
+		t.Error("auth.open with users accepted")
+	}
+}
+
+func TestConfigStateRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	if _, ok, err := ReadState(dir); ok || err != nil {
+		t.Fatalf("fresh dir: ok=%v err=%v", ok, err)
+	}
+	want := Summary{Users: 2, Hosts: 3, Channels: 1}
+	if err := WriteState(dir, want); err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := ReadState(dir)
+	if !ok || err != nil || got != want {
+		t.Fatalf("ReadState = %+v %v %v", got, ok, err)
+	}
+	cfg, err := Parse("hbd.yaml", []byte("data_dir: "+dir+"\n"), []string{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckAgainstState(cfg); err == nil {
+		t.Error("an empty config passed against a recorded state with users")
+	}
+}
