@@ -377,8 +377,8 @@ func retentionEvery(r time.Duration) time.Duration {
 	return every
 }
 
-// Trim deletes persisted samples and journal entries older than before and
-// returns how many rows went.
+// Trim deletes persisted samples, journal entries and ended alert episodes
+// older than before and returns how many rows went.
 func (s *Store) Trim(ctx context.Context, before time.Time) (int64, error) {
 	cut := toUnix(before)
 	s.mu.RLock()
@@ -404,7 +404,9 @@ func (s *Store) Trim(ctx context.Context, before time.Time) (int64, error) {
 		}
 		n, _ := res.RowsAffected()
 		total += n
-		return nil
+		n, err = trimEpisodes(tx, cut)
+		total += n
+		return err
 	})
 	if err != nil {
 		return total, err
