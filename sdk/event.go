@@ -45,6 +45,15 @@ type Event struct {
 	// URL links to the alert in the hbd web UI; empty when the daemon does
 	// not know its public address.
 	URL string
+	// Text says what happened in words, e.g. "web02 is DOWN: no heartbeat
+	// for 2m10s (IPv4 and IPv6)" or "web01 cpu_monitor.cpu_percent 97.2 ≥
+	// 95 (CRITICAL) for 3 samples". Empty from daemons that predate it (and
+	// for test events); RenderTitle and RenderBody then fall back to a
+	// rendering of the fields above.
+	Text string
+	// EpisodeStart is when the alert episode began (the metric left OK); a
+	// recovery carries the start of the episode it ends. Zero when unknown.
+	EpisodeStart time.Time
 }
 
 // IsRecovery reports whether the event announces a return to OK from a

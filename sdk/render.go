@@ -9,7 +9,14 @@ import (
 )
 
 // RenderTitle returns a one-line summary of ev for notification titles and
-// e-mail subjects, for example
+// e-mail subjects. When the daemon sent the event's Text it is the title
+// after the level, for example
+//
+//	[CRITICAL] web02 is DOWN: no heartbeat for 2m10s (IPv4 and IPv6)
+//	[RECOVERED] web02 is UP again after 5m12s
+//
+// and otherwise (daemons that predate Text) the title is built from the
+// fields:
 //
 //	[CRITICAL] web01 cpu_monitor.cpu_percent = 95.5
 //	[RECOVERED] web01 cpu_monitor.cpu_percent = 42 (was CRITICAL)
@@ -22,6 +29,10 @@ func RenderTitle(ev Event) string {
 			return "[TEST] hbd test notification for channel " + ev.Channel
 		}
 		return "[TEST] hbd test notification"
+	case oneLine(ev.Text, maxTitleText) != "" && ev.IsRecovery():
+		return "[RECOVERED] " + oneLine(ev.Text, maxTitleText)
+	case oneLine(ev.Text, maxTitleText) != "":
+		return "[" + ev.Level + "] " + oneLine(ev.Text, maxTitleText)
 	case ev.Level == LevelUnknown:
 		return fmt.Sprintf("[%s] %s %s: no data", ev.Level, ev.Host, ev.MetricPath)
 	case ev.IsRecovery():
@@ -32,8 +43,8 @@ func RenderTitle(ev Event) string {
 }
 
 // RenderBody returns a plain-text, multi-line description of ev for message
-// bodies: what changed, the value, since when, the daemon's message and the
-// link to the web UI when known.
+// bodies: what changed (the event's Text when set), the value, since when,
+// the daemon's message and the link to the web UI when known.
 func RenderBody(ev Event) string {
 	var b strings.Builder
 	if ev.Test {
@@ -47,6 +58,17 @@ func RenderBody(ev Event) string {
 		}
 		return b.String()
 	}
+	if text := strings.TrimSpace(ev.Text); text != "" {
+		b.WriteString(text + "\n\n")
+		fmt.Fprintf(&b, "Host: %s\nMetric: %s\n", ev.Host, ev.MetricPath)
+		if ev.PreviousLevel != "" && ev.PreviousLevel != ev.Level {
+			fmt.Fprintf(&b, "Level: %s (was %s)\n", ev.Level, ev.PreviousLevel)
+		} else {
+			fmt.Fprintf(&b, "Level: %s\n", ev.Level)
+		}
+		renderDetails(&b, ev)
+		return b.String()
+	}
 	switch {
 	case ev.IsRecovery():
 		fmt.Fprintf(&b, "%s %s has recovered: it is OK again after being %s.\n", ev.Host, ev.MetricPath, ev.PreviousLevel)
@@ -58,14 +80,24 @@ func RenderBody(ev Event) string {
 		fmt.Fprintf(&b, "%s %s is %s.\n", ev.Host, ev.MetricPath, ev.Level)
 	}
 	b.WriteString("\n")
+	renderDetails(&b, ev)
+	return b.String()
+}
+
+// renderDetails writes the value, times, count, message and link lines of
+// RenderBody.
+func renderDetails(b *strings.Builder, ev Event) {
 	if ev.Level != LevelUnknown {
-		fmt.Fprintf(&b, "Value: %s\n", FormatValue(ev.Value))
+		fmt.Fprintf(b, "Value: %s\n", FormatValue(ev.Value))
 	}
 	if !ev.Since.IsZero() {
-		fmt.Fprintf(&b, "Since: %s\n", ev.Since.UTC().Format(time.RFC3339))
+		fmt.Fprintf(b, "Since: %s\n", ev.Since.UTC().Format(time.RFC3339))
+	}
+	if !ev.EpisodeStart.IsZero() && !ev.EpisodeStart.Equal(ev.Since) {
+		fmt.Fprintf(b, "Problem began: %s\n", ev.EpisodeStart.UTC().Format(time.RFC3339))
 	}
 	if ev.NotificationCount > 1 {
-		fmt.Fprintf(&b, "Notification: #%d\n", ev.NotificationCount)
+		fmt.Fprintf(b, "Notification: #%d\n", ev.NotificationCount)
 	}
 	if ev.Message != "" {
 		b.WriteString("\n" + ev.Message + "\n")
@@ -73,8 +105,10 @@ func RenderBody(ev Event) string {
 	if ev.URL != "" {
 		b.WriteString("\n" + ev.URL + "\n")
 	}
-	return b.String()
 }
+
+// maxTitleText bounds the Text in a title, in runes.
+const maxTitleText = 400
 
 // FormatValue formats a metric value with at most two decimals and no
 // trailing zeros: 95.5, 42, 0.33, 1234567.89.

@@ -30,6 +30,26 @@ func TestRender(t *testing.T) {
 		{"renotify", func(e *Event) { e.Level, e.NotificationCount, e.URL = LevelWarning, 3, "https://hbd.example/alerts" },
 			"[WARNING] web01 cpu_monitor.cpu_percent = 95.5",
 			[]string{"Notification: #3", "https://hbd.example/alerts"}},
+		{"text is the title", func(e *Event) {
+			e.Host, e.MetricPath, e.Level, e.PreviousLevel, e.Value = "web02", "heartbeat.host", LevelCritical, LevelOK, 2
+			e.Text = "web02 is DOWN: no heartbeat for 2m10s (IPv4 and IPv6)"
+			e.EpisodeStart = since.Add(-time.Minute)
+		},
+			"[CRITICAL] web02 is DOWN: no heartbeat for 2m10s (IPv4 and IPv6)",
+			[]string{"web02 is DOWN: no heartbeat for 2m10s (IPv4 and IPv6)\n\n", "Metric: heartbeat.host", "Level: CRITICAL (was OK)",
+				"Since: 2024-03-23T22:00:00Z", "Problem began: 2024-03-23T21:59:00Z"}},
+		{"recovery text", func(e *Event) {
+			e.Host, e.MetricPath, e.Level, e.PreviousLevel = "web02", "heartbeat.host", LevelOK, LevelCritical
+			e.Text = "web02 is UP again\nafter 5m"
+		},
+			"[RECOVERED] web02 is UP again after 5m",
+			[]string{"web02 is UP again\nafter 5m\n\n", "Level: OK (was CRITICAL)"}},
+		{"blank text falls back", func(e *Event) { e.Level, e.Text = LevelWarning, " \n" },
+			"[WARNING] web01 cpu_monitor.cpu_percent = 95.5",
+			[]string{"web01 cpu_monitor.cpu_percent is WARNING."}},
+		{"test ignores text", func(e *Event) { e.Test, e.Level, e.Text = true, LevelOK, "web01 is DOWN" },
+			"[TEST] hbd test notification for channel ops",
+			[]string{"test notification"}},
 		{"test", func(e *Event) { e.Test, e.Level = true, LevelCritical },
 			"[TEST] hbd test notification for channel ops",
 			[]string{"test notification", "channel ops"}},
@@ -48,6 +68,13 @@ func TestRender(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestRenderTitleBoundsText(t *testing.T) {
+	ev := Event{Level: LevelCritical, Text: strings.Repeat("x", 2*maxTitleText)}
+	if got := []rune(RenderTitle(ev)); len(got) > maxTitleText+len("[CRITICAL] ")+1 {
+		t.Errorf("title of a long text has %d runes", len(got))
 	}
 }
 

@@ -155,13 +155,11 @@ func TestPluginProcessRoundTrip(t *testing.T) {
 	t.Run("deadline reaches the plugin", func(t *testing.T) {
 		short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 		defer cancel()
-		start := time.Now()
+		// The plugin blocks until its ctx ends: the call returns only
+		// because the deadline crossed the wire.
 		err := c.Notify(short, good, sdk.Event{Message: testnotifier.Block})
 		if !errors.Is(err, context.DeadlineExceeded) || sdk.IsPermanent(err) {
 			t.Fatalf("Notify(block) = %v, want retryable deadline error", err)
-		}
-		if took := time.Since(start); took > 2*time.Second {
-			t.Fatalf("Notify(block) took %v", took)
 		}
 	})
 

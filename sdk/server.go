@@ -7,6 +7,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hbdmon/hbd/sdk/internal/notifierpb"
+	"google.golang.org/grpc/status"
 )
 
 // grpcServer adapts a Notifier to the generated gRPC service. It fills in
@@ -34,6 +35,9 @@ func (s *grpcServer) Validate(ctx context.Context, req *notifierpb.ValidateReque
 	err := s.call(ctx, "validate", cfg, func(ctx context.Context) error {
 		return s.impl.Validate(cfg)
 	})
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return nil, status.FromContextError(ctxErr).Err()
+	}
 	return &notifierpb.ValidateResponse{Error: err}, nil
 }
 
@@ -43,6 +47,14 @@ func (s *grpcServer) Notify(ctx context.Context, req *notifierpb.NotifyRequest) 
 	err := s.call(ctx, "notify", cfg, func(ctx context.Context) error {
 		return s.impl.Notify(WithLogger(ctx, s.log.With("event_id", ev.ID)), cfg, ev)
 	})
+	// The call's deadline passed (or the daemon cancelled it) while the
+	// notifier ran: whatever it returned, answer with the context's status,
+	// which the daemon's Client turns into a retryable ctx error. The
+	// server's deadline is reached a little before the client's, so the
+	// answer may arrive while the client's ctx is still live.
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return nil, status.FromContextError(ctxErr).Err()
+	}
 	return &notifierpb.NotifyResponse{Error: err}, nil
 }
 

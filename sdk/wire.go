@@ -37,6 +37,7 @@ func eventToPB(e Event) *notifierpb.Event {
 		Level: e.Level, PreviousLevel: e.PreviousLevel, Value: e.Value,
 		Since: timeToPB(e.Since), Time: timeToPB(e.Time), Message: e.Message,
 		Test: e.Test, NotificationCount: int64(e.NotificationCount), Url: e.URL,
+		Text: e.Text, EpisodeStart: timeToPB(e.EpisodeStart),
 	}
 }
 
@@ -46,6 +47,7 @@ func eventFromPB(p *notifierpb.Event) Event {
 		Level: p.GetLevel(), PreviousLevel: p.GetPreviousLevel(), Value: p.GetValue(),
 		Since: timeFromPB(p.GetSince()), Time: timeFromPB(p.GetTime()), Message: p.GetMessage(),
 		Test: p.GetTest(), NotificationCount: int(p.GetNotificationCount()), URL: p.GetUrl(),
+		Text: p.GetText(), EpisodeStart: timeFromPB(p.GetEpisodeStart()),
 	}
 }
 

@@ -95,8 +95,15 @@ type Payload struct {
 	Test              bool       `json:"test"`
 	NotificationCount int        `json:"notification_count"`
 	URL               string     `json:"url,omitempty"`
+	// Summary is what happened in one sentence ("web02 is DOWN: no
+	// heartbeat for 2m10s (IPv4 and IPv6)"), the daemon's event Text;
+	// absent when the daemon does not send one (older daemons, tests).
+	Summary string `json:"summary,omitempty"`
+	// EpisodeStart is when the alert episode began (the metric left OK);
+	// absent when unknown.
+	EpisodeStart *time.Time `json:"episode_start,omitempty"`
 	// Title and Text are the SDK's default renderings, for receivers that
-	// only display text (chat systems).
+	// only display text (chat systems); both begin with Summary when set.
 	Title string `json:"title"`
 	Text  string `json:"text"`
 }
@@ -108,6 +115,7 @@ func NewPayload(ev sdk.Event) Payload {
 		Level: ev.Level, PreviousLevel: ev.PreviousLevel, Value: ev.Value,
 		Since: timeOrNil(ev.Since), Time: timeOrNil(ev.Time), Message: ev.Message, Test: ev.Test,
 		NotificationCount: ev.NotificationCount, URL: ev.URL,
+		Summary: strings.TrimSpace(ev.Text), EpisodeStart: timeOrNil(ev.EpisodeStart),
 		Title: sdk.RenderTitle(ev), Text: sdk.RenderBody(ev),
 	}
 }

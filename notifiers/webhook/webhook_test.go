@@ -70,6 +70,37 @@ func TestNotifySendsSignedJSON(t *testing.T) {
 	}
 }
 
+func TestPayloadCarriesTheEventText(t *testing.T) {
+	r := sdktest.NewReceiver(t)
+	ev := event()
+	ev.Host, ev.MetricPath, ev.Level, ev.Value = "web02", "heartbeat.host", sdk.LevelCritical, 2
+	ev.Text = "web02 is DOWN: no heartbeat for 2m10s (IPv4 and IPv6)"
+	ev.EpisodeStart = ev.Since.Add(-time.Minute)
+	if err := New().Notify(context.Background(), sdk.Config{"url": r.URL}, ev); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := r.Last()
+	var raw map[string]any
+	if err := json.Unmarshal(req.Body, &raw); err != nil {
+		t.Fatal(err)
+	}
+	if raw["summary"] != ev.Text || raw["title"] != "[CRITICAL] "+ev.Text || raw["episode_start"] != "2024-03-23T21:59:00Z" ||
+		!strings.HasPrefix(raw["text"].(string), ev.Text+"\n") {
+		t.Errorf("payload %s", req.Body)
+	}
+	// Without a Text (older daemons) the fields are absent and the title
+	// keeps its old form.
+	if err := New().Notify(context.Background(), sdk.Config{"url": r.URL}, event()); err != nil {
+		t.Fatal(err)
+	}
+	req, _ = r.Last()
+	raw = nil
+	_ = json.Unmarshal(req.Body, &raw)
+	if _, ok := raw["summary"]; ok || raw["episode_start"] != nil || raw["title"] != "[WARNING] db01 disk_monitor./.percent = 91.25" {
+		t.Errorf("payload without text %s", req.Body)
+	}
+}
+
 func TestNotifyMethodAndUnsigned(t *testing.T) {
 	r := sdktest.NewReceiver(t)
 	if err := New().Notify(context.Background(), sdk.Config{"url": r.URL, "method": "put"}, event()); err != nil {

@@ -383,7 +383,13 @@ type Event struct {
 	Test              bool                   `protobuf:"varint,11,opt,name=test,proto3" json:"test,omitempty"`
 	NotificationCount int64                  `protobuf:"varint,12,opt,name=notification_count,json=notificationCount,proto3" json:"notification_count,omitempty"`
 	// Link to the alert in the hbd web UI, if the daemon knows its public URL.
-	Url           string `protobuf:"bytes,13,opt,name=url,proto3" json:"url,omitempty"`
+	Url string `protobuf:"bytes,13,opt,name=url,proto3" json:"url,omitempty"`
+	// What happened in words, e.g. "web02 is DOWN: no heartbeat for 2m10s
+	// (IPv4 and IPv6)"; empty from daemons that predate it.
+	Text string `protobuf:"bytes,14,opt,name=text,proto3" json:"text,omitempty"`
+	// When the alert episode began (the metric left OK); a recovery carries
+	// the start of the episode it ends. Unset when unknown.
+	EpisodeStart  *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=episode_start,json=episodeStart,proto3" json:"episode_start,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -507,6 +513,20 @@ func (x *Event) GetUrl() string {
 		return x.Url
 	}
 	return ""
+}
+
+func (x *Event) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *Event) GetEpisodeStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EpisodeStart
+	}
+	return nil
 }
 
 type NotifyRequest struct {
@@ -633,7 +653,7 @@ const file_notifier_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"@\n" +
 	"\x10ValidateResponse\x12,\n" +
-	"\x05error\x18\x01 \x01(\v2\x16.hbd.notifier.v1.ErrorR\x05error\"\x8a\x03\n" +
+	"\x05error\x18\x01 \x01(\v2\x16.hbd.notifier.v1.ErrorR\x05error\"\xdf\x03\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\achannel\x18\x02 \x01(\tR\achannel\x12\x12\n" +
@@ -649,7 +669,9 @@ const file_notifier_proto_rawDesc = "" +
 	" \x01(\tR\amessage\x12\x12\n" +
 	"\x04test\x18\v \x01(\bR\x04test\x12-\n" +
 	"\x12notification_count\x18\f \x01(\x03R\x11notificationCount\x12\x10\n" +
-	"\x03url\x18\r \x01(\tR\x03url\"\xbc\x01\n" +
+	"\x03url\x18\r \x01(\tR\x03url\x12\x12\n" +
+	"\x04text\x18\x0e \x01(\tR\x04text\x12?\n" +
+	"\repisode_start\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\fepisodeStart\"\xbc\x01\n" +
 	"\rNotifyRequest\x12B\n" +
 	"\x06config\x18\x01 \x03(\v2*.hbd.notifier.v1.NotifyRequest.ConfigEntryR\x06config\x12,\n" +
 	"\x05event\x18\x02 \x01(\v2\x16.hbd.notifier.v1.EventR\x05event\x1a9\n" +
@@ -696,20 +718,21 @@ var file_notifier_proto_depIdxs = []int32{
 	3,  // 2: hbd.notifier.v1.ValidateResponse.error:type_name -> hbd.notifier.v1.Error
 	11, // 3: hbd.notifier.v1.Event.since:type_name -> google.protobuf.Timestamp
 	11, // 4: hbd.notifier.v1.Event.time:type_name -> google.protobuf.Timestamp
-	10, // 5: hbd.notifier.v1.NotifyRequest.config:type_name -> hbd.notifier.v1.NotifyRequest.ConfigEntry
-	6,  // 6: hbd.notifier.v1.NotifyRequest.event:type_name -> hbd.notifier.v1.Event
-	3,  // 7: hbd.notifier.v1.NotifyResponse.error:type_name -> hbd.notifier.v1.Error
-	0,  // 8: hbd.notifier.v1.Notifier.Schema:input_type -> hbd.notifier.v1.SchemaRequest
-	4,  // 9: hbd.notifier.v1.Notifier.Validate:input_type -> hbd.notifier.v1.ValidateRequest
-	7,  // 10: hbd.notifier.v1.Notifier.Notify:input_type -> hbd.notifier.v1.NotifyRequest
-	2,  // 11: hbd.notifier.v1.Notifier.Schema:output_type -> hbd.notifier.v1.SchemaResponse
-	5,  // 12: hbd.notifier.v1.Notifier.Validate:output_type -> hbd.notifier.v1.ValidateResponse
-	8,  // 13: hbd.notifier.v1.Notifier.Notify:output_type -> hbd.notifier.v1.NotifyResponse
-	11, // [11:14] is the sub-list for method output_type
-	8,  // [8:11] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	11, // 5: hbd.notifier.v1.Event.episode_start:type_name -> google.protobuf.Timestamp
+	10, // 6: hbd.notifier.v1.NotifyRequest.config:type_name -> hbd.notifier.v1.NotifyRequest.ConfigEntry
+	6,  // 7: hbd.notifier.v1.NotifyRequest.event:type_name -> hbd.notifier.v1.Event
+	3,  // 8: hbd.notifier.v1.NotifyResponse.error:type_name -> hbd.notifier.v1.Error
+	0,  // 9: hbd.notifier.v1.Notifier.Schema:input_type -> hbd.notifier.v1.SchemaRequest
+	4,  // 10: hbd.notifier.v1.Notifier.Validate:input_type -> hbd.notifier.v1.ValidateRequest
+	7,  // 11: hbd.notifier.v1.Notifier.Notify:input_type -> hbd.notifier.v1.NotifyRequest
+	2,  // 12: hbd.notifier.v1.Notifier.Schema:output_type -> hbd.notifier.v1.SchemaResponse
+	5,  // 13: hbd.notifier.v1.Notifier.Validate:output_type -> hbd.notifier.v1.ValidateResponse
+	8,  // 14: hbd.notifier.v1.Notifier.Notify:output_type -> hbd.notifier.v1.NotifyResponse
+	12, // [12:15] is the sub-list for method output_type
+	9,  // [9:12] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_notifier_proto_init() }
