@@ -14,12 +14,17 @@
 //     reason (Stats) and answers each valid heartbeat with an ack that is
 //     never larger than the request.
 //   - Tracker: connection state per host and family (UP, LATE, DOWN), the
-//     host's own state (UP, DEGRADED, DOWN), latency and loss, and a change
-//     callback for the journal, the live feed and alerting.
+//     host's own state (UP, DEGRADED, DOWN), latency, loss and clock offset,
+//     and change callbacks for the journal, the live feed and alerting.
+//     Hosts the daemon expects (Expect) go DOWN when they are not heard
+//     from within their timeout, whether they never reported or stopped
+//     while the daemon was down; the families a host used before a restart
+//     are awaited too.
 //
 // Wiring in the daemon:
 //
-//	tr := heartbeat.NewTracker(heartbeat.TrackerConfig{Timeout: hostTimeout, OnChange: journal})
+//	tr := heartbeat.NewTracker(heartbeat.TrackerConfig{Timeout: hostTimeout, OnChange: journal, OnClock: clockAlert})
+//	tr.Expect(heartbeat.Expectation{Host: "web01", LastSeen: persisted["web01"], From: started})
 //	srv, err := heartbeat.NewServer(heartbeat.ServerConfig{
 //		Addr4: "0.0.0.0:50003", Addr6: "[::]:50003", Keys: hostKey, Tracker: tr,
 //	})

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/hbdmon/hbd/core/ratelimit"
 )
 
 // Server defaults.
@@ -27,6 +29,13 @@ const (
 	// same socket can overtake the first, turning the overtaken heartbeat
 	// into a replay drop) and was also the faster setting on loopback.
 	DefaultReaders = 1
+
+	// RefusalLogEvery is how often at most a refused heartbeat from one
+	// source address is logged; RefusalLogSources bounds how many source
+	// addresses are tracked for that (beyond it, the untracked ones share
+	// one line per RefusalLogEvery).
+	RefusalLogEvery   = time.Minute
+	RefusalLogSources = 4096
 
 	socketBuffer = 4 << 20
 	keyShards    = 16
@@ -146,8 +155,10 @@ type ServerConfig struct {
 	MaxClockSkew time.Duration
 	// Readers overrides DefaultReaders when > 0.
 	Readers int
-	// Logger receives socket errors; nil discards them. Dropped datagrams
-	// are counted, never logged, so a flood cannot fill the log.
+	// Logger receives socket errors and, at warn, heartbeats refused for
+	// an unknown host, a bad signature or clock skew: at most one line per
+	// source address per RefusalLogEvery. Every other drop is only
+	// counted, so a flood cannot fill the log. Nil discards them.
 	Logger hclog.Logger
 }
 
@@ -163,6 +174,7 @@ type Server struct {
 	skew    time.Duration
 	readers int
 	log     hclog.Logger
+	refusal *ratelimit.Limiter[netip.Addr] // log lines of refused heartbeats, per source
 
 	conns [2]*net.UDPConn // by family index; nil when disabled
 
@@ -244,6 +256,7 @@ func newServer(cfg ServerConfig) *Server {
 		log:     cfg.Logger,
 		keySeed: maphash.MakeSeed(),
 		closed:  make(chan struct{}),
+		refusal: ratelimit.New[netip.Addr](RefusalLogEvery, RefusalLogSources),
 	}
 	s.keys.Store(&cfg.Keys)
 	if s.skew <= 0 {
@@ -406,16 +419,23 @@ func (s *Server) handle(b []byte, from netip.AddrPort, fi int, out []byte, now t
 	ke, fresh := s.lockedKey(p.Host)
 	if ke == nil {
 		ctr.dropped[dropUnknownHost].Add(1)
+		s.logRefusal(from, fi, p.Host, now, DropUnknownHost, 0)
 		return nil, false
 	}
 	if !ke.signer.Verify(b) {
 		ke.mu.Unlock()
 		ctr.dropped[dropBadMAC].Add(1)
+		s.logRefusal(from, fi, p.Host, now, DropBadMAC, 0)
 		return nil, false
 	}
 	if d := time.Duration(now.UnixNano() - p.SentNanos); d > s.skew || d < -s.skew {
+		dynamic := ke.dynamic
 		ke.mu.Unlock()
 		ctr.dropped[dropStale].Add(1)
+		// Verified, so the host exists and its clock is off: the tracker
+		// learns the offset and why the host is not heard.
+		s.tracker.refuse(p.Host, fi, &p, now, dynamic)
+		s.logRefusal(from, fi, p.Host, now, DropStale, -d)
 		return nil, false
 	}
 	// Signing before the tracker decides on a replay wastes one MAC per
@@ -435,6 +455,34 @@ func (s *Server) handle(b []byte, from netip.AddrPort, fi int, out []byte, now t
 	}
 	ctr.accepted.Add(1)
 	return out, true
+}
+
+// logRefusal logs a heartbeat refused for why (DropUnknownHost, DropBadMAC
+// or DropStale, with the host's clock offset) at warn, at most once per
+// source address per RefusalLogEvery. Nothing is formatted for the lines
+// held back, so a flood of forged packets costs a map lookup each.
+func (s *Server) logRefusal(from netip.AddrPort, fi int, host []byte, now time.Time, why DropReason, offset time.Duration) {
+	d := s.refusal.Allow(from.Addr(), now)
+	if !d.OK {
+		return
+	}
+	var reason string
+	switch why {
+	case DropUnknownHost:
+		reason = "unknown host: not in watchhosts, and no enroll_key"
+	case DropBadMAC:
+		reason = "bad signature: the host's key differs from the daemon's"
+	default:
+		reason = fmt.Sprintf("%s (allowed ±%s): fix the host's clock (NTP)", skewReason(offset), s.skew)
+	}
+	args := []any{"reason", reason, "host", string(host), "source", from.Addr().String(), "family", families[fi]}
+	if d.Suppressed > 0 {
+		args = append(args, "suppressed", d.Suppressed)
+	}
+	if d.Overflow {
+		args = append(args, "note", "refusals from too many sources: untracked sources share one line per minute")
+	}
+	s.log.Warn("heartbeat refused", args...)
 }
 
 func decodeDropReason(err error) int {

@@ -2,8 +2,10 @@ package heartbeat
 
 import (
 	"bytes"
+	"math"
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -139,8 +141,16 @@ func TestEveryDropReason(t *testing.T) {
 				t.Errorf("received +%d accepted +%d acked +%d, want 2, 1, 1 (the probe)",
 					st.Received-st0.Received, st.Accepted-st0.Accepted, st.Acked-st0.Acked)
 			}
-			if after, _ := ts.tr.Snapshot("web01"); !reflect.DeepEqual(after, before) {
-				t.Errorf("web01 changed:\n%+v\n%+v", before, after)
+			after, _ := ts.tr.Snapshot("web01")
+			if tt.reason == DropStale {
+				// Verified but refused: the tracker learns why the host is
+				// not heard, and nothing else.
+				if !strings.HasPrefix(after.Reason, "clock 6m0s ") || after.ClockOffsetMS == nil || math.Abs(*after.ClockOffsetMS) < 6*60e3-1e3 {
+					t.Errorf("after a stale heartbeat: reason %q, offset %v", after.Reason, after.ClockOffsetMS)
+				}
+			}
+			if a, b := withoutClock(after), withoutClock(before); !reflect.DeepEqual(a, b) {
+				t.Errorf("web01 changed:\n%+v\n%+v", b, a)
 			}
 			if _, ok := ts.tr.Snapshot("nobody"); ok {
 				t.Error("an unknown host got state")
@@ -264,4 +274,11 @@ func TestHandleDoesNotAllocate(t *testing.T) {
 	if allocs != 0 {
 		t.Fatalf("%v allocations per heartbeat, want 0", allocs)
 	}
+}
+
+// withoutClock drops what a refused heartbeat may change: the clock offset
+// and the reason.
+func withoutClock(h HostStatus) HostStatus {
+	h.ClockOffsetMS, h.Reason = nil, ""
+	return h
 }

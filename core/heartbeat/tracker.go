@@ -132,14 +132,25 @@ type TrackerConfig struct {
 	// SweepInterval is how often Run checks for late and down connections;
 	// DefaultSweepInterval when 0.
 	SweepInterval time.Duration
+	// OnClock receives the estimated clock offset of a host (positive: the
+	// host's clock is ahead of the tracker's), smoothed over its last
+	// heartbeats, and whether its heartbeats are being refused for clock
+	// skew. It is called at most every ClockReportEvery per host, sooner
+	// when the offset moved by more than ClockReportMove or the refusal
+	// started or ended. Calls for one host are serialized; a report never
+	// overtakes a newer one. Like OnChange it runs on the packet path or the
+	// sweeper and must return quickly.
+	OnClock func(host string, offset time.Duration, refused bool, at time.Time)
 }
 
-// Tracker holds the connection state of every host heard from. It is safe
+// Tracker holds the connection state of every host heard from or expected
+// (Expect). It is safe
 // for concurrent use; hosts are spread over shards, and each host has its own
 // lock. The Server feeds it; Run moves silent connections to LATE and DOWN.
 type Tracker struct {
 	timeout  func(string) time.Duration
 	onChange func(Change)
+	onClock  func(string, time.Duration, bool, time.Time)
 	sweep    time.Duration
 	seed     maphash.Seed
 	shards   [trackerShards]trackerShard
@@ -151,8 +162,9 @@ type trackerShard struct {
 }
 
 // hostEntry is one host's state. mu guards everything but name, which never
-// changes. emitMu serializes OnChange calls for the host (see emit); it is
-// never acquired while mu is held, so OnChange may call Snapshot.
+// changes. emitMu serializes OnChange calls for the host (see emit), clockMu
+// the OnClock calls (see reportClock); neither is acquired while mu is
+// held, so the callbacks may call Snapshot.
 type hostEntry struct {
 	mu      sync.Mutex
 	emitMu  sync.Mutex
@@ -162,6 +174,22 @@ type hostEntry struct {
 	state   State
 	since   time.Time
 	conns   [2]conn
+
+	// expected: the host must be heard from by from plus its timeout
+	// (Expect). heard: a heartbeat was accepted since the entry was made.
+	// silent: declared DOWN without any family ever used.
+	expected, heard, silent bool
+	from                    time.Time
+
+	clock clockEstimate
+	// refusedAt is when the last heartbeat refused for clock skew arrived
+	// (zero: none refused since the last accepted one); refusedOffset is
+	// that heartbeat's offset.
+	refusedAt     time.Time
+	refusedOffset time.Duration
+
+	clockMu        sync.Mutex
+	clockDelivered uint64 // seq of the last report given to OnClock; guarded by clockMu
 }
 
 // conn is one family of one host.
@@ -178,6 +206,12 @@ type conn struct {
 	rttAvg   float64 // nanoseconds, EWMA
 	hasRTT   bool
 	loss     lossWindow
+	// persisted: the host used this family before the daemon restarted
+	// (Expect); while state is "" the family is awaited.
+	persisted bool
+	// refSession and refSeq identify the newest heartbeat refused for
+	// clock skew, so a replay of it is not counted again.
+	refSession, refSeq uint64
 }
 
 // NewTracker returns an empty Tracker. Start its sweeper with Run.
@@ -185,6 +219,7 @@ func NewTracker(cfg TrackerConfig) *Tracker {
 	t := &Tracker{
 		timeout:  cfg.Timeout,
 		onChange: cfg.OnChange,
+		onClock:  cfg.OnClock,
 		sweep:    cfg.SweepInterval,
 		seed:     maphash.MakeSeed(),
 	}
@@ -245,18 +280,28 @@ func (t *Tracker) sweepHost(e *hostEntry, now time.Time) {
 	var changes [3]Change
 	n := 0
 	e.mu.Lock()
+	// An expected host had its timeout to be heard from, counted from when
+	// it was first expected.
+	waited := e.expected && now.Sub(e.from) > timeout
 	for i := range e.conns {
 		c := &e.conns[i]
-		if c.state == "" || c.state == StateDown {
-			continue
-		}
-		silent := now.Sub(c.lastSeen)
 		next := c.state
-		switch {
-		case silent > max(timeout, minTimeoutIntervals*c.interval):
+		switch c.state {
+		case StateDown:
+			continue
+		case "":
+			if !c.persisted || !waited {
+				continue
+			}
 			next = StateDown
-		case silent > time.Duration(lateFactor*float64(c.interval)):
-			next = StateLate
+		default:
+			silent := now.Sub(c.lastSeen)
+			switch {
+			case silent > max(timeout, minTimeoutIntervals*c.interval):
+				next = StateDown
+			case silent > time.Duration(lateFactor*float64(c.interval)):
+				next = StateLate
+			}
 		}
 		if next != c.state {
 			changes[n] = e.change(families[i], c, c.state, next, now)
@@ -264,13 +309,29 @@ func (t *Tracker) sweepHost(e *hostEntry, now time.Time) {
 			c.state, c.since = next, now
 		}
 	}
-	if n > 0 {
+	recompute := n > 0
+	if waited && e.state == "" && !e.silent && !e.usesFamily() {
+		// Never heard from, and no family to wait for: the host itself
+		// is DOWN.
+		e.silent = true
+		recompute = true
+	}
+	var rep clockReport
+	if !e.refusedAt.IsZero() && now.Sub(e.refusedAt) > timeout {
+		// No refused heartbeat for a whole timeout: the host stopped
+		// sending, or its clock was fixed. Either way it is no longer
+		// being refused.
+		e.refusedAt = time.Time{}
+		rep = e.clockDue(now, false, e.clock.median())
+	}
+	if recompute {
 		if hc, ok := e.updateHostState(now); ok {
 			changes[n] = hc
 			n++
 		}
 	}
 	t.emit(e, changes[:n])
+	t.reportClock(e, rep)
 }
 
 // observe applies one verified heartbeat received over family fi from addr.
@@ -311,6 +372,15 @@ func (t *Tracker) observe(host []byte, fi int, p *Packet, addr netip.AddrPort, n
 			c.rttAvg, c.hasRTT = float64(rtt), true
 		}
 	}
+	e.heard, e.silent = true, false
+	if !e.refusedAt.IsZero() {
+		// Refused before, accepted now: the clock moved, so the offsets
+		// measured before say nothing about it any more.
+		e.refusedAt = time.Time{}
+		e.clock.reset()
+	}
+	e.clock.add(time.Duration(p.SentNanos-now.UnixNano()) + c.rtt/2)
+	rep := e.clockDue(now, false, e.clock.median())
 	if c.state != StateUp {
 		changes[n] = e.change(families[fi], c, c.state, StateUp, now)
 		n++
@@ -321,11 +391,16 @@ func (t *Tracker) observe(host []byte, fi int, p *Packet, addr netip.AddrPort, n
 		}
 	}
 	t.emit(e, changes[:n])
+	t.reportClock(e, rep)
 	return nil
 }
 
 func (e *hostEntry) change(f Family, c *conn, from, to State, now time.Time) Change {
-	return Change{Host: e.name, Family: f, From: from, To: to, Time: now, Dynamic: e.dynamic, Addr: c.addr}
+	ch := Change{Host: e.name, Family: f, From: from, To: to, Time: now, Dynamic: e.dynamic, Addr: c.addr, LastSeen: c.lastSeen}
+	if to == StateDown {
+		ch.Reason = e.reason()
+	}
+	return ch
 }
 
 // updateHostState recomputes the host state from its connections and
@@ -344,6 +419,8 @@ func (e *hostEntry) updateHostState(now time.Time) (Change, bool) {
 	}
 	var s State
 	switch {
+	case used == 0 && e.silent:
+		s = StateDown
 	case used == 0:
 		s = ""
 	case down == 0:
@@ -356,7 +433,11 @@ func (e *hostEntry) updateHostState(now time.Time) (Change, bool) {
 	if s == e.state {
 		return Change{}, false
 	}
-	c := Change{Host: e.name, From: e.state, To: s, Time: now, Dynamic: e.dynamic}
+	c := Change{Host: e.name, From: e.state, To: s, Time: now, Dynamic: e.dynamic,
+		LastSeen: e.lastSeen(), Families: e.familyList()}
+	if s == StateDown || s == StateDegraded {
+		c.Reason = e.reason()
+	}
 	e.state, e.since = s, now
 	return c, true
 }
@@ -435,7 +516,9 @@ type ConnectionStatus struct {
 	State State `json:"state"`
 	// Since is when State was entered, unix seconds.
 	Since float64 `json:"since"`
-	// Address is the remote address of the last accepted heartbeat.
+	// Address is the remote address of the last accepted heartbeat; empty
+	// for a family not heard from since the daemon started (DOWN from its
+	// persisted use).
 	Address string `json:"address"`
 	// LastSeen is when the last accepted heartbeat arrived, unix seconds.
 	LastSeen float64 `json:"last_seen"`
@@ -458,17 +541,29 @@ type HostStatus struct {
 	Name string `json:"name"`
 	// Dynamic is true for hosts registered with an enroll-derived key.
 	Dynamic bool `json:"dyn"`
-	// State is "UP", "DEGRADED" or "DOWN".
+	// State is "UP", "DEGRADED" or "DOWN"; "" while an expected host has
+	// not been heard from and its timeout has not run out (waiting).
 	State State `json:"state"`
 	// Since is when State was entered, unix seconds.
 	Since float64 `json:"since"`
 	// Connections holds one entry per family the host has used, IPv4
 	// first.
 	Connections []ConnectionStatus `json:"connections"`
+	// LastSeen is when the newest heartbeat of the host was accepted, over
+	// any family, unix seconds; it may be from before the daemon's restart.
+	// 0 when never.
+	LastSeen float64 `json:"last_seen"`
+	// ClockOffsetMS is the host's estimated clock offset against the
+	// daemon's clock in milliseconds (positive: ahead); nil until a
+	// heartbeat was seen.
+	ClockOffsetMS *float64 `json:"clock_offset_ms"`
+	// Reason says why the host is not heard when more is known than
+	// silence, e.g. "clock 6m12s ahead of hbd"; empty otherwise.
+	Reason string `json:"reason"`
 }
 
 // Snapshot returns a copy of host's state, and false if the host was never
-// heard from.
+// heard from nor expected.
 func (t *Tracker) Snapshot(host string) (HostStatus, bool) {
 	sh := t.shardOf(host)
 	sh.mu.RLock()
@@ -480,8 +575,8 @@ func (t *Tracker) Snapshot(host string) (HostStatus, bool) {
 	return e.snapshot(), true
 }
 
-// Hosts returns a copy of the state of every host heard from, sorted by
-// name.
+// Hosts returns a copy of the state of every host heard from or expected,
+// sorted by name.
 func (t *Tracker) Hosts() []HostStatus {
 	var out []HostStatus
 	for i := range t.shards {
@@ -503,17 +598,26 @@ func (t *Tracker) Hosts() []HostStatus {
 func (e *hostEntry) snapshot() HostStatus {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	h := HostStatus{Name: e.name, Dynamic: e.dynamic, State: e.state, Since: unixSeconds(e.since)}
+	h := HostStatus{Name: e.name, Dynamic: e.dynamic, State: e.state, Since: unixSeconds(e.since),
+		LastSeen: unixSeconds(e.lastSeen()), Reason: e.reason()}
+	if off, ok := e.offset(); ok {
+		ms := math.Round(float64(off)/float64(time.Millisecond)*10) / 10
+		h.ClockOffsetMS = &ms
+	}
 	for i := range e.conns {
 		c := &e.conns[i]
 		if c.state == "" {
 			continue
 		}
+		addr := ""
+		if c.addr.IsValid() {
+			addr = c.addr.String()
+		}
 		h.Connections = append(h.Connections, ConnectionStatus{
 			Family:       families[i],
 			State:        c.state,
 			Since:        unixSeconds(c.since),
-			Address:      c.addr.String(),
+			Address:      addr,
 			LastSeen:     unixSeconds(c.lastSeen),
 			LatencyMS:    float64(c.rtt) / float64(time.Millisecond),
 			LatencyAvgMS: c.rttAvg / float64(time.Millisecond),

@@ -255,7 +255,8 @@ func TestSnapshotJSON(t *testing.T) {
 	}
 	want := `{"name":"web01","dyn":true,"state":"UP","since":1711234567.123,"connections":[` +
 		`{"family":"ipv4","state":"UP","since":1711234567.123,"address":"127.0.0.1:40000","last_seen":1711234567.123,` +
-		`"latency_ms":0.21,"latency_avg_ms":0.21,"loss_percent":0,"interval_ms":5000}]}`
+		`"latency_ms":0.21,"latency_avg_ms":0.21,"loss_percent":0,"interval_ms":5000}],` +
+		`"last_seen":1711234567.123,"clock_offset_ms":0.1,"reason":""}`
 	if string(b) != want {
 		t.Fatalf("JSON\n got %s\nwant %s", b, want)
 	}
