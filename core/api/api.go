@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/labstack/echo/v4"
@@ -42,6 +43,9 @@ type Principal struct {
 	User  string // empty in open mode
 	Admin bool
 	Open  bool // no users configured: everything is allowed
+	// Expires is when the caller's session ends; zero in open mode. The
+	// live feed closes the connection then.
+	Expires time.Time
 }
 
 // Guard authenticates requests and decides access. The auth package

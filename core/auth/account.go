@@ -46,10 +46,12 @@ func (s *Service) Login(ctx context.Context, r *http.Request, client string, req
 	client = printable(client, 64)
 	_, known := cfg.Users[req.Username]
 	who := "unknown user"
-	keys := []throttleKey{addrKey(client)}
+	// Names that are no user's are throttled like users' names, so the
+	// answers (delay, 429) do not tell which names exist.
+	keys := []throttleKey{addrKey(client), nameKey(req.Username)}
 	if known {
 		who = req.Username
-		keys = append(keys, userKey(req.Username))
+		keys[1] = userKey(req.Username)
 	}
 	tk, delay, retry, locked := s.throttle.attempt(s.now(), keys...)
 	if retry > 0 {
@@ -86,11 +88,12 @@ func (s *Service) Login(ctx context.Context, r *http.Request, client string, req
 // still runs bcrypt, against a hash of the same cost, so the answer time
 // does not tell which users exist.
 func (s *Service) passwordOK(hash string, exists bool, password string) bool {
-	if len(password) > maxPasswordBytes {
-		return false
-	}
-	if !exists {
-		bcrypt.CompareHashAndPassword(s.dummyHash(), []byte(password))
+	if len(password) > maxPasswordBytes || !exists {
+		// The same bcrypt cost whatever the input, so neither a missing
+		// user nor an over-long password makes a cheap, fast attempt.
+		// bcrypt refuses over-long input before hashing: cut it.
+		pw := []byte(password)
+		bcrypt.CompareHashAndPassword(s.dummyHash(), pw[:min(len(pw), maxPasswordBytes)])
 		return false
 	}
 	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil
@@ -233,6 +236,9 @@ func (s *Service) UpdateMe(ctx context.Context, r *http.Request, p api.Principal
 		}
 	}
 	s.mu.Unlock()
+	if ended > 0 {
+		s.sessionsEnded()
+	}
 	if passwordChange {
 		s.st.Journal("", fmt.Sprintf("password of %s changed; %d other sessions ended", p.User, ended))
 		s.log.Info("password changed", "user", p.User, "sessions_ended", ended)

@@ -79,6 +79,7 @@ type Service struct {
 	access       *Access
 	throttle     *throttle
 	channelOK    atomic.Pointer[func(user, channel string) bool]
+	ended        atomic.Pointer[func()]
 
 	updateMu sync.Mutex // serializes profile updates (read-modify-write of overlays)
 
@@ -95,6 +96,19 @@ type session struct {
 	user                       string
 	created, expires, lastUsed time.Time
 	client                     string
+}
+
+// OnSessionsEnded sets fn to be called (outside every lock) after sessions
+// end before their time: logout, password change, users removed or
+// re-keyed on reload, a user's oldest sessions pushed out. The live feed
+// re-checks its clients then, so a logged-out session stops receiving at
+// once.
+func (s *Service) OnSessionsEnded(fn func()) { s.ended.Store(&fn) }
+
+func (s *Service) sessionsEnded() {
+	if fn := s.ended.Load(); fn != nil {
+		(*fn)()
+	}
 }
 
 // New loads the user overlays and open sessions from the store.
@@ -188,6 +202,7 @@ func (s *Service) Reload(cfg *config.Config) {
 	if len(revoke) == 0 {
 		return
 	}
+	s.sessionsEnded()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := s.st.DeleteUserSessions(ctx, revoke...); err != nil {

@@ -143,7 +143,7 @@ func (s *Service) authenticate(r *http.Request) authResult {
 		s.mu.Unlock()
 		s.st.TouchSession(a.hash, now, client)
 	}
-	a.p = api.Principal{User: sessUser, Admin: user.Admin}
+	a.p = api.Principal{User: sessUser, Admin: user.Admin, Expires: expires}
 	a.ok, a.expires = true, expires
 	return a
 }
@@ -194,6 +194,7 @@ func (s *Service) openSession(ctx context.Context, user, client string) (string,
 		s.st.DeleteExpiredSessions(now)
 	}
 	if len(excess) > 0 {
+		s.sessionsEnded()
 		if err := s.st.DeleteSessions(ctx, excess...); err != nil {
 			s.log.Error("cannot end oldest sessions", "user", user, "error", err)
 		}
@@ -244,5 +245,6 @@ func (s *Service) Logout(ctx context.Context, r *http.Request) (*http.Cookie, er
 	delete(s.sessions, h)
 	s.mu.Unlock()
 	s.log.Info("logout", "user", se.user)
+	s.sessionsEnded()
 	return clear, nil
 }

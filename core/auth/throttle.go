@@ -31,17 +31,45 @@ var (
 const (
 	// throttleForget is how long after its last failure a key is forgotten.
 	throttleForget = time.Hour
-	// maxThrottleKeys bounds the memory of the throttle.
+	// maxThrottleKeys bounds each bounded table of the throttle (typed user
+	// names that are no user's, and client addresses).
 	maxThrottleKeys = 10000
+	// purgeEvery is how often a full table is scanned for forgotten entries
+	// at most, so a flood cannot make every attempt scan the table.
+	purgeEvery = time.Second
+	// overflowName is the key of a full table's shared entry.
+	overflowName = "*overflow*"
+)
+
+// keyClass says which table of the throttle a key lives in. The tables
+// are apart, so filling one (with addresses or invented names) can never
+// push out the state of another, and entries of configured users are never
+// evicted at all.
+type keyClass int
+
+const (
+	classUser keyClass = iota // configured user names: bounded by the config
+	className                 // typed names that are no user's: bounded
+	classAddr                 // client addresses: bounded
+	numClasses
 )
 
 type throttleKey struct {
 	name   string
+	class  keyClass
 	policy *throttlePolicy
 }
 
+// userKey is the key of a configured user's name.
 func userKey(name string) throttleKey {
-	return throttleKey{name: "user:" + strings.ToLower(name), policy: &userPolicy}
+	return throttleKey{name: "user:" + strings.ToLower(name), class: classUser, policy: &userPolicy}
+}
+
+// nameKey is the key of a typed name that is no user's: it is counted,
+// delayed and locked exactly like a user's, so the answers do not tell
+// which names exist.
+func nameKey(name string) throttleKey {
+	return throttleKey{name: "user:" + strings.ToLower(name), class: className, policy: &userPolicy}
 }
 
 // addrKey groups IPv6 clients by /64, which one host can fill at will.
@@ -49,7 +77,7 @@ func addrKey(client string) throttleKey {
 	if ip := net.ParseIP(client); ip != nil && ip.To4() == nil {
 		client = ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
 	}
-	return throttleKey{name: "addr:" + client, policy: &addrPolicy}
+	return throttleKey{name: "addr:" + client, class: classAddr, policy: &addrPolicy}
 }
 
 type throttleEntry struct {
@@ -60,12 +88,28 @@ type throttleEntry struct {
 
 // throttle counts failed logins per key. It is safe for concurrent use and
 // holds no goroutine; the caller passes the time.
+//
+// Bounds: configured users' entries are limited by the config; the tables
+// of invented names and of addresses hold at most maxThrottleKeys entries
+// each. Only forgotten entries (no failure for throttleForget and not
+// locked) are ever removed to make room; when a table is full of live
+// entries, new keys of that class share one overflow entry, which is
+// counted and locked like any other. A flood can therefore slow or lock
+// out newcomers while it lasts, but never unlock anyone.
 type throttle struct {
-	mu      sync.Mutex
-	entries map[string]*throttleEntry
+	mu        sync.Mutex
+	tables    [numClasses]map[string]*throttleEntry
+	overflow  [numClasses]*throttleEntry
+	lastPurge [numClasses]time.Time
 }
 
-func newThrottle() *throttle { return &throttle{entries: map[string]*throttleEntry{}} }
+func newThrottle() *throttle {
+	t := &throttle{}
+	for i := range t.tables {
+		t.tables[i] = map[string]*throttleEntry{}
+	}
+	return t
+}
 
 // ticket is one recorded attempt, for taking it back.
 type ticket struct {
@@ -83,7 +127,7 @@ func (t *throttle) attempt(now time.Time, keys ...throttleKey) (tk ticket, delay
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, k := range keys {
-		if e := t.live(k.name, now); e != nil && now.Before(e.until) {
+		if e := t.live(k, now); e != nil && now.Before(e.until) {
 			retryAfter = max(retryAfter, e.until.Sub(now))
 		}
 	}
@@ -92,11 +136,9 @@ func (t *throttle) attempt(now time.Time, keys ...throttleKey) (tk ticket, delay
 	}
 	tk = ticket{keys: keys}
 	for _, k := range keys {
-		e := t.live(k.name, now)
+		e := t.live(k, now)
 		if e == nil {
-			t.makeRoom(now)
-			e = &throttleEntry{}
-			t.entries[k.name] = e
+			e = t.create(k, now)
 		}
 		p := k.policy
 		if n := e.failures - p.free; n >= 0 {
@@ -129,12 +171,13 @@ func (t *throttle) succeeded(tk ticket) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for i, k := range tk.keys {
-		e := t.entries[k.name]
+		tab := t.tables[k.class]
+		e := tab[k.name]
 		if e == nil {
 			continue
 		}
-		if k.policy == &userPolicy {
-			delete(t.entries, k.name)
+		if k.class == classUser {
+			delete(tab, k.name)
 			continue
 		}
 		e.failures--
@@ -142,38 +185,55 @@ func (t *throttle) succeeded(tk ticket) {
 			e.until = tk.prev[i]
 		}
 		if e.failures <= 0 {
-			delete(t.entries, k.name)
+			delete(tab, k.name)
 		}
 	}
 }
 
-// live returns the entry of name unless it is forgotten (and drops it).
-func (t *throttle) live(name string, now time.Time) *throttleEntry {
-	e := t.entries[name]
-	if e != nil && now.Sub(e.last) > throttleForget && !now.Before(e.until) {
-		delete(t.entries, name)
+// forgotten reports whether an entry may be dropped: no failure for
+// throttleForget and not locked.
+func forgotten(e *throttleEntry, now time.Time) bool {
+	return now.Sub(e.last) > throttleForget && !now.Before(e.until)
+}
+
+// live returns the entry of k (the overflow entry when k's table had no
+// room for it) unless it is forgotten (and drops it).
+func (t *throttle) live(k throttleKey, now time.Time) *throttleEntry {
+	tab := t.tables[k.class]
+	e := tab[k.name]
+	if e == nil && k.class != classUser && len(tab) >= maxThrottleKeys {
+		e = t.overflow[k.class]
+	}
+	if e != nil && forgotten(e, now) {
+		if tab[k.name] == e {
+			delete(tab, k.name)
+		} else {
+			t.overflow[k.class] = nil
+		}
 		return nil
 	}
 	return e
 }
 
-// makeRoom keeps the table under maxThrottleKeys: forgotten entries go
-// first, then the one whose last failure is oldest.
-func (t *throttle) makeRoom(now time.Time) {
-	if len(t.entries) < maxThrottleKeys {
-		return
-	}
-	var oldest string
-	for name, e := range t.entries {
-		if now.Sub(e.last) > throttleForget && !now.Before(e.until) {
-			delete(t.entries, name)
-			continue
-		}
-		if oldest == "" || e.last.Before(t.entries[oldest].last) {
-			oldest = name
+// create adds an entry for k, or returns its table's overflow entry when
+// the table is full of live entries.
+func (t *throttle) create(k throttleKey, now time.Time) *throttleEntry {
+	tab := t.tables[k.class]
+	if k.class != classUser && len(tab) >= maxThrottleKeys && now.Sub(t.lastPurge[k.class]) >= purgeEvery {
+		t.lastPurge[k.class] = now
+		for name, e := range tab {
+			if forgotten(e, now) {
+				delete(tab, name)
+			}
 		}
 	}
-	if len(t.entries) >= maxThrottleKeys && oldest != "" {
-		delete(t.entries, oldest)
+	if k.class != classUser && len(tab) >= maxThrottleKeys {
+		if t.overflow[k.class] == nil {
+			t.overflow[k.class] = &throttleEntry{}
+		}
+		return t.overflow[k.class]
 	}
+	e := &throttleEntry{}
+	tab[k.name] = e
+	return e
 }

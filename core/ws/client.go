@@ -22,6 +22,7 @@ type client struct {
 
 	queue   chan []byte
 	initial [][]byte // snapshot, written before the queue
+	recheck chan struct{}
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc
@@ -33,7 +34,7 @@ func newClient(parent context.Context, conn *websocket.Conn, p api.Principal, ty
 	req.Body = http.NoBody
 	return &client{
 		conn: conn, principal: p, types: types, remote: r.RemoteAddr, req: req,
-		queue: make(chan []byte, queue), ctx: ctx, cancel: cancel,
+		queue: make(chan []byte, queue), recheck: make(chan struct{}, 1), ctx: ctx, cancel: cancel,
 	}
 }
 
@@ -67,6 +68,13 @@ func (c *client) run(h *Hub) error {
 func (c *client) writeLoop(h *Hub) {
 	reauth := time.NewTicker(h.opts.Reauth)
 	defer reauth.Stop()
+	// The session's end closes the feed on time, not at the next tick.
+	var expiry <-chan time.Time
+	if !c.principal.Expires.IsZero() {
+		t := time.NewTimer(time.Until(c.principal.Expires))
+		defer t.Stop()
+		expiry = t.C
+	}
 	for _, msg := range c.initial {
 		if !c.write(msg, h.opts.WriteTimeout) {
 			return
@@ -81,18 +89,31 @@ func (c *client) writeLoop(h *Hub) {
 			if !c.write(msg, h.opts.WriteTimeout) {
 				return
 			}
+			continue
 		case <-reauth.C:
-			p, ok := h.opts.Authenticate(c.req)
-			if !ok || p.User != c.principal.User {
-				c.cancel(ErrSessionEnded)
-				return
-			}
-			// Role changes (admin granted or revoked) apply from now on.
-			h.mu.Lock()
-			c.principal = p
-			h.mu.Unlock()
+		case <-c.recheck:
+		case <-expiry:
+			expiry = nil
+		}
+		if !c.reauthenticate(h) {
+			return
 		}
 	}
+}
+
+// reauthenticate checks the client's session again; it cancels the client
+// and returns false when the session has ended.
+func (c *client) reauthenticate(h *Hub) bool {
+	p, ok := h.opts.Authenticate(c.req)
+	if !ok || p.User != c.principal.User {
+		c.cancel(ErrSessionEnded)
+		return false
+	}
+	// Role changes (admin granted or revoked) apply from now on.
+	h.mu.Lock()
+	c.principal = p
+	h.mu.Unlock()
+	return true
 }
 
 func (c *client) write(msg []byte, timeout time.Duration) bool {

@@ -317,6 +317,20 @@ func (h *Hub) remove(c *client, cause error) {
 	c.cancel(cause)
 }
 
+// Recheck makes every client check its session again now; the daemon
+// calls it when sessions end early (logout, password change, users
+// removed), so a logged-out session stops receiving at once.
+func (h *Hub) Recheck() {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for c := range h.clients {
+		select {
+		case c.recheck <- struct{}{}:
+		default:
+		}
+	}
+}
+
 // ServeHTTP upgrades an authenticated request to the feed. The optional
 // query parameter types=host,message limits the message types sent.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -416,7 +430,10 @@ func (h *Hub) register(c *client) {
 func (h *Hub) checkOrigin(r *http.Request) (string, error) {
 	o := r.Header.Get("Origin")
 	if o == "" {
-		if r.Header.Get("Cookie") != "" && r.Header.Get("Authorization") == "" && r.Header.Get("X-Auth-Token") == "" {
+		// Only a token in a header exempts from the Origin check: any
+		// other Authorization (Basic, say) leaves the cookie to
+		// authenticate, which a cross-site page can make a browser send.
+		if r.Header.Get("Cookie") != "" && !bearer(r.Header.Get("Authorization")) && r.Header.Get("X-Auth-Token") == "" {
 			return "", errors.New("A live feed authenticated by cookie needs an Origin header")
 		}
 		return "", nil
@@ -439,6 +456,9 @@ func (h *Hub) checkOrigin(r *http.Request) (string, error) {
 	}
 	return "", errors.New("Origin " + u.Host + " may not open the live feed of " + r.Host)
 }
+
+// bearer reports whether an Authorization header carries a bearer token.
+func bearer(h string) bool { return len(h) > 7 && strings.EqualFold(h[:7], "Bearer ") }
 
 func requestHostname(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.Host)

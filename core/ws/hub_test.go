@@ -186,11 +186,21 @@ func TestOriginMustShareTheRequestHostName(t *testing.T) {
 	if _, resp, err := dial(t, url, "bob", http.Header{"Cookie": {"hbd_session=x"}}); err == nil || resp.StatusCode != http.StatusForbidden {
 		t.Errorf("cookie without Origin: %v %v", resp, err)
 	}
-	c, _, err := dial(t, url, "bob", http.Header{"Cookie": {"hbd_session=x"}, "X-Auth-Token": {"x"}})
-	if err != nil {
-		t.Fatalf("token header without Origin refused: %v", err)
+	// Any Authorization that is not a bearer token leaves the cookie to
+	// authenticate: it must not skip the Origin check (issue 10).
+	if _, resp, err := dial(t, url, "bob", http.Header{"Cookie": {"hbd_session=x"}, "Authorization": {"Basic Ym9iOng="}}); err == nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("cookie and Basic authorization without Origin: %v %v", resp, err)
 	}
-	c.Close(websocket.StatusNormalClosure, "")
+	for _, hdr := range []http.Header{
+		{"Cookie": {"hbd_session=x"}, "X-Auth-Token": {"x"}},
+		{"Cookie": {"hbd_session=x"}, "Authorization": {"Bearer x"}},
+	} {
+		c, _, err := dial(t, url, "bob", hdr)
+		if err != nil {
+			t.Fatalf("token header %v without Origin refused: %v", hdr, err)
+		}
+		c.Close(websocket.StatusNormalClosure, "")
+	}
 }
 
 func TestClientReceivesOnlyHostsItMaySee(t *testing.T) {
@@ -376,6 +386,50 @@ func TestEndedSessionIsDisconnected(t *testing.T) {
 		t.Fatalf("want policy violation close, got %v", err)
 	}
 	waitFor(t, "client removed", func() bool { return h.Clients() == 0 })
+}
+
+// A logged-out session stops receiving at once (Recheck), and an expiring
+// one at its expiry, not at the next periodic re-check (issue 10).
+func TestSessionEndClosesTheFeedWithoutWaitingForReauth(t *testing.T) {
+	var revoked atomic.Bool
+	var expires atomic.Int64 // bob's session end, unix nanoseconds
+	auth := func(r *http.Request) (api.Principal, bool) {
+		p, ok := stubAuth(r)
+		if !ok || (revoked.Load() && p.User == "alice") {
+			return api.Principal{}, false
+		}
+		if p.User == "bob" {
+			p.Expires = time.Unix(0, expires.Load())
+			if !time.Now().Before(p.Expires) {
+				return api.Principal{}, false
+			}
+		}
+		return p, true
+	}
+	h, url := newHub(t, ws.Options{Reauth: time.Hour, Authenticate: auth})
+	alice := mustDial(t, h, url, "alice")
+	revoked.Store(true)
+	h.Recheck()
+	if _, err := read(t, alice, 10*time.Second); websocket.CloseStatus(err) != websocket.StatusPolicyViolation {
+		t.Fatalf("logged-out client: want policy violation close, got %v", err)
+	}
+
+	waitFor(t, "alice removed", func() bool { return h.Clients() == 0 })
+	// bob's session ends shortly after he connects.
+	expires.Store(time.Now().Add(300 * time.Millisecond).UnixNano())
+	bob := mustDial(t, h, url, "bob")
+	for {
+		f, err := read(t, bob, 10*time.Second)
+		if err != nil {
+			if websocket.CloseStatus(err) != websocket.StatusPolicyViolation {
+				t.Fatalf("expired client: want policy violation close, got %v", err)
+			}
+			break
+		}
+		if f.Type != "host" {
+			t.Fatalf("unexpected frame %s", f.Type)
+		}
+	}
 }
 
 func TestShutdownClosesClientsAndRefusesNewOnes(t *testing.T) {
