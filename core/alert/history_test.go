@@ -10,7 +10,6 @@ import (
 	"github.com/hbdmon/hbd/core/store"
 )
 
-
 // history returns a host's episodes, newest first, once every queued
 // write is committed.
 func (h *harness) history(host string) []store.Episode {
