@@ -33,11 +33,14 @@ type Guard struct {
 // Check authenticates the request and checks it against the route.
 func (g *Guard) Check(c echo.Context, rt api.Route) (api.Principal, error) {
 	s := g.s
-	if s.OpenMode() {
-		return openPrincipal, nil
-	}
 	if rt.Access == api.Agent {
 		return api.Principal{}, nil
+	}
+	if s.OpenMode() {
+		if err := s.checkOpen(c.Request()); err != nil {
+			return api.Principal{}, api.Errorf(http.StatusForbidden, "Open mode: %v", err)
+		}
+		return openPrincipal, nil
 	}
 	r := c.Request()
 	a := s.authenticate(r)

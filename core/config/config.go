@@ -57,6 +57,12 @@ type Config struct {
 	SampleHistory   int               `koanf:"sample_history"`
 	Retention       time.Duration     `koanf:"retention"`
 
+	// AllowedHosts are extra names under which the daemon is reached
+	// (its DNS name behind a proxy, say). In open mode a request whose
+	// Host header is none of the daemon's own names or addresses nor one
+	// of these is refused (DNS rebinding); "*" allows any.
+	AllowedHosts []string `koanf:"allowed_hosts"`
+
 	// MetricsToken, when set, lets a scraper read /metrics with
 	// "Authorization: Bearer <token>" without a user session.
 	MetricsToken string `koanf:"metrics_token"`

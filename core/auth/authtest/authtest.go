@@ -72,6 +72,9 @@ func Config(open bool) *config.Config {
 			OtherHost: {Key: key},
 		},
 		Users: map[string]config.User{},
+		// The fixture's requests name ServerHost (Env.Do) or, made with
+		// httptest.NewRequest alone, example.com.
+		AllowedHosts: []string{ServerHost, "example.com"},
 	}
 	if open {
 		cfg.Watchhosts[Host] = config.WatchHost{Key: key}
