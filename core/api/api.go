@@ -99,7 +99,10 @@ type Deps struct {
 	// HostKey returns the signing key of a host for agent requests; dynamic
 	// is true for hosts that register themselves with the enroll key.
 	HostKey func(host string) (key []byte, dynamic bool, ok bool)
-	Guard   Guard
+	// ClockOffset, when set, receives the clock offset of a host whose
+	// signed batch was refused for clock skew (refused is then true).
+	ClockOffset func(host string, offset time.Duration, refused bool, at time.Time)
+	Guard       Guard
 	// Accounts serves login, logout, profiles and host access (package
 	// auth); its routes are registered only when it is set.
 	Accounts Accounts
@@ -113,7 +116,8 @@ type Server struct {
 	routes []Route
 	log    hclog.Logger
 
-	replays replayGuard // signed ingestion requests already applied
+	replays  replayGuard // signed ingestion requests already applied
+	refusals refusalLog  // log lines of refused ingestion requests
 }
 
 // principalKey is the echo.Context key holding the caller's Principal.

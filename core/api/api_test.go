@@ -192,7 +192,7 @@ func TestReplayedRequestOutsideSkewRejected(t *testing.T) {
 	req.Header.Set(protocol.HeaderTimestamp, jsonNum(float64(old)))
 	req.Header.Set(protocol.HeaderSignature, protocol.Sign(f.key, "web01", old, body))
 	code, body2, _ := do(t, req)
-	if code != 401 || !strings.Contains(body2["error"].(string), "server clock") {
+	if code != 401 || !strings.Contains(body2["error"].(string), "hbd's clock") {
 		t.Fatalf("%d %v", code, body2)
 	}
 }

@@ -40,14 +40,64 @@ func (s *Server) healthz(c echo.Context) error {
 
 // HostJSON is one entry of GET /api/0/hosts.
 type HostJSON struct {
-	Name        string   `json:"name"`
-	Dyn         bool     `json:"dyn"`
-	Owner       *string  `json:"owner"`
-	Managers    []string `json:"managers"`
-	Monitors    []string `json:"monitors"`
-	State       string   `json:"state"`
+	Name     string   `json:"name"`
+	Dyn      bool     `json:"dyn"`
+	Owner    *string  `json:"owner"`
+	Managers []string `json:"managers"`
+	Monitors []string `json:"monitors"`
+	// State is UP, DEGRADED or DOWN from the heartbeats, or UNKNOWN while
+	// a watched host is awaited (its timeout since the daemon's start or
+	// the host's addition has not run out) or for a host nobody waits for.
+	State string `json:"state"`
+	// LastSeen is when the host was last heard from (heartbeat, possibly
+	// from before the daemon's restart, or sample batch), unix seconds;
+	// null when never.
 	LastSeen    *float64 `json:"last_seen"`
 	Connections any      `json:"connections"`
+	// Watched is false for a host nobody is alerted about: a dynamic host
+	// while watch_dynamic is off, or a host no longer configured.
+	Watched bool `json:"watched"`
+	// ClockOffsetMS is the host's estimated clock offset against the
+	// daemon's in milliseconds (positive: ahead); null until known.
+	ClockOffsetMS *float64 `json:"clock_offset_ms"`
+	// Reason says why the host is not heard from when more is known than
+	// silence, e.g. "clock 6m12s ahead of hbd"; empty otherwise.
+	Reason string `json:"reason"`
+}
+
+// HostLiveness is what the heartbeat tracker knows of a host beyond the
+// ConnectionSource's state and connections.
+type HostLiveness struct {
+	// State is UP, DEGRADED or DOWN; "" while the host is awaited.
+	State string
+	// Connections are the per-family connections, JSON-ready.
+	Connections any
+	// LastSeen is when the host's newest heartbeat was accepted, unix
+	// seconds, possibly from before the daemon's restart; 0 when never.
+	LastSeen float64
+	// ClockOffsetMS is the estimated clock offset; nil when unknown.
+	ClockOffsetMS *float64
+	// Reason says why the host is not heard from, when known.
+	Reason string
+}
+
+// LivenessSource is a ConnectionSource that also knows last-seen times,
+// clock offsets and reasons. When Deps.Connections implements it,
+// GET /api/0/hosts uses it; HostLiveness returns false for a host it
+// neither heard from nor expects.
+type LivenessSource interface {
+	HostLiveness(host string) (HostLiveness, bool)
+}
+
+// Watched reports whether host is watched, i.e. alerted about: configured
+// hosts, and dynamic hosts while watch_dynamic is on.
+func (s *Server) Watched(host string) bool {
+	cfg := s.deps.Config()
+	if _, ok := cfg.Watchhosts[host]; ok {
+		return true
+	}
+	info, ok := s.deps.Store.Host(host)
+	return ok && info.Dyn && cfg.WatchDynamic
 }
 
 // HostNames returns every host the daemon knows: configured ones and those
@@ -83,12 +133,24 @@ func (s *Server) hostJSON(name string) HostJSON {
 	if monitors != nil {
 		h.Monitors = monitors
 	}
+	h.Watched = s.Watched(name)
+	var lastSeen float64
 	if reported {
-		ls := info.LastSeen
-		h.LastSeen = &ls
+		lastSeen = info.LastSeen
 	}
 	h.State = "UNKNOWN"
-	if s.deps.Connections != nil {
+	if ls, ok := s.deps.Connections.(LivenessSource); ok {
+		if l, known := ls.HostLiveness(name); known {
+			if l.State != "" {
+				h.State = l.State
+			}
+			if l.Connections != nil {
+				h.Connections = l.Connections
+			}
+			lastSeen = max(lastSeen, l.LastSeen)
+			h.ClockOffsetMS, h.Reason = l.ClockOffsetMS, l.Reason
+		}
+	} else if s.deps.Connections != nil {
 		state, conns := s.deps.Connections.HostConnections(name)
 		if state != "" {
 			h.State = state
@@ -96,6 +158,9 @@ func (s *Server) hostJSON(name string) HostJSON {
 		if conns != nil {
 			h.Connections = conns
 		}
+	}
+	if lastSeen > 0 {
+		h.LastSeen = &lastSeen
 	}
 	return h
 }

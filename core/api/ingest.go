@@ -2,10 +2,14 @@ package api
 
 import (
 	"bytes"
+	"crypto/hmac"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -14,6 +18,7 @@ import (
 
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/protocol"
+	"github.com/hbdmon/hbd/core/ratelimit"
 	"github.com/hbdmon/hbd/core/store"
 )
 
@@ -59,6 +64,73 @@ func (g *replayGuard) remember(key string, now, expires int64) {
 	}
 }
 
+// Logging of refused ingestion requests: at most one line per source
+// address per RefusedBatchLogEvery, for at most RefusedBatchLogSources
+// addresses at a time (beyond, the untracked ones share one line per
+// period).
+const (
+	RefusedBatchLogEvery   = time.Minute
+	RefusedBatchLogSources = 4096
+)
+
+// refusalLog rate-limits the log lines of refused ingestion requests per
+// source address. The zero value is ready to use.
+type refusalLog struct {
+	once sync.Once
+	lim  *ratelimit.Limiter[netip.Addr]
+}
+
+func (r *refusalLog) allow(addr netip.Addr, now time.Time) ratelimit.Decision {
+	r.once.Do(func() { r.lim = ratelimit.New[netip.Addr](RefusedBatchLogEvery, RefusedBatchLogSources) })
+	return r.lim.Allow(addr, now)
+}
+
+// logRefusal logs a refused batch at warn with its source address, unless
+// a line for that source was written within RefusedBatchLogEvery.
+func (s *Server) logRefusal(req *http.Request, host, reason string, now time.Time) {
+	var addr netip.Addr
+	if ap, err := netip.ParseAddrPort(req.RemoteAddr); err == nil {
+		addr = ap.Addr().Unmap()
+	}
+	d := s.refusals.allow(addr, now)
+	if !d.OK {
+		return
+	}
+	args := []any{"reason", reason, "host", host, "source", addr.String()}
+	if d.Suppressed > 0 {
+		args = append(args, "suppressed", d.Suppressed)
+	}
+	if d.Overflow {
+		args = append(args, "note", "refusals from too many sources: untracked sources share one line per minute")
+	}
+	s.log.Warn("sample batch refused", args...)
+}
+
+// signedButStale returns how far the batch's signed time is from now
+// (positive: ahead) when its signature verifies: protocol.Verify checks the
+// time before the signature, and a sender that cannot sign must learn
+// nothing about the daemon's clock.
+func signedButStale(key []byte, host, tsHeader, sig string, body []byte, now time.Time) (time.Duration, bool) {
+	ts, err := strconv.ParseInt(tsHeader, 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	if !hmac.Equal([]byte(protocol.Sign(key, host, ts, body)), []byte(strings.ToLower(sig))) {
+		return 0, false
+	}
+	return time.Unix(ts, 0).Sub(now), true
+}
+
+// skewError is the answer to a signed batch refused for clock skew: what
+// is wrong, by how much, and the fix.
+func skewError(off time.Duration) string {
+	words := off.Round(time.Second).String() + " ahead of"
+	if off < 0 {
+		words = (-off).Round(time.Second).String() + " behind"
+	}
+	return fmt.Sprintf("clock skew: the batch is %s hbd's clock (allowed ±%s); fix the host's clock (NTP)", words, protocol.MaxClockSkew)
+}
+
 // ingest accepts a signed batch of samples from an agent (see package
 // protocol). Nothing of a batch is stored unless every sample is valid.
 func (s *Server) ingest(c echo.Context) error {
@@ -80,14 +152,24 @@ func (s *Server) ingest(c echo.Context) error {
 	if s.deps.HostKey != nil {
 		key, dyn, ok = s.deps.HostKey(host)
 	}
+	now := time.Now()
 	if !ok {
+		s.logRefusal(req, host, "unknown host: not in watchhosts, and no enroll_key", now)
 		return Errorf(http.StatusUnauthorized, "unknown host or bad signature")
 	}
-	now := time.Now()
-	if err := protocol.Verify(key, host, req.Header.Get(protocol.HeaderTimestamp), req.Header.Get(protocol.HeaderSignature), body, now); err != nil {
+	tsHeader, sig := req.Header.Get(protocol.HeaderTimestamp), req.Header.Get(protocol.HeaderSignature)
+	if err := protocol.Verify(key, host, tsHeader, sig, body, now); err != nil {
 		if errors.Is(err, protocol.ErrStale) {
-			return Errorf(http.StatusUnauthorized, "request time is more than %s away from the server clock", protocol.MaxClockSkew)
+			if off, signed := signedButStale(key, host, tsHeader, sig, body, now); signed {
+				msg := skewError(off)
+				s.logRefusal(req, host, msg, now)
+				if s.deps.ClockOffset != nil {
+					s.deps.ClockOffset(host, off, true, now)
+				}
+				return Errorf(http.StatusUnauthorized, "%s", msg)
+			}
 		}
+		s.logRefusal(req, host, "bad signature: the host's key differs from the daemon's", now)
 		return Errorf(http.StatusUnauthorized, "unknown host or bad signature")
 	}
 	replayKey := host + "\x00" + strings.ToLower(req.Header.Get(protocol.HeaderSignature))
