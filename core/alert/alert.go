@@ -30,6 +30,7 @@ import (
 
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/glob"
+	"github.com/hbdmon/hbd/core/heartbeat"
 	"github.com/hbdmon/hbd/core/store"
 )
 
@@ -124,6 +125,8 @@ const (
 	flushChunk = 2000
 	// maxPathsPerPlugin bounds the per-host cache of unmatched paths.
 	maxPathsPerPlugin = 4096
+	// DefaultFamilySettle is Evaluator.FamilySettle unless changed.
+	DefaultFamilySettle = 3 * time.Second
 )
 
 // Evaluator keeps the alert states. It is safe for concurrent use.
@@ -137,6 +140,14 @@ type Evaluator struct {
 	// the alert fires, so a host glob cannot reach hosts added later that
 	// the creator has no say over. Set it before Start.
 	MayManage func(user, host string) bool
+
+	// FamilySettle defers the first notification of a family alert
+	// (heartbeat.ipv4, heartbeat.ipv6): it is sent only if, that much later,
+	// the family is still not OK and heartbeat.host of the same host is OK.
+	// The tracker may take the two families of a dead host DOWN in
+	// consecutive sweeps; then only the host is told. 0 decides at once.
+	// Set it before Start.
+	FamilySettle time.Duration
 
 	st   *store.Store
 	log  hclog.Logger
@@ -157,9 +168,20 @@ type Evaluator struct {
 	// host lock that produced them is released.
 	emitMu sync.Mutex
 
+	// Lock order: e.mu, then a host's mu, then emitMu, then flushMu, then
+	// pendMu or heldMu. flushMu is never taken with a host locked.
 	flushMu sync.Mutex
 	pendMu  sync.Mutex
 	pending []pendingOp // state snapshots and deletions, oldest first
+
+	hist episodes // open alert episodes (history.go)
+
+	// held indexes the family alerts whose first notification waits for
+	// FamilySettle, with when it is due, so the loop visits only those.
+	heldMu sync.Mutex
+	held   map[store.AlertKey]time.Time
+
+	startedAt time.Time // evaluator clock at Start
 
 	started, stopped atomic.Bool
 	cancel           context.CancelFunc
@@ -195,13 +217,15 @@ func New(cfg *config.Config, st *store.Store, log hclog.Logger, sink Sink) (*Eva
 		return nil, err
 	}
 	return &Evaluator{
-		Now:   time.Now,
-		st:    st,
-		log:   log.Named("alert"),
-		sink:  sink,
-		rules: rs,
-		hosts: map[string]*hostState{},
-		done:  make(chan struct{}),
+		Now:          time.Now,
+		FamilySettle: DefaultFamilySettle,
+		st:           st,
+		log:          log.Named("alert"),
+		sink:         sink,
+		rules:        rs,
+		hosts:        map[string]*hostState{},
+		held:         map[store.AlertKey]time.Time{},
+		done:         make(chan struct{}),
 	}, nil
 }
 
@@ -216,6 +240,7 @@ func (e *Evaluator) start(ctx context.Context, loop bool) error {
 	if !e.started.CompareAndSwap(false, true) {
 		return errors.New("alert: evaluator already started")
 	}
+	e.startedAt = e.now()
 	if err := e.load(ctx); err != nil {
 		return err
 	}
@@ -240,6 +265,7 @@ func (e *Evaluator) Stop(ctx context.Context) error {
 	// Wait for evaluations that started before stopped was set.
 	e.mu.Lock()
 	e.mu.Unlock()
+	e.saveDirtyEpisodes()
 	return e.flush(ctx, true, true)
 }
 
@@ -259,6 +285,8 @@ func (e *Evaluator) loop(ctx context.Context) {
 			if now.Sub(lastSweep) >= e.sweepEvery() {
 				e.Sweep(now)
 				lastSweep = now
+			} else {
+				e.runHeld(now)
 			}
 			all := now.Sub(lastValues) >= valueFlushEvery
 			if all {
@@ -346,6 +374,14 @@ func (e *Evaluator) deliver(out *outbox) {
 	for _, j := range out.journal {
 		e.st.Journal(j.host, j.msg)
 	}
+	if len(out.events) > 0 {
+		// The snapshots of the states these events come from go to the
+		// store's writer (first in, first committed) before the sink
+		// queues a delivery: after kill -9 a stored delivery never exists
+		// without the state change that made it, so a restart cannot fire
+		// the same change again.
+		e.handOff()
+	}
 	for _, ev := range out.events {
 		e.sink.AlertEvent(ev)
 	}
@@ -408,49 +444,96 @@ func (e *Evaluator) resolveState(rs *ruleset, hs *hostState, metric string, ts f
 	if r == nil {
 		return nil
 	}
-	st := &state{host: hs.name, metric: metric, rule: r, level: config.LevelOK, since: ts, lastSeen: now}
+	st := &state{host: hs.name, metric: metric, hs: hs, rule: r, level: config.LevelOK, since: ts, lastSeen: now}
 	hs.metrics[metric] = st
 	return st
 }
 
-// ObserveHeartbeat evaluates a heartbeat state change of a watched host:
-// family "ipv4" or "ipv6" with state UP, LATE or DOWN sets heartbeat.ipv4 /
-// heartbeat.ipv6 (OK, alerting.heartbeat_late, alerting.heartbeat_down);
-// family "" with state UP, DEGRADED or DOWN sets heartbeat.host (OK,
-// WARNING, CRITICAL). Other states are ignored. Heartbeat metrics change
-// level at once and never go stale. A dynamic host must already be known
-// to the store (EnsureHost) to be recognised as dynamic.
-func (e *Evaluator) ObserveHeartbeat(host, family, hbState string, at time.Time) {
+// ObserveHeartbeat evaluates a heartbeat state change of a watched host.
+// A change of family "ipv4" or "ipv6" to UP, LATE or DOWN sets
+// heartbeat.ipv4 / heartbeat.ipv6: OK, alerting.heartbeat_late (OK when
+// "none") or alerting.heartbeat_down. A change of the host (Family "") to
+// UP, DEGRADED or DOWN sets heartbeat.host: OK, OK or
+// alerting.heartbeat_down; a DEGRADED host is told through its lost family.
+// A family alert is not notified while heartbeat.host is not OK
+// (inhibition), and its first notification waits FamilySettle. Other
+// states are ignored. Heartbeat metrics change level at once and never go
+// stale. A dynamic host must already be known to the store (EnsureHost) to
+// be recognised as dynamic.
+func (e *Evaluator) ObserveHeartbeat(ch heartbeat.Change) {
 	if e.stopped.Load() {
 		return
 	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	rs := e.rules
-	path, level, value, ok := heartbeatLevel(rs.cfg.Alerting, family, hbState)
+	path, level, value, ok := heartbeatLevel(rs.cfg.Alerting, string(ch.Family), string(ch.To))
 	if !ok {
-		e.log.Debug("ignoring heartbeat state", "host", host, "family", family, "state", hbState)
+		e.log.Debug("ignoring heartbeat state", "host", ch.Host, "family", ch.Family, "state", ch.To)
 		return
 	}
-	if !rs.watched(host, e.dyn) {
+	if !rs.watched(ch.Host, e.dyn) {
 		return
 	}
-	hs := e.hostState(host, true)
+	hs := e.hostState(ch.Host, true)
 	now := e.now()
+	at := ch.Time
+	if at.IsZero() {
+		at = now
+	}
 	ts := toUnix(at)
 	var out outbox
 	hs.mu.Lock()
 	st := hs.metrics[path]
 	if st == nil {
-		st = &state{host: host, metric: path, heartbeat: true, level: config.LevelOK, since: ts}
+		st = &state{host: ch.Host, metric: path, hs: hs, heartbeat: true, level: config.LevelOK, since: ts}
 		hs.metrics[path] = st
 	}
-	st.lastValue, st.lastCheck, st.lastSeen, st.detail = value, ts, now, hbState
+	st.lastValue, st.lastCheck, st.lastSeen, st.detail = value, ts, now, string(ch.To)
+	st.seen, st.reason, st.observed = ch.LastSeen, ch.Reason, true
+	if ch.Family == "" {
+		st.fams = famNames(ch.Families)
+	}
 	st.valueDirty = true
 	if level != st.level {
-		e.setLevel(rs, st, level, ts, now, hbState, &out)
+		e.setLevel(rs, st, level, ts, now, string(ch.To), &out)
 	}
 	e.release(hs, &out)
+}
+
+// runHeld decides the family alerts whose settle delay has passed (see
+// FamilySettle). The background loop calls it every second.
+func (e *Evaluator) runHeld(now time.Time) {
+	e.heldMu.Lock()
+	var due []store.AlertKey
+	for k, t := range e.held {
+		if !now.Before(t) {
+			due = append(due, k)
+			delete(e.held, k)
+		}
+	}
+	e.heldMu.Unlock()
+	if len(due) == 0 {
+		return
+	}
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	rs := e.rules
+	var out outbox
+	for _, k := range due {
+		hs := e.hostState(k.Host, false)
+		if hs == nil {
+			continue
+		}
+		hs.mu.Lock()
+		if st := hs.metrics[k.Metric]; st != nil {
+			if inhibited(st) {
+				e.log.Debug("family alert inhibited by heartbeat.host", "host", st.host, "metric", st.metric)
+			}
+			e.due(rs, st, now, &out)
+		}
+		e.release(hs, &out)
+	}
 }
 
 // Sweep applies the time-driven rules as of now: expired silences end,
@@ -461,6 +544,7 @@ func (e *Evaluator) ObserveHeartbeat(host, family, hbState string, at time.Time)
 // calls it; tests call it with their own clock.
 func (e *Evaluator) Sweep(now time.Time) {
 	e.expireSilences(now)
+	e.runHeld(now)
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	rs := e.rules
@@ -470,7 +554,7 @@ func (e *Evaluator) Sweep(now time.Time) {
 	for _, hs := range e.hostList() {
 		hs.mu.Lock()
 		for _, st := range hs.metrics {
-			if !st.heartbeat && a.StaleAfter > 0 && st.level != config.LevelUnknown && now.Sub(st.lastSeen) >= a.StaleAfter {
+			if !st.heartbeat && !st.clock && a.StaleAfter > 0 && st.level != config.LevelUnknown && now.Sub(st.lastSeen) >= a.StaleAfter {
 				st.resetStreaks()
 				e.setLevel(rs, st, config.LevelUnknown, toUnix(now), now, "no data for "+a.StaleAfter.String(), &out)
 			}
@@ -480,7 +564,7 @@ func (e *Evaluator) Sweep(now time.Time) {
 				continue
 			}
 			if st.flapping && now.Sub(st.lastChange) >= a.FlapWindow {
-				e.settle(st, now, &out)
+				e.settle(rs, st, now, &out)
 			}
 			e.due(rs, st, now, &out)
 		}
@@ -493,9 +577,10 @@ func (e *Evaluator) Sweep(now time.Time) {
 
 // forgettable reports whether st has been UNKNOWN for alerting.forget_after
 // (counted from the level change, which is persisted, so a restart does not
-// restart the count). Heartbeat metrics are never forgotten.
+// restart the count). Heartbeat metrics and the clock offset are never
+// forgotten.
 func forgettable(a config.Alerting, st *state, now time.Time) bool {
-	return !st.heartbeat && a.ForgetAfter > 0 && st.level == config.LevelUnknown &&
+	return !st.heartbeat && !st.clock && a.ForgetAfter > 0 && st.level == config.LevelUnknown &&
 		now.Sub(fromUnix(st.since)) >= a.ForgetAfter
 }
 
@@ -516,6 +601,7 @@ func (e *Evaluator) forget(hs *hostState, st *state, out *outbox) {
 	out.journal = append(out.journal, journalLine{st.host, fmt.Sprintf("%s %s forgotten (no data since %s)",
 		st.host, st.metric, fromUnix(last).UTC().Format(time.RFC3339))})
 	e.log.Debug("alert state forgotten", "host", st.host, "metric", st.metric)
+	e.episodesGone([]store.AlertKey{{Host: st.host, Metric: st.metric}}, toUnix(e.now()))
 	e.pendMu.Lock()
 	e.pending = append(e.pending, pendingOp{row: store.AlertState{Host: st.host, Metric: st.metric}, del: true})
 	e.pendMu.Unlock()
@@ -575,7 +661,7 @@ func (e *Evaluator) reconcile(rs *ruleset, now time.Time) {
 				}
 				continue
 			}
-			r := rs.resolve(name, m)
+			r := rs.ruleFor(name, m)
 			if r == nil {
 				delete(hs.metrics, m)
 				dropped = append(dropped, store.AlertKey{Host: name, Metric: m})
@@ -616,6 +702,7 @@ func (e *Evaluator) reconcile(rs *ruleset, now time.Time) {
 		e.release(hs, &out)
 	}
 	if len(dropped) > 0 {
+		e.episodesGone(dropped, toUnix(now))
 		e.pendMu.Lock()
 		for _, k := range dropped {
 			e.pending = append(e.pending, pendingOp{row: store.AlertState{Host: k.Host, Metric: k.Metric}, del: true})
@@ -703,11 +790,13 @@ func (e *Evaluator) load(ctx context.Context) error {
 	for _, a := range rows {
 		hs := e.hostState(a.Host, true)
 		st := &state{
-			host: a.Host, metric: a.Metric, level: a.Level, since: a.Since,
+			host: a.Host, metric: a.Metric, hs: hs, level: a.Level, since: a.Since,
 			lastValue: a.LastValue, lastCheck: a.LastCheck, lastSeen: now,
 			count: a.NotificationCount, notifiedLevel: a.NotifiedLevel,
 			ack: a.Acknowledged, ackBy: a.AckBy, flapping: a.Flapping, detail: a.Detail,
 			heartbeat: familyOf(a.Metric) != "" || a.Metric == HeartbeatHost,
+			clock:     a.Metric == HeartbeatClockOffset,
+			episode:   a.EpisodeStart,
 		}
 		if a.LastNotified > 0 {
 			st.lastNotified = fromUnix(a.LastNotified)
@@ -718,7 +807,19 @@ func (e *Evaluator) load(ctx context.Context) error {
 		if rankOf(st.level) == rankUnknown && st.level != config.LevelUnknown {
 			st.level = config.LevelUnknown
 		}
+		switch {
+		case st.level == config.LevelOK:
+			st.episode = 0
+		case st.episode == 0:
+			st.episode = st.since // stored before episodes were
+		}
+		if st.level != config.LevelOK {
+			st.worst = st.level
+		}
 		hs.metrics[a.Metric] = st
+	}
+	if err := e.resumeEpisodes(ctx, now); err != nil {
+		return err
 	}
 	e.reconcile(e.rules, now)
 	e.log.Debug("alert states loaded", "states", len(rows), "silences", len(sils))
@@ -728,6 +829,19 @@ func (e *Evaluator) load(ctx context.Context) error {
 // flush hands dirty states to the store; all adds states whose value
 // changed, wait waits for the commit.
 func (e *Evaluator) flush(ctx context.Context, all, wait bool) error {
+	if all {
+		// Queued like any snapshot, under the host lock, so they keep
+		// their place after older snapshots of the same state.
+		for _, hs := range e.hostList() {
+			hs.mu.Lock()
+			for _, st := range hs.metrics {
+				if st.valueDirty {
+					e.save(st)
+				}
+			}
+			hs.mu.Unlock()
+		}
+	}
 	// flushMu keeps the store's queue in snapshot order across flushes.
 	e.flushMu.Lock()
 	defer e.flushMu.Unlock()
@@ -735,20 +849,6 @@ func (e *Evaluator) flush(ctx context.Context, all, wait bool) error {
 	ops := e.pending
 	e.pending = nil
 	e.pendMu.Unlock()
-	if all {
-		// Taken after the pending operations, so these are the newer
-		// snapshots.
-		for _, hs := range e.hostList() {
-			hs.mu.Lock()
-			for _, st := range hs.metrics {
-				if st.valueDirty {
-					st.valueDirty = false
-					ops = append(ops, pendingOp{row: st.row()})
-				}
-			}
-			hs.mu.Unlock()
-		}
-	}
 	// Only the newest operation of each state is written.
 	last := make(map[store.AlertKey]int, len(ops))
 	for i, op := range ops {
@@ -776,6 +876,14 @@ func (e *Evaluator) flush(ctx context.Context, all, wait bool) error {
 	}
 	e.st.SaveAlertStates(rows, del)
 	return nil
+}
+
+// handOff queues every pending snapshot with the store's writer without
+// waiting for the commit.
+func (e *Evaluator) handOff() {
+	if err := e.flush(context.Background(), false, false); err != nil {
+		e.log.Error("saving alert states failed", "error", err)
+	}
 }
 
 // Flush writes every state to the store and waits for the commit.
@@ -822,7 +930,7 @@ func (e *Evaluator) HostAlerts(host string) []Status {
 	now := e.now()
 	hs.mu.Lock()
 	for _, st := range hs.metrics {
-		out = append(out, st.status())
+		out = append(out, e.status(st, now))
 	}
 	hs.mu.Unlock()
 	e.addSilences(out, now)
@@ -839,7 +947,7 @@ func (e *Evaluator) ActiveAlerts() []Status {
 		hs.mu.Lock()
 		for _, st := range hs.metrics {
 			if st.level != config.LevelOK {
-				out = append(out, st.status())
+				out = append(out, e.status(st, now))
 			}
 		}
 		hs.mu.Unlock()
@@ -908,8 +1016,9 @@ func (e *Evaluator) Ack(ctx context.Context, host, metric, by string) (Status, e
 		return Status{}, ErrNotAlerting
 	}
 	st.ack, st.ackBy = true, by
+	e.episodeAcked(st)
 	e.save(st)
-	view := st.status()
+	view := e.status(st, e.now())
 	hs.mu.Unlock()
 	// Through the pending queue, so an older queued row of this state can
 	// never overwrite the acknowledgement.

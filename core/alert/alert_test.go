@@ -116,13 +116,17 @@ func TestLevelChangeIsJournaledAndSinceSet(t *testing.T) {
 	if s.Since != toUnix(changed) || s.LastValue != 86 || s.LastCheck != toUnix(h.now) || s.NotificationCount != 1 {
 		t.Fatalf("state %+v", s)
 	}
-	want := []string{"web01 cpu_monitor.cpu_percent OK -> WARNING (85.5)"}
+	want := []string{"web01 cpu_monitor.cpu_percent 85.5 ≥ 80 (WARNING) [cpu_monitor.cpu_percent OK -> WARNING]"}
 	if got := h.journal("web01"); !eq(got, want) {
 		t.Fatalf("journal %q, want %q", got, want)
 	}
 	ev := h.rec.last()
-	if ev.Host != "web01" || ev.MetricPath != cpu || ev.PreviousLevel != "OK" || ev.Value != 85.5 || !ev.Since.Equal(changed) || ev.ID == "" {
+	if ev.Host != "web01" || ev.MetricPath != cpu || ev.PreviousLevel != "OK" || ev.Value != 85.5 || !ev.Since.Equal(changed) || ev.ID == "" ||
+		!ev.EpisodeStart.Equal(changed) || ev.Text != "web01 cpu_monitor.cpu_percent 85.5 ≥ 80 (WARNING)" {
 		t.Fatalf("event %+v", ev)
+	}
+	if s.EpisodeStart != toUnix(changed) || s.Text != "web01 cpu_monitor.cpu_percent 86 ≥ 80 (WARNING)" {
+		t.Fatalf("state %+v", s)
 	}
 }
 
@@ -179,8 +183,8 @@ func TestStaleBecomesUnknownAndReturnsWithoutRecovery(t *testing.T) {
 		wantEvents  []string
 		wantJournal string
 	}{
-		{"BackToOK", 85, 50, config.LevelOK, []string{}, "web01 cpu_monitor.cpu_percent UNKNOWN -> OK (50)"},
-		{"BackToWarning", 85, 85, config.LevelWarning, []string{"WARNING/change"}, "web01 cpu_monitor.cpu_percent UNKNOWN -> WARNING (85)"},
+		{"BackToOK", 85, 50, config.LevelOK, []string{}, "web01 cpu_monitor.cpu_percent back to OK at 50 (was WARNING for 5m10s) [cpu_monitor.cpu_percent UNKNOWN -> OK]"},
+		{"BackToWarning", 85, 85, config.LevelWarning, []string{"WARNING/change"}, "web01 cpu_monitor.cpu_percent 85 ≥ 80 (WARNING) [cpu_monitor.cpu_percent UNKNOWN -> WARNING]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, baseConfig())
@@ -206,7 +210,7 @@ func TestStaleBecomesUnknownAndReturnsWithoutRecovery(t *testing.T) {
 				t.Fatalf("back events %v, want %v", got, tc.wantEvents)
 			}
 			j := h.journal("web01")
-			if j[len(j)-2] != "web01 cpu_monitor.cpu_percent WARNING -> UNKNOWN (no data for 5m0s)" || j[len(j)-1] != tc.wantJournal {
+			if j[len(j)-2] != "web01 cpu_monitor.cpu_percent: no data for 5m0s (UNKNOWN) [cpu_monitor.cpu_percent WARNING -> UNKNOWN]" || j[len(j)-1] != tc.wantJournal {
 				t.Fatalf("journal %q", j)
 			}
 		})
@@ -217,6 +221,7 @@ func TestHeartbeatsMapToLevelsAndNeverGoStale(t *testing.T) {
 	cfg := baseConfig()
 	cfg.Alerting.HeartbeatLate = config.LevelCritical // operators may make LATE critical
 	h := newHarness(t, cfg)
+	h.ev.FamilySettle = 0 // family alerts decided at once
 	at := func() time.Time { h.now = h.now.Add(time.Second); return h.now }
 	steps := []struct {
 		family, state, metric, level string
@@ -225,7 +230,7 @@ func TestHeartbeatsMapToLevelsAndNeverGoStale(t *testing.T) {
 		{"ipv6", "UP", HeartbeatIPv6, "OK", []string{}},
 		{"ipv6", "LATE", HeartbeatIPv6, "CRITICAL", []string{"CRITICAL/change"}},
 		{"ipv6", "DOWN", HeartbeatIPv6, "CRITICAL", []string{}},
-		{"", "DEGRADED", HeartbeatHost, "WARNING", []string{"WARNING/change"}},
+		{"", "DEGRADED", HeartbeatHost, "OK", []string{}}, // told through the lost family
 		{"ipv4", "DOWN", HeartbeatIPv4, "CRITICAL", []string{"CRITICAL/change"}},
 		{"", "DOWN", HeartbeatHost, "CRITICAL", []string{"CRITICAL/change"}},
 		{"", "BOGUS", HeartbeatHost, "CRITICAL", []string{}},
@@ -233,7 +238,7 @@ func TestHeartbeatsMapToLevelsAndNeverGoStale(t *testing.T) {
 		{"", "UP", HeartbeatHost, "OK", []string{"OK/recovery"}},
 	}
 	for i, s := range steps {
-		h.ev.ObserveHeartbeat("web01", s.family, s.state, at())
+		h.ev.ObserveHeartbeat(change("web01", s.family, s.state, at()))
 		if got := h.level("web01", s.metric); got != s.level {
 			t.Fatalf("step %d: %s = %s, want %s", i, s.metric, got, s.level)
 		}
@@ -251,10 +256,10 @@ func TestHeartbeatsMapToLevelsAndNeverGoStale(t *testing.T) {
 		t.Fatalf("DOWN shown as %v", s.LastValue)
 	}
 	j := h.journal("web01")
-	if j[0] != "web01 heartbeat.ipv6 OK -> CRITICAL (LATE)" {
+	if j[0] != "web01 IPv6 is LATE [heartbeat.ipv6 OK -> CRITICAL]" {
 		t.Fatalf("journal %q", j)
 	}
-	h.ev.ObserveHeartbeat("stranger", "ipv4", "DOWN", at())
+	h.ev.ObserveHeartbeat(change("stranger", "ipv4", "DOWN", at()))
 	if got := h.ev.HostAlerts("stranger"); len(got) != 0 {
 		t.Fatalf("unwatched host evaluated: %+v", got)
 	}
@@ -418,7 +423,7 @@ func TestFlappingNotifiesOnceThenSettles(t *testing.T) {
 		t.Fatalf("still flapping %+v", s)
 	}
 	j := h.journal("web01")
-	if !slices.Contains(j, "web01 cpu_monitor.cpu_percent is flapping (5 level changes within 10m0s)") || !slices.Contains(j, "web01 cpu_monitor.cpu_percent stopped flapping at WARNING") {
+	if !slices.Contains(j, "web01 cpu_monitor.cpu_percent is flapping (5 level changes in 40s), now WARNING at 85") || !slices.Contains(j, "web01 cpu_monitor.cpu_percent stopped flapping at WARNING") {
 		t.Fatalf("journal %q", j)
 	}
 }
@@ -458,13 +463,22 @@ func TestRestartRestoresStatesAcksAndSilences(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.ev.ObserveHeartbeat("web01", "ipv6", "DOWN", h.now)
+	h.ev.FamilySettle = 0
+	h.ev.ObserveHeartbeat(change("web01", "ipv6", "DOWN", h.now))
 	h.rec.take()
 	before := h.ev.ActiveAlerts()
 
 	h.restart(cfg)
 	after := h.ev.ActiveAlerts()
-	if len(after) != 3 || !slices.Equal(before, after) {
+	// The tracker's words (when the last heartbeat came) are not kept: a
+	// restored heartbeat alert says how long it has been DOWN.
+	if len(after) != 3 || after[1].Text != "web01 lost IPv6: DOWN for 0s" {
+		t.Fatalf("after restart: %+v", after)
+	}
+	for i := range after {
+		before[i].Text, after[i].Text = "", ""
+	}
+	if !slices.Equal(before, after) {
 		t.Fatalf("after restart:\n got %+v\nwant %+v", after, before)
 	}
 	w := h.state("web01", cpu)
@@ -562,7 +576,7 @@ func TestDynamicHostsNeedWatchDynamic(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.push("dyn01", cpu, 95)
-	h.ev.ObserveHeartbeat("dyn01", "ipv4", "DOWN", h.now)
+	h.ev.ObserveHeartbeat(change("dyn01", "ipv4", "DOWN", h.now))
 	if got := h.ev.HostAlerts("dyn01"); len(got) != 0 || len(h.rec.take()) != 0 {
 		t.Fatalf("unwatched dynamic host evaluated: %+v", got)
 	}
@@ -588,7 +602,7 @@ func TestJournalSinkWritesNotifications(t *testing.T) {
 	h.ev.sink = JournalSink(h.st)
 	h.push("web01", cpu, 85.5)
 	j := h.journal("web01")
-	if !slices.Contains(j, "notify web01 cpu_monitor.cpu_percent WARNING (change #1: 85.5)") {
+	if !slices.Contains(j, "notify web01 cpu_monitor.cpu_percent WARNING (change #1): web01 cpu_monitor.cpu_percent 85.5 ≥ 80 (WARNING)") {
 		t.Fatalf("journal %q", j)
 	}
 }
@@ -630,7 +644,7 @@ func TestConcurrentUseWithBackgroundLoop(t *testing.T) {
 					return
 				}
 				if i%20 == 0 {
-					ev.ObserveHeartbeat(host, "ipv4", []string{"UP", "LATE", "DOWN"}[i%3], time.Now())
+					ev.ObserveHeartbeat(change(host, "ipv4", []string{"UP", "LATE", "DOWN"}[i%3], time.Now()))
 				}
 			}
 		}()

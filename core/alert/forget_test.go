@@ -80,7 +80,7 @@ func TestForgetAfter(t *testing.T) {
 					t.Fatal(err)
 				}
 				h.restart(cfg)
-				h.ev.ObserveHeartbeat("web01", "ipv6", "DOWN", h.now) // alerting for days, never forgotten
+				h.ev.ObserveHeartbeat(change("web01", "ipv6", "DOWN", h.now)) // alerting for days, never forgotten
 				h.feed("web01", rootDir, 50)
 			} else {
 				h.push("web01", mntX, 85)
@@ -185,7 +185,7 @@ func TestForgottenMetricStartsFresh(t *testing.T) {
 		t.Fatal("new state not stored (deletion written after it?)")
 	}
 	j := h.journal("web01")
-	if got := j[len(j)-2:]; !eq(got, []string{forgotX, "web01 disk_monitor./mnt/x.percent OK -> CRITICAL (95)"}) {
+	if got := j[len(j)-2:]; !eq(got, []string{forgotX, "web01 disk_monitor./mnt/x.percent 95 ≥ 90 (CRITICAL) [disk_monitor./mnt/x.percent OK -> CRITICAL]"}) {
 		t.Fatalf("journal %q", got)
 	}
 	h.restart(cfg)

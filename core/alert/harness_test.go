@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hbdmon/hbd/core/config"
+	"github.com/hbdmon/hbd/core/heartbeat"
 	"github.com/hbdmon/hbd/core/store"
 )
 
@@ -228,3 +229,9 @@ func (h *harness) stored(host, metric string) bool {
 }
 
 func eq(a, b []string) bool { return fmt.Sprint(a) == fmt.Sprint(b) }
+
+// change is a heartbeat tracker change of host: family "" for the host's
+// own state, to the state to at at.
+func change(host, family, to string, at time.Time) heartbeat.Change {
+	return heartbeat.Change{Host: host, Family: heartbeat.Family(family), To: heartbeat.State(to), Time: at}
+}

@@ -3,6 +3,7 @@ package alert
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/glob"
@@ -162,7 +163,10 @@ const (
 )
 
 // heartbeatLevel maps a heartbeat state to a metric path, a level and the
-// value shown as last_value (0 UP, 1 LATE or DEGRADED, 2 DOWN).
+// value shown as last_value (0 UP, 1 LATE or DEGRADED, 2 DOWN). The host's
+// own metric is CRITICAL (alerting.heartbeat_down) only when it is DOWN: a
+// DEGRADED host is OK, its lost family carries the alert. A LATE family is
+// OK unless alerting.heartbeat_late names a level.
 func heartbeatLevel(a config.Alerting, family, state string) (path, level string, value float64, ok bool) {
 	switch family {
 	case "":
@@ -171,9 +175,9 @@ func heartbeatLevel(a config.Alerting, family, state string) (path, level string
 		case "UP":
 			return path, config.LevelOK, 0, true
 		case "DEGRADED":
-			return path, config.LevelWarning, 1, true
+			return path, config.LevelOK, 1, true
 		case "DOWN":
-			return path, config.LevelCritical, 2, true
+			return path, orDefault(a.HeartbeatDown, config.LevelCritical), 2, true
 		}
 	case "ipv4", "ipv6":
 		path = "heartbeat." + family
@@ -181,7 +185,7 @@ func heartbeatLevel(a config.Alerting, family, state string) (path, level string
 		case "UP":
 			return path, config.LevelOK, 0, true
 		case "LATE":
-			return path, orDefault(a.HeartbeatLate, config.LevelWarning), 1, true
+			return path, orDefault(a.HeartbeatLate, config.LevelOK), 1, true
 		case "DOWN":
 			return path, orDefault(a.HeartbeatDown, config.LevelCritical), 2, true
 		}
@@ -189,9 +193,49 @@ func heartbeatLevel(a config.Alerting, family, state string) (path, level string
 	return "", "", 0, false
 }
 
+// orDefault returns level when it is WARNING or CRITICAL, else def ("none"
+// and "" mean the default).
 func orDefault(level, def string) string {
 	if rankOf(level) > rankOK {
 		return level
 	}
 	return def
+}
+
+// isFamily reports whether metric is a per-family heartbeat metric.
+func isFamily(metric string) bool { return metric == HeartbeatIPv4 || metric == HeartbeatIPv6 }
+
+// defaultClockRule applies to heartbeat.clock_offset_ms when no configured
+// threshold does: WARNING from 1 s, CRITICAL from 60 s of offset either
+// way; a level is entered after 3 consecutive estimates and left 250 ms
+// inside its threshold, so estimation noise does not flap it.
+var defaultClockRule = &rule{
+	th:  config.Threshold{Warning: ptr(1000.0), Critical: ptr(60000.0), For: 3, Hysteresis: 250},
+	key: "default (heartbeat.clock_offset_ms)",
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// clockRule returns the rule for a host's clock offset: the most specific
+// configured threshold (per host, then global) whose pattern starts with
+// "heartbeat." and matches heartbeat.clock_offset_ms, else the default. A
+// catch-all such as "**", written for plugin metrics, does not apply.
+func (rs *ruleset) clockRule(host string) *rule {
+	for _, list := range [2][]rule{rs.host[host], rs.global} {
+		for i := range list {
+			if strings.HasPrefix(list[i].pat.String(), heartbeatPlugin+".") && list[i].pat.Match(HeartbeatClockOffset) {
+				return &list[i]
+			}
+		}
+	}
+	return defaultClockRule
+}
+
+// ruleFor returns the rule of a host's metric: the clock rule for the clock
+// offset, else what resolve finds (nil when no rule matches).
+func (rs *ruleset) ruleFor(host, metric string) *rule {
+	if metric == HeartbeatClockOffset {
+		return rs.clockRule(host)
+	}
+	return rs.resolve(host, metric)
 }

@@ -12,11 +12,16 @@ type Journaler interface {
 }
 
 // JournalSink returns a Sink that writes each event to the journal, e.g.
-// "notify web01 cpu_monitor.cpu_percent WARNING (change #1: 85.5)". The
-// daemon uses it while no notification dispatcher is wired in.
+// "notify web01 cpu_monitor.cpu_percent WARNING (change #1): web01
+// cpu_monitor.cpu_percent 85.5 ≥ 80 (WARNING)". The daemon uses it while
+// no notification dispatcher is wired in.
 func JournalSink(j Journaler) Sink {
 	return SinkFunc(func(ev Event) {
-		j.Journal(ev.Host, fmt.Sprintf("notify %s %s %s (%s #%d: %s)", ev.Host, ev.MetricPath, ev.Level, ev.Kind, ev.NotificationCount, ev.Detail))
+		text := ev.Text
+		if text == "" {
+			text = ev.Detail
+		}
+		j.Journal(ev.Host, fmt.Sprintf("notify %s %s %s (%s #%d): %s", ev.Host, ev.MetricPath, ev.Level, ev.Kind, ev.NotificationCount, text))
 	})
 }
 

@@ -2,9 +2,11 @@ package alert
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/hbdmon/hbd/core/config"
+	"github.com/hbdmon/hbd/core/heartbeat"
 	"github.com/hbdmon/hbd/core/store"
 )
 
@@ -12,8 +14,10 @@ import (
 // guarded by the owning hostState's mutex.
 type state struct {
 	host, metric string
-	rule         *rule // nil for heartbeat metrics
-	heartbeat    bool
+	hs           *hostState // the owner
+	rule         *rule      // nil for heartbeat metrics
+	heartbeat    bool       // heartbeat.host, heartbeat.ipv4 or heartbeat.ipv6
+	clock        bool       // heartbeat.clock_offset_ms: a rule on |value|, never stale
 
 	level     string
 	since     float64 // unix seconds: data time of the change
@@ -21,7 +25,28 @@ type state struct {
 	lastValue float64
 	lastCheck float64   // unix seconds: time of the last sample or heartbeat
 	lastSeen  time.Time // evaluator clock at the last data (staleness)
-	detail    string    // heartbeat state behind lastValue
+	detail    string    // heartbeat state behind lastValue; clockRefused for a refused clock
+
+	// episode is when the metric left OK (unix seconds), 0 while OK;
+	// lastEpisode the start of the episode that ended last. worst is the
+	// worst level of the current episode.
+	episode, lastEpisode float64
+	worst                string
+
+	// What the heartbeat tracker said with its last change (not persisted):
+	// the last accepted heartbeat, the families a host uses ("IPv4"), and
+	// a reason beyond silence ("clock 6m12s ahead of hbd").
+	seen     time.Time
+	fams     []string
+	reason   string
+	observed bool // the tracker reported since Start
+
+	// holdUntil defers the first notification of a family alert, so a
+	// host going DOWN one family per sweep is told once, as the host, and
+	// with recoverDue the recovery of a host back on one family, which
+	// then says "UP again" when the other family follows at once.
+	holdUntil  time.Time
+	recoverDue bool
 
 	count         int // notifications of this episode
 	lastNotified  time.Time
@@ -48,7 +73,7 @@ func (st *state) row() store.AlertState {
 		Host: st.host, Metric: st.metric, Level: st.level, Since: st.since,
 		LastValue: st.lastValue, LastCheck: st.lastCheck, NotificationCount: st.count,
 		NotifiedLevel: st.notifiedLevel, Acknowledged: st.ack, AckBy: st.ackBy,
-		Flapping: st.flapping, Detail: st.detail,
+		Flapping: st.flapping, Detail: st.detail, EpisodeStart: st.episode,
 	}
 	if !st.lastNotified.IsZero() {
 		r.LastNotified = toUnix(st.lastNotified)
@@ -56,11 +81,13 @@ func (st *state) row() store.AlertState {
 	return r
 }
 
-func (st *state) status() Status {
+// status is the API view of st; the host must be locked.
+func (e *Evaluator) status(st *state, now time.Time) Status {
 	return Status{
 		Host: st.host, MetricPath: st.metric, Level: st.level, Since: st.since,
 		LastValue: st.lastValue, LastCheck: st.lastCheck, NotificationCount: st.count,
 		Acknowledged: st.ack, AcknowledgedBy: st.ackBy, Flapping: st.flapping,
+		EpisodeStart: st.episode, Text: e.textOf(st, "", now),
 	}
 }
 
@@ -78,6 +105,7 @@ func (e *Evaluator) observe(rs *ruleset, hs *hostState, st *state, v, ts float64
 	if st.lastCheck != 0 && ts <= st.lastCheck {
 		return // resent or out-of-order sample: already evaluated or superseded
 	}
+	defer e.episodeValue(st, v, now)
 	st.lastValue, st.lastCheck, st.lastSeen = v, ts, now
 	st.valueDirty = true
 	if st.level == config.LevelUnknown {
@@ -87,7 +115,7 @@ func (e *Evaluator) observe(rs *ruleset, hs *hostState, st *state, v, ts float64
 		return
 	}
 	cur := rankOf(st.level)
-	c := st.rule.candidate(cur, v)
+	c := st.rule.candidate(cur, st.measure(v))
 	st.geWarn = streak(st.geWarn, c >= rankWarning)
 	st.geCrit = streak(st.geCrit, c >= rankCritical)
 	st.leOK = streak(st.leOK, c <= rankOK)
@@ -109,6 +137,15 @@ func (e *Evaluator) observe(rs *ruleset, hs *hostState, st *state, v, ts float64
 	}
 }
 
+// measure is what the rule compares: the value, or for the clock offset
+// its size (a host is as wrong ahead as behind).
+func (st *state) measure(v float64) float64 {
+	if st.clock {
+		return math.Abs(v)
+	}
+	return v
+}
+
 func streak(n int, hit bool) int {
 	if hit {
 		return n + 1
@@ -120,14 +157,17 @@ func streak(n int, hit bool) int {
 // return from UNKNOWN, a state created from a stored sample).
 func (e *Evaluator) jump(rs *ruleset, st *state, at float64, now time.Time, out *outbox) {
 	cur := rankOf(st.level)
-	c := st.rule.candidate(max(cur, rankOK), st.lastValue)
+	c := st.rule.candidate(max(cur, rankOK), st.measure(st.lastValue))
+	if st.clock && st.detail == clockRefused {
+		c = rankCritical
+	}
 	if c != cur {
 		e.setLevel(rs, st, levelNames[c], at, now, formatValue(st.lastValue), out)
 	}
 }
 
-// setLevel changes the level of st, journals the change and decides what
-// to notify. The host must be locked.
+// setLevel changes the level of st, keeps its episode, journals and logs
+// the change and decides what to notify. The host must be locked.
 func (e *Evaluator) setLevel(rs *ruleset, st *state, level string, at float64, now time.Time, cause string, out *outbox) {
 	prev := st.level
 	if prev == level {
@@ -136,10 +176,42 @@ func (e *Evaluator) setLevel(rs *ruleset, st *state, level string, at float64, n
 	st.level, st.since, st.prevLevel = level, at, prev
 	st.count, st.lastNotified = 0, time.Time{}
 	st.ack, st.ackBy = false, ""
-	out.journal = append(out.journal, journalLine{st.host, fmt.Sprintf("%s %s %s -> %s (%s)", st.host, st.metric, prev, level, cause)})
-	e.log.Debug("alert level changed", "host", st.host, "metric", st.metric, "from", prev, "to", level, "cause", cause)
-	defer e.save(st)
+	st.holdUntil, st.recoverDue = time.Time{}, false
+	switch {
+	case level == config.LevelOK:
+	case prev == config.LevelOK || st.episode == 0:
+		// A new episode: nothing of it has been told yet.
+		st.episode, st.worst, st.notifiedLevel = at, level, ""
+	case config.LevelRank(level) > config.LevelRank(st.worst):
+		st.worst = level
+	}
+	kind := KindChange
+	if level == config.LevelOK {
+		kind = KindRecovery
+	}
+	text := e.textOf(st, kind, now)
+	out.journal = append(out.journal, journalLine{st.host, fmt.Sprintf("%s [%s %s -> %s]", text, st.metric, prev, level)})
+	lg := e.log.Info
+	if level == config.LevelCritical {
+		lg = e.log.Warn
+	}
+	lg("alert level changed", "host", st.host, "metric", st.metric, "from", prev, "to", level, "text", text, "cause", cause)
 
+	e.decide(rs, st, prev, now, out)
+	if level == config.LevelOK {
+		st.lastEpisode, st.episode, st.worst = st.episode, 0, ""
+		if st.metric == HeartbeatHost {
+			e.uninhibit(rs, st.hs, now, out)
+		}
+	}
+	e.episodeChanged(st, text, now)
+	e.save(st)
+}
+
+// decide notifies (or holds back) the level change of st from prev. The
+// host must be locked.
+func (e *Evaluator) decide(rs *ruleset, st *state, prev string, now time.Time, out *outbox) {
+	level := st.level
 	a := rs.cfg.Alerting
 	if a.FlapWindow > 0 && a.FlapCount > 0 {
 		keep := st.changes[:0]
@@ -152,8 +224,8 @@ func (e *Evaluator) setLevel(rs *ruleset, st *state, level string, at float64, n
 		st.lastChange = now
 		if !st.flapping && len(st.changes) > a.FlapCount {
 			st.flapping, st.flapLevel = true, level
-			out.journal = append(out.journal, journalLine{st.host, fmt.Sprintf("%s %s is flapping (%d level changes within %s)", st.host, st.metric, len(st.changes), a.FlapWindow)})
-			if !e.silenced(st, now) {
+			out.journal = append(out.journal, journalLine{st.host, e.textOf(st, KindFlapping, now)})
+			if !e.silenced(st, now) && !inhibited(st) {
 				e.notify(st, KindFlapping, prev, now, out)
 			}
 			return
@@ -169,20 +241,74 @@ func (e *Evaluator) setLevel(rs *ruleset, st *state, level string, at float64, n
 		if (prev == config.LevelWarning || prev == config.LevelCritical) &&
 			(st.notifiedLevel == config.LevelWarning || st.notifiedLevel == config.LevelCritical) &&
 			!e.silenced(st, now) {
+			if st.metric == HeartbeatHost && st.detail == string(heartbeat.StateDegraded) && e.FamilySettle > 0 {
+				st.recoverDue = true
+				e.hold(st, now)
+				return
+			}
 			e.notify(st, KindRecovery, prev, now, out)
 		}
+	case isFamily(st.metric):
+		e.holdOrNotify(rs, st, now, out)
 	case !e.silenced(st, now):
 		e.notify(st, KindChange, prev, now, out)
 	}
 }
 
+// inhibited reports whether the notifications of st are held back by a
+// non-OK heartbeat.host of the same host: a host DOWN is told once, as
+// the host, not once per family. The host must be locked.
+func inhibited(st *state) bool {
+	if !isFamily(st.metric) {
+		return false
+	}
+	h := st.hs.metrics[HeartbeatHost]
+	return h != nil && h.level != config.LevelOK
+}
+
+// holdOrNotify defers the first notification of a family alert by
+// FamilySettle (the tracker may take the other family DOWN in the next
+// sweep, and then only the host is told); without a settle delay it is
+// decided at once. The host must be locked.
+func (e *Evaluator) holdOrNotify(rs *ruleset, st *state, now time.Time, out *outbox) {
+	if e.FamilySettle <= 0 {
+		e.due(rs, st, now, out)
+		return
+	}
+	e.hold(st, now)
+}
+
+// hold defers what is due for st by FamilySettle and indexes it for
+// runHeld. The host must be locked.
+func (e *Evaluator) hold(st *state, now time.Time) {
+	st.holdUntil = now.Add(e.FamilySettle)
+	e.heldMu.Lock()
+	e.held[store.AlertKey{Host: st.host, Metric: st.metric}] = st.holdUntil
+	e.heldMu.Unlock()
+}
+
+// uninhibit holds (then notifies) the family alerts nobody was told about
+// when heartbeat.host is OK again: a host back on IPv4 with IPv6 still
+// DOWN is now a lost family. The host must be locked.
+func (e *Evaluator) uninhibit(rs *ruleset, hs *hostState, now time.Time, out *outbox) {
+	for _, m := range [...]string{HeartbeatIPv4, HeartbeatIPv6} {
+		if st := hs.metrics[m]; st != nil && st.level != config.LevelOK && st.count == 0 && !st.flapping {
+			e.holdOrNotify(rs, st, now, out)
+		}
+	}
+}
+
 // settle ends flapping after a quiet flap window and notifies the level
 // the metric settled at. The host must be locked.
-func (e *Evaluator) settle(st *state, now time.Time, out *outbox) {
+func (e *Evaluator) settle(rs *ruleset, st *state, now time.Time, out *outbox) {
 	st.flapping, st.changes = false, nil
 	out.journal = append(out.journal, journalLine{st.host, fmt.Sprintf("%s %s stopped flapping at %s", st.host, st.metric, st.level)})
 	st.count, st.lastNotified = 0, time.Time{}
 	defer e.save(st)
+	if st.level != config.LevelOK && isFamily(st.metric) {
+		e.holdOrNotify(rs, st, now, out)
+		return
+	}
 	if e.silenced(st, now) {
 		return
 	}
@@ -195,14 +321,31 @@ func (e *Evaluator) settle(st *state, now time.Time, out *outbox) {
 
 // due sends what the passing of time makes due for st: the held-back
 // change notification of a non-OK level nobody was told about (its silence
-// ended), or a renotify. The host must be locked.
+// ended, its family settle delay passed, or its host alert ended), the
+// held-back recovery of a host back on one family, or a renotify. Nothing
+// is sent for a family alert while its host is not OK. The host must be
+// locked.
 func (e *Evaluator) due(rs *ruleset, st *state, now time.Time, out *outbox) {
-	if st.level == config.LevelOK || st.flapping || st.ack {
+	if st.recoverDue {
+		if now.Before(st.holdUntil) {
+			return
+		}
+		st.recoverDue = false
+		if st.level == config.LevelOK && !e.silenced(st, now) {
+			e.notify(st, KindRecovery, st.prevLevel, now, out)
+			e.save(st)
+		}
+		return
+	}
+	if st.level == config.LevelOK || st.flapping || st.ack || inhibited(st) {
 		return
 	}
 	renotify := rs.cfg.Alerting.Renotify
 	switch {
 	case st.count == 0:
+		if now.Before(st.holdUntil) {
+			return
+		}
 		if !e.silenced(st, now) {
 			e.notify(st, KindChange, st.prevLevel, now, out)
 			e.save(st)
@@ -222,10 +365,14 @@ func (e *Evaluator) notify(st *state, kind, prev string, now time.Time, out *out
 	st.notifiedLevel = st.level
 	detail := formatValue(st.lastValue)
 	switch {
-	case st.heartbeat:
+	case st.heartbeat || (st.clock && st.detail != ""):
 		detail = st.detail
 	case st.level == config.LevelUnknown:
 		detail = "no data since " + fromUnix(st.lastCheck).UTC().Format(time.RFC3339)
+	}
+	episode := st.episode
+	if episode == 0 && kind == KindRecovery {
+		episode = st.lastEpisode
 	}
 	since := fromUnix(st.since)
 	out.events = append(out.events, Event{
@@ -239,7 +386,17 @@ func (e *Evaluator) notify(st *state, kind, prev string, now time.Time, out *out
 		Since:             since,
 		Time:              now,
 		Kind:              kind,
+		EpisodeStart:      timeOf(episode),
+		Text:              e.textOf(st, kind, now),
 		NotificationCount: st.count,
 		Acknowledged:      st.ack,
 	})
+}
+
+// timeOf is fromUnix with 0 as the zero time.
+func timeOf(f float64) time.Time {
+	if f == 0 {
+		return time.Time{}
+	}
+	return fromUnix(f)
 }

@@ -189,8 +189,23 @@ func validateThresholds(prefix string, ts map[string]Threshold) error {
 	for _, pat := range sortedKeys(ts) {
 		t := ts[pat]
 		key := prefix + "." + pat
-		if _, err := glob.Compile(pat); err != nil {
+		g, err := glob.Compile(pat)
+		if err != nil {
 			return &Error{Key: key, Msg: fmt.Sprintf("invalid metric glob: %v", err)}
+		}
+		if strings.HasPrefix(pat, "heartbeat.") {
+			// The heartbeat metrics follow alerting.heartbeat_down and
+			// heartbeat_late; only the clock offset takes a threshold, in
+			// milliseconds either way.
+			if !g.Match(clockOffsetMetric) {
+				return &Error{Key: key, Msg: "heartbeat metrics take no thresholds except " + clockOffsetMetric + " (heartbeat.host, heartbeat.ipv4 and heartbeat.ipv6 follow alerting.heartbeat_down and alerting.heartbeat_late)"}
+			}
+			if t.Below {
+				return &Error{Key: key + ".below", Msg: "the clock offset is compared by its size, ahead or behind; below is not supported"}
+			}
+			if (t.Warning != nil && *t.Warning < 0) || (t.Critical != nil && *t.Critical < 0) {
+				return &Error{Key: key, Msg: "clock offset thresholds are milliseconds and must not be negative"}
+			}
 		}
 		if t.Warning == nil && t.Critical == nil {
 			return &Error{Key: key, Msg: "needs warning and/or critical"}
@@ -221,3 +236,8 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// clockOffsetMetric is the metric path of a host's clock offset in
+// milliseconds (alert.HeartbeatClockOffset), the one heartbeat metric
+// thresholds may name.
+const clockOffsetMetric = "heartbeat.clock_offset_ms"

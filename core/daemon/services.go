@@ -128,9 +128,7 @@ func (d *Daemon) startAlerting() error {
 		return fmt.Errorf("alerting: %w", err)
 	}
 	d.Alerts = ev
-	d.OnHeartbeatChange(func(ch heartbeat.Change) {
-		ev.ObserveHeartbeat(ch.Host, string(ch.Family), string(ch.To), ch.Time)
-	})
+	d.OnHeartbeatChange(ev.ObserveHeartbeat)
 	d.OnReload(func(c *config.Config) {
 		if err := ev.Reload(c); err != nil {
 			d.log.Error("alerting reload", "error", err)
@@ -173,7 +171,17 @@ func (d *Daemon) publishAlert(e alert.Event) {
 		"since":              float64(e.Since.UnixNano()) / 1e9,
 		"time":               float64(e.Time.UnixNano()) / 1e9,
 		"notification_count": e.NotificationCount,
+		"text":               e.Text,
+		"episode_start":      unixOrZero(e.EpisodeStart),
 	})
+}
+
+// unixOrZero is t in unix seconds, 0 for the zero time.
+func unixOrZero(t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return float64(t.UnixNano()) / 1e9
 }
 
 func (d *Daemon) alertFamilies() []metrics.Family {

@@ -37,6 +37,11 @@ CREATE TABLE alert_silences (
 	comment    TEXT NOT NULL DEFAULT ''
 );
 `})
+	// The start of the alert episode (when the metric left OK), so
+	// notifications and the history keep it across a restart.
+	Register(Migration{Version: 12, Name: "alert episode start", SQL: `
+ALTER TABLE alert_states ADD COLUMN episode_start REAL NOT NULL DEFAULT 0;
+`})
 }
 
 // AlertState is the persisted state of one (host, metric path). Times are
@@ -60,6 +65,9 @@ type AlertState struct {
 	// Detail is what produced LastValue when it is not a plain number, e.g.
 	// the heartbeat state ("DOWN") of a heartbeat.* metric.
 	Detail string
+	// EpisodeStart is when the current alert episode began (the metric
+	// left OK); 0 while OK.
+	EpisodeStart float64
 }
 
 // AlertKey names one alert state.
@@ -78,14 +86,14 @@ type Silence struct {
 }
 
 const upsertAlertState = `INSERT INTO alert_states
-	(host, metric, level, since, last_value, last_check, notification_count, last_notified, notified_level, acknowledged, ack_by, flapping, detail)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	(host, metric, level, since, last_value, last_check, notification_count, last_notified, notified_level, acknowledged, ack_by, flapping, detail, episode_start)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (host, metric) DO UPDATE SET
 	level = excluded.level, since = excluded.since, last_value = excluded.last_value,
 	last_check = excluded.last_check, notification_count = excluded.notification_count,
 	last_notified = excluded.last_notified, notified_level = excluded.notified_level,
 	acknowledged = excluded.acknowledged, ack_by = excluded.ack_by,
-	flapping = excluded.flapping, detail = excluded.detail`
+	flapping = excluded.flapping, detail = excluded.detail, episode_start = excluded.episode_start`
 
 // alertTx writes alert state upserts and deletions in one transaction.
 func alertTx(tx *sql.Tx, save []AlertState, del []AlertKey) error {
@@ -97,7 +105,7 @@ func alertTx(tx *sql.Tx, save []AlertState, del []AlertKey) error {
 		defer stmt.Close()
 		for _, a := range save {
 			if _, err := stmt.Exec(a.Host, a.Metric, a.Level, a.Since, a.LastValue, a.LastCheck,
-				a.NotificationCount, a.LastNotified, a.NotifiedLevel, a.Acknowledged, a.AckBy, a.Flapping, a.Detail); err != nil {
+				a.NotificationCount, a.LastNotified, a.NotifiedLevel, a.Acknowledged, a.AckBy, a.Flapping, a.Detail, a.EpisodeStart); err != nil {
 				return fmt.Errorf("save alert %s %s: %w", a.Host, a.Metric, err)
 			}
 		}
@@ -138,7 +146,7 @@ func (s *Store) SaveAlertStatesSync(ctx context.Context, save []AlertState, del 
 // AlertStates returns every persisted alert state.
 func (s *Store) AlertStates(ctx context.Context) ([]AlertState, error) {
 	rows, err := s.rdb.QueryContext(ctx, `SELECT host, metric, level, since, last_value, last_check,
-		notification_count, last_notified, notified_level, acknowledged, ack_by, flapping, detail
+		notification_count, last_notified, notified_level, acknowledged, ack_by, flapping, detail, episode_start
 		FROM alert_states ORDER BY host, metric`)
 	if err != nil {
 		return nil, fmt.Errorf("read alert states: %w", err)
@@ -148,7 +156,7 @@ func (s *Store) AlertStates(ctx context.Context) ([]AlertState, error) {
 	for rows.Next() {
 		var a AlertState
 		if err := rows.Scan(&a.Host, &a.Metric, &a.Level, &a.Since, &a.LastValue, &a.LastCheck,
-			&a.NotificationCount, &a.LastNotified, &a.NotifiedLevel, &a.Acknowledged, &a.AckBy, &a.Flapping, &a.Detail); err != nil {
+			&a.NotificationCount, &a.LastNotified, &a.NotifiedLevel, &a.Acknowledged, &a.AckBy, &a.Flapping, &a.Detail, &a.EpisodeStart); err != nil {
 			return nil, fmt.Errorf("read alert states: %w", err)
 		}
 		out = append(out, a)

@@ -15,7 +15,7 @@ func TestAlertStatesSurviveRestart(t *testing.T) {
 	}
 	a := AlertState{Host: "web01", Metric: "cpu_monitor.cpu_percent", Level: "WARNING", Since: 100, LastValue: 85.5,
 		LastCheck: 160, NotificationCount: 2, LastNotified: 150, NotifiedLevel: "WARNING", Acknowledged: true, AckBy: "alice"}
-	b := AlertState{Host: "web01", Metric: "heartbeat.ipv6", Level: "CRITICAL", Since: 90, LastValue: 2, LastCheck: 90, Detail: "DOWN", Flapping: true}
+	b := AlertState{Host: "web01", Metric: "heartbeat.ipv6", Level: "CRITICAL", Since: 90, LastValue: 2, LastCheck: 90, Detail: "DOWN", Flapping: true, EpisodeStart: 80}
 	gone := AlertState{Host: "db01", Metric: "memory_monitor.percent", Level: "OK", Since: 1, LastCheck: 1}
 	s.SaveAlertStates([]AlertState{a, b, gone}, nil)
 	a.LastValue = 86 // a later save of the same key wins
