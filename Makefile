@@ -22,7 +22,7 @@ build:
 # run: the daemon on the example config plus a local agent reporting this
 # machine, so the dashboards at http://127.0.0.1:50004/live show real data.
 run: build
-	@mkdir -p data
+	@mkdir -p -m 700 data
 	@echo "hbd: dashboards at http://127.0.0.1:50004/live (Ctrl-C stops both)"
 	@bin/hbd serve -config examples/hbd.yaml & hbd=$$!; \
 	trap 'kill $$hbd 2>/dev/null; wait $$hbd' EXIT INT TERM; \

@@ -86,6 +86,9 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
+	if err := checkSchemaVersions(s.path, applied); err != nil {
+		return err
+	}
 	migrationsMu.Lock()
 	list := make([]Migration, 0, len(migrations))
 	for _, m := range migrations {

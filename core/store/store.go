@@ -122,9 +122,22 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 
 		seriesCount: map[seriesKey]int{},
 	}
+	if err := s.secureFiles(dir); err != nil {
+		wdb.Close()
+		rdb.Close()
+		return nil, err
+	}
+	if err := s.checkIntegrity(ctx); err != nil {
+		wdb.Close()
+		rdb.Close()
+		return nil, err
+	}
 	if err := s.migrate(ctx); err != nil {
 		wdb.Close()
 		rdb.Close()
+		if errors.Is(err, ErrNewerSchema) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("database %s: %w", path, err)
 	}
 	if err := s.load(ctx); err != nil {
