@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 
 	"github.com/hbdmon/hbd/core/alert"
 	"github.com/hbdmon/hbd/core/config"
+	"github.com/hbdmon/hbd/core/store"
 )
 
 // AlertSource is what the alert endpoints read and change: the alert
@@ -39,6 +42,16 @@ type AlertSource interface {
 	RemoveSilence(ctx context.Context, id, by string) error
 }
 
+// DeliveryStatus reports what became of the notifications of an alert
+// episode: how many deliveries succeeded and the episode's delivery
+// status ("" nothing dispatched, "no channel", "pending", "delivered",
+// "failed"). The notification dispatcher (*dispatch.Dispatcher) provides
+// it; episodeStart is alert.Event.EpisodeStart, the moment the metric left
+// OK.
+type DeliveryStatus interface {
+	EpisodeStatus(host, metric string, episodeStart time.Time) (delivered int, status string)
+}
+
 // HostManagerChecker is an optional capability of a Guard: whether p may
 // manage host (acknowledge and silence its alerts). Without it the API
 // derives the answer from Deps.HostAccess (owner or manager) and the
@@ -50,16 +63,27 @@ type HostManagerChecker interface {
 // maxAlertBody bounds the JSON body of the alert write endpoints.
 const maxAlertBody = 16 << 10
 
-// AlertRoutes returns the alert and silence endpoints served from src. The
-// daemon registers them once the evaluator exists:
+// AlertRoutes returns the alert, alert history and silence endpoints
+// served from src and the store. deliveries, when given and not nil (the
+// notification dispatcher), says what became of each episode's
+// notifications; without it notification_count is the evaluator's count
+// and delivery is empty. The daemon registers them once the evaluator
+// exists:
 //
-//	srv.Add(srv.AlertRoutes(evaluator)...)
-func (s *Server) AlertRoutes(src AlertSource) []Route {
+//	srv.Add(srv.AlertRoutes(evaluator, dispatcher)...)
+func (s *Server) AlertRoutes(src AlertSource, deliveries ...DeliveryStatus) []Route {
 	a := &alertHandlers{s: s, src: src}
+	for _, d := range deliveries {
+		if d != nil {
+			a.deliveries = d
+		}
+	}
 	return []Route{
 		{Method: http.MethodGet, Path: "/api/0/hosts/:hostname/alerts", Access: HostMonitor, Handler: a.hostAlerts},
 		{Method: http.MethodPost, Path: "/api/0/hosts/:hostname/alerts/ack", Access: HostManager, Handler: a.ack},
 		{Method: http.MethodGet, Path: "/api/0/alerts", Access: Authenticated, Handler: a.activeAlerts},
+		// Host filtering happens in the handler, as for /api/0/alerts.
+		{Method: http.MethodGet, Path: "/api/0/alerts/history", Access: Authenticated, Handler: a.history},
 		{Method: http.MethodGet, Path: "/api/0/silences", Access: Authenticated, Handler: a.listSilences},
 		{Method: http.MethodPost, Path: "/api/0/silences", Access: Authenticated, Handler: a.addSilence},
 		{Method: http.MethodDelete, Path: "/api/0/silences/:id", Access: Authenticated, Handler: a.removeSilence},
@@ -67,13 +91,18 @@ func (s *Server) AlertRoutes(src AlertSource) []Route {
 }
 
 type alertHandlers struct {
-	s   *Server
-	src AlertSource
+	s          *Server
+	src        AlertSource
+	deliveries DeliveryStatus // nil without a dispatcher
 }
 
 // AlertJSON is one alert of GET /api/0/hosts/{hostname}/alerts: the
 // reference's fields plus acknowledged, silenced_until (unix seconds or
-// null) and flapping.
+// null), flapping, text (the state in words), episode_start (when the
+// metric left OK, unix seconds; null while OK) and delivery (what became of
+// the episode's notifications: "" nothing dispatched, "no channel",
+// "pending", "delivered" or "failed"). With a dispatcher,
+// notification_count counts the episode's successful deliveries.
 type AlertJSON struct {
 	MetricPath        string   `json:"metric_path"`
 	Level             string   `json:"level"`
@@ -84,6 +113,9 @@ type AlertJSON struct {
 	Acknowledged      bool     `json:"acknowledged"`
 	SilencedUntil     *float64 `json:"silenced_until"`
 	Flapping          bool     `json:"flapping"`
+	Text              string   `json:"text"`
+	EpisodeStart      *float64 `json:"episode_start"`
+	Delivery          string   `json:"delivery"`
 }
 
 // ActiveAlertJSON is one alert of GET /api/0/alerts: AlertJSON led by the
@@ -128,17 +160,33 @@ type SilenceJSON struct {
 	Comment   string  `json:"comment"`
 }
 
-func alertJSON(st alert.Status) AlertJSON {
-	a := AlertJSON{
+// alertJSON shapes a state; the dispatcher, when wired, tells what became
+// of the notifications of its episode.
+func (a *alertHandlers) alertJSON(st alert.Status) AlertJSON {
+	out := AlertJSON{
 		MetricPath: st.MetricPath, Level: st.Level, Since: st.Since, LastValue: st.LastValue,
 		LastCheck: st.LastCheck, NotificationCount: st.NotificationCount,
-		Acknowledged: st.Acknowledged, Flapping: st.Flapping,
+		Acknowledged: st.Acknowledged, Flapping: st.Flapping, Text: st.Text,
 	}
 	if st.SilencedUntil > 0 {
 		u := st.SilencedUntil
-		a.SilencedUntil = &u
+		out.SilencedUntil = &u
 	}
-	return a
+	if st.EpisodeStart > 0 {
+		e := st.EpisodeStart
+		out.EpisodeStart = &e
+		if a.deliveries != nil {
+			out.NotificationCount, out.Delivery = a.deliveries.EpisodeStatus(st.Host, st.MetricPath, unixTime(e))
+		}
+	}
+	return out
+}
+
+// unixTime turns unix seconds into the time the evaluator gives its
+// events (alert.Event.EpisodeStart), so episode lookups match exactly.
+func unixTime(f float64) time.Time {
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(frac*1e9))
 }
 
 func silenceJSON(sl alert.Silence) SilenceJSON {
@@ -158,7 +206,7 @@ func (a *alertHandlers) hostAlerts(c echo.Context) error {
 	out := HostAlertsJSON{Hostname: host, Alerts: []AlertJSON{}}
 	var n levelCounts
 	for _, st := range a.src.HostAlerts(host) {
-		out.Alerts = append(out.Alerts, alertJSON(st))
+		out.Alerts = append(out.Alerts, a.alertJSON(st))
 		n.add(st.Level)
 	}
 	out.Summary.OK, out.Summary.Warning, out.Summary.Critical, out.Summary.Unknown = n.ok, n.warning, n.critical, n.unknown
@@ -194,7 +242,7 @@ func (a *alertHandlers) activeAlerts(c echo.Context) error {
 	var n levelCounts
 	for _, st := range a.src.ActiveAlerts() {
 		if visible[st.Host] {
-			out.Alerts = append(out.Alerts, ActiveAlertJSON{Hostname: st.Host, AlertJSON: alertJSON(st)})
+			out.Alerts = append(out.Alerts, ActiveAlertJSON{Hostname: st.Host, AlertJSON: a.alertJSON(st)})
 			n.add(st.Level)
 		}
 	}
@@ -242,7 +290,7 @@ func (a *alertHandlers) ack(c echo.Context) error {
 	case err != nil:
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"ok": true, "alert": alertJSON(st)})
+	return c.JSON(http.StatusOK, map[string]any{"ok": true, "alert": a.alertJSON(st)})
 }
 
 // canManage reports whether p may acknowledge and silence host's alerts.
@@ -393,6 +441,159 @@ func (a *alertHandlers) removeSilence(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]any{"ok": true})
+}
+
+// Limits of GET /api/0/alerts/history.
+const (
+	DefaultEpisodeLimit = 50
+	MaxEpisodeLimit     = 1000
+)
+
+// EpisodeJSON is one alert episode of GET /api/0/alerts/history: from the
+// moment a metric left OK until it was OK again. Times are unix seconds;
+// end is null while the episode is open, and duration_s then counts up to
+// now. peak_value is the worst value (the highest; the lowest for a
+// `below` threshold; for heartbeat metrics 1 LATE, 2 DOWN), null when the
+// episode saw no value (UNKNOWN only). acknowledged_by is null when nobody
+// acknowledged it. deliveries counts the successful deliveries of its
+// notifications and delivery says what became of them ("" nothing
+// dispatched or no dispatcher, "no channel", "pending", "delivered",
+// "failed"). text is the episode's worst moment in words.
+type EpisodeJSON struct {
+	Hostname       string   `json:"hostname"`
+	MetricPath     string   `json:"metric_path"`
+	WorstLevel     string   `json:"worst_level"`
+	Start          float64  `json:"start"`
+	End            *float64 `json:"end"`
+	DurationS      float64  `json:"duration_s"`
+	PeakValue      *float64 `json:"peak_value"`
+	AcknowledgedBy *string  `json:"acknowledged_by"`
+	Deliveries     int      `json:"deliveries"`
+	Delivery       string   `json:"delivery"`
+	Text           string   `json:"text"`
+}
+
+// EpisodesJSON is the body of GET /api/0/alerts/history. next is the
+// cursor of the following page (pass it as before=), null on the last.
+type EpisodesJSON struct {
+	Episodes []EpisodeJSON `json:"episodes"`
+	Next     *string       `json:"next"`
+}
+
+// history serves GET /api/0/alerts/history?host=&since=&until=&state=&limit=&before=:
+// the alert episodes of the hosts the caller may see, newest (latest
+// start) first. host selects one host (403 when the caller may not see
+// it); since and until (unix seconds or RFC 3339) select the episodes
+// overlapping that window; state is "open" or "resolved" (default both);
+// limit is 1 to 1000 (default 50, larger values are capped); before is
+// the next cursor of the previous page.
+func (a *alertHandlers) history(c echo.Context) error {
+	q := store.EpisodeQuery{}
+	var err error
+	if q.Limit, err = intParam(c, "limit", DefaultEpisodeLimit, MaxEpisodeLimit); err != nil {
+		return err
+	}
+	if q.Since, err = timeParam(c.QueryParam("since"), "since", 0); err != nil {
+		return err
+	}
+	if q.Until, err = timeParam(c.QueryParam("until"), "until", 0); err != nil {
+		return err
+	}
+	if q.Until > 0 && q.Until < q.Since {
+		return Errorf(http.StatusBadRequest, "until must not be before since")
+	}
+	switch q.State = c.QueryParam("state"); q.State {
+	case store.EpisodesAll, store.EpisodesOpen, store.EpisodesResolved:
+	default:
+		return Errorf(http.StatusBadRequest, "state must be 'open' or 'resolved', got '%s'", clipName(q.State))
+	}
+	if v := c.QueryParam("before"); v != "" {
+		cur, ok := parseCursor(v)
+		if !ok {
+			return Errorf(http.StatusBadRequest, "before must be the 'next' value of a previous page, got '%s'", clipName(v))
+		}
+		q.After = &cur
+	}
+	p := PrincipalOf(c)
+	if host := c.QueryParam("host"); host != "" {
+		if !config.ValidHostName(host) {
+			return Errorf(http.StatusBadRequest, "host must be a host name, got '%s'", clipName(host))
+		}
+		// Access first: a caller who may not read a host learns nothing
+		// of it.
+		if !p.Admin && !p.Open && !a.s.deps.Guard.CanSee(p, host) {
+			return Errorf(http.StatusForbidden, "You may not read host '%s'", clipName(host))
+		}
+		q.Host = host
+	} else if !p.Admin && !p.Open {
+		q.Hosts = []string{}
+		for _, name := range a.s.HostNames() {
+			if a.s.deps.Guard.CanSee(p, name) {
+				q.Hosts = append(q.Hosts, name)
+			}
+		}
+	}
+	// One more than asked tells whether there is a next page.
+	limit := q.Limit
+	q.Limit++
+	eps, err := a.s.deps.Store.Episodes(c.Request().Context(), q)
+	if err != nil {
+		return err
+	}
+	out := EpisodesJSON{Episodes: make([]EpisodeJSON, 0, min(len(eps), limit))}
+	if len(eps) > limit {
+		eps = eps[:limit]
+		last := eps[limit-1]
+		next := formatCursor(store.EpisodeCursor{Start: last.Start, ID: last.ID})
+		out.Next = &next
+	}
+	now := float64(time.Now().UnixNano()) / 1e9
+	for _, ep := range eps {
+		out.Episodes = append(out.Episodes, a.episodeJSON(ep, now))
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (a *alertHandlers) episodeJSON(ep store.Episode, now float64) EpisodeJSON {
+	out := EpisodeJSON{
+		Hostname: ep.Host, MetricPath: ep.Metric, WorstLevel: ep.WorstLevel, Start: ep.Start,
+		DurationS: max(now-ep.Start, 0), Text: ep.Text,
+	}
+	if !ep.Open() {
+		end := ep.End
+		out.End = &end
+		out.DurationS = max(end-ep.Start, 0)
+	}
+	if ep.HasPeak {
+		peak := ep.Peak
+		out.PeakValue = &peak
+	}
+	if ep.AckBy != "" {
+		by := ep.AckBy
+		out.AcknowledgedBy = &by
+	}
+	if a.deliveries != nil {
+		out.Deliveries, out.Delivery = a.deliveries.EpisodeStatus(ep.Host, ep.Metric, unixTime(ep.Start))
+	}
+	return out
+}
+
+// formatCursor writes a page position as "<start>:<id>".
+func formatCursor(c store.EpisodeCursor) string {
+	return strconv.FormatFloat(c.Start, 'f', -1, 64) + ":" + strconv.FormatInt(c.ID, 10)
+}
+
+func parseCursor(v string) (store.EpisodeCursor, bool) {
+	start, id, ok := strings.Cut(v, ":")
+	if !ok {
+		return store.EpisodeCursor{}, false
+	}
+	s, err1 := strconv.ParseFloat(start, 64)
+	n, err2 := strconv.ParseInt(id, 10, 64)
+	if err1 != nil || err2 != nil || s < 0 || math.IsNaN(s) || math.IsInf(s, 0) || n < 1 {
+		return store.EpisodeCursor{}, false
+	}
+	return store.EpisodeCursor{Start: s, ID: n}, true
 }
 
 // Interface guards.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -19,6 +20,9 @@ import (
 	"github.com/hbdmon/hbd/core/api"
 	"github.com/hbdmon/hbd/core/auth/authtest"
 	"github.com/hbdmon/hbd/core/config"
+	"github.com/hbdmon/hbd/core/dispatch"
+	"github.com/hbdmon/hbd/core/pluginhost"
+	pht "github.com/hbdmon/hbd/core/pluginhost/pluginhosttest"
 	"github.com/hbdmon/hbd/core/store"
 	"github.com/hbdmon/hbd/core/testutil"
 )
@@ -82,15 +86,51 @@ type alertFixture struct {
 	srv *httptest.Server
 	st  *store.Store
 	ev  *alert.Evaluator
+	rcv *pht.Receiver // the webhook receiver of newDispatchFixture
 	key []byte
 	now float64
 }
 
 func newAlertFixture(t *testing.T) *alertFixture {
 	t.Helper()
-	cfg := testutil.Config(t, alertsYAML)
+	return newAlertFixtureWith(t, alertsYAML, false)
+}
+
+// newDispatchFixture is newAlertFixture with the real notification
+// dispatcher behind the evaluator and the API: a webhook channel "hook"
+// covers web01 only and posts to a real receiver; db01 has no channel.
+func newDispatchFixture(t *testing.T) *alertFixture {
+	t.Helper()
+	return newAlertFixtureWith(t, alertsYAML+`
+notification_channels:
+  hook: {type: webhook, url: "RCV", hosts: ["web01"]}
+`, true)
+}
+
+func newAlertFixtureWith(t *testing.T, yaml string, dispatcher bool) *alertFixture {
+	t.Helper()
+	f := &alertFixture{key: []byte(testutil.Key), now: float64(time.Now().Unix() - 100)}
+	if dispatcher {
+		f.rcv = pht.NewReceiver(t)
+		yaml = strings.ReplaceAll(yaml, "RCV", f.rcv.URL)
+	}
+	cfg := testutil.Config(t, yaml)
 	st := testutil.Store(t, 100)
-	ev, err := alert.New(cfg, st, nil, nil)
+	var sink alert.Sink
+	var deliveries api.DeliveryStatus
+	if dispatcher {
+		host, _ := pht.Start(t, pht.Dir(t, pht.Webhook), pluginhost.Options{})
+		d, err := dispatch.New(dispatch.Options{Config: func() *config.Config { return cfg }, Store: st, Plugins: host})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close() })
+		sink, deliveries = d, d
+	}
+	ev, err := alert.New(cfg, st, nil, sink)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,10 +148,11 @@ func newAlertFixture(t *testing.T) *alertFixture {
 		Guard:      roles,
 		HostAccess: roles.access,
 	})
-	s.Add(s.AlertRoutes(ev)...)
-	srv := httptest.NewServer(s.Echo)
-	t.Cleanup(srv.Close)
-	return &alertFixture{srv: srv, st: st, ev: ev, key: []byte(testutil.Key), now: float64(time.Now().Unix() - 100)}
+	s.Add(s.AlertRoutes(ev, deliveries)...)
+	f.srv = httptest.NewServer(s.Echo)
+	t.Cleanup(f.srv.Close)
+	f.st, f.ev = st, ev
+	return f
 }
 
 // ingest posts one signed sample through the real ingestion endpoint.
@@ -171,17 +212,39 @@ func (f *alertFixture) journal(t *testing.T, host string) []store.Message {
 
 func num(f float64) string { b, _ := json.Marshal(f); return string(b) }
 
+func str(s string) string { b, _ := json.Marshal(s); return string(b) }
+
+// text returns the evaluator's text of a host's metric, which the API
+// must pass on; it fails when the state has none.
+func (f *alertFixture) text(t *testing.T, host, metric string) string {
+	t.Helper()
+	for _, st := range f.ev.HostAlerts(host) {
+		if st.MetricPath == metric {
+			if st.Text == "" {
+				t.Fatalf("%s %s has no text", host, metric)
+			}
+			return st.Text
+		}
+	}
+	t.Fatalf("%s %s has no alert state", host, metric)
+	return ""
+}
+
 func TestHostAlertsReferenceShape(t *testing.T) {
 	f := newAlertFixture(t)
 	f.ingest(t, "web01", "cpu_monitor", map[string]any{"cpu_percent": 85.5, "load_1min": 2.5})
 	f.ingest(t, "web01", "disk_monitor", map[string]any{"/": map[string]any{"percent": 65.0}})
 	cpuAt, diskAt := f.now-1, f.now
 	code, body := f.call(t, "mon", http.MethodGet, "/api/0/hosts/web01/alerts", "")
+	// The reference's fields, then text, episode_start and delivery (no
+	// dispatcher here: nothing was dispatched).
 	want := `{"hostname":"web01","alerts":[` +
 		`{"metric_path":"cpu_monitor.cpu_percent","level":"WARNING","since":` + num(cpuAt) + `,"last_value":85.5,"last_check":` + num(cpuAt) +
-		`,"notification_count":1,"acknowledged":false,"silenced_until":null,"flapping":false},` +
+		`,"notification_count":1,"acknowledged":false,"silenced_until":null,"flapping":false,` +
+		`"text":` + str(f.text(t, "web01", "cpu_monitor.cpu_percent")) + `,"episode_start":` + num(cpuAt) + `,"delivery":""},` +
 		`{"metric_path":"disk_monitor./.percent","level":"OK","since":` + num(diskAt) + `,"last_value":65,"last_check":` + num(diskAt) +
-		`,"notification_count":0,"acknowledged":false,"silenced_until":null,"flapping":false}],` +
+		`,"notification_count":0,"acknowledged":false,"silenced_until":null,"flapping":false,` +
+		`"text":` + str(f.text(t, "web01", "disk_monitor./.percent")) + `,"episode_start":null,"delivery":""}],` +
 		`"summary":{"ok":1,"warning":1,"critical":0,"unknown":0}}`
 	if code != http.StatusOK || body != want {
 		t.Fatalf("got %d\n%s\nwant\n%s", code, body, want)
@@ -211,9 +274,11 @@ func TestActiveAlertsOnlyVisibleHosts(t *testing.T) {
 	webAt := f.now
 	f.ingest(t, "web01", "disk_monitor", map[string]any{"/": map[string]any{"percent": 10.0}})
 	webAlert := `{"hostname":"web01","metric_path":"cpu_monitor.cpu_percent","level":"CRITICAL","since":` + num(webAt) +
-		`,"last_value":95.5,"last_check":` + num(webAt) + `,"notification_count":1,"acknowledged":false,"silenced_until":null,"flapping":false}`
+		`,"last_value":95.5,"last_check":` + num(webAt) + `,"notification_count":1,"acknowledged":false,"silenced_until":null,"flapping":false` +
+		`,"text":` + str(f.text(t, "web01", "cpu_monitor.cpu_percent")) + `,"episode_start":` + num(webAt) + `,"delivery":""}`
 	dbAlert := `{"hostname":"db01","metric_path":"cpu_monitor.cpu_percent","level":"WARNING","since":` + num(dbAt) +
-		`,"last_value":88.2,"last_check":` + num(dbAt) + `,"notification_count":1,"acknowledged":false,"silenced_until":null,"flapping":false}`
+		`,"last_value":88.2,"last_check":` + num(dbAt) + `,"notification_count":1,"acknowledged":false,"silenced_until":null,"flapping":false` +
+		`,"text":` + str(f.text(t, "db01", "cpu_monitor.cpu_percent")) + `,"episode_start":` + num(dbAt) + `,"delivery":""}`
 	for _, tc := range []struct{ user, want string }{
 		{"admin", `{"alerts":[` + webAlert + `,` + dbAlert + `],"summary":{"critical":1,"warning":1,"unknown":0,"total":2},"host_count":2}`},
 		{"mon", `{"alerts":[` + webAlert + `],"summary":{"critical":1,"warning":0,"unknown":0,"total":1},"host_count":1}`},
@@ -396,5 +461,204 @@ func TestSilencePermissionsFollowHostRoles(t *testing.T) {
 		if rec.Code != tc.code {
 			t.Errorf("%s silencing %s: %d %s", tc.user, tc.host, rec.Code, rec.Body)
 		}
+	}
+}
+
+// barrier waits until every queued store write (alert history rows among
+// them) is committed.
+func (f *alertFixture) barrier(t *testing.T) {
+	t.Helper()
+	if err := f.st.JournalSync(context.Background(), "", "barrier"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// history calls GET /api/0/alerts/history as user and decodes the page.
+func (f *alertFixture) history(t *testing.T, user, query string) api.EpisodesJSON {
+	t.Helper()
+	f.barrier(t)
+	code, body := f.call(t, user, http.MethodGet, "/api/0/alerts/history"+query, "")
+	if code != http.StatusOK {
+		t.Fatalf("history%s as %s: %d %s", query, user, code, body)
+	}
+	var page api.EpisodesJSON
+	if err := json.Unmarshal([]byte(body), &page); err != nil {
+		t.Fatal(err)
+	}
+	return page
+}
+
+// episodeKeys lists a page as "host start-offset" strings, offsets from
+// base, so orders and filters read plainly.
+func episodeKeys(page api.EpisodesJSON, base float64) []string {
+	out := []string{}
+	for _, ep := range page.Episodes {
+		out = append(out, fmt.Sprintf("%s@%g", ep.Hostname, ep.Start-base))
+	}
+	return out
+}
+
+func TestAlertHistoryEndpoint(t *testing.T) {
+	f := newAlertFixture(t)
+	base := f.now
+	cpu := func(host string, v float64) {
+		f.ingest(t, host, "cpu_monitor", map[string]any{"cpu_percent": v})
+	}
+	cpu("web01", 50)
+	cpu("web01", 85) // @2 WARNING
+	cpu("web01", 50) // @3 OK
+	cpu("db01", 88)  // @4 WARNING, stays open
+	cpu("web01", 95) // @5 CRITICAL
+	if code, _ := f.call(t, "alice", http.MethodPost, "/api/0/hosts/web01/alerts/ack", `{"metric_path":"cpu_monitor.cpu_percent"}`); code != 200 {
+		t.Fatalf("ack: %d", code)
+	}
+	cpu("web01", 97.5)
+	cpu("web01", 40) // @7 OK
+	cpu("web01", 85) // @8 WARNING, stays open
+
+	all := f.history(t, "admin", "")
+	if got, want := episodeKeys(all, base), []string{"web01@8", "web01@5", "db01@4", "web01@2"}; !slices.Equal(got, want) || all.Next != nil {
+		t.Fatalf("admin sees %v next %v, want %v", got, all.Next, want)
+	}
+	// The shape of a resolved and of an open episode.
+	_, body := f.call(t, "admin", http.MethodGet, "/api/0/alerts/history?limit=3", "")
+	resolved := all.Episodes[1]
+	wantResolved := `{"hostname":"web01","metric_path":"cpu_monitor.cpu_percent","worst_level":"CRITICAL","start":` + num(base+5) +
+		`,"end":` + num(base+7) + `,"duration_s":2,"peak_value":97.5,"acknowledged_by":"alice","deliveries":0,"delivery":"","text":` + str(resolved.Text) + `}`
+	if !strings.Contains(body, wantResolved) || resolved.Text == "" {
+		t.Fatalf("resolved episode:\n%s\nwant\n%s", body, wantResolved)
+	}
+	open := all.Episodes[0]
+	if open.End != nil || open.PeakValue == nil || *open.PeakValue != 85 || open.AcknowledgedBy != nil || open.WorstLevel != "WARNING" || open.DurationS <= 0 ||
+		!strings.Contains(body, `"end":null,`) || !strings.Contains(body, `"acknowledged_by":null,`) {
+		t.Fatalf("open episode: %+v in %s", open, body)
+	}
+
+	// Access: a monitor of web01 sees web01's episodes only.
+	if got, want := episodeKeys(f.history(t, "mon", ""), base), []string{"web01@8", "web01@5", "web01@2"}; !slices.Equal(got, want) {
+		t.Fatalf("mon sees %v, want %v", got, want)
+	}
+	if got := f.history(t, "bob", ""); len(got.Episodes) != 0 || got.Next != nil {
+		t.Fatalf("bob sees %+v", got)
+	}
+	if got, want := episodeKeys(f.history(t, "olga", "?host=db01"), base), []string{"db01@4"}; !slices.Equal(got, want) {
+		t.Fatalf("olga sees %v of db01", got)
+	}
+	if code, body := f.call(t, "mon", http.MethodGet, "/api/0/alerts/history?host=db01", ""); code != 403 || body != `{"error":"You may not read host 'db01'"}` {
+		t.Fatalf("mon asks for db01: %d %s", code, body)
+	}
+	if code, _ := f.call(t, "", http.MethodGet, "/api/0/alerts/history", ""); code != 401 {
+		t.Fatalf("anonymous: %d", code)
+	}
+
+	// Filters.
+	for _, tc := range []struct{ query, want string }{
+		{"?state=resolved", "web01@5 web01@2"},
+		{"?state=open", "web01@8 db01@4"},
+		{"?host=web01&state=open", "web01@8"},
+		// Episodes overlapping [@3, @4]: web01@2 ended at @3, db01@4 began at @4.
+		{"?since=" + num(base+3) + "&until=" + num(base+4), "db01@4 web01@2"},
+		{"?since=" + num(base+3.5) + "&until=" + num(base+4), "db01@4"},
+		{"?until=" + num(base+2), "web01@2"},
+	} {
+		if got := strings.Join(episodeKeys(f.history(t, "admin", tc.query), base), " "); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.query, got, tc.want)
+		}
+	}
+
+	// Pages of two walk every episode once; the last page has no next.
+	var walked []string
+	query := "?limit=2"
+	for pages := 0; ; pages++ {
+		page := f.history(t, "admin", query)
+		walked = append(walked, episodeKeys(page, base)...)
+		if page.Next == nil {
+			break
+		}
+		if pages > 3 {
+			t.Fatal("paging does not end")
+		}
+		query = "?limit=2&before=" + url.QueryEscape(*page.Next)
+	}
+	if want := []string{"web01@8", "web01@5", "db01@4", "web01@2"}; !slices.Equal(walked, want) {
+		t.Fatalf("paged %v", walked)
+	}
+	// A limit over the maximum is capped, not refused.
+	if got := f.history(t, "admin", "?limit=100000"); len(got.Episodes) != 4 {
+		t.Fatalf("capped limit: %+v", got)
+	}
+}
+
+func TestAlertHistoryRefusesBadParameters(t *testing.T) {
+	f := newAlertFixture(t)
+	for _, tc := range []struct{ query, param string }{
+		{"?limit=0", "limit"},
+		{"?limit=ten", "limit"},
+		{"?since=yesterday", "since"},
+		{"?until=-5", "until"},
+		{"?since=200&until=100", "until"},
+		{"?state=closed", "state"},
+		{"?before=12", "before"},
+		{"?before=12:x", "before"},
+		{"?before=NaN:3", "before"},
+		{"?host=" + url.QueryEscape("web 01"), "host"},
+	} {
+		code, body := f.call(t, "admin", http.MethodGet, "/api/0/alerts/history"+tc.query, "")
+		var e struct{ Error string }
+		if err := json.Unmarshal([]byte(body), &e); err != nil || code != 400 || !strings.HasPrefix(e.Error, tc.param+" ") {
+			t.Errorf("%s: %d %s, want 400 naming %s", tc.query, code, body, tc.param)
+		}
+	}
+}
+
+// TestAlertsCountDeliveries runs the real pipeline: ingestion, evaluator,
+// dispatcher, webhook plugin, receiver. notification_count counts what
+// reached a channel, and an alert no channel covers says so.
+func TestAlertsCountDeliveries(t *testing.T) {
+	f := newDispatchFixture(t)
+	f.ingest(t, "web01", "cpu_monitor", map[string]any{"cpu_percent": 95.5})
+	webAt := f.now
+	f.ingest(t, "db01", "cpu_monitor", map[string]any{"cpu_percent": 88.2})
+	dbAt := f.now
+	type alerts struct {
+		Alerts []api.ActiveAlertJSON `json:"alerts"`
+	}
+	var got alerts
+	testutil.Eventually(t, "the delivery to the webhook", 10*time.Second, func() bool {
+		_, body := f.call(t, "admin", http.MethodGet, "/api/0/alerts", "")
+		got = alerts{}
+		if err := json.Unmarshal([]byte(body), &got); err != nil {
+			t.Fatal(err)
+		}
+		return len(got.Alerts) == 2 && got.Alerts[0].Delivery == "delivered"
+	})
+	web, db := got.Alerts[0], got.Alerts[1]
+	if web.Hostname != "web01" || web.NotificationCount != 1 || web.EpisodeStart == nil || *web.EpisodeStart != webAt || web.Text == "" {
+		t.Errorf("web01: %+v", web)
+	}
+	if f.rcv.Count() != 1 {
+		t.Errorf("the receiver got %d requests", f.rcv.Count())
+	}
+	// db01 has no channel: nobody was told, and the API says so.
+	if db.Hostname != "db01" || db.NotificationCount != 0 || db.Delivery != "no channel" || db.EpisodeStart == nil || *db.EpisodeStart != dbAt {
+		t.Errorf("db01: %+v", db)
+	}
+	_, body := f.call(t, "olga", http.MethodGet, "/api/0/hosts/db01/alerts", "")
+	if !strings.Contains(body, `"notification_count":0,`) || !strings.Contains(body, `"delivery":"no channel"`) {
+		t.Errorf("db01 host alerts: %s", body)
+	}
+
+	// The recovery is delivered too: the episode counts two deliveries.
+	f.ingest(t, "web01", "cpu_monitor", map[string]any{"cpu_percent": 20.0})
+	var page api.EpisodesJSON
+	testutil.Eventually(t, "the recovery delivery", 10*time.Second, func() bool {
+		page = f.history(t, "admin", "?host=web01")
+		return len(page.Episodes) == 1 && page.Episodes[0].Deliveries == 2
+	})
+	if ep := page.Episodes[0]; ep.Delivery != "delivered" || ep.End == nil || *ep.End != f.now || f.rcv.Count() != 2 {
+		t.Errorf("web01 episode: %+v, %d requests", ep, f.rcv.Count())
+	}
+	if page = f.history(t, "admin", "?host=db01"); len(page.Episodes) != 1 || page.Episodes[0].Delivery != "no channel" || page.Episodes[0].Deliveries != 0 {
+		t.Errorf("db01 episode: %+v", page.Episodes)
 	}
 }
