@@ -141,7 +141,10 @@ func (d *Daemon) startAlerting() error {
 			d.log.Error("stop alerting", "error", err)
 		}
 	})
-	d.API.Add(d.API.AlertRoutes(ev)...)
+	// The dispatcher (when notifications run) tells what became of each
+	// episode's notifications.
+	deliveries, _ := d.Notify.(api.DeliveryStatus)
+	d.API.Add(d.API.AlertRoutes(ev, deliveries)...)
 	d.Metrics.Add(d.alertFamilies()...)
 	return nil
 }
