@@ -491,6 +491,8 @@ func TestProfileUpdateModes(t *testing.T) {
 		`{"email": "a@b.c\r\nBcc: x@evil.com"}`: "email",
 		`{"display_name": "` + strings.Repeat("é", 101) + `"}`: "at most 100",
 		`{"display_name": "bell\u0007"}`:                       "printable",
+		`{"display_name": "next\u0085line"}`:                   "printable",
+		`{"display_name": "evil\u202Eexe.txt"}`:                "printable",
 		`{"channels": ["private-of-someone"]}`:                 "not found",
 		`{"channels": ["bad name!"]}`:                          "not found",
 		`{"channels": "ops"}`:                                  "invalid JSON",

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hbdmon/hbd/core/api"
 	"github.com/hbdmon/hbd/core/config"
+	"github.com/hbdmon/hbd/core/safetext"
 )
 
 // Limits of what users may set.
@@ -288,8 +289,8 @@ func (s *Service) checkPasswordChange(ctx context.Context, cfg *config.Config, u
 
 func checkDisplayName(v string) (string, error) {
 	v = strings.TrimSpace(v)
-	if !utf8.ValidString(v) || strings.IndexFunc(v, unicode.IsControl) >= 0 {
-		return "", api.Errorf(http.StatusBadRequest, "display_name must be printable text")
+	if !safetext.Valid(v) {
+		return "", api.Errorf(http.StatusBadRequest, "display_name must be printable text (no control or bidirectional formatting characters)")
 	}
 	if utf8.RuneCountInString(v) > MaxDisplayName {
 		return "", api.Errorf(http.StatusBadRequest, "display_name must be at most %d characters", MaxDisplayName)

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/hbdmon/hbd/core/glob"
+	"github.com/hbdmon/hbd/core/safetext"
 )
 
 var (
@@ -127,6 +128,9 @@ func (c *Config) validate() error {
 		}
 		if !bcryptRE.MatchString(u.PasswordHash) {
 			return bad(key+".password_hash", "must be a bcrypt hash (make one with `hbd hash-password`)")
+		}
+		if !safetext.Valid(u.DisplayName) {
+			return bad(key+".display_name", "must be printable text (no control or bidirectional formatting characters)")
 		}
 	}
 	for _, name := range sortedKeys(c.Watchhosts) {

@@ -29,6 +29,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
+
+	"github.com/hbdmon/hbd/core/safetext"
 )
 
 // Header names of a signed ingestion request.
@@ -170,8 +173,8 @@ func checkKey(k string) error {
 		if r == '.' {
 			return errors.New(`must not contain "." (it separates path segments; use "_")`)
 		}
-		if r < 0x20 || r == 0x7f {
-			return errors.New("must not contain control characters")
+		if safetext.Unsafe(r) || r == utf8.RuneError {
+			return errors.New("must not contain control or bidirectional formatting characters, nor invalid UTF-8")
 		}
 	}
 	return nil

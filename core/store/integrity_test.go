@@ -115,3 +115,32 @@ func TestNewerSchemaIsRefused(t *testing.T) {
 		t.Fatalf("err = %v, want ErrNewerSchema naming 9999", err)
 	}
 }
+
+// Journal lines are stored without control or bidi characters (a silence
+// comment "\x00\x1b[31m" was journaled raw), and a cut never splits a
+// character.
+func TestJournalLinesAreSafeToShow(t *testing.T) {
+	st, err := store.Open(context.Background(), t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	if err := st.JournalSync(ctx, "web01", "silence: \x00\x1b[31mred\u202Etxt.exe"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.JournalSync(ctx, "web01", strings.Repeat("é", store.MaxMessageBytes)); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := st.Messages(ctx, store.MessageQuery{Host: "web01"})
+	if err != nil || len(msgs) != 2 {
+		t.Fatalf("messages: %v %v", msgs, err)
+	}
+	long, short := msgs[0].Msg, msgs[1].Msg
+	if short != "silence: \uFFFD\uFFFD[31mred\uFFFDtxt.exe" {
+		t.Errorf("stored %q", short)
+	}
+	if len(long) > store.MaxMessageBytes || strings.ContainsRune(long, '\uFFFD') {
+		t.Errorf("long line: %d bytes, replacement characters: %v", len(long), strings.ContainsRune(long, '\uFFFD'))
+	}
+}

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
+
+	"github.com/hbdmon/hbd/core/safetext"
 )
 
 // Message is one journal entry.
@@ -59,11 +62,19 @@ func (s *Store) SubscribeJournal(fn func(Message)) {
 
 func (s *Store) publishMessage(m Message) { callAll(&s.listenMu, &s.journalListeners, m) }
 
+// clip bounds a journal line and makes it safe to show: control and
+// bidirectional formatting characters (from silence comments, remote
+// answers, ...) become U+FFFD, so a line cannot rewrite a terminal or read
+// differently from what it holds.
 func clip(msg string) string {
 	if len(msg) > MaxMessageBytes {
-		return msg[:MaxMessageBytes]
+		cut := MaxMessageBytes
+		for cut > MaxMessageBytes-utf8.UTFMax && !utf8.RuneStart(msg[cut]) {
+			cut-- // not in the middle of a character
+		}
+		msg = msg[:cut]
 	}
-	return msg
+	return safetext.Clean(msg)
 }
 
 // Messages returns journal entries, newest first.
