@@ -43,7 +43,7 @@ func (d *Daemon) startFeed() error {
 		if !ok {
 			return
 		}
-		hub.PublishHost(st.Name, string(st.State), hostExtra(st))
+		hub.PublishHost(st.Name, hostState(st), d.hostExtra(st))
 	})
 	d.OnClose(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -92,15 +92,42 @@ func (d *Daemon) serveFeed(key string, port int, tlsCfg *tls.Config) error {
 	return nil
 }
 
-func hostExtra(st heartbeat.HostStatus) map[string]any {
-	return map[string]any{"connections": st.Connections, "since": st.Since, "dyn": st.Dynamic}
+// hostState is a host's state as the API and the live feed show it:
+// UNKNOWN while it is awaited.
+func hostState(st heartbeat.HostStatus) string {
+	if st.State == "" {
+		return "UNKNOWN"
+	}
+	return string(st.State)
+}
+
+// hostExtra is what a "host" frame of the live feed carries beyond name
+// and state, with the field names of GET /api/0/hosts.
+func (d *Daemon) hostExtra(st heartbeat.HostStatus) map[string]any {
+	conns := st.Connections
+	if conns == nil {
+		conns = []heartbeat.ConnectionStatus{}
+	}
+	var lastSeen *float64
+	if st.LastSeen > 0 {
+		lastSeen = &st.LastSeen
+	}
+	return map[string]any{
+		"connections":     conns,
+		"since":           st.Since,
+		"dyn":             st.Dynamic,
+		"last_seen":       lastSeen,
+		"clock_offset_ms": st.ClockOffsetMS,
+		"reason":          st.Reason,
+		"watched":         d.API.Watched(st.Name),
+	}
 }
 
 func (d *Daemon) hostSnapshot() []ws.HostState {
 	hosts := d.Tracker.Hosts()
 	out := make([]ws.HostState, 0, len(hosts))
 	for _, h := range hosts {
-		out = append(out, ws.HostState{Name: h.Name, State: string(h.State), Extra: hostExtra(h)})
+		out = append(out, ws.HostState{Name: h.Name, State: hostState(h), Extra: d.hostExtra(h)})
 	}
 	return out
 }

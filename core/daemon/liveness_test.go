@@ -1,0 +1,225 @@
+package daemon_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/hbdmon/hbd/core/daemon"
+	"github.com/hbdmon/hbd/core/heartbeat"
+	"github.com/hbdmon/hbd/core/testutil"
+)
+
+// logBuffer captures a daemon's log.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// inProcess is a daemon built with daemon.New and run in this process.
+type inProcess struct {
+	d      *daemon.Daemon
+	base   string
+	log    *logBuffer
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func startInProcess(t *testing.T, cfgPath string) *inProcess {
+	t.Helper()
+	p := &inProcess{log: &logBuffer{}, done: make(chan struct{})}
+	logger := hclog.New(&hclog.LoggerOptions{Name: "hbd", Output: p.log, Level: hclog.Info})
+	ctx, cancel := context.WithCancel(context.Background())
+	d, err := daemon.New(ctx, cfgPath, daemon.Options{Logger: logger, Environ: []string{}})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	p.d, p.cancel = d, cancel
+	p.base = "http://" + d.HTTPAddr().String()
+	go func() { d.Run(ctx); close(p.done) }()
+	t.Cleanup(p.stop)
+	return p
+}
+
+func (p *inProcess) stop() {
+	p.cancel()
+	<-p.done
+}
+
+type hostEntry struct {
+	Name          string   `json:"name"`
+	State         string   `json:"state"`
+	LastSeen      *float64 `json:"last_seen"`
+	Watched       bool     `json:"watched"`
+	ClockOffsetMS *float64 `json:"clock_offset_ms"`
+	Reason        string   `json:"reason"`
+	Connections   []struct {
+		Family   string  `json:"family"`
+		State    string  `json:"state"`
+		LastSeen float64 `json:"last_seen"`
+	} `json:"connections"`
+}
+
+func (p *inProcess) host(t *testing.T, name string) hostEntry {
+	t.Helper()
+	resp, err := http.Get(p.base + "/api/0/hosts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var hosts []hostEntry
+	if err := json.NewDecoder(resp.Body).Decode(&hosts); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hosts {
+		if h.Name == name {
+			return h
+		}
+	}
+	t.Fatalf("%s not in /api/0/hosts: %+v", name, hosts)
+	return hostEntry{}
+}
+
+func writeLivenessConfig(t *testing.T, dir string, hbPort int, ipv6 bool) string {
+	t.Helper()
+	listen6 := `""`
+	if ipv6 {
+		listen6 = `"::1"`
+	}
+	body := fmt.Sprintf(`hbd_host: 127.0.0.1
+hbd_port: %d
+ws_port: 0
+hb_port: %d
+hb_listen4: 127.0.0.1
+hb_listen6: %s
+data_dir: %s
+plugins_dir: %s
+watchhosts:
+  web01:
+    key: "%s"
+    timeout: 1s
+  silent01:
+    key: "%s"
+    timeout: 1s
+`, testutil.FreePort(t), hbPort, listen6, filepath.Join(dir, "data"), filepath.Join(dir, "plugins"), testutil.Key, testutil.Key)
+	os.MkdirAll(filepath.Join(dir, "data"), 0o755)
+	path := filepath.Join(dir, "hbd.yaml")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// runAgent runs a real heartbeat client for web01 until the test ends or
+// the returned stop is called.
+func runAgent(t *testing.T, hbPort int, ipv4, ipv6 bool) (stop func()) {
+	t.Helper()
+	cfg := heartbeat.ClientConfig{Host: "web01", Key: []byte(testutil.Key), Interval: 100 * time.Millisecond}
+	if ipv4 {
+		cfg.Addr4 = net.JoinHostPort("127.0.0.1", strconv.Itoa(hbPort))
+	}
+	if ipv6 {
+		cfg.Addr6 = net.JoinHostPort("::1", strconv.Itoa(hbPort))
+	}
+	c, err := heartbeat.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.Run(ctx); close(done) }()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return stop
+}
+
+// TestSilentHostsAreDownAcrossRestart runs the real daemon in process: a
+// configured host that never reports goes DOWN after its timeout (API, log,
+// journal); a host heard over IPv4 and IPv6 before a restart that comes
+// back on IPv4 only is DEGRADED with IPv6 DOWN, last seen before the
+// restart.
+func TestSilentHostsAreDownAcrossRestart(t *testing.T) {
+	ipv6 := hasIPv6Loopback()
+	if !ipv6 {
+		t.Skip("needs an IPv6 loopback")
+	}
+	dir := t.TempDir()
+	hbPort := testutil.FreePort(t)
+	cfgPath := writeLivenessConfig(t, dir, hbPort, ipv6)
+
+	a := startInProcess(t, cfgPath)
+	if h := a.host(t, "silent01"); h.State != "UNKNOWN" && h.State != "DOWN" {
+		t.Fatalf("silent01 at start: %+v", h)
+	}
+	testutil.Eventually(t, "silent01 DOWN", 10*time.Second, func() bool { return a.host(t, "silent01").State == "DOWN" })
+	if h := a.host(t, "silent01"); h.LastSeen != nil || !h.Watched || len(h.Connections) != 0 {
+		t.Fatalf("silent01: %+v", h)
+	}
+	testutil.Eventually(t, "the DOWN log line", 5*time.Second, func() bool {
+		return strings.Contains(a.log.String(), "[WARN]  hbd: host DOWN: host=silent01 last_seen=never")
+	})
+	testutil.Eventually(t, "the journal line", 5*time.Second, func() bool {
+		return messageLogged(t, a.base, "silent01 DOWN: never heard from")
+	})
+
+	stopAgent := runAgent(t, hbPort, true, true)
+	testutil.Eventually(t, "web01 UP on both families", 10*time.Second, func() bool {
+		h := a.host(t, "web01")
+		return h.State == "UP" && len(h.Connections) == 2 && h.ClockOffsetMS != nil
+	})
+	if !strings.Contains(a.log.String(), "[INFO]  hbd: host UP: host=web01") {
+		t.Errorf("no UP log line:\n%s", a.log.String())
+	}
+	stopAgent()
+	a.stop() // writes the last heartbeat times
+	lastBefore := float64(time.Now().UnixNano()) / 1e9
+
+	b := startInProcess(t, cfgPath)
+	runAgent(t, hbPort, true, false)
+	testutil.Eventually(t, "web01 DEGRADED with IPv6 DOWN", 10*time.Second, func() bool {
+		return b.host(t, "web01").State == "DEGRADED"
+	})
+	h := b.host(t, "web01")
+	var v6 *float64
+	for _, c := range h.Connections {
+		if c.Family == "ipv6" {
+			if c.State != "DOWN" {
+				t.Errorf("ipv6 %s", c.State)
+			}
+			v6 = &c.LastSeen
+		}
+	}
+	if v6 == nil || *v6 <= 0 || *v6 > lastBefore {
+		t.Fatalf("ipv6 last seen %v, want a time before the restart (%v): %+v", v6, lastBefore, h)
+	}
+	if !strings.Contains(b.log.String(), "heartbeat connection DOWN: host=web01 family=ipv6") ||
+		!strings.Contains(b.log.String(), `host DEGRADED: host=web01 families="ipv4,ipv6"`) {
+		t.Errorf("log of the restarted daemon:\n%s", b.log.String())
+	}
+}
