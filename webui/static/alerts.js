@@ -1,20 +1,27 @@
-// alerts.js: summary cards, the filterable list of active alerts with their
-// duration, and acknowledgement for those allowed to. Refreshes every 15
-// seconds and whenever the live feed reports an alert change.
+// alerts.js: summary cards, the filterable list of active alerts (what
+// happened in words, for how long, how many notifications reached a
+// channel) with acknowledgement for those allowed to, and the "Recent"
+// view of resolved alert episodes from /api/0/alerts/history. Refreshes
+// every 15 seconds and whenever the live feed reports an alert change.
 "use strict";
 
 (function () {
   const el = HBD.el;
   const REFRESH_MS = 15000;
+  const RECENT_PAGE = 50;
   // ackPath is where an acknowledgement is posted ({"metric_path": ...});
   // it needs manager rights on the host.
   const ackPath = (host) => "/api/0/hosts/" + encodeURIComponent(host) + "/alerts/ack";
   const RANK = { CRITICAL: 0, WARNING: 1, UNKNOWN: 2, OK: 3 };
+  let view = "active";
   let filter = "all";
   let alerts = [];
   let access = new Map(); // host -> {owner, managers}
   let me = null;
   let unavailable = false;
+  let recent = [];       // resolved episodes shown, newest first
+  let recentNext = null; // cursor of the next page, null on the last
+  let recentLoaded = false;
 
   const $ = (id) => document.getElementById(id);
 
@@ -28,6 +35,37 @@
   function metricKey(path) {
     const parts = String(path || "").split(".");
     return parts[parts.length - 1];
+  }
+
+  // alertCell shows what happened in words, with the metric path under it.
+  function alertCell(text, path) {
+    return el("td", { class: "wrap" },
+      el("div", { class: "atext", text: text || path }),
+      text ? el("code", { class: "sub", text: path }) : null);
+  }
+
+  // deliveryMarker says what became of the notifications when that is
+  // not simply "delivered": nobody covered it, they are still being
+  // tried, or they failed.
+  function deliveryMarker(delivery) {
+    switch (delivery) {
+      case "no channel":
+        return el("span", { class: "badge CRITICAL soft delivery", title: "No notification channel covers this host and level", text: "no channel — nobody was told" });
+      case "pending":
+        return el("span", { class: "badge soft delivery", text: "sending" });
+      case "failed":
+        return el("span", { class: "badge CRITICAL soft delivery", title: "Every delivery failed", text: "delivery failed" });
+    }
+    return null;
+  }
+
+  // notifiedCell counts deliveries that reached a channel.
+  function notifiedCell(n, delivery) {
+    const td = el("td", { class: "num" }, el("span", { class: "notified", text: String(n ?? 0) }));
+    const m = deliveryMarker(delivery);
+    if (m) td.append(" ", m);
+    if (delivery) td.dataset.delivery = delivery;
+    return td;
   }
 
   function actionCell(a) {
@@ -63,10 +101,10 @@
       const tr = el("tr", {},
         el("td", {}, HBD.badge(a.level), a.flapping ? el("span", { class: "sub", text: "flapping" }) : null),
         el("td", { class: "host" }, a.hostname),
-        el("td", {}, el("code", { text: a.metric_path })),
+        alertCell(a.text, a.metric_path),
         el("td", { class: "num", text: HBD.fmtMetric(metricKey(a.metric_path), a.last_value) }),
         el("td", { class: "num", title: a.since ? "since " + new Date(a.since * 1000).toLocaleString() : null, text: a.since ? HBD.fmtDuration(HBD.now() - a.since) : "–" }),
-        el("td", { class: "num", text: String(a.notification_count ?? 0) }),
+        notifiedCell(a.notification_count, a.delivery),
         actionCell(a),
       );
       tr.dataset.host = a.hostname;
@@ -105,20 +143,96 @@
     $("updated").textContent = "updated " + HBD.fmtTime(HBD.now());
   }
 
+  // fmtPeak shows an episode's worst value: a heartbeat metric's value is
+  // its state (1 LATE or DEGRADED, 2 DOWN).
+  function fmtPeak(path, v) {
+    if (typeof v !== "number") return "–";
+    if (path === "heartbeat.host" || path === "heartbeat.ipv4" || path === "heartbeat.ipv6") {
+      return v >= 2 ? "DOWN" : v >= 1 ? (path === "heartbeat.host" ? "DEGRADED" : "LATE") : "UP";
+    }
+    return HBD.fmtMetric(metricKey(path), v);
+  }
+
+  function renderRecent() {
+    const body = HBD.clear($("recent-body"));
+    for (const ep of recent) {
+      const tr = el("tr", {},
+        el("td", {}, HBD.badge(ep.worst_level)),
+        el("td", { class: "host" }, ep.hostname),
+        alertCell(ep.text, ep.metric_path),
+        el("td", { title: new Date(ep.start * 1000).toLocaleString(), text: HBD.fmtTime(ep.start) }),
+        el("td", { class: "num", text: HBD.fmtDuration(ep.duration_s) }),
+        el("td", { class: "num", text: fmtPeak(ep.metric_path, ep.peak_value) }),
+        el("td", { text: ep.acknowledged_by || "–" }),
+        notifiedCell(ep.deliveries, ep.delivery),
+      );
+      tr.dataset.host = ep.hostname;
+      tr.dataset.metric = ep.metric_path;
+      body.append(tr);
+    }
+    $("recent-empty").hidden = recent.length > 0;
+    $("recent-more").hidden = !recentNext;
+  }
+
+  // loadRecent reads the first page of resolved episodes again, or with
+  // more the page after the last one shown.
+  async function loadRecent(more) {
+    let path = "/api/0/alerts/history?state=resolved&limit=" + RECENT_PAGE;
+    if (more && recentNext) path += "&before=" + encodeURIComponent(recentNext);
+    const r = await HBD.api("GET", path);
+    if (!r.ok || !r.data || !Array.isArray(r.data.episodes)) {
+      HBD.notice("Recent alerts are unavailable: " + (r.error || "unexpected answer"), "error");
+      return;
+    }
+    const page = r.data.episodes.filter((ep) => ep && typeof ep.hostname === "string" && typeof ep.start === "number");
+    recent = more ? recent.concat(page) : page;
+    recentNext = typeof r.data.next === "string" ? r.data.next : null;
+    recentLoaded = true;
+    renderRecent();
+    $("recent-updated").textContent = "updated " + HBD.fmtTime(HBD.now());
+  }
+
+  function show(v) {
+    view = v === "recent" ? "recent" : "active";
+    document.querySelectorAll("[data-view]").forEach((b) => {
+      const on = b.dataset.view === view;
+      b.classList.toggle("active", on);
+      b.setAttribute("aria-selected", on ? "true" : "false");
+    });
+    $("active-view").hidden = view !== "active";
+    $("recent-view").hidden = view !== "recent";
+    if (view === "recent" && !recentLoaded) loadRecent(false);
+  }
+
+  function refresh() {
+    load();
+    // Paging further than the first page stops the refresh of the list,
+    // so it does not jump under the reader.
+    if (view === "recent" && !(recent.length > RECENT_PAGE)) loadRecent(false);
+  }
+
   document.addEventListener("DOMContentLoaded", async () => {
-    document.querySelectorAll(".segmented button").forEach((b) => {
+    document.querySelectorAll("[data-filter]").forEach((b) => {
       b.addEventListener("click", () => {
         filter = b.dataset.filter;
-        document.querySelectorAll(".segmented button").forEach((x) => x.classList.toggle("active", x === b));
+        document.querySelectorAll("[data-filter]").forEach((x) => x.classList.toggle("active", x === b));
         render();
       });
     });
+    document.querySelectorAll("[data-view]").forEach((b) => {
+      b.addEventListener("click", () => {
+        history.replaceState(null, "", b.dataset.view === "recent" ? "#recent" : location.pathname + location.search);
+        show(b.dataset.view);
+      });
+    });
+    $("recent-more").addEventListener("click", () => loadRecent(true));
+    show(location.hash === "#recent" ? "recent" : "active");
     me = await HBD.me();
-    HBD.every(REFRESH_MS, load);
+    HBD.every(REFRESH_MS, refresh);
     let pending = null;
     HBD.feed(["alert"], () => {
       clearTimeout(pending);
-      pending = setTimeout(load, 500);
+      pending = setTimeout(refresh, 500);
     }, () => {});
   });
 })();
