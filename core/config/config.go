@@ -4,6 +4,7 @@
 package config
 
 import (
+	"path/filepath"
 	"time"
 )
 
@@ -46,6 +47,12 @@ type Config struct {
 	WSSPem   string `koanf:"wss_pem"`
 	WSSKey   string `koanf:"wss_key"`
 	HBPort   int    `koanf:"hb_port"`
+	// TLSCert and TLSKey, when set, make hbd_port serve HTTPS (API, pages
+	// and the same-origin live feed) with this PEM certificate chain and
+	// key; relative paths are relative to cert_path. They may name the
+	// wss_pem and wss_key files. Reloaded on SIGHUP.
+	TLSCert string `koanf:"tls_cert"`
+	TLSKey  string `koanf:"tls_key"`
 	// HBListen4 and HBListen6 are the addresses the heartbeat sockets bind
 	// on; "" disables that family.
 	HBListen4 string `koanf:"hb_listen4"`
@@ -159,6 +166,21 @@ type Channel struct {
 // OpenMode reports whether no users are configured, in which case every
 // endpoint is open.
 func (c *Config) OpenMode() bool { return len(c.Users) == 0 }
+
+// TLSFiles returns the paths of tls_cert and tls_key, relative ones joined
+// to cert_path; empty when HTTPS is off.
+func (c *Config) TLSFiles() (cert, key string) {
+	if c.TLSCert == "" {
+		return "", ""
+	}
+	join := func(p string) string {
+		if filepath.IsAbs(p) || c.CertPath == "" {
+			return p
+		}
+		return filepath.Join(c.CertPath, p)
+	}
+	return join(c.TLSCert), join(c.TLSKey)
+}
 
 // HostKey returns the secret of a watched host.
 func (c *Config) HostKey(host string) ([]byte, bool) {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"fmt"
 	"path/filepath"
 	"regexp"
@@ -53,6 +54,14 @@ func (c *Config) validate() error {
 		}
 		if c.WSSKey == "" {
 			return bad("wss_key", "required when wss_port is set")
+		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return bad("tls_cert", "tls_cert and tls_key go together: set both for HTTPS on hbd_port, or neither")
+	}
+	if cert, key := c.TLSFiles(); cert != "" {
+		if _, err := tls.LoadX509KeyPair(cert, key); err != nil {
+			return bad("tls_cert", "cannot load the certificate and key (%s, %s): %v", cert, key, err)
 		}
 	}
 	if c.DataDir == "" {

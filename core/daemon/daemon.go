@@ -57,6 +57,7 @@ type Daemon struct {
 
 	httpLn  net.Listener
 	httpSrv *http.Server
+	tls     bool // hbd_port serves HTTPS
 
 	svcCtx       context.Context // lives until shutdown begins
 	stopServices context.CancelFunc
@@ -124,8 +125,11 @@ func New(ctx context.Context, path string, opts Options) (*Daemon, error) {
 	if err != nil {
 		return fail(fmt.Errorf("hbd_port: listen %s: %w", addr, unwrapOp(err)))
 	}
-	d.httpLn = ln
 	d.OnClose(func() { ln.Close() })
+	if ln, err = d.serveTLS(ln, cfg); err != nil {
+		return fail(err)
+	}
+	d.httpLn = ln
 
 	d.Metrics = metrics.New()
 	if err := d.startHeartbeats(); err != nil {
@@ -258,7 +262,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if cfg.OpenMode() {
 		d.log.Warn("NO USERS CONFIGURED: running in OPEN MODE, every endpoint is reachable without authentication")
 	}
-	d.log.Info("hbd started", "version", Version, "http", d.httpLn.Addr().String(), "data_dir", cfg.DataDir)
+	scheme := "http"
+	if d.tls {
+		scheme = "https"
+	}
+	d.log.Info("hbd started", "version", Version, scheme, d.httpLn.Addr().String(), "data_dir", cfg.DataDir)
 	d.Store.Journal("", "hbd started")
 
 	sigs := make(chan os.Signal, 4)
