@@ -14,6 +14,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -45,6 +46,7 @@ const (
 // Defaults for Options left zero.
 const (
 	DefaultMaxClients   = 256
+	DefaultMaxPerUser   = 16
 	DefaultSendQueue    = 256
 	DefaultPingInterval = 30 * time.Second
 	DefaultWriteTimeout = 10 * time.Second
@@ -104,7 +106,11 @@ type Options struct {
 	// port, is always allowed: pages on hbd_port connect to ws_port.
 	OriginPatterns []string
 
-	MaxClients   int           // concurrent clients; more get 503
+	MaxClients int // concurrent clients; more get 503
+	// MaxPerUser bounds the concurrent clients of one user (in open mode,
+	// of one remote address), so one caller cannot take every slot; more
+	// get 429.
+	MaxPerUser   int
 	SendQueue    int           // messages queued per client before it is dropped
 	PingInterval time.Duration // keepalive pings; a missing pong drops the client
 	WriteTimeout time.Duration // bound on one write
@@ -125,7 +131,8 @@ type Hub struct {
 
 	mu       sync.RWMutex // held (read) while publishing, (write) to change clients
 	clients  map[*client]struct{}
-	reserved int // upgrades in progress, counted against MaxClients
+	reserved int            // upgrades in progress, counted against MaxClients
+	perUser  map[string]int // clients and upgrades by user (or address)
 	closing  bool
 
 	dropped atomic.Uint64
@@ -152,6 +159,9 @@ func New(opts Options) *Hub {
 	if opts.ReadLimit <= 0 {
 		opts.ReadLimit = DefaultReadLimit
 	}
+	if opts.MaxPerUser <= 0 {
+		opts.MaxPerUser = DefaultMaxPerUser
+	}
 	if opts.Reauth <= 0 {
 		opts.Reauth = DefaultReauth
 	}
@@ -165,6 +175,7 @@ func New(opts Options) *Hub {
 		ctx:     ctx,
 		cancel:  cancel,
 		clients: map[*client]struct{}{},
+		perUser: map[string]int{},
 	}
 }
 
@@ -353,12 +364,14 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusUnauthorized, "Authentication required")
 		return
 	}
-	if err := h.reserve(); err != nil {
+	who := userKey(p, r)
+	if status, err := h.reserve(who); err != nil {
 		w.Header().Set("Retry-After", "10")
-		httpError(w, http.StatusServiceUnavailable, err.Error())
+		httpError(w, status, err.Error())
 		return
 	}
 	defer h.wg.Done()
+	defer h.unreserve(who)
 	accept := &websocket.AcceptOptions{}
 	if origin != "" {
 		// checkOrigin allowed exactly this origin; let Accept see it too.
@@ -379,20 +392,48 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.log.Debug("client disconnected", "user", p.User, "remote", c.remote, "reason", cause)
 }
 
-// reserve counts an upgrade in progress against MaxClients and adds it to
-// the wait group Shutdown waits on.
-func (h *Hub) reserve() error {
+// userKey is what MaxPerUser counts: the user, or in open mode (no user)
+// the remote address.
+func userKey(p api.Principal, r *http.Request) string {
+	if p.User != "" {
+		return "user:" + p.User
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	return "addr:" + host
+}
+
+// reserve counts an upgrade in progress against MaxClients and the
+// caller's MaxPerUser and adds it to the wait group Shutdown waits on. It
+// returns the status to answer with when there is no room.
+func (h *Hub) reserve(who string) (int, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closing {
-		return ErrShutdown
+		return http.StatusServiceUnavailable, ErrShutdown
 	}
 	if len(h.clients)+h.reserved >= h.opts.MaxClients {
-		return errors.New("Too many live feed clients, try again later")
+		return http.StatusServiceUnavailable, errors.New("Too many live feed clients, try again later")
 	}
+	if h.perUser[who] >= h.opts.MaxPerUser {
+		return http.StatusTooManyRequests, fmt.Errorf("Too many live feed connections for one user (at most %d): close another tab or client", h.opts.MaxPerUser)
+	}
+	h.perUser[who]++
 	h.reserved++
 	h.wg.Add(1)
-	return nil
+	return 0, nil
+}
+
+// unreserve gives back the caller's MaxPerUser slot when its connection
+// (or its failed upgrade) ends.
+func (h *Hub) unreserve(who string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.perUser[who]--; h.perUser[who] <= 0 {
+		delete(h.perUser, who)
+	}
 }
 
 func (h *Hub) release() {

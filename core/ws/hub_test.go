@@ -458,3 +458,27 @@ func TestShutdownClosesClientsAndRefusesNewOnes(t *testing.T) {
 		t.Fatal("dial hung")
 	}
 }
+
+// One user cannot take every slot of the feed (issue 10): past MaxPerUser
+// their upgrades get 429, others still get in, and a closed connection
+// gives its slot back.
+func TestOneUserCannotTakeEverySlot(t *testing.T) {
+	h, url := newHub(t, ws.Options{MaxClients: 10, MaxPerUser: 2})
+	first := mustDial(t, h, url, "alice")
+	mustDial(t, h, url, "alice")
+	_, resp, err := dial(t, url, "alice", nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("alice's third connection: want 429, got %v %v", resp, err)
+	}
+	mustDial(t, h, url, "bob")
+	first.Close(websocket.StatusNormalClosure, "")
+	waitFor(t, "alice's first connection gone", func() bool { return h.Clients() == 2 })
+	testutil.Eventually(t, "alice may connect again", 5*time.Second, func() bool {
+		c, _, err := dial(t, url, "alice", nil)
+		if err != nil {
+			return false
+		}
+		c.CloseNow()
+		return true
+	})
+}
