@@ -24,6 +24,11 @@ const (
 	// re-resolving the server's name and picking a current source address.
 	unackedBeforeWarn   = 3
 	unackedBeforeRedial = 10
+	// AckWarnEvery is how often at most the client warns, per family, that
+	// no acks arrive. The daemon drops a heartbeat it refuses (unknown
+	// host, wrong key, clock skew) without an answer, so this warning is
+	// all the host gets to see of it.
+	AckWarnEvery = 5 * time.Minute
 	// pendingSlots is how many recent heartbeats per family the client
 	// remembers to match acks against.
 	pendingSlots = 16
@@ -52,6 +57,10 @@ type ClientConfig struct {
 	// Logger receives reachability changes and socket errors; nil discards
 	// them.
 	Logger hclog.Logger
+	// Now is the clock the send time of each heartbeat is read from;
+	// time.Now when nil. Tests shift it to play a host whose clock is
+	// wrong. Round trips are measured with time.Now regardless.
+	Now func() time.Time
 }
 
 // FamilyStatus is what the client knows about one address family.
@@ -85,6 +94,7 @@ type FamilyStatus struct {
 // never blocks the other), verifies acks and reports the measured RTT in the
 // next heartbeat. Status and Pause are safe for concurrent use with Run.
 type Client struct {
+	now      func() time.Time
 	host     []byte
 	key      []byte
 	flags    Flags
@@ -105,6 +115,8 @@ type clientFamily struct {
 	st         FamilyStatus
 	pendingRTT time.Duration // measured since the last heartbeat, reported once
 	reachable  bool
+	started    time.Time // when the family started sending
+	lastWarn   time.Time // when the last "no acks" warning was logged
 	sentAt     [pendingSlots]pendingHeartbeat
 }
 
@@ -120,7 +132,10 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if !ValidHost(cfg.Host) {
 		return nil, fmt.Errorf("heartbeat: invalid host name %q: want 1 to %d characters of A-Z a-z 0-9 . _ -", cfg.Host, MaxHostLen)
 	}
-	c := &Client{host: []byte(cfg.Host), interval: cfg.Interval, log: cfg.Logger}
+	c := &Client{host: []byte(cfg.Host), interval: cfg.Interval, log: cfg.Logger, now: cfg.Now}
+	if c.now == nil {
+		c.now = time.Now
+	}
 	switch {
 	case len(cfg.Key) > 0 && len(cfg.EnrollKey) > 0:
 		return nil, errors.New("heartbeat: set either Key or EnrollKey, not both")
@@ -214,6 +229,9 @@ func (c *Client) runFamily(ctx context.Context, f *clientFamily) {
 	}
 	tick := time.NewTicker(c.interval)
 	defer tick.Stop()
+	f.mu.Lock()
+	f.started = time.Now()
+	f.mu.Unlock()
 	wait := func() bool {
 		select {
 		case <-ctx.Done():
@@ -240,9 +258,7 @@ func (c *Client) runFamily(ctx context.Context, f *clientFamily) {
 			if !wait() {
 				break
 			}
-			if f.unacked(dialed, unackedBeforeWarn*c.interval) {
-				f.setUnreachable(c.log)
-			}
+			f.checkAcks(c.log, time.Now(), unackedBeforeWarn*c.interval)
 			if !f.paused.Load() && f.unacked(dialed, unackedBeforeRedial*c.interval) {
 				c.log.Debug("heartbeat: reopening socket", "family", f.family, "server", f.addr)
 				break
@@ -268,7 +284,7 @@ func dial(network, addr string) (*net.UDPConn, error) {
 // the previous one.
 func (c *Client) send(conn *net.UDPConn, f *clientFamily, signer *Signer, buf []byte, p *Packet) {
 	now := time.Now()
-	p.SentNanos = now.UnixNano()
+	p.SentNanos = c.now().UnixNano()
 	f.mu.Lock()
 	p.RTTMicros = rttMicros(f.pendingRTT)
 	f.pendingRTT = 0
@@ -346,6 +362,7 @@ func (f *clientFamily) ack(log hclog.Logger, valid bool, seq uint64, now time.Ti
 	f.st.LastRTT = rtt
 	if !f.reachable {
 		f.reachable = true
+		f.lastWarn = time.Time{} // a new outage is worth a new warning
 		log.Info("heartbeat: server reachable", "family", f.family, "server", f.addr, "rtt", rtt)
 	}
 }
@@ -362,13 +379,31 @@ func (f *clientFamily) unacked(since time.Time, d time.Duration) bool {
 	return time.Since(last) > d
 }
 
-func (f *clientFamily) setUnreachable(log hclog.Logger) {
+// checkAcks warns when no ack arrived for after (since the family started
+// sending, when none ever did), at most once per AckWarnEvery until an ack
+// arrives again.
+func (f *clientFamily) checkAcks(log hclog.Logger, now time.Time, after time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.reachable {
-		f.reachable = false
-		log.Warn("heartbeat: no ack from server", "family", f.family, "server", f.addr, "last_ack", f.st.LastAck)
+	last := f.st.LastAck
+	if last.Before(f.started) {
+		last = f.started
 	}
+	silent := now.Sub(last)
+	if silent <= after {
+		return
+	}
+	f.reachable = false
+	if !f.lastWarn.IsZero() && now.Sub(f.lastWarn) < AckWarnEvery {
+		return
+	}
+	f.lastWarn = now
+	lastAck := "never"
+	if !f.st.LastAck.IsZero() {
+		lastAck = f.st.LastAck.Format(time.RFC3339)
+	}
+	log.Warn(fmt.Sprintf("no heartbeat acks from hbd over %s for %s: check the host key, the daemon address and this host's clock",
+		f.family, silent.Round(time.Second)), "server", f.addr, "last_ack", lastAck)
 }
 
 func (f *clientFamily) setError(log hclog.Logger, err error) {

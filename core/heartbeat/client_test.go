@@ -5,9 +5,12 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
 )
 
 // runClient starts c and stops it when the test ends.
@@ -172,4 +175,37 @@ func TestNewClientValidates(t *testing.T) {
 
 func endsWith(got []State, want ...State) bool {
 	return len(got) >= len(want) && slices.Equal(got[len(got)-len(want):], want)
+}
+
+func TestClientWarnsWhenNoAcksArriveAtMostEveryFiveMinutes(t *testing.T) {
+	out := &syncBuffer{}
+	log := hclog.New(&hclog.LoggerOptions{Output: out, Level: hclog.Info})
+	t0 := time.Unix(1711234567, 0)
+	f := &clientFamily{family: IPv6, addr: "hbd.example.net:50003", started: t0}
+	const after = 30 * time.Second // three intervals of 10 s
+	f.checkAcks(log, t0.Add(after), after)
+	if n := len(out.lines()); n != 0 {
+		t.Fatalf("warned before %v without acks: %v", after, out.lines())
+	}
+	f.checkAcks(log, t0.Add(31*time.Second), after)
+	f.checkAcks(log, t0.Add(41*time.Second), after)
+	f.checkAcks(log, t0.Add(4*time.Minute), after)
+	lines := out.lines()
+	if len(lines) != 1 || !strings.Contains(lines[0], "[WARN]  no heartbeat acks from hbd over ipv6 for 31s: check the host key, the daemon address and this host's clock") ||
+		!strings.Contains(lines[0], "last_ack=never") {
+		t.Fatalf("lines %q", lines)
+	}
+	f.checkAcks(log, t0.Add(31*time.Second+AckWarnEvery), after)
+	if n := len(out.lines()); n != 2 {
+		t.Fatalf("%d lines after five more minutes, want 2", n)
+	}
+	// An ack ends the outage; the next one is warned about at once.
+	f.sentAt[1] = pendingHeartbeat{seq: 1, at: t0.Add(6 * time.Minute)}
+	f.ack(log, true, 1, t0.Add(6*time.Minute))
+	f.checkAcks(log, t0.Add(6*time.Minute+20*time.Second), after)
+	f.checkAcks(log, t0.Add(6*time.Minute+31*time.Second), after)
+	lines = out.lines()
+	if len(lines) != 4 || !strings.Contains(lines[2], "server reachable") || !strings.Contains(lines[3], "for 31s") {
+		t.Fatalf("after recovery and a new outage: %q", lines)
+	}
 }

@@ -3,9 +3,12 @@ package heartbeat
 import (
 	"net/netip"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
 )
 
 // clockLog collects OnClock reports.
@@ -314,5 +317,48 @@ func TestStaleHeartbeatRecordsRefusalAndReason(t *testing.T) {
 	// A clock behind is named so.
 	if got := skewReason(-90 * time.Second); got != "clock 1m30s behind hbd" {
 		t.Errorf("skewReason(-90s) = %q", got)
+	}
+}
+
+// TestAgentWithClockAheadIsRefusedAndSaysWhy runs a real client whose clock
+// is 10 minutes ahead against a real server: its heartbeats are refused,
+// the tracker records why and reports the offset, the host goes DOWN with
+// that reason after its timeout, and the client warns that no acks arrive.
+func TestAgentWithClockAheadIsRefusedAndSaysWhy(t *testing.T) {
+	clocks := &clockLog{}
+	ts := startServerWith(t, TrackerConfig{OnClock: clocks.add, Timeout: func(string) time.Duration { return 30 * time.Second }})
+	// The daemon started 29 s ago; the agent's clock has just gone wrong.
+	ts.tr.Expect(Expectation{Host: "web01", From: time.Now().Add(-29 * time.Second)})
+	agentLog := &syncBuffer{}
+	runClient(t, ClientConfig{
+		Host: "web01", Key: keyWeb01, Interval: 50 * time.Millisecond,
+		Addr4:  ts.srv.Addr(IPv4).String(),
+		Logger: hclog.New(&hclog.LoggerOptions{Output: agentLog, Level: hclog.Info}),
+		Now:    func() time.Time { return time.Now().Add(10 * time.Minute) },
+	})
+	eventually(t, 5*time.Second, "a refused clock report", func() bool {
+		r := clocks.all()
+		return len(r) > 0 && r[0].refused
+	})
+	if r := clocks.all()[0]; r.host != "web01" || r.offset < 10*time.Minute-time.Second || r.offset > 10*time.Minute+time.Second {
+		t.Fatalf("clock report %+v", r)
+	}
+	h, _ := ts.tr.Snapshot("web01")
+	if h.Reason != "clock 10m0s ahead of hbd" || h.State != "" {
+		t.Fatalf("snapshot %q %q", h.State, h.Reason)
+	}
+	ts.tr.Sweep(time.Now().Add(2 * time.Second))
+	if h, _ = ts.tr.Snapshot("web01"); h.State != StateDown || h.Reason != "clock 10m0s ahead of hbd" {
+		t.Fatalf("after the timeout: %q %q", h.State, h.Reason)
+	}
+	changes := ts.log.hostChanges("web01")
+	if len(changes) != 1 || changes[0].To != StateDown || changes[0].Reason != "clock 10m0s ahead of hbd" {
+		t.Fatalf("host changes %+v", changes)
+	}
+	eventually(t, 5*time.Second, "the agent's warning", func() bool {
+		return strings.Contains(strings.Join(agentLog.lines(), "\n"), "no heartbeat acks from hbd over ipv4 for")
+	})
+	if st := ts.srv.Stats(); st.Accepted != 0 || st.Dropped[DropStale] == 0 {
+		t.Fatalf("stats %+v", st)
 	}
 }

@@ -84,16 +84,28 @@ type serverOpts struct {
 // system-chosen ports, stopped when the test ends.
 func startServer(t testing.TB, o serverOpts) *testServer {
 	t.Helper()
+	return startServerOpts(t, o, TrackerConfig{
+		Timeout:       func(string) time.Duration { return o.timeout },
+		SweepInterval: o.sweep,
+	})
+}
+
+// startServerWith is startServer with the tracker configured by tc (its
+// OnChange is the test server's change log).
+func startServerWith(t testing.TB, tc TrackerConfig) *testServer {
+	t.Helper()
+	return startServerOpts(t, serverOpts{}, tc)
+}
+
+func startServerOpts(t testing.TB, o serverOpts, tc TrackerConfig) *testServer {
+	t.Helper()
 	if o.keys == nil {
 		o.keys = testKeys(nil)
 	}
 	ts := &testServer{log: &changeLog{}}
 	ts.ipv6, _ = haveIPv6(t)
-	ts.tr = NewTracker(TrackerConfig{
-		Timeout:       func(string) time.Duration { return o.timeout },
-		OnChange:      ts.log.add,
-		SweepInterval: o.sweep,
-	})
+	tc.OnChange = ts.log.add
+	ts.tr = NewTracker(tc)
 	cfg := ServerConfig{Addr4: "127.0.0.1:0", Keys: o.keys, Tracker: ts.tr, Readers: o.readers}
 	if ts.ipv6 {
 		cfg.Addr6 = "[::1]:0"

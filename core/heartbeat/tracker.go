@@ -316,19 +316,19 @@ func (t *Tracker) sweepHost(e *hostEntry, now time.Time) {
 		e.silent = true
 		recompute = true
 	}
-	var rep clockReport
-	if !e.refusedAt.IsZero() && now.Sub(e.refusedAt) > timeout {
-		// No refused heartbeat for a whole timeout: the host stopped
-		// sending, or its clock was fixed. Either way it is no longer
-		// being refused.
-		e.refusedAt = time.Time{}
-		rep = e.clockDue(now, false, e.clock.median())
-	}
 	if recompute {
 		if hc, ok := e.updateHostState(now); ok {
 			changes[n] = hc
 			n++
 		}
+	}
+	var rep clockReport
+	if !e.refusedAt.IsZero() && now.Sub(e.refusedAt) > timeout {
+		// No refused heartbeat for a whole timeout: the host stopped
+		// sending, or its clock was fixed. Either way it is no longer
+		// being refused (the changes above still say why it went silent).
+		e.refusedAt = time.Time{}
+		rep = e.clockDue(now, false, e.clock.median())
 	}
 	t.emit(e, changes[:n])
 	t.reportClock(e, rep)

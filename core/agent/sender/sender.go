@@ -8,9 +8,10 @@
 //     or its size): the batch is halved and retried until the sample the
 //     daemon will never take stands alone; that one is logged and dropped,
 //     so it cannot block the queue, and every other sample is delivered.
-//   - 401, 403: the host key is wrong (or the clocks differ by more than
-//     protocol.MaxClockSkew); logged as an error on every attempt, samples
-//     keep spooling until it is fixed.
+//   - 401, 403: the host key is wrong; logged as an error on every attempt,
+//     samples keep spooling until it is fixed. When the daemon says the
+//     clocks differ by more than protocol.MaxClockSkew ("clock skew: ..."),
+//     its answer (by how much, and the fix) is logged at warn instead.
 //   - anything else (5xx, 404, 429, network errors): kept and retried with
 //     exponential backoff starting at the send interval.
 package sender
@@ -41,8 +42,18 @@ type Queue interface {
 	Commit(spool.Mark) error
 }
 
-// ErrKeyRejected means the daemon does not accept this host's key.
-var ErrKeyRejected = errors.New("daemon rejected the host key")
+// Errors Flush returns for what only the host's operator can fix.
+var (
+	// ErrKeyRejected means the daemon does not accept this host's key.
+	ErrKeyRejected = errors.New("daemon rejected the host key")
+	// ErrClockSkew means the daemon refuses batches because this host's
+	// clock is too far from its own.
+	ErrClockSkew = errors.New("daemon refused the batch for clock skew")
+)
+
+// clockSkewPrefix starts the daemon's answer to a batch refused for clock
+// skew (after its signature verified).
+const clockSkewPrefix = "clock skew:"
 
 const (
 	batchPrefix      = `{"samples":[`
@@ -61,6 +72,9 @@ type Options struct {
 	MaxBackoff time.Duration // longest pause after failures; default 1 min
 	Client     *http.Client  // default: a client with a 30 s timeout
 	Logger     hclog.Logger
+	// Now is the clock the signed timestamp is taken from; time.Now when
+	// nil. Tests shift it to play a host whose clock is wrong.
+	Now func() time.Time
 }
 
 // Sender drains a Queue to the daemon. Run and Flush must not be called
@@ -83,6 +97,9 @@ func New(q Queue, o Options) *Sender {
 	}
 	if o.Logger == nil {
 		o.Logger = hclog.NewNullLogger()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	return &Sender{
 		q:   q,
@@ -121,7 +138,7 @@ func (s *Sender) Run(ctx context.Context) error {
 
 func (s *Sender) logFailure(err error, retry time.Duration) {
 	switch {
-	case errors.Is(err, ErrKeyRejected):
+	case errors.Is(err, ErrKeyRejected), errors.Is(err, ErrClockSkew):
 		// Already logged loudly where it was detected.
 	case !s.failing:
 		s.log.Warn("cannot deliver samples, keeping them spooled", "error", err, "retry_in", retry.Round(time.Millisecond))
@@ -171,6 +188,10 @@ func (s *Sender) Flush(ctx context.Context) error {
 			continue
 		case refused(status):
 			s.log.Error("daemon refused a sample; dropping it", "status", status, "error", msg, "sample", excerpt(string(recs[0])))
+		case status == http.StatusUnauthorized && strings.HasPrefix(msg, clockSkewPrefix):
+			s.log.Warn("daemon refuses samples because of this host's clock; they keep spooling until the clock is fixed",
+				"host", s.o.Host, "daemon_says", msg)
+			return fmt.Errorf("%w: %s", ErrClockSkew, msg)
 		case status == http.StatusUnauthorized || status == http.StatusForbidden:
 			s.log.Error("daemon rejects this host's key or clock; samples keep spooling until host, key and clock match the daemon",
 				"host", s.o.Host, "status", status, "error", msg)
@@ -199,7 +220,7 @@ func (s *Sender) post(ctx context.Context, recs [][]byte) (int, string, error) {
 	body = append(body, bytes.Join(recs, []byte{','})...)
 	body = append(body, batchSuffix...)
 
-	ts := time.Now().Unix()
+	ts := s.o.Now().Unix()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
 	if err != nil {
 		return 0, "", fmt.Errorf("build request: %w", err)

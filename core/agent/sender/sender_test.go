@@ -3,16 +3,23 @@ package sender
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/hbdmon/hbd/core/agent/internal/ingesttest"
 	"github.com/hbdmon/hbd/core/agent/spool"
+	"github.com/hbdmon/hbd/core/api"
+	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/protocol"
+	"github.com/hbdmon/hbd/core/testutil"
 )
 
 const testHost = "web01"
@@ -234,3 +241,58 @@ func TestBatchesStayWithinProtocolBounds(t *testing.T) {
 		t.Fatalf("batches %v", b)
 	}
 }
+
+// TestClockSkewIsExplained runs the daemon's real ingestion endpoint and a
+// sender whose clock is 10 minutes ahead: the daemon's answer (offset and
+// fix) is logged at warn, the samples stay spooled, and with the clock set
+// right they are delivered.
+func TestClockSkewIsExplained(t *testing.T) {
+	cfg := testutil.Config(t, "watchhosts:\n  "+testHost+":\n    key: \""+string(testKey)+"\"\n")
+	st := testutil.Store(t, 10)
+	srv := api.New(api.Deps{
+		Config: func() *config.Config { return cfg },
+		Store:  st,
+		HostKey: func(h string) ([]byte, bool, bool) {
+			k, ok := cfg.HostKey(h)
+			return k, false, ok
+		},
+	})
+	web := ingesttest.Serve(t, "127.0.0.1:0", srv.Echo)
+	q := newSpool(t)
+	now := float64(time.Now().Unix())
+	rec, _ := json.Marshal(protocol.Sample{Plugin: "cpu_monitor", Timestamp: now, Data: map[string]any{"n": 1.0}})
+	if err := q.Append(rec); err != nil {
+		t.Fatal(err)
+	}
+	logs := &strings.Builder{}
+	var mu sync.Mutex
+	out := hclog.New(&hclog.LoggerOptions{Output: writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return logs.Write(p) }), Level: hclog.Info})
+	skew := 10 * time.Minute
+	s := New(q, Options{URL: web.URL, Host: testHost, Key: testKey, Interval: time.Second, Logger: out,
+		Now: func() time.Time { return time.Now().Add(skew) }})
+	err := s.Flush(t.Context())
+	if !errors.Is(err, ErrClockSkew) {
+		t.Fatalf("Flush: %v", err)
+	}
+	mu.Lock()
+	line := logs.String()
+	mu.Unlock()
+	if !strings.Contains(line, "[WARN]") || !strings.Contains(line, "because of this host's clock") ||
+		!strings.Contains(line, "ahead of hbd's clock (allowed ±5m0s); fix the host's clock (NTP)") {
+		t.Fatalf("log: %s", line)
+	}
+	if recs, _, _ := q.Peek(10, 1<<20); len(recs) != 1 {
+		t.Fatalf("%d samples left in the spool, want 1", len(recs))
+	}
+	skew = 0
+	if err := s.Flush(t.Context()); err != nil {
+		t.Fatalf("Flush with the clock fixed: %v", err)
+	}
+	if got, _ := st.Latest(testHost, "cpu_monitor", 10); len(got) != 1 {
+		t.Fatalf("%d samples stored", len(got))
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
