@@ -108,7 +108,16 @@ type ChannelView struct {
 	Fields      []FieldView
 	Source      string
 	TypeMissing bool
+	// CoveredCount is how many of the hosts hbd knows (watchhosts and
+	// hosts that reported) the channel receives alerts of now (Route,
+	// before min_level). CoveredHosts names those the caller may see,
+	// sorted, at most MaxCoveredHosts.
+	CoveredCount int
+	CoveredHosts []string
 }
+
+// MaxCoveredHosts bounds ChannelView.CoveredHosts.
+const MaxCoveredHosts = 100
 
 // FieldView is one field of a ChannelView.
 type FieldView struct {
@@ -234,17 +243,56 @@ func visibleTo(cfg *config.Config, user string, ch Channel) bool {
 }
 
 // ListChannels returns the channels c may see, sorted by name, secrets
-// masked.
+// masked, each with the hosts it covers now.
 func (d *Dispatcher) ListChannels(c Caller) []ChannelView {
 	types := d.opts.Plugins.Types()
+	cfg := d.opts.Config()
+	covered := d.coverage(cfg)
 	out := []ChannelView{}
 	for _, ch := range d.Channels() {
-		if c.sees(ch) {
-			out = append(out, view(ch, types))
+		if !c.sees(ch) {
+			continue
 		}
+		v := view(ch, types)
+		hosts := covered[ch.Name]
+		v.CoveredCount, v.CoveredHosts = len(hosts), []string{}
+		for _, h := range hosts {
+			if len(v.CoveredHosts) == MaxCoveredHosts {
+				break
+			}
+			if c.Admin || (c.User != "" && d.canSee(cfg, c.User, h)) {
+				v.CoveredHosts = append(v.CoveredHosts, h)
+			}
+		}
+		out = append(out, v)
 	}
 	slices.SortFunc(out, func(a, b ChannelView) int { return strings.Compare(a.Name, b.Name) })
 	return out
+}
+
+// coverage returns, per channel name, the known hosts (KnownHosts) whose
+// alerts the channel receives now, sorted.
+func (d *Dispatcher) coverage(cfg *config.Config) map[string][]string {
+	out := map[string][]string{}
+	for _, h := range d.KnownHosts() {
+		for name := range d.candidates(cfg, h, false) {
+			out[name] = append(out[name], h)
+		}
+	}
+	return out
+}
+
+// KnownHosts returns, sorted, the hosts the daemon knows: those of
+// watchhosts and those that reported (the store's hosts).
+func (d *Dispatcher) KnownHosts() []string {
+	set := map[string]struct{}{}
+	for h := range d.opts.Config().Watchhosts {
+		set[h] = struct{}{}
+	}
+	for _, h := range d.opts.Store.Hosts() {
+		set[h.Name] = struct{}{}
+	}
+	return sortedKeys(set)
 }
 
 func view(ch Channel, types map[string]sdk.Schema) ChannelView {
@@ -369,8 +417,12 @@ func (d *Dispatcher) DeleteChannel(ctx context.Context, c Caller, name string) e
 	q := d.queues[name]
 	d.mu.Unlock()
 	if q != nil {
-		if n := q.clear(); n > 0 {
-			d.opts.Store.Journal("", fmt.Sprintf("notification channel %s deleted with %d pending notifications", name, n))
+		if items := q.clear(); len(items) > 0 {
+			for _, dl := range items {
+				d.drop(dl, "")
+			}
+			d.opts.Store.Journal("", fmt.Sprintf("notification channel %s deleted with %d pending notifications", name, len(items)))
+			d.log.Warn("notification channel deleted with pending notifications", "channel", name, "count", len(items))
 		}
 	}
 	d.opts.Store.Journal("", fmt.Sprintf("notification channel %s deleted by %s", name, who(c)))

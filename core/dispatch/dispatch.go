@@ -15,6 +15,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -107,6 +108,7 @@ type Dispatcher struct {
 	wg       sync.WaitGroup
 
 	globs globCache
+	acct  *accounting
 
 	delivered atomic.Uint64
 	failed    atomic.Uint64
@@ -147,6 +149,7 @@ func New(opts Options) (*Dispatcher, error) {
 		user:     map[string]store.UserChannel{},
 		episode:  map[string]string{},
 		queues:   map[string]*queue{},
+		acct:     newAccounting(),
 		stopping: make(chan struct{}),
 		attemptC: ctx,
 		cancel:   cancel,
@@ -166,6 +169,9 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := d.loadAccounting(ctx); err != nil {
+		return err
+	}
 	d.mu.Lock()
 	if d.started || d.closed {
 		d.mu.Unlock()
@@ -175,7 +181,9 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	for _, c := range chans {
 		d.user[c.Name] = c
 	}
+	d.wg.Add(1)
 	d.mu.Unlock()
+	go d.trimLoop()
 	for _, p := range pending {
 		dl, err := decodeDelivery(p)
 		if err != nil {
@@ -183,7 +191,7 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 			d.opts.Store.DeleteDelivery(p.ID)
 			continue
 		}
-		d.enqueue(dl, false)
+		d.enqueue(dl)
 	}
 	if len(pending) > 0 {
 		d.log.Info("resuming pending notifications", "count", len(pending))
@@ -225,6 +233,13 @@ func (d *Dispatcher) AlertEvent(ev alert.Event) { d.Dispatch(ev) }
 
 // Dispatch routes a and queues one delivery per channel. It returns the
 // channel names, sorted, and does not wait for delivery.
+//
+// The same (event ID, channel) pair is never queued twice, also across a
+// crash and restart: the pair is stored in the transaction that stores
+// the queued delivery, and no delivery is attempted before that
+// transaction committed. An event that reaches no channel is journaled
+// under its host ("… reached no notification channel: nobody was told")
+// and logged at warn level, except renotifies.
 func (d *Dispatcher) Dispatch(a alert.Event) []string {
 	d.mu.RLock()
 	ok := d.started && !d.closed
@@ -234,19 +249,100 @@ func (d *Dispatcher) Dispatch(a alert.Event) []string {
 		return nil
 	}
 	names := d.route(a, d.effectiveLevel(a, true))
+	ev := d.event(a)
+	ep := episodeOf(ev)
 	if len(names) == 0 {
-		d.log.Debug("alert event matches no channel", "host", a.Host, "metric", a.MetricPath, "level", a.Level)
+		d.noChannel(a, ev, ep)
 		return nil
 	}
-	ev := d.event(a)
 	now := time.Now()
+	var fresh []*delivery
 	for _, name := range names {
+		if !d.acct.claim(ev.ID, name, now) {
+			d.log.Debug("notification already queued for this channel; not queued again", "channel", name,
+				"host", a.Host, "metric", a.MetricPath, "event_id", ev.ID)
+			continue
+		}
 		e := ev
 		e.Channel = name
-		dl := &delivery{id: newID(), channel: name, ev: e, next: now, created: now}
-		d.enqueue(dl, true)
+		fresh = append(fresh, &delivery{id: newID(), channel: name, ev: e, ep: ep, next: now, created: now,
+			persisted: make(chan struct{})})
+	}
+	if len(fresh) == 0 {
+		return names
+	}
+	d.acct.count(ep, func(c *epCount) { c.queued += len(fresh) })
+	if !d.persist(ev.ID, ep, fresh) {
+		return names
+	}
+	for _, dl := range fresh {
+		d.enqueue(dl)
 	}
 	return names
+}
+
+// noChannel records that a reached no channel: nobody was told.
+func (d *Dispatcher) noChannel(a alert.Event, ev sdk.Event, ep epKey) {
+	d.acct.count(ep, func(c *epCount) { c.noChannel = true })
+	d.opts.Store.MarkNoChannel(ep)
+	if a.Kind == alert.KindRenotify {
+		d.log.Debug("alert reminder reached no notification channel", "host", a.Host, "metric", a.MetricPath, "level", a.Level, "event_id", ev.ID)
+		return
+	}
+	d.opts.Store.Journal(a.Host, fmt.Sprintf("%s %s %s reached no notification channel: nobody was told", a.Host, a.MetricPath, a.Level))
+	d.log.Warn("alert reached no notification channel: nobody was told", "host", a.Host, "metric", a.MetricPath,
+		"level", a.Level, "kind", a.Kind, "event_id", ev.ID)
+}
+
+// persistTimeout bounds the wait for the commit of queued deliveries.
+const persistTimeout = time.Minute
+
+// persist stores the deliveries of one event, with their (event,
+// channel) pairs, in one transaction, in the background; each delivery's
+// persisted channel is closed once that is done, and its worker waits for
+// it. A pair found already stored marks its delivery dup: it is not
+// attempted. It returns false when the dispatcher is closed.
+func (d *Dispatcher) persist(eventID string, ep epKey, dls []*delivery) bool {
+	rows := make([]store.Delivery, 0, len(dls))
+	for _, dl := range dls {
+		b, err := json.Marshal(dl.ev)
+		if err != nil {
+			// A NaN value, say: deliver it, without the restart guarantee.
+			d.log.Error("cannot encode notification; it is not resumed after a restart", "channel", dl.channel, "event_id", eventID, "error", err)
+			continue
+		}
+		rows = append(rows, store.Delivery{ID: dl.id, Channel: dl.channel, Event: b, Attempts: dl.attempts, NextAt: dl.next, Created: dl.created})
+	}
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return false
+	}
+	d.wg.Add(1)
+	d.mu.Unlock()
+	go func() {
+		defer d.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), persistTimeout)
+		skipped, err := d.opts.Store.QueueDeliveries(ctx, eventID, ep, rows)
+		cancel()
+		if err != nil {
+			d.log.Error("cannot store notifications; they are delivered but not resumed after a restart", "event_id", eventID, "error", err)
+		}
+		dups := 0
+		for _, dl := range dls {
+			if skipped[dl.id] {
+				dl.dup = true
+				dups++
+				d.log.Debug("notification already queued for this channel; not queued again", "channel", dl.channel,
+					"host", dl.ev.Host, "metric", dl.ev.MetricPath, "event_id", eventID)
+			}
+			close(dl.persisted)
+		}
+		if dups > 0 {
+			d.acct.count(ep, func(c *epCount) { c.queued -= dups })
+		}
+	}()
+	return true
 }
 
 // event builds the plugin event of a.
@@ -269,12 +365,18 @@ func (d *Dispatcher) event(a alert.Event) sdk.Event {
 	if a.Acknowledged {
 		msg = joinMsg(msg, "acknowledged")
 	}
-	if a.Detail != "" && a.Detail != sdk.FormatValue(a.Value) {
+	// The Text says what the Detail says, in words.
+	if a.Text == "" && a.Detail != "" && a.Detail != sdk.FormatValue(a.Value) {
 		msg = joinMsg(msg, a.Detail)
+	}
+	start := a.EpisodeStart
+	if start.IsZero() {
+		start = a.Since
 	}
 	ev := sdk.Event{
 		ID: id, Host: a.Host, MetricPath: a.MetricPath, Level: a.Level, PreviousLevel: a.PreviousLevel,
 		Value: a.Value, Since: a.Since, Time: t, Message: msg, NotificationCount: a.NotificationCount,
+		Text: a.Text, EpisodeStart: start,
 	}
 	if d.opts.PublicURL != "" {
 		ev.URL = d.opts.PublicURL + "/alerts"

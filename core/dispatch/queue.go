@@ -17,17 +17,31 @@ type delivery struct {
 	id       string
 	channel  string
 	ev       sdk.Event
+	ep       epKey // the alert episode it counts for
 	attempts int
 	next     time.Time
 	created  time.Time
+	// persisted is closed once the delivery's store transaction is done;
+	// dup is set before that when its (event, channel) pair was already
+	// stored: it is then never attempted.
+	persisted chan struct{}
+	dup       bool
 }
+
+// stored is the persisted channel of deliveries read from the store.
+var stored = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
 
 func decodeDelivery(p store.Delivery) (*delivery, error) {
 	var ev sdk.Event
 	if err := json.Unmarshal(p.Event, &ev); err != nil {
 		return nil, err
 	}
-	return &delivery{id: p.ID, channel: p.Channel, ev: ev, attempts: p.Attempts, next: p.NextAt, created: p.Created}, nil
+	return &delivery{id: p.ID, channel: p.Channel, ev: ev, ep: episodeOf(ev), attempts: p.Attempts, next: p.NextAt,
+		created: p.Created, persisted: stored}, nil
 }
 
 // queue holds the pending deliveries of one channel, delivered in order by
@@ -43,9 +57,9 @@ type queue struct {
 }
 
 // enqueue adds dl to its channel's queue, starting the worker when it is
-// the channel's first delivery. With persist it is first written to the
-// store, so the removal after the outcome is always ordered after it.
-func (d *Dispatcher) enqueue(dl *delivery, persist bool) {
+// the channel's first delivery. The delivery is stored by persist (or was
+// read from the store); the worker waits for that before attempting it.
+func (d *Dispatcher) enqueue(dl *delivery) {
 	d.mu.Lock()
 	if d.closed {
 		d.mu.Unlock()
@@ -59,19 +73,64 @@ func (d *Dispatcher) enqueue(dl *delivery, persist bool) {
 		go q.run()
 	}
 	d.mu.Unlock()
-	if persist {
-		b, err := json.Marshal(dl.ev)
-		if err != nil {
-			d.log.Error("cannot encode notification", "channel", dl.channel, "error", err)
-			return
-		}
-		d.opts.Store.QueueDelivery(store.Delivery{ID: dl.id, Channel: dl.channel, Event: b, Attempts: dl.attempts, NextAt: dl.next, Created: dl.created})
-	}
 	if old := q.push(dl, d.opts.QueueLimit); old != nil {
 		d.dropped.Add(1)
-		d.opts.Store.DeleteDelivery(old.id)
-		ch, ok := d.channel(old.channel)
-		d.journal(old, ch, ok, fmt.Sprintf("dropped (more than %d notifications pending)", d.opts.QueueLimit), "", "")
+		d.drop(old, fmt.Sprintf("dropped (more than %d notifications pending)", d.opts.QueueLimit))
+	}
+}
+
+// drop settles a delivery that will not be attempted (queue overflow,
+// channel deleted): counted as failed, removed from the store, and, with a
+// status, journaled and logged. It waits (in the background when needed)
+// for the delivery's store transaction, so the removal follows it.
+func (d *Dispatcher) drop(dl *delivery, status string) {
+	finish := func() {
+		if dl.dup {
+			return // never queued
+		}
+		d.acct.count(dl.ep, func(c *epCount) { c.failed++ })
+		d.opts.Store.DropDelivery(dl.id, dl.ep)
+		if status != "" {
+			ch, ok := d.channel(dl.channel)
+			d.journal(dl, ch, ok, status, "", "")
+			d.log.Warn("notification "+status, "channel", dl.channel, "host", dl.ev.Host, "metric", dl.ev.MetricPath,
+				"event_id", dl.ev.ID)
+		}
+	}
+	select {
+	case <-dl.persisted:
+		finish()
+	default:
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if d.closed {
+			return // stays stored: the next start attempts it
+		}
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			<-dl.persisted
+			finish()
+		}()
+	}
+}
+
+// settle records the outcome of an attempted delivery: counted as
+// delivered or failed, and removed from the store queue, waiting for the
+// commit so a restart does not attempt it again.
+func (d *Dispatcher) settle(dl *delivery, delivered bool) {
+	d.acct.count(dl.ep, func(c *epCount) {
+		if delivered {
+			c.delivered++
+		} else {
+			c.failed++
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), persistTimeout)
+	defer cancel()
+	if err := d.opts.Store.CompleteDelivery(ctx, dl.id, dl.ep, delivered); err != nil {
+		d.log.Error("cannot record a notification's outcome; it may be attempted again after a restart",
+			"channel", dl.channel, "event_id", dl.ev.ID, "error", err)
 	}
 }
 
@@ -117,15 +176,15 @@ func (q *queue) remove(dl *delivery) {
 	}
 }
 
-// clear drops every pending delivery (the channel was deleted) and
-// returns how many there were.
-func (q *queue) clear() int {
+// clear removes every pending delivery (the channel was deleted) and
+// returns them.
+func (q *queue) clear() []*delivery {
 	q.mu.Lock()
-	n := len(q.items)
+	items := q.items
 	q.items = nil
 	q.mu.Unlock()
 	q.poke()
-	return n
+	return items
 }
 
 func (q *queue) len() int {
@@ -146,6 +205,17 @@ func (q *queue) run() {
 			case <-q.d.stopping:
 				return
 			}
+		}
+		select {
+		case <-dl.persisted:
+		case <-q.wake: // the head may have changed
+			continue
+		case <-q.d.stopping:
+			return
+		}
+		if dl.dup {
+			q.remove(dl)
+			continue
 		}
 		if wait := time.Until(dl.next); wait > 0 {
 			t := time.NewTimer(wait)
@@ -205,7 +275,8 @@ func (d *Dispatcher) journal(dl *delivery, ch Channel, ok bool, status, detail, 
 // attempt tries dl once and records the outcome: delivered, retried later
 // with backoff, or given up (permanent error, too many attempts, channel
 // gone, or now a user channel whose owner may not see the host). Every
-// attempt is journaled (see journal); no line holds a secret.
+// attempt is journaled (see journal) and logged (delivered at info,
+// failures at warn, giving up at error); no line holds a secret.
 func (d *Dispatcher) attempt(q *queue, dl *delivery) {
 	ch, ok := d.channel(dl.channel)
 	// A queued delivery names its channel; if the channel was removed and
@@ -214,13 +285,14 @@ func (d *Dispatcher) attempt(q *queue, dl *delivery) {
 	// not receive alerts of a host its owner cannot see.
 	if !ok || !d.ownerSees(d.opts.Config(), ch, dl.ev.Host) {
 		q.remove(dl)
-		d.opts.Store.DeleteDelivery(dl.id)
+		d.settle(dl, false)
 		d.gaveUp.Add(1)
 		status := "dropped: the channel no longer exists"
 		if ok {
 			status = "dropped: the channel's owner may not see the host"
 		}
 		d.journal(dl, ch, ok, status, "", "")
+		d.log.Warn("notification "+status, "channel", dl.channel, "host", dl.ev.Host, "metric", dl.ev.MetricPath, "event_id", dl.ev.ID)
 		return
 	}
 	ctx, cancel := context.WithTimeout(d.attemptC, d.opts.AttemptTimeout)
@@ -232,37 +304,41 @@ func (d *Dispatcher) attempt(q *queue, dl *delivery) {
 	dl.attempts++
 	if err == nil {
 		q.remove(dl)
-		d.opts.Store.DeleteDelivery(dl.id)
+		d.settle(dl, true)
 		d.delivered.Add(1)
 		status := "delivered"
 		if dl.attempts > 1 {
 			status += fmt.Sprintf(" (attempt %d)", dl.attempts)
 		}
 		d.journal(dl, ch, true, status, "", "")
+		d.log.Info("notification delivered", "channel", dl.channel, "host", dl.ev.Host, "metric", dl.ev.MetricPath,
+			"level", dl.ev.Level, "event_id", dl.ev.ID, "attempt", dl.attempts)
 		return
 	}
 	d.failed.Add(1)
 	emsg := redact(err.Error(), ch, d.opts.Plugins.Types())
 	status, detail := fmt.Sprintf("failed (attempt %d)", dl.attempts), ": "+emsg
-	var tail string
+	var tail, reason string
 	switch {
 	case sdk.IsPermanent(err):
-		tail = "; not retried (permanent error)"
+		tail, reason = "; not retried (permanent error)", "permanent error"
 	case dl.attempts >= d.opts.MaxAttempts:
-		tail = fmt.Sprintf("; giving up after %d attempts", dl.attempts)
+		tail, reason = fmt.Sprintf("; giving up after %d attempts", dl.attempts), "too many attempts"
 	default:
 		delay := d.backoff(dl.attempts)
 		dl.next = time.Now().Add(delay)
 		d.opts.Store.UpdateDelivery(dl.id, dl.attempts, dl.next)
 		d.journal(dl, ch, true, status, detail, fmt.Sprintf("; retrying in %s", delay.Round(100*time.Millisecond)))
-		d.log.Warn("notification failed; will retry", "channel", dl.channel, "host", dl.ev.Host, "attempt", dl.attempts, "in", delay, "error", emsg)
+		d.log.Warn("notification failed; will retry", "channel", dl.channel, "host", dl.ev.Host, "metric", dl.ev.MetricPath,
+			"event_id", dl.ev.ID, "attempt", dl.attempts, "in", delay, "error", emsg)
 		return
 	}
 	q.remove(dl)
-	d.opts.Store.DeleteDelivery(dl.id)
+	d.settle(dl, false)
 	d.gaveUp.Add(1)
 	d.journal(dl, ch, true, status, detail, tail)
-	d.log.Error("notification given up", "channel", dl.channel, "host", dl.ev.Host, "attempts", dl.attempts, "error", emsg)
+	d.log.Error("notification given up", "channel", dl.channel, "host", dl.ev.Host, "metric", dl.ev.MetricPath,
+		"event_id", dl.ev.ID, "attempts", dl.attempts, "reason", reason, "error", emsg)
 }
 
 // backoff is the delay after the n-th failed attempt: RetryBase doubled

@@ -20,6 +20,10 @@ const maxEpisodes = 100000
 // each kept only when the event's level reaches the channel's min_level. A
 // recovery to OK counts as the highest level of the problem it ends.
 //
+// A channel without hosts globs (missing or empty) covers every host its
+// owner may see: a config channel without owner, and a user channel
+// created in open mode (no owner), every host.
+//
 // Channels are named, and a name freed by a delete (or a config reload)
 // can be taken by anyone, so a name alone never routes an alert to a
 // channel its author did not mean:
@@ -38,11 +42,28 @@ func (d *Dispatcher) Route(a alert.Event) []string {
 }
 
 func (d *Dispatcher) route(a alert.Event, level string) []string {
-	cfg := d.opts.Config()
+	cand := d.candidates(d.opts.Config(), a.Host, true)
+	rank := config.LevelRank(level)
+	out := make([]string, 0, len(cand))
+	for name, ch := range cand {
+		if rank < config.LevelRank(ch.MinLevel) {
+			continue
+		}
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// candidates returns the channels that receive the alerts of host, before
+// min_level is applied (see Route). With explain, skipped names are logged
+// at debug level.
+func (d *Dispatcher) candidates(cfg *config.Config, host string, explain bool) map[string]Channel {
 	cand := map[string]Channel{}
 	for name, cc := range cfg.Channels {
-		if d.globs.matchAny(cc.Hosts, a.Host) {
-			cand[name] = fromConfig(name, cc)
+		ch := fromConfig(name, cc)
+		if d.covers(cfg, ch, host) {
+			cand[name] = ch
 		}
 	}
 	// byName adds a channel named by a notify list or a subscription.
@@ -55,46 +76,53 @@ func (d *Dispatcher) route(a alert.Event, level string) []string {
 		case !ok:
 			// A deleted channel still named by a subscription or a notify
 			// list (CheckConfigChannels reports the latter).
-			d.log.Debug("alert routed to a channel that does not exist", "channel", name, "host", a.Host)
+			if explain {
+				d.log.Debug("alert routed to a channel that does not exist", "channel", name, "host", host)
+			}
 		case user != "" && !visibleTo(cfg, user, ch):
-			d.log.Debug("subscription to a channel the user cannot see ignored", "channel", name, "user", user, "host", a.Host)
-		case !d.ownerSees(cfg, ch, a.Host):
-			d.log.Debug("alert not routed to a user channel whose owner cannot see the host", "channel", name, "owner", ch.Owner, "host", a.Host)
+			if explain {
+				d.log.Debug("subscription to a channel the user cannot see ignored", "channel", name, "user", user, "host", host)
+			}
+		case !d.ownerSees(cfg, ch, host):
+			if explain {
+				d.log.Debug("alert not routed to a user channel whose owner cannot see the host", "channel", name, "owner", ch.Owner, "host", host)
+			}
 		default:
 			cand[name] = ch
 		}
 	}
-	if wh, ok := cfg.Watchhosts[a.Host]; ok {
+	if wh, ok := cfg.Watchhosts[host]; ok {
 		for _, n := range wh.Notify {
 			byName(n, "")
 		}
 	}
-	for _, s := range d.subscribers(cfg, a.Host) {
+	for _, s := range d.subscribers(cfg, host) {
 		if s.User != "" {
 			byName(s.Channel, s.User)
 		}
 	}
 	d.mu.RLock()
 	for name, uc := range d.user {
-		if _, shadowed := cfg.Channels[name]; shadowed || len(uc.Hosts) == 0 {
+		if _, shadowed := cfg.Channels[name]; shadowed {
 			continue
 		}
-		if d.globs.matchAny(uc.Hosts, a.Host) && (uc.Owner == "" || d.canSee(cfg, uc.Owner, a.Host)) {
-			cand[name] = fromUser(uc)
+		if ch := fromUser(uc); d.covers(cfg, ch, host) {
+			cand[name] = ch
 		}
 	}
 	d.mu.RUnlock()
+	return cand
+}
 
-	rank := config.LevelRank(level)
-	out := make([]string, 0, len(cand))
-	for name, ch := range cand {
-		if rank < config.LevelRank(ch.MinLevel) {
-			continue
-		}
-		out = append(out, name)
+// covers reports whether ch's own hosts globs take the alerts of host: the
+// globs match it (for a user channel, only when its owner may see host),
+// or ch has none and its owner may see host (every host for a channel
+// without owner).
+func (d *Dispatcher) covers(cfg *config.Config, ch Channel, host string) bool {
+	if len(ch.Hosts) == 0 {
+		return ch.Owner == "" || d.canSee(cfg, ch.Owner, host)
 	}
-	sort.Strings(out)
-	return out
+	return d.globs.matchAny(ch.Hosts, host) && d.ownerSees(cfg, ch, host)
 }
 
 // ownerSees reports whether ch may receive alerts of host: config channels

@@ -37,10 +37,13 @@ notification_channels:
   shared: {type: webhook, url: "RCV_shared"}
 `
 
+// createHook creates a webhook channel reached only by name (its hosts
+// glob matches no host).
 func createHook(t *testing.T, e *env, who, name, url string, private bool) {
 	t.Helper()
+	hosts := []string{noHost}
 	err := e.d.CreateChannel(context.Background(), dispatch.Caller{User: who}, dispatch.ChannelInput{
-		Name: name, Type: "webhook", Private: &private, Fields: map[string]string{"url": url}})
+		Name: name, Type: "webhook", Private: &private, Hosts: &hosts, Fields: map[string]string{"url": url}})
 	if err != nil {
 		t.Fatalf("%s creates %s: %v", who, name, err)
 	}
@@ -136,7 +139,9 @@ func TestSubscribersOptionIsCheckedPerUser(t *testing.T) {
 	}})
 	createHook(t, e, "bob", "bob_private", "http://127.0.0.1:1/", true)
 	createHook(t, e, "bob", "bob_own", "http://127.0.0.1:1/", true)
-	want := []string{"bob_own", "ops"}
+	// ops (notify list) and shared (a config channel without hosts covers
+	// every host) are routed whoever subscribes.
+	want := []string{"bob_own", "ops", "shared"}
 	if got := e.d.Route(crit("web01")); !slices.Equal(got, want) {
 		t.Fatalf("Route = %v, want %v", got, want)
 	}

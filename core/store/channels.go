@@ -151,6 +151,7 @@ func (s *Store) DeleteUserChannel(ctx context.Context, name string) error {
 // QueueDelivery queues the insertion of a pending delivery without waiting
 // for the commit. Writes run in the order they are queued, so a later
 // UpdateDelivery or DeleteDelivery of the same id always applies after it.
+// It records no (event, channel) pair: the dispatcher uses QueueDeliveries.
 func (s *Store) QueueDelivery(d Delivery) {
 	s.Go(func(tx *sql.Tx) error {
 		_, err := tx.Exec(`INSERT OR REPLACE INTO notify_queue (id, channel, event, attempts, next_at, created) VALUES (?, ?, ?, ?, ?, ?)`,
