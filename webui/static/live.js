@@ -12,13 +12,21 @@
   let pollTimer = null;
   let flashed = new Set();
 
+  // CLOCK_SHOWN_MS: a clock offset is shown from 1 s on, and as critical
+  // from a minute on.
+  const CLOCK_SHOWN_MS = 1000, CLOCK_CRITICAL_MS = 60000;
+
   // model turns a host from GET /api/0/hosts or a "host" frame into a row,
   // merging into what is known: a frame may carry only name and state.
   function model(d) {
-    const prev = hosts.get(d.name) || { name: d.name, state: "UNKNOWN", conns: {}, lastSeen: 0, dyn: false };
+    const prev = hosts.get(d.name) || { name: d.name, state: "UNKNOWN", conns: {}, lastSeen: 0, dyn: false, watched: true, clockMs: null, reason: "" };
     const m = Object.assign({}, prev, { conns: Object.assign({}, prev.conns) });
     if (typeof d.state === "string" && d.state) m.state = d.state;
     if (typeof d.dyn === "boolean") m.dyn = d.dyn;
+    if (typeof d.watched === "boolean") m.watched = d.watched;
+    if (typeof d.reason === "string") m.reason = d.reason;
+    if (typeof d.clock_offset_ms === "number" && isFinite(d.clock_offset_ms)) m.clockMs = d.clock_offset_ms;
+    else if (d.clock_offset_ms === null) m.clockMs = null;
     if (typeof d.last_seen === "number") m.lastSeen = Math.max(m.lastSeen, d.last_seen);
     if (Array.isArray(d.connections)) {
       m.conns = {};
@@ -42,12 +50,36 @@
     return best;
   }
 
+  // lossOf is the worst loss of the connections still heard from: a DOWN
+  // connection's figures are from before it went silent, not current.
   function lossOf(m) {
     let worst = null;
     for (const c of Object.values(m.conns)) {
-      if (typeof c.loss_percent === "number" && (worst === null || c.loss_percent > worst)) worst = c.loss_percent;
+      if (c.state !== "DOWN" && typeof c.loss_percent === "number" && (worst === null || c.loss_percent > worst)) worst = c.loss_percent;
     }
     return worst;
+  }
+
+  // statusText says, for a host not heard from, why: waiting for its first
+  // heartbeat, never heard from, the reason the daemon knows, or since when
+  // it is silent.
+  function statusText(m) {
+    if (m.reason && m.state !== "UP") return m.reason;
+    if (m.state === "UNKNOWN") return m.lastSeen ? "waiting for heartbeats" : "waiting for first heartbeat";
+    if (m.state === "DOWN") return m.lastSeen ? "last seen " + HBD.fmtAgo(m.lastSeen) : "never heard from";
+    return "";
+  }
+
+  // fmtClock words a clock offset in milliseconds: "+2.3 s", "-6m 12s".
+  function fmtClock(ms) {
+    const sign = ms < 0 ? "-" : "+", a = Math.abs(ms);
+    return sign + (a < 60000 ? HBD.fmtNumber(a / 1000, 1) + " s" : HBD.fmtDuration(Math.round(a / 1000)));
+  }
+
+  function clockBadge(m) {
+    if (m.clockMs === null || Math.abs(m.clockMs) < CLOCK_SHOWN_MS) return null;
+    const cls = Math.abs(m.clockMs) >= CLOCK_CRITICAL_MS ? "CRITICAL" : "WARNING";
+    return el("span", { class: "badge soft clock " + cls, title: "This host's clock differs from hbd's by " + fmtClock(m.clockMs) + " (positive: ahead)", text: "clock " + fmtClock(m.clockMs) });
   }
 
   function sortValue(m, key) {
@@ -64,7 +96,10 @@
 
   function familyCell(c) {
     if (!c) return el("td", { class: "muted", text: "–" });
-    const sub = typeof c.latency_ms === "number" && c.latency_ms > 0 ? HBD.fmtNumber(c.latency_ms, 1) + " ms" : "";
+    // A DOWN connection's latency is from before it went silent.
+    const sub = c.state === "DOWN"
+      ? (c.last_seen ? "last seen " + HBD.fmtAgo(c.last_seen) : "")
+      : (typeof c.latency_ms === "number" && c.latency_ms > 0 ? HBD.fmtNumber(c.latency_ms, 1) + " ms" : "");
     return el("td", { title: c.address ? "from " + c.address : null }, HBD.badge(c.state, "soft"), sub ? el("span", { class: "sub", text: sub }) : null);
   }
 
@@ -76,10 +111,13 @@
     });
     HBD.clear(body);
     for (const m of rows) {
-      const lat = latencyOf(m), loss = lossOf(m);
+      const lat = latencyOf(m), loss = lossOf(m), why = statusText(m);
       const tr = el("tr", { class: flashed.has(m.name) ? "flash" : null },
-        el("td", { class: "host" }, m.name, m.dyn ? el("span", { class: "sub", text: "dynamic" }) : null),
-        el("td", { class: "state" }, HBD.badge(m.state)),
+        el("td", { class: "host" }, m.name, m.dyn ? el("span", { class: "sub", text: "dynamic" }) : null,
+          m.watched === false ? " " : null,
+          m.watched === false ? el("span", { class: "badge soft not-watched", title: "No alerts for this host: a dynamic host while watch_dynamic is off, or a host no longer in watchhosts", text: "not watched" }) : null,
+          clockBadge(m) ? " " : null, clockBadge(m)),
+        el("td", { class: "state" }, HBD.badge(m.state), why ? el("span", { class: "sub why", text: why }) : null),
         familyCell(m.conns.ipv4),
         familyCell(m.conns.ipv6),
         el("td", { class: "num", text: lat === null ? "–" : HBD.fmtNumber(lat, 1) + " ms" }),
