@@ -77,6 +77,12 @@ type ChannelJSON struct {
 	Fields      []ChannelValueJSON `json:"fields"`
 	Source      string             `json:"source"`
 	TypeMissing bool               `json:"type_missing"`
+	// CoveredHosts names, sorted, the known hosts (watchhosts and hosts
+	// that reported) whose alerts the channel receives now and that the
+	// caller may see, at most dispatch.MaxCoveredHosts; CoveredCount
+	// counts all of them, those the caller may not see included.
+	CoveredHosts []string `json:"covered_hosts"`
+	CoveredCount int      `json:"covered_count"`
 }
 
 // ChannelValueJSON is one field value of a channel; secrets are "•••".
@@ -109,7 +115,11 @@ func (h *channelHandlers) list(c echo.Context) error {
 	out := make([]ChannelJSON, 0, len(views))
 	for _, v := range views {
 		j := ChannelJSON{Name: v.Name, Type: v.Type, TypeLabel: v.TypeLabel, Private: v.Private, MinLevel: v.MinLevel, Hosts: v.Hosts,
-			Fields: make([]ChannelValueJSON, 0, len(v.Fields)), Source: v.Source, TypeMissing: v.TypeMissing}
+			Fields: make([]ChannelValueJSON, 0, len(v.Fields)), Source: v.Source, TypeMissing: v.TypeMissing,
+			CoveredHosts: v.CoveredHosts, CoveredCount: v.CoveredCount}
+		if j.CoveredHosts == nil {
+			j.CoveredHosts = []string{}
+		}
 		if v.Owner != "" {
 			owner := v.Owner
 			j.Owner = &owner
@@ -207,7 +217,7 @@ func readChannelInput(c echo.Context) (dispatch.ChannelInput, error) {
 	if raw == nil {
 		return in, Errorf(http.StatusBadRequest, "Request body must be a JSON object")
 	}
-	if len(raw) > dispatch.MaxFields+len(sdk.ReservedKeys)+2 {
+	if len(raw) > dispatch.MaxFields+len(sdk.ReservedKeys)+4 { // + source, type_missing, covered_hosts, covered_count
 		return in, Errorf(http.StatusBadRequest, "Too many fields (at most %d)", dispatch.MaxFields)
 	}
 	str := func(key string, v json.RawMessage) (string, bool, error) {
@@ -289,7 +299,7 @@ func readChannelInput(c echo.Context) (dispatch.ChannelInput, error) {
 				list = splitList(s)
 			}
 			in.Hosts = &list
-		case "fields", "owner", "type_label", "source", "type_missing":
+		case "fields", "owner", "type_label", "source", "type_missing", "covered_hosts", "covered_count":
 			// read-only parts of the GET answer; the owner is the creator
 		default:
 			val, err := fieldValue(key, v)

@@ -21,6 +21,7 @@ import (
 	"github.com/hbdmon/hbd/core/dispatch"
 	"github.com/hbdmon/hbd/core/pluginhost"
 	pht "github.com/hbdmon/hbd/core/pluginhost/pluginhosttest"
+	"github.com/hbdmon/hbd/core/store"
 	"github.com/hbdmon/hbd/core/testutil"
 )
 
@@ -51,6 +52,7 @@ users:
   root: {password_hash: "HASH", admin: true}
 watchhosts:
   web01: {key: "` + testutil.Key + `"}
+  web02: {key: "` + testutil.Key + `", monitors: [alice]}
 notification_channels:
   ops_webhook: {type: webhook, url: "RCV", secret: "` + cfgSecret + `", hosts: ["*"]}
   alice_cfg: {type: webhook, url: "RCV", private: true, owner: alice, min_level: CRITICAL}
@@ -59,6 +61,7 @@ notification_channels:
 type chanFixture struct {
 	srv  *httptest.Server
 	d    *dispatch.Dispatcher
+	st   *store.Store
 	rcv  *pht.Receiver
 	open bool
 }
@@ -82,7 +85,7 @@ func newChanFixture(t *testing.T, openMode bool) *chanFixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
-	f.d = d
+	f.d, f.st = d, st
 	deps := api.Deps{Config: func() *config.Config { return cfg }, Store: st}
 	if !openMode {
 		deps.Guard = headerGuard{cfg}
@@ -241,6 +244,54 @@ func TestChannelListVisibilityAndMasking(t *testing.T) {
 	code, v := f.call(t, "root", http.MethodGet, "/api/0/notification_channels", nil)
 	if code != http.StatusOK || strings.Contains(toJSON(v), cfgSecret) || strings.Contains(toJSON(v), "alice-hmac") {
 		t.Errorf("list leaks a secret: %v", v)
+	}
+}
+
+func TestChannelListShowsCoveredHosts(t *testing.T) {
+	f := newChanFixture(t, false)
+	// A host that reported without being configured counts too.
+	if _, err := f.st.EnsureHost(context.Background(), "dyn01", true); err != nil {
+		t.Fatal(err)
+	}
+	// alice may see web02 only; her channel without hosts covers it.
+	if code, v := f.call(t, "alice", http.MethodPost, "/api/0/notification_channels", webhook("alice_all", f.rcv.URL, map[string]any{"hosts": []string{}})); code != http.StatusOK {
+		t.Fatalf("create: %d %v", code, v)
+	}
+	covered := func(m map[string]any) (int, string) {
+		n, ok := m["covered_count"].(float64)
+		hosts, ok2 := m["covered_hosts"].([]any)
+		if !ok || !ok2 {
+			t.Fatalf("covered_count / covered_hosts missing or mistyped: %v", m)
+		}
+		var names []string
+		for _, h := range hosts {
+			names = append(names, h.(string))
+		}
+		return int(n), strings.Join(names, ",")
+	}
+	for _, c := range []struct {
+		user, channel string
+		count         int
+		hosts         string
+	}{
+		{"root", "ops_webhook", 3, "dyn01,web01,web02"},
+		{"alice", "ops_webhook", 3, "web02"}, // only the hosts she may see are named
+		{"bob", "ops_webhook", 3, ""},
+		{"root", "alice_cfg", 1, "web02"}, // a config channel with an owner, no hosts
+		{"root", "alice_all", 1, "web02"},
+		{"alice", "alice_all", 1, "web02"},
+	} {
+		n, hosts := covered(f.list(t, c.user)[c.channel])
+		if n != c.count || hosts != c.hosts {
+			t.Errorf("%s's list: %s covers %d [%s], want %d [%s]", c.user, c.channel, n, hosts, c.count, c.hosts)
+		}
+	}
+	// The reference fields are unchanged.
+	ops := f.list(t, "root")["ops_webhook"]
+	for _, k := range []string{"name", "type", "type_label", "owner", "private", "min_level", "hosts", "fields", "source", "type_missing"} {
+		if _, ok := ops[k]; !ok {
+			t.Errorf("entry lacks %q: %v", k, ops)
+		}
 	}
 }
 
