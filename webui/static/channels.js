@@ -21,6 +21,29 @@
     return ch.owner === me.name;
   }
 
+  // coverage says which hosts a channel receives alerts of now: its hosts
+  // globs (none: all hosts its owner may see) and the hosts they cover, as
+  // the server counts them (covered_count) and names those the viewer may
+  // see (covered_hosts). An older server sends neither count nor names.
+  function coverage(ch) {
+    const globs = Array.isArray(ch.hosts) && ch.hosts.length ? ch.hosts.join(", ") : "all hosts" + (ch.owner ? " " + ch.owner + " can see" : "");
+    const box = el("div", {}, el("div", { class: "globs", text: globs }));
+    if (typeof ch.covered_count !== "number") return box;
+    const n = ch.covered_count;
+    const names = Array.isArray(ch.covered_hosts) ? ch.covered_hosts.filter((h) => typeof h === "string") : [];
+    let text;
+    if (n === 0) text = "covers no host yet";
+    else {
+      text = "covers " + n + (n === 1 ? " host" : " hosts");
+      if (names.length) text += ": " + names.join(", ");
+      if (n > names.length) text += (names.length ? " (+" + (n - names.length) + " more)" : "");
+    }
+    const line = el("div", { class: "coverage" + (n === 0 ? " muted" : ""), text: text });
+    line.dataset.count = String(n);
+    box.append(line);
+    return box;
+  }
+
   function renderList() {
     const body = HBD.clear($("channels-body"));
     for (const ch of channels) {
@@ -41,6 +64,7 @@
         el("td", { text: ch.type_label || (types[ch.type] && types[ch.type].label) || ch.type }),
         el("td", {}, HBD.badge(ch.min_level || "WARNING", "soft")),
         el("td", { text: (ch.private ? "private" : "shared") + (ch.owner ? " · owner " + ch.owner : "") }),
+        el("td", { class: "wrap hosts" }, coverage(ch)),
         el("td", { class: "wrap fieldlist", text: summary }),
         el("td", {}, actions),
       );
