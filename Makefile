@@ -8,7 +8,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/hbdmon/hbd/core/daemon.Version=$(VERSION)
 TEST_FLAGS ?= -race -timeout 20m
 
-.PHONY: build run test test-deps lint bench proto clean
+.PHONY: build run test test-deps lint bench proto clean fuzz
 
 build:
 	@mkdir -p bin/plugins
@@ -38,6 +38,18 @@ test-deps:
 
 test: test-deps
 	$(GO) test $(TEST_FLAGS) $(MODULES)
+	$(MAKE) --no-print-directory fuzz
+
+# fuzz runs every fuzz target briefly (their seed corpora also run as
+# plain tests in `go test`); FUZZTIME=1m for a longer hunt.
+FUZZTIME ?= 5s
+FUZZ_TARGETS := FuzzDecode:./core/heartbeat FuzzBatch:./core/protocol FuzzVerify:./core/protocol FuzzCompile:./core/glob FuzzParse:./core/config
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		name=$${t%%:*}; pkg=$${t#*:}; \
+		echo "fuzz $$name $$pkg ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \

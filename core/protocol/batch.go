@@ -123,6 +123,10 @@ func Flatten(data map[string]any) ([]Metric, error) {
 	if err := flatten("", data, 1, &out); err != nil {
 		return nil, err
 	}
+	if len(out) == 0 {
+		// Only empty objects: nothing to store or evaluate.
+		return nil, fmt.Errorf("%w: data has no numeric value", ErrInvalid)
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out, nil
 }
@@ -174,7 +178,7 @@ func checkKey(k string) error {
 			return errors.New(`must not contain "." (it separates path segments; use "_")`)
 		}
 		if safetext.Unsafe(r) || r == utf8.RuneError {
-			return errors.New("must not contain control or bidirectional formatting characters, nor invalid UTF-8")
+			return errors.New("must not contain control characters, bidirectional formatting characters or invalid UTF-8")
 		}
 	}
 	return nil

@@ -44,6 +44,7 @@ func TestFlattenRejects(t *testing.T) {
 		{"dot in key", map[string]any{"a.b": 1.0}, `must not contain "."`},
 		{"newline in key", map[string]any{"a\nb": 1.0}, "control characters"},
 		{"NUL in key", map[string]any{"a\x00b": 1.0}, "control characters"},
+		{"only empty objects", map[string]any{"a": map[string]any{}}, "no numeric value"},
 		{"C1 control in key", map[string]any{"a\u0085b": 1.0}, "control"},
 		{"bidi override in key", map[string]any{"cpu\u202Epercent": 1.0}, "bidirectional"},
 		{"invalid UTF-8 in key", map[string]any{"a\xffb": 1.0}, "invalid UTF-8"},
