@@ -156,6 +156,27 @@ func parse(t *testing.T, raw []byte) (mail.Header, string) {
 	return m.Header, string(b)
 }
 
+func TestMailSaysTheDaemonsText(t *testing.T) {
+	srv := startSMTP(t)
+	ev := critical()
+	ev.Host, ev.MetricPath, ev.Value = "web02", "heartbeat.host", 2
+	ev.Text = "web02 is DOWN: no heartbeat for 2m10s (IPv4 and IPv6)"
+	if err := New().Notify(context.Background(), srv.config(), ev); err != nil {
+		t.Fatalf("Notify: %v", err)
+	}
+	got := srv.received()
+	if len(got) != 1 {
+		t.Fatalf("server received %d messages, want 1", len(got))
+	}
+	h, body := parse(t, got[0].data)
+	if subject, _ := new(mime.WordDecoder).DecodeHeader(h.Get("Subject")); subject != "[CRITICAL] "+ev.Text {
+		t.Errorf("Subject = %q", subject)
+	}
+	if !strings.HasPrefix(body, ev.Text+"\r\n") && !strings.HasPrefix(body, ev.Text+"\n") {
+		t.Errorf("body does not begin with the text: %q", body)
+	}
+}
+
 func TestNotifySendsMail(t *testing.T) {
 	srv := startSMTP(t)
 	if err := New().Notify(context.Background(), srv.config(), critical()); err != nil {

@@ -39,6 +39,8 @@ func TestNotifyPostsTheForm(t *testing.T) {
 	warning := critical()
 	warning.Level = sdk.LevelWarning
 	test := sdk.Event{Test: true, Channel: "ops", Level: sdk.LevelCritical}
+	worded := critical()
+	worded.Text = "web01 cpu_monitor.cpu_percent 95.5 ≥ 95 (CRITICAL) for 3 samples"
 
 	tests := []struct {
 		name  string
@@ -58,6 +60,8 @@ func TestNotifyPostsTheForm(t *testing.T) {
 		{"recovery is quiet", sdk.Config{"priority": "2"}, recovery, map[string]string{
 			"priority": "-1", "retry": "", "title": "[RECOVERED] web01 cpu_monitor.cpu_percent = 40 (was CRITICAL)"}},
 		{"test message", nil, test, map[string]string{"priority": "0", "title": "[TEST] hbd test notification for channel ops"}},
+		{"the daemon's text is the title", nil, worded, map[string]string{
+			"title": "[CRITICAL] web01 cpu_monitor.cpu_percent 95.5 ≥ 95 (CRITICAL) for 3 samples"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
