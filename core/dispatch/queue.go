@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hbdmon/hbd/core/store"
@@ -26,6 +27,9 @@ type delivery struct {
 	// stored: it is then never attempted.
 	persisted chan struct{}
 	dup       bool
+	// settled is set by whichever of drop and settle counts the outcome
+	// first (a channel deleted while its delivery is in flight).
+	settled atomic.Bool
 }
 
 // stored is the persisted channel of deliveries read from the store.
@@ -85,8 +89,8 @@ func (d *Dispatcher) enqueue(dl *delivery) {
 // for the delivery's store transaction, so the removal follows it.
 func (d *Dispatcher) drop(dl *delivery, status string) {
 	finish := func() {
-		if dl.dup {
-			return // never queued
+		if dl.dup || !dl.settled.CompareAndSwap(false, true) {
+			return // never queued, or its attempt counted it
 		}
 		d.acct.count(dl.ep, func(c *epCount) { c.failed++ })
 		d.opts.Store.DropDelivery(dl.id, dl.ep)
@@ -119,6 +123,9 @@ func (d *Dispatcher) drop(dl *delivery, status string) {
 // delivered or failed, and removed from the store queue, waiting for the
 // commit so a restart does not attempt it again.
 func (d *Dispatcher) settle(dl *delivery, delivered bool) {
+	if !dl.settled.CompareAndSwap(false, true) {
+		return // dropped while in flight (its channel was deleted)
+	}
 	d.acct.count(dl.ep, func(c *epCount) {
 		if delivered {
 			c.delivered++
