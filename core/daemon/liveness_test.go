@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/hbdmon/hbd/core/daemon"
 	"github.com/hbdmon/hbd/core/heartbeat"
+	"github.com/hbdmon/hbd/core/protocol"
 	"github.com/hbdmon/hbd/core/testutil"
 )
 
@@ -126,7 +128,10 @@ watchhosts:
   silent01:
     key: "%s"
     timeout: 1s
-`, testutil.FreePort(t), hbPort, listen6, filepath.Join(dir, "data"), filepath.Join(dir, "plugins"), testutil.Key, testutil.Key)
+  ahead01:
+    key: "%s"
+    timeout: 1s
+`, testutil.FreePort(t), hbPort, listen6, filepath.Join(dir, "data"), filepath.Join(dir, "plugins"), testutil.Key, testutil.Key, testutil.Key)
 	os.MkdirAll(filepath.Join(dir, "data"), 0o755)
 	path := filepath.Join(dir, "hbd.yaml")
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
@@ -139,7 +144,15 @@ watchhosts:
 // the returned stop is called.
 func runAgent(t *testing.T, hbPort int, ipv4, ipv6 bool) (stop func()) {
 	t.Helper()
-	cfg := heartbeat.ClientConfig{Host: "web01", Key: []byte(testutil.Key), Interval: 100 * time.Millisecond}
+	return runAgentAs(t, "web01", 0, hbPort, ipv4, ipv6)
+}
+
+// runAgentAs runs a real heartbeat client for host, its clock shifted by
+// skew.
+func runAgentAs(t *testing.T, host string, skew time.Duration, hbPort int, ipv4, ipv6 bool) (stop func()) {
+	t.Helper()
+	cfg := heartbeat.ClientConfig{Host: host, Key: []byte(testutil.Key), Interval: 100 * time.Millisecond,
+		Now: func() time.Time { return time.Now().Add(skew) }}
 	if ipv4 {
 		cfg.Addr4 = net.JoinHostPort("127.0.0.1", strconv.Itoa(hbPort))
 	}
@@ -193,9 +206,9 @@ func TestSilentHostsAreDownAcrossRestart(t *testing.T) {
 		h := a.host(t, "web01")
 		return h.State == "UP" && len(h.Connections) == 2 && h.ClockOffsetMS != nil
 	})
-	if !strings.Contains(a.log.String(), "[INFO]  hbd: host UP: host=web01") {
-		t.Errorf("no UP log line:\n%s", a.log.String())
-	}
+	testutil.Eventually(t, "the UP log line", 5*time.Second, func() bool {
+		return strings.Contains(a.log.String(), "[INFO]  hbd: host UP: host=web01")
+	})
 	stopAgent()
 	a.stop() // writes the last heartbeat times
 	lastBefore := float64(time.Now().UnixNano()) / 1e9
@@ -218,8 +231,78 @@ func TestSilentHostsAreDownAcrossRestart(t *testing.T) {
 	if v6 == nil || *v6 <= 0 || *v6 > lastBefore {
 		t.Fatalf("ipv6 last seen %v, want a time before the restart (%v): %+v", v6, lastBefore, h)
 	}
-	if !strings.Contains(b.log.String(), "heartbeat connection DOWN: host=web01 family=ipv6") ||
-		!strings.Contains(b.log.String(), `host DEGRADED: host=web01 families="ipv4,ipv6"`) {
-		t.Errorf("log of the restarted daemon:\n%s", b.log.String())
+	// The state is visible before the observers (the log among them) ran.
+	testutil.Eventually(t, "the restarted daemon's log lines", 5*time.Second, func() bool {
+		return strings.Contains(b.log.String(), "heartbeat connection DOWN: host=web01 family=ipv6") &&
+			strings.Contains(b.log.String(), `host DEGRADED: host=web01 families="ipv4,ipv6"`)
+	})
+}
+
+// TestClockAheadIsShownAndAlerted: a host whose clock is 10 minutes ahead
+// has its heartbeats and batches refused; the real daemon shows it DOWN
+// with the reason and raises heartbeat.clock_offset_ms, and its batches are
+// answered with the offset and the fix.
+func TestClockAheadIsShownAndAlerted(t *testing.T) {
+	dir := t.TempDir()
+	hbPort := testutil.FreePort(t)
+	a := startInProcess(t, writeLivenessConfig(t, dir, hbPort, false))
+	runAgentAs(t, "ahead01", 10*time.Minute, hbPort, true, false)
+	testutil.Eventually(t, "ahead01 DOWN with its reason", 10*time.Second, func() bool {
+		h := a.host(t, "ahead01")
+		return h.State == "DOWN" && h.Reason == "clock 10m0s ahead of hbd"
+	})
+	if h := a.host(t, "ahead01"); h.ClockOffsetMS == nil || *h.ClockOffsetMS < 599e3 || *h.ClockOffsetMS > 601e3 || h.LastSeen != nil {
+		t.Fatalf("ahead01: %+v", h)
+	}
+	defer func() {
+		if t.Failed() {
+			resp, _ := http.Get(a.base + "/api/0/alerts")
+			b, _ := io.ReadAll(resp.Body)
+			t.Logf("alerts: %s\nlog:\n%s", b, a.log.String())
+		}
+	}()
+	testutil.Eventually(t, "the clock alert", 10*time.Second, func() bool {
+		resp, err := http.Get(a.base + "/api/0/alerts")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body struct {
+			Alerts []struct {
+				Hostname   string `json:"hostname"`
+				MetricPath string `json:"metric_path"`
+				Level      string `json:"level"`
+			} `json:"alerts"`
+		}
+		json.NewDecoder(resp.Body).Decode(&body)
+		for _, al := range body.Alerts {
+			if al.Hostname == "ahead01" && al.MetricPath == "heartbeat.clock_offset_ms" && al.Level == "CRITICAL" {
+				return true
+			}
+		}
+		return false
+	})
+	for _, want := range []string{
+		`heartbeat refused: reason="clock 10m0s ahead of hbd (allowed ±5m0s): fix the host's clock (NTP)" host=ahead01 source=127.0.0.1`,
+		`host DOWN: host=ahead01 last_seen=never reason="clock 10m0s ahead of hbd"`,
+	} {
+		testutil.Eventually(t, "log line "+want, 5*time.Second, func() bool { return strings.Contains(a.log.String(), want) })
+	}
+
+	// A signed batch 10 minutes ahead is refused with the offset and the fix.
+	ts := time.Now().Add(10 * time.Minute).Unix()
+	body := []byte(`{"samples":[{"plugin":"p","timestamp":1,"data":{"x":1}}]}`)
+	req := testutil.SignedRequest(t, a.base, "ahead01", []byte(testutil.Key), body)
+	req.Header.Set(protocol.HeaderTimestamp, strconv.FormatInt(ts, 10))
+	req.Header.Set(protocol.HeaderSignature, protocol.Sign([]byte(testutil.Key), "ahead01", ts, body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var answer struct{ Error string }
+	json.NewDecoder(resp.Body).Decode(&answer)
+	if resp.StatusCode != 401 || !strings.HasPrefix(answer.Error, "clock skew: the batch is ") || !strings.HasSuffix(answer.Error, "ahead of hbd's clock (allowed ±5m0s); fix the host's clock (NTP)") {
+		t.Fatalf("batch 10 min ahead: %d %q", resp.StatusCode, answer.Error)
 	}
 }
