@@ -80,7 +80,7 @@ type ChannelJSON struct {
 	// CoveredHosts names, sorted, the known hosts (watchhosts and hosts
 	// that reported) whose alerts the channel receives now and that the
 	// caller may see, at most dispatch.MaxCoveredHosts; CoveredCount
-	// counts all of them, those the caller may not see included.
+	// counts them (beyond that bound too).
 	CoveredHosts []string `json:"covered_hosts"`
 	CoveredCount int      `json:"covered_count"`
 }

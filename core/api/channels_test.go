@@ -275,8 +275,8 @@ func TestChannelListShowsCoveredHosts(t *testing.T) {
 		hosts         string
 	}{
 		{"root", "ops_webhook", 3, "dyn01,web01,web02"},
-		{"alice", "ops_webhook", 3, "web02"}, // only the hosts she may see are named
-		{"bob", "ops_webhook", 3, ""},
+		{"alice", "ops_webhook", 1, "web02"}, // only the hosts she may see are named and counted
+		{"bob", "ops_webhook", 0, ""},
 		{"root", "alice_cfg", 1, "web02"}, // a config channel with an owner, no hosts
 		{"root", "alice_all", 1, "web02"},
 		{"alice", "alice_all", 1, "web02"},

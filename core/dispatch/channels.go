@@ -109,8 +109,8 @@ type ChannelView struct {
 	Source      string
 	TypeMissing bool
 	// CoveredCount is how many of the hosts hbd knows (watchhosts and
-	// hosts that reported) the channel receives alerts of now (Route,
-	// before min_level). CoveredHosts names those the caller may see,
+	// hosts that reported) and the caller may see the channel receives
+	// alerts of now (Route, before min_level). CoveredHosts names them,
 	// sorted, at most MaxCoveredHosts.
 	CoveredCount int
 	CoveredHosts []string
@@ -255,13 +255,15 @@ func (d *Dispatcher) ListChannels(c Caller) []ChannelView {
 		}
 		v := view(ch, types)
 		hosts := covered[ch.Name]
-		v.CoveredCount, v.CoveredHosts = len(hosts), []string{}
+		v.CoveredHosts = []string{}
 		for _, h := range hosts {
-			if len(v.CoveredHosts) == MaxCoveredHosts {
-				break
-			}
+			// Only hosts the caller may see are named or counted: the
+			// count must not tell a user how large the fleet is.
 			if c.Admin || (c.User != "" && d.canSee(cfg, c.User, h)) {
-				v.CoveredHosts = append(v.CoveredHosts, h)
+				v.CoveredCount++
+				if len(v.CoveredHosts) < MaxCoveredHosts {
+					v.CoveredHosts = append(v.CoveredHosts, h)
+				}
 			}
 		}
 		out = append(out, v)
