@@ -486,13 +486,13 @@ func (e *Evaluator) ObserveHeartbeat(ch heartbeat.Change) {
 	hs.mu.Lock()
 	st := hs.metrics[path]
 	if st == nil {
-		st = &state{host: ch.Host, metric: path, hs: hs, heartbeat: true, level: config.LevelOK, since: ts}
+		st = &state{host: ch.Host, metric: path, hs: hs, heartbeat: true, hb: &hbInfo{}, level: config.LevelOK, since: ts}
 		hs.metrics[path] = st
 	}
 	st.lastValue, st.lastCheck, st.lastSeen, st.detail = value, ts, now, string(ch.To)
-	st.seen, st.reason, st.observed = ch.LastSeen, ch.Reason, true
+	st.hb.seen, st.hb.reason, st.hb.observed = ch.LastSeen, ch.Reason, true
 	if ch.Family == "" {
-		st.fams = famNames(ch.Families)
+		st.hb.fams = famNames(ch.Families)
 	}
 	st.valueDirty = true
 	if level != st.level {
@@ -803,6 +803,9 @@ func (e *Evaluator) load(ctx context.Context) error {
 		}
 		if st.flapping {
 			st.lastChange, st.flapLevel = now, st.notifiedLevel
+		}
+		if st.heartbeat {
+			st.hb = &hbInfo{}
 		}
 		if rankOf(st.level) == rankUnknown && st.level != config.LevelUnknown {
 			st.level = config.LevelUnknown

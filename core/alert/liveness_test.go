@@ -612,3 +612,31 @@ func TestNewestSnapshotWins(t *testing.T) {
 	}
 	_ = fmt.Sprint
 }
+
+// TestRestoredHeartbeatTexts: after a restart, until the tracker reports,
+// heartbeat alerts say how long they have been DOWN.
+func TestRestoredHeartbeatTexts(t *testing.T) {
+	cfg := liveConfig()
+	h := newHarness(t, cfg)
+	h.beat("ipv4", "DOWN", time.Time{})
+	h.beat("ipv6", "DOWN", time.Time{})
+	h.beat("", "DOWN", time.Time{})
+	h.restart(cfg)
+	h.now = h.now.Add(5 * time.Minute)
+	if s := h.state("web02", HeartbeatHost); s.Text != "web02 is DOWN for 5m0s" {
+		t.Fatalf("host %+v", s)
+	}
+	if s := h.state("web02", HeartbeatIPv6); s.Text != "web02 lost IPv6: DOWN for 5m0s (IPv4 DOWN too)" {
+		t.Fatalf("ipv6 %+v", s)
+	}
+	// The tracker's report brings the words back.
+	ch := change("web02", "", "DOWN", h.now)
+	ch.LastSeen, ch.Families = h.now.Add(-time.Hour), bothFamilies
+	h.ev.ObserveHeartbeat(ch)
+	if s := h.state("web02", HeartbeatHost); s.Text != "web02 is DOWN: no heartbeat for 1h0m0s (IPv4 and IPv6)" || s.NotificationCount != 1 {
+		t.Fatalf("host %+v", s)
+	}
+	if got := h.rec.drain(); len(got) != 0 {
+		t.Fatalf("restart told again: %q", brief(got))
+	}
+}

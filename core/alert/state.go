@@ -11,42 +11,32 @@ import (
 )
 
 // state is the alert state of one (host, metric path). Its fields are
-// guarded by the owning hostState's mutex.
+// guarded by the owning hostState's mutex. The fields every sample reads
+// come first, so evaluating one touches few cache lines.
 type state struct {
-	host, metric string
-	hs           *hostState // the owner
-	rule         *rule      // nil for heartbeat metrics
-	heartbeat    bool       // heartbeat.host, heartbeat.ipv4 or heartbeat.ipv6
-	clock        bool       // heartbeat.clock_offset_ms: a rule on |value|, never stale
-
-	level     string
-	since     float64 // unix seconds: data time of the change
-	prevLevel string  // level before this episode ("" after a restart)
+	rule      *rule  // nil for heartbeat metrics
+	level     string // OK, WARNING, CRITICAL or UNKNOWN
 	lastValue float64
 	lastCheck float64   // unix seconds: time of the last sample or heartbeat
 	lastSeen  time.Time // evaluator clock at the last data (staleness)
-	detail    string    // heartbeat state behind lastValue; clockRefused for a refused clock
+	// Consecutive samples whose candidate level was >= WARNING, >=
+	// CRITICAL, <= OK and <= WARNING: the `for` counters.
+	geWarn, geCrit, leOK, leWarn int32
+	valueDirty                   bool
+	heartbeat                    bool // heartbeat.host, heartbeat.ipv4 or heartbeat.ipv6
+	clock                        bool // heartbeat.clock_offset_ms: a rule on |value|, never stale
+
+	host, metric string
+	hs           *hostState // the owner
+	since        float64    // unix seconds: data time of the change
+	prevLevel    string     // level before this episode ("" after a restart)
+	detail       string     // heartbeat state behind lastValue; clockRefused for a refused clock
 
 	// episode is when the metric left OK (unix seconds), 0 while OK;
 	// lastEpisode the start of the episode that ended last. worst is the
 	// worst level of the current episode.
 	episode, lastEpisode float64
 	worst                string
-
-	// What the heartbeat tracker said with its last change (not persisted):
-	// the last accepted heartbeat, the families a host uses ("IPv4"), and
-	// a reason beyond silence ("clock 6m12s ahead of hbd").
-	seen     time.Time
-	fams     []string
-	reason   string
-	observed bool // the tracker reported since Start
-
-	// holdUntil defers the first notification of a family alert, so a
-	// host going DOWN one family per sweep is told once, as the host, and
-	// with recoverDue the recovery of a host back on one family, which
-	// then says "UP again" when the other family follows at once.
-	holdUntil  time.Time
-	recoverDue bool
 
 	count         int // notifications of this episode
 	lastNotified  time.Time
@@ -59,12 +49,29 @@ type state struct {
 	changes    []time.Time // level changes within the flap window
 	lastChange time.Time
 
-	// Consecutive samples whose candidate level was >= WARNING, >=
-	// CRITICAL, <= OK and <= WARNING: the `for` counters.
-	geWarn, geCrit, leOK, leWarn int
-
-	valueDirty bool
+	hb *hbInfo // heartbeat states only
 }
+
+// hbInfo is what only heartbeat states keep (not persisted).
+type hbInfo struct {
+	// What the heartbeat tracker said with its last change: the last
+	// accepted heartbeat, the families a host uses ("IPv4"), and a reason
+	// beyond silence ("clock 6m12s ahead of hbd").
+	seen     time.Time
+	fams     []string
+	reason   string
+	observed bool // the tracker reported since Start
+
+	// holdUntil defers the first notification of a family alert, so a
+	// host going DOWN one family per sweep is told once, as the host, and
+	// with recoverDue the recovery of a host back on one family, which
+	// then says "UP again" when the other family follows at once.
+	holdUntil  time.Time
+	recoverDue bool
+}
+
+// held reports whether a deferred notification of st waits until after now.
+func (st *state) held(now time.Time) bool { return st.hb != nil && now.Before(st.hb.holdUntil) }
 
 func (st *state) resetStreaks() { st.geWarn, st.geCrit, st.leOK, st.leWarn = 0, 0, 0, 0 }
 
@@ -120,7 +127,7 @@ func (e *Evaluator) observe(rs *ruleset, hs *hostState, st *state, v, ts float64
 	st.geCrit = streak(st.geCrit, c >= rankCritical)
 	st.leOK = streak(st.leOK, c <= rankOK)
 	st.leWarn = streak(st.leWarn, c <= rankWarning)
-	need := st.rule.need()
+	need := int32(st.rule.need())
 	target := cur
 	switch {
 	case cur < rankCritical && st.geCrit >= need:
@@ -146,7 +153,7 @@ func (st *state) measure(v float64) float64 {
 	return v
 }
 
-func streak(n int, hit bool) int {
+func streak(n int32, hit bool) int32 {
 	if hit {
 		return n + 1
 	}
@@ -176,7 +183,9 @@ func (e *Evaluator) setLevel(rs *ruleset, st *state, level string, at float64, n
 	st.level, st.since, st.prevLevel = level, at, prev
 	st.count, st.lastNotified = 0, time.Time{}
 	st.ack, st.ackBy = false, ""
-	st.holdUntil, st.recoverDue = time.Time{}, false
+	if st.hb != nil {
+		st.hb.holdUntil, st.hb.recoverDue = time.Time{}, false
+	}
 	switch {
 	case level == config.LevelOK:
 	case prev == config.LevelOK || st.episode == 0:
@@ -242,7 +251,7 @@ func (e *Evaluator) decide(rs *ruleset, st *state, prev string, now time.Time, o
 			(st.notifiedLevel == config.LevelWarning || st.notifiedLevel == config.LevelCritical) &&
 			!e.silenced(st, now) {
 			if st.metric == HeartbeatHost && st.detail == string(heartbeat.StateDegraded) && e.FamilySettle > 0 {
-				st.recoverDue = true
+				st.hb.recoverDue = true
 				e.hold(st, now)
 				return
 			}
@@ -281,9 +290,9 @@ func (e *Evaluator) holdOrNotify(rs *ruleset, st *state, now time.Time, out *out
 // hold defers what is due for st by FamilySettle and indexes it for
 // runHeld. The host must be locked.
 func (e *Evaluator) hold(st *state, now time.Time) {
-	st.holdUntil = now.Add(e.FamilySettle)
+	st.hb.holdUntil = now.Add(e.FamilySettle)
 	e.heldMu.Lock()
-	e.held[store.AlertKey{Host: st.host, Metric: st.metric}] = st.holdUntil
+	e.held[store.AlertKey{Host: st.host, Metric: st.metric}] = st.hb.holdUntil
 	e.heldMu.Unlock()
 }
 
@@ -326,11 +335,11 @@ func (e *Evaluator) settle(rs *ruleset, st *state, now time.Time, out *outbox) {
 // is sent for a family alert while its host is not OK. The host must be
 // locked.
 func (e *Evaluator) due(rs *ruleset, st *state, now time.Time, out *outbox) {
-	if st.recoverDue {
-		if now.Before(st.holdUntil) {
+	if st.hb != nil && st.hb.recoverDue {
+		if st.held(now) {
 			return
 		}
-		st.recoverDue = false
+		st.hb.recoverDue = false
 		if st.level == config.LevelOK && !e.silenced(st, now) {
 			e.notify(st, KindRecovery, st.prevLevel, now, out)
 			e.save(st)
@@ -343,7 +352,7 @@ func (e *Evaluator) due(rs *ruleset, st *state, now time.Time, out *outbox) {
 	renotify := rs.cfg.Alerting.Renotify
 	switch {
 	case st.count == 0:
-		if now.Before(st.holdUntil) {
+		if st.held(now) {
 			return
 		}
 		if !e.silenced(st, now) {

@@ -124,16 +124,16 @@ func (e *Evaluator) hostText(st *state, kind string, now time.Time) string {
 	if kind == KindRenotify {
 		is = " is still DOWN: "
 	}
-	if st.reason != "" {
-		return h + is + st.reason
+	if st.hb.reason != "" {
+		return h + is + st.hb.reason
 	}
-	if !st.observed {
+	if !st.hb.observed {
 		// Restored after a restart: the tracker has not reported yet.
-		return h + is + "for " + roundDur(now.Sub(fromUnix(st.since)))
+		return h + strings.TrimSuffix(is, ": ") + " for " + roundDur(now.Sub(fromUnix(st.since)))
 	}
-	s := h + is + e.silence(st.seen, now)
-	if len(st.fams) > 0 && !st.seen.IsZero() {
-		s += " (" + join(st.fams) + ")"
+	s := h + is + e.silence(st.hb.seen, now)
+	if len(st.hb.fams) > 0 && !st.hb.seen.IsZero() {
+		s += " (" + join(st.hb.fams) + ")"
 	}
 	return s
 }
@@ -167,10 +167,10 @@ func (e *Evaluator) familyText(st *state, kind string, now time.Time) string {
 	}
 	switch heartbeat.State(st.detail) {
 	case heartbeat.StateLate:
-		if !st.observed || st.seen.IsZero() {
+		if !st.hb.observed || st.hb.seen.IsZero() {
 			return h + " " + fam + " is LATE"
 		}
-		return h + " " + fam + " is LATE: no heartbeat over " + fam + " for " + roundDur(now.Sub(st.seen))
+		return h + " " + fam + " is LATE: no heartbeat over " + fam + " for " + roundDur(now.Sub(st.hb.seen))
 	case heartbeat.StateDown:
 	default:
 		if st.level == config.LevelOK {
@@ -183,15 +183,15 @@ func (e *Evaluator) familyText(st *state, kind string, now time.Time) string {
 		s = h + " " + fam + " is still DOWN: "
 	}
 	switch {
-	case st.reason != "":
-		s += st.reason
-	case !st.observed:
+	case st.hb.reason != "":
+		s += st.hb.reason
+	case !st.hb.observed:
 		// Restored after a restart: the tracker has not reported yet.
 		s += "DOWN for " + roundDur(now.Sub(fromUnix(st.since)))
-	case st.seen.IsZero():
+	case st.hb.seen.IsZero():
 		s += "no heartbeat over " + fam + " since hbd started " + roundDur(now.Sub(e.startedAt)) + " ago"
 	default:
-		s += "no heartbeat over " + fam + " for " + roundDur(now.Sub(st.seen))
+		s += "no heartbeat over " + fam + " for " + roundDur(now.Sub(st.hb.seen))
 	}
 	other := heartbeat.IPv6
 	if f == heartbeat.IPv6 {
