@@ -50,6 +50,10 @@ type RemoteError struct {
 	// Field is the configuration key at fault when the plugin returned a
 	// [*FieldError], else "".
 	Field string
+	// Reason is the generic outcome the plugin reported (see [Reason]);
+	// "" from plugins that predate it. Check it with [ValidReason] before
+	// showing it: it comes from the plugin.
+	Reason string
 
 	permanent bool
 }

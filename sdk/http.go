@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 )
@@ -30,24 +32,22 @@ func ParseHTTPURL(raw string) (*url.URL, error) {
 // the whole exchange is bounded by timeout (10 s when timeout <= 0), connect
 // and TLS handshake by at most 5 s each, proxies come from the environment,
 // and at most 3 redirects are followed. Create one per notifier and reuse it.
+//
+// The client enforces the destination policy of the call its request's
+// context belongs to (see [Destinations]): every connection it opens,
+// redirects included, is checked after name resolution and refused with a
+// [*DestinationError] when the policy forbids the address. Connections are
+// pooled per policy, so a connection opened for one channel is never
+// reused for a channel under a stricter policy. Through a proxy the target
+// name is resolved and checked before the request is handed to the proxy
+// (the proxy's own later resolution is not seen).
 func HTTPClient(timeout time.Duration) *http.Client {
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
-	step := min(5*time.Second, timeout)
-	dialer := &net.Dialer{Timeout: step, KeepAlive: 30 * time.Second}
 	return &http.Client{
-		Timeout: timeout,
-		Transport: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           dialer.DialContext,
-			ForceAttemptHTTP2:     true,
-			TLSHandshakeTimeout:   step,
-			ResponseHeaderTimeout: timeout,
-			ExpectContinueTimeout: time.Second,
-			IdleConnTimeout:       90 * time.Second,
-			MaxIdleConnsPerHost:   4,
-		},
+		Timeout:   timeout,
+		Transport: &policyTransport{timeout: timeout, byPolicy: map[string]*http.Transport{}},
 		CheckRedirect: func(_ *http.Request, via []*http.Request) error {
 			if len(via) >= 3 {
 				return errors.New("stopped after 3 redirects")
@@ -55,6 +55,99 @@ func HTTPClient(timeout time.Duration) *http.Client {
 			return nil
 		},
 	}
+}
+
+// maxPolicyTransports bounds the connection pools of one client; the
+// daemon sends few distinct policies (restricted or not, per config).
+const maxPolicyTransports = 8
+
+// policyTransport keeps one http.Transport per destination policy.
+type policyTransport struct {
+	timeout time.Duration
+
+	mu       sync.Mutex
+	byPolicy map[string]*http.Transport
+	order    []string
+}
+
+func (t *policyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	p := DestinationsFrom(req.Context())
+	key := ""
+	if p != nil {
+		key = p.Encode()
+	}
+	return t.transport(key, p).RoundTrip(req)
+}
+
+// CloseIdleConnections closes the idle connections of every pool.
+func (t *policyTransport) CloseIdleConnections() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, tr := range t.byPolicy {
+		tr.CloseIdleConnections()
+	}
+}
+
+func (t *policyTransport) transport(key string, p *Destinations) *http.Transport {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if tr, ok := t.byPolicy[key]; ok {
+		return tr
+	}
+	if len(t.order) >= maxPolicyTransports {
+		old := t.order[0]
+		t.order = t.order[1:]
+		t.byPolicy[old].CloseIdleConnections()
+		delete(t.byPolicy, old)
+	}
+	tr := newTransport(t.timeout, p)
+	t.byPolicy[key] = tr
+	t.order = append(t.order, key)
+	return tr
+}
+
+// newTransport returns a transport whose connections obey p.
+func newTransport(timeout time.Duration, p *Destinations) *http.Transport {
+	step := min(5*time.Second, timeout)
+	checked := Dialer(step)
+	plain := &net.Dialer{Timeout: step, KeepAlive: 30 * time.Second}
+	var proxies sync.Map // proxy addresses (host:port) the environment names
+	return &http.Transport{
+		Proxy: func(req *http.Request) (*url.URL, error) {
+			u, err := http.ProxyFromEnvironment(req)
+			if err != nil || u == nil {
+				return u, err
+			}
+			// The proxy connects to the target, not this process: check
+			// what the target's name resolves to now.
+			if err := p.checkHost(req.Context(), req.URL.Hostname(), portOf(req.URL.Scheme, req.URL.Port())); err != nil {
+				return nil, err
+			}
+			proxies.Store(proxyAddr(u), true)
+			return u, nil
+		},
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if _, ok := proxies.Load(addr); ok {
+				return plain.DialContext(ctx, network, addr) // set by the operator's environment
+			}
+			return checked.DialContext(WithDestinations(ctx, p), network, addr)
+		},
+		ForceAttemptHTTP2:     true,
+		TLSHandshakeTimeout:   step,
+		ResponseHeaderTimeout: timeout,
+		ExpectContinueTimeout: time.Second,
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConnsPerHost:   4,
+	}
+}
+
+// proxyAddr returns the host:port the transport dials for proxy u.
+func proxyAddr(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443", "socks5": "1080", "socks5h": "1080"}[u.Scheme]
+	}
+	return net.JoinHostPort(u.Hostname(), port)
 }
 
 // HTTPStatusError is a non-2xx answer from a notification service.

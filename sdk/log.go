@@ -1,13 +1,11 @@
 package sdk
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"io"
+	"maps"
 	"os"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/hashicorp/go-hclog"
@@ -52,22 +50,15 @@ func newPluginLogger(name string, out io.Writer) hclog.Logger {
 	})
 }
 
-// minRedactLen is the shortest secret value the redactor removes; shorter
-// values are no secrets worth the mangled messages.
-const minRedactLen = 4
-
-// redacted replaces secret values in errors and logs, like masked fields in
-// the API.
-const redacted = "•••"
-
 // redactor is an io.Writer that removes the secret values of in-flight calls
-// from everything written through it. hclog writes each entry with a single
-// Write, so a secret is never split across writes.
+// from everything written through it (see [Redact]). hclog writes each entry
+// with a single Write, so a secret is never split across writes.
 type redactor struct {
 	out io.Writer
 
-	mu      sync.Mutex // guards secrets and serialises writes to out
+	mu      sync.Mutex // guards secrets and match, serialises writes to out
 	secrets map[string]int
+	match   *redaction // built from secrets on first use after a change
 }
 
 func newRedactor(out io.Writer) *redactor {
@@ -76,23 +67,24 @@ func newRedactor(out io.Writer) *redactor {
 
 // track registers the secrets of one call until the returned func is called.
 func (r *redactor) track(secrets []string) (release func()) {
-	forms := secretForms(secrets)
-	if len(forms) == 0 {
+	if len(secrets) == 0 {
 		return func() {}
 	}
 	r.mu.Lock()
-	for _, s := range forms {
+	for _, s := range secrets {
 		r.secrets[s]++
 	}
+	r.match = nil
 	r.mu.Unlock()
 	return func() {
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		for _, s := range forms {
+		for _, s := range secrets {
 			if r.secrets[s]--; r.secrets[s] <= 0 {
 				delete(r.secrets, s)
 			}
 		}
+		r.match = nil
 	}
 }
 
@@ -101,56 +93,15 @@ func (r *redactor) Write(p []byte) (int, error) {
 	defer r.mu.Unlock()
 	out := p
 	if len(r.secrets) > 0 {
-		forms := make([]string, 0, len(r.secrets))
-		for s := range r.secrets {
-			forms = append(forms, s)
+		if r.match == nil {
+			r.match = newRedaction(slices.Sorted(maps.Keys(r.secrets)))
 		}
-		sortLongestFirst(forms)
-		for _, s := range forms {
-			out = bytes.ReplaceAll(out, []byte(s), []byte(redacted))
+		if red := r.match.apply(string(p)); red != string(p) {
+			out = []byte(red)
 		}
 	}
 	if _, err := r.out.Write(out); err != nil {
 		return 0, err
 	}
 	return len(p), nil
-}
-
-// secretForms returns each secret as written raw and as it appears inside a
-// JSON string, for secrets long enough to redact.
-func secretForms(secrets []string) []string {
-	var out []string
-	for _, s := range secrets {
-		if len(s) < minRedactLen {
-			continue
-		}
-		out = append(out, s)
-		for _, escapeHTML := range []bool{true, false} {
-			var buf bytes.Buffer
-			enc := json.NewEncoder(&buf)
-			enc.SetEscapeHTML(escapeHTML)
-			if err := enc.Encode(s); err == nil {
-				if q := strings.TrimSuffix(strings.TrimSpace(buf.String()), `"`)[1:]; q != s {
-					out = append(out, q)
-				}
-			}
-		}
-	}
-	return out
-}
-
-// sortLongestFirst orders secrets so that one containing another is
-// replaced before the shorter one can cut it apart.
-func sortLongestFirst(forms []string) {
-	slices.SortFunc(forms, func(a, b string) int { return len(b) - len(a) })
-}
-
-// redactString removes every secret in secrets from s.
-func redactString(s string, secrets []string) string {
-	forms := secretForms(secrets)
-	sortLongestFirst(forms)
-	for _, sec := range forms {
-		s = strings.ReplaceAll(s, sec, redacted)
-	}
-	return s
 }

@@ -53,7 +53,9 @@ type Schema struct {
 
 // ReservedKeys are channel settings owned by the daemon; they sit next to the
 // type fields in the API and in hbd.yaml, so no field may use them as a key.
-var ReservedKeys = []string{"name", "type", "type_label", "owner", "private", "min_level", "hosts", "fields"}
+// [DestinationsKey] is the one the daemon adds to the Config of each call;
+// users cannot set it.
+var ReservedKeys = []string{"name", "type", "type_label", "owner", "private", "min_level", "hosts", "fields", DestinationsKey}
 
 var (
 	typeNamePattern = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)

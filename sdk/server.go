@@ -31,8 +31,14 @@ func (s *grpcServer) Schema(context.Context, *notifierpb.SchemaRequest) (*notifi
 }
 
 func (s *grpcServer) Validate(ctx context.Context, req *notifierpb.ValidateRequest) (*notifierpb.ValidateResponse, error) {
-	cfg := Config(req.GetConfig()).WithDefaults(s.schema)
+	cfg := Config(req.GetConfig())
+	// Validate connects nowhere: the policy is only taken out of cfg.
+	_, dstErr := takeDestinations(cfg)
+	cfg = cfg.WithDefaults(s.schema)
 	err := s.call(ctx, "validate", cfg, func(ctx context.Context) error {
+		if dstErr != nil {
+			return dstErr
+		}
 		return s.impl.Validate(cfg)
 	})
 	if ctxErr := ctx.Err(); ctxErr != nil {
@@ -42,9 +48,15 @@ func (s *grpcServer) Validate(ctx context.Context, req *notifierpb.ValidateReque
 }
 
 func (s *grpcServer) Notify(ctx context.Context, req *notifierpb.NotifyRequest) (*notifierpb.NotifyResponse, error) {
-	cfg := Config(req.GetConfig()).WithDefaults(s.schema)
+	cfg := Config(req.GetConfig())
+	dst, dstErr := takeDestinations(cfg)
+	cfg = cfg.WithDefaults(s.schema)
 	ev := eventFromPB(req.GetEvent())
 	err := s.call(ctx, "notify", cfg, func(ctx context.Context) error {
+		if dstErr != nil {
+			return Permanent(dstErr)
+		}
+		ctx = WithDestinations(ctx, dst)
 		return s.impl.Notify(WithLogger(ctx, s.log.With("event_id", ev.ID)), cfg, ev)
 	})
 	// The call's deadline passed (or the daemon cancelled it) while the

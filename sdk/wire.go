@@ -70,7 +70,7 @@ func errorToPB(err error, secrets []string) *notifierpb.Error {
 	if err == nil {
 		return nil
 	}
-	out := &notifierpb.Error{Message: redactString(err.Error(), secrets), Permanent: IsPermanent(err)}
+	out := &notifierpb.Error{Message: Redact(err.Error(), secrets), Permanent: IsPermanent(err), Reason: Reason(err)}
 	var fe *FieldError
 	if errors.As(err, &fe) {
 		out.Field = fe.Key
@@ -86,5 +86,5 @@ func errorFromPB(p *notifierpb.Error) error {
 	if msg == "" {
 		msg = "notifier plugin reported an error without a message"
 	}
-	return &RemoteError{Message: msg, Field: p.GetField(), permanent: p.GetPermanent()}
+	return &RemoteError{Message: msg, Field: p.GetField(), Reason: p.GetReason(), permanent: p.GetPermanent()}
 }

@@ -220,7 +220,12 @@ type Error struct {
 	// True when retrying the same call cannot succeed.
 	Permanent bool `protobuf:"varint,2,opt,name=permanent,proto3" json:"permanent,omitempty"`
 	// The configuration key at fault, when the plugin knows it.
-	Field         string `protobuf:"bytes,3,opt,name=field,proto3" json:"field,omitempty"`
+	Field string `protobuf:"bytes,3,opt,name=field,proto3" json:"field,omitempty"`
+	// A short generic outcome that holds nothing the remote side sent nor
+	// any configured value ("HTTP 400 from the receiver", "connection
+	// failed", "destination refused by policy"): what the daemon may show
+	// to every user who sees the channel. Empty from plugins that predate it.
+	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -272,6 +277,13 @@ func (x *Error) GetPermanent() bool {
 func (x *Error) GetField() string {
 	if x != nil {
 		return x.Field
+	}
+	return ""
+}
+
+func (x *Error) GetReason() string {
+	if x != nil {
+		return x.Reason
 	}
 	return ""
 }
@@ -642,11 +654,12 @@ const file_notifier_proto_rawDesc = "" +
 	"\x0eSchemaResponse\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x14\n" +
 	"\x05label\x18\x02 \x01(\tR\x05label\x12.\n" +
-	"\x06fields\x18\x03 \x03(\v2\x16.hbd.notifier.v1.FieldR\x06fields\"U\n" +
+	"\x06fields\x18\x03 \x03(\v2\x16.hbd.notifier.v1.FieldR\x06fields\"m\n" +
 	"\x05Error\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\x12\x1c\n" +
 	"\tpermanent\x18\x02 \x01(\bR\tpermanent\x12\x14\n" +
-	"\x05field\x18\x03 \x01(\tR\x05field\"\x92\x01\n" +
+	"\x05field\x18\x03 \x01(\tR\x05field\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"\x92\x01\n" +
 	"\x0fValidateRequest\x12D\n" +
 	"\x06config\x18\x01 \x03(\v2,.hbd.notifier.v1.ValidateRequest.ConfigEntryR\x06config\x1a9\n" +
 	"\vConfigEntry\x12\x10\n" +
