@@ -3,6 +3,7 @@ package email
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/mail"
@@ -142,6 +143,19 @@ func (n *Notifier) Notify(ctx context.Context, cfg sdk.Config, ev sdk.Event) err
 	return nil
 }
 
+// dialer connects through the SDK's dialer, which checks the channel's
+// destination policy (carried by the ctx go-mail dials with) on every
+// address it connects to; in implicit TLS mode it also does the TLS
+// handshake, which go-mail leaves to a custom dialer.
+func (s settings) dialer(timeout time.Duration) gomail.DialContextFunc {
+	d := sdk.Dialer(timeout)
+	if s.tls != TLSImplicit {
+		return d.DialContext
+	}
+	td := &tls.Dialer{NetDialer: d, Config: &tls.Config{ServerName: s.host, MinVersion: tls.VersionTLS12}}
+	return td.DialContext
+}
+
 // message builds the e-mail for ev. Its Message-ID derives from the event ID,
 // so a retried notification can be recognised as the same message.
 func (s settings) message(ev sdk.Event) (*gomail.Msg, error) {
@@ -179,14 +193,18 @@ func (s settings) client(ctx context.Context) (*gomail.Client, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = max(min(timeout, time.Until(dl)), time.Millisecond)
 	}
-	opts := []gomail.Option{gomail.WithPort(s.port), gomail.WithTimeout(timeout)}
+	opts := []gomail.Option{gomail.WithPort(s.port), gomail.WithTimeout(timeout), gomail.WithDialContextFunc(s.dialer(timeout))}
 	switch s.tls {
 	case TLSNone:
 		opts = append(opts, gomail.WithTLSPolicy(gomail.NoTLS))
 	case TLSStartTLS:
 		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSMandatory))
 	case TLSImplicit:
-		opts = append(opts, gomail.WithSSL())
+		// The dialer did the handshake. go-mail's WithSSL would skip its
+		// TLS step and take the connection for unencrypted (refusing PLAIN
+		// auth); the opportunistic policy finds no STARTTLS on a TLS
+		// connection and reads its state as encrypted.
+		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSOpportunistic))
 	}
 	if s.username != "" {
 		auth := gomail.SMTPAuthAutoDiscover
@@ -200,11 +218,16 @@ func (s settings) client(ctx context.Context) (*gomail.Client, error) {
 	return gomail.NewClient(s.host, opts...)
 }
 
-// classify marks SMTP failures that retrying cannot fix as permanent.
+// classify marks SMTP failures that retrying cannot fix as permanent, and
+// gives SMTP replies their generic reason (the code, never the server's
+// text).
 func classify(err error) error {
 	var send *gomail.SendError
-	if errors.As(err, &send) && !send.IsTemp() && send.ErrorCode() >= 500 {
-		return sdk.Permanent(err)
+	if errors.As(err, &send) && send.ErrorCode() >= 200 {
+		err = sdk.WithReason(err, sdk.ReasonSMTP(send.ErrorCode()))
+		if !send.IsTemp() && send.ErrorCode() >= 500 {
+			return sdk.Permanent(err)
+		}
 	}
 	var proto *textproto.Error
 	if errors.As(err, &proto) && proto.Code >= 500 {

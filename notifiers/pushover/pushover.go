@@ -136,10 +136,10 @@ func (n *Notifier) Notify(ctx context.Context, cfg sdk.Config, ev sdk.Event) err
 		Errors []string `json:"errors"`
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&answer); err != nil {
-		return fmt.Errorf("pushover: unreadable answer: %w", err)
+		return sdk.WithReason(fmt.Errorf("pushover: unreadable answer: %w", err), sdk.ReasonFailed)
 	}
 	if answer.Status != 1 {
-		return sdk.Permanent(fmt.Errorf("pushover refused the message: %s", strings.Join(answer.Errors, "; ")))
+		return sdk.Permanent(sdk.WithReason(fmt.Errorf("pushover refused the message: %s", strings.Join(answer.Errors, "; ")), sdk.ReasonRejected))
 	}
 	return nil
 }
