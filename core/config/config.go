@@ -4,7 +4,10 @@
 package config
 
 import (
+	"fmt"
+	"net/netip"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -69,6 +72,10 @@ type Config struct {
 	// Host header is none of the daemon's own names or addresses nor one
 	// of these is refused (DNS rebinding); "*" allows any.
 	AllowedHosts []string `koanf:"allowed_hosts"`
+
+	// ChannelDestinations restricts where notification channels may
+	// connect (see Destinations).
+	ChannelDestinations Destinations `koanf:"channel_destinations"`
 
 	// MetricsToken, when set, lets a scraper read /metrics with
 	// "Authorization: Bearer <token>" without a user session.
@@ -150,6 +157,65 @@ type Auth struct {
 	Open              bool          `koanf:"open"`
 	SessionTTL        time.Duration `koanf:"session_ttl"`
 	MinPasswordLength int           `koanf:"min_password_length"`
+}
+
+// MaxDestinations bounds each list of channel_destinations.
+const MaxDestinations = 256
+
+// Destinations is channel_destinations: where notification channels may
+// connect, checked by the notifier plugins on every connection. Channels
+// of users who are not admins may not reach loopback, link-local (cloud
+// metadata included), unspecified, multicast, private, shared (CGNAT) and
+// reserved addresses unless Allow lists them, nor the daemon's own ports
+// on this machine even then. Deny applies to every channel, those of the
+// config file and of admins included, and wins over Allow. Entries are
+// CIDR networks ("10.0.0.0/8") or single addresses.
+type Destinations struct {
+	Allow []string `koanf:"allow"`
+	Deny  []string `koanf:"deny"`
+}
+
+// Prefixes returns Allow and Deny parsed (single addresses as /32 or
+// /128, IPv4-mapped IPv6 networks in their IPv4 form); entries that do
+// not parse are left out (validate refuses them).
+func (d Destinations) Prefixes() (allow, deny []netip.Prefix) {
+	return parsePrefixes(d.Allow), parsePrefixes(d.Deny)
+}
+
+func parsePrefixes(list []string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range list {
+		if p, err := ParsePrefix(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// ParsePrefix parses a channel_destinations entry: a CIDR network or a
+// single address.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	var p netip.Prefix
+	if strings.Contains(s, "/") {
+		var err error
+		if p, err = netip.ParsePrefix(s); err != nil {
+			return netip.Prefix{}, err
+		}
+	} else {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		if a.Zone() != "" {
+			return netip.Prefix{}, fmt.Errorf("address %q has a zone", s)
+		}
+		p = netip.PrefixFrom(a, a.BitLen())
+	}
+	if p.Addr().Is4In6() && p.Bits() >= 96 {
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	return p.Masked(), nil
 }
 
 // Channel is a notification channel from the config file. Fields holds the

@@ -78,6 +78,20 @@ func (c *Config) validate() error {
 	default:
 		return bad("log_level", "must be one of trace, debug, info, warn, error; got %q", c.LogLevel)
 	}
+	for _, d := range []struct {
+		name string
+		list []string
+	}{{"allow", c.ChannelDestinations.Allow}, {"deny", c.ChannelDestinations.Deny}} {
+		key, list := "channel_destinations."+d.name, d.list
+		if len(list) > MaxDestinations {
+			return bad(key, "at most %d entries", MaxDestinations)
+		}
+		for _, e := range list {
+			if _, err := ParsePrefix(e); err != nil {
+				return bad(key, "%q is not a network (e.g. 10.0.0.0/8) or an address", e)
+			}
+		}
+	}
 	if c.MetricsToken != "" && len(c.MetricsToken) < MinKeyBytes {
 		return bad("metrics_token", "must be at least %d bytes", MinKeyBytes)
 	}
@@ -180,6 +194,11 @@ func (c *Config) validate() error {
 		}
 		if ch.Type == "" {
 			return bad(key+".type", "required")
+		}
+		for k := range ch.Fields {
+			if strings.HasPrefix(k, "_") {
+				return bad(key+"."+k, "keys starting with '_' are reserved for the daemon")
+			}
 		}
 		if !ValidLevel(ch.MinLevel) {
 			return bad(key+".min_level", "must be OK, UNKNOWN, WARNING or CRITICAL, got %q", ch.MinLevel)
