@@ -56,6 +56,7 @@ watchhosts:
 notification_channels:
   ops_webhook: {type: webhook, url: "RCV", secret: "` + cfgSecret + `", hosts: ["*"]}
   alice_cfg: {type: webhook, url: "RCV", private: true, owner: alice, min_level: CRITICAL}
+channel_destinations: {allow: [127.0.0.0/8]} # local receivers, for users' channels
 `
 
 type chanFixture struct {

@@ -195,7 +195,7 @@ func (c *Config) validate() error {
 		if ch.Type == "" {
 			return bad(key+".type", "required")
 		}
-		for k := range ch.Fields {
+		for _, k := range sortedKeys(ch.Fields) {
 			if strings.HasPrefix(k, "_") {
 				return bad(key+"."+k, "keys starting with '_' are reserved for the daemon")
 			}

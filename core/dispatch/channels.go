@@ -451,11 +451,18 @@ func (d *Dispatcher) TestChannel(ctx context.Context, c Caller, name string) err
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.opts.AttemptTimeout)
 	defer cancel()
-	err := d.opts.Plugins.Notify(ctx, ch.Type, sdk.Config(ch.Fields), ev)
+	err := d.opts.Plugins.Notify(ctx, ch.Type, pluginConfig(d.opts.Config(), ch), ev)
 	if err != nil {
-		msg := redact(err.Error(), ch, d.opts.Plugins.Types())
-		d.opts.Store.Journal("", fmt.Sprintf("notify %s test: failed: %s", name, msg))
-		return errorf(ErrDelivery, "Test notification through '%s' failed: %s", name, msg)
+		// Users learn the outcome and its generic reason; what the
+		// remote side answered goes to the daemon log, and to admins.
+		reason := publicReason(err)
+		detail := redact(err.Error(), ch, d.opts.Plugins.Types())
+		d.opts.Store.Journal("", fmt.Sprintf("notify %s test: failed: %s", name, reason))
+		d.log.Warn("test notification failed", "channel", name, "by", who(c), "reason", reason, "error", detail)
+		if c.Admin {
+			return errorf(ErrDelivery, "Test notification through '%s' failed: %s (%s)", name, reason, detail)
+		}
+		return errorf(ErrDelivery, "Test notification through '%s' failed: %s", name, reason)
 	}
 	d.opts.Store.Journal("", fmt.Sprintf("notify %s test: delivered", name))
 	return nil
@@ -565,11 +572,13 @@ func (d *Dispatcher) validate(ctx context.Context, schema sdk.Schema, fields map
 	return errorf(ErrUnavailable, "The %s notifier could not check the settings (%s); try again", schema.Type, msg)
 }
 
-// redact removes the channel's secret values from an error message. The
-// SDK already does so in the plugin; this is the second line of defence.
-// With no schema every value of some length is treated as secret.
+// redact removes the channel's secret values from an error message, in
+// every form sdk.Redact knows. The SDK already does so in the plugin;
+// this is the second line of defence. With no schema every value of some
+// length is treated as secret.
 func redact(msg string, ch Channel, types map[string]sdk.Schema) string {
 	schema, known := types[ch.Type]
+	var secrets []string
 	for k, v := range ch.Fields {
 		if v == "" {
 			continue
@@ -579,10 +588,10 @@ func redact(msg string, ch Channel, types map[string]sdk.Schema) string {
 			secret = true
 		}
 		if secret {
-			msg = strings.ReplaceAll(msg, v, Mask)
+			secrets = append(secrets, v)
 		}
 	}
-	return msg
+	return sdk.Redact(msg, secrets)
 }
 
 func installed(types map[string]sdk.Schema) string {

@@ -32,6 +32,8 @@ notification_channels:
   empty_list: {type: webhook, url: "http://127.0.0.1:1/", hosts: []}
   alice_cfg: {type: webhook, url: "http://127.0.0.1:1/", owner: alice, private: true}
   web_only: {type: webhook, url: "http://127.0.0.1:1/", hosts: ["web*"]}
+# The receivers are local; users who are not admins reach them only so.
+channel_destinations: {allow: [127.0.0.0/8]}
 `
 
 // userChannel creates a webhook channel as who (empty: open mode, no

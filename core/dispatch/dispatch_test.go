@@ -288,8 +288,8 @@ func TestRetriesWithBackoffUntilDelivered(t *testing.T) {
 	// The backoff doubles from RetryBase (100ms), with under 10% jitter:
 	// the scheduled delays, as journaled, not measured ones.
 	want := []string{
-		"notify ops_webhook web01 cpu_monitor.cpu_percent CRITICAL: failed (attempt 1): HTTP 503 Service Unavailable; retrying in 100ms",
-		"notify ops_webhook web01 cpu_monitor.cpu_percent CRITICAL: failed (attempt 2): HTTP 502 Bad Gateway; retrying in 200ms",
+		"notify ops_webhook web01 cpu_monitor.cpu_percent CRITICAL: failed (attempt 1): HTTP 503 from the receiver; retrying in 100ms",
+		"notify ops_webhook web01 cpu_monitor.cpu_percent CRITICAL: failed (attempt 2): HTTP 502 from the receiver; retrying in 200ms",
 		"notify ops_webhook web01 cpu_monitor.cpu_percent CRITICAL: delivered (attempt 3)",
 	}
 	for _, w := range want {

@@ -259,7 +259,8 @@ const (
 )
 
 // journal records one line about dl: label, then ": " and status, then
-// detail (the plugin's error, ": …"), then tail ("; retrying in 2s").
+// detail (the failure's generic reason, ": …"; never the plugin's
+// message), then tail ("; retrying in 2s").
 // The line goes to the journal of the alert's host, which every user who
 // can see the host reads — so for a private channel (ok false: a channel
 // that no longer exists, whose privacy is unknown) the host's line names
@@ -303,7 +304,7 @@ func (d *Dispatcher) attempt(q *queue, dl *delivery) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(d.attemptC, d.opts.AttemptTimeout)
-	err := d.opts.Plugins.Notify(ctx, ch.Type, sdk.Config(ch.Fields), dl.ev)
+	err := d.opts.Plugins.Notify(ctx, ch.Type, pluginConfig(d.opts.Config(), ch), dl.ev)
 	cancel()
 	if err != nil && d.attemptC.Err() != nil {
 		return // shutting down: the delivery stays queued for the next start
@@ -323,8 +324,10 @@ func (d *Dispatcher) attempt(q *queue, dl *delivery) {
 		return
 	}
 	d.failed.Add(1)
+	// The journal tells the generic reason only; the plugin's message,
+	// which may quote the remote side, goes to the daemon log.
 	emsg := redact(err.Error(), ch, d.opts.Plugins.Types())
-	status, detail := fmt.Sprintf("failed (attempt %d)", dl.attempts), ": "+emsg
+	status, detail := fmt.Sprintf("failed (attempt %d)", dl.attempts), ": "+publicReason(err)
 	var tail, reason string
 	switch {
 	case sdk.IsPermanent(err):

@@ -32,6 +32,8 @@ watchhosts:
     key: "` + testutil.Key + `"
     monitors: [alice, bob]
     notify: [pager, team_pager, ops]
+# The receivers are local; users who are not admins reach them only so.
+channel_destinations: {allow: [127.0.0.0/8]}
 notification_channels:
   ops: {type: webhook, url: "RCV_ops"}
   shared: {type: webhook, url: "RCV_shared"}

@@ -104,6 +104,7 @@ users:
   alice: {password_hash: %[1]q}
   bob: {password_hash: %[1]q}
   mallory: {password_hash: %[1]q}
+channel_destinations: {allow: [127.0.0.0/8]} # local receivers, for users' channels
 `, h))
 	admin := hijackLogin(t, d, "admin")
 	alice := hijackLogin(t, d, "alice")
