@@ -74,6 +74,11 @@ type Event struct {
 	// episode it ends. Deliveries are counted per (host, metric,
 	// EpisodeStart).
 	EpisodeStart time.Time
+	// Replay is true for an event offered again at start because it was
+	// decided shortly before the daemon stopped (maybe killed before its
+	// deliveries were stored): the same event, same id; a channel that
+	// already has it does not get it again.
+	Replay bool
 	// Text says what happened in words, for people: "web02 is DOWN: no
 	// heartbeat for 2m10s (IPv4 and IPv6)", "web01
 	// cpu_monitor.cpu_percent 97.2 ≥ 95 (CRITICAL) for 3 samples".
@@ -801,6 +806,7 @@ func (e *Evaluator) load(ctx context.Context) error {
 		if a.LastNotified > 0 {
 			st.lastNotified = fromUnix(a.LastNotified)
 		}
+		st.lastKind, st.lastPrev, st.lastEpisode = a.LastKind, a.PrevLevel, a.LastEpisode
 		if st.flapping {
 			st.lastChange, st.flapLevel = now, st.notifiedLevel
 		}
@@ -825,6 +831,7 @@ func (e *Evaluator) load(ctx context.Context) error {
 		return err
 	}
 	e.reconcile(e.rules, now)
+	e.replay(now)
 	e.log.Debug("alert states loaded", "states", len(rows), "silences", len(sils))
 	return nil
 }

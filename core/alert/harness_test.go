@@ -13,15 +13,22 @@ import (
 	"github.com/hbdmon/hbd/core/store"
 )
 
-// recorder is a Sink that keeps every event.
+// recorder is a Sink that keeps every event; events offered again at
+// start (Replay, see replay.go) are kept apart in replays, so tests about
+// what a restart notifies see only new decisions.
 type recorder struct {
-	mu     sync.Mutex
-	events []Event
+	mu      sync.Mutex
+	events  []Event
+	replays []Event
 }
 
 func (r *recorder) AlertEvent(ev Event) {
 	r.mu.Lock()
-	r.events = append(r.events, ev)
+	if ev.Replay {
+		r.replays = append(r.replays, ev)
+	} else {
+		r.events = append(r.events, ev)
+	}
 	r.mu.Unlock()
 }
 

@@ -41,6 +41,10 @@ type state struct {
 	count         int // notifications of this episode
 	lastNotified  time.Time
 	notifiedLevel string // level of the last notification sent
+	// lastKind and lastPrev are the kind and previous level of the last
+	// notification, kept (with count, lastNotified and lastEpisode) so
+	// that it can be offered again, identical, after a crash (replay.go).
+	lastKind, lastPrev string
 	ack           bool
 	ackBy         string
 
@@ -81,6 +85,7 @@ func (st *state) row() store.AlertState {
 		LastValue: st.lastValue, LastCheck: st.lastCheck, NotificationCount: st.count,
 		NotifiedLevel: st.notifiedLevel, Acknowledged: st.ack, AckBy: st.ackBy,
 		Flapping: st.flapping, Detail: st.detail, EpisodeStart: st.episode,
+		PrevLevel: st.lastPrev, LastKind: st.lastKind, LastEpisode: st.lastEpisode,
 	}
 	if !st.lastNotified.IsZero() {
 		r.LastNotified = toUnix(st.lastNotified)
@@ -372,6 +377,13 @@ func (e *Evaluator) notify(st *state, kind, prev string, now time.Time, out *out
 	st.count++
 	st.lastNotified = now
 	st.notifiedLevel = st.level
+	st.lastKind, st.lastPrev = kind, prev
+	out.events = append(out.events, e.eventOf(st, kind, prev, now))
+}
+
+// eventOf builds the event of st's notification number st.count. The same
+// state gives the same event (and id) again: replay relies on it.
+func (e *Evaluator) eventOf(st *state, kind, prev string, now time.Time) Event {
 	detail := formatValue(st.lastValue)
 	switch {
 	case st.heartbeat || (st.clock && st.detail != ""):
@@ -384,7 +396,7 @@ func (e *Evaluator) notify(st *state, kind, prev string, now time.Time, out *out
 		episode = st.lastEpisode
 	}
 	since := fromUnix(st.since)
-	out.events = append(out.events, Event{
+	return Event{
 		ID:                fmt.Sprintf("%s/%s/%d/%d", st.host, st.metric, since.UnixNano(), st.count),
 		Host:              st.host,
 		MetricPath:        st.metric,
@@ -399,7 +411,7 @@ func (e *Evaluator) notify(st *state, kind, prev string, now time.Time, out *out
 		Text:              e.textOf(st, kind, now),
 		NotificationCount: st.count,
 		Acknowledged:      st.ack,
-	})
+	}
 }
 
 // timeOf is fromUnix with 0 as the zero time.

@@ -252,6 +252,10 @@ func (d *Dispatcher) Dispatch(a alert.Event) []string {
 	ev := d.event(a)
 	ep := episodeOf(ev)
 	if len(names) == 0 {
+		if a.Replay {
+			// Told (or not) before the restart already.
+			return nil
+		}
 		d.noChannel(a, ev, ep)
 		return nil
 	}

@@ -42,6 +42,13 @@ CREATE TABLE alert_silences (
 	Register(Migration{Version: 12, Name: "alert episode start", SQL: `
 ALTER TABLE alert_states ADD COLUMN episode_start REAL NOT NULL DEFAULT 0;
 `})
+	// What the last notification was, so one decided just before a crash
+	// can be offered again, identical, after the restart.
+	Register(Migration{Version: 13, Name: "alert last notification", SQL: `
+ALTER TABLE alert_states ADD COLUMN prev_level TEXT NOT NULL DEFAULT '';
+ALTER TABLE alert_states ADD COLUMN last_kind TEXT NOT NULL DEFAULT '';
+ALTER TABLE alert_states ADD COLUMN last_episode REAL NOT NULL DEFAULT 0;
+`})
 }
 
 // AlertState is the persisted state of one (host, metric path). Times are
@@ -68,6 +75,12 @@ type AlertState struct {
 	// EpisodeStart is when the current alert episode began (the metric
 	// left OK); 0 while OK.
 	EpisodeStart float64
+	// PrevLevel is the level before the current one; LastKind the kind of
+	// the last notification; LastEpisode the start of the episode that
+	// ended last (a recovery belongs to it).
+	PrevLevel   string
+	LastKind    string
+	LastEpisode float64
 }
 
 // AlertKey names one alert state.
@@ -86,14 +99,15 @@ type Silence struct {
 }
 
 const upsertAlertState = `INSERT INTO alert_states
-	(host, metric, level, since, last_value, last_check, notification_count, last_notified, notified_level, acknowledged, ack_by, flapping, detail, episode_start)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	(host, metric, level, since, last_value, last_check, notification_count, last_notified, notified_level, acknowledged, ack_by, flapping, detail, episode_start, prev_level, last_kind, last_episode)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (host, metric) DO UPDATE SET
 	level = excluded.level, since = excluded.since, last_value = excluded.last_value,
 	last_check = excluded.last_check, notification_count = excluded.notification_count,
 	last_notified = excluded.last_notified, notified_level = excluded.notified_level,
 	acknowledged = excluded.acknowledged, ack_by = excluded.ack_by,
-	flapping = excluded.flapping, detail = excluded.detail, episode_start = excluded.episode_start`
+	flapping = excluded.flapping, detail = excluded.detail, episode_start = excluded.episode_start,
+	prev_level = excluded.prev_level, last_kind = excluded.last_kind, last_episode = excluded.last_episode`
 
 // alertTx writes alert state upserts and deletions in one transaction.
 func alertTx(tx *sql.Tx, save []AlertState, del []AlertKey) error {
@@ -105,7 +119,8 @@ func alertTx(tx *sql.Tx, save []AlertState, del []AlertKey) error {
 		defer stmt.Close()
 		for _, a := range save {
 			if _, err := stmt.Exec(a.Host, a.Metric, a.Level, a.Since, a.LastValue, a.LastCheck,
-				a.NotificationCount, a.LastNotified, a.NotifiedLevel, a.Acknowledged, a.AckBy, a.Flapping, a.Detail, a.EpisodeStart); err != nil {
+				a.NotificationCount, a.LastNotified, a.NotifiedLevel, a.Acknowledged, a.AckBy, a.Flapping, a.Detail, a.EpisodeStart,
+				a.PrevLevel, a.LastKind, a.LastEpisode); err != nil {
 				return fmt.Errorf("save alert %s %s: %w", a.Host, a.Metric, err)
 			}
 		}
@@ -146,7 +161,8 @@ func (s *Store) SaveAlertStatesSync(ctx context.Context, save []AlertState, del 
 // AlertStates returns every persisted alert state.
 func (s *Store) AlertStates(ctx context.Context) ([]AlertState, error) {
 	rows, err := s.rdb.QueryContext(ctx, `SELECT host, metric, level, since, last_value, last_check,
-		notification_count, last_notified, notified_level, acknowledged, ack_by, flapping, detail, episode_start
+		notification_count, last_notified, notified_level, acknowledged, ack_by, flapping, detail, episode_start,
+		prev_level, last_kind, last_episode
 		FROM alert_states ORDER BY host, metric`)
 	if err != nil {
 		return nil, fmt.Errorf("read alert states: %w", err)
@@ -156,7 +172,8 @@ func (s *Store) AlertStates(ctx context.Context) ([]AlertState, error) {
 	for rows.Next() {
 		var a AlertState
 		if err := rows.Scan(&a.Host, &a.Metric, &a.Level, &a.Since, &a.LastValue, &a.LastCheck,
-			&a.NotificationCount, &a.LastNotified, &a.NotifiedLevel, &a.Acknowledged, &a.AckBy, &a.Flapping, &a.Detail, &a.EpisodeStart); err != nil {
+			&a.NotificationCount, &a.LastNotified, &a.NotifiedLevel, &a.Acknowledged, &a.AckBy, &a.Flapping, &a.Detail, &a.EpisodeStart,
+			&a.PrevLevel, &a.LastKind, &a.LastEpisode); err != nil {
 			return nil, fmt.Errorf("read alert states: %w", err)
 		}
 		out = append(out, a)
