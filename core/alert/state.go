@@ -45,8 +45,8 @@ type state struct {
 	// notification, kept (with count, lastNotified and lastEpisode) so
 	// that it can be offered again, identical, after a crash (replay.go).
 	lastKind, lastPrev string
-	ack           bool
-	ackBy         string
+	ack                bool
+	ackBy              string
 
 	flapping   bool
 	flapLevel  string      // level announced by the flapping notification
