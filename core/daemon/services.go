@@ -35,6 +35,7 @@ func (d *Daemon) startFeed() error {
 		Logger:       d.log.Named("ws"),
 	})
 	d.Hub = hub
+	d.Auth.OnSessionsEnded(hub.Recheck)
 	d.API.Echo.GET(ws.Path, echo.WrapHandler(hub))
 	d.Store.Subscribe(hub.OnSamples)
 	d.Store.SubscribeJournal(func(m store.Message) { hub.PublishMessage(m.Host, m) })
