@@ -222,7 +222,7 @@ func (s *Server) ingest(c echo.Context) error {
 		s.deps.Store.Journal(host, host+" registered (dynamic)")
 	}
 	if err := s.deps.Store.AppendSamples(ctx, host, out); err != nil {
-		if errors.Is(err, store.ErrTooManySeries) {
+		if errors.Is(err, store.ErrTooManySeries) || errors.Is(err, store.ErrTooManyPlugins) {
 			return Errorf(http.StatusBadRequest, "%v", err)
 		}
 		return err

@@ -33,6 +33,7 @@ const (
 	DefaultSessionTTL    = 24 * time.Hour
 	DefaultFlapCount     = 6
 	DefaultFlapWindow    = 10 * time.Minute
+	DefaultMaxDynamic    = 1000
 	MinKeyBytes          = 32
 )
 
@@ -86,6 +87,9 @@ type Config struct {
 
 	EnrollKey    string `koanf:"enroll_key"`
 	WatchDynamic bool   `koanf:"watch_dynamic"`
+	// MaxDynamicHosts bounds how many hosts may register themselves with
+	// enroll_key; past it new names are refused (known ones go on).
+	MaxDynamicHosts int `koanf:"max_dynamic_hosts"`
 
 	Watchhosts map[string]WatchHost `koanf:"watchhosts"`
 	Thresholds map[string]Threshold `koanf:"thresholds"`
@@ -287,16 +291,17 @@ func LevelRank(level string) int {
 // as 0, which disables renotify or the separate WebSocket port) wins.
 func defaults() Config {
 	return Config{
-		HBDPort:       DefaultHBDPort,
-		WSPort:        DefaultWSPort,
-		HBPort:        DefaultHBPort,
-		HBListen4:     "0.0.0.0",
-		HBListen6:     "::",
-		DataDir:       "./data",
-		SampleHistory: DefaultSampleHistory,
-		Retention:     DefaultRetention,
-		LogLevel:      "info",
-		WatchDynamic:  true,
+		HBDPort:         DefaultHBDPort,
+		WSPort:          DefaultWSPort,
+		HBPort:          DefaultHBPort,
+		HBListen4:       "0.0.0.0",
+		HBListen6:       "::",
+		DataDir:         "./data",
+		SampleHistory:   DefaultSampleHistory,
+		Retention:       DefaultRetention,
+		LogLevel:        "info",
+		WatchDynamic:    true,
+		MaxDynamicHosts: DefaultMaxDynamic,
 		Alerting: Alerting{
 			StaleAfter:    DefaultStaleAfter,
 			ForgetAfter:   DefaultForgetAfter,

@@ -134,6 +134,9 @@ func (c *Config) validate() error {
 	if a.FlapWindow <= 0 {
 		return bad("alerting.flap_window", "must be positive")
 	}
+	if c.MaxDynamicHosts < 0 {
+		return bad("max_dynamic_hosts", "must not be negative (0 refuses every self-registration)")
+	}
 	if c.Auth.Open && len(c.Users) > 0 {
 		return bad("auth.open", "is true but users are configured: remove auth.open or the users")
 	}
@@ -161,6 +164,9 @@ func (c *Config) validate() error {
 		key := "watchhosts." + name
 		if !ValidHostName(name) {
 			return bad(key, "host name must match %s", hostNameRE)
+		}
+		if !CanonicalHostName(name) {
+			return bad(key, "host names are compared as DNS names: write it in lower case without a trailing dot (%q)", strings.TrimSuffix(strings.ToLower(name), "."))
 		}
 		if len(h.Key) < MinKeyBytes {
 			return bad(key+".key", "must be at least %d bytes", MinKeyBytes)
@@ -273,3 +279,11 @@ func sortedKeys[V any](m map[string]V) []string {
 // milliseconds (alert.HeartbeatClockOffset), the one heartbeat metric
 // thresholds may name.
 const clockOffsetMetric = "heartbeat.clock_offset_ms"
+
+// CanonicalHostName reports whether a valid host name is in the one
+// spelling hbd accepts: lower case, no trailing dot. "WEB01" and "web01."
+// would otherwise be look-alikes of web01 with a key and history of their
+// own.
+func CanonicalHostName(name string) bool {
+	return name == strings.ToLower(name) && !strings.HasSuffix(name, ".")
+}

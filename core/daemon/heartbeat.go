@@ -24,21 +24,6 @@ import (
 // at once, and everything once more at shutdown.
 const persistEvery = 30 * time.Second
 
-// keysFor builds the heartbeat and ingestion key lookup of a config:
-// watched hosts sign with their key, other hosts with the key derived from
-// enroll_key (when set) and are dynamic.
-func keysFor(cfg *config.Config) heartbeat.KeyFunc {
-	hosts := make(map[string][]byte, len(cfg.Watchhosts))
-	for name, h := range cfg.Watchhosts {
-		hosts[name] = []byte(h.Key)
-	}
-	var enroll []byte
-	if cfg.EnrollKey != "" {
-		enroll = []byte(cfg.EnrollKey)
-	}
-	return heartbeat.KeysFrom(hosts, enroll)
-}
-
 // startHeartbeats binds the UDP heartbeat sockets, tells the tracker which
 // hosts to expect (with the families they used before a restart), and wires
 // the tracker's changes to the log, the journal and every observer
@@ -87,7 +72,7 @@ func (d *Daemon) startHeartbeats() error {
 	// closes: the last heartbeat times are written once more.
 	d.OnClose(book.flush)
 	d.OnReload(func(c *config.Config) {
-		kf := keysFor(c)
+		kf := d.keysFor(c)
 		d.hbKeys.Store(&kf)
 		srv.SetKeys(kf)
 		// Hosts removed from watchhosts stop being tracked (and shown DOWN),
@@ -163,7 +148,7 @@ func (d *Daemon) keys() heartbeat.KeyFunc {
 	if k := d.hbKeys.Load(); k != nil {
 		return *k
 	}
-	kf := keysFor(d.Config())
+	kf := d.keysFor(d.Config())
 	d.hbKeys.Store(&kf)
 	return kf
 }

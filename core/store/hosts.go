@@ -38,6 +38,9 @@ func (s *Store) EnsureHost(ctx context.Context, name string, dyn bool) (bool, er
 		return false, nil
 	}
 	s.hosts[name] = HostInfo{Name: name, Dyn: dyn, FirstSeen: now, LastSeen: now}
+	if dyn {
+		s.dynHosts++
+	}
 	return true, nil
 }
 
@@ -48,6 +51,13 @@ func (s *Store) touchHost(name string, now float64) {
 		h.LastSeen = now
 		s.hosts[name] = h
 	}
+}
+
+// DynamicHosts returns how many self-registered hosts the store knows.
+func (s *Store) DynamicHosts() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.dynHosts
 }
 
 // Host returns what the store knows of one host.

@@ -23,6 +23,15 @@ var ErrTooManySeries = errors.New("too many distinct metric sets")
 // (within the retention period; trimmed sets no longer count).
 const MaxSeriesPerPlugin = 1024
 
+// MaxPluginsPerHost bounds the distinct plugins stored per host (within
+// the retention period): a host inventing plugin names cannot grow the
+// store without end.
+const MaxPluginsPerHost = 64
+
+// ErrTooManyPlugins is returned when a host reports more distinct plugins
+// than MaxPluginsPerHost.
+var ErrTooManyPlugins = errors.New("too many plugins")
+
 // Sample is one stored reading: flattened metric paths (sorted) and their
 // values, parallel slices.
 type Sample struct {
@@ -109,7 +118,11 @@ func (s *Store) seriesID(ctx context.Context, host, plugin string, paths []strin
 	}
 	s.mu.RLock()
 	n := s.seriesCount[seriesKey{host, plugin}]
+	plugins := s.pluginCount[host]
 	s.mu.RUnlock()
+	if n == 0 && plugins >= MaxPluginsPerHost {
+		return 0, fmt.Errorf("%w: host %s reports %d plugins (at most %d)", ErrTooManyPlugins, host, plugins, MaxPluginsPerHost)
+	}
 	if n >= MaxSeriesPerPlugin {
 		return 0, fmt.Errorf("%w: plugin %s of host %s has %d (at most %d): its keys keep changing", ErrTooManySeries, plugin, host, n, MaxSeriesPerPlugin)
 	}
@@ -126,10 +139,30 @@ func (s *Store) seriesID(ctx context.Context, host, plugin string, paths []strin
 	s.mu.Lock()
 	if _, dup := s.series[key]; !dup {
 		s.series[key] = id
-		s.seriesCount[seriesKey{host, plugin}]++
+		s.countSeries(seriesKey{host, plugin}, 1)
 	}
 	s.mu.Unlock()
 	return id, nil
+}
+
+// countSeries adds d to the series count of k and keeps the per-host
+// plugin count in step. s.mu must be held for writing.
+func (s *Store) countSeries(k seriesKey, d int) {
+	before := s.seriesCount[k]
+	after := before + d
+	if after <= 0 {
+		delete(s.seriesCount, k)
+	} else {
+		s.seriesCount[k] = after
+	}
+	switch {
+	case before == 0 && after > 0:
+		s.pluginCount[k.host]++
+	case before > 0 && after <= 0:
+		if s.pluginCount[k.host]--; s.pluginCount[k.host] <= 0 {
+			delete(s.pluginCount, k.host)
+		}
+	}
 }
 
 func (s *Store) ringFor(host, plugin string) *ring {
@@ -252,6 +285,9 @@ func (s *Store) load(ctx context.Context) error {
 			return err
 		}
 		s.hosts[h.Name] = h
+		if h.Dyn {
+			s.dynHosts++
+		}
 	}
 	rows.Close()
 	type ser struct {
@@ -275,7 +311,7 @@ func (s *Store) load(ctx context.Context) error {
 	byPlugin := map[seriesKey][]Sample{}
 	for _, x := range all {
 		s.series[x.host+"\x00"+x.plugin+"\x00"+x.paths] = x.id
-		s.seriesCount[seriesKey{x.host, x.plugin}]++
+		s.countSeries(seriesKey{x.host, x.plugin}, 1)
 		r, err := s.wdb.QueryContext(ctx, `SELECT ts, vals FROM samples WHERE series = ? ORDER BY ts DESC LIMIT ?`, x.id, s.opts.SampleHistory)
 		if err != nil {
 			return err

@@ -59,6 +59,8 @@ type Store struct {
 	hosts       map[string]HostInfo
 	series      map[string]int64 // host\x00plugin\x00paths -> series id
 	seriesCount map[seriesKey]int
+	pluginCount map[string]int // hosts' plugins with at least one series
+	dynHosts    int            // hosts with Dyn set
 
 	stats     Stats
 	retention atomic.Int64 // time.Duration
@@ -121,6 +123,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		series: map[string]int64{},
 
 		seriesCount: map[seriesKey]int{},
+		pluginCount: map[string]int{},
 	}
 	if err := s.secureFiles(dir); err != nil {
 		wdb.Close()
@@ -468,7 +471,7 @@ func (s *Store) dropEmptySeries(ctx context.Context) error {
 		key := g.host + "\x00" + g.plugin + "\x00" + g.paths
 		if _, ok := s.series[key]; ok {
 			delete(s.series, key)
-			s.seriesCount[seriesKey{g.host, g.plugin}]--
+			s.countSeries(seriesKey{g.host, g.plugin}, -1)
 		}
 	}
 	return nil
