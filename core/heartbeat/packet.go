@@ -131,6 +131,13 @@ func Decode(b []byte, p *Packet) error {
 	p.Type, p.Flags = Type(b[3]), Flags(b[4])
 	switch p.Type {
 	case TypeHeartbeat:
+		// A host length out of range is malformed whatever follows it
+		// (PROTOCOL.md), also in a packet too short for any host.
+		if len(b) > hbHostLenOff {
+			if n := int(b[hbHostLenOff]); n == 0 || n > MaxHostLen {
+				return ErrMalformed
+			}
+		}
 		if len(b) < HeartbeatMinSize {
 			return ErrShort
 		}

@@ -106,6 +106,12 @@ func TestDecodeRejects(t *testing.T) {
 		{"unknown flag", mod(func(b []byte) []byte { b[4] = 0x80; return b }), ErrMalformed},
 		{"trailing byte", append(bytes.Clone(valid), 0), ErrMalformed},
 		{"empty host", mod(func(b []byte) []byte { b[hbHostLenOff] = 0; return b }), ErrMalformed},
+		// A zero-length host with no host bytes is as long as its header
+		// says: malformed (PROTOCOL.md), it was counted short.
+		{"empty host, no host bytes", mod(func(b []byte) []byte {
+			b[hbHostLenOff] = 0
+			return append(b[:hbHostOff], make([]byte, TagSize)...)
+		}), ErrMalformed},
 		{"host length over 64", mod(func(b []byte) []byte { b[hbHostLenOff] = 65; return b }), ErrMalformed},
 		{"host length beyond packet", mod(func(b []byte) []byte { b[hbHostLenOff] = 30; return b }), ErrShort},
 		{"host with slash", mod(func(b []byte) []byte { b[hbHostOff] = '/'; return b }), ErrMalformed},
