@@ -34,7 +34,12 @@ func (s *Server) coreRoutes() []Route {
 	}
 }
 
+// healthz answers 200 {"ok": true} while the daemon can store data, and
+// 503 with the storage failure (disk full, I/O error) while it cannot.
 func (s *Server) healthz(c echo.Context) error {
+	if err := s.deps.Store.Health(); err != nil {
+		return c.JSON(http.StatusServiceUnavailable, map[string]any{"ok": false, "error": cleanMessage(err.Error())})
+	}
 	return c.JSON(http.StatusOK, map[string]any{"ok": true})
 }
 

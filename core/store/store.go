@@ -61,6 +61,7 @@ type Store struct {
 	seriesCount map[seriesKey]int
 	pluginCount map[string]int // hosts' plugins with at least one series
 	dynHosts    int            // hosts with Dyn set
+	health      health
 
 	stats     Stats
 	retention atomic.Int64 // time.Duration
@@ -316,6 +317,7 @@ func (s *Store) runTx(batch []writeOp) (err error) {
 		} else {
 			s.stats.Transactions.Add(1)
 		}
+		err = s.noteTx(err)
 	}()
 	tx, err := s.wdb.Begin()
 	if err != nil {
