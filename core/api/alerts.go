@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/hbdmon/hbd/core/alert"
 	"github.com/hbdmon/hbd/core/config"
+	"github.com/hbdmon/hbd/core/safetext"
 	"github.com/hbdmon/hbd/core/store"
 )
 
@@ -251,18 +253,37 @@ func (a *alertHandlers) activeAlerts(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-// decodeBody reads a bounded JSON object into v.
+// decodeBody reads a bounded JSON object into v, refusing unknown fields
+// and trailing data.
 func decodeBody(c echo.Context, v any) error {
-	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, maxAlertBody))
+	body, err := readJSONObject(c, maxAlertBody, fmt.Sprintf("request body larger than %d bytes", maxAlertBody))
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return Errorf(http.StatusRequestEntityTooLarge, "request body larger than %d bytes", maxAlertBody)
-		}
-		return Errorf(http.StatusBadRequest, "cannot read body")
+		return err
 	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return Errorf(http.StatusBadRequest, "invalid JSON body: %v", err)
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return Errorf(http.StatusBadRequest, "invalid JSON body: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if dec.Decode(&json.RawMessage{}) != io.EOF {
+		return Errorf(http.StatusBadRequest, "request body must hold one JSON object")
+	}
+	return nil
+}
+
+// maxSilenceGlob bounds a silence's host and metric globs: host names
+// have at most 253 bytes, metric paths protocol.MaxPathLength.
+const maxSilenceGlob = 256
+
+// checkSilenceText refuses a silence field that is too long or holds
+// control or bidirectional formatting characters, which can never match
+// a host or metric and would be stored and shown.
+func checkSilenceText(field, v string, limit int) error {
+	if len(v) > limit {
+		return Errorf(http.StatusBadRequest, "%s longer than %d bytes", field, limit)
+	}
+	if !safetext.Valid(v) {
+		return Errorf(http.StatusBadRequest, "%s must be printable text (no control or bidirectional formatting characters)", field)
 	}
 	return nil
 }
@@ -375,6 +396,14 @@ func (a *alertHandlers) addSilence(c echo.Context) error {
 	d, err := silenceDuration(req.Duration)
 	if err != nil {
 		return err
+	}
+	for _, f := range []struct {
+		name, v string
+		limit   int
+	}{{"host", req.Host, maxSilenceGlob}, {"metric", req.Metric, maxSilenceGlob}, {"comment", req.Comment, alert.MaxCommentBytes}} {
+		if err := checkSilenceText(f.name, f.v, f.limit); err != nil {
+			return err
+		}
 	}
 	p := PrincipalOf(c)
 	spec := alert.SilenceSpec{

@@ -5,17 +5,22 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"mime"
 	"net/http"
-	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/labstack/echo/v4"
 
 	"github.com/hbdmon/hbd/core/config"
+	"github.com/hbdmon/hbd/core/safetext"
 	"github.com/hbdmon/hbd/core/store"
 )
 
@@ -208,10 +213,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 			msg = http.StatusText(status)
 		}
 		if he == echo.ErrNotFound {
-			msg = "Not found: " + c.Request().URL.Path
+			msg = "Not found: " + clipName(c.Request().URL.Path)
 		}
 		if he == echo.ErrMethodNotAllowed {
-			msg = fmt.Sprintf("Method %s not allowed on %s", c.Request().Method, c.Request().URL.Path)
+			msg = fmt.Sprintf("Method %s not allowed on %s", clipName(c.Request().Method), clipName(c.Request().URL.Path))
 		}
 		if status >= 500 && he.Internal != nil {
 			s.log.Error("request failed", "method", c.Request().Method, "path", c.Path(), "error", he.Internal)
@@ -225,7 +230,25 @@ func (s *Server) handleError(err error, c echo.Context) {
 		c.NoContent(status)
 		return
 	}
-	c.JSON(status, errorBody{Error: msg})
+	c.JSON(status, errorBody{Error: cleanMessage(msg)})
+}
+
+// maxErrorMessage bounds the error messages sent to clients.
+const maxErrorMessage = 1024
+
+// cleanMessage makes an error message safe to show whatever input it
+// quotes: control and bidirectional formatting characters and invalid
+// UTF-8 are replaced, and it is cut to maxErrorMessage bytes.
+func cleanMessage(msg string) string {
+	msg = safetext.Clean(msg)
+	if len(msg) > maxErrorMessage {
+		cut := maxErrorMessage - len("…")
+		for cut > 0 && !utf8.RuneStart(msg[cut]) {
+			cut--
+		}
+		msg = msg[:cut] + "…"
+	}
+	return msg
 }
 
 func (s *Server) recoverer(next echo.HandlerFunc) echo.HandlerFunc {
@@ -258,16 +281,101 @@ func (s *Server) hostParam(c echo.Context) (string, error) {
 	return h, nil
 }
 
-// clipName keeps names echoed in errors short and printable.
+// clipName keeps names echoed in errors short and printable: control and
+// bidirectional formatting characters and invalid UTF-8 become U+FFFD.
 func clipName(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return -1
-		}
-		return r
-	}, s)
 	if len(s) > 64 {
-		return s[:64] + "…"
+		cut := 64
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
 	}
-	return s
+	return safetext.Clean(s)
+}
+
+// readJSONObject reads a request body of at most limit bytes that must be
+// one JSON object sent as Content-Type application/json, in valid UTF-8,
+// naming no key twice in an object (decoders keep the last value, a proxy
+// or log may have checked the first). tooLarge is the 413 message. Syntax
+// and type errors are left to the caller's decoder, which names them.
+func readJSONObject(c echo.Context, limit int64, tooLarge string) ([]byte, error) {
+	r := c.Request()
+	if mt, _, err := mime.ParseMediaType(r.Header.Get(echo.HeaderContentType)); err != nil || mt != echo.MIMEApplicationJSON {
+		return nil, Errorf(http.StatusUnsupportedMediaType, "Request body must be sent as Content-Type: application/json")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, Errorf(http.StatusRequestEntityTooLarge, "%s", tooLarge)
+		}
+		return nil, Errorf(http.StatusBadRequest, "cannot read body")
+	}
+	if !utf8.Valid(body) {
+		return nil, Errorf(http.StatusBadRequest, "Request body is not valid UTF-8")
+	}
+	if err := checkObjectKeys(body); err != nil {
+		return nil, err
+	}
+	return body, nil
+}
+
+// checkObjectKeys refuses a body whose first JSON value is not an object,
+// or that names a key twice in one object. A syntax error ends the check
+// without an error: the caller's decoder reports it.
+func checkObjectKeys(body []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	type frame struct {
+		keys    map[string]bool // nil for an array
+		wantKey bool
+	}
+	var stack []frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			if len(stack) == 0 && errors.Is(err, io.EOF) {
+				return Errorf(http.StatusBadRequest, "Request body must be a JSON object")
+			}
+			return nil
+		}
+		if len(stack) == 0 {
+			if d, ok := tok.(json.Delim); !ok || d != '{' {
+				return Errorf(http.StatusBadRequest, "Request body must be a JSON object")
+			}
+		}
+		top := len(stack) - 1
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{':
+				stack = append(stack, frame{keys: map[string]bool{}, wantKey: true})
+			case '[':
+				stack = append(stack, frame{})
+			default:
+				stack = stack[:top]
+				if len(stack) == 0 {
+					return nil
+				}
+				if f := &stack[len(stack)-1]; f.keys != nil {
+					f.wantKey = true
+				}
+			}
+			continue
+		case string:
+			if f := &stack[top]; f.keys != nil && f.wantKey {
+				if f.keys[t] {
+					return Errorf(http.StatusBadRequest, "Request body names '%s' twice", clipName(t))
+				}
+				f.keys[t] = true
+				f.wantKey = false
+				continue
+			}
+		}
+		// A scalar value: the next token of an object is a key.
+		if f := &stack[top]; f.keys != nil {
+			f.wantKey = true
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -302,21 +303,20 @@ func (s *Server) clientAddr(c echo.Context) string {
 // decodeAccountBody decodes a bounded JSON object into v, refusing unknown
 // fields and trailing data.
 func decodeAccountBody(c echo.Context, v any) error {
-	body := http.MaxBytesReader(c.Response(), c.Request().Body, MaxAccountBodyBytes)
-	dec := json.NewDecoder(body)
+	body, err := readJSONObject(c, MaxAccountBodyBytes, fmt.Sprintf("request body larger than %d bytes", MaxAccountBodyBytes))
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	err = dec.Decode(v)
 	if err == nil {
 		if dec.Decode(&json.RawMessage{}) != io.EOF {
 			return Errorf(http.StatusBadRequest, "request body must hold one JSON object")
 		}
 		return nil
 	}
-	var mbe *http.MaxBytesError
-	switch {
-	case errors.As(err, &mbe):
-		return Errorf(http.StatusRequestEntityTooLarge, "request body larger than %d bytes", MaxAccountBodyBytes)
-	case errors.Is(err, io.EOF):
+	if errors.Is(err, io.EOF) {
 		return Errorf(http.StatusBadRequest, "request body must be a JSON object")
 	}
 	return Errorf(http.StatusBadRequest, "invalid JSON body: %s", strings.TrimPrefix(err.Error(), "json: "))

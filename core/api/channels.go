@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/hbdmon/hbd/core/dispatch"
+	"github.com/hbdmon/hbd/core/safetext"
 	"github.com/hbdmon/hbd/sdk"
 )
 
@@ -200,15 +202,14 @@ func channelError(err error) error {
 // Read-only keys of the GET answer are ignored.
 func readChannelInput(c echo.Context) (dispatch.ChannelInput, error) {
 	in := dispatch.ChannelInput{Fields: map[string]string{}}
-	body := http.MaxBytesReader(c.Response(), c.Request().Body, MaxChannelBody)
-	dec := json.NewDecoder(body)
+	body, err := readJSONObject(c, MaxChannelBody, fmt.Sprintf("Request body is larger than %d KiB", MaxChannelBody>>10))
+	if err != nil {
+		return in, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var raw map[string]json.RawMessage
 	if err := dec.Decode(&raw); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return in, Errorf(http.StatusRequestEntityTooLarge, "Request body is larger than %d KiB", MaxChannelBody>>10)
-		}
 		return in, Errorf(http.StatusBadRequest, "Request body must be a JSON object")
 	}
 	if dec.More() {
@@ -297,6 +298,11 @@ func readChannelInput(c echo.Context) (dispatch.ChannelInput, error) {
 					return in, Errorf(http.StatusBadRequest, "Field 'hosts' must be a list of host globs")
 				}
 				list = splitList(s)
+			}
+			for _, h := range list {
+				if !safetext.Valid(h) {
+					return in, Errorf(http.StatusBadRequest, "Field 'hosts' must hold host globs of printable text (no control or bidirectional formatting characters)")
+				}
 			}
 			in.Hosts = &list
 		case "fields", "owner", "type_label", "source", "type_missing", "covered_hosts", "covered_count":
