@@ -21,5 +21,23 @@
 // they are marked with [Permanent]. Error messages and log lines must never
 // contain secret field values; the SDK removes the values of "secret" fields
 // from errors and plugin logs as a second line of defence, and
-// sdk/sdktest.Conformance checks the notifier itself.
+// sdk/sdktest.Conformance checks the notifier itself. Redaction ([Redact])
+// covers the raw, JSON-, URL- and base64-encoded forms of a secret and
+// tokens that decode to text holding it; secrets shorter than
+// [ShortSecretLen] bytes are removed only where they stand as whole tokens.
+//
+// Where a channel may connect is the daemon's decision: with every Notify
+// call it sends the channel's destination policy under the reserved key
+// [DestinationsKey], which the SDK takes out of the [Config] and enforces
+// on every connection made through [HTTPClient] (redirects included) or
+// [Dialer], after name resolution. A plugin that opens connections any
+// other way (its own http.Client or net.Dialer, a library dialing by
+// itself) is not covered: channels of users who are not admins could then
+// reach internal addresses through it.
+//
+// A failed call also carries a generic reason ([Reason]: "HTTP 400 from
+// the receiver", "connection failed", "destination refused by policy"),
+// which is all the daemon shows to users who are not admins; the message
+// itself goes to the daemon log. Use [WithReason] where the SDK cannot
+// infer one.
 package sdk

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,6 +30,8 @@ import (
 //   - Notify fails, retryably, against a service that answers 500, one that
 //     refuses connections, and one that never answers (where it must also
 //     return soon after its context ends);
+//   - Notify under a restricted destination policy ([sdk.Destinations])
+//     refuses to reach its (local) service, as [sdk.HTTPClient] does;
 //   - the same notifier served over the real gRPC plumbing ([Start]) reports
 //     the same schema, validation results and error classes.
 //
@@ -159,6 +162,29 @@ func Conformance(t *testing.T, n sdk.Notifier, valid sdk.Config) {
 				assertNoSecret(t, "Notify error", err.Error(), secrets)
 				assertNoSecret(t, "Notify log", logs.String(), secrets)
 			})
+		}
+	})
+
+	t.Run("destination policy obeyed", func(t *testing.T) {
+		if len(urlKeys) == 0 {
+			t.Skip("no URL field: Conformance cannot tell where the notifier connects")
+		}
+		var hits atomic.Int64
+		internal := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			hits.Add(1)
+			http.Error(w, "sdktest: internal service", http.StatusBadRequest)
+		}))
+		defer internal.Close()
+		cfg := withSecrets(redirect(valid.WithDefaults(schema), urlKeys, internal.URL))
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		restricted := sdk.WithDestinations(ctx, &sdk.Destinations{Restricted: true})
+		err := n.Notify(restricted, cfg, conformanceEvent())
+		if !errors.Is(err, sdk.ErrDestinationRefused) || sdk.Reason(err) != sdk.ReasonRefused || !sdk.IsPermanent(err) {
+			t.Errorf("Notify to loopback under a restricted policy = %v, want a permanent refusal: connect through sdk.HTTPClient or sdk.Dialer", err)
+		}
+		if hits.Load() != 0 {
+			t.Errorf("the refused service got %d requests", hits.Load())
 		}
 	})
 
