@@ -10,9 +10,11 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"sort"
 	"sync"
 	"time"
@@ -107,13 +109,24 @@ func (a *Agent) Run(ctx context.Context) error {
 	if st := sp.Stats(); st.Pending > 0 {
 		a.log.Info("resuming from spool", "dir", a.cfg.SpoolDir, "pending_bytes", st.Pending)
 	}
-	snd := sender.New(sp, sender.Options{
+	opts := sender.Options{
 		URL:      a.cfg.APIURL,
 		Host:     a.cfg.Host,
 		Key:      a.cfg.Key.Bytes(),
 		Interval: a.cfg.SendInterval,
 		Logger:   a.log.Named("sender"),
-	})
+	}
+	if a.cfg.CAFile != "" {
+		pool, err := LoadCAs(a.cfg.CAFile)
+		if err != nil {
+			return fmt.Errorf("ca_file: %w", err)
+		}
+		opts.Client = &http.Client{Timeout: sender.DefaultTimeout, Transport: &http.Transport{
+			Proxy:           http.ProxyFromEnvironment,
+			TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+		}}
+	}
+	snd := sender.New(sp, opts)
 
 	var wg sync.WaitGroup
 	for _, s := range a.plugins {

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"maps"
@@ -91,6 +92,11 @@ type Config struct {
 	HeartbeatInterval time.Duration `koanf:"heartbeat_interval"`
 	// APIURL is the daemon's HTTP base URL that sample batches go to.
 	APIURL string `koanf:"api_url"`
+	// CAFile is an optional PEM file of certificate authorities trusted,
+	// besides the system's, for an https api_url (a daemon with a
+	// self-signed or private-CA certificate). The daemon's certificate is
+	// always verified; there is no way to skip it.
+	CAFile string `koanf:"ca_file"`
 	// SpoolDir holds samples not yet delivered; SpoolMaxBytes bounds it.
 	SpoolDir      string   `koanf:"spool_dir"`
 	SpoolMaxBytes ByteSize `koanf:"spool_max_bytes"`
@@ -394,6 +400,11 @@ func (c *Config) check(src sources) []string {
 			fail("api_url", "%v", err)
 		}
 	}
+	if c.CAFile != "" {
+		if _, err := LoadCAs(c.CAFile); err != nil {
+			fail("ca_file", "%v", err)
+		}
+	}
 	if c.SpoolDir == "" {
 		fail("spool_dir", "must not be empty")
 	}
@@ -476,4 +487,21 @@ func checkAPIURL(raw string) error {
 		return fmt.Errorf("%q must be a base URL without query or fragment", raw)
 	}
 	return nil
+}
+
+// LoadCAs returns the system's certificate pool plus the certificates of
+// the PEM file at path.
+func LoadCAs(path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", path)
+	}
+	return pool, nil
 }

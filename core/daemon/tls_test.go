@@ -1,12 +1,14 @@
 package daemon_test
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"math/big"
@@ -16,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -111,8 +114,86 @@ func TestHTTPSOnHBDPort(t *testing.T) {
 		t.Error("hbd_port still answers plain HTTP")
 	}
 
+	// hbc verifies the daemon's certificate: with ca_file its samples
+	// arrive; without, the certificate is refused and nothing is sent.
+	hbc := testutil.Build(t, "./core/cmd/hbc")
+	ca, _ := os.ReadFile(filepath.Join(dir, "one.pem"))
+	os.WriteFile(filepath.Join(dir, "ca.pem"), ca, 0o600)
+	agent := func(name, extra string) (*exec.Cmd, *syncBuffer) {
+		conf := filepath.Join(dir, name+".yaml")
+		os.WriteFile(conf, []byte(fmt.Sprintf(`host: web01
+key: %q
+server_ipv4: 127.0.0.1:%d
+server_ipv6: ""
+api_url: %s
+spool_dir: %s
+send_interval: 1s
+plugins:
+  cpu_monitor: {interval: 1s}
+  memory_monitor: {enabled: false}
+  disk_monitor: {enabled: false}
+  network_monitor: {enabled: false}
+%s`, testutil.Key, testutil.FreePort(t), base, filepath.Join(dir, "spool-"+name), extra)), 0o600)
+		c := exec.Command(hbc, "-config", conf)
+		out := &syncBuffer{}
+		c.Stderr = out
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Process.Signal(syscall.SIGKILL); c.Wait() })
+		return c, out
+	}
+	untrusting, untrustingLog := agent("untrusting", "")
+	trusting, _ := agent("trusting", "ca_file: "+filepath.Join(dir, "ca.pem")+"\n")
+	login := func() string {
+		resp, err := client.Post(base+"/api/0/auth/login", "application/json", strings.NewReader(`{"username":"root","password":"correct horse"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var v struct{ Token string }
+		json.NewDecoder(resp.Body).Decode(&v)
+		return v.Token
+	}
+	tok := login()
+	testutil.Eventually(t, "web01's samples over HTTPS", 30*time.Second, func() bool {
+		req, _ := http.NewRequest(http.MethodGet, base+"/api/0/hosts/web01/plugins", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := client.Do(req)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var v struct{ Plugins map[string]any }
+		json.NewDecoder(resp.Body).Decode(&v)
+		return v.Plugins["cpu_monitor"] != nil
+	})
+	trusting.Process.Signal(syscall.SIGKILL)
+	testutil.Eventually(t, "the agent without ca_file refusing the certificate", 30*time.Second, func() bool {
+		return strings.Contains(untrustingLog.String(), "certificate")
+	})
+	untrusting.Process.Signal(syscall.SIGKILL)
+
 	cfg, _ := os.ReadFile(filepath.Join(dir, "hbd.yaml"))
 	os.WriteFile(filepath.Join(dir, "hbd.yaml"), []byte(strings.ReplaceAll(string(cfg), "one.", "two.")), 0o600)
 	cmd.Process.Signal(syscall.SIGHUP)
 	testutil.Eventually(t, "the new certificate after SIGHUP", 10*time.Second, func() bool { return served() == 2 })
+}
+
+// syncBuffer is a bytes.Buffer safe to read while a process writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -55,11 +55,13 @@ var (
 // skew (after its signature verified).
 const clockSkewPrefix = "clock skew:"
 
+// DefaultTimeout bounds one delivery request of the default client.
+const DefaultTimeout = 30 * time.Second
+
 const (
 	batchPrefix      = `{"samples":[`
 	batchSuffix      = `]}`
 	defaultBackoff   = time.Minute
-	defaultTimeout   = 30 * time.Second
 	maxResponseBytes = 64 << 10
 )
 
@@ -93,7 +95,7 @@ func New(q Queue, o Options) *Sender {
 		o.MaxBackoff = defaultBackoff
 	}
 	if o.Client == nil {
-		o.Client = &http.Client{Timeout: defaultTimeout}
+		o.Client = &http.Client{Timeout: DefaultTimeout}
 	}
 	if o.Logger == nil {
 		o.Logger = hclog.NewNullLogger()
