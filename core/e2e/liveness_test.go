@@ -414,8 +414,9 @@ channel_destinations: {allow: [127.0.0.0/8]} # local receivers, for users' chann
 	// The admin's config channel covers every host: web02's alert was
 	// dispatched, so alice's channel had its chance to get it too.
 	testutil.Eventually(t, "the config channel hears of web02", 30*time.Second, func() bool {
-		for _, n := range e.notifications() {
-			if n.Host == "web02" && n.Metric == "cpu_monitor.cpu_percent" {
+		ids, _ := cpuEvents(t, e.hook)
+		for _, id := range ids {
+			if strings.HasPrefix(id, "web02/") {
 				return true
 			}
 		}
