@@ -210,3 +210,15 @@ func TestReservedKeyCannotBeSet(t *testing.T) {
 		t.Fatal("channel created")
 	}
 }
+
+// TestShortSecretsDoNotGarbleMessages is the attack report's garbled
+// message: a one-letter token was cut out of every word holding the letter
+// ("priori•••y: m•••s••• be an in•••eger").
+func TestShortSecretsDoNotGarbleMessages(t *testing.T) {
+	e, _ := destEnv(t, "")
+	err := e.d.CreateChannel(context.Background(), dispatch.Caller{User: "root", Admin: true}, dispatch.ChannelInput{
+		Name: "po", Type: "pushover", Fields: map[string]string{"token": "t", "user": "in", "priority": "9"}})
+	if !errors.Is(err, dispatch.ErrInvalid) || err.Error() != "Invalid channel settings: priority: must be an integer from -2 to 2" {
+		t.Fatalf("create = %q, want the plugin's message whole", err)
+	}
+}
