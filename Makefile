@@ -43,7 +43,7 @@ test: test-deps
 # fuzz runs every fuzz target briefly (their seed corpora also run as
 # plain tests in `go test`); FUZZTIME=1m for a longer hunt.
 FUZZTIME ?= 5s
-FUZZ_TARGETS := FuzzDecode:./core/heartbeat FuzzBatch:./core/protocol FuzzVerify:./core/protocol FuzzCompile:./core/glob FuzzParse:./core/config
+FUZZ_TARGETS := FuzzDecode:./core/heartbeat FuzzBatch:./core/protocol FuzzVerify:./core/protocol FuzzCompile:./core/glob FuzzParse:./core/config FuzzChannelBody:./core/api
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		name=$${t%%:*}; pkg=$${t#*:}; \

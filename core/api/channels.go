@@ -308,6 +308,11 @@ func readChannelInput(c echo.Context) (dispatch.ChannelInput, error) {
 		case "fields", "owner", "type_label", "source", "type_missing", "covered_hosts", "covered_count":
 			// read-only parts of the GET answer; the owner is the creator
 		default:
+			if strings.HasPrefix(key, "_") {
+				// Keys starting with "_" belong to the daemon (the
+				// destination policy travels as sdk.DestinationsKey).
+				return in, Errorf(http.StatusBadRequest, "Field '%s' is reserved for the daemon", clipName(key))
+			}
 			val, err := fieldValue(key, v)
 			if err != nil {
 				return in, err
