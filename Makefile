@@ -8,7 +8,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/hbdmon/hbd/core/daemon.Version=$(VERSION)
 TEST_FLAGS ?= -race -timeout 20m
 
-.PHONY: build run test test-deps lint bench proto clean fuzz
+.PHONY: build run test test-deps lint bench proto clean fuzz vulncheck
 
 build:
 	@mkdir -p bin/plugins
@@ -55,6 +55,22 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(MODULES)
+	@$(MAKE) --no-print-directory vulncheck || echo "govulncheck: known vulnerabilities reported above (see docs/SECURITY.md); not failing the build"
+
+# vulncheck runs govulncheck against the Go vulnerability database of the
+# pinned golang.org/x/vulndb module (from the Go module proxy; the database
+# server itself is not reachable from these machines). It exits non-zero
+# when the code reaches a known vulnerability.
+VULNDB_VERSION ?= v0.0.0-20261105234957-e22db6528018
+GOVULNCHECK_VERSION ?= v1.9.0
+vulncheck:
+	@set -e; db=$$(mktemp -d); \
+	src=$$(cd $$db && $(GO) mod download -json golang.org/x/vulndb@$(VULNDB_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
+	(cd $$src && $(GO) run ./cmd/indexdb -vulns $$src/data/osv -out $$db/db); \
+	rc=0; for m in . sdk examples; do \
+		echo "govulncheck $$m"; \
+		(cd $$m && $(GO) run golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION) -db file://$$db/db ./...) || rc=1; \
+	done; rm -rf $$db; exit $$rc
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s $(MODULES)
