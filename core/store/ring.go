@@ -118,7 +118,10 @@ func (r *ring) has(ts float64) bool {
 	return false
 }
 
-// add appends one sample; paths must be sorted and parallel to values. A
+// add adds one sample; paths must be sorted and parallel to values. The
+// slots stay in timestamp order: a sample that arrives late (older than
+// the newest held) is inserted at its place, and one older than every
+// sample of a full ring is not kept in memory (it is in the database). A
 // sample whose timestamp the ring already holds (a resent batch) is not
 // added twice.
 func (r *ring) add(ts float64, paths []string, values []float64) {
@@ -126,6 +129,11 @@ func (r *ring) add(ts float64, paths []string, values []float64) {
 	defer r.mu.Unlock()
 	if r.has(ts) {
 		return
+	}
+	r.total++
+	capacity := len(r.ts)
+	if r.n == capacity && ts < r.ts[r.head] {
+		return // the head slot holds the oldest sample of a full ring
 	}
 	cols := r.columnsFor(paths)
 	w := len(r.paths)
@@ -137,11 +145,29 @@ func (r *ring) add(ts float64, paths []string, values []float64) {
 		row[c] = values[i]
 	}
 	r.ts[r.head] = ts
-	r.head = (r.head + 1) % len(r.ts)
-	if r.n < len(r.ts) {
+	// Move the new sample back past the newer ones (late arrivals are
+	// rare and usually only a few slots late).
+	older := r.n
+	if r.n == capacity {
+		older = capacity - 1 // the head slot's old sample is being replaced
+	}
+	cur := r.head
+	for k := 0; k < older; k++ {
+		prev := (cur - 1 + capacity) % capacity
+		if r.ts[prev] <= ts {
+			break
+		}
+		r.ts[prev], r.ts[cur] = r.ts[cur], r.ts[prev]
+		a, b := r.vals[prev*w:(prev+1)*w], r.vals[cur*w:(cur+1)*w]
+		for i := range a {
+			a[i], b[i] = b[i], a[i]
+		}
+		cur = prev
+	}
+	r.head = (r.head + 1) % capacity
+	if r.n < capacity {
 		r.n++
 	}
-	r.total++
 }
 
 // latest returns up to limit samples, newest first.
