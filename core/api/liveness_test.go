@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -158,28 +157,10 @@ func sendHeartbeat(t *testing.T, srv *heartbeat.Server, host string, key []byte)
 	testutil.Eventually(t, "an ack", 5*time.Second, func() bool { return c.Status(heartbeat.IPv4).Acked > 0 })
 }
 
-// lockedBuffer is a log sink for concurrent handlers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestIngestClockSkewNamesTheOffsetAndTheFix(t *testing.T) {
 	cfg := testutil.Config(t, cfgYAML)
 	st := testutil.Store(t, 10)
-	logs := &lockedBuffer{}
+	logs := &testutil.Buffer{}
 	type report struct {
 		host    string
 		offset  time.Duration

@@ -1,7 +1,6 @@
 package daemon_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -24,36 +23,18 @@ import (
 	"github.com/hbdmon/hbd/core/testutil"
 )
 
-// logBuffer captures a daemon's log.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // inProcess is a daemon built with daemon.New and run in this process.
 type inProcess struct {
 	d      *daemon.Daemon
 	base   string
-	log    *logBuffer
+	log    *testutil.Buffer
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
 func startInProcess(t *testing.T, cfgPath string) *inProcess {
 	t.Helper()
-	p := &inProcess{log: &logBuffer{}, done: make(chan struct{})}
+	p := &inProcess{log: &testutil.Buffer{}, done: make(chan struct{})}
 	logger := hclog.New(&hclog.LoggerOptions{Name: "hbd", Output: p.log, Level: hclog.Info})
 	ctx, cancel := context.WithCancel(context.Background())
 	d, err := daemon.New(ctx, cfgPath, daemon.Options{Logger: logger, Environ: []string{}})

@@ -1,7 +1,6 @@
 package daemon_test
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -18,7 +17,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -119,7 +117,7 @@ func TestHTTPSOnHBDPort(t *testing.T) {
 	hbc := testutil.Build(t, "./core/cmd/hbc")
 	ca, _ := os.ReadFile(filepath.Join(dir, "one.pem"))
 	os.WriteFile(filepath.Join(dir, "ca.pem"), ca, 0o600)
-	agent := func(name, extra string) (*exec.Cmd, *syncBuffer) {
+	agent := func(name, extra string) (*exec.Cmd, *testutil.Buffer) {
 		conf := filepath.Join(dir, name+".yaml")
 		os.WriteFile(conf, []byte(fmt.Sprintf(`host: web01
 key: %q
@@ -135,7 +133,7 @@ plugins:
   network_monitor: {enabled: false}
 %s`, testutil.Key, testutil.FreePort(t), base, filepath.Join(dir, "spool-"+name), extra)), 0o600)
 		c := exec.Command(hbc, "-config", conf)
-		out := &syncBuffer{}
+		out := &testutil.Buffer{}
 		c.Stderr = out
 		if err := c.Start(); err != nil {
 			t.Fatal(err)
@@ -178,22 +176,4 @@ plugins:
 	os.WriteFile(filepath.Join(dir, "hbd.yaml"), []byte(strings.ReplaceAll(string(cfg), "one.", "two.")), 0o600)
 	cmd.Process.Signal(syscall.SIGHUP)
 	testutil.Eventually(t, "the new certificate after SIGHUP", 10*time.Second, func() bool { return served() == 2 })
-}
-
-// syncBuffer is a bytes.Buffer safe to read while a process writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

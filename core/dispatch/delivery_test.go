@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -124,28 +123,6 @@ func TestChannelWithoutHostsCoversEveryHostItsOwnerMaySee(t *testing.T) {
 	}
 }
 
-// logBuffer collects the dispatcher's log lines.
-type logBuffer struct {
-	mu sync.Mutex
-	sb strings.Builder
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.sb.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.sb.String()
-}
-
-func (b *logBuffer) logger() hclog.Logger {
-	return hclog.New(&hclog.LoggerOptions{Output: b, Level: hclog.Debug})
-}
-
 // episode returns a CRITICAL change of web01's cpu beginning an episode at
 // start, and its recovery.
 func episode(start time.Time) (change, recovery alert.Event) {
@@ -162,7 +139,7 @@ func episode(start time.Time) (change, recovery alert.Event) {
 
 func TestEpisodeStatusCountsDeliveriesThatSucceeded(t *testing.T) {
 	slow := newGate(t)
-	logs := &logBuffer{}
+	logs := &testutil.Buffer{}
 	e := newEnv(t, `
 watchhosts:
   web01: {key: "`+testutil.Key+`"}
@@ -172,7 +149,7 @@ notification_channels:
   rejecting: {type: webhook, url: "RCV_rejecting", hosts: ["*"], min_level: CRITICAL}
 `, "hook", "rejecting")
 	e.close()
-	e.open(t, dispatch.Options{Logger: logs.logger()})
+	e.open(t, dispatch.Options{Logger: hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Debug})})
 	e.rcv["rejecting"].Respond(http.StatusForbidden, "no")
 	start := time.Now().Add(-time.Minute).Truncate(time.Second).Add(123456789) // sub-second part
 
@@ -242,7 +219,7 @@ notification_channels:
 
 func TestEpisodeStatusFailedPendingAndNoChannel(t *testing.T) {
 	held := newGate(t)
-	logs := &logBuffer{}
+	logs := &testutil.Buffer{}
 	e := newEnv(t, `
 watchhosts:
   web01: {key: "`+testutil.Key+`"}
@@ -254,7 +231,7 @@ notification_channels:
   held: {type: webhook, url: "`+held.URL+`", hosts: ["app*"]}
 `, "down")
 	e.close()
-	e.open(t, dispatch.Options{Logger: logs.logger(), RetryBase: 100 * time.Millisecond, RetryMax: 100 * time.Millisecond, MaxAttempts: 3})
+	e.open(t, dispatch.Options{Logger: hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Debug}), RetryBase: 100 * time.Millisecond, RetryMax: 100 * time.Millisecond, MaxAttempts: 3})
 	e.rcv["down"].Respond(http.StatusServiceUnavailable, "")
 	const cpu = "cpu_monitor.cpu_percent"
 	start := time.Now().Add(-time.Minute)

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/hbdmon/hbd/core/testutil"
 )
 
 // runClient starts c and stops it when the test ends.
@@ -178,25 +180,25 @@ func endsWith(got []State, want ...State) bool {
 }
 
 func TestClientWarnsWhenNoAcksArriveAtMostEveryFiveMinutes(t *testing.T) {
-	out := &syncBuffer{}
+	out := &testutil.Buffer{}
 	log := hclog.New(&hclog.LoggerOptions{Output: out, Level: hclog.Info})
 	t0 := time.Unix(1711234567, 0)
 	f := &clientFamily{family: IPv6, addr: "hbd.example.net:50003", started: t0}
 	const after = 30 * time.Second // three intervals of 10 s
 	f.checkAcks(log, t0.Add(after), after)
-	if n := len(out.lines()); n != 0 {
-		t.Fatalf("warned before %v without acks: %v", after, out.lines())
+	if n := len(out.Lines()); n != 0 {
+		t.Fatalf("warned before %v without acks: %v", after, out.Lines())
 	}
 	f.checkAcks(log, t0.Add(31*time.Second), after)
 	f.checkAcks(log, t0.Add(41*time.Second), after)
 	f.checkAcks(log, t0.Add(4*time.Minute), after)
-	lines := out.lines()
+	lines := out.Lines()
 	if len(lines) != 1 || !strings.Contains(lines[0], "[WARN]  no heartbeat acks from hbd over ipv6 for 31s: check the host key, the daemon address and this host's clock") ||
 		!strings.Contains(lines[0], "last_ack=never") {
 		t.Fatalf("lines %q", lines)
 	}
 	f.checkAcks(log, t0.Add(31*time.Second+AckWarnEvery), after)
-	if n := len(out.lines()); n != 2 {
+	if n := len(out.Lines()); n != 2 {
 		t.Fatalf("%d lines after five more minutes, want 2", n)
 	}
 	// An ack ends the outage; the next one is warned about at once.
@@ -204,7 +206,7 @@ func TestClientWarnsWhenNoAcksArriveAtMostEveryFiveMinutes(t *testing.T) {
 	f.ack(log, true, 1, t0.Add(6*time.Minute))
 	f.checkAcks(log, t0.Add(6*time.Minute+20*time.Second), after)
 	f.checkAcks(log, t0.Add(6*time.Minute+31*time.Second), after)
-	lines = out.lines()
+	lines = out.Lines()
 	if len(lines) != 4 || !strings.Contains(lines[2], "server reachable") || !strings.Contains(lines[3], "for 31s") {
 		t.Fatalf("after recovery and a new outage: %q", lines)
 	}

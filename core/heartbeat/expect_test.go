@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/hbdmon/hbd/core/testutil"
 )
 
 // clockLog collects OnClock reports.
@@ -329,7 +331,7 @@ func TestAgentWithClockAheadIsRefusedAndSaysWhy(t *testing.T) {
 	ts := startServerWith(t, TrackerConfig{OnClock: clocks.add, Timeout: func(string) time.Duration { return 30 * time.Second }})
 	// The daemon started 29 s ago; the agent's clock has just gone wrong.
 	ts.tr.Expect(Expectation{Host: "web01", From: time.Now().Add(-29 * time.Second)})
-	agentLog := &syncBuffer{}
+	agentLog := &testutil.Buffer{}
 	runClient(t, ClientConfig{
 		Host: "web01", Key: keyWeb01, Interval: 50 * time.Millisecond,
 		Addr4:  ts.srv.Addr(IPv4).String(),
@@ -356,7 +358,7 @@ func TestAgentWithClockAheadIsRefusedAndSaysWhy(t *testing.T) {
 		t.Fatalf("host changes %+v", changes)
 	}
 	eventually(t, 5*time.Second, "the agent's warning", func() bool {
-		return strings.Contains(strings.Join(agentLog.lines(), "\n"), "no heartbeat acks from hbd over ipv4 for")
+		return strings.Contains(strings.Join(agentLog.Lines(), "\n"), "no heartbeat acks from hbd over ipv4 for")
 	})
 	if st := ts.srv.Stats(); st.Accepted != 0 || st.Dropped[DropStale] == 0 {
 		t.Fatalf("stats %+v", st)

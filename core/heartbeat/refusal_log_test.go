@@ -1,42 +1,18 @@
 package heartbeat
 
 import (
-	"bytes"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/hbdmon/hbd/core/testutil"
 )
 
-// syncBuffer is a log sink safe for the server's readers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) lines() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []string
-	for _, l := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
-		if l != "" {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
 func TestRefusedHeartbeatsAreLoggedOncePerSourcePerMinute(t *testing.T) {
-	out := &syncBuffer{}
+	out := &testutil.Buffer{}
 	log := hclog.New(&hclog.LoggerOptions{Output: out, Level: hclog.Info})
 	srv := newServer(ServerConfig{Keys: testKeys(nil), Tracker: NewTracker(TrackerConfig{}), Logger: log})
 	t0 := time.Unix(1711234567, 0)
@@ -56,8 +32,8 @@ func TestRefusedHeartbeatsAreLoggedOncePerSourcePerMinute(t *testing.T) {
 	send("192.0.2.1:40000", 0, keyWeb01, "nobody", 0)
 	send("192.0.2.1:40001", time.Second, keyWeb01, "nobody", 0)
 	send("192.0.2.1:40000", 59*time.Second, keyWeb01, "nobody", 0)
-	if n := len(out.lines()); n != 1 {
-		t.Fatalf("%d lines within a minute from one source:\n%s", n, strings.Join(out.lines(), "\n"))
+	if n := len(out.Lines()); n != 1 {
+		t.Fatalf("%d lines within a minute from one source:\n%s", n, strings.Join(out.Lines(), "\n"))
 	}
 	send("192.0.2.1:40000", 60*time.Second, keyWeb01, "nobody", 0)
 	// Other sources have their own minute.
@@ -65,7 +41,7 @@ func TestRefusedHeartbeatsAreLoggedOncePerSourcePerMinute(t *testing.T) {
 	send("[2001:db8::3]:40000", 62*time.Second, keyWeb01, "web01", 6*time.Minute+12*time.Second) // clock skew
 	send("[2001:db8::3]:40000", 63*time.Second, keyWeb01, "web01", 6*time.Minute+12*time.Second)
 
-	lines := out.lines()
+	lines := out.Lines()
 	if len(lines) != 4 {
 		t.Fatalf("got %d lines, want 4:\n%s", len(lines), strings.Join(lines, "\n"))
 	}
