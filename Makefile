@@ -21,12 +21,16 @@ build:
 
 # run: the daemon on the example config plus a local agent reporting this
 # machine, so the dashboards at http://127.0.0.1:50004/live show real data.
+# HBD_HBD_PORT (and the other HBD_ overrides) move the daemon; the agent
+# follows HBD_HBD_PORT and HBD_HB_PORT.
 run: build
 	@mkdir -p -m 700 data
-	@echo "hbd: dashboards at http://127.0.0.1:50004/live (Ctrl-C stops both)"
-	@bin/hbd serve -config examples/hbd.yaml & hbd=$$!; \
+	@port=$${HBD_HBD_PORT:-50004}; hb=$${HBD_HB_PORT:-50003}; \
+	echo "hbd: dashboards at http://127.0.0.1:$$port/live (Ctrl-C stops both)"; \
+	bin/hbd serve -config examples/hbd.yaml & hbd=$$!; \
 	trap 'kill $$hbd 2>/dev/null; wait $$hbd' EXIT INT TERM; \
-	for i in $$(seq 50); do curl -fs http://127.0.0.1:50004/healthz >/dev/null 2>&1 && break; sleep 0.1; done; \
+	for i in $$(seq 50); do curl -fs http://127.0.0.1:$$port/healthz >/dev/null 2>&1 && break; sleep 0.1; done; \
+	HBC_API_URL=http://127.0.0.1:$$port HBC_SERVER_IPV4=127.0.0.1:$$hb HBC_SERVER_IPV6="[::1]:$$hb" \
 	bin/hbc -config examples/hbc.yaml
 
 # test-deps installs what the browser tests need on a fresh Debian machine.

@@ -58,6 +58,9 @@ type Daemon struct {
 	httpLn  net.Listener
 	httpSrv *http.Server
 	tls     bool // hbd_port serves HTTPS
+	// feedAddrs are "ws"/"wss" and the address of each separate live
+	// feed listener, for the start-up log line.
+	feedAddrs []any
 
 	svcCtx       context.Context // lives until shutdown begins
 	stopServices context.CancelFunc
@@ -266,7 +269,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.tls {
 		scheme = "https"
 	}
-	d.log.Info("hbd started", "version", Version, scheme, d.httpLn.Addr().String(), "data_dir", cfg.DataDir)
+	args := []any{"version", Version, scheme, d.httpLn.Addr().String()}
+	args = append(args, d.feedAddrs...)
+	for _, f := range []heartbeat.Family{heartbeat.IPv4, heartbeat.IPv6} {
+		if a := d.Heartbeats.Addr(f); a.IsValid() {
+			args = append(args, "heartbeat_"+string(f), "udp "+a.String())
+		}
+	}
+	d.log.Info("hbd started", append(args, "data_dir", cfg.DataDir)...)
 	d.Store.Journal("", "hbd started")
 
 	sigs := make(chan os.Signal, 4)

@@ -76,9 +76,12 @@ func (d *Daemon) serveFeed(key string, port int, tlsCfg *tls.Config) error {
 	if err != nil {
 		return fmt.Errorf("%s: listen %s: %w", key, addr, unwrapOp(err))
 	}
+	scheme := "ws"
 	if tlsCfg != nil {
 		ln = tls.NewListener(ln, tlsCfg)
+		scheme = "wss"
 	}
+	d.feedAddrs = append(d.feedAddrs, scheme, ln.Addr().String())
 	srv := &http.Server{Handler: d.Hub.PortHandler(), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
 	d.OnStart(func(ctx context.Context) {
 		go func() {

@@ -35,6 +35,16 @@ func main() {
 // run is hbc's command line; it returns the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
 	cmd := "run"
+	if len(args) > 0 {
+		switch args[0] {
+		case "-version", "--version":
+			fmt.Fprintln(stdout, "hbc", version)
+			return 0
+		case "-h", "-help", "--help", "help":
+			usage(stdout)
+			return 0
+		}
+	}
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
 	}
@@ -51,12 +61,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	fs := flag.NewFlagSet("hbc "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { usage(stderr) }
+	fs.Usage = func() {}
 	configPath := fs.String("config", defaultConfig, "agent configuration file (YAML)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			usage(stdout)
 			return 0
 		}
+		usage(stderr)
 		return 2
 	}
 	if fs.NArg() > 0 {
@@ -130,9 +142,14 @@ func usage(w io.Writer) {
 	fmt.Fprintf(w, `usage:
   hbc [-config FILE]        run the agent until SIGTERM or SIGINT
   hbc once [-config FILE]   print one round of every enabled plugin as JSON
-  hbc version               print the version
+  hbc version               print the version (also: hbc --version)
 
 FILE defaults to %s; HBC_ environment variables override its keys.
 See docs/AGENT.md.
+
+examples:
+  hbc -config /etc/hbc/hbc.yaml
+  hbc once -config examples/hbc.yaml | jq .
+  HBC_API_URL=https://hbd.example.net:50004 hbc
 `, defaultConfig)
 }

@@ -37,9 +37,22 @@ func writeConfig(t *testing.T, apiURL, extra string) string {
 }
 
 func TestVersion(t *testing.T) {
-	var out bytes.Buffer
-	if code := run([]string{"version"}, &out, &out); code != 0 || !strings.HasPrefix(out.String(), "hbc ") {
-		t.Fatalf("exit %d, output %q", code, out.String())
+	for _, args := range [][]string{{"version"}, {"--version"}, {"-version"}} {
+		var out bytes.Buffer
+		if code := run(args, &out, &out); code != 0 || !strings.HasPrefix(out.String(), "hbc ") {
+			t.Fatalf("hbc %v: exit %d, output %q", args, code, out.String())
+		}
+	}
+}
+
+// -h and --help print the usage with examples on stdout and exit 0, also
+// after other flags (issue 14).
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{{"-h"}, {"--help"}, {"help"}, {"once", "-h"}, {"-config", "x.yaml", "--help"}} {
+		var stdout, stderr bytes.Buffer
+		if code := run(args, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "examples:") {
+			t.Errorf("hbc %v: exit %d, stdout %q, stderr %q", args, code, stdout.String(), stderr.String())
+		}
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"golang.org/x/crypto/bcrypt"
@@ -28,8 +29,22 @@ func main() {
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmd := "serve"
+	if len(args) > 0 {
+		switch args[0] {
+		case "-h", "-help", "--help":
+			usage(stdout)
+			return 0
+		case "-version", "--version":
+			fmt.Fprintln(stdout, "hbd", daemon.Version)
+			return 0
+		}
+	}
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
+	}
+	if help, ok := commandHelp[cmd]; ok && slices.ContainsFunc(args, isHelp) {
+		fmt.Fprint(stdout, help)
+		return 0
 	}
 	switch cmd {
 	case "serve":
@@ -84,12 +99,51 @@ func usage(w io.Writer) {
   hbd [serve] -config FILE       run the daemon
   hbd check-config -config FILE  validate a config file
   hbd hash-password              read a password on stdin, print its bcrypt hash
-  hbd version`)
+  hbd version                    print the version (also: hbd --version)
+
+"hbd COMMAND -h" shows a command's help with examples.
+Documentation: docs/CONFIG.md, docs/HTTP_API.md, docs/SECURITY.md.`)
 }
+
+// commandHelp is each command's -h text.
+var commandHelp = map[string]string{
+	"serve": `usage: hbd [serve] [-config FILE]
+
+Runs the daemon on FILE (default ./hbd.yaml): the HTTP API and dashboards,
+the WebSocket feed and the UDP heartbeat listener. SIGHUP reloads the
+file, SIGTERM stops cleanly. HBD_ environment variables override keys.
+
+examples:
+  hbd serve -config /etc/hbd/hbd.yaml
+  HBD_HBD_PORT=50010 hbd -config examples/hbd.yaml
+`,
+	"check-config": `usage: hbd check-config [-config FILE]
+
+Validates FILE (default ./hbd.yaml) as serve would, including the check
+against the config the daemon last applied (a file cut short must not turn
+authentication off), and prints a summary. Exit status 1 names the file,
+the key and the problem.
+
+example:
+  hbd check-config -config /etc/hbd/hbd.yaml && systemctl reload hbd
+`,
+	"hash-password": `usage: hbd hash-password < FILE
+
+Reads one password (at most 72 bytes) from the first line of standard
+input and prints its bcrypt hash for users.<name>.password_hash.
+
+example:
+  read -rs PW && printf '%s
+' "$PW" | hbd hash-password
+`,
+}
+
+func isHelp(arg string) bool { return arg == "-h" || arg == "-help" || arg == "--help" }
 
 func configFlag(name string, args []string, stderr io.Writer) (string, bool) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, commandHelp[name]) }
 	path := fs.String("config", "hbd.yaml", "config file")
 	if err := fs.Parse(args); err != nil {
 		return "", false
