@@ -104,6 +104,10 @@ type Config struct {
 	// are not keys.
 	ExplicitNoHosts    bool `koanf:"-"`
 	ExplicitNoChannels bool `koanf:"-"`
+
+	// Warnings are problems that do not stop the daemon (e.g. HBD_
+	// environment variables that set no key); it logs them at start.
+	Warnings []string `koanf:"-"`
 }
 
 // WatchHost is one entry of watchhosts: a host the operator expects.

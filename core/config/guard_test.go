@@ -77,3 +77,25 @@ func TestConfigStateRoundTrip(t *testing.T) {
 		t.Error("an empty config passed against a recorded state with users")
 	}
 }
+
+// Any unrelated HBD_ environment variable (HBD_SRC=x) stopped the daemon
+// with an error blaming the config file (issue 14): it is ignored with a
+// warning naming it; an unknown key in the file is still an error.
+func TestUnrelatedEnvironmentVariablesAreIgnored(t *testing.T) {
+	cfg, err := Parse("hbd.yaml", []byte("hbd_port: 50004\n"), []string{"HBD_SRC=x", "HBD_HBD_PORT=50010", "HBD_ALERTING__SNOOZE=1"})
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if cfg.HBDPort != 50010 {
+		t.Errorf("hbd_port = %d, the environment's 50010 lost", cfg.HBDPort)
+	}
+	if len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0], "HBD_SRC") || !strings.Contains(cfg.Warnings[0], "HBD_ALERTING__SNOOZE") {
+		t.Errorf("warnings = %q", cfg.Warnings)
+	}
+	if _, err := Parse("hbd.yaml", []byte("hbd_prot: 50004\n"), []string{"HBD_SRC=x"}); err == nil || !strings.Contains(err.Error(), "hbd_prot: unknown key") {
+		t.Errorf("a typo in the file: %v", err)
+	}
+	if _, err := Parse("hbd.yaml", []byte("alerting:\n  snooze: 1\n"), nil); err == nil || !strings.Contains(err.Error(), "alerting.snooze: unknown key") {
+		t.Errorf("a nested typo in the file: %v", err)
+	}
+}

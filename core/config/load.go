@@ -86,6 +86,10 @@ func Parse(name string, raw []byte, environ []string) (*Config, error) {
 			return strings.ReplaceAll(k, "__", delim), v
 		},
 	})
+	fileKeys := map[string]bool{}
+	for _, k := range ko.Keys() {
+		fileKeys[strings.ReplaceAll(k, delim, ".")] = true
+	}
 	if err := ko.Load(envp, nil); err != nil {
 		return nil, fail("", "environment overrides: %v", err)
 	}
@@ -122,9 +126,20 @@ func Parse(name string, raw []byte, environ []string) (*Config, error) {
 	if err := dec.Decode(ko.Raw()); err != nil {
 		return nil, fail("", "%s", cleanDecodeErr(err))
 	}
-	if len(md.Unused) > 0 {
-		sort.Strings(md.Unused)
-		return nil, fail(dotted(md.Unused[0]), "unknown key")
+	// An unknown key from the file is an error; one that only the
+	// environment sets (HBD_SRC=… of some other tool) is ignored, with a
+	// warning naming it.
+	sort.Strings(md.Unused)
+	var fromEnv []string
+	for _, u := range md.Unused {
+		key := dotted(u)
+		if inFile(fileKeys, key) {
+			return nil, fail(key, "unknown key")
+		}
+		fromEnv = append(fromEnv, EnvPrefix+strings.ToUpper(strings.ReplaceAll(key, ".", "__")))
+	}
+	if len(fromEnv) > 0 {
+		cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("ignoring environment variables that set no config key: %s", strings.Join(fromEnv, ", ")))
 	}
 	cfg.applyEntryDefaults()
 	if err := cfg.validate(); err != nil {
@@ -135,6 +150,19 @@ func Parse(name string, raw []byte, environ []string) (*Config, error) {
 		return nil, err
 	}
 	return &cfg, nil
+}
+
+// inFile reports whether the file set key or something below it.
+func inFile(fileKeys map[string]bool, key string) bool {
+	if fileKeys[key] {
+		return true
+	}
+	for k := range fileKeys {
+		if strings.HasPrefix(k, key+".") {
+			return true
+		}
+	}
+	return false
 }
 
 // explicitlyEmpty reports whether a YAML value is an empty map written as

@@ -98,6 +98,9 @@ func New(ctx context.Context, path string, opts Options) (*Daemon, error) {
 			Output:     os.Stderr,
 		})
 	}
+	for _, w := range cfg.Warnings {
+		log.Warn(w, "file", path)
+	}
 	d := &Daemon{path: path, log: log, startedAt: time.Now()}
 	d.cfg.Store(cfg)
 	d.svcCtx, d.stopServices = context.WithCancel(context.Background())
@@ -242,6 +245,9 @@ func (d *Daemon) Reload() error {
 	}
 	d.cfg.Store(cfg)
 	d.recordConfig(cfg)
+	for _, w := range cfg.Warnings {
+		d.log.Warn(w, "file", d.path)
+	}
 	for _, fn := range d.onReload {
 		fn(cfg)
 	}
