@@ -73,7 +73,7 @@ func Parse(name string, raw []byte, environ []string) (*Config, error) {
 	}
 	ko := koanf.New(delim)
 	if err := ko.Load(rawbytes.Provider(raw), yaml.Parser()); err != nil {
-		return nil, fail("", "invalid YAML: %v", err)
+		return nil, fail("", "invalid YAML: %v%s", err, yamlHint(raw, err.Error()))
 	}
 	if environ == nil {
 		environ = os.Environ()
@@ -124,7 +124,8 @@ func Parse(name string, raw []byte, environ []string) (*Config, error) {
 		return nil, fail("", "internal decoder: %v", err)
 	}
 	if err := dec.Decode(ko.Raw()); err != nil {
-		return nil, fail("", "%s", cleanDecodeErr(err))
+		key, msg := decodeProblem(err, ko.Raw())
+		return nil, fail(key, "%s", msg)
 	}
 	// An unknown key from the file is an error; one that only the
 	// environment sets (HBD_SRC=… of some other tool) is ignored, with a
@@ -185,16 +186,6 @@ var bracketRE = regexp.MustCompile(`\[([^\]]*)\]`)
 // dotted turns mapstructure's "watchhosts[web01].kee" into "watchhosts.web01.kee".
 func dotted(k string) string {
 	return bracketRE.ReplaceAllString(strings.ReplaceAll(k, delim, "."), ".$1")
-}
-
-func cleanDecodeErr(err error) string {
-	msg := err.Error()
-	msg = strings.TrimPrefix(msg, "decoding failed due to the following error(s):\n\n")
-	msg = dotted(msg)
-	if i := strings.Index(msg, "\n"); i > 0 {
-		msg = msg[:i]
-	}
-	return strings.Trim(msg, "'")
 }
 
 // durationHook decodes durations written as Go durations ("90s", "1h30m"),
