@@ -19,28 +19,6 @@ import (
 	"github.com/hbdmon/hbd/webui"
 )
 
-// trackerConnections serves the API from a real heartbeat tracker, as the
-// daemon does.
-type trackerConnections struct{ tr *heartbeat.Tracker }
-
-func (c trackerConnections) HostConnections(host string) (string, any) {
-	l, _ := c.HostLiveness(host)
-	return l.State, l.Connections
-}
-
-func (c trackerConnections) HostLiveness(host string) (api.HostLiveness, bool) {
-	st, ok := c.tr.Snapshot(host)
-	if !ok {
-		return api.HostLiveness{}, false
-	}
-	conns := st.Connections
-	if conns == nil {
-		conns = []heartbeat.ConnectionStatus{}
-	}
-	return api.HostLiveness{State: string(st.State), Connections: conns, LastSeen: st.LastSeen,
-		ClockOffsetMS: st.ClockOffsetMS, Reason: st.Reason}, true
-}
-
 // runHeartbeats runs a real agent for host against srv, its clock shifted
 // by skew.
 func runHeartbeats(t *testing.T, srv *heartbeat.Server, host string, skew time.Duration) {
@@ -110,7 +88,7 @@ func TestLivePageShowsSilentHosts(t *testing.T) {
 		defer cancel()
 		hub.Shutdown(ctx)
 	})
-	srv := api.New(api.Deps{Config: func() *config.Config { return cfg }, Store: st, Connections: trackerConnections{tr}})
+	srv := api.New(api.Deps{Config: func() *config.Config { return cfg }, Store: st, Connections: api.TrackerSource{Tracker: tr}})
 	routes, err := srv.PageRoutes(webui.FS(), api.PageOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/hbdmon/hbd/core/heartbeat"
 	"github.com/hbdmon/hbd/core/protocol"
 	"github.com/hbdmon/hbd/core/store"
 )
@@ -84,6 +85,30 @@ type HostLiveness struct {
 	ClockOffsetMS *float64
 	// Reason says why the host is not heard from, when known.
 	Reason string
+}
+
+// TrackerSource serves hosts' liveness from a heartbeat tracker: the
+// ConnectionSource and LivenessSource the daemon (and tests) wire in.
+type TrackerSource struct{ Tracker *heartbeat.Tracker }
+
+// HostConnections implements ConnectionSource.
+func (s TrackerSource) HostConnections(host string) (string, any) {
+	l, _ := s.HostLiveness(host)
+	return l.State, l.Connections
+}
+
+// HostLiveness implements LivenessSource.
+func (s TrackerSource) HostLiveness(host string) (HostLiveness, bool) {
+	st, ok := s.Tracker.Snapshot(host)
+	if !ok {
+		return HostLiveness{}, false
+	}
+	conns := st.Connections
+	if conns == nil {
+		conns = []heartbeat.ConnectionStatus{}
+	}
+	return HostLiveness{State: string(st.State), Connections: conns, LastSeen: st.LastSeen,
+		ClockOffsetMS: st.ClockOffsetMS, Reason: st.Reason}, true
 }
 
 // LivenessSource is a ConnectionSource that also knows last-seen times,

@@ -21,28 +21,6 @@ import (
 	"github.com/hbdmon/hbd/core/testutil"
 )
 
-// trackerSource serves the API from a real heartbeat tracker, as the
-// daemon does.
-type trackerSource struct{ tr *heartbeat.Tracker }
-
-func (s trackerSource) HostConnections(host string) (string, any) {
-	l, _ := s.HostLiveness(host)
-	return l.State, l.Connections
-}
-
-func (s trackerSource) HostLiveness(host string) (api.HostLiveness, bool) {
-	st, ok := s.tr.Snapshot(host)
-	if !ok {
-		return api.HostLiveness{}, false
-	}
-	conns := st.Connections
-	if conns == nil {
-		conns = []heartbeat.ConnectionStatus{}
-	}
-	return api.HostLiveness{State: string(st.State), Connections: conns, LastSeen: st.LastSeen,
-		ClockOffsetMS: st.ClockOffsetMS, Reason: st.Reason}, true
-}
-
 func hostsByName(t *testing.T, base string) map[string]map[string]any {
 	t.Helper()
 	resp, err := http.Get(base + "/api/0/hosts")
@@ -80,7 +58,7 @@ watchhosts:
 	start := time.Now()
 	tr.Expect(heartbeat.Expectation{Host: "web01", From: start})
 	tr.Expect(heartbeat.Expectation{Host: "db01", From: start.Add(20 * time.Second)}) // added by a reload
-	srv := httptest.NewServer(api.New(api.Deps{Config: func() *config.Config { return cfg }, Store: st, Connections: trackerSource{tr}}).Echo)
+	srv := httptest.NewServer(api.New(api.Deps{Config: func() *config.Config { return cfg }, Store: st, Connections: api.TrackerSource{Tracker: tr}}).Echo)
 	t.Cleanup(srv.Close)
 
 	hosts := hostsByName(t, srv.URL)

@@ -152,7 +152,7 @@ func New(ctx context.Context, path string, opts Options) (*Daemon, error) {
 		Store:       st,
 		HostKey:     d.hostKey,
 		ClockOffset: d.clockObserved,
-		Connections: d,
+		Connections: api.TrackerSource{Tracker: d.Tracker},
 		Guard:       d.Auth.Guard(),
 		HostAccess:  d.Auth.HostAccess(),
 		Accounts:    d.Auth,

@@ -12,7 +12,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/hbdmon/hbd/core/api"
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/heartbeat"
 	"github.com/hbdmon/hbd/core/metrics"
@@ -243,38 +242,6 @@ func logHeartbeatChange(log hclog.Logger, ch heartbeat.Change) {
 func (d *Daemon) clockObserved(host string, offset time.Duration, refused bool, at time.Time) {
 	if d.Alerts != nil {
 		d.Alerts.ObserveClockOffset(host, offset, refused, at)
-	}
-}
-
-// HostConnections implements api.ConnectionSource from the tracker.
-func (d *Daemon) HostConnections(host string) (string, any) {
-	st, ok := d.Tracker.Snapshot(host)
-	if !ok {
-		return "", nil
-	}
-	return string(st.State), st.Connections
-}
-
-// HostLiveness implements api.LivenessSource from the tracker.
-func (d *Daemon) HostLiveness(host string) (api.HostLiveness, bool) {
-	st, ok := d.Tracker.Snapshot(host)
-	if !ok {
-		return api.HostLiveness{}, false
-	}
-	return livenessOf(st), true
-}
-
-func livenessOf(st heartbeat.HostStatus) api.HostLiveness {
-	conns := st.Connections
-	if conns == nil {
-		conns = []heartbeat.ConnectionStatus{}
-	}
-	return api.HostLiveness{
-		State:         string(st.State),
-		Connections:   conns,
-		LastSeen:      st.LastSeen,
-		ClockOffsetMS: st.ClockOffsetMS,
-		Reason:        st.Reason,
 	}
 }
 

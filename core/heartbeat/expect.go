@@ -112,31 +112,22 @@ type HostSeen struct {
 // a restart knows which families to wait for.
 func (t *Tracker) Seen() []HostSeen {
 	var out []HostSeen
-	for i := range t.shards {
-		sh := &t.shards[i]
-		sh.mu.RLock()
-		entries := make([]*hostEntry, 0, len(sh.hosts))
-		for _, e := range sh.hosts {
-			entries = append(entries, e)
+	for _, e := range t.entries() {
+		e.mu.Lock()
+		var hs HostSeen
+		for fi := range e.conns {
+			c := &e.conns[fi]
+			if c.state == "" && !c.persisted {
+				continue
+			}
+			if hs.LastSeen == nil {
+				hs = HostSeen{Host: e.name, Dynamic: e.dynamic, LastSeen: make(map[Family]time.Time, 2)}
+			}
+			hs.LastSeen[families[fi]] = c.lastSeen
 		}
-		sh.mu.RUnlock()
-		for _, e := range entries {
-			e.mu.Lock()
-			var hs HostSeen
-			for fi := range e.conns {
-				c := &e.conns[fi]
-				if c.state == "" && !c.persisted {
-					continue
-				}
-				if hs.LastSeen == nil {
-					hs = HostSeen{Host: e.name, Dynamic: e.dynamic, LastSeen: make(map[Family]time.Time, 2)}
-				}
-				hs.LastSeen[families[fi]] = c.lastSeen
-			}
-			e.mu.Unlock()
-			if hs.LastSeen != nil {
-				out = append(out, hs)
-			}
+		e.mu.Unlock()
+		if hs.LastSeen != nil {
+			out = append(out, hs)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Host < out[j].Host })

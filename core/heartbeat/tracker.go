@@ -575,21 +575,27 @@ func (t *Tracker) Snapshot(host string) (HostStatus, bool) {
 	return e.snapshot(), true
 }
 
+// entries returns every host entry, taking each shard's lock only to copy
+// its pointers.
+func (t *Tracker) entries() []*hostEntry {
+	var out []*hostEntry
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.RLock()
+		for _, e := range sh.hosts {
+			out = append(out, e)
+		}
+		sh.mu.RUnlock()
+	}
+	return out
+}
+
 // Hosts returns a copy of the state of every host heard from or expected,
 // sorted by name.
 func (t *Tracker) Hosts() []HostStatus {
 	var out []HostStatus
-	for i := range t.shards {
-		sh := &t.shards[i]
-		sh.mu.RLock()
-		entries := make([]*hostEntry, 0, len(sh.hosts))
-		for _, e := range sh.hosts {
-			entries = append(entries, e)
-		}
-		sh.mu.RUnlock()
-		for _, e := range entries {
-			out = append(out, e.snapshot())
-		}
+	for _, e := range t.entries() {
+		out = append(out, e.snapshot())
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
