@@ -104,7 +104,11 @@ func newServer(t *testing.T, addr string, h http.HandlerFunc) *server {
 	s := &server{}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		t.Skipf("cannot listen on %s: %v", addr, err)
+		if strings.HasPrefix(addr, "127.0.0.1:") {
+			t.Fatalf("listen on %s: %v", addr, err)
+		}
+		// Linux routes all of 127/8 to loopback; other systems only 127.0.0.1.
+		t.Skipf("this machine has no loopback address %s (only 127.0.0.1 is routed): %v", addr, err)
 	}
 	s.Server = &httptest.Server{Listener: l, Config: &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.hits.Add(1)

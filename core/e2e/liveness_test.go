@@ -342,7 +342,7 @@ func TestFullOutageGivesOneMessageAndOneRecovery(t *testing.T) {
 // (d) Losing IPv6 only gives one notification, for the lost family.
 func TestLosingIPv6GivesOneDegradedMessage(t *testing.T) {
 	if !hasIPv6() {
-		t.Skip("no IPv6 loopback on this machine")
+		t.Skip("losing IPv6 needs an IPv6 loopback (::1), which this machine lacks")
 	}
 	t.Parallel()
 	e := startLive(t, []string{"web01"}, "")

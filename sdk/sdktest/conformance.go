@@ -165,28 +165,29 @@ func Conformance(t *testing.T, n sdk.Notifier, valid sdk.Config) {
 		}
 	})
 
-	t.Run("destination policy obeyed", func(t *testing.T) {
-		if len(urlKeys) == 0 {
-			t.Skip("no URL field: Conformance cannot tell where the notifier connects")
-		}
-		var hits atomic.Int64
-		internal := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			hits.Add(1)
-			http.Error(w, "sdktest: internal service", http.StatusBadRequest)
-		}))
-		defer internal.Close()
-		cfg := withSecrets(redirect(valid.WithDefaults(schema), urlKeys, internal.URL))
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		restricted := sdk.WithDestinations(ctx, &sdk.Destinations{Restricted: true})
-		err := n.Notify(restricted, cfg, conformanceEvent())
-		if !errors.Is(err, sdk.ErrDestinationRefused) || sdk.Reason(err) != sdk.ReasonRefused || !sdk.IsPermanent(err) {
-			t.Errorf("Notify to loopback under a restricted policy = %v, want a permanent refusal: connect through sdk.HTTPClient or sdk.Dialer", err)
-		}
-		if hits.Load() != 0 {
-			t.Errorf("the refused service got %d requests", hits.Load())
-		}
-	})
+	// Without a URL field Conformance cannot tell where the notifier
+	// connects, so the check only runs for notifiers that have one.
+	if len(urlKeys) > 0 {
+		t.Run("destination policy obeyed", func(t *testing.T) {
+			var hits atomic.Int64
+			internal := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				hits.Add(1)
+				http.Error(w, "sdktest: internal service", http.StatusBadRequest)
+			}))
+			defer internal.Close()
+			cfg := withSecrets(redirect(valid.WithDefaults(schema), urlKeys, internal.URL))
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			restricted := sdk.WithDestinations(ctx, &sdk.Destinations{Restricted: true})
+			err := n.Notify(restricted, cfg, conformanceEvent())
+			if !errors.Is(err, sdk.ErrDestinationRefused) || sdk.Reason(err) != sdk.ReasonRefused || !sdk.IsPermanent(err) {
+				t.Errorf("Notify to loopback under a restricted policy = %v, want a permanent refusal: connect through sdk.HTTPClient or sdk.Dialer", err)
+			}
+			if hits.Load() != 0 {
+				t.Errorf("the refused service got %d requests", hits.Load())
+			}
+		})
+	}
 
 	t.Run("over grpc", func(t *testing.T) {
 		h := Start(t, n)
