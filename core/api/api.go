@@ -223,6 +223,11 @@ func (s *Server) handleError(err error, c echo.Context) {
 		}
 	case errors.Is(err, context.Canceled):
 		status, msg = 499, "Request canceled"
+	case errors.Is(err, store.ErrStorage):
+		// Nothing was stored; trying again later may succeed (an agent
+		// keeps its batch and sends it again).
+		s.log.Error("request failed: storage unavailable", "method", c.Request().Method, "path", c.Path(), "error", err)
+		status, msg = http.StatusServiceUnavailable, "hbd cannot store data now (database writes fail: disk full or I/O error); nothing was stored, try again later"
 	default:
 		s.log.Error("request failed", "method", c.Request().Method, "path", c.Path(), "error", err)
 	}

@@ -225,11 +225,6 @@ func (s *Server) ingest(c echo.Context) error {
 		if errors.Is(err, store.ErrTooManySeries) || errors.Is(err, store.ErrTooManyPlugins) {
 			return Errorf(http.StatusBadRequest, "%v", err)
 		}
-		if errors.Is(err, store.ErrStorage) {
-			// Not stored; the agent keeps the batch and sends it again.
-			s.log.Error("sample batch not stored", "host", host, "error", err)
-			return Errorf(http.StatusServiceUnavailable, "hbd cannot store samples now (database writes fail: disk full or I/O error); the batch was not stored, send it again later")
-		}
 		return err
 	}
 	s.replays.remember(replayKey, now.Unix(), now.Add(2*protocol.MaxClockSkew).Unix())
