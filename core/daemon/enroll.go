@@ -34,9 +34,13 @@ func (d *Daemon) keysFor(cfg *config.Config) heartbeat.KeyFunc {
 			d.refuseEnroll(host, "self-registered host names must be lower case without a trailing dot")
 			return nil, false, false
 		}
-		if _, known := d.Store.Host(host); !known && d.Store.DynamicHosts() >= limit {
-			d.refuseEnroll(host, "max_dynamic_hosts reached")
-			return nil, false, false
+		// The count first: below the bound (the usual case) the per-packet
+		// cost is one counter read, not a lookup of the name.
+		if d.Store.DynamicHosts() >= limit {
+			if _, known := d.Store.Host(host); !known {
+				d.refuseEnroll(host, "max_dynamic_hosts reached")
+				return nil, false, false
+			}
 		}
 		return k, dyn, ok
 	}
