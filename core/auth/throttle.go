@@ -37,8 +37,6 @@ const (
 	// purgeEvery is how often a full table is scanned for forgotten entries
 	// at most, so a flood cannot make every attempt scan the table.
 	purgeEvery = time.Second
-	// overflowName is the key of a full table's shared entry.
-	overflowName = "*overflow*"
 )
 
 // keyClass says which table of the throttle a key lives in. The tables
