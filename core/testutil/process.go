@@ -3,6 +3,7 @@ package testutil
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -15,25 +16,39 @@ import (
 	"time"
 )
 
-// FreePort returns a TCP port that was free a moment ago (also free for UDP
-// on most systems, which the heartbeat listener needs).
+// FreePort returns a TCP port that was free a moment ago (also free for UDP,
+// which the heartbeat listener needs). It is drawn from below the kernel's
+// ephemeral range (32768 and up on Linux), where no outgoing connection
+// and no listener on port 0 of another test can take it in the meantime,
+// and it is never handed out twice in one test process.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	for i := 0; i < 20; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for i := 0; i < 200; i++ {
+		port := 20000 + rand.IntN(12000)
+		if portsGiven[port] {
+			continue
 		}
-		port := l.Addr().(*net.TCPAddr).Port
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
 		l.Close()
 		if u, err := net.ListenPacket("udp", fmt.Sprintf(":%d", port)); err == nil {
 			u.Close()
+			portsGiven[port] = true
 			return port
 		}
 	}
 	t.Fatal("no free port")
 	return 0
 }
+
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
 
 // Daemon is an hbd child process started from a built binary.
 type Daemon struct {
