@@ -52,22 +52,6 @@ const (
 // ErrInvalidConfig wraps every problem LoadConfig finds in a config.
 var ErrInvalidConfig = errors.New("invalid configuration")
 
-// Secret is a string that does not print itself: fmt verbs, logs and JSON
-// show "REDACTED". Use string(s) or Bytes where the value is needed.
-type Secret string
-
-// String implements fmt.Stringer.
-func (Secret) String() string { return "REDACTED" }
-
-// GoString implements fmt.GoStringer.
-func (Secret) GoString() string { return `"REDACTED"` }
-
-// MarshalText keeps the secret out of encoded output.
-func (Secret) MarshalText() ([]byte, error) { return []byte("REDACTED"), nil }
-
-// Bytes returns the secret's value.
-func (s Secret) Bytes() []byte { return []byte(s) }
-
 // ByteSize is a size in bytes; in the config it is an integer or a string
 // with a unit: "64MiB", "512KiB", "1GiB" (or KB/MB/GB, powers of 1000).
 type ByteSize int64
@@ -79,11 +63,11 @@ type Config struct {
 	Host string `koanf:"host"`
 	// Key is the host's secret shared with the daemon (at least 32 bytes);
 	// it signs heartbeats and sample batches.
-	Key Secret `koanf:"key"`
+	Key config.Secret `koanf:"key"`
 	// EnrollKey is the daemon's enroll_key, used instead of Key by hosts
 	// that register themselves: the host key is derived from it and the
 	// host name (see heartbeat.DeriveHostKey), and Key is set to the result.
-	EnrollKey Secret `koanf:"enroll_key"`
+	EnrollKey config.Secret `koanf:"enroll_key"`
 	// ServerIPv4 and ServerIPv6 are the daemon's UDP heartbeat addresses
 	// (host:port, IPv6 in brackets); either may be empty, not both.
 	ServerIPv4 string `koanf:"server_ipv4"`
@@ -352,7 +336,7 @@ func (c *Config) check(src sources) []string {
 		if len(c.EnrollKey) < MinKeyBytes {
 			fail("enroll_key", "must be at least %d bytes, has %d", MinKeyBytes, len(c.EnrollKey))
 		} else if c.Host != "" {
-			c.Key = Secret(heartbeat.DeriveHostKey(c.EnrollKey.Bytes(), c.Host))
+			c.Key = config.Secret(heartbeat.DeriveHostKey(c.EnrollKey.Bytes(), c.Host))
 		}
 	case len(c.Key) < MinKeyBytes:
 		fail("key", "must be at least %d bytes, has %d", MinKeyBytes, len(c.Key))

@@ -80,12 +80,12 @@ type Config struct {
 
 	// MetricsToken, when set, lets a scraper read /metrics with
 	// "Authorization: Bearer <token>" without a user session.
-	MetricsToken string `koanf:"metrics_token"`
+	MetricsToken Secret `koanf:"metrics_token"`
 
 	LogLevel string `koanf:"log_level"`
 	LogJSON  bool   `koanf:"log_json"`
 
-	EnrollKey    string `koanf:"enroll_key"`
+	EnrollKey    Secret `koanf:"enroll_key"`
 	WatchDynamic bool   `koanf:"watch_dynamic"`
 	// MaxDynamicHosts bounds how many hosts may register themselves with
 	// enroll_key; past it new names are refused (known ones go on).
@@ -112,7 +112,7 @@ type Config struct {
 
 // WatchHost is one entry of watchhosts: a host the operator expects.
 type WatchHost struct {
-	Key        string               `koanf:"key"`
+	Key        Secret               `koanf:"key"`
 	Owner      string               `koanf:"owner"`
 	Managers   []string             `koanf:"managers"`
 	Monitors   []string             `koanf:"monitors"`
@@ -262,7 +262,7 @@ func (c *Config) HostKey(host string) ([]byte, bool) {
 	if !ok {
 		return nil, false
 	}
-	return []byte(h.Key), true
+	return h.Key.Bytes(), true
 }
 
 // HostTimeout returns the heartbeat timeout of a host (the default for

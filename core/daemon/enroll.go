@@ -18,12 +18,12 @@ import (
 func (d *Daemon) keysFor(cfg *config.Config) heartbeat.KeyFunc {
 	hosts := make(map[string][]byte, len(cfg.Watchhosts))
 	for name, h := range cfg.Watchhosts {
-		hosts[name] = []byte(h.Key)
+		hosts[name] = h.Key.Bytes()
 	}
 	if cfg.EnrollKey == "" {
 		return heartbeat.KeysFrom(hosts, nil)
 	}
-	base := heartbeat.KeysFrom(hosts, []byte(cfg.EnrollKey))
+	base := heartbeat.KeysFrom(hosts, cfg.EnrollKey.Bytes())
 	limit := cfg.MaxDynamicHosts
 	return func(host string) ([]byte, bool, bool) {
 		k, dyn, ok := base(host)

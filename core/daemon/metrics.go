@@ -18,7 +18,7 @@ func (d *Daemon) metricsRoute(reg *metrics.Registry) api.Route {
 	return api.Route{Method: http.MethodGet, Path: "/metrics", Access: api.Public, Handler: func(c echo.Context) error {
 		tok := d.Config().MetricsToken
 		bearer, ok := strings.CutPrefix(c.Request().Header.Get("Authorization"), "Bearer ")
-		if tok != "" && ok && subtle.ConstantTimeCompare([]byte(bearer), []byte(tok)) == 1 {
+		if tok != "" && ok && subtle.ConstantTimeCompare([]byte(bearer), tok.Bytes()) == 1 {
 			return h(c)
 		}
 		if _, err := d.API.Deps().Guard.Check(c, api.Route{Method: http.MethodGet, Path: "/metrics", Access: api.Admin}); err != nil {

@@ -63,7 +63,7 @@ func Hash(user string) string {
 // Config returns a valid config with the fixture's hosts, and its users
 // unless open.
 func Config(open bool) *config.Config {
-	key := strings.Repeat("k", config.MinKeyBytes)
+	key := config.Secret(strings.Repeat("k", config.MinKeyBytes))
 	cfg := &config.Config{
 		DataDir:       "unused",
 		SampleHistory: 10,
