@@ -214,12 +214,8 @@ func (s *Server) ingest(c echo.Context) error {
 		out = append(out, ps)
 	}
 	ctx := req.Context()
-	isNew, err := s.deps.Store.EnsureHost(ctx, host, dyn)
-	if err != nil {
+	if _, err := s.deps.Store.EnsureHost(ctx, host, dyn); err != nil {
 		return err
-	}
-	if isNew && dyn {
-		s.deps.Store.Journal(host, host+" registered (dynamic)")
 	}
 	if err := s.deps.Store.AppendSamples(ctx, host, out); err != nil {
 		if errors.Is(err, store.ErrTooManySeries) || errors.Is(err, store.ErrTooManyPlugins) {

@@ -163,12 +163,10 @@ func (d *Daemon) heartbeatChanged(ch heartbeat.Change) {
 		// Recorded before the observers run, so alerting already knows the
 		// host is dynamic. It costs one committed write per new host.
 		ctx, cancel := context.WithTimeout(d.svcCtx, 10*time.Second)
-		isNew, err := d.Store.EnsureHost(ctx, ch.Host, true)
+		_, err := d.Store.EnsureHost(ctx, ch.Host, true)
 		cancel()
 		if err != nil {
 			d.log.Error("record dynamic host", "host", ch.Host, "error", err)
-		} else if isNew {
-			d.Store.Journal(ch.Host, ch.Host+" registered (dynamic)")
 		}
 	}
 	logHeartbeatChange(d.log, ch)

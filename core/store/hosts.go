@@ -17,6 +17,9 @@ type HostInfo struct {
 
 // EnsureHost records a host the first time it reports (dyn for hosts that
 // registered themselves with the enroll key) and returns whether it is new.
+// It is the one place a self-registration is recorded: a new dynamic host
+// is also journaled ("web01 registered (dynamic)"), whichever path (a
+// heartbeat or a sample batch) heard it first.
 func (s *Store) EnsureHost(ctx context.Context, name string, dyn bool) (bool, error) {
 	s.mu.RLock()
 	_, ok := s.hosts[name]
@@ -33,13 +36,17 @@ func (s *Store) EnsureHost(ctx context.Context, name string, dyn bool) (bool, er
 		return false, err
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if _, ok := s.hosts[name]; ok {
+		s.mu.Unlock()
 		return false, nil
 	}
 	s.hosts[name] = HostInfo{Name: name, Dyn: dyn, FirstSeen: now, LastSeen: now}
 	if dyn {
 		s.dynHosts++
+	}
+	s.mu.Unlock()
+	if dyn {
+		s.Journal(name, name+" registered (dynamic)")
 	}
 	return true, nil
 }

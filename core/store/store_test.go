@@ -95,7 +95,7 @@ func TestRestartReloadsRingsAndHistory(t *testing.T) {
 		t.Fatalf("host after restart: %+v", h)
 	}
 	msgs, _ := s2.Messages(ctx, MessageQuery{Host: "web01"})
-	if len(msgs) != 1 || msgs[0].Msg != "web01 ipv6 DOWN" {
+	if len(msgs) != 2 || msgs[0].Msg != "web01 ipv6 DOWN" || msgs[1].Msg != "web01 registered (dynamic)" {
 		t.Fatalf("journal: %+v", msgs)
 	}
 }
@@ -318,5 +318,36 @@ func TestUndecodableRowDoesNotStopStart(t *testing.T) {
 	}
 	if hist, err := s2.History(ctx, "h", "p", 0, math.MaxFloat64, 10); err != nil || len(hist) != 1 {
 		t.Fatalf("history: %v %+v", err, hist)
+	}
+}
+
+// TestEnsureHostJournalsASelfRegistrationOnce: the store is the one place
+// a dynamic host's registration is recorded, once, whichever path heard
+// it first; a configured host is not journaled.
+func TestEnsureHostJournalsASelfRegistrationOnce(t *testing.T) {
+	s := open(t, t.TempDir(), 10)
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		isNew, err := s.EnsureHost(ctx, "dyn01", true)
+		if err != nil || isNew != (i == 0) {
+			t.Fatalf("call %d: new=%v err=%v", i, isNew, err)
+		}
+	}
+	if isNew, err := s.EnsureHost(ctx, "web01", false); err != nil || !isNew {
+		t.Fatalf("configured host: new=%v err=%v", isNew, err)
+	}
+	if err := s.JournalSync(ctx, "", "sync point"); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := s.Messages(ctx, MessageQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range msgs {
+		got = append(got, m.Host+": "+m.Msg)
+	}
+	if len(got) != 2 || got[1] != "dyn01: dyn01 registered (dynamic)" {
+		t.Fatalf("journal %q, want the sync point and one registration of dyn01", got)
 	}
 }
