@@ -87,7 +87,7 @@ func TestEverySampleArrivesOnceInOrderAcrossAnOutage(t *testing.T) {
 	go func() { done <- s.Run(ctx) }()
 
 	enqueue(t, q, 0, 30, 0)
-	ingesttest.WaitFor(t, "the first samples", func() bool { return len(d.Samples()) == 30 })
+	testutil.Eventually(t, "the first samples", 10*time.Second, func() bool { return len(d.Samples()) == 30 })
 
 	// The daemon answers 503 for a while...
 	d.SetStatus(http.StatusServiceUnavailable)
@@ -104,7 +104,7 @@ func TestEverySampleArrivesOnceInOrderAcrossAnOutage(t *testing.T) {
 	d.SetStatus(0)
 	ingesttest.Serve(t, addr, d)
 	enqueue(t, q, 80, 100, 0)
-	ingesttest.WaitFor(t, "the backlog", func() bool { return len(d.Samples()) >= 100 })
+	testutil.Eventually(t, "the backlog", 10*time.Second, func() bool { return len(d.Samples()) >= 100 })
 
 	cancel()
 	if err := <-done; err != nil {

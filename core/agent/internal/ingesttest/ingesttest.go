@@ -132,15 +132,3 @@ func Serve(t testing.TB, addr string, h http.Handler) *httptest.Server {
 	t.Cleanup(srv.Close)
 	return srv
 }
-
-// WaitFor polls cond for up to 10 s.
-func WaitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
