@@ -170,7 +170,8 @@ func New(ctx context.Context, path string, opts Options) (*Daemon, error) {
 	if err := d.addPages(); err != nil {
 		return fail(err)
 	}
-	d.Metrics.Add(d.storeFamilies()...)
+	d.Metrics.Add(d.Store.Metrics()...)
+	d.Metrics.Add(d.API.Metrics()...)
 	d.API.Add(d.metricsRoute(d.Metrics))
 
 	d.httpSrv = &http.Server{

@@ -14,7 +14,6 @@ import (
 
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/heartbeat"
-	"github.com/hbdmon/hbd/core/metrics"
 	"github.com/hbdmon/hbd/core/store"
 )
 
@@ -90,7 +89,8 @@ func (d *Daemon) startHeartbeats() error {
 			d.log.Error("reload: expected hosts", "error", err)
 		}
 	})
-	d.Metrics.Add(d.heartbeatFamilies()...)
+	d.Metrics.Add(d.Heartbeats.Metrics()...)
+	d.Metrics.Add(d.Tracker.Metrics()...)
 	return nil
 }
 
@@ -353,45 +353,4 @@ func (b *heartbeatBook) forget(hosts []string) {
 	}
 	b.mu.Unlock()
 	b.st.DeleteHostHeartbeats(hosts...)
-}
-
-func (d *Daemon) heartbeatFamilies() []metrics.Family {
-	return []metrics.Family{
-		{Name: "hbd_heartbeats_received_total", Help: "Heartbeat datagrams received.", Counter: true,
-			Collect: func(emit func(float64, ...string)) { emit(float64(d.Heartbeats.Stats().Received)) }},
-		{Name: "hbd_heartbeats_accepted_total", Help: "Heartbeats verified and applied.", Counter: true,
-			Collect: func(emit func(float64, ...string)) { emit(float64(d.Heartbeats.Stats().Accepted)) }},
-		{Name: "hbd_heartbeats_acked_total", Help: "Heartbeat acks sent.", Counter: true,
-			Collect: func(emit func(float64, ...string)) { emit(float64(d.Heartbeats.Stats().Acked)) }},
-		{Name: "hbd_heartbeats_dropped_total", Help: "Heartbeats dropped, by reason.", Counter: true, Labels: []string{"reason"},
-			Collect: func(emit func(float64, ...string)) {
-				for r, n := range d.Heartbeats.Stats().Dropped {
-					emit(float64(n), string(r))
-				}
-			}},
-		{Name: "hbd_host_up", Help: "1 when the host's heartbeat state is UP, 0.5 DEGRADED, 0 DOWN.", Labels: []string{"host"},
-			Collect: func(emit func(float64, ...string)) {
-				for _, h := range d.Tracker.Hosts() {
-					if h.State == "" {
-						continue // awaited: neither up nor down yet
-					}
-					v := 0.0
-					switch h.State {
-					case heartbeat.StateUp:
-						v = 1
-					case heartbeat.StateDegraded:
-						v = 0.5
-					}
-					emit(v, h.Name)
-				}
-			}},
-		{Name: "hbd_connection_latency_seconds", Help: "Smoothed heartbeat round-trip time per address family.", Labels: []string{"host", "family"},
-			Collect: func(emit func(float64, ...string)) {
-				for _, h := range d.Tracker.Hosts() {
-					for _, c := range h.Connections {
-						emit(c.LatencyAvgMS/1000, h.Name, string(c.Family))
-					}
-				}
-			}},
-	}
 }

@@ -27,22 +27,3 @@ func (d *Daemon) metricsRoute(reg *metrics.Registry) api.Route {
 		return h(c)
 	}}
 }
-
-// storeFamilies exposes the store's counters.
-func (d *Daemon) storeFamilies() []metrics.Family {
-	st := d.Store
-	return []metrics.Family{
-		{Name: "hbd_samples_ingested_total", Help: "Samples committed to storage.", Counter: true,
-			Collect: func(emit func(float64, ...string)) { emit(float64(st.Stats().SamplesAppended.Load())) }},
-		{Name: "hbd_store_transactions_total", Help: "Committed SQLite write transactions.", Counter: true,
-			Collect: func(emit func(float64, ...string)) { emit(float64(st.Stats().Transactions.Load())) }},
-		{Name: "hbd_store_write_errors_total", Help: "Failed SQLite write transactions.", Counter: true,
-			Collect: func(emit func(float64, ...string)) { emit(float64(st.Stats().WriteErrors.Load())) }},
-		{Name: "hbd_store_write_queue", Help: "Writes waiting for the SQLite writer.",
-			Collect: func(emit func(float64, ...string)) { emit(float64(st.QueueLen())) }},
-		{Name: "hbd_store_memory_bytes", Help: "Bytes held by in-memory sample history.",
-			Collect: func(emit func(float64, ...string)) { b, _ := st.MemoryStats(); emit(float64(b)) }},
-		{Name: "hbd_hosts_known", Help: "Hosts configured or reported.",
-			Collect: func(emit func(float64, ...string)) { emit(float64(len(d.API.HostNames()))) }},
-	}
-}
