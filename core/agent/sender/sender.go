@@ -87,7 +87,25 @@ type Sender struct {
 	url     string
 	log     hclog.Logger
 	failing bool
+	// unsure is the last batch sent without a definite answer (a
+	// cancelled or failed request, a 5xx): the daemon may have stored it.
+	// The same batch is sent again as the identical signed request, which
+	// the daemon recognises and answers "duplicate" instead of storing it
+	// twice.
+	unsure *signed
 }
+
+// signed is one signed ingestion request.
+type signed struct {
+	body []byte
+	ts   int64
+	sig  string
+}
+
+// resignAfter is how long a signed request may be sent again as it is: well
+// inside the daemon's window for signed timestamps (protocol.MaxClockSkew),
+// within which it remembers the requests it stored.
+const resignAfter = protocol.MaxClockSkew / 2
 
 // New returns a Sender for q.
 func New(q Queue, o Options) *Sender {
@@ -179,7 +197,7 @@ func (s *Sender) Flush(ctx context.Context) error {
 		}
 		switch {
 		case status == http.StatusOK:
-			if n, ok := accepted(msg); ok && n < len(recs) {
+			if n, dup, ok := accepted(msg); ok && !dup && n < len(recs) {
 				s.log.Warn("daemon accepted only part of a batch", "accepted", n, "sent", len(recs))
 			}
 			sent += len(recs)
@@ -222,21 +240,30 @@ func (s *Sender) post(ctx context.Context, recs [][]byte) (int, string, error) {
 	body = append(body, bytes.Join(recs, []byte{','})...)
 	body = append(body, batchSuffix...)
 
-	ts := s.o.Now().Unix()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
+	now := s.o.Now().Unix()
+	sr := s.unsure
+	if sr == nil || !bytes.Equal(sr.body, body) || now-sr.ts >= int64(resignAfter/time.Second) || now < sr.ts {
+		sr = &signed{body: body, ts: now, sig: protocol.Sign(s.o.Key, s.o.Host, now, body)}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(sr.body))
 	if err != nil {
 		return 0, "", fmt.Errorf("build request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(protocol.HeaderHost, s.o.Host)
-	req.Header.Set(protocol.HeaderTimestamp, strconv.FormatInt(ts, 10))
-	req.Header.Set(protocol.HeaderSignature, protocol.Sign(s.o.Key, s.o.Host, ts, body))
+	req.Header.Set(protocol.HeaderTimestamp, strconv.FormatInt(sr.ts, 10))
+	req.Header.Set(protocol.HeaderSignature, sr.sig)
 
+	// Until a definite answer arrives the daemon may have stored the batch.
+	s.unsure = sr
 	resp, err := s.o.Client.Do(req)
 	if err != nil {
 		return 0, "", err // a *url.Error: names the method, URL and cause
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode < 500 {
+		s.unsure = nil // answered: stored, or refused for good
+	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
 	if err != nil && resp.StatusCode != http.StatusOK {
 		return 0, "", fmt.Errorf("read response: %w", err)
@@ -265,12 +292,13 @@ func excerpt(s string) string {
 	return s
 }
 
-func accepted(body string) (int, bool) {
+func accepted(body string) (n int, duplicate, ok bool) {
 	var r struct {
-		Accepted *int `json:"accepted"`
+		Accepted  *int `json:"accepted"`
+		Duplicate bool `json:"duplicate"`
 	}
 	if json.Unmarshal([]byte(body), &r) != nil || r.Accepted == nil {
-		return 0, false
+		return 0, false, false
 	}
-	return *r.Accepted, true
+	return *r.Accepted, r.Duplicate, true
 }

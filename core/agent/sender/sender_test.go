@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -290,6 +292,73 @@ func TestClockSkewIsExplained(t *testing.T) {
 	}
 	if got, _ := st.Latest(testHost, "cpu_monitor", 10); len(got) != 1 {
 		t.Fatalf("%d samples stored", len(got))
+	}
+}
+
+// TestBatchWhoseAnswerWasLostIsStoredOnce: hbd stores a batch but its
+// answer never reaches the agent (the connection drops, or the agent stops
+// mid-request). The agent must send the batch again, and hbd must store it
+// only once: the retry is the identical signed request, which hbd answers
+// as a duplicate.
+func TestBatchWhoseAnswerWasLostIsStoredOnce(t *testing.T) {
+	cfg := testutil.Config(t, "watchhosts:\n  "+testHost+":\n    key: \""+string(testKey)+"\"\n")
+	st := testutil.Store(t, 10)
+	srv := api.New(api.Deps{
+		Config: func() *config.Config { return cfg },
+		Store:  st,
+		HostKey: func(h string) ([]byte, bool, bool) {
+			k, ok := cfg.HostKey(h)
+			return k, false, ok
+		},
+	})
+	var mu sync.Mutex
+	var answers []string
+	drop := true
+	web := ingesttest.Serve(t, "127.0.0.1:0", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		srv.Echo.ServeHTTP(rec, r)
+		mu.Lock()
+		answers = append(answers, strings.TrimSpace(rec.Body.String()))
+		lose := drop
+		drop = false
+		mu.Unlock()
+		if lose {
+			panic(http.ErrAbortHandler) // stored, but the answer is lost
+		}
+		w.WriteHeader(rec.Code)
+		w.Write(rec.Body.Bytes())
+	}))
+	q := newSpool(t)
+	now := time.Now().Unix()
+	for i := range 3 {
+		rec, _ := json.Marshal(protocol.Sample{Plugin: "cpu_monitor", Timestamp: float64(now - int64(i)), Data: map[string]any{"n": float64(i)}})
+		if err := q.Append(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The retry comes seconds later: a fresh signature would differ.
+	var calls atomic.Int64
+	clock := func() time.Time { return time.Now().Add(time.Duration(calls.Add(1)) * 2 * time.Second) }
+	s := New(q, Options{URL: web.URL, Host: testHost, Key: testKey, Interval: time.Second, Now: clock})
+	if err := s.Flush(t.Context()); err == nil {
+		t.Fatal("Flush succeeded although the answer was lost")
+	}
+	if recs, _, _ := q.Peek(10, 1<<20); len(recs) != 3 {
+		t.Fatalf("%d samples left in the spool after a lost answer, want 3", len(recs))
+	}
+	if err := s.Flush(t.Context()); err != nil {
+		t.Fatalf("second Flush: %v", err)
+	}
+	if recs, _, _ := q.Peek(10, 1<<20); len(recs) != 0 {
+		t.Fatalf("%d samples left in the spool after the retry", len(recs))
+	}
+	if got, _ := st.Latest(testHost, "cpu_monitor", 10); len(got) != 3 {
+		t.Fatalf("%d samples stored, want each of the 3 once", len(got))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(answers) != 2 || !strings.Contains(answers[0], `"accepted":3`) || !strings.Contains(answers[1], `"duplicate":true`) {
+		t.Fatalf("hbd's answers %q: want the batch stored, then its retry recognised as a duplicate", answers)
 	}
 }
 

@@ -33,11 +33,15 @@ type Daemon struct {
 	mu      sync.Mutex
 	samples []protocol.Sample
 	batches []int
+	// stored holds the signatures of stored requests; duplicates counts
+	// the repeats answered "duplicate".
+	stored     map[string]bool
+	duplicates int
 }
 
 // New returns a daemon that accepts batches from host signed with key.
 func New(t testing.TB, host string, key []byte) *Daemon {
-	return &Daemon{t: t, host: host, key: key}
+	return &Daemon{t: t, host: host, key: key, stored: map[string]bool{}}
 }
 
 // SetStatus makes the daemon answer every valid batch with status (for
@@ -83,6 +87,16 @@ func (d *Daemon) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	d.mu.Lock()
+	// Like hbd, a signed request already stored is answered as a
+	// duplicate and not stored again.
+	sig := r.Header.Get(protocol.HeaderSignature)
+	if d.stored[sig] {
+		d.duplicates++
+		d.mu.Unlock()
+		reply(w, http.StatusOK, `{"ok":true,"accepted":0,"duplicate":true}`)
+		return
+	}
+	d.stored[sig] = true
 	d.samples = append(d.samples, b.Samples...)
 	d.batches = append(d.batches, len(b.Samples))
 	d.mu.Unlock()
@@ -107,6 +121,14 @@ func (d *Daemon) Batches() []int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return slices.Clone(d.batches)
+}
+
+// Duplicates returns how many requests repeated a stored one (and were
+// answered "duplicate" without being stored again).
+func (d *Daemon) Duplicates() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.duplicates
 }
 
 // Serve starts h on addr ("127.0.0.1:0" for any port), retrying briefly
