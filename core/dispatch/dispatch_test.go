@@ -14,7 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/hbdmon/hbd/core/access"
 	"github.com/hbdmon/hbd/core/alert"
+	"github.com/hbdmon/hbd/core/channels"
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/dispatch"
 	"github.com/hbdmon/hbd/core/pluginhost"
@@ -28,6 +32,7 @@ var hash = "$2a$10$" + strings.Repeat("a", 53)
 
 type env struct {
 	d     *dispatch.Dispatcher
+	reg   *channels.Registry
 	st    *store.Store
 	dir   string
 	host  *pluginhost.Host
@@ -67,7 +72,7 @@ func hooksEnv(t *testing.T, names ...string) *env {
 	return newEnv(t, yaml, names...)
 }
 
-// open (re)opens the store and a dispatcher on e.dir.
+// open (re)opens the store, a channel registry and a dispatcher on e.dir.
 func (e *env) open(t *testing.T, opts dispatch.Options) {
 	t.Helper()
 	st, err := store.Open(context.Background(), e.dir, store.Options{})
@@ -75,8 +80,13 @@ func (e *env) open(t *testing.T, opts dispatch.Options) {
 		t.Fatal(err)
 	}
 	e.st = st
-	opts.Config = func() *config.Config { return e.cfg }
+	conf := func() *config.Config { return e.cfg }
+	policy := access.NewPolicy(conf, access.NewHosts(e.cfg))
+	e.reg = newRegistry(t, conf, st, e.host, policy, opts.Logger)
+	opts.Config = conf
 	opts.Store = st
+	opts.Channels = e.reg
+	opts.Policy = policy
 	opts.Plugins = e.host
 	if opts.RetryBase == 0 {
 		opts.RetryBase = 100 * time.Millisecond
@@ -105,6 +115,19 @@ func (e *env) open(t *testing.T, opts dispatch.Options) {
 	t.Cleanup(e.close)
 }
 
+// newRegistry starts a channel registry on st.
+func newRegistry(t testing.TB, conf func() *config.Config, st *store.Store, plugins channels.Notifier, policy channels.Policy, logger hclog.Logger) *channels.Registry {
+	t.Helper()
+	reg, err := channels.New(channels.Options{Config: conf, Store: st, Journal: st, Plugins: plugins, Policy: policy, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return reg
+}
+
 // journal returns the journal lines, oldest first.
 func (e *env) journal(t *testing.T) []string {
 	t.Helper()
@@ -122,7 +145,7 @@ func (e *env) journal(t *testing.T) []string {
 func (e *env) waitJournal(t *testing.T, substr string) []string {
 	t.Helper()
 	var lines []string
-	pht.Eventually(t, "journal line "+substr, 10*time.Second, func() bool {
+	testutil.Eventually(t, "journal line "+substr, 10*time.Second, func() bool {
 		lines = e.journal(t)
 		return slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, substr) })
 	})
@@ -168,10 +191,10 @@ const noHost = "no-such-host"
 func TestRouteFollowsHostsNotifySubscriptionsAndMinLevel(t *testing.T) {
 	e := newEnv(t, strings.ReplaceAll(routingYAML, "HASH", hash))
 	ctx := context.Background()
-	alice := dispatch.Caller{User: "alice"}
-	bob := dispatch.Caller{User: "bob"}
+	alice := access.Principal{User: "alice"}
+	bob := access.Principal{User: "bob"}
 	for _, c := range []struct {
-		who   dispatch.Caller
+		who   access.Principal
 		name  string
 		hosts []string
 	}{
@@ -180,7 +203,7 @@ func TestRouteFollowsHostsNotifySubscriptionsAndMinLevel(t *testing.T) {
 		{alice, "alice_db", []string{"db01"}},   // nor alice's for a host she cannot see
 	} {
 		hosts := c.hosts
-		if err := e.d.CreateChannel(ctx, c.who, dispatch.ChannelInput{Name: c.name, Type: "webhook", Hosts: &hosts,
+		if err := e.reg.CreateChannel(ctx, c.who, channels.Input{Name: c.name, Type: "webhook", Hosts: &hosts,
 			Fields: map[string]string{"url": "http://127.0.0.1:1/"}}); err != nil {
 			t.Fatal(err)
 		}
@@ -297,7 +320,7 @@ func TestRetriesWithBackoffUntilDelivered(t *testing.T) {
 			t.Errorf("journal lacks %q:\n%s", w, strings.Join(lines, "\n"))
 		}
 	}
-	pht.Eventually(t, "empty queue", 2*time.Second, func() bool { return len(pending(t, e.st)) == 0 })
+	testutil.Eventually(t, "empty queue", 2*time.Second, func() bool { return len(pending(t, e.st)) == 0 })
 	if s := e.d.Stats(); s.Delivered != 1 || s.Failed != 2 || len(s.Pending) != 0 {
 		t.Errorf("stats = %+v", s)
 	}
@@ -324,7 +347,7 @@ func TestPermanentErrorIsNotRetriedAndGivingUpIsBounded(t *testing.T) {
 	if n := e.rcv["down"].Count(); n != 4 {
 		t.Errorf("a failing channel was tried %d times, want MaxAttempts = 4", n)
 	}
-	pht.Eventually(t, "empty queue", 2*time.Second, func() bool { return len(pending(t, e.st)) == 0 })
+	testutil.Eventually(t, "empty queue", 2*time.Second, func() bool { return len(pending(t, e.st)) == 0 })
 	if s := e.d.Stats(); s.GaveUp != 2 {
 		t.Errorf("stats = %+v", s)
 	}
@@ -466,7 +489,7 @@ func TestPendingDeliveriesSurviveRestart(t *testing.T) {
 		t.Error("the resumed delivery has another event id")
 	}
 	e.waitJournal(t, "CRITICAL: delivered (attempt 2)")
-	pht.Eventually(t, "empty queue", 2*time.Second, func() bool { return len(pending(t, e.st)) == 0 })
+	testutil.Eventually(t, "empty queue", 2*time.Second, func() bool { return len(pending(t, e.st)) == 0 })
 }
 
 func TestSecretsNeverReachTheJournal(t *testing.T) {
@@ -481,7 +504,7 @@ notification_channels:
 	e.rcv["po"].Respond(http.StatusBadRequest, `{"errors":["token `+token+` or user `+user+` is invalid"]}`)
 	e.d.Dispatch(crit("web01"))
 	lines := e.waitJournal(t, "notify phone web01")
-	pht.Eventually(t, "the failure line", 5*time.Second, func() bool {
+	testutil.Eventually(t, "the failure line", 5*time.Second, func() bool {
 		lines = e.journal(t)
 		return slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, "failed (attempt 1)") })
 	})
@@ -490,7 +513,7 @@ notification_channels:
 			t.Errorf("journal line leaks a secret: %s", l)
 		}
 	}
-	err := e.d.TestChannel(context.Background(), dispatch.Caller{Admin: true}, "phone")
+	err := e.reg.TestChannel(context.Background(), access.Principal{Admin: true}, "phone")
 	if err == nil || strings.Contains(err.Error(), token) || strings.Contains(err.Error(), user) {
 		t.Errorf("test error = %v", err)
 	}
@@ -504,7 +527,7 @@ watchhosts:
 	lv := "critical"
 	priv := true
 	hosts := []string{"web*"}
-	err := e.d.CreateChannel(context.Background(), dispatch.Caller{User: "alice"}, dispatch.ChannelInput{
+	err := e.reg.CreateChannel(context.Background(), access.Principal{User: "alice"}, channels.Input{
 		Name: "mine", Type: "webhook", MinLevel: &lv, Private: &priv, Hosts: &hosts,
 		Fields: map[string]string{"url": e.rcv["mine"].URL, "secret": "hmac-key-1"},
 	})
@@ -513,12 +536,12 @@ watchhosts:
 	}
 	e.close()
 	e.open(t, dispatch.Options{})
-	chans := e.d.Channels()
+	chans := e.reg.Channels()
 	if len(chans) != 1 {
 		t.Fatalf("channels after restart = %+v", chans)
 	}
 	c := chans[0]
-	if c.Name != "mine" || c.Owner != "alice" || !c.Private || c.MinLevel != "CRITICAL" || c.Source != dispatch.SourceUser ||
+	if c.Name != "mine" || c.Owner != "alice" || !c.Private || c.MinLevel != "CRITICAL" || c.Source != channels.SourceUser ||
 		!slices.Equal(c.Hosts, hosts) || c.Fields["secret"] != "hmac-key-1" {
 		t.Errorf("channel after restart = %+v", c)
 	}
@@ -557,7 +580,7 @@ notification_channels:
   typo: {type: webhook, url: "http://127.0.0.1:1/", urll: "x"}
   sms: {type: sms, number: "123"}
 `)
-	errs := e.d.CheckConfigChannels(context.Background())
+	errs := e.reg.CheckConfigChannels(context.Background())
 	var got []string
 	for _, err := range errs {
 		got = append(got, err.Error())
