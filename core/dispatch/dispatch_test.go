@@ -33,6 +33,7 @@ var hash = "$2a$10$" + strings.Repeat("a", 53)
 type env struct {
 	d     *dispatch.Dispatcher
 	reg   *channels.Registry
+	cfgMu sync.Mutex // guards cfg once the dispatcher runs (setConfig)
 	st    *store.Store
 	dir   string
 	host  *pluginhost.Host
@@ -80,8 +81,12 @@ func (e *env) open(t *testing.T, opts dispatch.Options) {
 		t.Fatal(err)
 	}
 	e.st = st
-	conf := func() *config.Config { return e.cfg }
-	policy := access.NewPolicy(conf, access.NewHosts(e.cfg))
+	conf := func() *config.Config {
+		e.cfgMu.Lock()
+		defer e.cfgMu.Unlock()
+		return e.cfg
+	}
+	policy := access.NewPolicy(conf, access.NewHosts(conf()))
 	e.reg = newRegistry(t, conf, st, e.host, policy, opts.Logger)
 	opts.Config = conf
 	opts.Store = st
@@ -601,4 +606,89 @@ notification_channels:
 		t.Errorf("problems:\n%s", all)
 	}
 	e.waitJournal(t, "notification channel problem: watchhosts.web01.notify: no channel named 'ghost'")
+}
+
+// A channel's queue (and its worker) ends when the channel is deleted,
+// after the delivery in flight is done and the pending ones are dropped,
+// and starts again when a channel of that name comes back. Counted from
+// the dispatcher's own records (Stats.Queues).
+func TestQueueEndsWhenItsChannelIsDeletedAndComesBack(t *testing.T) {
+	hold := newGate(t)
+	e := newEnv(t, `
+users:
+  alice: {password_hash: "`+hash+`"}
+watchhosts:
+  web01: {key: "`+testutil.Key+`", monitors: [alice]}
+channel_destinations: {allow: [127.0.0.0/8]}
+`)
+	ctx := context.Background()
+	alice := access.Principal{User: "alice"}
+	create := func(url string) {
+		t.Helper()
+		if err := e.reg.CreateChannel(ctx, alice, channels.Input{Name: "mine", Type: "webhook", Fields: map[string]string{"url": url}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	create(hold.URL)
+	if n := e.d.Stats().Queues; n != 0 {
+		t.Fatalf("%d queues before any delivery", n)
+	}
+	e.d.Dispatch(crit("web01"))
+	e.d.Dispatch(crit("web01"))
+	testutil.Eventually(t, "the first request held", 10*time.Second, func() bool { return hold.arrived() == 1 })
+	if s := e.d.Stats(); s.Queues != 1 || s.Pending["mine"] != 2 {
+		t.Fatalf("stats while delivering = %+v, want one queue with 2 pending", s)
+	}
+	// Deleted while its first delivery is in flight: the queue stays until
+	// that attempt returns, then ends.
+	if err := e.reg.DeleteChannel(ctx, alice, "mine"); err != nil {
+		t.Fatal(err)
+	}
+	e.waitJournal(t, "notification channel mine deleted with 2 pending notifications")
+	hold.release()
+	testutil.Eventually(t, "the queue ended", 10*time.Second, func() bool { return e.d.Stats().Queues == 0 })
+	if a := hold.arrived(); a != 1 {
+		t.Errorf("the deleted channel's receiver got %d requests, want only the one in flight", a)
+	}
+	if n := len(pending(t, e.st)); n != 0 {
+		t.Errorf("%d deliveries of the deleted channel still stored", n)
+	}
+
+	// The name comes back: its next delivery starts a new queue.
+	again := pht.NewReceiver(t)
+	create(again.URL)
+	e.d.Dispatch(crit("web01"))
+	again.Wait(t, 1, 10*time.Second)
+	if n := e.d.Stats().Queues; n != 1 {
+		t.Errorf("%d queues after the channel came back, want 1", n)
+	}
+}
+
+// A config channel removed by a reload loses its queue once its pending
+// deliveries are handled; the others keep theirs.
+func TestQueueEndsWhenReloadRemovesItsChannel(t *testing.T) {
+	e := hooksEnv(t, "kept", "removed")
+	e.d.Dispatch(crit("web01"))
+	e.rcv["kept"].Wait(t, 1, 10*time.Second)
+	e.rcv["removed"].Wait(t, 1, 10*time.Second)
+	testutil.Eventually(t, "both delivered", 10*time.Second, func() bool { return e.d.Stats().Delivered == 2 })
+	if n := e.d.Stats().Queues; n != 2 {
+		t.Fatalf("%d queues, want 2", n)
+	}
+	cfg := *e.cfg
+	cfg.Channels = map[string]config.Channel{"kept": e.cfg.Channels["kept"]}
+	e.cfgMu.Lock()
+	e.cfg = &cfg
+	e.cfgMu.Unlock()
+	e.reg.Reload(context.Background())
+	testutil.Eventually(t, "the removed channel's queue ended", 10*time.Second, func() bool { return e.d.Stats().Queues == 1 })
+	if s := e.d.Stats(); len(s.Pending) != 0 {
+		t.Errorf("pending = %v", s.Pending)
+	}
+	// The kept channel's queue still delivers.
+	e.d.Dispatch(crit("web01"))
+	e.rcv["kept"].Wait(t, 2, 10*time.Second)
+	if n := e.rcv["removed"].Count(); n != 1 {
+		t.Errorf("the removed channel got %d requests after the reload", n)
+	}
 }
