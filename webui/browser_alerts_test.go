@@ -13,8 +13,10 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/labstack/echo/v4"
 
+	"github.com/hbdmon/hbd/core/access"
 	"github.com/hbdmon/hbd/core/alert"
 	"github.com/hbdmon/hbd/core/api"
+	"github.com/hbdmon/hbd/core/channels"
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/dispatch"
 	"github.com/hbdmon/hbd/core/pluginhost"
@@ -51,7 +53,15 @@ thresholds:
 	s := &alertSite{st: testutil.Store(t, 100)}
 	cfgFn := func() *config.Config { return cfg }
 	plugins, _ := pht.Start(t, t.TempDir(), pluginhost.Options{})
-	disp, err := dispatch.New(dispatch.Options{Config: cfgFn, Store: s.st, Plugins: plugins})
+	policy := access.NewPolicy(cfgFn, access.NewHosts(cfg))
+	reg, err := channels.New(channels.Options{Config: cfgFn, Store: s.st, Journal: s.st, Plugins: plugins, Policy: policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	disp, err := dispatch.New(dispatch.Options{Config: cfgFn, Store: s.st, Plugins: plugins, Channels: reg, Policy: policy})
 	if err != nil {
 		t.Fatal(err)
 	}

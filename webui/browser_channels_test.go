@@ -8,7 +8,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/hbdmon/hbd/core/access"
 	"github.com/hbdmon/hbd/core/api"
+	"github.com/hbdmon/hbd/core/channels"
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/dispatch"
 	"github.com/hbdmon/hbd/core/pluginhost"
@@ -35,7 +37,15 @@ notification_channels:
 	cfgFn := func() *config.Config { return cfg }
 	st := testutil.Store(t, 10)
 	plugins, _ := pht.Start(t, pht.Dir(t, pht.Webhook), pluginhost.Options{})
-	disp, err := dispatch.New(dispatch.Options{Config: cfgFn, Store: st, Plugins: plugins})
+	policy := access.NewPolicy(cfgFn, access.NewHosts(cfg))
+	reg, err := channels.New(channels.Options{Config: cfgFn, Store: st, Journal: st, Plugins: plugins, Policy: policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	disp, err := dispatch.New(dispatch.Options{Config: cfgFn, Store: st, Plugins: plugins, Channels: reg, Policy: policy})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +59,7 @@ notification_channels:
 		t.Fatal(err)
 	}
 	srv.Add(routes...)
-	srv.AddChannels(disp)
+	srv.AddChannels(reg, disp)
 	httpSrv := httptest.NewServer(srv.Echo)
 	t.Cleanup(httpSrv.Close)
 
@@ -82,7 +92,7 @@ notification_channels:
 	if c := cell("from_form"); !strings.Contains(c, "covers 2 hosts: web01, web02") {
 		t.Errorf("from_form's hosts cell = %q", c)
 	}
-	chans := disp.Channels()
+	chans := reg.Channels()
 	for _, ch := range chans {
 		if ch.Name == "from_form" && len(ch.Hosts) != 0 {
 			t.Errorf("the form sent hosts %v for an empty field", ch.Hosts)

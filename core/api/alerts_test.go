@@ -16,9 +16,11 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/hbdmon/hbd/core/access"
 	"github.com/hbdmon/hbd/core/alert"
 	"github.com/hbdmon/hbd/core/api"
 	"github.com/hbdmon/hbd/core/auth/authtest"
+	"github.com/hbdmon/hbd/core/channels"
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/dispatch"
 	"github.com/hbdmon/hbd/core/pluginhost"
@@ -120,7 +122,16 @@ func newAlertFixtureWith(t *testing.T, yaml string, dispatcher bool) *alertFixtu
 	var deliveries api.DeliveryStatus
 	if dispatcher {
 		host, _ := pht.Start(t, pht.Dir(t, pht.Webhook), pluginhost.Options{})
-		d, err := dispatch.New(dispatch.Options{Config: func() *config.Config { return cfg }, Store: st, Plugins: host})
+		conf := func() *config.Config { return cfg }
+		policy := access.NewPolicy(conf, access.NewHosts(cfg))
+		reg, err := channels.New(channels.Options{Config: conf, Store: st, Journal: st, Plugins: host, Policy: policy})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := reg.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		d, err := dispatch.New(dispatch.Options{Config: conf, Store: st, Plugins: host, Channels: reg, Policy: policy})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,7 +11,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/hbdmon/hbd/core/dispatch"
+	"github.com/hbdmon/hbd/core/access"
+	"github.com/hbdmon/hbd/core/channels"
 	"github.com/hbdmon/hbd/core/safetext"
 	"github.com/hbdmon/hbd/sdk"
 )
@@ -22,23 +23,30 @@ const MaxChannelBody = 64 << 10
 // maxChannelKeyLen bounds a key of a channel request body.
 const maxChannelKeyLen = 64
 
-// Channels is the notification channel service behind the channel
-// endpoints; *dispatch.Dispatcher provides it. Access rules (visibility,
-// ownership, read-only config channels) and masking live in the service;
-// the handlers only translate HTTP.
+// Channels is the channel registry behind the channel endpoints;
+// *channels.Registry provides it. Access rules (visibility, ownership,
+// read-only config channels) and masking live in the registry; the
+// handlers only translate HTTP.
 type Channels interface {
 	ChannelTypes() map[string]sdk.Schema
-	ListChannels(c dispatch.Caller) []dispatch.ChannelView
-	CreateChannel(ctx context.Context, c dispatch.Caller, in dispatch.ChannelInput) error
-	UpdateChannel(ctx context.Context, c dispatch.Caller, name string, in dispatch.ChannelInput) error
-	DeleteChannel(ctx context.Context, c dispatch.Caller, name string) error
-	TestChannel(ctx context.Context, c dispatch.Caller, name string) error
+	ListChannels(pr access.Principal, covered map[string][]string) []channels.View
+	CreateChannel(ctx context.Context, pr access.Principal, in channels.Input) error
+	UpdateChannel(ctx context.Context, pr access.Principal, name string, in channels.Input) error
+	DeleteChannel(ctx context.Context, pr access.Principal, name string) error
+	TestChannel(ctx context.Context, pr access.Principal, name string) error
 }
 
-// AddChannels registers the notification channel endpoints served by ch.
-// The daemon calls it once, before the server starts.
-func (s *Server) AddChannels(ch Channels) {
-	h := &channelHandlers{ch: ch}
+// ChannelCoverage tells, per channel name, the known hosts whose alerts
+// the channel receives now; *dispatch.Dispatcher provides it.
+type ChannelCoverage interface {
+	Coverage() map[string][]string
+}
+
+// AddChannels registers the notification channel endpoints served by ch,
+// with the coverage cov reports in the channel list (nil: none). The
+// daemon calls it once, before the server starts.
+func (s *Server) AddChannels(ch Channels, cov ChannelCoverage) {
+	h := &channelHandlers{ch: ch, cov: cov}
 	s.Add(
 		Route{Method: http.MethodGet, Path: "/api/0/notification_channel_types", Access: Authenticated, Handler: h.types},
 		Route{Method: http.MethodGet, Path: "/api/0/notification_channels", Access: Authenticated, Handler: h.list},
@@ -49,7 +57,10 @@ func (s *Server) AddChannels(ch Channels) {
 	)
 }
 
-type channelHandlers struct{ ch Channels }
+type channelHandlers struct {
+	ch  Channels
+	cov ChannelCoverage
+}
 
 // ChannelTypeJSON is one entry of GET /api/0/notification_channel_types.
 type ChannelTypeJSON struct {
@@ -81,7 +92,7 @@ type ChannelJSON struct {
 	TypeMissing bool               `json:"type_missing"`
 	// CoveredHosts names, sorted, the known hosts (watchhosts and hosts
 	// that reported) whose alerts the channel receives now and that the
-	// caller may see, at most dispatch.MaxCoveredHosts; CoveredCount
+	// caller may see, at most channels.MaxCoveredHosts; CoveredCount
 	// counts them (beyond that bound too).
 	CoveredHosts []string `json:"covered_hosts"`
 	CoveredCount int      `json:"covered_count"`
@@ -95,9 +106,9 @@ type ChannelValueJSON struct {
 	Sensitive bool   `json:"sensitive"`
 }
 
-func callerOf(c echo.Context) dispatch.Caller {
+func callerOf(c echo.Context) access.Principal {
 	p := PrincipalOf(c)
-	return dispatch.Caller{User: p.User, Admin: p.Admin || p.Open}
+	return access.Principal{User: p.User, Admin: p.Admin, Open: p.Open}
 }
 
 func (h *channelHandlers) types(c echo.Context) error {
@@ -113,7 +124,11 @@ func (h *channelHandlers) types(c echo.Context) error {
 }
 
 func (h *channelHandlers) list(c echo.Context) error {
-	views := h.ch.ListChannels(callerOf(c))
+	var covered map[string][]string
+	if h.cov != nil {
+		covered = h.cov.Coverage()
+	}
+	views := h.ch.ListChannels(callerOf(c), covered)
 	out := make([]ChannelJSON, 0, len(views))
 	for _, v := range views {
 		j := ChannelJSON{Name: v.Name, Type: v.Type, TypeLabel: v.TypeLabel, Private: v.Private, MinLevel: v.MinLevel, Hosts: v.Hosts,
@@ -173,23 +188,23 @@ func (h *channelHandlers) test(c echo.Context) error {
 // channelError maps the channel service's errors to status codes; their
 // messages are written for the caller and hold no secret.
 func channelError(err error) error {
-	var de *dispatch.Error
+	var de *channels.Error
 	if !errors.As(err, &de) {
 		return err
 	}
 	status := http.StatusInternalServerError
 	switch {
-	case errors.Is(err, dispatch.ErrNotFound):
+	case errors.Is(err, channels.ErrNotFound):
 		status = http.StatusNotFound
-	case errors.Is(err, dispatch.ErrForbidden), errors.Is(err, dispatch.ErrReadOnly):
+	case errors.Is(err, channels.ErrForbidden), errors.Is(err, channels.ErrReadOnly):
 		status = http.StatusForbidden
-	case errors.Is(err, dispatch.ErrExists):
+	case errors.Is(err, channels.ErrExists):
 		status = http.StatusConflict
-	case errors.Is(err, dispatch.ErrInvalid):
+	case errors.Is(err, channels.ErrInvalid):
 		status = http.StatusBadRequest
-	case errors.Is(err, dispatch.ErrUnavailable):
+	case errors.Is(err, channels.ErrUnavailable):
 		status = http.StatusServiceUnavailable
-	case errors.Is(err, dispatch.ErrDelivery):
+	case errors.Is(err, channels.ErrDelivery):
 		status = http.StatusBadGateway
 	}
 	return Errorf(status, "%s", de.Msg)
@@ -200,8 +215,8 @@ func channelError(err error) error {
 // the top level. A "fields" list shaped like the GET answer is accepted
 // too (top-level keys win), so a client may send back what it read.
 // Read-only keys of the GET answer are ignored.
-func readChannelInput(c echo.Context) (dispatch.ChannelInput, error) {
-	in := dispatch.ChannelInput{Fields: map[string]string{}}
+func readChannelInput(c echo.Context) (channels.Input, error) {
+	in := channels.Input{Fields: map[string]string{}}
 	body, err := readJSONObject(c, MaxChannelBody, fmt.Sprintf("Request body is larger than %d KiB", MaxChannelBody>>10))
 	if err != nil {
 		return in, err
@@ -218,8 +233,8 @@ func readChannelInput(c echo.Context) (dispatch.ChannelInput, error) {
 	if raw == nil {
 		return in, Errorf(http.StatusBadRequest, "Request body must be a JSON object")
 	}
-	if len(raw) > dispatch.MaxFields+len(sdk.ReservedKeys)+4 { // + source, type_missing, covered_hosts, covered_count
-		return in, Errorf(http.StatusBadRequest, "Too many fields (at most %d)", dispatch.MaxFields)
+	if len(raw) > channels.MaxFields+len(sdk.ReservedKeys)+4 { // + source, type_missing, covered_hosts, covered_count
+		return in, Errorf(http.StatusBadRequest, "Too many fields (at most %d)", channels.MaxFields)
 	}
 	str := func(key string, v json.RawMessage) (string, bool, error) {
 		if isNull(v) {
@@ -239,8 +254,8 @@ func readChannelInput(c echo.Context) (dispatch.ChannelInput, error) {
 		if err := json.Unmarshal(v, &list); err != nil {
 			return in, Errorf(http.StatusBadRequest, "Field 'fields' must be a list of {\"key\": ..., \"value\": ...}")
 		}
-		if len(list) > dispatch.MaxFields {
-			return in, Errorf(http.StatusBadRequest, "Too many fields (at most %d)", dispatch.MaxFields)
+		if len(list) > channels.MaxFields {
+			return in, Errorf(http.StatusBadRequest, "Too many fields (at most %d)", channels.MaxFields)
 		}
 		for _, f := range list {
 			if f.Key == "" || len(f.Key) > maxChannelKeyLen {

@@ -16,7 +16,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/hbdmon/hbd/core/access"
 	"github.com/hbdmon/hbd/core/api"
+	"github.com/hbdmon/hbd/core/channels"
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/dispatch"
 	"github.com/hbdmon/hbd/core/pluginhost"
@@ -62,6 +64,7 @@ channel_destinations: {allow: [127.0.0.0/8]} # local receivers, for users' chann
 type chanFixture struct {
 	srv  *httptest.Server
 	d    *dispatch.Dispatcher
+	reg  *channels.Registry
 	st   *store.Store
 	rcv  *pht.Receiver
 	open bool
@@ -78,7 +81,16 @@ func newChanFixture(t *testing.T, openMode bool) *chanFixture {
 	cfg := testutil.Config(t, yaml)
 	st := testutil.Store(t, 10)
 	host, _ := pht.Start(t, pht.Dir(t, pht.Webhook, pht.Pushover), pluginhost.Options{})
-	d, err := dispatch.New(dispatch.Options{Config: func() *config.Config { return cfg }, Store: st, Plugins: host})
+	conf := func() *config.Config { return cfg }
+	policy := access.NewPolicy(conf, access.NewHosts(cfg))
+	reg, err := channels.New(channels.Options{Config: conf, Store: st, Journal: st, Plugins: host, Policy: policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	d, err := dispatch.New(dispatch.Options{Config: conf, Store: st, Plugins: host, Channels: reg, Policy: policy})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,13 +98,13 @@ func newChanFixture(t *testing.T, openMode bool) *chanFixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
-	f.d, f.st = d, st
+	f.d, f.reg, f.st = d, reg, st
 	deps := api.Deps{Config: func() *config.Config { return cfg }, Store: st}
 	if !openMode {
 		deps.Guard = headerGuard{cfg}
 	}
 	s := api.New(deps)
-	s.AddChannels(d)
+	s.AddChannels(reg, d)
 	f.srv = httptest.NewServer(s.Echo)
 	t.Cleanup(f.srv.Close)
 	return f

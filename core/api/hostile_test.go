@@ -21,10 +21,12 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/hbdmon/hbd/core/access"
 	"github.com/hbdmon/hbd/core/alert"
 	"github.com/hbdmon/hbd/core/api"
 	"github.com/hbdmon/hbd/core/auth"
 	"github.com/hbdmon/hbd/core/auth/authtest"
+	"github.com/hbdmon/hbd/core/channels"
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/dispatch"
 	"github.com/hbdmon/hbd/core/pluginhost"
@@ -91,6 +93,7 @@ type hostileFixture struct {
 	srv   *api.Server
 	ev    *alert.Evaluator
 	disp  *dispatch.Dispatcher
+	reg   *channels.Registry
 	rcv   *pht.Receiver
 	key   []byte
 	token string // the admin's session token; "" in open mode
@@ -145,7 +148,15 @@ func newHostileFixture(t *testing.T, open bool) *hostileFixture {
 	})
 
 	plugins, _ := pht.Start(t, pht.Dir(t, pht.Webhook), pluginhost.Options{})
-	disp, err := dispatch.New(dispatch.Options{Config: conf, Store: st, Plugins: plugins, CanSee: svc.CanSeeHost})
+	policy := access.NewPolicy(conf, access.NewHosts(cfg))
+	reg, err := channels.New(channels.Options{Config: conf, Store: st, Journal: st, Plugins: plugins, Policy: policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	disp, err := dispatch.New(dispatch.Options{Config: conf, Store: st, Plugins: plugins, Channels: reg, Policy: policy})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,9 +164,9 @@ func newHostileFixture(t *testing.T, open bool) *hostileFixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { disp.Close() })
-	svc.SetChannelVisible(disp.ChannelVisible)
-	f.disp = disp
-	f.srv.AddChannels(disp)
+	svc.SetChannelVisible(reg.ChannelVisible)
+	f.disp, f.reg = disp, reg
+	f.srv.AddChannels(reg, disp)
 
 	ev, err := alert.New(cfg, st, nil, disp)
 	if err != nil {
@@ -720,7 +731,7 @@ func (f *hostileFixture) state(t *testing.T) hostileState {
 	for _, sl := range f.ev.Silences() {
 		s["mem:silences"] = append(s["mem:silences"], fmt.Sprintf("%+v", sl))
 	}
-	for _, ch := range f.disp.ListChannels(dispatch.Caller{Admin: true}) {
+	for _, ch := range f.reg.ListChannels(access.Principal{Admin: true}, f.disp.Coverage()) {
 		s["mem:channels"] = append(s["mem:channels"], fmt.Sprintf("%+v", ch))
 	}
 	for _, h := range []string{authtest.Host, authtest.OtherHost} {

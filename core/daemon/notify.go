@@ -4,14 +4,17 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/hbdmon/hbd/core/access"
+	"github.com/hbdmon/hbd/core/auth"
+	"github.com/hbdmon/hbd/core/channels"
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/dispatch"
 	"github.com/hbdmon/hbd/core/metrics"
 	"github.com/hbdmon/hbd/core/pluginhost"
 )
 
-// startNotify starts the notifier plugin host and the delivery
-// dispatcher; alert events reach it through d.Notify.
+// startNotify starts the notifier plugin host, the channel registry and
+// the delivery dispatcher; alert events reach it through d.Notify.
 func (d *Daemon) startNotify(ctx context.Context) error {
 	cfg := d.Config()
 	plugins := pluginhost.New(pluginhost.Options{Dir: cfg.PluginsDir, Checksums: cfg.PluginChecksums, Logger: d.log})
@@ -19,23 +22,18 @@ func (d *Daemon) startNotify(ctx context.Context) error {
 		return fmt.Errorf("plugins_dir: %w", err)
 	}
 	d.OnClose(func() { plugins.Close() })
+	policy := notifyPolicy{access.NewPolicy(d.Config, access.NewHosts(cfg)), d.Auth}
+	reg, err := channels.New(channels.Options{Config: d.Config, Store: d.Store, Journal: d.Store, Plugins: plugins,
+		Policy: policy, Logger: d.log})
+	if err != nil {
+		return fmt.Errorf("notifications: %w", err)
+	}
+	if err := reg.Start(ctx); err != nil {
+		return fmt.Errorf("notifications: %w", err)
+	}
 	disp, err := dispatch.New(dispatch.Options{
-		Config: d.Config, Store: d.Store, Plugins: plugins, Logger: d.log,
-		CanSee: d.Auth.CanSeeHost,
-		// Subscriptions are names; the dispatcher checks each (user,
-		// channel) pair again when routing, since the channel of that name
-		// may have been deleted and re-created by someone else.
-		Subscribers: func(host string) []dispatch.Subscription {
-			var out []dispatch.Subscription
-			for _, u := range d.Auth.Users() {
-				if len(u.Channels) > 0 && d.Auth.CanSeeHost(u.Name, host) {
-					for _, ch := range u.Channels {
-						out = append(out, dispatch.Subscription{User: u.Name, Channel: ch})
-					}
-				}
-			}
-			return out
-		},
+		Config: d.Config, Store: d.Store, Channels: reg, Plugins: plugins, Policy: policy, Logger: d.log,
+		Subscribers: authSubscriptions{d.Auth},
 	})
 	if err != nil {
 		return fmt.Errorf("notifications: %w", err)
@@ -46,14 +44,42 @@ func (d *Daemon) startNotify(ctx context.Context) error {
 	d.OnClose(func() { disp.Close() })
 	d.Notify = disp
 	d.Plugins = plugins
-	d.Auth.SetChannelVisible(disp.ChannelVisible)
-	d.API.AddChannels(disp)
+	d.Auth.SetChannelVisible(reg.ChannelVisible)
+	d.API.AddChannels(reg, disp)
 	d.OnReload(func(c *config.Config) {
 		plugins.SetChecksums(c.PluginChecksums)
-		disp.CheckConfigChannels(d.svcCtx)
+		reg.Reload(d.svcCtx)
 	})
 	d.Metrics.Add(notifyFamilies(plugins, disp)...)
 	return nil
+}
+
+// notifyPolicy is the access policy of the channel registry and the
+// dispatcher, with host visibility answered by auth, which keeps the
+// runtime changes of host access lists. It goes once auth answers through
+// an *access.Policy itself.
+type notifyPolicy struct {
+	*access.Policy
+	auth *auth.Service
+}
+
+// UserCanSee reports whether user may read host's data, as auth decides.
+func (p notifyPolicy) UserCanSee(user, host string) bool { return p.auth.CanSeeHost(user, host) }
+
+// authSubscriptions hands the dispatcher the users' channel subscriptions
+// auth keeps (their own changes included); the dispatcher keeps those of
+// users who can see the alert's host.
+type authSubscriptions struct{ auth *auth.Service }
+
+// Subscriptions returns every (user, channel name) pair.
+func (a authSubscriptions) Subscriptions() []dispatch.Subscription {
+	var out []dispatch.Subscription
+	for _, u := range a.auth.Users() {
+		for _, ch := range u.Channels {
+			out = append(out, dispatch.Subscription{User: u.Name, Channel: ch})
+		}
+	}
+	return out
 }
 
 func notifyFamilies(plugins *pluginhost.Host, disp *dispatch.Dispatcher) []metrics.Family {

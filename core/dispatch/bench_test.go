@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hbdmon/hbd/core/access"
 	"github.com/hbdmon/hbd/core/alert"
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/dispatch"
@@ -33,7 +34,10 @@ notification_channels:
 `)
 	host, _ := pht.Start(b, pht.Dir(b, pht.Webhook), pluginhost.Options{})
 	st := testutil.Store(b, 10)
-	d, err := dispatch.New(dispatch.Options{Config: func() *config.Config { return cfg }, Store: st, Plugins: host})
+	conf := func() *config.Config { return cfg }
+	policy := access.NewPolicy(conf, access.NewHosts(cfg))
+	reg := newRegistry(b, conf, st, host, policy, nil)
+	d, err := dispatch.New(dispatch.Options{Config: conf, Store: st, Plugins: host, Channels: reg, Policy: policy})
 	if err != nil {
 		b.Fatal(err)
 	}

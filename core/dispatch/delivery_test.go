@@ -11,7 +11,9 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/hbdmon/hbd/core/access"
 	"github.com/hbdmon/hbd/core/alert"
+	"github.com/hbdmon/hbd/core/channels"
 	"github.com/hbdmon/hbd/core/dispatch"
 	"github.com/hbdmon/hbd/core/store"
 	"github.com/hbdmon/hbd/core/testutil"
@@ -39,7 +41,7 @@ channel_destinations: {allow: [127.0.0.0/8]}
 // owner); hosts nil sends no hosts at all.
 func userChannel(t *testing.T, e *env, who, name, url string, hosts *[]string) {
 	t.Helper()
-	if err := e.d.CreateChannel(context.Background(), dispatch.Caller{User: who}, dispatch.ChannelInput{
+	if err := e.reg.CreateChannel(context.Background(), access.Principal{User: who}, channels.Input{
 		Name: name, Type: "webhook", Hosts: hosts, Fields: map[string]string{"url": url}}); err != nil {
 		t.Fatalf("%s creates %s: %v", who, name, err)
 	}
@@ -86,14 +88,14 @@ func TestChannelWithoutHostsCoversEveryHostItsOwnerMaySee(t *testing.T) {
 	if _, err := e.st.EnsureHost(context.Background(), "dyn07", true); err != nil {
 		t.Fatal(err)
 	}
-	views := func(c dispatch.Caller) map[string]dispatch.ChannelView {
-		out := map[string]dispatch.ChannelView{}
-		for _, v := range e.d.ListChannels(c) {
+	views := func(c access.Principal) map[string]channels.View {
+		out := map[string]channels.View{}
+		for _, v := range e.reg.ListChannels(c, e.d.Coverage()) {
 			out[v.Name] = v
 		}
 		return out
 	}
-	root := views(dispatch.Caller{User: "root", Admin: true})
+	root := views(access.Principal{User: "root", Admin: true})
 	for name, want := range map[string][]string{
 		"everyone":  {"db01", "dyn07", "web01", "web02"},
 		"alice_all": {"web01", "web02"},
@@ -108,7 +110,7 @@ func TestChannelWithoutHostsCoversEveryHostItsOwnerMaySee(t *testing.T) {
 	}
 	// bob may see web02 only: only it is named and counted (the count
 	// must not tell him how large the fleet is).
-	bob := views(dispatch.Caller{User: "bob"})
+	bob := views(access.Principal{User: "bob"})
 	if v := bob["everyone"]; v.CoveredCount != 1 || !slices.Equal(v.CoveredHosts, []string{"web02"}) {
 		t.Errorf("bob's view of everyone covers %d %v", v.CoveredCount, v.CoveredHosts)
 	}
@@ -118,7 +120,7 @@ func TestChannelWithoutHostsCoversEveryHostItsOwnerMaySee(t *testing.T) {
 	// A channel that covers nothing says so with an empty list, not null.
 	hosts := []string{"nothing*"}
 	userChannel(t, e, "bob", "bob_none", "http://127.0.0.1:1/", &hosts)
-	if v := views(dispatch.Caller{User: "bob"})["bob_none"]; v.CoveredCount != 0 || v.CoveredHosts == nil || len(v.CoveredHosts) != 0 {
+	if v := views(access.Principal{User: "bob"})["bob_none"]; v.CoveredCount != 0 || v.CoveredHosts == nil || len(v.CoveredHosts) != 0 {
 		t.Errorf("bob_none covers %d %#v", v.CoveredCount, v.CoveredHosts)
 	}
 }

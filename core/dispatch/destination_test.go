@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hbdmon/hbd/core/access"
+	"github.com/hbdmon/hbd/core/channels"
 	"github.com/hbdmon/hbd/core/dispatch"
 	pht "github.com/hbdmon/hbd/core/pluginhost/pluginhosttest"
 	"github.com/hbdmon/hbd/core/testutil"
@@ -40,10 +42,10 @@ func destEnv(t *testing.T, extra string) (*env, *pht.Logs) {
 	return e, logs
 }
 
-func userHook(t *testing.T, e *env, c dispatch.Caller, name, u string) {
+func userHook(t *testing.T, e *env, c access.Principal, name, u string) {
 	t.Helper()
 	hosts := []string{"web01"}
-	if err := e.d.CreateChannel(context.Background(), c, dispatch.ChannelInput{
+	if err := e.reg.CreateChannel(context.Background(), c, channels.Input{
 		Name: name, Type: "webhook", Hosts: &hosts, Fields: map[string]string{"url": u}}); err != nil {
 		t.Fatalf("%s creates %s: %v", c.User, name, err)
 	}
@@ -61,15 +63,15 @@ func assertNoAnswer(t *testing.T, what, s string) {
 // and read the answer in the /test error.
 func TestNonAdminChannelCannotReachInternalAddresses(t *testing.T) {
 	e, logs := destEnv(t, "")
-	alice, root := dispatch.Caller{User: "alice"}, dispatch.Caller{User: "root", Admin: true}
+	alice, root := access.Principal{User: "alice"}, access.Principal{User: "root", Admin: true}
 	rcv := e.rcv["internal"]
 	u, _ := url.Parse(rcv.URL)
 	userHook(t, e, alice, "probe", rcv.URL)
 	userHook(t, e, alice, "probe_name", "http://localhost:"+u.Port()+"/")
 
 	for _, name := range []string{"probe", "probe_name"} {
-		err := e.d.TestChannel(context.Background(), alice, name)
-		if !errors.Is(err, dispatch.ErrDelivery) || !strings.HasSuffix(err.Error(), "failed: destination refused by policy") {
+		err := e.reg.TestChannel(context.Background(), alice, name)
+		if !errors.Is(err, channels.ErrDelivery) || !strings.HasSuffix(err.Error(), "failed: destination refused by policy") {
 			t.Fatalf("test of %s = %v, want a refusal by policy", name, err)
 		}
 		assertNoAnswer(t, "test error", err.Error())
@@ -77,7 +79,7 @@ func TestNonAdminChannelCannotReachInternalAddresses(t *testing.T) {
 	// Alerts through it are refused too, and not retried.
 	e.d.Dispatch(crit("web01"))
 	lines := e.waitJournal(t, "notify probe web01")
-	pht.Eventually(t, "both refusals journaled", 5*time.Second, func() bool {
+	testutil.Eventually(t, "both refusals journaled", 5*time.Second, func() bool {
 		lines = e.journal(t)
 		n := 0
 		for _, l := range lines {
@@ -97,7 +99,7 @@ func TestNonAdminChannelCannotReachInternalAddresses(t *testing.T) {
 
 	// An admin's channel may reach it; the admin sees the details.
 	userHook(t, e, root, "root_probe", rcv.URL)
-	err := e.d.TestChannel(context.Background(), root, "root_probe")
+	err := e.reg.TestChannel(context.Background(), root, "root_probe")
 	if err == nil || !strings.Contains(err.Error(), "failed: HTTP 400 from the receiver (") || !strings.Contains(err.Error(), "S3CR3T") {
 		t.Fatalf("admin's test = %v, want the reason and the details", err)
 	}
@@ -111,7 +113,7 @@ channel_destinations:
   allow: [127.0.0.0/8]
 `)
 	e.cfg = cfg
-	err = e.d.TestChannel(context.Background(), alice, "probe")
+	err = e.reg.TestChannel(context.Background(), alice, "probe")
 	if err == nil || !strings.HasSuffix(err.Error(), "failed: HTTP 400 from the receiver") {
 		t.Fatalf("test of an allowed channel = %v, want the generic reason", err)
 	}
@@ -131,9 +133,9 @@ func TestPolicyIsCheckedAtEveryCallNotAtSave(t *testing.T) {
 	e, _ := destEnv(t, allow)
 	rcv := e.rcv["internal"]
 	rcv.Respond(http.StatusOK, "")
-	alice := dispatch.Caller{User: "alice"}
+	alice := access.Principal{User: "alice"}
 	userHook(t, e, alice, "hook", rcv.URL)
-	if err := e.d.TestChannel(context.Background(), alice, "hook"); err != nil {
+	if err := e.reg.TestChannel(context.Background(), alice, "hook"); err != nil {
 		t.Fatalf("allowed test = %v", err)
 	}
 	base := strings.ReplaceAll(destinationsYAML, "HASH", hash)
@@ -144,7 +146,7 @@ func TestPolicyIsCheckedAtEveryCallNotAtSave(t *testing.T) {
 		{"owner no longer exists", strings.NewReplacer("  alice: {password_hash: \""+hash+"\"}\n", "", "monitors: [alice]", "monitors: [root]").Replace(base)},
 	} {
 		e.cfg = testutil.Config(t, c.yaml)
-		err := e.d.TestChannel(context.Background(), dispatch.Caller{User: "root", Admin: true}, "hook")
+		err := e.reg.TestChannel(context.Background(), access.Principal{User: "root", Admin: true}, "hook")
 		if err == nil || !strings.Contains(err.Error(), "destination refused by policy") {
 			t.Errorf("%s: test = %v, want a refusal", c.name, err)
 		}
@@ -154,7 +156,7 @@ func TestPolicyIsCheckedAtEveryCallNotAtSave(t *testing.T) {
 	}
 	// An owner made admin is no longer restricted.
 	e.cfg = testutil.Config(t, strings.Replace(base, `alice: {password_hash: "`+hash+`"}`, `alice: {password_hash: "`+hash+`", admin: true}`, 1))
-	if err := e.d.TestChannel(context.Background(), alice, "hook"); err != nil {
+	if err := e.reg.TestChannel(context.Background(), alice, "hook"); err != nil {
 		t.Fatalf("test after alice became admin = %v", err)
 	}
 }
@@ -167,10 +169,10 @@ func TestDenyAppliesToEveryChannel(t *testing.T) {
 channel_destinations:
   deny: [127.0.0.1/32]
 `)
-	root := dispatch.Caller{User: "root", Admin: true}
+	root := access.Principal{User: "root", Admin: true}
 	userHook(t, e, root, "root_hook", e.rcv["internal"].URL)
 	for _, name := range []string{"ops", "root_hook"} {
-		err := e.d.TestChannel(context.Background(), root, name)
+		err := e.reg.TestChannel(context.Background(), root, name)
 		if err == nil || !strings.Contains(err.Error(), "listed in channel_destinations.deny") {
 			t.Errorf("test of %s = %v, want a refusal naming the deny list", name, err)
 		}
@@ -194,19 +196,19 @@ func TestHostJournalHoldsNoRemoteAnswer(t *testing.T) {
 		assertNoAnswer(t, "journal line", l)
 	}
 	// The details are in the daemon log, for admins.
-	pht.Eventually(t, "the log line", 5*time.Second, func() bool { return strings.Contains(logs.String(), "S3CR3T-INTERNAL-ANSWER") })
+	testutil.Eventually(t, "the log line", 5*time.Second, func() bool { return strings.Contains(logs.String(), "S3CR3T-INTERNAL-ANSWER") })
 }
 
 // TestReservedKeyCannotBeSet: a user cannot hand a channel its own
 // destination policy.
 func TestReservedKeyCannotBeSet(t *testing.T) {
 	e, _ := destEnv(t, "")
-	err := e.d.CreateChannel(context.Background(), dispatch.Caller{User: "alice"}, dispatch.ChannelInput{
+	err := e.reg.CreateChannel(context.Background(), access.Principal{User: "alice"}, channels.Input{
 		Name: "sneaky", Type: "webhook", Fields: map[string]string{"url": e.rcv["internal"].URL, "_hbd_destinations": "{}"}})
-	if !errors.Is(err, dispatch.ErrInvalid) {
+	if !errors.Is(err, channels.ErrInvalid) {
 		t.Fatalf("create with the reserved key = %v, want invalid", err)
 	}
-	if slices.ContainsFunc(e.d.Channels(), func(c dispatch.Channel) bool { return c.Name == "sneaky" }) {
+	if slices.ContainsFunc(e.reg.Channels(), func(c channels.Channel) bool { return c.Name == "sneaky" }) {
 		t.Fatal("channel created")
 	}
 }
@@ -216,9 +218,9 @@ func TestReservedKeyCannotBeSet(t *testing.T) {
 // ("priori•••y: m•••s••• be an in•••eger").
 func TestShortSecretsDoNotGarbleMessages(t *testing.T) {
 	e, _ := destEnv(t, "")
-	err := e.d.CreateChannel(context.Background(), dispatch.Caller{User: "root", Admin: true}, dispatch.ChannelInput{
+	err := e.reg.CreateChannel(context.Background(), access.Principal{User: "root", Admin: true}, channels.Input{
 		Name: "po", Type: "pushover", Fields: map[string]string{"token": "t", "user": "in", "priority": "9"}})
-	if !errors.Is(err, dispatch.ErrInvalid) || err.Error() != "Invalid channel settings: priority: must be an integer from -2 to 2" {
+	if !errors.Is(err, channels.ErrInvalid) || err.Error() != "Invalid channel settings: priority: must be an integer from -2 to 2" {
 		t.Fatalf("create = %q, want the plugin's message whole", err)
 	}
 }

@@ -1,14 +1,22 @@
 // Package dispatch turns alert events into notifications: it routes each
-// event to the channels that should hear of it (SPEC section 7), keeps one
-// persistent delivery queue per channel with retries and exponential
-// backoff, journals every attempt, and owns the notification channels
-// themselves — those of the config file and those users create through
-// the API (persisted in the store).
+// event to the channels that should hear of it (SPEC section 7) and keeps
+// one persistent delivery queue per channel with retries and exponential
+// backoff, journaling every attempt. The channels themselves live in the
+// registry (package channels), which the dispatcher reads through the
+// Channels interface; who may see what is the access policy's (package
+// access), asked through Policy.
 //
-// Lifecycle: New, then Start (loads user channels and the deliveries left
-// pending by the previous run), Dispatch or AlertEvent for every alert
-// event, Close before the plugin host and the store are closed. All
-// methods are safe for concurrent use.
+// Queues: a channel's queue and its worker goroutine start with the
+// channel's first delivery and end once the queue is empty and the
+// channel no longer exists (deleted through the API, or removed by a
+// config reload; the registry tells the dispatcher through
+// channels.Watcher). A channel that comes back gets a new queue with its
+// next delivery.
+//
+// Lifecycle: New, then Start after the registry's Start (loads the
+// deliveries left pending by the previous run), Dispatch or AlertEvent for
+// every alert event, Close before the plugin host and the store are
+// closed. All methods are safe for concurrent use.
 package dispatch
 
 import (
@@ -26,7 +34,9 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/hbdmon/hbd/core/alert"
+	"github.com/hbdmon/hbd/core/channels"
 	"github.com/hbdmon/hbd/core/config"
+	"github.com/hbdmon/hbd/core/glob"
 	"github.com/hbdmon/hbd/core/store"
 	"github.com/hbdmon/hbd/sdk"
 )
@@ -34,12 +44,41 @@ import (
 // Notifier is what the dispatcher needs of the plugin host
 // (*pluginhost.Host provides it).
 type Notifier interface {
-	// Types returns the schema of every installed channel type.
-	Types() map[string]sdk.Schema
-	// Validate asks the type's plugin whether cfg is usable.
-	Validate(ctx context.Context, typ string, cfg sdk.Config) error
 	// Notify delivers ev through a channel of type typ configured by cfg.
 	Notify(ctx context.Context, typ string, cfg sdk.Config, ev sdk.Event) error
+}
+
+// Channels is the channel registry the dispatcher routes to and delivers
+// through (*channels.Registry provides it).
+type Channels interface {
+	// Channels returns every channel (a config channel hides a user
+	// channel of the same name).
+	Channels() []channels.Channel
+	// Channel returns a channel by name.
+	Channel(name string) (channels.Channel, bool)
+	// ChannelVisible reports whether user may see the named channel.
+	ChannelVisible(user, channel string) bool
+	// PluginConfig returns what a Notify call of ch sends (its fields and
+	// destination policy).
+	PluginConfig(ch channels.Channel) sdk.Config
+	// Redact removes ch's secrets from a plugin's error message.
+	Redact(msg string, ch channels.Channel) string
+	// Watch registers w to learn of channels that stop existing.
+	Watch(w channels.Watcher)
+}
+
+// Policy is the access policy the dispatcher routes by (*access.Policy
+// provides it).
+type Policy interface {
+	// UserCanSee reports whether the configured user may read host's data.
+	UserCanSee(user, host string) bool
+}
+
+// Subscribers lists the users' channel subscriptions (the accounts
+// service knows them, with each user's own changes).
+type Subscribers interface {
+	// Subscriptions returns every (user, channel name) pair.
+	Subscriptions() []Subscription
 }
 
 // Defaults for the zero fields of Options.
@@ -52,25 +91,28 @@ const (
 	DefaultCloseGrace     = 3 * time.Second
 )
 
-// Options configure a Dispatcher. Config, Store and Plugins are required.
+// Options configure a Dispatcher. Config, Store, Channels, Plugins and
+// Policy are required.
 type Options struct {
-	// Config returns the configuration in force (it changes on SIGHUP).
+	// Config returns the configuration in force (it changes on SIGHUP):
+	// the watchhosts notify lists and the config file's users.
 	Config func() *config.Config
 	Store  *store.Store
+	// Channels is the channel registry.
+	Channels Channels
 	// Plugins delivers through the notifier plugins.
 	Plugins Notifier
-	Logger  hclog.Logger
+	// Policy decides which hosts a user may see: a user channel receives
+	// the alerts of a host only when its owner may see it, a subscription
+	// only when its user may (see Route).
+	Policy Policy
+	Logger hclog.Logger
 
-	// Subscribers returns the subscriptions of the users who can see host,
-	// one (user, channel name) pair each (package auth knows both). Nil
-	// uses the config file: the channels of users who are admins or hold a
-	// role on the host. The dispatcher checks each pair when routing: the
-	// user must still be allowed to see the channel (see Route).
-	Subscribers func(host string) []Subscription
-	// CanSee reports whether user may see host; a user channel receives
-	// the alerts of a host only when its owner may see it (see Route).
-	// Nil uses the config file's roles.
-	CanSee func(user, host string) bool
+	// Subscribers lists the users' subscriptions; nil uses the config
+	// file's users. The dispatcher keeps those of users who can see the
+	// alert's host, and checks each pair when routing: the user must still
+	// be allowed to see the channel (see Route).
+	Subscribers Subscribers
 	// PublicURL is the web UI's base URL for links in notifications
 	// (e.g. "https://hbd.example.com"); empty leaves them out.
 	PublicURL string
@@ -91,13 +133,13 @@ type Dispatcher struct {
 	opts Options
 	log  hclog.Logger
 
-	chMu sync.Mutex // serializes channel changes (create, update, delete)
-	mu   sync.RWMutex
-	user map[string]store.UserChannel
+	mu sync.RWMutex
 	// episode remembers the highest level routed for a (host, metric)
 	// until its recovery, so a recovery reaches every channel that heard
 	// of the problem even after a downgrade (CRITICAL -> WARNING -> OK).
 	episode map[string]string
+	// queues holds the queue of every channel with a running worker; a
+	// worker removes its queue (under mu) before it ends.
 	queues  map[string]*queue
 	started bool
 	closed  bool
@@ -107,7 +149,7 @@ type Dispatcher struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 
-	globs globCache
+	globs *glob.Cache
 	acct  *accounting
 
 	delivered atomic.Uint64
@@ -118,8 +160,8 @@ type Dispatcher struct {
 
 // New returns a Dispatcher; call Start before dispatching.
 func New(opts Options) (*Dispatcher, error) {
-	if opts.Config == nil || opts.Store == nil || opts.Plugins == nil {
-		return nil, errors.New("dispatch: Config, Store and Plugins are required")
+	if opts.Config == nil || opts.Store == nil || opts.Channels == nil || opts.Plugins == nil || opts.Policy == nil {
+		return nil, errors.New("dispatch: Config, Store, Channels, Plugins and Policy are required")
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
@@ -143,28 +185,25 @@ func New(opts Options) (*Dispatcher, error) {
 		opts.Now = time.Now
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Dispatcher{
+	d := &Dispatcher{
 		opts:     opts,
 		log:      opts.Logger.Named("dispatch"),
-		user:     map[string]store.UserChannel{},
 		episode:  map[string]string{},
 		queues:   map[string]*queue{},
+		globs:    glob.NewCache(0),
 		acct:     newAccounting(),
 		stopping: make(chan struct{}),
 		attemptC: ctx,
 		cancel:   cancel,
-	}, nil
+	}
+	opts.Channels.Watch(d)
+	return d, nil
 }
 
-// Start loads the user-created channels and the deliveries still pending
-// from the previous run, starts delivering them, and checks the config
-// channels (CheckConfigChannels). Start the plugin host first, so the
-// channel types are known.
+// Start loads the deliveries still pending from the previous run and
+// starts delivering them. Start the registry first, so their channels are
+// known.
 func (d *Dispatcher) Start(ctx context.Context) error {
-	chans, err := d.opts.Store.UserChannels(ctx)
-	if err != nil {
-		return err
-	}
 	pending, err := d.opts.Store.PendingDeliveries(ctx)
 	if err != nil {
 		return err
@@ -178,9 +217,6 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 		return errors.New("dispatch: Start called twice or after Close")
 	}
 	d.started = true
-	for _, c := range chans {
-		d.user[c.Name] = c
-	}
 	d.wg.Add(1)
 	d.mu.Unlock()
 	go d.trimLoop()
@@ -196,7 +232,6 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	if len(pending) > 0 {
 		d.log.Info("resuming pending notifications", "count", len(pending))
 	}
-	d.CheckConfigChannels(ctx)
 	return nil
 }
 
@@ -399,6 +434,8 @@ func joinMsg(a, b string) string {
 type Stats struct {
 	// Pending is the number of queued deliveries per channel.
 	Pending map[string]int
+	// Queues is the number of channel queues whose worker runs.
+	Queues int
 	// Delivered, Failed (attempts), GaveUp and Dropped (queue overflow)
 	// count deliveries since start.
 	Delivered, Failed, GaveUp, Dropped uint64
@@ -409,6 +446,7 @@ func (d *Dispatcher) Stats() Stats {
 	s := Stats{Pending: map[string]int{}, Delivered: d.delivered.Load(), Failed: d.failed.Load(),
 		GaveUp: d.gaveUp.Load(), Dropped: d.dropped.Load()}
 	d.mu.RLock()
+	s.Queues = len(d.queues)
 	qs := make([]*queue, 0, len(d.queues))
 	for _, q := range d.queues {
 		qs = append(qs, q)
@@ -437,9 +475,8 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-func errorf(kind error, format string, a ...any) error {
-	return &Error{Kind: kind, Msg: fmt.Sprintf(format, a...)}
-}
-
 // Interface guards.
-var _ alert.Sink = (*Dispatcher)(nil)
+var (
+	_ alert.Sink       = (*Dispatcher)(nil)
+	_ channels.Watcher = (*Dispatcher)(nil)
+)

@@ -14,7 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/hbdmon/hbd/core/access"
 	"github.com/hbdmon/hbd/core/alert"
+	"github.com/hbdmon/hbd/core/channels"
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/dispatch"
 	"github.com/hbdmon/hbd/core/pluginhost"
@@ -28,6 +32,8 @@ var hash = "$2a$10$" + strings.Repeat("a", 53)
 
 type env struct {
 	d     *dispatch.Dispatcher
+	reg   *channels.Registry
+	cfgMu sync.Mutex // guards cfg once the dispatcher runs (setConfig)
 	st    *store.Store
 	dir   string
 	host  *pluginhost.Host
@@ -67,7 +73,7 @@ func hooksEnv(t *testing.T, names ...string) *env {
 	return newEnv(t, yaml, names...)
 }
 
-// open (re)opens the store and a dispatcher on e.dir.
+// open (re)opens the store, a channel registry and a dispatcher on e.dir.
 func (e *env) open(t *testing.T, opts dispatch.Options) {
 	t.Helper()
 	st, err := store.Open(context.Background(), e.dir, store.Options{})
@@ -75,8 +81,17 @@ func (e *env) open(t *testing.T, opts dispatch.Options) {
 		t.Fatal(err)
 	}
 	e.st = st
-	opts.Config = func() *config.Config { return e.cfg }
+	conf := func() *config.Config {
+		e.cfgMu.Lock()
+		defer e.cfgMu.Unlock()
+		return e.cfg
+	}
+	policy := access.NewPolicy(conf, access.NewHosts(conf()))
+	e.reg = newRegistry(t, conf, st, e.host, policy, opts.Logger)
+	opts.Config = conf
 	opts.Store = st
+	opts.Channels = e.reg
+	opts.Policy = policy
 	opts.Plugins = e.host
 	if opts.RetryBase == 0 {
 		opts.RetryBase = 100 * time.Millisecond
@@ -105,6 +120,19 @@ func (e *env) open(t *testing.T, opts dispatch.Options) {
 	t.Cleanup(e.close)
 }
 
+// newRegistry starts a channel registry on st.
+func newRegistry(t testing.TB, conf func() *config.Config, st *store.Store, plugins channels.Notifier, policy channels.Policy, logger hclog.Logger) *channels.Registry {
+	t.Helper()
+	reg, err := channels.New(channels.Options{Config: conf, Store: st, Journal: st, Plugins: plugins, Policy: policy, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return reg
+}
+
 // journal returns the journal lines, oldest first.
 func (e *env) journal(t *testing.T) []string {
 	t.Helper()
@@ -122,7 +150,7 @@ func (e *env) journal(t *testing.T) []string {
 func (e *env) waitJournal(t *testing.T, substr string) []string {
 	t.Helper()
 	var lines []string
-	pht.Eventually(t, "journal line "+substr, 10*time.Second, func() bool {
+	testutil.Eventually(t, "journal line "+substr, 10*time.Second, func() bool {
 		lines = e.journal(t)
 		return slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, substr) })
 	})
@@ -168,10 +196,10 @@ const noHost = "no-such-host"
 func TestRouteFollowsHostsNotifySubscriptionsAndMinLevel(t *testing.T) {
 	e := newEnv(t, strings.ReplaceAll(routingYAML, "HASH", hash))
 	ctx := context.Background()
-	alice := dispatch.Caller{User: "alice"}
-	bob := dispatch.Caller{User: "bob"}
+	alice := access.Principal{User: "alice"}
+	bob := access.Principal{User: "bob"}
 	for _, c := range []struct {
-		who   dispatch.Caller
+		who   access.Principal
 		name  string
 		hosts []string
 	}{
@@ -180,7 +208,7 @@ func TestRouteFollowsHostsNotifySubscriptionsAndMinLevel(t *testing.T) {
 		{alice, "alice_db", []string{"db01"}},   // nor alice's for a host she cannot see
 	} {
 		hosts := c.hosts
-		if err := e.d.CreateChannel(ctx, c.who, dispatch.ChannelInput{Name: c.name, Type: "webhook", Hosts: &hosts,
+		if err := e.reg.CreateChannel(ctx, c.who, channels.Input{Name: c.name, Type: "webhook", Hosts: &hosts,
 			Fields: map[string]string{"url": "http://127.0.0.1:1/"}}); err != nil {
 			t.Fatal(err)
 		}
@@ -297,7 +325,7 @@ func TestRetriesWithBackoffUntilDelivered(t *testing.T) {
 			t.Errorf("journal lacks %q:\n%s", w, strings.Join(lines, "\n"))
 		}
 	}
-	pht.Eventually(t, "empty queue", 2*time.Second, func() bool { return len(pending(t, e.st)) == 0 })
+	testutil.Eventually(t, "empty queue", 2*time.Second, func() bool { return len(pending(t, e.st)) == 0 })
 	if s := e.d.Stats(); s.Delivered != 1 || s.Failed != 2 || len(s.Pending) != 0 {
 		t.Errorf("stats = %+v", s)
 	}
@@ -324,7 +352,7 @@ func TestPermanentErrorIsNotRetriedAndGivingUpIsBounded(t *testing.T) {
 	if n := e.rcv["down"].Count(); n != 4 {
 		t.Errorf("a failing channel was tried %d times, want MaxAttempts = 4", n)
 	}
-	pht.Eventually(t, "empty queue", 2*time.Second, func() bool { return len(pending(t, e.st)) == 0 })
+	testutil.Eventually(t, "empty queue", 2*time.Second, func() bool { return len(pending(t, e.st)) == 0 })
 	if s := e.d.Stats(); s.GaveUp != 2 {
 		t.Errorf("stats = %+v", s)
 	}
@@ -466,7 +494,7 @@ func TestPendingDeliveriesSurviveRestart(t *testing.T) {
 		t.Error("the resumed delivery has another event id")
 	}
 	e.waitJournal(t, "CRITICAL: delivered (attempt 2)")
-	pht.Eventually(t, "empty queue", 2*time.Second, func() bool { return len(pending(t, e.st)) == 0 })
+	testutil.Eventually(t, "empty queue", 2*time.Second, func() bool { return len(pending(t, e.st)) == 0 })
 }
 
 func TestSecretsNeverReachTheJournal(t *testing.T) {
@@ -481,7 +509,7 @@ notification_channels:
 	e.rcv["po"].Respond(http.StatusBadRequest, `{"errors":["token `+token+` or user `+user+` is invalid"]}`)
 	e.d.Dispatch(crit("web01"))
 	lines := e.waitJournal(t, "notify phone web01")
-	pht.Eventually(t, "the failure line", 5*time.Second, func() bool {
+	testutil.Eventually(t, "the failure line", 5*time.Second, func() bool {
 		lines = e.journal(t)
 		return slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, "failed (attempt 1)") })
 	})
@@ -490,7 +518,7 @@ notification_channels:
 			t.Errorf("journal line leaks a secret: %s", l)
 		}
 	}
-	err := e.d.TestChannel(context.Background(), dispatch.Caller{Admin: true}, "phone")
+	err := e.reg.TestChannel(context.Background(), access.Principal{Admin: true}, "phone")
 	if err == nil || strings.Contains(err.Error(), token) || strings.Contains(err.Error(), user) {
 		t.Errorf("test error = %v", err)
 	}
@@ -504,7 +532,7 @@ watchhosts:
 	lv := "critical"
 	priv := true
 	hosts := []string{"web*"}
-	err := e.d.CreateChannel(context.Background(), dispatch.Caller{User: "alice"}, dispatch.ChannelInput{
+	err := e.reg.CreateChannel(context.Background(), access.Principal{User: "alice"}, channels.Input{
 		Name: "mine", Type: "webhook", MinLevel: &lv, Private: &priv, Hosts: &hosts,
 		Fields: map[string]string{"url": e.rcv["mine"].URL, "secret": "hmac-key-1"},
 	})
@@ -513,12 +541,12 @@ watchhosts:
 	}
 	e.close()
 	e.open(t, dispatch.Options{})
-	chans := e.d.Channels()
+	chans := e.reg.Channels()
 	if len(chans) != 1 {
 		t.Fatalf("channels after restart = %+v", chans)
 	}
 	c := chans[0]
-	if c.Name != "mine" || c.Owner != "alice" || !c.Private || c.MinLevel != "CRITICAL" || c.Source != dispatch.SourceUser ||
+	if c.Name != "mine" || c.Owner != "alice" || !c.Private || c.MinLevel != "CRITICAL" || c.Source != channels.SourceUser ||
 		!slices.Equal(c.Hosts, hosts) || c.Fields["secret"] != "hmac-key-1" {
 		t.Errorf("channel after restart = %+v", c)
 	}
@@ -557,7 +585,7 @@ notification_channels:
   typo: {type: webhook, url: "http://127.0.0.1:1/", urll: "x"}
   sms: {type: sms, number: "123"}
 `)
-	errs := e.d.CheckConfigChannels(context.Background())
+	errs := e.reg.CheckConfigChannels(context.Background())
 	var got []string
 	for _, err := range errs {
 		got = append(got, err.Error())
@@ -578,4 +606,89 @@ notification_channels:
 		t.Errorf("problems:\n%s", all)
 	}
 	e.waitJournal(t, "notification channel problem: watchhosts.web01.notify: no channel named 'ghost'")
+}
+
+// A channel's queue (and its worker) ends when the channel is deleted,
+// after the delivery in flight is done and the pending ones are dropped,
+// and starts again when a channel of that name comes back. Counted from
+// the dispatcher's own records (Stats.Queues).
+func TestQueueEndsWhenItsChannelIsDeletedAndComesBack(t *testing.T) {
+	hold := newGate(t)
+	e := newEnv(t, `
+users:
+  alice: {password_hash: "`+hash+`"}
+watchhosts:
+  web01: {key: "`+testutil.Key+`", monitors: [alice]}
+channel_destinations: {allow: [127.0.0.0/8]}
+`)
+	ctx := context.Background()
+	alice := access.Principal{User: "alice"}
+	create := func(url string) {
+		t.Helper()
+		if err := e.reg.CreateChannel(ctx, alice, channels.Input{Name: "mine", Type: "webhook", Fields: map[string]string{"url": url}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	create(hold.URL)
+	if n := e.d.Stats().Queues; n != 0 {
+		t.Fatalf("%d queues before any delivery", n)
+	}
+	e.d.Dispatch(crit("web01"))
+	e.d.Dispatch(crit("web01"))
+	testutil.Eventually(t, "the first request held", 10*time.Second, func() bool { return hold.arrived() == 1 })
+	if s := e.d.Stats(); s.Queues != 1 || s.Pending["mine"] != 2 {
+		t.Fatalf("stats while delivering = %+v, want one queue with 2 pending", s)
+	}
+	// Deleted while its first delivery is in flight: the queue stays until
+	// that attempt returns, then ends.
+	if err := e.reg.DeleteChannel(ctx, alice, "mine"); err != nil {
+		t.Fatal(err)
+	}
+	e.waitJournal(t, "notification channel mine deleted with 2 pending notifications")
+	hold.release()
+	testutil.Eventually(t, "the queue ended", 10*time.Second, func() bool { return e.d.Stats().Queues == 0 })
+	if a := hold.arrived(); a != 1 {
+		t.Errorf("the deleted channel's receiver got %d requests, want only the one in flight", a)
+	}
+	if n := len(pending(t, e.st)); n != 0 {
+		t.Errorf("%d deliveries of the deleted channel still stored", n)
+	}
+
+	// The name comes back: its next delivery starts a new queue.
+	again := pht.NewReceiver(t)
+	create(again.URL)
+	e.d.Dispatch(crit("web01"))
+	again.Wait(t, 1, 10*time.Second)
+	if n := e.d.Stats().Queues; n != 1 {
+		t.Errorf("%d queues after the channel came back, want 1", n)
+	}
+}
+
+// A config channel removed by a reload loses its queue once its pending
+// deliveries are handled; the others keep theirs.
+func TestQueueEndsWhenReloadRemovesItsChannel(t *testing.T) {
+	e := hooksEnv(t, "kept", "removed")
+	e.d.Dispatch(crit("web01"))
+	e.rcv["kept"].Wait(t, 1, 10*time.Second)
+	e.rcv["removed"].Wait(t, 1, 10*time.Second)
+	testutil.Eventually(t, "both delivered", 10*time.Second, func() bool { return e.d.Stats().Delivered == 2 })
+	if n := e.d.Stats().Queues; n != 2 {
+		t.Fatalf("%d queues, want 2", n)
+	}
+	cfg := *e.cfg
+	cfg.Channels = map[string]config.Channel{"kept": e.cfg.Channels["kept"]}
+	e.cfgMu.Lock()
+	e.cfg = &cfg
+	e.cfgMu.Unlock()
+	e.reg.Reload(context.Background())
+	testutil.Eventually(t, "the removed channel's queue ended", 10*time.Second, func() bool { return e.d.Stats().Queues == 1 })
+	if s := e.d.Stats(); len(s.Pending) != 0 {
+		t.Errorf("pending = %v", s.Pending)
+	}
+	// The kept channel's queue still delivers.
+	e.d.Dispatch(crit("web01"))
+	e.rcv["kept"].Wait(t, 2, 10*time.Second)
+	if n := e.rcv["removed"].Count(); n != 1 {
+		t.Errorf("the removed channel got %d requests after the reload", n)
+	}
 }

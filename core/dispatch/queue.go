@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hbdmon/hbd/core/channels"
 	"github.com/hbdmon/hbd/core/store"
 	"github.com/hbdmon/hbd/sdk"
 )
@@ -50,7 +51,9 @@ func decodeDelivery(p store.Delivery) (*delivery, error) {
 
 // queue holds the pending deliveries of one channel, delivered in order by
 // one worker goroutine: a channel that fails or is slow holds up only its
-// own queue.
+// own queue. The worker ends when the queue is empty and its channel no
+// longer exists (retire); the next delivery to that name starts a new
+// queue.
 type queue struct {
 	d    *Dispatcher
 	name string
@@ -60,9 +63,11 @@ type queue struct {
 	wake  chan struct{}
 }
 
-// enqueue adds dl to its channel's queue, starting the worker when it is
-// the channel's first delivery. The delivery is stored by persist (or was
-// read from the store); the worker waits for that before attempting it.
+// enqueue adds dl to its channel's queue, starting the queue and its
+// worker when the channel has none running. The delivery is stored by
+// persist (or was read from the store); the worker waits for that before
+// attempting it. The push happens under d.mu, so a worker retiring its
+// queue (also under d.mu) never misses one.
 func (d *Dispatcher) enqueue(dl *delivery) {
 	d.mu.Lock()
 	if d.closed {
@@ -76,8 +81,9 @@ func (d *Dispatcher) enqueue(dl *delivery) {
 		d.wg.Add(1)
 		go q.run()
 	}
+	old := q.push(dl, d.opts.QueueLimit)
 	d.mu.Unlock()
-	if old := q.push(dl, d.opts.QueueLimit); old != nil {
+	if old != nil {
 		d.dropped.Add(1)
 		d.drop(old, fmt.Sprintf("dropped (more than %d notifications pending)", d.opts.QueueLimit))
 	}
@@ -95,7 +101,7 @@ func (d *Dispatcher) drop(dl *delivery, status string) {
 		d.acct.count(dl.ep, func(c *epCount) { c.failed++ })
 		d.opts.Store.DropDelivery(dl.id, dl.ep)
 		if status != "" {
-			ch, ok := d.channel(dl.channel)
+			ch, ok := d.opts.Channels.Channel(dl.channel)
 			d.journal(dl, ch, ok, status, "", "")
 			d.log.Warn("notification "+status, "channel", dl.channel, "host", dl.ev.Host, "metric", dl.ev.MetricPath,
 				"event_id", dl.ev.ID)
@@ -200,12 +206,67 @@ func (q *queue) len() int {
 	return len(q.items)
 }
 
-// run delivers the queue's head whenever it is due, until Close.
+// retire ends the queue when it is empty and its channel no longer
+// exists: it is removed from the dispatcher's queues and true is returned
+// (the worker then returns).
+func (q *queue) retire() bool {
+	if _, ok := q.d.opts.Channels.Channel(q.name); ok {
+		return false
+	}
+	q.d.mu.Lock()
+	defer q.d.mu.Unlock()
+	if q.len() > 0 {
+		return false // enqueued since the worker found it empty
+	}
+	if q.d.queues[q.name] == q {
+		delete(q.d.queues, q.name)
+	}
+	q.d.log.Debug("notification queue ended: its channel no longer exists", "channel", q.name)
+	return true
+}
+
+// ChannelDeleted drops the pending deliveries of a channel deleted
+// through the API (the store no longer holds them) and wakes its queue's
+// worker, which ends once an attempt in flight is done. The registry calls
+// it (channels.Watcher).
+func (d *Dispatcher) ChannelDeleted(name string) {
+	d.mu.RLock()
+	q := d.queues[name]
+	d.mu.RUnlock()
+	if q == nil {
+		return
+	}
+	if items := q.clear(); len(items) > 0 {
+		for _, dl := range items {
+			d.drop(dl, "")
+		}
+		d.opts.Store.Journal("", fmt.Sprintf("notification channel %s deleted with %d pending notifications", name, len(items)))
+		d.log.Warn("notification channel deleted with pending notifications", "channel", name, "count", len(items))
+	}
+}
+
+// ChannelsReloaded wakes every queue's worker after a config reload: the
+// queue of a channel the reload removed ends once its pending deliveries
+// are handled (each is dropped when due, as "the channel no longer
+// exists"). The registry calls it (channels.Watcher).
+func (d *Dispatcher) ChannelsReloaded() {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	for _, q := range d.queues {
+		q.poke()
+	}
+}
+
+// run delivers the queue's head whenever it is due, until Close or until
+// the queue retires.
 func (q *queue) run() {
 	defer q.d.wg.Done()
 	for {
 		dl := q.head()
 		if dl == nil {
+			if q.retire() {
+				return
+			}
 			select {
 			case <-q.wake:
 				continue
@@ -266,7 +327,7 @@ const (
 // that no longer exists, whose privacy is unknown) the host's line names
 // no channel and leaves detail out, and the full line goes to the
 // daemon-wide journal, which only admins read.
-func (d *Dispatcher) journal(dl *delivery, ch Channel, ok bool, status, detail, tail string) {
+func (d *Dispatcher) journal(dl *delivery, ch channels.Channel, ok bool, status, detail, tail string) {
 	full := label(dl, dl.channel) + ": " + status + detail + tail
 	if ok && !ch.Private {
 		d.opts.Store.Journal(dl.ev.Host, full)
@@ -286,12 +347,12 @@ func (d *Dispatcher) journal(dl *delivery, ch Channel, ok bool, status, detail, 
 // attempt is journaled (see journal) and logged (delivered at info,
 // failures at warn, giving up at error); no line holds a secret.
 func (d *Dispatcher) attempt(q *queue, dl *delivery) {
-	ch, ok := d.channel(dl.channel)
+	ch, ok := d.opts.Channels.Channel(dl.channel)
 	// A queued delivery names its channel; if the channel was removed and
 	// its name taken by a user channel while the delivery waited (a config
 	// channel dropped by a reload keeps its queue), the new channel must
 	// not receive alerts of a host its owner cannot see.
-	if !ok || !d.ownerSees(d.opts.Config(), ch, dl.ev.Host) {
+	if !ok || !d.ownerSees(ch, dl.ev.Host) {
 		q.remove(dl)
 		d.settle(dl, false)
 		d.gaveUp.Add(1)
@@ -304,7 +365,7 @@ func (d *Dispatcher) attempt(q *queue, dl *delivery) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(d.attemptC, d.opts.AttemptTimeout)
-	err := d.opts.Plugins.Notify(ctx, ch.Type, pluginConfig(d.opts.Config(), ch), dl.ev)
+	err := d.opts.Plugins.Notify(ctx, ch.Type, d.opts.Channels.PluginConfig(ch), dl.ev)
 	cancel()
 	if err != nil && d.attemptC.Err() != nil {
 		return // shutting down: the delivery stays queued for the next start
@@ -326,8 +387,8 @@ func (d *Dispatcher) attempt(q *queue, dl *delivery) {
 	d.failed.Add(1)
 	// The journal tells the generic reason only; the plugin's message,
 	// which may quote the remote side, goes to the daemon log.
-	emsg := redact(err.Error(), ch, d.opts.Plugins.Types())
-	status, detail := fmt.Sprintf("failed (attempt %d)", dl.attempts), ": "+publicReason(err)
+	emsg := d.opts.Channels.Redact(err.Error(), ch)
+	status, detail := fmt.Sprintf("failed (attempt %d)", dl.attempts), ": "+channels.PublicReason(err)
 	var tail, reason string
 	switch {
 	case sdk.IsPermanent(err):

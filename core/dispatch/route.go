@@ -1,13 +1,11 @@
 package dispatch
 
 import (
-	"slices"
 	"sort"
-	"sync"
 
 	"github.com/hbdmon/hbd/core/alert"
+	"github.com/hbdmon/hbd/core/channels"
 	"github.com/hbdmon/hbd/core/config"
-	"github.com/hbdmon/hbd/core/glob"
 )
 
 // maxEpisodes bounds the per-(host, metric) memory of problem levels.
@@ -32,7 +30,7 @@ const maxEpisodes = 100000
 //     (channels created in open mode have no owner and are exempt), however
 //     it is named: hosts globs, notify list or subscription;
 //   - a subscription counts only while the subscriber may see the channel
-//     (ChannelVisible): a private channel of someone else is never routed
+//     (the registry's ChannelVisible): a private channel of someone else is never routed
 //     because of another user's stale subscription to its name.
 //
 // Stale names (subscriptions and notify entries naming a channel that no
@@ -58,12 +56,11 @@ func (d *Dispatcher) route(a alert.Event, level string) []string {
 // candidates returns the channels that receive the alerts of host, before
 // min_level is applied (see Route). With explain, skipped names are logged
 // at debug level.
-func (d *Dispatcher) candidates(cfg *config.Config, host string, explain bool) map[string]Channel {
-	cand := map[string]Channel{}
-	for name, cc := range cfg.Channels {
-		ch := fromConfig(name, cc)
-		if d.covers(cfg, ch, host) {
-			cand[name] = ch
+func (d *Dispatcher) candidates(cfg *config.Config, host string, explain bool) map[string]channels.Channel {
+	cand := map[string]channels.Channel{}
+	for _, ch := range d.opts.Channels.Channels() {
+		if d.covers(ch, host) {
+			cand[ch.Name] = ch
 		}
 	}
 	// byName adds a channel named by a notify list or a subscription.
@@ -71,19 +68,19 @@ func (d *Dispatcher) candidates(cfg *config.Config, host string, explain bool) m
 		if _, ok := cand[name]; ok {
 			return
 		}
-		ch, ok := d.channel(name)
+		ch, ok := d.opts.Channels.Channel(name)
 		switch {
 		case !ok:
 			// A deleted channel still named by a subscription or a notify
-			// list (CheckConfigChannels reports the latter).
+			// list (the registry's CheckConfigChannels reports the latter).
 			if explain {
 				d.log.Debug("alert routed to a channel that does not exist", "channel", name, "host", host)
 			}
-		case user != "" && !visibleTo(cfg, user, ch):
+		case user != "" && !d.opts.Channels.ChannelVisible(user, name):
 			if explain {
 				d.log.Debug("subscription to a channel the user cannot see ignored", "channel", name, "user", user, "host", host)
 			}
-		case !d.ownerSees(cfg, ch, host):
+		case !d.ownerSees(ch, host):
 			if explain {
 				d.log.Debug("alert not routed to a user channel whose owner cannot see the host", "channel", name, "owner", ch.Owner, "host", host)
 			}
@@ -101,16 +98,6 @@ func (d *Dispatcher) candidates(cfg *config.Config, host string, explain bool) m
 			byName(s.Channel, s.User)
 		}
 	}
-	d.mu.RLock()
-	for name, uc := range d.user {
-		if _, shadowed := cfg.Channels[name]; shadowed {
-			continue
-		}
-		if ch := fromUser(uc); d.covers(cfg, ch, host) {
-			cand[name] = ch
-		}
-	}
-	d.mu.RUnlock()
 	return cand
 }
 
@@ -118,18 +105,18 @@ func (d *Dispatcher) candidates(cfg *config.Config, host string, explain bool) m
 // globs match it (for a user channel, only when its owner may see host),
 // or ch has none and its owner may see host (every host for a channel
 // without owner).
-func (d *Dispatcher) covers(cfg *config.Config, ch Channel, host string) bool {
+func (d *Dispatcher) covers(ch channels.Channel, host string) bool {
 	if len(ch.Hosts) == 0 {
-		return ch.Owner == "" || d.canSee(cfg, ch.Owner, host)
+		return ch.Owner == "" || d.opts.Policy.UserCanSee(ch.Owner, host)
 	}
-	return d.globs.matchAny(ch.Hosts, host) && d.ownerSees(cfg, ch, host)
+	return d.globs.MatchAny(ch.Hosts, host) && d.ownerSees(ch, host)
 }
 
 // ownerSees reports whether ch may receive alerts of host: config channels
 // always (the administrator wrote them), user channels when their owner
 // can see host or they have no owner (created in open mode).
-func (d *Dispatcher) ownerSees(cfg *config.Config, ch Channel, host string) bool {
-	return ch.Source == SourceConfig || ch.Owner == "" || d.canSee(cfg, ch.Owner, host)
+func (d *Dispatcher) ownerSees(ch channels.Channel, host string) bool {
+	return ch.Source == channels.SourceConfig || ch.Owner == "" || d.opts.Policy.UserCanSee(ch.Owner, host)
 }
 
 // effectiveLevel is the level min_level is compared with: the event's,
@@ -170,61 +157,58 @@ func (d *Dispatcher) effectiveLevel(a alert.Event, record bool) string {
 	return lv
 }
 
-// canSee reports whether user may see host.
-func (d *Dispatcher) canSee(cfg *config.Config, user, host string) bool {
-	if d.opts.CanSee != nil {
-		return d.opts.CanSee(user, host)
-	}
-	if cfg.OpenMode() {
-		return true
-	}
-	u, ok := cfg.Users[user]
-	if !ok {
-		return false
-	}
-	if u.Admin {
-		return true
-	}
-	wh := cfg.Watchhosts[host]
-	return wh.Owner == user || slices.Contains(wh.Managers, user) || slices.Contains(wh.Monitors, user)
-}
-
 // Subscription is a user's subscription to a channel, by name.
 type Subscription struct {
 	User    string
 	Channel string
 }
 
-// subscribers returns the subscriptions of the users who can see host.
+// subscribers returns the subscriptions of the users who can see host:
+// those of Options.Subscribers, or of the config file's users when it is
+// nil.
 func (d *Dispatcher) subscribers(cfg *config.Config, host string) []Subscription {
+	var all []Subscription
 	if d.opts.Subscribers != nil {
-		return d.opts.Subscribers(host)
-	}
-	var out []Subscription
-	for name, u := range cfg.Users {
-		if len(u.Channels) > 0 && d.canSee(cfg, name, host) {
-			for _, ch := range u.Channels {
-				out = append(out, Subscription{User: name, Channel: ch})
+		all = d.opts.Subscribers.Subscriptions()
+	} else {
+		for _, name := range sortedKeys(cfg.Users) {
+			for _, ch := range cfg.Users[name].Channels {
+				all = append(all, Subscription{User: name, Channel: ch})
 			}
+		}
+	}
+	out := all[:0]
+	for _, s := range all {
+		if d.opts.Policy.UserCanSee(s.User, host) {
+			out = append(out, s)
 		}
 	}
 	return out
 }
 
-// globCache keeps compiled host patterns; invalid ones match nothing
-// (config and API validation reject them before they get here).
-type globCache struct{ m sync.Map }
-
-func (g *globCache) matchAny(patterns []string, s string) bool {
-	for _, p := range patterns {
-		v, ok := g.m.Load(p)
-		if !ok {
-			c, _ := glob.Compile(p)
-			v, _ = g.m.LoadOrStore(p, c)
-		}
-		if v.(glob.Pattern).Match(s) {
-			return true
+// Coverage returns, per channel name, the known hosts (KnownHosts) whose
+// alerts the channel receives now (Route before min_level), sorted. The
+// channel list of the API shows it.
+func (d *Dispatcher) Coverage() map[string][]string {
+	cfg := d.opts.Config()
+	out := map[string][]string{}
+	for _, h := range d.KnownHosts() {
+		for name := range d.candidates(cfg, h, false) {
+			out[name] = append(out[name], h)
 		}
 	}
-	return false
+	return out
+}
+
+// KnownHosts returns, sorted, the hosts the daemon knows: those of
+// watchhosts and those that reported (the store's hosts).
+func (d *Dispatcher) KnownHosts() []string {
+	set := map[string]struct{}{}
+	for h := range d.opts.Config().Watchhosts {
+		set[h] = struct{}{}
+	}
+	for _, h := range d.opts.Store.Hosts() {
+		set[h.Name] = struct{}{}
+	}
+	return sortedKeys(set)
 }

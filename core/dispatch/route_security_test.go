@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hbdmon/hbd/core/access"
+	"github.com/hbdmon/hbd/core/channels"
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/dispatch"
 	"github.com/hbdmon/hbd/core/pluginhost"
@@ -44,7 +46,7 @@ notification_channels:
 func createHook(t *testing.T, e *env, who, name, url string, private bool) {
 	t.Helper()
 	hosts := []string{noHost}
-	err := e.d.CreateChannel(context.Background(), dispatch.Caller{User: who}, dispatch.ChannelInput{
+	err := e.reg.CreateChannel(context.Background(), access.Principal{User: who}, channels.Input{
 		Name: name, Type: "webhook", Private: &private, Hosts: &hosts, Fields: map[string]string{"url": url}})
 	if err != nil {
 		t.Fatalf("%s creates %s: %v", who, name, err)
@@ -53,7 +55,7 @@ func createHook(t *testing.T, e *env, who, name, url string, private bool) {
 
 func deleteChannel(t *testing.T, e *env, who, name string) {
 	t.Helper()
-	if err := e.d.DeleteChannel(context.Background(), dispatch.Caller{User: who}, name); err != nil {
+	if err := e.reg.DeleteChannel(context.Background(), access.Principal{User: who}, name); err != nil {
 		t.Fatalf("%s deletes %s: %v", who, name, err)
 	}
 }
@@ -136,9 +138,7 @@ func TestSubscribersOptionIsCheckedPerUser(t *testing.T) {
 	e.close()
 	// The daemon's Subscribers (package auth) returns (user, channel)
 	// pairs; each is checked against the user's view of the channel.
-	e.open(t, dispatch.Options{Subscribers: func(host string) []dispatch.Subscription {
-		return []dispatch.Subscription{{User: "alice", Channel: "bob_private"}, {User: "bob", Channel: "bob_own"}, {User: "alice", Channel: "gone"}}
-	}})
+	e.open(t, dispatch.Options{Subscribers: subscriptions{{User: "alice", Channel: "bob_private"}, {User: "bob", Channel: "bob_own"}, {User: "alice", Channel: "gone"}}})
 	createHook(t, e, "bob", "bob_private", "http://127.0.0.1:1/", true)
 	createHook(t, e, "bob", "bob_own", "http://127.0.0.1:1/", true)
 	// ops (notify list) and shared (a config channel without hosts covers
@@ -148,6 +148,11 @@ func TestSubscribersOptionIsCheckedPerUser(t *testing.T) {
 		t.Fatalf("Route = %v, want %v", got, want)
 	}
 }
+
+// subscriptions is a fixed dispatch.Subscribers.
+type subscriptions []dispatch.Subscription
+
+func (s subscriptions) Subscriptions() []dispatch.Subscription { return slices.Clone(s) }
 
 // A delivery queued for a config channel that a reload removes must not go
 // to a user channel that takes the name while it waits for its retry.
@@ -161,7 +166,9 @@ func TestQueuedDeliveryIsNotHandedToAChannelThatTookTheName(t *testing.T) {
 `))
 	host, _ := pht.Start(t, pht.Dir(t, pht.Webhook), pluginhost.Options{})
 	st := testutil.Store(t, 10)
-	d, err := dispatch.New(dispatch.Options{Config: cfg.Load, Store: st, Plugins: host,
+	policy := access.NewPolicy(cfg.Load, access.NewHosts(cfg.Load()))
+	reg := newRegistry(t, cfg.Load, st, host, policy, nil)
+	d, err := dispatch.New(dispatch.Options{Config: cfg.Load, Store: st, Plugins: host, Channels: reg, Policy: policy,
 		RetryBase: 700 * time.Millisecond, RetryMax: 700 * time.Millisecond, MaxAttempts: 3})
 	if err != nil {
 		t.Fatal(err)
@@ -175,11 +182,11 @@ func TestQueuedDeliveryIsNotHandedToAChannelThatTookTheName(t *testing.T) {
 	// The reload removes old; mallory takes its name before the retry.
 	cfg.Store(testutil.Config(t, base))
 	priv := false
-	if err := d.CreateChannel(context.Background(), dispatch.Caller{User: "mallory"}, dispatch.ChannelInput{
+	if err := reg.CreateChannel(context.Background(), access.Principal{User: "mallory"}, channels.Input{
 		Name: "old", Type: "webhook", Private: &priv, Fields: map[string]string{"url": evil.URL}}); err != nil {
 		t.Fatal(err)
 	}
-	pht.Eventually(t, "the delivery dropped", 5*time.Second, func() bool {
+	testutil.Eventually(t, "the delivery dropped", 5*time.Second, func() bool {
 		msgs, _ := st.Messages(context.Background(), store.MessageQuery{Limit: 100})
 		return slices.ContainsFunc(msgs, func(m store.Message) bool {
 			return strings.HasSuffix(m.Msg, "dropped: the channel's owner may not see the host")
@@ -206,7 +213,7 @@ func TestPrivateChannelDeliveriesAreJournaledWithoutNameUnderTheHost(t *testing.
 	e.rcv["mine"].Script(http.StatusServiceUnavailable)
 	e.rcv["ops"].Script(http.StatusServiceUnavailable)
 	priv, hosts := true, []string{"web01"}
-	if err := e.d.CreateChannel(context.Background(), dispatch.Caller{User: "bob"}, dispatch.ChannelInput{
+	if err := e.reg.CreateChannel(context.Background(), access.Principal{User: "bob"}, channels.Input{
 		Name: "bob_pager", Type: "webhook", Private: &priv, Hosts: &hosts,
 		Fields: map[string]string{"url": e.rcv["mine"].URL}}); err != nil {
 		t.Fatal(err)

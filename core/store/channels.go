@@ -6,10 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/hbdmon/hbd/core/channels"
 )
 
-// Notification persistence (package dispatch): channels created through
-// the API, and the delivery queue, so deliveries still pending when the
+// Notification persistence: channels created through the API (the
+// channels.Repository of package channels), and the delivery queue
+// (package dispatch), so deliveries still pending when the
 // daemon stops are attempted again after a restart. Migration versions
 // 20–29 belong to it.
 func init() {
@@ -39,21 +42,6 @@ CREATE INDEX notify_queue_order ON notify_queue (created, id);
 `})
 }
 
-// UserChannel is a notification channel created through the API. Fields
-// holds the type's settings, secrets included, exactly as the plugin
-// receives them.
-type UserChannel struct {
-	Name     string
-	Type     string
-	Owner    string // empty for channels created in open mode
-	Private  bool
-	MinLevel string
-	Hosts    []string
-	Fields   map[string]string
-	Created  time.Time
-	Updated  time.Time
-}
-
 // Delivery is one pending notification to one channel. Event is the
 // dispatcher's encoding of the event (it holds no channel settings, so no
 // secret); NextAt is when the next attempt is due.
@@ -66,17 +54,18 @@ type Delivery struct {
 	Created  time.Time
 }
 
-// UserChannels returns every channel created through the API, by name.
-func (s *Store) UserChannels(ctx context.Context) ([]UserChannel, error) {
+// UserChannels returns every channel created through the API, by name
+// (Source SourceUser).
+func (s *Store) UserChannels(ctx context.Context) ([]channels.Channel, error) {
 	rows, err := s.rdb.QueryContext(ctx, `SELECT name, type, owner, private, min_level, hosts, fields, created, updated
 		FROM notification_channels ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("read notification channels: %w", err)
 	}
 	defer rows.Close()
-	out := []UserChannel{}
+	out := []channels.Channel{}
 	for rows.Next() {
-		var c UserChannel
+		c := channels.Channel{Source: channels.SourceUser}
 		var hosts, fields string
 		var created, updated int64
 		if err := rows.Scan(&c.Name, &c.Type, &c.Owner, &c.Private, &c.MinLevel, &hosts, &fields, &created, &updated); err != nil {
@@ -101,7 +90,7 @@ func (s *Store) UserChannels(ctx context.Context) ([]UserChannel, error) {
 }
 
 // PutUserChannel creates or replaces a channel and returns once committed.
-func (s *Store) PutUserChannel(ctx context.Context, c UserChannel) error {
+func (s *Store) PutUserChannel(ctx context.Context, c channels.Channel) error {
 	hosts := c.Hosts
 	if hosts == nil {
 		hosts = []string{}
@@ -204,3 +193,6 @@ func (s *Store) PendingDeliveries(ctx context.Context) ([]Delivery, error) {
 	}
 	return out, nil
 }
+
+// Interface guard.
+var _ channels.Repository = (*Store)(nil)

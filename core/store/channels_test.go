@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/hbdmon/hbd/core/channels"
 )
 
 func TestUserChannelsAndDeliveriesSurviveRestart(t *testing.T) {
@@ -15,11 +17,11 @@ func TestUserChannelsAndDeliveriesSurviveRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Unix(1711234567, 123456789)
-	hook := UserChannel{Name: "hook", Type: "webhook", Owner: "alice", Private: true, MinLevel: "CRITICAL",
+	hook := channels.Channel{Name: "hook", Type: "webhook", Owner: "alice", Private: true, MinLevel: "CRITICAL",
 		Hosts: []string{"web*", "db01"}, Fields: map[string]string{"url": "https://example.com/h", "secret": "s3cr3t"},
-		Created: now, Updated: now}
-	gone := UserChannel{Name: "gone", Type: "pushover", MinLevel: "WARNING", Created: now, Updated: now}
-	for _, c := range []UserChannel{hook, gone} {
+		Source: channels.SourceUser, Created: now, Updated: now}
+	gone := channels.Channel{Name: "gone", Type: "pushover", MinLevel: "WARNING", Source: channels.SourceUser, Created: now, Updated: now}
+	for _, c := range []channels.Channel{hook, gone} {
 		if err := s.PutUserChannel(ctx, c); err != nil {
 			t.Fatal(err)
 		}
