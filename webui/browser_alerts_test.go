@@ -13,6 +13,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/labstack/echo/v4"
 
+	"github.com/hbdmon/hbd/core/access"
 	"github.com/hbdmon/hbd/core/alert"
 	"github.com/hbdmon/hbd/core/api"
 	"github.com/hbdmon/hbd/core/config"
@@ -71,8 +72,8 @@ thresholds:
 	s.ev = ev
 
 	hub := ws.New(ws.Options{
-		Authenticate: func(*http.Request) (api.Principal, bool) { return api.Principal{Admin: true, Open: true}, true },
-		CanSee:       func(api.Principal, string) bool { return true },
+		Authenticate: func(*http.Request) (access.Principal, bool) { return access.Principal{Admin: true, Open: true}, true },
+		Policy:       access.NewPolicy(func() *config.Config { return cfg }, access.NewHosts(cfg)),
 	})
 	wsSrv := httptest.NewServer(hub.PortHandler())
 	t.Cleanup(func() {

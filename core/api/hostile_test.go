@@ -141,11 +141,11 @@ func newHostileFixture(t *testing.T, open bool) *hostileFixture {
 			w, ok := cfg.Watchhosts[host]
 			return []byte(w.Key), false, ok
 		},
-		HostAccess: svc.HostAccess(), Guard: svc.Guard(), Accounts: svc,
+		Policy: svc.Policy(), Sessions: svc, Accounts: svc,
 	})
 
 	plugins, _ := pht.Start(t, pht.Dir(t, pht.Webhook), pluginhost.Options{})
-	disp, err := dispatch.New(dispatch.Options{Config: conf, Store: st, Plugins: plugins, CanSee: svc.CanSeeHost})
+	disp, err := dispatch.New(dispatch.Options{Config: conf, Store: st, Plugins: plugins, CanSee: svc.Policy().UserCanSee})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func newHostileFixture(t *testing.T, open bool) *hostileFixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { disp.Close() })
-	svc.SetChannelVisible(disp.ChannelVisible)
+	svc.SetChannels(disp)
 	f.disp = disp
 	f.srv.AddChannels(disp)
 
@@ -724,7 +724,7 @@ func (f *hostileFixture) state(t *testing.T) hostileState {
 		s["mem:channels"] = append(s["mem:channels"], fmt.Sprintf("%+v", ch))
 	}
 	for _, h := range []string{authtest.Host, authtest.OtherHost} {
-		s["mem:access"] = append(s["mem:access"], fmt.Sprintf("%s %s", h, mustJSON(f.auth.GetAccess(h))))
+		s["mem:access"] = append(s["mem:access"], fmt.Sprintf("%s %s", h, mustJSON(f.auth.Policy().HostRoles(h))))
 	}
 	for _, u := range f.auth.Users() {
 		s["mem:users"] = append(s["mem:users"], mustJSON(u))

@@ -21,14 +21,14 @@ func (d *Daemon) startNotify(ctx context.Context) error {
 	d.OnClose(func() { plugins.Close() })
 	disp, err := dispatch.New(dispatch.Options{
 		Config: d.Config, Store: d.Store, Plugins: plugins, Logger: d.log,
-		CanSee: d.Auth.CanSeeHost,
+		CanSee: d.Policy.UserCanSee,
 		// Subscriptions are names; the dispatcher checks each (user,
 		// channel) pair again when routing, since the channel of that name
 		// may have been deleted and re-created by someone else.
 		Subscribers: func(host string) []dispatch.Subscription {
 			var out []dispatch.Subscription
 			for _, u := range d.Auth.Users() {
-				if len(u.Channels) > 0 && d.Auth.CanSeeHost(u.Name, host) {
+				if len(u.Channels) > 0 && d.Policy.UserCanSee(u.Name, host) {
 					for _, ch := range u.Channels {
 						out = append(out, dispatch.Subscription{User: u.Name, Channel: ch})
 					}
@@ -46,7 +46,7 @@ func (d *Daemon) startNotify(ctx context.Context) error {
 	d.OnClose(func() { disp.Close() })
 	d.Notify = disp
 	d.Plugins = plugins
-	d.Auth.SetChannelVisible(disp.ChannelVisible)
+	d.Auth.SetChannels(disp)
 	d.API.AddChannels(disp)
 	d.OnReload(func(c *config.Config) {
 		plugins.SetChecksums(c.PluginChecksums)
