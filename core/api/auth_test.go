@@ -312,6 +312,30 @@ func TestRepeatedFailedLoginsAreSlowedThenRefused(t *testing.T) {
 	}
 }
 
+// A stolen session must not become a way to guess the password: wrong
+// current passwords are throttled like logins, and the refusal is a 429
+// with Retry-After (it was an internal error before the one error
+// handler knew auth's errors).
+func TestRepeatedWrongCurrentPasswordsAreRefused(t *testing.T) {
+	env := newEnv(t)
+	tok, _ := env.Login("owner")
+	var codes []int
+	var rec *httptest.ResponseRecorder
+	for i := 0; i < 6; i++ {
+		rec = env.Do(authtest.Request{Method: http.MethodPut, Path: mePath, Token: tok, Body: map[string]string{"current_password": "wrong", "new_password": "long-enough-1"}})
+		codes = append(codes, rec.Code)
+	}
+	if want := []int{400, 400, 400, 400, 400, 429}; !equalInts(codes, want) {
+		t.Fatalf("statuses %v, want %v", codes, want)
+	}
+	if got := rec.Header().Get("Retry-After"); got != "30" {
+		t.Fatalf("Retry-After %q", got)
+	}
+	wantError(t, rec, http.StatusTooManyRequests, "try again in 30 seconds")
+	// The session itself is not ended.
+	wantStatus(t, env.Do(authtest.Request{Method: http.MethodGet, Path: mePath, Token: tok}), http.StatusOK)
+}
+
 func equalInts(a, b []int) bool {
 	if len(a) != len(b) {
 		return false
