@@ -2,6 +2,12 @@
 // in the route table (Routes) together with the access it needs, so the
 // access guard and the role-matrix test see every endpoint; every failure is
 // answered as JSON {"error": "..."} by one error handler.
+//
+// HTTP stays here: the guard (guard.go) reads the session token from the
+// request, asks package auth who it is (Sessions) and the access policy
+// (Policy, *access.Policy) what they may do, and chooses the status code;
+// handleError maps auth's errors to status codes; the session cookie is
+// built here. auth and access know nothing of HTTP.
 package api
 
 import (
