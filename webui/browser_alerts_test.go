@@ -81,8 +81,8 @@ thresholds:
 	s.ev = ev
 
 	hub := ws.New(ws.Options{
-		Authenticate: func(*http.Request) (api.Principal, bool) { return api.Principal{Admin: true, Open: true}, true },
-		CanSee:       func(api.Principal, string) bool { return true },
+		Authenticate: func(*http.Request) (access.Principal, bool) { return access.Principal{Admin: true, Open: true}, true },
+		Policy:       access.NewPolicy(func() *config.Config { return cfg }, access.NewHosts(cfg)),
 	})
 	wsSrv := httptest.NewServer(hub.PortHandler())
 	t.Cleanup(func() {

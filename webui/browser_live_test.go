@@ -11,6 +11,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/labstack/echo/v4"
 
+	"github.com/hbdmon/hbd/core/access"
 	"github.com/hbdmon/hbd/core/api"
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/heartbeat"
@@ -80,8 +81,8 @@ func TestLivePageShowsSilentHosts(t *testing.T) {
 	tr.Sweep(time.Now())
 
 	hub := ws.New(ws.Options{
-		Authenticate: func(*http.Request) (api.Principal, bool) { return api.Principal{Admin: true, Open: true}, true },
-		CanSee:       func(api.Principal, string) bool { return true },
+		Authenticate: func(*http.Request) (access.Principal, bool) { return access.Principal{Admin: true, Open: true}, true },
+		Policy:       access.NewPolicy(func() *config.Config { return cfg }, access.NewHosts(cfg)),
 	})
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/labstack/echo/v4"
 
+	"github.com/hbdmon/hbd/core/access"
 	"github.com/hbdmon/hbd/core/api"
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/store"
@@ -92,8 +93,8 @@ watchhosts:
 
 	s := &site{logins: make(chan map[string]string, 10)}
 	s.hub = ws.New(ws.Options{
-		Authenticate: func(*http.Request) (api.Principal, bool) { return api.Principal{Admin: true, Open: true}, true },
-		CanSee:       func(api.Principal, string) bool { return true },
+		Authenticate: func(*http.Request) (access.Principal, bool) { return access.Principal{Admin: true, Open: true}, true },
+		Policy:       access.NewPolicy(func() *config.Config { return cfg }, access.NewHosts(cfg)),
 	})
 	port := s.hub.PortHandler()
 	wsSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

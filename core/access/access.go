@@ -168,6 +168,10 @@ func NewPolicy(cfg func() *config.Config, hosts *Hosts) *Policy {
 // Hosts returns the host access lists the policy reads.
 func (p *Policy) Hosts() *Hosts { return p.hosts }
 
+// HostRoles returns the access list of host in force (a copy): the
+// config's, or its runtime override.
+func (p *Policy) HostRoles(host string) HostRoles { return p.hosts.Roles(host) }
+
 // PrincipalOf returns the principal of a configured user who is not
 // making a request (a silence's creator, a channel's owner, a
 // subscriber): their admin flag from the config, open in open mode. ok is

@@ -122,3 +122,60 @@ func TestRoleNamesAreReadable(t *testing.T) {
 		t.Fatal(RoleManager.String(), Role(99).String())
 	}
 }
+
+// The host access lists, read without the admin flag: roles nest, Roles
+// returns copies, overrides (also of hosts outside watchhosts) hold until
+// Reset.
+func TestAccessRolesNestAndOverridesResetOnReload(t *testing.T) {
+	cfg := &config.Config{Watchhosts: map[string]config.WatchHost{
+		"web01": {Owner: "olga", Managers: []string{"max"}, Monitors: []string{"mia", "max"}},
+	}}
+	a := NewHosts(cfg)
+	for user, want := range map[string]Role{"olga": RoleOwner, "max": RoleManager, "mia": RoleMonitor, "eve": RoleNone, "": RoleNone} {
+		if got := a.role(user, "web01"); got != want {
+			t.Errorf("Role(%s) = %s, want %s", user, got, want)
+		}
+	}
+	if a.role("olga", "db01") != RoleNone {
+		t.Error("role on a host without access list")
+	}
+	p := NewPolicy(func() *config.Config { return cfg }, a)
+	h := p.HostRoles("web01")
+	h.Managers[0] = "mutated"
+	if m := a.Roles("web01").Managers; h.Owner != "olga" || m[0] != "max" || len(h.Monitors) != 2 {
+		t.Fatal("HostRoles shares its slices")
+	}
+	a.Set("web01", HostRoles{Monitors: []string{"eve"}})
+	if a.role("eve", "web01") != RoleMonitor || a.role("olga", "web01") != RoleNone {
+		t.Fatal("override not in force")
+	}
+	a.Set("dyn-host", HostRoles{Owner: "eve"})
+	if a.role("eve", "dyn-host") != RoleOwner {
+		t.Fatal("override of a host outside watchhosts")
+	}
+	a.Reset(cfg)
+	if a.role("eve", "web01") != RoleNone || a.role("olga", "web01") != RoleOwner || a.role("eve", "dyn-host") != RoleNone {
+		t.Fatal("Reset kept overrides")
+	}
+}
+
+// Role counts the principal's admin and open flags, not whether the user
+// is configured: a session's principal carries the flags it was given.
+func TestHostRoleOfPrincipals(t *testing.T) {
+	cfg := &config.Config{Watchhosts: map[string]config.WatchHost{"web01": {Managers: []string{"max"}}}}
+	p := NewPolicy(func() *config.Config { return cfg }, NewHosts(cfg))
+	for _, tc := range []struct {
+		p    Principal
+		want Role
+	}{
+		{Principal{Open: true, Admin: true}, RoleAdmin},
+		{Principal{User: "root", Admin: true}, RoleAdmin},
+		{Principal{User: "max"}, RoleManager},
+		{Principal{User: "eve"}, RoleNone},
+		{Principal{}, RoleNone},
+	} {
+		if got := p.Role(tc.p, "web01"); got != tc.want {
+			t.Errorf("Role(%+v) = %s, want %s", tc.p, got, tc.want)
+		}
+	}
+}

@@ -144,7 +144,7 @@ type Evaluator struct {
 	// created by a user then holds back only hosts its creator manages when
 	// the alert fires, so a host glob cannot reach hosts added later that
 	// the creator has no say over. Set it before Start.
-	MayManage func(user, host string) bool
+	MayManage Manager
 
 	// FamilySettle defers the first notification of a family alert
 	// (heartbeat.ipv4, heartbeat.ipv6): it is sent only if, that much later,

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hbdmon/hbd/core/access"
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/store"
 )
@@ -694,7 +695,11 @@ func TestConcurrentUseWithBackgroundLoop(t *testing.T) {
 // the creator does not manage (for instance one added later).
 func TestUserSilenceOnlyCoversHostsTheCreatorManages(t *testing.T) {
 	h := newHarness(t, quiet())
-	h.ev.MayManage = func(user, host string) bool { return user == "bob" && host == "web01" }
+	cfg := &config.Config{
+		Users:      map[string]config.User{"bob": {}},
+		Watchhosts: map[string]config.WatchHost{"web01": {Managers: []string{"bob"}}},
+	}
+	h.ev.MayManage = access.NewPolicy(func() *config.Config { return cfg }, access.NewHosts(cfg))
 	if _, err := h.ev.AddSilence(context.Background(), SilenceSpec{Host: "*", Duration: time.Hour, By: "bob"}); err != nil {
 		t.Fatal(err)
 	}

@@ -58,10 +58,16 @@ func (e *Evaluator) silencedUntil(host, metric string, now time.Time) float64 {
 	return until
 }
 
+// Manager answers whether a configured user may acknowledge and silence a
+// host's alerts (*access.Policy).
+type Manager interface {
+	UserCanManage(user, host string) bool
+}
+
 // creatorManages reports whether a silence's creator may silence host (true
 // for silences made in open mode or when no MayManage is set).
 func (e *Evaluator) creatorManages(s *silence, host string) bool {
-	return s.CreatedBy == "" || e.MayManage == nil || e.MayManage(s.CreatedBy, host)
+	return s.CreatedBy == "" || e.MayManage == nil || e.MayManage.UserCanManage(s.CreatedBy, host)
 }
 
 func (e *Evaluator) silenced(st *state, now time.Time) bool {

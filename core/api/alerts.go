@@ -9,13 +9,13 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/hbdmon/hbd/core/access"
 	"github.com/hbdmon/hbd/core/alert"
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/safetext"
@@ -52,14 +52,6 @@ type AlertSource interface {
 // OK.
 type DeliveryStatus interface {
 	EpisodeStatus(host, metric string, episodeStart time.Time) (delivered int, status string)
-}
-
-// HostManagerChecker is an optional capability of a Guard: whether p may
-// manage host (acknowledge and silence its alerts). Without it the API
-// derives the answer from Deps.HostAccess (owner or manager) and the
-// principal's admin and open-mode flags.
-type HostManagerChecker interface {
-	CanManage(p Principal, host string) bool
 }
 
 // maxAlertBody bounds the JSON body of the alert write endpoints.
@@ -236,7 +228,7 @@ func (a *alertHandlers) activeAlerts(c echo.Context) error {
 	visible := map[string]bool{}
 	out := ActiveAlertsJSON{Alerts: []ActiveAlertJSON{}}
 	for _, h := range a.src.EvaluatedHosts() {
-		if a.s.deps.Guard.CanSee(p, h) {
+		if a.s.policy.CanSee(p, h) {
 			visible[h] = true
 			out.HostCount++
 		}
@@ -314,21 +306,6 @@ func (a *alertHandlers) ack(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"ok": true, "alert": a.alertJSON(st)})
 }
 
-// canManage reports whether p may acknowledge and silence host's alerts.
-func (s *Server) canManage(p Principal, host string) bool {
-	if p.Open || p.Admin {
-		return true
-	}
-	if m, ok := s.deps.Guard.(HostManagerChecker); ok {
-		return m.CanManage(p, host)
-	}
-	if p.User == "" {
-		return false
-	}
-	owner, managers, _ := s.deps.HostAccess(host)
-	return owner == p.User || slices.Contains(managers, p.User)
-}
-
 // silenceHosts returns the known hosts a silence's host glob matches.
 func (s *Server) silenceHosts(sl alert.Silence) []string {
 	var out []string
@@ -342,8 +319,8 @@ func (s *Server) silenceHosts(sl alert.Silence) []string {
 
 // mayChangeSilence: administrators always; others when they manage every
 // known host the silence's host glob matches, and it matches at least one.
-func (s *Server) mayChangeSilence(p Principal, sl alert.Silence) bool {
-	if p.Open || p.Admin {
+func (s *Server) mayChangeSilence(p access.Principal, sl alert.Silence) bool {
+	if s.policy.IsAdmin(p) {
 		return true
 	}
 	hosts := s.silenceHosts(sl)
@@ -351,7 +328,7 @@ func (s *Server) mayChangeSilence(p Principal, sl alert.Silence) bool {
 		return false
 	}
 	for _, h := range hosts {
-		if !s.canManage(p, h) {
+		if !s.policy.CanManage(p, h) {
 			return false
 		}
 	}
@@ -360,12 +337,12 @@ func (s *Server) mayChangeSilence(p Principal, sl alert.Silence) bool {
 
 // maySeeSilence: administrators, its creator, and whoever can see a host
 // it matches.
-func (s *Server) maySeeSilence(p Principal, sl alert.Silence) bool {
-	if p.Open || p.Admin || (p.User != "" && sl.CreatedBy == p.User) {
+func (s *Server) maySeeSilence(p access.Principal, sl alert.Silence) bool {
+	if s.policy.IsAdmin(p) || (p.User != "" && sl.CreatedBy == p.User) {
 		return true
 	}
 	for _, h := range s.silenceHosts(sl) {
-		if s.deps.Guard.CanSee(p, h) {
+		if s.policy.CanSee(p, h) {
 			return true
 		}
 	}
@@ -550,14 +527,14 @@ func (a *alertHandlers) history(c echo.Context) error {
 		}
 		// Access first: a caller who may not read a host learns nothing
 		// of it.
-		if !p.Admin && !p.Open && !a.s.deps.Guard.CanSee(p, host) {
+		if !a.s.policy.CanSee(p, host) {
 			return Errorf(http.StatusForbidden, "You may not read host '%s'", clipName(host))
 		}
 		q.Host = host
-	} else if !p.Admin && !p.Open {
+	} else if !a.s.policy.IsAdmin(p) {
 		q.Hosts = []string{}
 		for _, name := range a.s.HostNames() {
-			if a.s.deps.Guard.CanSee(p, name) {
+			if a.s.policy.CanSee(p, name) {
 				q.Hosts = append(q.Hosts, name)
 			}
 		}

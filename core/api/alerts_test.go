@@ -44,37 +44,44 @@ thresholds:
 // host roles: 1 monitor, 2 manager, 3 owner; user "admin" is an admin.
 type roleGuard map[string]map[string]int
 
-func (g roleGuard) Check(c echo.Context, r api.Route) (api.Principal, error) {
+func (g roleGuard) Check(c echo.Context, r api.Route) (access.Principal, error) {
 	user := c.Request().Header.Get("X-User")
 	if r.Access == api.Public || r.Access == api.Agent {
-		return api.Principal{}, nil
+		return access.Principal{}, nil
 	}
 	if user == "" {
-		return api.Principal{}, api.Errorf(http.StatusUnauthorized, "Authentication required")
+		return access.Principal{}, api.Errorf(http.StatusUnauthorized, "Authentication required")
 	}
-	p := api.Principal{User: user, Admin: user == "admin"}
+	p := access.Principal{User: user, Admin: user == "admin"}
 	need := map[api.Access]int{api.HostMonitor: 1, api.HostManager: 2, api.HostOwner: 3}[r.Access]
 	if need > 0 && !p.Admin && g[user][c.Param("hostname")] < need {
-		return api.Principal{}, api.Errorf(http.StatusForbidden, "Forbidden")
+		return access.Principal{}, api.Errorf(http.StatusForbidden, "Forbidden")
 	}
 	return p, nil
 }
 
-func (g roleGuard) CanSee(p api.Principal, host string) bool { return p.Admin || g[p.User][host] >= 1 }
-
-// access answers Deps.HostAccess from the same roles.
-func (g roleGuard) access(host string) (owner string, managers, monitors []string) {
+// policy is the access policy of the same roles, for Deps.Policy.
+func (g roleGuard) policy(cfg *config.Config) *access.Policy {
+	lists := map[string]access.HostRoles{}
 	for user, hosts := range g {
-		switch hosts[host] {
-		case 3:
-			owner = user
-		case 2:
-			managers = append(managers, user)
-		case 1:
-			monitors = append(monitors, user)
+		for host, rank := range hosts {
+			h := lists[host]
+			switch rank {
+			case 3:
+				h.Owner = user
+			case 2:
+				h.Managers = append(h.Managers, user)
+			case 1:
+				h.Monitors = append(h.Monitors, user)
+			}
+			lists[host] = h
 		}
 	}
-	return owner, managers, monitors
+	hosts := access.NewHosts(cfg)
+	for host, h := range lists {
+		hosts.Set(host, h)
+	}
+	return access.NewPolicy(func() *config.Config { return cfg }, hosts)
 }
 
 var roles = roleGuard{
@@ -156,8 +163,8 @@ func newAlertFixtureWith(t *testing.T, yaml string, dispatcher bool) *alertFixtu
 			k, ok := cfg.HostKey(h)
 			return k, false, ok
 		},
-		Guard:      roles,
-		HostAccess: roles.access,
+		Guard:  roles,
+		Policy: roles.policy(cfg),
 	})
 	s.Add(s.AlertRoutes(ev, deliveries)...)
 	f.srv = httptest.NewServer(s.Echo)

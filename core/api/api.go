@@ -2,6 +2,12 @@
 // in the route table (Routes) together with the access it needs, so the
 // access guard and the role-matrix test see every endpoint; every failure is
 // answered as JSON {"error": "..."} by one error handler.
+//
+// HTTP stays here: the guard (guard.go) reads the session token from the
+// request, asks package auth who it is (Sessions) and the access policy
+// (Policy, *access.Policy) what they may do, and chooses the status code;
+// handleError maps auth's errors to status codes; the session cookie is
+// built here. auth and access know nothing of HTTP.
 package api
 
 import (
@@ -13,12 +19,15 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/labstack/echo/v4"
 
+	"github.com/hbdmon/hbd/core/access"
+	"github.com/hbdmon/hbd/core/auth"
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/safetext"
 	"github.com/hbdmon/hbd/core/store"
@@ -43,37 +52,6 @@ func (a Access) String() string {
 	return [...]string{"public", "agent", "authenticated", "host monitor", "host manager", "host owner", "admin"}[a]
 }
 
-// Principal is the caller of a request.
-type Principal struct {
-	User  string // empty in open mode
-	Admin bool
-	Open  bool // no users configured: everything is allowed
-	// Expires is when the caller's session ends; zero in open mode. The
-	// live feed closes the connection then.
-	Expires time.Time
-}
-
-// Guard authenticates requests and decides access. The auth package
-// provides the real one; OpenGuard allows everything.
-type Guard interface {
-	// Check authenticates the request and checks it against the route's
-	// access, returning the caller or an *echo.HTTPError (401, 403, 404).
-	Check(c echo.Context, r Route) (Principal, error)
-	// CanSee reports whether p may read host's data (monitor or above).
-	CanSee(p Principal, host string) bool
-}
-
-// OpenGuard is the guard of open mode: every caller is an administrator.
-type OpenGuard struct{}
-
-// Check allows every request.
-func (OpenGuard) Check(echo.Context, Route) (Principal, error) {
-	return Principal{Admin: true, Open: true}, nil
-}
-
-// CanSee allows every host.
-func (OpenGuard) CanSee(Principal, string) bool { return true }
-
 // Route is one endpoint of the table.
 type Route struct {
 	Method  string
@@ -90,34 +68,44 @@ type ConnectionSource interface {
 	HostConnections(host string) (state string, connections any)
 }
 
-// HostAccessSource returns the current owner, managers and monitors of a
-// host (the config's values, or runtime changes made through the API).
-type HostAccessSource func(host string) (owner string, managers, monitors []string)
-
 // Deps is everything the API reads from. Fields left nil are optional
 // features not wired in (their routes answer 503 or empty lists).
 type Deps struct {
 	Config      func() *config.Config
 	Store       *store.Store
 	Connections ConnectionSource
-	HostAccess  HostAccessSource
+	// Policy answers who may see and manage which host (*access.Policy,
+	// the daemon's one instance). Nil: a policy of Config's users and the
+	// watchhosts of the config in force at New.
+	Policy Policy
 	// HostKey returns the signing key of a host for agent requests; dynamic
 	// is true for hosts that register themselves with the enroll key.
 	HostKey func(host string) (key []byte, dynamic bool, ok bool)
 	// ClockOffset, when set, receives the clock offset of a host whose
 	// signed batch was refused for clock skew (refused is then true).
 	ClockOffset func(host string, offset time.Duration, refused bool, at time.Time)
-	Guard       Guard
+	// Sessions authenticates session tokens (*auth.Service). Nil: every
+	// caller is an administrator, unchecked (tests without accounts).
+	Sessions Sessions
+	// Guard, when set, replaces the guard built from Sessions and Policy
+	// (tests with callers of their own).
+	Guard Guard
 	// Accounts serves login, logout, profiles and host access (package
 	// auth); its routes are registered only when it is set.
 	Accounts Accounts
-	Logger   hclog.Logger
+	// SecureCookie marks the session cookie Secure even on plain HTTP
+	// requests (TLS terminated by a reverse proxy); it is always Secure on
+	// TLS requests.
+	SecureCookie bool
+	Logger       hclog.Logger
 }
 
 // Server is the HTTP API.
 type Server struct {
 	Echo   *echo.Echo
 	deps   Deps
+	policy Policy
+	guard  Guard
 	routes []Route
 	log    hclog.Logger
 
@@ -131,22 +119,22 @@ const principalKey = "hbd.principal"
 // New builds the server and registers the core routes. Feature packages
 // add theirs with Add before the server starts.
 func New(d Deps) *Server {
-	if d.Guard == nil {
-		d.Guard = OpenGuard{}
-	}
 	if d.Logger == nil {
 		d.Logger = hclog.NewNullLogger()
 	}
-	if d.HostAccess == nil {
-		d.HostAccess = func(host string) (string, []string, []string) {
-			h := d.Config().Watchhosts[host]
-			return h.Owner, h.Managers, h.Monitors
-		}
+	if d.Policy == nil {
+		d.Policy = access.NewPolicy(d.Config, access.NewHosts(d.Config()))
 	}
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
-	s := &Server{Echo: e, deps: d, log: d.Logger.Named("api")}
+	s := &Server{Echo: e, deps: d, policy: d.Policy, guard: d.Guard, log: d.Logger.Named("api")}
+	if s.guard == nil {
+		s.guard = openGuard{}
+		if d.Sessions != nil {
+			s.guard = sessionGuard{s}
+		}
+	}
 	e.HTTPErrorHandler = s.handleError
 	e.Use(s.recoverer)
 	s.Add(s.coreRoutes()...)
@@ -162,7 +150,7 @@ func (s *Server) Add(routes ...Route) {
 		r := r
 		s.routes = append(s.routes, r)
 		s.Echo.Add(r.Method, r.Path, func(c echo.Context) error {
-			p, err := s.deps.Guard.Check(c, r)
+			p, err := s.guard.Check(c, r)
 			if err != nil {
 				return err
 			}
@@ -175,12 +163,16 @@ func (s *Server) Add(routes ...Route) {
 // Routes returns the route table (for the access guard's tests and docs).
 func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
 
+// Guard returns the guard every route passes through (for the role-matrix
+// test, which checks Agent routes on the guard alone).
+func (s *Server) Guard() Guard { return s.guard }
+
 // Deps returns the dependencies the server was built with.
 func (s *Server) Deps() Deps { return s.deps }
 
 // PrincipalOf returns the caller of a request that passed the guard.
-func PrincipalOf(c echo.Context) Principal {
-	p, _ := c.Get(principalKey).(Principal)
+func PrincipalOf(c echo.Context) access.Principal {
+	p, _ := c.Get(principalKey).(access.Principal)
 	return p
 }
 
@@ -194,6 +186,13 @@ type errorBody struct {
 	Error string `json:"error"`
 }
 
+// authStatus is the status of each kind of auth.Error.
+var authStatus = map[error]int{
+	auth.ErrInvalid:         http.StatusBadRequest,
+	auth.ErrUnauthenticated: http.StatusUnauthorized,
+	auth.ErrForbidden:       http.StatusForbidden,
+}
+
 // handleError is the one place errors become HTTP responses. Internal
 // errors are logged and answered without their details.
 func (s *Server) handleError(err error, c echo.Context) {
@@ -202,8 +201,17 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	status := http.StatusInternalServerError
 	msg := "Internal server error"
-	var he *echo.HTTPError
+	var (
+		he *echo.HTTPError
+		ae *auth.Error
+		te *auth.ThrottledError
+	)
 	switch {
+	case errors.As(err, &ae) && authStatus[ae.Kind] != 0:
+		status, msg = authStatus[ae.Kind], ae.Msg
+	case errors.As(err, &te):
+		c.Response().Header().Set("Retry-After", strconv.Itoa(te.RetrySeconds()))
+		status, msg = http.StatusTooManyRequests, te.Error()
 	case errors.As(err, &he):
 		status = he.Code
 		switch m := he.Message.(type) {

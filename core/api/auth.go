@@ -15,29 +15,28 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/hbdmon/hbd/core/access"
+	"github.com/hbdmon/hbd/core/auth"
 )
 
 // Accounts is the user and session side of the API: login, logout,
-// profiles and host access. Package auth provides it (auth imports api, so
-// the interface lives here, at its consumer). Errors returned are
-// *echo.HTTPError with the status to answer, or *ThrottledError.
+// profiles and host access. Package auth provides it (*auth.Service); its
+// errors (*auth.Error, *auth.ThrottledError) are answered by handleError.
 type Accounts interface {
-	// Login checks credentials and opens a session. client is the caller's
-	// address, used for throttling and the journal.
-	Login(ctx context.Context, r *http.Request, client string, req LoginRequest) (LoginResult, error)
-	// Logout ends the session that authenticated r (if any) and returns the
-	// cookie that clears it in the browser.
-	Logout(ctx context.Context, r *http.Request) (*http.Cookie, error)
+	// Login checks credentials and opens a session.
+	Login(ctx context.Context, c auth.Credentials) (auth.Session, error)
+	// Logout ends the session of token (if any).
+	Logout(ctx context.Context, token string) error
 	// Users lists every configured user, sorted by name.
-	Users() []UserJSON
-	// Me returns the caller's profile.
-	Me(r *http.Request, p Principal) (ProfileJSON, error)
-	// UpdateMe changes the caller's profile, subscriptions or password.
-	UpdateMe(ctx context.Context, r *http.Request, p Principal, u ProfileUpdate) (ProfileJSON, error)
-	// GetAccess returns the current owner, managers and monitors of host.
-	GetAccess(host string) HostAccessJSON
+	Users() []auth.User
+	// Me returns p's profile; token is the one the request carried.
+	Me(p access.Principal, token string) (auth.Profile, error)
+	// UpdateMe changes p's profile, subscriptions or password, keeping
+	// token's session.
+	UpdateMe(ctx context.Context, p access.Principal, token string, u auth.ProfileUpdate) (auth.Profile, error)
 	// SetAccess changes the access of host at runtime (not in the file).
-	SetAccess(ctx context.Context, p Principal, host string, ch AccessChange) (HostAccessJSON, error)
+	SetAccess(ctx context.Context, p access.Principal, host string, ch auth.AccessChange) (access.HostRoles, error)
 }
 
 // LoginRequest is the body of POST /api/0/auth/login (JSON, or a form with
@@ -48,30 +47,6 @@ type LoginRequest struct {
 	// Next is where a browser wants to go after login; only local paths are
 	// honoured (see SafeNext).
 	Next string `json:"next,omitempty"`
-}
-
-// LoginResult is an opened session.
-type LoginResult struct {
-	Token   string
-	Expires time.Time
-	Cookie  *http.Cookie // the session cookie to set
-}
-
-// ThrottledError refuses a login after repeated failures.
-type ThrottledError struct {
-	RetryAfter time.Duration
-}
-
-func (e *ThrottledError) Error() string {
-	return fmt.Sprintf("Too many failed logins: try again in %d seconds", retrySeconds(e.RetryAfter))
-}
-
-func retrySeconds(d time.Duration) int {
-	s := int((d + time.Second - 1) / time.Second)
-	if s < 1 {
-		s = 1
-	}
-	return s
 }
 
 // UserJSON is a user as the API shows it. Password hashes never leave the
@@ -96,6 +71,18 @@ type ProfileJSON struct {
 	SessionExpires int64 `json:"session_expires,omitempty"`
 }
 
+func userJSON(u auth.User) UserJSON {
+	return UserJSON{Name: u.Name, DisplayName: u.DisplayName, Email: u.Email, Admin: u.Admin, Channels: u.Channels}
+}
+
+func profileJSON(p auth.Profile) ProfileJSON {
+	out := ProfileJSON{UserJSON: userJSON(p.User), Open: p.Open, CSRFToken: p.CSRFToken}
+	if !p.SessionExpires.IsZero() {
+		out.SessionExpires = p.SessionExpires.Unix()
+	}
+	return out
+}
+
 // ProfileUpdate is the body of PUT /api/0/users/me. Absent (or null)
 // fields are left unchanged. Its three modes may be combined: identity
 // (DisplayName, Email), subscriptions (Channels), password
@@ -115,12 +102,19 @@ type HostAccessJSON struct {
 	Monitors []string `json:"monitors"`
 }
 
-// AccessChange is a decoded PUT /api/0/hosts/:hostname/access. Nil fields
-// are left unchanged; an Owner of "" removes the owner (JSON null).
-type AccessChange struct {
-	Owner    *string
-	Managers *[]string
-	Monitors *[]string
+func hostAccessJSON(h access.HostRoles) HostAccessJSON {
+	out := HostAccessJSON{Managers: h.Managers, Monitors: h.Monitors}
+	if h.Owner != "" {
+		owner := h.Owner
+		out.Owner = &owner
+	}
+	if out.Managers == nil {
+		out.Managers = []string{}
+	}
+	if out.Monitors == nil {
+		out.Monitors = []string{}
+	}
+	return out
 }
 
 // MaxAccountBodyBytes bounds the request bodies of the account endpoints.
@@ -166,27 +160,59 @@ func (s *Server) authLogin(c echo.Context) error {
 		return Errorf(http.StatusBadRequest, "username and password are required")
 	}
 	next := SafeNext(req.Next)
-	res, err := s.deps.Accounts.Login(c.Request().Context(), c.Request(), s.clientAddr(c), req)
+	r := c.Request()
+	o := r.Header.Get("Origin")
+	res, err := s.deps.Accounts.Login(r.Context(), auth.Credentials{
+		Username: req.Username, Password: req.Password, Client: s.clientAddr(c),
+		CrossSite: o != "" && !sameOrigin(o, r),
+	})
 	if err != nil {
-		var te *ThrottledError
-		if errors.As(err, &te) {
-			c.Response().Header().Set("Retry-After", strconv.Itoa(retrySeconds(te.RetryAfter)))
-			if form {
-				return loginAgain(c, "throttled", req.Next)
-			}
-			return Errorf(http.StatusTooManyRequests, "%s", te.Error())
+		var te *auth.ThrottledError
+		if form && errors.As(err, &te) {
+			c.Response().Header().Set("Retry-After", strconv.Itoa(te.RetrySeconds()))
+			return loginAgain(c, "throttled", req.Next)
 		}
-		var he *echo.HTTPError
-		if form && errors.As(err, &he) && he.Code == http.StatusUnauthorized {
+		if form && errors.Is(err, auth.ErrUnauthenticated) {
 			return loginAgain(c, "invalid", req.Next)
 		}
 		return err
 	}
-	c.SetCookie(res.Cookie)
+	c.SetCookie(s.cookie(r, res.Token, res.Lifetime, res.Expires))
 	if form {
 		return c.Redirect(http.StatusSeeOther, next)
 	}
 	return c.JSON(http.StatusOK, map[string]any{"token": res.Token, "expires": res.Expires.Unix(), "next": next})
+}
+
+// cookie returns the session cookie for tok, which lasts lifetime (until
+// expires), or one that clears the cookie when tok is empty.
+func (s *Server) cookie(r *http.Request, tok string, lifetime time.Duration, expires time.Time) *http.Cookie {
+	c := &http.Cookie{
+		Name:     CookieName,
+		Value:    tok,
+		Path:     "/",
+		HttpOnly: true,
+		SameSite: http.SameSiteLaxMode,
+		Secure:   r.TLS != nil || s.deps.SecureCookie,
+	}
+	if tok == "" {
+		c.MaxAge = -1
+		c.Expires = time.Unix(0, 0)
+	} else {
+		c.Expires = expires
+		c.MaxAge = max(1, int(lifetime/time.Second))
+	}
+	return c
+}
+
+// logout ends the session of the request's token and clears the cookie.
+func (s *Server) logout(c echo.Context) error {
+	tok, _ := tokenOf(c.Request())
+	if err := s.deps.Accounts.Logout(c.Request().Context(), tok); err != nil {
+		return err
+	}
+	c.SetCookie(s.cookie(c.Request(), "", 0, time.Time{}))
+	return nil
 }
 
 // loginAgain sends a form login back to the login page.
@@ -204,35 +230,37 @@ func isForm(r *http.Request) bool {
 }
 
 func (s *Server) authLogout(c echo.Context) error {
-	cookie, err := s.deps.Accounts.Logout(c.Request().Context(), c.Request())
-	if err != nil {
+	if err := s.logout(c); err != nil {
 		return err
 	}
-	c.SetCookie(cookie)
 	return c.JSON(http.StatusOK, map[string]any{"ok": true})
 }
 
 // authLogoutPage is the browser's logout: it ends the session, clears the
 // cookie and goes to the login page.
 func (s *Server) authLogoutPage(c echo.Context) error {
-	cookie, err := s.deps.Accounts.Logout(c.Request().Context(), c.Request())
-	if err != nil {
+	if err := s.logout(c); err != nil {
 		return err
 	}
-	c.SetCookie(cookie)
 	return c.Redirect(http.StatusFound, LoginPath)
 }
 
 func (s *Server) authUsers(c echo.Context) error {
-	return c.JSON(http.StatusOK, s.deps.Accounts.Users())
+	users := s.deps.Accounts.Users()
+	out := make([]UserJSON, len(users))
+	for i, u := range users {
+		out[i] = userJSON(u)
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 func (s *Server) authMe(c echo.Context) error {
-	me, err := s.deps.Accounts.Me(c.Request(), PrincipalOf(c))
+	tok, _ := tokenOf(c.Request())
+	me, err := s.deps.Accounts.Me(PrincipalOf(c), tok)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, me)
+	return c.JSON(http.StatusOK, profileJSON(me))
 }
 
 func (s *Server) authUpdateMe(c echo.Context) error {
@@ -240,11 +268,12 @@ func (s *Server) authUpdateMe(c echo.Context) error {
 	if err := decodeAccountBody(c, &u); err != nil {
 		return err
 	}
-	me, err := s.deps.Accounts.UpdateMe(c.Request().Context(), c.Request(), PrincipalOf(c), u)
+	tok, _ := tokenOf(c.Request())
+	me, err := s.deps.Accounts.UpdateMe(c.Request().Context(), PrincipalOf(c), tok, auth.ProfileUpdate(u))
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, me)
+	return c.JSON(http.StatusOK, profileJSON(me))
 }
 
 func (s *Server) authGetAccess(c echo.Context) error {
@@ -252,7 +281,7 @@ func (s *Server) authGetAccess(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, s.deps.Accounts.GetAccess(host))
+	return c.JSON(http.StatusOK, hostAccessJSON(s.policy.HostRoles(host)))
 }
 
 func (s *Server) authSetAccess(c echo.Context) error {
@@ -268,7 +297,7 @@ func (s *Server) authSetAccess(c echo.Context) error {
 	if err := decodeAccountBody(c, &body); err != nil {
 		return err
 	}
-	ch := AccessChange{Managers: body.Managers, Monitors: body.Monitors}
+	ch := auth.AccessChange{Managers: body.Managers, Monitors: body.Monitors}
 	if len(body.Owner) > 0 {
 		owner := ""
 		if string(body.Owner) != "null" {
@@ -282,7 +311,7 @@ func (s *Server) authSetAccess(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, out)
+	return c.JSON(http.StatusOK, hostAccessJSON(out))
 }
 
 // clientAddr is the caller's address: the Echo IPExtractor's answer when

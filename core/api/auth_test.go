@@ -89,7 +89,7 @@ func TestLoginAnswersTokenAndSessionCookie(t *testing.T) {
 		t.Fatalf("expires %d, want %d", out.Expires, want)
 	}
 	c := rec.Result().Cookies()[0]
-	if c.Name != auth.CookieName || c.Value != out.Token || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.Secure {
+	if c.Name != api.CookieName || c.Value != out.Token || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.Secure {
 		t.Fatalf("cookie %+v", c)
 	}
 	if strings.Contains(journal(t, env), authtest.Password("monitor")) {
@@ -137,7 +137,7 @@ func TestTokenIsAcceptedFromBearerHeaderAndCookie(t *testing.T) {
 	tok, _ := env.Login("owner")
 	for name, req := range map[string]authtest.Request{
 		"bearer": {Token: tok},
-		"header": {Header: map[string]string{auth.HeaderToken: tok}},
+		"header": {Header: map[string]string{api.HeaderToken: tok}},
 		"cookie": {Cookie: authtest.Cookie(tok)},
 	} {
 		req.Method, req.Path = http.MethodGet, mePath
@@ -200,7 +200,7 @@ func TestLogoutEndsTheSession(t *testing.T) {
 		t.Fatalf("logout goes to %q", loc)
 	}
 	c := rec.Result().Cookies()
-	if len(c) != 1 || c[0].Name != auth.CookieName || c[0].Value != "" || c[0].MaxAge >= 0 {
+	if len(c) != 1 || c[0].Name != api.CookieName || c[0].Value != "" || c[0].MaxAge >= 0 {
 		t.Fatalf("logout cookie %+v", c)
 	}
 	wantStatus(t, env.Do(authtest.Request{Method: http.MethodGet, Path: mePath, Cookie: authtest.Cookie(other)}), http.StatusUnauthorized)
@@ -312,6 +312,30 @@ func TestRepeatedFailedLoginsAreSlowedThenRefused(t *testing.T) {
 	}
 }
 
+// A stolen session must not become a way to guess the password: wrong
+// current passwords are throttled like logins, and the refusal is a 429
+// with Retry-After (it was an internal error before the one error
+// handler knew auth's errors).
+func TestRepeatedWrongCurrentPasswordsAreRefused(t *testing.T) {
+	env := newEnv(t)
+	tok, _ := env.Login("owner")
+	var codes []int
+	var rec *httptest.ResponseRecorder
+	for i := 0; i < 6; i++ {
+		rec = env.Do(authtest.Request{Method: http.MethodPut, Path: mePath, Token: tok, Body: map[string]string{"current_password": "wrong", "new_password": "long-enough-1"}})
+		codes = append(codes, rec.Code)
+	}
+	if want := []int{400, 400, 400, 400, 400, 429}; !equalInts(codes, want) {
+		t.Fatalf("statuses %v, want %v", codes, want)
+	}
+	if got := rec.Header().Get("Retry-After"); got != "30" {
+		t.Fatalf("Retry-After %q", got)
+	}
+	wantError(t, rec, http.StatusTooManyRequests, "try again in 30 seconds")
+	// The session itself is not ended.
+	wantStatus(t, env.Do(authtest.Request{Method: http.MethodGet, Path: mePath, Token: tok}), http.StatusOK)
+}
+
 func equalInts(a, b []int) bool {
 	if len(a) != len(b) {
 		return false
@@ -410,8 +434,8 @@ func TestCookieWritesNeedSameOriginOrCSRFToken(t *testing.T) {
 		{"cookie same origin behind TLS proxy", map[string]string{"Origin": "https://" + authtest.ServerHost}, false, http.StatusOK},
 		{"cookie same-site referer", map[string]string{"Referer": "http://" + authtest.ServerHost + "/profile"}, false, http.StatusOK},
 		{"cookie cross-site referer", map[string]string{"Referer": "http://evil.example/" + authtest.ServerHost}, false, http.StatusForbidden},
-		{"cookie csrf token", map[string]string{auth.HeaderCSRF: me.CSRFToken}, false, http.StatusOK},
-		{"cookie wrong csrf token", map[string]string{auth.HeaderCSRF: "x" + me.CSRFToken}, false, http.StatusForbidden},
+		{"cookie csrf token", map[string]string{api.HeaderCSRF: me.CSRFToken}, false, http.StatusOK},
+		{"cookie wrong csrf token", map[string]string{api.HeaderCSRF: "x" + me.CSRFToken}, false, http.StatusForbidden},
 		{"bearer without origin", nil, true, http.StatusOK},
 		{"bearer cross-site origin", map[string]string{"Origin": "https://evil.example"}, true, http.StatusOK},
 	} {
@@ -463,9 +487,15 @@ func TestUserRemovedFromConfigLosesSessions(t *testing.T) {
 	wantStatus(t, env.Do(authtest.Request{Method: http.MethodGet, Path: "/api/0/users", Token: admin}), http.StatusForbidden)
 }
 
+// channelsExcept is the channel registry of a test: every channel exists
+// and may be seen but the one named.
+type channelsExcept string
+
+func (c channelsExcept) ChannelVisible(_, channel string) bool { return channel != string(c) }
+
 func TestProfileUpdateModes(t *testing.T) {
 	env := newEnv(t)
-	env.Auth.SetChannelVisible(func(user, ch string) bool { return ch != "private-of-someone" })
+	env.Auth.SetChannels(channelsExcept("private-of-someone"))
 	tok, _ := env.Login("manager")
 	put := func(body string) *httptest.ResponseRecorder {
 		return env.Do(authtest.Request{Method: http.MethodPut, Path: mePath, Token: tok, Body: body})
@@ -591,23 +621,23 @@ func TestAuthenticateServesPagesAndWebSockets(t *testing.T) {
 	tok, _ := env.Login("monitor")
 	r := httptest.NewRequest(http.MethodGet, "/hbd", nil)
 	r.AddCookie(authtest.Cookie(tok))
-	p, ok := env.Auth.Authenticate(r)
+	p, ok := env.API.Authenticate(r)
 	if !ok || p.User != "monitor" || p.Admin || p.Open {
 		t.Fatalf("Authenticate = %+v %v", p, ok)
 	}
-	if !env.Auth.Guard().CanSee(p, authtest.Host) || env.Auth.Guard().CanSee(p, authtest.OtherHost) {
+	if !env.Auth.Policy().CanSee(p, authtest.Host) || env.Auth.Policy().CanSee(p, authtest.OtherHost) {
 		t.Fatal("CanSee wrong for monitor")
 	}
-	if _, ok := env.Auth.Authenticate(httptest.NewRequest(http.MethodGet, "/hbd", nil)); ok {
+	if _, ok := env.API.Authenticate(httptest.NewRequest(http.MethodGet, "/hbd", nil)); ok {
 		t.Fatal("anonymous request authenticated")
 	}
 	open := authtest.New(t, authtest.Config(true))
-	if p, ok := open.Auth.Authenticate(httptest.NewRequest(http.MethodGet, "/hbd", nil)); !ok || !p.Admin || !p.Open {
+	if p, ok := open.API.Authenticate(httptest.NewRequest(http.MethodGet, "/hbd", nil)); !ok || !p.Admin || !p.Open {
 		t.Fatalf("open mode Authenticate = %+v %v", p, ok)
 	}
 	// Switching to users by SIGHUP ends open mode.
 	open.Reload(authtest.Config(false))
-	if _, ok := open.Auth.Authenticate(httptest.NewRequest(http.MethodGet, "/hbd", nil)); ok {
+	if _, ok := open.API.Authenticate(httptest.NewRequest(http.MethodGet, "/hbd", nil)); ok {
 		t.Fatal("still open after users were configured")
 	}
 	wantStatus(t, open.Do(authtest.Request{Method: http.MethodGet, Path: "/api/0/hosts"}), http.StatusUnauthorized)

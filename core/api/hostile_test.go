@@ -144,11 +144,11 @@ func newHostileFixture(t *testing.T, open bool) *hostileFixture {
 			w, ok := cfg.Watchhosts[host]
 			return []byte(w.Key), false, ok
 		},
-		HostAccess: svc.HostAccess(), Guard: svc.Guard(), Accounts: svc,
+		Policy: svc.Policy(), Sessions: svc, Accounts: svc,
 	})
 
 	plugins, _ := pht.Start(t, pht.Dir(t, pht.Webhook), pluginhost.Options{})
-	policy := access.NewPolicy(conf, access.NewHosts(cfg))
+	policy := svc.Policy()
 	reg, err := channels.New(channels.Options{Config: conf, Store: st, Journal: st, Plugins: plugins, Policy: policy})
 	if err != nil {
 		t.Fatal(err)
@@ -164,7 +164,7 @@ func newHostileFixture(t *testing.T, open bool) *hostileFixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { disp.Close() })
-	svc.SetChannelVisible(reg.ChannelVisible)
+	svc.SetChannels(reg)
 	f.disp, f.reg = disp, reg
 	f.srv.AddChannels(reg, disp)
 
@@ -735,7 +735,7 @@ func (f *hostileFixture) state(t *testing.T) hostileState {
 		s["mem:channels"] = append(s["mem:channels"], fmt.Sprintf("%+v", ch))
 	}
 	for _, h := range []string{authtest.Host, authtest.OtherHost} {
-		s["mem:access"] = append(s["mem:access"], fmt.Sprintf("%s %s", h, mustJSON(f.auth.GetAccess(h))))
+		s["mem:access"] = append(s["mem:access"], fmt.Sprintf("%s %s", h, mustJSON(f.auth.Policy().HostRoles(h))))
 	}
 	for _, u := range f.auth.Users() {
 		s["mem:users"] = append(s["mem:users"], mustJSON(u))

@@ -153,15 +153,15 @@ func (s *Server) hostJSON(name string) HostJSON {
 	_, configured := cfg.Watchhosts[name]
 	info, reported := s.deps.Store.Host(name)
 	h := HostJSON{Name: name, Dyn: !configured && info.Dyn, Managers: []string{}, Monitors: []string{}, Connections: []any{}}
-	owner, managers, monitors := s.deps.HostAccess(name)
-	if owner != "" {
-		h.Owner = &owner
+	roles := s.policy.HostRoles(name)
+	if roles.Owner != "" {
+		h.Owner = &roles.Owner
 	}
-	if managers != nil {
-		h.Managers = managers
+	if roles.Managers != nil {
+		h.Managers = roles.Managers
 	}
-	if monitors != nil {
-		h.Monitors = monitors
+	if roles.Monitors != nil {
+		h.Monitors = roles.Monitors
 	}
 	h.Watched = s.Watched(name)
 	var lastSeen float64
@@ -199,7 +199,7 @@ func (s *Server) listHosts(c echo.Context) error {
 	p := PrincipalOf(c)
 	out := []HostJSON{}
 	for _, name := range s.HostNames() {
-		if s.deps.Guard.CanSee(p, name) {
+		if s.policy.CanSee(p, name) {
 			out = append(out, s.hostJSON(name))
 		}
 	}
@@ -223,17 +223,17 @@ func (s *Server) listMessages(c echo.Context) error {
 	if host := c.QueryParam("host"); host != "" {
 		// Access first: a caller who may not read a host learns nothing,
 		// not even whether it exists.
-		if !p.Admin && !s.deps.Guard.CanSee(p, host) {
+		if !s.policy.CanSee(p, host) {
 			return Errorf(http.StatusForbidden, "You may not read host '%s'", clipName(host))
 		}
 		if !s.knownHost(host) {
 			return Errorf(http.StatusNotFound, "Host '%s' not found", clipName(host))
 		}
 		q.Host = host
-	} else if !p.Admin {
+	} else if !s.policy.IsAdmin(p) {
 		q.Hosts = []string{}
 		for _, name := range s.HostNames() {
-			if s.deps.Guard.CanSee(p, name) {
+			if s.policy.CanSee(p, name) {
 				q.Hosts = append(q.Hosts, name)
 			}
 		}

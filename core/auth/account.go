@@ -3,17 +3,17 @@ package auth
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net/mail"
 	"slices"
 	"sort"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/hbdmon/hbd/core/api"
+	"github.com/hbdmon/hbd/core/access"
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/safetext"
 )
@@ -29,22 +29,43 @@ const (
 	maxPasswordBytes = 72
 )
 
-var errBadLogin = api.Errorf(http.StatusUnauthorized, "Invalid username or password")
+var errBadLogin = errorf(ErrUnauthenticated, "Invalid username or password")
+
+// Credentials is a login attempt.
+type Credentials struct {
+	Username string
+	Password string
+	// Client is the caller's address, for throttling and the journal.
+	Client string
+	// CrossSite is true when the request named another site as its origin
+	// (a login form of a hostile page): it is refused.
+	CrossSite bool
+}
+
+// Session is a session opened by Login.
+type Session struct {
+	Token   string
+	Expires time.Time
+	// Lifetime is how long the session lasts from its opening, by the
+	// Service's clock (Expires less the opening time).
+	Lifetime time.Duration
+}
 
 // Login checks a user name and password and opens a session. Failures are
 // throttled per user and per client address, first delayed, then refused
-// with *api.ThrottledError; every outcome is journaled (never the
-// password, nor the name typed when it is no user's, as it may be a
-// password typed in the wrong field).
-func (s *Service) Login(ctx context.Context, r *http.Request, client string, req api.LoginRequest) (api.LoginResult, error) {
+// with *ThrottledError; every outcome is journaled (never the password,
+// nor the name typed when it is no user's, as it may be a password typed
+// in the wrong field). Wrong credentials are ErrUnauthenticated, a login
+// in open mode ErrInvalid, a cross-site one ErrForbidden.
+func (s *Service) Login(ctx context.Context, req Credentials) (Session, error) {
 	cfg := s.config()
 	if cfg.OpenMode() {
-		return api.LoginResult{}, api.Errorf(http.StatusBadRequest, "No users are configured: the server runs in open mode and needs no login")
+		return Session{}, errorf(ErrInvalid, "No users are configured: the server runs in open mode and needs no login")
 	}
-	if o := r.Header.Get("Origin"); o != "" && !sameOrigin(o, r) {
-		return api.LoginResult{}, api.Errorf(http.StatusForbidden, "Cross-site login refused: the Origin header names another site")
+	if req.CrossSite {
+		return Session{}, errorf(ErrForbidden, "Cross-site login refused: the Origin header names another site")
 	}
-	client = printable(client, 64)
+	client := printable(req.Client, 64)
 	_, known := cfg.Users[req.Username]
 	who := "unknown user"
 	// Names that are no user's are throttled like users' names, so the
@@ -56,11 +77,11 @@ func (s *Service) Login(ctx context.Context, r *http.Request, client string, req
 	}
 	tk, delay, retry, locked := s.throttle.attempt(s.now(), keys...)
 	if retry > 0 {
-		return api.LoginResult{}, &api.ThrottledError{RetryAfter: retry}
+		return Session{}, &ThrottledError{RetryAfter: retry}
 	}
 	if delay > 0 {
 		if err := s.sleep(ctx, delay); err != nil {
-			return api.LoginResult{}, err
+			return Session{}, err
 		}
 	}
 	s.mu.RLock()
@@ -73,16 +94,16 @@ func (s *Service) Login(ctx context.Context, r *http.Request, client string, req
 			s.st.Journal("", fmt.Sprintf("logins for %s from %s refused for %s after repeated failures", who, client, locked))
 			s.log.Warn("login throttled", "user", who, "client", client, "for", locked)
 		}
-		return api.LoginResult{}, errBadLogin
+		return Session{}, errBadLogin
 	}
 	s.throttle.succeeded(tk)
-	tok, expires, err := s.openSession(ctx, req.Username, client)
+	se, err := s.openSession(ctx, req.Username, client)
 	if err != nil {
-		return api.LoginResult{}, fmt.Errorf("open session: %w", err)
+		return Session{}, fmt.Errorf("open session: %w", err)
 	}
 	s.st.Journal("", fmt.Sprintf("login of %s from %s", req.Username, client))
 	s.log.Info("login", "user", req.Username, "client", client)
-	return api.LoginResult{Token: tok, Expires: expires, Cookie: s.cookie(r, tok, expires)}, nil
+	return se, nil
 }
 
 // passwordOK compares a password with a bcrypt hash. For unknown users it
@@ -126,19 +147,47 @@ func (s *Service) dummyHash() []byte {
 	return h
 }
 
-// Me returns the caller's profile with the CSRF token of their session.
-func (s *Service) Me(r *http.Request, p api.Principal) (api.ProfileJSON, error) {
+// Profile is the caller's view of their own account.
+type Profile struct {
+	User
+	// Open is true when no users are configured (everyone is an admin).
+	Open bool
+	// CSRFToken is the CSRF token of the caller's session (see CSRFToken);
+	// empty when the profile was not asked for with the session's token.
+	CSRFToken string
+	// SessionExpires is when the caller's session ends; zero with
+	// CSRFToken empty.
+	SessionExpires time.Time
+}
+
+// ProfileUpdate is a change of the caller's own account. Nil fields are
+// left unchanged. Its three modes may be combined: identity (DisplayName,
+// Email), subscriptions (Channels), password (CurrentPassword and
+// NewPassword together).
+type ProfileUpdate struct {
+	DisplayName     *string
+	Email           *string
+	Channels        *[]string
+	CurrentPassword *string
+	NewPassword     *string
+}
+
+var errSessionGone = errorf(ErrUnauthenticated, "Invalid or expired session token: log in again")
+
+// Me returns p's profile; tok, the token the request carried, adds the
+// session's CSRF token and end when it is p's session.
+func (s *Service) Me(p access.Principal, tok string) (Profile, error) {
 	if p.Open {
-		return api.ProfileJSON{UserJSON: api.UserJSON{Admin: true, Channels: []string{}}, Open: true}, nil
+		return Profile{User: User{Admin: true, Channels: []string{}}, Open: true}, nil
 	}
-	u, ok := s.User(p.User)
+	u, ok := s.user(p.User)
 	if !ok {
-		return api.ProfileJSON{}, api.Errorf(http.StatusUnauthorized, "Invalid or expired session token: log in again")
+		return Profile{}, errSessionGone
 	}
-	me := api.ProfileJSON{UserJSON: u}
-	if a := s.authenticate(r); a.ok && a.p.User == p.User {
-		me.CSRFToken = csrfToken(a.token)
-		me.SessionExpires = a.expires.Unix()
+	me := Profile{User: u}
+	if cur, ok := s.lookup(tok); ok && cur.user.Name == p.User {
+		me.CSRFToken = CSRFToken(tok)
+		me.SessionExpires = cur.expires
 	}
 	return me, nil
 }
@@ -146,41 +195,43 @@ func (s *Service) Me(r *http.Request, p api.Principal) (api.ProfileJSON, error) 
 // UpdateMe changes the caller's display name and e-mail, channel
 // subscriptions, and/or password. Everything is checked before anything
 // is stored. A password change needs the current password and ends the
-// user's other sessions, keeping the one that made the request.
-func (s *Service) UpdateMe(ctx context.Context, r *http.Request, p api.Principal, u api.ProfileUpdate) (api.ProfileJSON, error) {
+// user's other sessions, keeping tok's (the token the request carried).
+// A wrong current password is ErrInvalid, and repeated ones are throttled
+// like logins (*ThrottledError).
+func (s *Service) UpdateMe(ctx context.Context, p access.Principal, tok string, u ProfileUpdate) (Profile, error) {
 	if p.Open {
-		return api.ProfileJSON{}, api.Errorf(http.StatusBadRequest, "No users are configured (open mode): there is no profile to change")
+		return Profile{}, errorf(ErrInvalid, "No users are configured (open mode): there is no profile to change")
 	}
 	if u.DisplayName == nil && u.Email == nil && u.Channels == nil && u.CurrentPassword == nil && u.NewPassword == nil {
-		return api.ProfileJSON{}, api.Errorf(http.StatusBadRequest, "Nothing to change: send display_name and/or email, channels, or current_password with new_password")
+		return Profile{}, errorf(ErrInvalid, "Nothing to change: send display_name and/or email, channels, or current_password with new_password")
 	}
 	cfg := s.config()
 	s.mu.RLock()
 	_, hash, ok := s.userLocked(p.User)
 	s.mu.RUnlock()
 	if !ok {
-		return api.ProfileJSON{}, api.Errorf(http.StatusUnauthorized, "Invalid or expired session token: log in again")
+		return Profile{}, errSessionGone
 	}
 	var displayName, email *string
 	var channels *[]string
 	if u.DisplayName != nil {
 		dn, err := checkDisplayName(*u.DisplayName)
 		if err != nil {
-			return api.ProfileJSON{}, err
+			return Profile{}, err
 		}
 		displayName = &dn
 	}
 	if u.Email != nil {
 		em, err := checkEmail(*u.Email)
 		if err != nil {
-			return api.ProfileJSON{}, err
+			return Profile{}, err
 		}
 		email = &em
 	}
 	if u.Channels != nil {
 		list, err := s.checkChannels(p.User, *u.Channels)
 		if err != nil {
-			return api.ProfileJSON{}, err
+			return Profile{}, err
 		}
 		channels = &list
 	}
@@ -189,12 +240,12 @@ func (s *Service) UpdateMe(ctx context.Context, r *http.Request, p api.Principal
 	if passwordChange {
 		var err error
 		if newHash, err = s.checkPasswordChange(ctx, cfg, p.User, hash, u); err != nil {
-			return api.ProfileJSON{}, err
+			return Profile{}, err
 		}
 	}
 	keep := ""
-	if a := s.authenticate(r); a.ok && a.p.User == p.User {
-		keep = a.hash
+	if cur, ok := s.lookup(tok); ok && cur.user.Name == p.User {
+		keep = cur.hash
 	}
 
 	// Read, change and store the overlay under one lock so concurrent
@@ -220,10 +271,10 @@ func (s *Service) UpdateMe(ctx context.Context, r *http.Request, p api.Principal
 	o.Updated = s.now()
 	if passwordChange {
 		if err := s.st.ChangePassword(ctx, o, keep); err != nil {
-			return api.ProfileJSON{}, fmt.Errorf("store password of %s: %w", p.User, err)
+			return Profile{}, fmt.Errorf("store password of %s: %w", p.User, err)
 		}
 	} else if err := s.st.PutUserOverlay(ctx, o); err != nil {
-		return api.ProfileJSON{}, fmt.Errorf("store profile of %s: %w", p.User, err)
+		return Profile{}, fmt.Errorf("store profile of %s: %w", p.User, err)
 	}
 	s.mu.Lock()
 	s.overlays[p.User] = o
@@ -247,18 +298,18 @@ func (s *Service) UpdateMe(ctx context.Context, r *http.Request, p api.Principal
 	if u.DisplayName != nil || u.Email != nil || u.Channels != nil {
 		s.st.Journal("", fmt.Sprintf("profile of %s updated", p.User))
 	}
-	return s.Me(r, p)
+	return s.Me(p, tok)
 }
 
-func (s *Service) checkPasswordChange(ctx context.Context, cfg *config.Config, user, hash string, u api.ProfileUpdate) (string, error) {
+func (s *Service) checkPasswordChange(ctx context.Context, cfg *config.Config, user, hash string, u ProfileUpdate) (string, error) {
 	if u.CurrentPassword == nil || u.NewPassword == nil {
-		return "", api.Errorf(http.StatusBadRequest, "A password change needs both current_password and new_password")
+		return "", errorf(ErrInvalid, "A password change needs both current_password and new_password")
 	}
 	// A stolen session must not become a way to guess the password.
 	key := userKey(user)
 	tk, delay, retry, _ := s.throttle.attempt(s.now(), key)
 	if retry > 0 {
-		return "", &api.ThrottledError{RetryAfter: retry}
+		return "", &ThrottledError{RetryAfter: retry}
 	}
 	if delay > 0 {
 		if err := s.sleep(ctx, delay); err != nil {
@@ -267,18 +318,18 @@ func (s *Service) checkPasswordChange(ctx context.Context, cfg *config.Config, u
 	}
 	if !s.passwordOK(hash, true, *u.CurrentPassword) {
 		s.st.Journal("", fmt.Sprintf("password change of %s refused: wrong current password", user))
-		return "", api.Errorf(http.StatusBadRequest, "current_password is wrong")
+		return "", errorf(ErrInvalid, "current_password is wrong")
 	}
 	s.throttle.succeeded(tk)
 	pw := *u.NewPassword
 	if n := utf8.RuneCountInString(pw); n < cfg.Auth.MinPasswordLength {
-		return "", api.Errorf(http.StatusBadRequest, "new_password must be at least %d characters", cfg.Auth.MinPasswordLength)
+		return "", errorf(ErrInvalid, "new_password must be at least %d characters", cfg.Auth.MinPasswordLength)
 	}
 	if len(pw) > maxPasswordBytes {
-		return "", api.Errorf(http.StatusBadRequest, "new_password must be at most %d bytes", maxPasswordBytes)
+		return "", errorf(ErrInvalid, "new_password must be at most %d bytes", maxPasswordBytes)
 	}
 	if pw == *u.CurrentPassword {
-		return "", api.Errorf(http.StatusBadRequest, "new_password must differ from current_password")
+		return "", errorf(ErrInvalid, "new_password must differ from current_password")
 	}
 	h, err := bcrypt.GenerateFromPassword([]byte(pw), s.cost)
 	if err != nil {
@@ -290,10 +341,10 @@ func (s *Service) checkPasswordChange(ctx context.Context, cfg *config.Config, u
 func checkDisplayName(v string) (string, error) {
 	v = strings.TrimSpace(v)
 	if !safetext.Valid(v) {
-		return "", api.Errorf(http.StatusBadRequest, "display_name must be printable text (no control or bidirectional formatting characters)")
+		return "", errorf(ErrInvalid, "display_name must be printable text (no control or bidirectional formatting characters)")
 	}
 	if utf8.RuneCountInString(v) > MaxDisplayName {
-		return "", api.Errorf(http.StatusBadRequest, "display_name must be at most %d characters", MaxDisplayName)
+		return "", errorf(ErrInvalid, "display_name must be at most %d characters", MaxDisplayName)
 	}
 	return v, nil
 }
@@ -305,26 +356,26 @@ func checkEmail(v string) (string, error) {
 		return "", nil
 	}
 	if len(v) > MaxEmail {
-		return "", api.Errorf(http.StatusBadRequest, "email must be at most %d characters", MaxEmail)
+		return "", errorf(ErrInvalid, "email must be at most %d characters", MaxEmail)
 	}
 	a, err := mail.ParseAddress(v)
 	at := strings.LastIndexByte(v, '@')
 	if err != nil || a.Name != "" || a.Address != v || at < 1 || at == len(v)-1 ||
 		strings.ContainsAny(v, " \t\r\n<>\"") || strings.IndexFunc(v, unicode.IsControl) >= 0 {
-		return "", api.Errorf(http.StatusBadRequest, "email must be an address like alice@example.com")
+		return "", errorf(ErrInvalid, "email must be an address like alice@example.com")
 	}
 	return v, nil
 }
 
 func (s *Service) checkChannels(user string, in []string) ([]string, error) {
 	if len(in) > MaxSubscriptions {
-		return nil, api.Errorf(http.StatusBadRequest, "channels: at most %d subscriptions", MaxSubscriptions)
+		return nil, errorf(ErrInvalid, "channels: at most %d subscriptions", MaxSubscriptions)
 	}
-	visible := *s.channelOK.Load()
+	channels := *s.channels.Load()
 	out := make([]string, 0, len(in))
 	for _, ch := range in {
-		if !config.ValidChannelName(ch) || !visible(user, ch) {
-			return nil, api.Errorf(http.StatusBadRequest, "channels: notification channel '%s' not found", printable(ch, 64))
+		if !config.ValidChannelName(ch) || !channels.ChannelVisible(user, ch) {
+			return nil, errorf(ErrInvalid, "channels: notification channel '%s' not found", printable(ch, 64))
 		}
 		if !slices.Contains(out, ch) {
 			out = append(out, ch)
@@ -333,45 +384,33 @@ func (s *Service) checkChannels(user string, in []string) ([]string, error) {
 	return out, nil
 }
 
-// GetAccess returns the current owner, managers and monitors of host.
-func (s *Service) GetAccess(host string) api.HostAccessJSON {
-	return accessJSON(s.access.Roles(host))
+// AccessChange is a change of a host's access list. Nil fields are left
+// unchanged; an Owner of "" removes the owner.
+type AccessChange struct {
+	Owner    *string
+	Managers *[]string
+	Monitors *[]string
 }
 
-func accessJSON(h HostRoles) api.HostAccessJSON {
-	out := api.HostAccessJSON{Managers: h.Managers, Monitors: h.Monitors}
-	if h.Owner != "" {
-		owner := h.Owner
-		out.Owner = &owner
-	}
-	if out.Managers == nil {
-		out.Managers = []string{}
-	}
-	if out.Monitors == nil {
-		out.Monitors = []string{}
-	}
-	return out
-}
-
-// SetAccess changes host's access list until the next Reload or restart.
-// Only the host's owner or an administrator may; every named user must
-// exist.
-func (s *Service) SetAccess(ctx context.Context, p api.Principal, host string, ch api.AccessChange) (api.HostAccessJSON, error) {
-	if !p.Open && !p.Admin && s.access.Role(p.User, host) < RoleOwner {
-		return api.HostAccessJSON{}, api.Errorf(http.StatusForbidden, "Only the owner of host '%s' or an administrator may change its access", hostLabel(host))
+// SetAccess changes host's access list until the next Reload or restart
+// and returns the new list. Only the host's owner or an administrator may
+// (else ErrForbidden); every named user must exist (else ErrInvalid).
+func (s *Service) SetAccess(ctx context.Context, p access.Principal, host string, ch AccessChange) (access.HostRoles, error) {
+	if !s.policy.Owns(p, host) {
+		return access.HostRoles{}, errorf(ErrForbidden, "Only the owner of host '%s' or an administrator may change its access", hostLabel(host))
 	}
 	cfg := s.config()
 	exists := func(u string) error {
 		if _, ok := cfg.Users[u]; !ok {
-			return api.Errorf(http.StatusBadRequest, "Unknown user '%s'", printable(u, 64))
+			return errorf(ErrInvalid, "Unknown user '%s'", printable(u, 64))
 		}
 		return nil
 	}
-	h := s.access.Roles(host)
+	h := s.policy.Hosts().Roles(host)
 	if ch.Owner != nil {
 		if *ch.Owner != "" {
 			if err := exists(*ch.Owner); err != nil {
-				return api.HostAccessJSON{}, err
+				return access.HostRoles{}, err
 			}
 		}
 		h.Owner = *ch.Owner
@@ -385,12 +424,12 @@ func (s *Service) SetAccess(ctx context.Context, p api.Principal, host string, c
 			continue
 		}
 		if len(*l.in) > MaxAccessList {
-			return api.HostAccessJSON{}, api.Errorf(http.StatusBadRequest, "%s: at most %d users", l.field, MaxAccessList)
+			return access.HostRoles{}, errorf(ErrInvalid, "%s: at most %d users", l.field, MaxAccessList)
 		}
 		list := []string{}
 		for _, u := range *l.in {
 			if err := exists(u); err != nil {
-				return api.HostAccessJSON{}, err
+				return access.HostRoles{}, err
 			}
 			if !slices.Contains(list, u) {
 				list = append(list, u)
@@ -398,13 +437,20 @@ func (s *Service) SetAccess(ctx context.Context, p api.Principal, host string, c
 		}
 		*l.out = list
 	}
-	s.access.Set(host, h)
+	s.policy.Hosts().Set(host, h)
 	by := p.User
 	if p.Open {
 		by = "(open mode)"
 	}
 	s.st.Journal(host, fmt.Sprintf("access of %s changed by %s until the next reload: owner %q, managers %v, monitors %v", host, by, h.Owner, h.Managers, h.Monitors))
-	return accessJSON(h), nil
+	return h, nil
+}
+
+func hostLabel(h string) string {
+	if config.ValidHostName(h) {
+		return h
+	}
+	return "(invalid name)"
 }
 
 // printable keeps user-supplied text for logs and errors short and free of

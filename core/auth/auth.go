@@ -1,4 +1,11 @@
-// Package auth is hbd's users, sessions and access control.
+// Package auth is hbd's users and sessions: accounts, login throttling,
+// profiles and the host access lists users change at runtime. It knows
+// nothing of HTTP: it takes what a request carries as plain values (a
+// token, the client's address) and returns its own model types and
+// errors (Error, ThrottledError), which package api turns into status
+// codes and JSON. Who may see or manage what is package access's
+// Policy, which the Service changes (host access lists) but does not
+// decide.
 //
 // Users are configured in the config file; what a user changes about their
 // own account (display name, e-mail, subscriptions, password) is kept in an
@@ -8,10 +15,11 @@
 // other sessions), and when the user is removed from the config or their
 // configured password hash changes.
 //
-// Service is the whole of it: Guard (the api.Guard), Access (the host
-// access registry with runtime overrides), Authenticate (for the WebSocket
-// hub and HTML pages) and the api.Accounts endpoints. With no users
-// configured it runs in open mode: every request is an administrator.
+// Service is the whole of it: Authenticate (a session token to its
+// access.Principal), the account operations (Login, Logout, Me, UpdateMe,
+// Users, SetAccess) and Policy (the access policy whose host access lists
+// it resets on Reload). With no users configured it runs in open mode:
+// every caller is an administrator.
 //
 // Lifecycle: New once the store is open, Reload on every SIGHUP with the
 // new config; nothing to stop (the Service owns no goroutine).
@@ -19,8 +27,6 @@ package auth
 
 import (
 	"context"
-	"net"
-	"net/http"
 	"slices"
 	"sort"
 	"strings"
@@ -31,7 +37,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/hbdmon/hbd/core/api"
+	"github.com/hbdmon/hbd/core/access"
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/store"
 )
@@ -58,28 +64,40 @@ type Options struct {
 	// BcryptCost is the cost of password hashes users set (bcrypt.DefaultCost
 	// when 0).
 	BcryptCost int
-	// SecureCookie marks the session cookie Secure even on plain HTTP
-	// requests (TLS terminated by a reverse proxy); it is always Secure on
-	// TLS requests.
-	SecureCookie bool
-	// ChannelVisible reports whether user may subscribe to a notification
-	// channel. Nil accepts every well-formed name; see SetChannelVisible.
-	ChannelVisible func(user, channel string) bool
+	// Policy is the access policy whose host access lists the Service
+	// changes (SetAccess) and resets (Reload). Nil: a policy of its own,
+	// over Config's watchhosts. The daemon passes the one policy every
+	// service asks.
+	Policy *access.Policy
+	// Channels checks channel subscriptions. Nil accepts every well-formed
+	// name until SetChannels installs one.
+	Channels ChannelChecker
 }
+
+// ChannelChecker is what the Service needs of the notification channels:
+// whether user may subscribe to channel (it exists and user may see it).
+// It must not call back into the Service.
+type ChannelChecker interface {
+	ChannelVisible(user, channel string) bool
+}
+
+// anyChannel is the ChannelChecker of a Service without channels.
+type anyChannel struct{}
+
+func (anyChannel) ChannelVisible(string, string) bool { return true }
 
 // Service is hbd's users, sessions and access control. It is safe for
 // concurrent use.
 type Service struct {
-	st           *store.Store
-	log          hclog.Logger
-	now          func() time.Time
-	sleep        func(context.Context, time.Duration) error
-	cost         int
-	secureCookie bool
-	access       *Access
-	throttle     *throttle
-	channelOK    atomic.Pointer[func(user, channel string) bool]
-	ended        atomic.Pointer[func()]
+	st       *store.Store
+	log      hclog.Logger
+	now      func() time.Time
+	sleep    func(context.Context, time.Duration) error
+	cost     int
+	policy   *access.Policy
+	throttle *throttle
+	channels atomic.Pointer[ChannelChecker]
+	ended    atomic.Pointer[func()]
 
 	updateMu sync.Mutex // serializes profile updates (read-modify-write of overlays)
 
@@ -127,11 +145,13 @@ func New(ctx context.Context, o Options) (*Service, error) {
 	}
 	s := &Service{
 		st: o.Store, log: o.Logger.Named("auth"), now: o.Now, sleep: o.Sleep,
-		cost: o.BcryptCost, secureCookie: o.SecureCookie,
-		access: NewAccess(o.Config), throttle: newThrottle(),
+		cost: o.BcryptCost, policy: o.Policy, throttle: newThrottle(),
 		cfg: o.Config, sessions: map[string]*session{}, dummy: map[int][]byte{},
 	}
-	s.SetChannelVisible(o.ChannelVisible)
+	if s.policy == nil {
+		s.policy = access.NewPolicy(s.config, access.NewHosts(o.Config))
+	}
+	s.SetChannels(o.Channels)
 	var err error
 	if s.overlays, err = s.st.UserOverlays(ctx); err != nil {
 		return nil, err
@@ -166,14 +186,15 @@ func (s *Service) warnOpen(cfg *config.Config) {
 	}
 }
 
-// SetChannelVisible installs the check of channel subscriptions (nil
-// accepts every well-formed name). The notification channel registry
-// calls it once it exists.
-func (s *Service) SetChannelVisible(fn func(user, channel string) bool) {
-	if fn == nil {
-		fn = func(string, string) bool { return true }
+// SetChannels installs the check of channel subscriptions (nil accepts
+// every well-formed name). The daemon builds the notification channels
+// after the Service and installs them with it; Options.Channels does the
+// same at construction.
+func (s *Service) SetChannels(c ChannelChecker) {
+	if c == nil {
+		c = anyChannel{}
 	}
-	s.channelOK.Store(&fn)
+	s.channels.Store(&c)
 }
 
 // Reload applies a new config (SIGHUP): users removed from it, and users
@@ -197,7 +218,7 @@ func (s *Service) Reload(cfg *config.Config) {
 		}
 	}
 	s.mu.Unlock()
-	s.access.Reset(cfg)
+	s.policy.Hosts().Reset(cfg)
 	s.warnOpen(cfg)
 	if len(revoke) == 0 {
 		return
@@ -211,14 +232,9 @@ func (s *Service) Reload(cfg *config.Config) {
 	s.st.Journal("", "sessions ended by config reload (user removed or password reset): "+strings.Join(revoke, ", "))
 }
 
-// Access returns the host access registry.
-func (s *Service) Access() *Access { return s.access }
-
-// HostAccess is the api.HostAccessSource for api.Deps.HostAccess.
-func (s *Service) HostAccess() api.HostAccessSource { return s.access.Lookup }
-
-// Guard returns the api.Guard for api.Deps.Guard.
-func (s *Service) Guard() *Guard { return &Guard{s: s} }
+// Policy returns the access policy whose host access lists the Service
+// changes.
+func (s *Service) Policy() *access.Policy { return s.policy }
 
 func (s *Service) config() *config.Config {
 	s.mu.RLock()
@@ -229,44 +245,22 @@ func (s *Service) config() *config.Config {
 // OpenMode reports whether no users are configured.
 func (s *Service) OpenMode() bool { return s.config().OpenMode() }
 
-// User returns a configured user with their own changes applied.
-func (s *Service) User(name string) (api.UserJSON, bool) {
+// user returns a configured user with their own changes applied.
+func (s *Service) user(name string) (User, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	u, _, ok := s.userLocked(name)
 	return u, ok
 }
 
-// CanSeeHost reports whether user may read host's data (monitor or above,
-// or admin); the notification dispatcher uses it to route alerts to
-// subscriptions.
-func (s *Service) CanSeeHost(user, host string) bool {
-	u, ok := s.User(user)
-	if !ok {
-		return false
-	}
-	return u.Admin || s.access.Role(user, host) >= RoleMonitor
-}
-
-// HostRole returns p's role on host: RoleAdmin for administrators and in
-// open mode. Handlers whose route needs less than the action they take
-// (e.g. an Authenticated route acting on a host named in its body) check
-// the action with it.
-func (s *Service) HostRole(p api.Principal, host string) Role {
-	if p.Open || p.Admin {
-		return RoleAdmin
-	}
-	return s.access.Role(p.User, host)
-}
-
 // userLocked returns the user's view and password hash in force. s.mu
 // must be held.
-func (s *Service) userLocked(name string) (api.UserJSON, string, bool) {
+func (s *Service) userLocked(name string) (User, string, bool) {
 	cu, ok := s.cfg.Users[name]
 	if !ok {
-		return api.UserJSON{}, "", false
+		return User{}, "", false
 	}
-	u := api.UserJSON{Name: name, DisplayName: cu.DisplayName, Email: cu.Email, Admin: cu.Admin, Channels: slices.Clone(cu.Channels)}
+	u := User{Name: name, DisplayName: cu.DisplayName, Email: cu.Email, Admin: cu.Admin, Channels: slices.Clone(cu.Channels)}
 	hash := cu.PasswordHash
 	if o, ok := s.overlays[name]; ok {
 		if o.DisplayName != nil {
@@ -290,10 +284,10 @@ func (s *Service) userLocked(name string) (api.UserJSON, string, bool) {
 
 // Users lists every configured user with their own changes applied,
 // sorted by name; never password hashes.
-func (s *Service) Users() []api.UserJSON {
+func (s *Service) Users() []User {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := make([]api.UserJSON, 0, len(s.cfg.Users))
+	out := make([]User, 0, len(s.cfg.Users))
 	for name := range s.cfg.Users {
 		u, _, _ := s.userLocked(name)
 		out = append(out, u)
@@ -302,32 +296,12 @@ func (s *Service) Users() []api.UserJSON {
 	return out
 }
 
-// Authenticate returns the caller of r: an administrator in open mode, the
-// session's user when r carries a valid token (Authorization: Bearer,
-// X-Auth-Token or the session cookie), else ok is false. The WebSocket hub
-// and HTML pages use it; it does no CSRF check (WebSocket upgrades must
-// check Origin themselves).
-func (s *Service) Authenticate(r *http.Request) (p api.Principal, ok bool) {
-	if s.OpenMode() {
-		return openPrincipal, s.hostAllowed(r.Host)
-	}
-	a := s.authenticate(r)
-	return a.p, a.ok
+// User is a configured user with their own changes applied. Password
+// hashes never leave the package.
+type User struct {
+	Name        string
+	DisplayName string
+	Email       string
+	Admin       bool
+	Channels    []string // subscribed notification channels, never nil
 }
-
-var openPrincipal = api.Principal{Admin: true, Open: true}
-
-// peerAddr is the TCP peer of r, without port.
-func peerAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
-// Interface guards.
-var (
-	_ api.Accounts = (*Service)(nil)
-	_ api.Guard    = (*Guard)(nil)
-)

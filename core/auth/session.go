@@ -6,26 +6,12 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"net/http"
 	"sort"
-	"strings"
 	"time"
 
-	"github.com/hbdmon/hbd/core/api"
+	"github.com/hbdmon/hbd/core/access"
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/store"
-)
-
-// Where a session token is read from, in this order.
-const (
-	// CookieName is the session cookie (HttpOnly, SameSite=Lax, Path=/,
-	// Secure on TLS).
-	CookieName = "hbd_session"
-	// HeaderToken is the alternative to Authorization: Bearer.
-	HeaderToken = "X-Auth-Token"
-	// HeaderCSRF carries the session's CSRF token on cookie-authenticated
-	// writes from pages that cannot rely on Origin.
-	HeaderCSRF = "X-CSRF-Token"
 )
 
 // tokenBytes is the entropy of a session token (256 bits).
@@ -33,29 +19,6 @@ const tokenBytes = 32
 
 // tokenLen is the length of an encoded token.
 var tokenLen = base64.RawURLEncoding.EncodedLen(tokenBytes)
-
-type tokenSource int
-
-const (
-	srcNone tokenSource = iota
-	srcBearer
-	srcHeader
-	srcCookie
-)
-
-// tokenOf returns the token a request carries and where it came from.
-func tokenOf(r *http.Request) (string, tokenSource) {
-	if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "Bearer ") {
-		return strings.TrimSpace(h[7:]), srcBearer
-	}
-	if t := r.Header.Get(HeaderToken); t != "" {
-		return strings.TrimSpace(t), srcHeader
-	}
-	if c, err := r.Cookie(CookieName); err == nil && c.Value != "" {
-		return c.Value, srcCookie
-	}
-	return "", srcNone
-}
 
 func newToken() (string, error) {
 	b := make([]byte, tokenBytes)
@@ -85,67 +48,72 @@ func hashToken(tok string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// csrfToken is the session's CSRF token: derived from the session token,
-// so it needs no storage and survives restarts, and one-way, so it does
-// not reveal the token.
-func csrfToken(tok string) string {
+// CSRFToken is the CSRF token of a session token: derived from it, so it
+// needs no storage and survives restarts, and one-way, so it does not
+// reveal the token. A cookie-authenticated write that carries no
+// same-origin Origin proves it comes from a page of the session with it.
+func CSRFToken(tok string) string {
 	sum := sha256.Sum256([]byte("hbd-csrf\x00" + tok))
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
-// authResult is a request's authentication.
-type authResult struct {
-	p       api.Principal
-	ok      bool
-	token   string
-	hash    string
-	src     tokenSource
-	expires time.Time
+// current is the session a token names, when it is in force.
+type current struct {
+	hash     string
+	user     User
+	expires  time.Time
+	lastUsed time.Time
+	client   string
 }
 
-// authenticate checks the token a request carries (not in open mode).
-func (s *Service) authenticate(r *http.Request) authResult {
-	tok, src := tokenOf(r)
-	a := authResult{src: src, token: tok}
-	if src == srcNone || !wellFormed(tok) {
-		return a
+// lookup returns the session tok names when it is well formed, known,
+// unexpired and its user still configured. An expired session is ended.
+func (s *Service) lookup(tok string) (current, bool) {
+	if !wellFormed(tok) {
+		return current{}, false
 	}
-	a.hash = hashToken(tok)
+	cur := current{hash: hashToken(tok)}
 	now := s.now()
 	s.mu.RLock()
-	se, found := s.sessions[a.hash]
-	var (
-		user               api.UserJSON
-		exists             bool
-		expires, lastUsed  time.Time
-		sessUser, sessAddr string
-	)
+	se, found := s.sessions[cur.hash]
+	exists := false
 	if found {
-		user, _, exists = s.userLocked(se.user)
-		expires, lastUsed, sessUser, sessAddr = se.expires, se.lastUsed, se.user, se.client
+		cur.user, _, exists = s.userLocked(se.user)
+		cur.expires, cur.lastUsed, cur.client = se.expires, se.lastUsed, se.client
 	}
 	s.mu.RUnlock()
 	if !found || !exists {
-		return a
+		return current{}, false
 	}
-	if !now.Before(expires) {
+	if !now.Before(cur.expires) {
 		s.mu.Lock()
-		delete(s.sessions, a.hash)
+		delete(s.sessions, cur.hash)
 		s.mu.Unlock()
 		s.st.DeleteExpiredSessions(now)
-		return a
+		return current{}, false
 	}
-	if client := peerAddr(r); now.Sub(lastUsed) >= touchEvery || client != sessAddr {
+	return cur, true
+}
+
+// Authenticate returns the principal of the session token tok (not in
+// open mode: see OpenMode), with the session's end as Expires; ok is
+// false, and the principal zero, when tok names no session in force.
+// client is the caller's address; the session's last use and client are
+// written back (at most every minute, or when the client changes).
+func (s *Service) Authenticate(tok, client string) (p access.Principal, ok bool) {
+	cur, ok := s.lookup(tok)
+	if !ok {
+		return access.Principal{}, false
+	}
+	if now := s.now(); now.Sub(cur.lastUsed) >= touchEvery || client != cur.client {
 		s.mu.Lock()
-		if se, ok := s.sessions[a.hash]; ok {
+		if se, ok := s.sessions[cur.hash]; ok {
 			se.lastUsed, se.client = now, client
 		}
 		s.mu.Unlock()
-		s.st.TouchSession(a.hash, now, client)
+		s.st.TouchSession(cur.hash, now, client)
 	}
-	a.p = api.Principal{User: sessUser, Admin: user.Admin, Expires: expires}
-	a.ok, a.expires = true, expires
-	return a
+	return access.Principal{User: cur.user.Name, Admin: cur.user.Admin, Expires: cur.expires}, true
 }
 
 // sessionTTL is the life of a new session.
@@ -157,15 +125,16 @@ func sessionTTL(cfg *config.Config) time.Duration {
 }
 
 // openSession creates and stores a session for user.
-func (s *Service) openSession(ctx context.Context, user, client string) (string, time.Time, error) {
+func (s *Service) openSession(ctx context.Context, user, client string) (Session, error) {
 	tok, err := newToken()
 	if err != nil {
-		return "", time.Time{}, err
+		return Session{}, err
 	}
 	now := s.now()
-	se := store.Session{Hash: hashToken(tok), User: user, Created: now, Expires: now.Add(sessionTTL(s.config())), LastUsed: now, Client: client}
+	ttl := sessionTTL(s.config())
+	se := store.Session{Hash: hashToken(tok), User: user, Created: now, Expires: now.Add(ttl), LastUsed: now, Client: client}
 	if err := s.st.CreateSession(ctx, se); err != nil {
-		return "", time.Time{}, err
+		return Session{}, err
 	}
 	s.mu.Lock()
 	s.sessions[se.Hash] = &session{user: user, created: now, expires: se.Expires, lastUsed: now, client: client}
@@ -199,52 +168,28 @@ func (s *Service) openSession(ctx context.Context, user, client string) (string,
 			s.log.Error("cannot end oldest sessions", "user", user, "error", err)
 		}
 	}
-	return tok, se.Expires, nil
+	return Session{Token: tok, Expires: se.Expires, Lifetime: ttl}, nil
 }
 
-// cookie returns the session cookie for tok, or one that clears it when
-// tok is empty.
-func (s *Service) cookie(r *http.Request, tok string, expires time.Time) *http.Cookie {
-	c := &http.Cookie{
-		Name:     CookieName,
-		Value:    tok,
-		Path:     "/",
-		HttpOnly: true,
-		SameSite: http.SameSiteLaxMode,
-		Secure:   r.TLS != nil || s.secureCookie,
-	}
-	if tok == "" {
-		c.MaxAge = -1
-		c.Expires = time.Unix(0, 0)
-	} else {
-		c.Expires = expires
-		c.MaxAge = max(1, int(expires.Sub(s.now())/time.Second))
-	}
-	return c
-}
-
-// Logout ends the session that authenticated r (if any) and returns the
-// cookie that clears it.
-func (s *Service) Logout(ctx context.Context, r *http.Request) (*http.Cookie, error) {
-	clear := s.cookie(r, "", time.Time{})
-	tok, src := tokenOf(r)
-	if src == srcNone || !wellFormed(tok) {
-		return clear, nil
+// Logout ends the session of tok, if any.
+func (s *Service) Logout(ctx context.Context, tok string) error {
+	if !wellFormed(tok) {
+		return nil
 	}
 	h := hashToken(tok)
 	s.mu.RLock()
 	se, ok := s.sessions[h]
 	s.mu.RUnlock()
 	if !ok {
-		return clear, nil
+		return nil
 	}
 	if err := s.st.DeleteSessions(ctx, h); err != nil {
-		return nil, err
+		return err
 	}
 	s.mu.Lock()
 	delete(s.sessions, h)
 	s.mu.Unlock()
 	s.log.Info("logout", "user", se.user)
 	s.sessionsEnded()
-	return clear, nil
+	return nil
 }

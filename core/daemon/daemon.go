@@ -19,6 +19,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/hbdmon/hbd/core/access"
 	"github.com/hbdmon/hbd/core/alert"
 	"github.com/hbdmon/hbd/core/api"
 	"github.com/hbdmon/hbd/core/auth"
@@ -51,6 +52,10 @@ type Daemon struct {
 	Plugins    *pluginhost.Host
 	Tracker    *heartbeat.Tracker
 	Heartbeats *heartbeat.Server
+
+	// Policy is the one access policy: auth changes its host access
+	// lists, api, ws, alert and dispatch ask it.
+	Policy *access.Policy
 
 	hbKeys      atomic.Pointer[heartbeat.KeyFunc]
 	hbObservers []func(heartbeat.Change)
@@ -141,7 +146,8 @@ func New(ctx context.Context, path string, opts Options) (*Daemon, error) {
 	if err := d.startHeartbeats(); err != nil {
 		return fail(err)
 	}
-	d.Auth, err = auth.New(ctx, auth.Options{Store: st, Config: cfg, Logger: log})
+	d.Policy = access.NewPolicy(d.Config, access.NewHosts(cfg))
+	d.Auth, err = auth.New(ctx, auth.Options{Store: st, Config: cfg, Logger: log, Policy: d.Policy})
 	if err != nil {
 		return fail(fmt.Errorf("auth: %w", err))
 	}
@@ -153,8 +159,8 @@ func New(ctx context.Context, path string, opts Options) (*Daemon, error) {
 		HostKey:     d.hostKey,
 		ClockOffset: d.clockObserved,
 		Connections: api.TrackerSource{Tracker: d.Tracker},
-		Guard:       d.Auth.Guard(),
-		HostAccess:  d.Auth.HostAccess(),
+		Policy:      d.Policy,
+		Sessions:    d.Auth,
 		Accounts:    d.Auth,
 		Logger:      log,
 	})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/hbdmon/hbd/core/access"
 	"github.com/hbdmon/hbd/core/auth"
 	"github.com/hbdmon/hbd/core/channels"
 	"github.com/hbdmon/hbd/core/config"
@@ -22,9 +21,8 @@ func (d *Daemon) startNotify(ctx context.Context) error {
 		return fmt.Errorf("plugins_dir: %w", err)
 	}
 	d.OnClose(func() { plugins.Close() })
-	policy := notifyPolicy{access.NewPolicy(d.Config, access.NewHosts(cfg)), d.Auth}
 	reg, err := channels.New(channels.Options{Config: d.Config, Store: d.Store, Journal: d.Store, Plugins: plugins,
-		Policy: policy, Logger: d.log})
+		Policy: d.Policy, Logger: d.log})
 	if err != nil {
 		return fmt.Errorf("notifications: %w", err)
 	}
@@ -32,7 +30,7 @@ func (d *Daemon) startNotify(ctx context.Context) error {
 		return fmt.Errorf("notifications: %w", err)
 	}
 	disp, err := dispatch.New(dispatch.Options{
-		Config: d.Config, Store: d.Store, Channels: reg, Plugins: plugins, Policy: policy, Logger: d.log,
+		Config: d.Config, Store: d.Store, Channels: reg, Plugins: plugins, Policy: d.Policy, Logger: d.log,
 		Subscribers: authSubscriptions{d.Auth},
 	})
 	if err != nil {
@@ -44,7 +42,7 @@ func (d *Daemon) startNotify(ctx context.Context) error {
 	d.OnClose(func() { disp.Close() })
 	d.Notify = disp
 	d.Plugins = plugins
-	d.Auth.SetChannelVisible(reg.ChannelVisible)
+	d.Auth.SetChannels(reg)
 	d.API.AddChannels(reg, disp)
 	d.OnReload(func(c *config.Config) {
 		plugins.SetChecksums(c.PluginChecksums)
@@ -53,18 +51,6 @@ func (d *Daemon) startNotify(ctx context.Context) error {
 	d.Metrics.Add(notifyFamilies(plugins, disp)...)
 	return nil
 }
-
-// notifyPolicy is the access policy of the channel registry and the
-// dispatcher, with host visibility answered by auth, which keeps the
-// runtime changes of host access lists. It goes once auth answers through
-// an *access.Policy itself.
-type notifyPolicy struct {
-	*access.Policy
-	auth *auth.Service
-}
-
-// UserCanSee reports whether user may read host's data, as auth decides.
-func (p notifyPolicy) UserCanSee(user, host string) bool { return p.auth.CanSeeHost(user, host) }
 
 // authSubscriptions hands the dispatcher the users' channel subscriptions
 // auth keeps (their own changes included); the dispatcher keeps those of

@@ -15,7 +15,6 @@ import (
 
 	"github.com/hbdmon/hbd/core/alert"
 	"github.com/hbdmon/hbd/core/api"
-	"github.com/hbdmon/hbd/core/auth"
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/heartbeat"
 	"github.com/hbdmon/hbd/core/metrics"
@@ -29,8 +28,8 @@ import (
 func (d *Daemon) startFeed() error {
 	cfg := d.Config()
 	hub := ws.New(ws.Options{
-		Authenticate: d.Auth.Authenticate,
-		CanSee:       d.Auth.Guard().CanSee,
+		Authenticate: d.API.Authenticate,
+		Policy:       d.Policy,
 		Snapshot:     d.hostSnapshot,
 		Logger:       d.log.Named("ws"),
 	})
@@ -154,7 +153,7 @@ func (d *Daemon) startAlerting() error {
 	if err != nil {
 		return fmt.Errorf("alerting: %w", err)
 	}
-	ev.MayManage = d.mayManage
+	ev.MayManage = d.Policy
 	if err := ev.Start(d.svcCtx); err != nil {
 		return fmt.Errorf("alerting: %w", err)
 	}
@@ -178,16 +177,6 @@ func (d *Daemon) startAlerting() error {
 	d.API.Add(d.API.AlertRoutes(ev, deliveries)...)
 	d.Metrics.Add(d.alertFamilies()...)
 	return nil
-}
-
-// mayManage reports whether a user (an admin, or an owner or manager of the
-// host) may silence host.
-func (d *Daemon) mayManage(user, host string) bool {
-	u, ok := d.Auth.User(user)
-	if !ok {
-		return false
-	}
-	return d.Auth.HostRole(api.Principal{User: user, Admin: u.Admin}, host) >= auth.RoleManager
 }
 
 func (d *Daemon) publishAlert(e alert.Event) {

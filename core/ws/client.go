@@ -8,14 +8,14 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/hbdmon/hbd/core/api"
+	"github.com/hbdmon/hbd/core/access"
 )
 
 // client is one connected feed reader. Its context is cancelled, with the
 // reason as cause, when it must go.
 type client struct {
 	conn      *websocket.Conn
-	principal api.Principal
+	principal access.Principal
 	types     typeSet
 	remote    string
 	req       *http.Request // headers of the upgrade, for re-authentication
@@ -28,7 +28,7 @@ type client struct {
 	cancel context.CancelCauseFunc
 }
 
-func newClient(parent context.Context, conn *websocket.Conn, p api.Principal, types typeSet, queue int, r *http.Request) *client {
+func newClient(parent context.Context, conn *websocket.Conn, p access.Principal, types typeSet, queue int, r *http.Request) *client {
 	ctx, cancel := context.WithCancelCause(parent)
 	req := r.Clone(context.Background())
 	req.Body = http.NoBody

@@ -27,7 +27,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/hbdmon/hbd/core/api"
+	"github.com/hbdmon/hbd/core/access"
 	"github.com/hbdmon/hbd/core/protocol"
 	"github.com/hbdmon/hbd/core/store"
 )
@@ -86,15 +86,25 @@ type HostState struct {
 	Extra map[string]any
 }
 
-// Options configure a Hub. Authenticate and CanSee are required.
+// Policy is what the hub asks of the access policy (*access.Policy):
+// which clients get a message about a host. It is called for every
+// message and client, so it must be cheap and must not block.
+type Policy interface {
+	// CanSee reports whether p may read host's data.
+	CanSee(p access.Principal, host string) bool
+	// IsAdmin reports whether p may do everything; daemon-wide messages
+	// go to administrators only.
+	IsAdmin(p access.Principal) bool
+}
+
+// Options configure a Hub. Authenticate and Policy are required.
 type Options struct {
 	// Authenticate returns the caller of an upgrade request (session
 	// cookie, bearer token...). It is also re-run every Reauth on a copy
 	// of the request's headers, so a logged-out session stops receiving.
-	Authenticate func(r *http.Request) (api.Principal, bool)
-	// CanSee reports whether p may read host's data. It is called for
-	// every message and client, so it must be cheap and must not block.
-	CanSee func(p api.Principal, host string) bool
+	Authenticate func(r *http.Request) (access.Principal, bool)
+	// Policy decides which clients receive a message about a host.
+	Policy Policy
 	// Snapshot, when set, returns the current state of every host; a new
 	// client first receives one "host" message per host it may see. It is
 	// called with publishing paused and must not publish.
@@ -138,11 +148,11 @@ type Hub struct {
 	dropped atomic.Uint64
 }
 
-// New returns a hub ready to serve. It panics when Authenticate or CanSee
+// New returns a hub ready to serve. It panics when Authenticate or Policy
 // is missing, a wiring error.
 func New(opts Options) *Hub {
-	if opts.Authenticate == nil || opts.CanSee == nil {
-		panic("ws.New: Authenticate and CanSee are required")
+	if opts.Authenticate == nil || opts.Policy == nil {
+		panic("ws.New: Authenticate and Policy are required")
 	}
 	if opts.MaxClients <= 0 {
 		opts.MaxClients = DefaultMaxClients
@@ -288,11 +298,11 @@ func (h *Hub) idle() bool { return h.Clients() == 0 }
 
 // mayReceive reports whether p gets a message about host; daemon-wide
 // messages (empty host) are for administrators.
-func (h *Hub) mayReceive(p api.Principal, host string) bool {
+func (h *Hub) mayReceive(p access.Principal, host string) bool {
 	if host == "" {
-		return p.Admin || p.Open
+		return h.opts.Policy.IsAdmin(p)
 	}
-	return h.opts.CanSee(p, host)
+	return h.opts.Policy.CanSee(p, host)
 }
 
 // broadcast queues msg for every client that wants typ and may see host.
@@ -394,7 +404,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // userKey is what MaxPerUser counts: the user, or in open mode (no user)
 // the remote address.
-func userKey(p api.Principal, r *http.Request) string {
+func userKey(p access.Principal, r *http.Request) string {
 	if p.User != "" {
 		return "user:" + p.User
 	}
@@ -457,7 +467,7 @@ func (h *Hub) register(c *client) {
 		return
 	}
 	for _, hs := range h.opts.Snapshot() {
-		if h.opts.CanSee(c.principal, hs.Name) {
+		if h.opts.Policy.CanSee(c.principal, hs.Name) {
 			c.initial = append(c.initial, encode(TypeHost, hostData(hs.Name, hs.State, hs.Extra)))
 		}
 	}

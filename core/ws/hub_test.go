@@ -13,7 +13,8 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/hbdmon/hbd/core/api"
+	"github.com/hbdmon/hbd/core/access"
+	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/store"
 	"github.com/hbdmon/hbd/core/testutil"
 	"github.com/hbdmon/hbd/core/ws"
@@ -27,30 +28,36 @@ var visible = map[string][]string{
 }
 
 // stubAuth authenticates the user named in X-Test-User, if known.
-func stubAuth(r *http.Request) (api.Principal, bool) {
+func stubAuth(r *http.Request) (access.Principal, bool) {
 	u := r.Header.Get("X-Test-User")
 	if _, ok := visible[u]; !ok {
-		return api.Principal{}, false
+		return access.Principal{}, false
 	}
-	return api.Principal{User: u, Admin: u == "root"}, true
+	return access.Principal{User: u, Admin: u == "root"}, true
 }
 
-func stubCanSee(p api.Principal, host string) bool {
-	for _, h := range visible[p.User] {
-		if h == host {
-			return true
+// policy is the access policy of the same table: each user a monitor of
+// the hosts they may see, root an administrator.
+var policy = func() *access.Policy {
+	cfg := &config.Config{Users: map[string]config.User{}, Watchhosts: map[string]config.WatchHost{}}
+	for user, hosts := range visible {
+		cfg.Users[user] = config.User{Admin: user == "root"}
+		for _, h := range hosts {
+			wh := cfg.Watchhosts[h]
+			wh.Monitors = append(wh.Monitors, user)
+			cfg.Watchhosts[h] = wh
 		}
 	}
-	return false
-}
+	return access.NewPolicy(func() *config.Config { return cfg }, access.NewHosts(cfg))
+}()
 
 func newHub(t *testing.T, opts ws.Options) (*ws.Hub, string) {
 	t.Helper()
 	if opts.Authenticate == nil {
 		opts.Authenticate = stubAuth
 	}
-	if opts.CanSee == nil {
-		opts.CanSee = stubCanSee
+	if opts.Policy == nil {
+		opts.Policy = policy
 	}
 	h := ws.New(opts)
 	srv := httptest.NewServer(h.PortHandler())
@@ -367,9 +374,9 @@ func TestEndedSessionIsDisconnected(t *testing.T) {
 	var revoked atomic.Bool
 	h, url := newHub(t, ws.Options{
 		Reauth: 20 * time.Millisecond,
-		Authenticate: func(r *http.Request) (api.Principal, bool) {
+		Authenticate: func(r *http.Request) (access.Principal, bool) {
 			if revoked.Load() {
-				return api.Principal{}, false
+				return access.Principal{}, false
 			}
 			return stubAuth(r)
 		},
@@ -388,15 +395,15 @@ func TestEndedSessionIsDisconnected(t *testing.T) {
 func TestSessionEndClosesTheFeedWithoutWaitingForReauth(t *testing.T) {
 	var revoked atomic.Bool
 	var expires atomic.Int64 // bob's session end, unix nanoseconds
-	auth := func(r *http.Request) (api.Principal, bool) {
+	auth := func(r *http.Request) (access.Principal, bool) {
 		p, ok := stubAuth(r)
 		if !ok || (revoked.Load() && p.User == "alice") {
-			return api.Principal{}, false
+			return access.Principal{}, false
 		}
 		if p.User == "bob" {
 			p.Expires = time.Unix(0, expires.Load())
 			if !time.Now().Before(p.Expires) {
-				return api.Principal{}, false
+				return access.Principal{}, false
 			}
 		}
 		return p, true
@@ -428,7 +435,7 @@ func TestSessionEndClosesTheFeedWithoutWaitingForReauth(t *testing.T) {
 }
 
 func TestShutdownClosesClientsAndRefusesNewOnes(t *testing.T) {
-	h := ws.New(ws.Options{Authenticate: stubAuth, CanSee: stubCanSee})
+	h := ws.New(ws.Options{Authenticate: stubAuth, Policy: policy})
 	srv := httptest.NewServer(h.PortHandler())
 	defer srv.Close()
 	url := "ws" + strings.TrimPrefix(srv.URL, "http") + ws.Path

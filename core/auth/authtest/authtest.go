@@ -150,11 +150,11 @@ func (e *Env) start() {
 	}
 	e.Store, e.Auth = st, svc
 	e.API = api.New(api.Deps{
-		Config:     e.cfg.Load,
-		Store:      st,
-		HostAccess: svc.HostAccess(),
-		Guard:      svc.Guard(),
-		Accounts:   svc,
+		Config:   e.cfg.Load,
+		Store:    st,
+		Policy:   svc.Policy(),
+		Sessions: svc,
+		Accounts: svc,
 	})
 }
 
@@ -251,7 +251,7 @@ func (e *Env) Login(user string) (string, *http.Cookie) {
 		e.T.Fatalf("login %s: %s", user, rec.Body)
 	}
 	for _, c := range rec.Result().Cookies() {
-		if c.Name == auth.CookieName {
+		if c.Name == api.CookieName {
 			return out.Token, c
 		}
 	}
@@ -260,4 +260,4 @@ func (e *Env) Login(user string) (string, *http.Cookie) {
 }
 
 // Cookie returns a request cookie carrying token.
-func Cookie(token string) *http.Cookie { return &http.Cookie{Name: auth.CookieName, Value: token} }
+func Cookie(token string) *http.Cookie { return &http.Cookie{Name: api.CookieName, Value: token} }

@@ -111,7 +111,7 @@ func checkRoute(t *testing.T, env *Env, rt api.Route, host, user string, open bo
 			r.Header.Set("Authorization", "Bearer "+req.Token)
 		}
 		c := env.API.Echo.NewContext(r, httptest.NewRecorder())
-		if _, err := env.Auth.Guard().Check(c, rt); err != nil {
+		if _, err := env.API.Guard().Check(c, rt); err != nil {
 			t.Fatalf("guard refused an agent route: %v", err)
 		}
 		return

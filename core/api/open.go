@@ -1,4 +1,4 @@
-package auth
+package api
 
 import (
 	"errors"
@@ -11,7 +11,7 @@ import (
 )
 
 // Open mode has no login to stop a hostile page in the operator's browser,
-// so two browser attacks are refused here instead:
+// so the guard refuses two browser attacks instead:
 //   - cross-site writes (CSRF): a write must not name a foreign Origin and
 //     must send its body as JSON (which a cross-site form cannot do
 //     without a CORS preflight, which hbd never grants);
@@ -28,7 +28,7 @@ var (
 
 // checkOpen checks a request served in open mode; see above. Agent routes
 // (signed ingestion) are not browser requests and are not checked.
-func (s *Service) checkOpen(r *http.Request) error {
+func (s *Server) checkOpen(r *http.Request) error {
 	if !s.hostAllowed(r.Host) {
 		return errForeignHost
 	}
@@ -50,7 +50,7 @@ func (s *Service) checkOpen(r *http.Request) error {
 // hostAllowed reports whether the Host header names this daemon: a
 // loopback name or address, the machine's host name, an address of one of
 // its interfaces, hbd_host, or an allowed_hosts entry ("*" allows any).
-func (s *Service) hostAllowed(hostHeader string) bool {
+func (s *Server) hostAllowed(hostHeader string) bool {
 	if hostHeader == "" {
 		return true
 	}
@@ -59,7 +59,7 @@ func (s *Service) hostAllowed(hostHeader string) bool {
 		h = host
 	}
 	h = strings.TrimSuffix(strings.ToLower(strings.Trim(h, "[]")), ".")
-	cfg := s.config()
+	cfg := s.deps.Config()
 	for _, a := range cfg.AllowedHosts {
 		if a == "*" || strings.TrimSuffix(strings.ToLower(a), ".") == h {
 			return true
