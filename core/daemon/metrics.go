@@ -21,7 +21,7 @@ func (d *Daemon) metricsRoute(reg *metrics.Registry) api.Route {
 		if tok != "" && ok && subtle.ConstantTimeCompare([]byte(bearer), tok.Bytes()) == 1 {
 			return h(c)
 		}
-		if _, err := d.API.Deps().Guard.Check(c, api.Route{Method: http.MethodGet, Path: "/metrics", Access: api.Admin}); err != nil {
+		if _, err := d.API.Guard().Check(c, api.Route{Method: http.MethodGet, Path: "/metrics", Access: api.Admin}); err != nil {
 			return err
 		}
 		return h(c)
