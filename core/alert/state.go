@@ -79,39 +79,6 @@ func (st *state) held(now time.Time) bool { return st.hb != nil && now.Before(st
 
 func (st *state) resetStreaks() { st.geWarn, st.geCrit, st.leOK, st.leWarn = 0, 0, 0, 0 }
 
-func (st *state) row() store.AlertState {
-	r := store.AlertState{
-		Host: st.host, Metric: st.metric, Level: st.level, Since: st.since,
-		LastValue: st.lastValue, LastCheck: st.lastCheck, NotificationCount: st.count,
-		NotifiedLevel: st.notifiedLevel, Acknowledged: st.ack, AckBy: st.ackBy,
-		Flapping: st.flapping, Detail: st.detail, EpisodeStart: st.episode,
-		PrevLevel: st.lastPrev, LastKind: st.lastKind, LastEpisode: st.lastEpisode,
-	}
-	if !st.lastNotified.IsZero() {
-		r.LastNotified = toUnix(st.lastNotified)
-	}
-	return r
-}
-
-// status is the API view of st; the host must be locked.
-func (e *Evaluator) status(st *state, now time.Time) Status {
-	return Status{
-		Host: st.host, MetricPath: st.metric, Level: st.level, Since: st.since,
-		LastValue: st.lastValue, LastCheck: st.lastCheck, NotificationCount: st.count,
-		Acknowledged: st.ack, AcknowledgedBy: st.ackBy, Flapping: st.flapping,
-		EpisodeStart: st.episode, Text: e.textOf(st, "", now),
-	}
-}
-
-// save queues a snapshot of st for the next flush. The host must be locked.
-func (e *Evaluator) save(st *state) {
-	row := st.row()
-	st.valueDirty = false
-	e.pendMu.Lock()
-	e.pending = append(e.pending, pendingOp{row: row})
-	e.pendMu.Unlock()
-}
-
 // observe evaluates one sample value of a metric. The host must be locked.
 func (e *Evaluator) observe(rs *ruleset, hs *hostState, st *state, v, ts float64, now time.Time, out *outbox) {
 	if st.lastCheck != 0 && ts <= st.lastCheck {
