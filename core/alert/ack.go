@@ -6,7 +6,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/hbdmon/hbd/core/config"
+	"github.com/hbdmon/hbd/sdk"
 )
 
 // Ack acknowledges a host's non-OK metric on behalf of user by: renotify
@@ -23,7 +23,7 @@ func (e *Evaluator) Ack(ctx context.Context, host, metric, by string) (Status, e
 		hs.mu.Unlock()
 		return Status{}, ErrUnknownMetric
 	}
-	if st.level == config.LevelOK {
+	if st.level == sdk.LevelOK {
 		hs.mu.Unlock()
 		return Status{}, ErrNotAlerting
 	}
@@ -37,7 +37,7 @@ func (e *Evaluator) Ack(ctx context.Context, host, metric, by string) (Status, e
 	if err := e.flush(ctx, false, true); err != nil {
 		return Status{}, err
 	}
-	e.st.Journal(host, fmt.Sprintf("%s %s %s acknowledged by %s", host, metric, view.Level, who(by)))
+	e.repo.Journal(host, fmt.Sprintf("%s %s %s acknowledged by %s", host, metric, view.Level, who(by)))
 	s := []Status{view}
 	e.addSilences(s, e.now())
 	return s[0], nil

@@ -3,14 +3,15 @@
 // alert state per (host, metric path), persists those states in the store,
 // and tells a Sink when something should be notified.
 //
-// Data flows one way: the store publishes committed samples (Subscribe),
-// the heartbeat tracker reports state changes (ObserveHeartbeat), and the
+// Data flows one way: committed samples arrive through ObserveSamples (the
+// store feeds them, see store.FeedAlerts), the heartbeat tracker reports
+// state changes (ObserveHeartbeat), and the
 // evaluator hands Events to its Sink (the notification dispatcher). The API
 // reads states and manages acknowledgements and silences through the
 // exported methods.
 //
-// Lifecycle: New, then Start (loads persisted states and silences,
-// subscribes to the store and starts the sweep), Reload on SIGHUP, Stop
+// Lifecycle: New, then Start (loads persisted states and silences from the
+// Repository, then evaluates samples and starts the sweep), Reload on SIGHUP, Stop
 // before the store is closed.
 package alert
 
@@ -27,7 +28,7 @@ import (
 
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/glob"
-	"github.com/hbdmon/hbd/core/store"
+	"github.com/hbdmon/hbd/sdk"
 )
 
 // Notification kinds of an Event.
@@ -53,8 +54,8 @@ type Event struct {
 	MetricPath string
 	// Level is the current level; PreviousLevel the level before this
 	// episode began (empty when unknown, e.g. renotify after a restart).
-	Level         string
-	PreviousLevel string
+	Level         sdk.Level
+	PreviousLevel sdk.Level
 	// Value is the last value (for heartbeat metrics 0 UP, 1 LATE or
 	// DEGRADED, 2 DOWN); Detail says it in words ("85.5", "DOWN",
 	// "no data for 5m0s").
@@ -150,7 +151,7 @@ type Evaluator struct {
 	// Set it before Start.
 	FamilySettle time.Duration
 
-	st   *store.Store
+	repo Repository
 	log  hclog.Logger
 	sink Sink
 
@@ -180,13 +181,15 @@ type Evaluator struct {
 	// held indexes the family alerts whose first notification waits for
 	// FamilySettle, with when it is due, so the loop visits only those.
 	heldMu sync.Mutex
-	held   map[store.AlertKey]time.Time
+	held   map[Key]time.Time
 
 	startedAt time.Time // evaluator clock at Start
 
-	started, stopped atomic.Bool
-	cancel           context.CancelFunc
-	done             chan struct{}
+	// ready is set once Start has loaded the persisted states: samples
+	// before it are not evaluated (they would race with the load).
+	started, ready, stopped atomic.Bool
+	cancel                  context.CancelFunc
+	done                    chan struct{}
 }
 
 // hostState holds the states of one host.
@@ -200,13 +203,13 @@ type hostState struct {
 }
 
 type silence struct {
-	store.Silence
+	Silence
 	host, metric glob.Pattern
 }
 
-// New returns an evaluator for cfg reading samples from st and notifying
+// New returns an evaluator for cfg keeping its states in repo and notifying
 // sink. Nothing runs until Start.
-func New(cfg *config.Config, st *store.Store, log hclog.Logger, sink Sink) (*Evaluator, error) {
+func New(cfg *config.Config, repo Repository, log hclog.Logger, sink Sink) (*Evaluator, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
@@ -220,18 +223,18 @@ func New(cfg *config.Config, st *store.Store, log hclog.Logger, sink Sink) (*Eva
 	return &Evaluator{
 		Now:          time.Now,
 		FamilySettle: DefaultFamilySettle,
-		st:           st,
+		repo:         repo,
 		log:          log.Named("alert"),
 		sink:         sink,
 		rules:        rs,
 		hosts:        map[string]*hostState{},
-		held:         map[store.AlertKey]time.Time{},
+		held:         map[Key]time.Time{},
 		done:         make(chan struct{}),
 	}, nil
 }
 
 // Start loads persisted states and silences, re-evaluates them against the
-// current rules, subscribes to the store's samples and starts the sweep
+// current rules, starts evaluating ObserveSamples and starts the sweep
 // (staleness, renotify, flapping, silence expiry, persistence) until ctx is
 // done or Stop is called. Call it once, before ingestion starts.
 func (e *Evaluator) Start(ctx context.Context) error { return e.start(ctx, true) }
@@ -245,7 +248,7 @@ func (e *Evaluator) start(ctx context.Context, loop bool) error {
 	if err := e.load(ctx); err != nil {
 		return err
 	}
-	e.st.Subscribe(e.onSamples)
+	e.ready.Store(true)
 	ctx, e.cancel = context.WithCancel(ctx)
 	if loop {
 		go e.loop(ctx)
@@ -309,10 +312,7 @@ func (e *Evaluator) sweepEvery() time.Duration {
 }
 
 // dyn reports whether the store knows host as a dynamic host.
-func (e *Evaluator) dyn(host string) bool {
-	h, ok := e.st.Host(host)
-	return ok && h.Dyn
-}
+func (e *Evaluator) dyn(host string) bool { return e.repo.IsDynamicHost(host) }
 
 func (e *Evaluator) hostState(name string, create bool) *hostState {
 	e.hmu.RLock()

@@ -11,7 +11,7 @@ import (
 
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/heartbeat"
-	"github.com/hbdmon/hbd/core/store"
+	"github.com/hbdmon/hbd/sdk"
 )
 
 // outbox collects what a locked section wants journaled and notified.
@@ -40,7 +40,7 @@ func (e *Evaluator) release(hs *hostState, out *outbox) {
 
 func (e *Evaluator) deliver(out *outbox) {
 	for _, j := range out.journal {
-		e.st.Journal(j.host, j.msg)
+		e.repo.Journal(j.host, j.msg)
 	}
 	if len(out.events) > 0 {
 		// The snapshots of the states these events come from go to the
@@ -56,23 +56,28 @@ func (e *Evaluator) deliver(out *outbox) {
 	out.journal, out.events = out.journal[:0], out.events[:0]
 }
 
-// onSamples evaluates a committed batch of one host's samples.
-func (e *Evaluator) onSamples(ev store.SampleEvent) {
-	if e.stopped.Load() {
+// ObserveSamples evaluates a committed batch of one host's samples, in
+// ingestion order (the store calls it after each commit, see
+// store.FeedAlerts). It must not be called concurrently for one host with
+// batches out of order; samples older than a metric's last one are
+// ignored. Before Start has loaded the persisted states, and after Stop,
+// it does nothing.
+func (e *Evaluator) ObserveSamples(host string, samples []Sample) {
+	if !e.ready.Load() || e.stopped.Load() {
 		return
 	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	rs := e.rules
-	if !rs.watched(ev.Host, e.dyn) {
+	if !rs.watched(host, e.dyn) {
 		return
 	}
-	hs := e.hostState(ev.Host, true)
+	hs := e.hostState(host, true)
 	now := e.now()
 	var out outbox
 	hs.mu.Lock()
-	for i := range ev.Samples {
-		ps := &ev.Samples[i]
+	for i := range samples {
+		ps := &samples[i]
 		if ps.Plugin == heartbeatPlugin || len(ps.Paths) != len(ps.Values) {
 			continue
 		}
@@ -112,7 +117,7 @@ func (e *Evaluator) resolveState(rs *ruleset, hs *hostState, metric string, ts f
 	if r == nil {
 		return nil
 	}
-	st := &state{host: hs.name, metric: metric, hs: hs, rule: r, level: config.LevelOK, since: ts, lastSeen: now}
+	st := &state{host: hs.name, metric: metric, hs: hs, rule: r, level: sdk.LevelOK, since: ts, lastSeen: now}
 	hs.metrics[metric] = st
 	return st
 }
@@ -135,7 +140,7 @@ func (e *Evaluator) ObserveHeartbeat(ch heartbeat.Change) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	rs := e.rules
-	path, level, value, ok := heartbeatLevel(rs.cfg.Alerting, string(ch.Family), string(ch.To))
+	path, level, value, ok := heartbeatLevel(rs.cfg.Alerting, ch.Family, ch.To)
 	if !ok {
 		e.log.Debug("ignoring heartbeat state", "host", ch.Host, "family", ch.Family, "state", ch.To)
 		return
@@ -154,11 +159,11 @@ func (e *Evaluator) ObserveHeartbeat(ch heartbeat.Change) {
 	hs.mu.Lock()
 	st := hs.metrics[path]
 	if st == nil {
-		st = &state{host: ch.Host, metric: path, hs: hs, heartbeat: true, hb: &hbInfo{}, level: config.LevelOK, since: ts}
+		st = &state{host: ch.Host, metric: path, hs: hs, heartbeat: true, hb: &hbInfo{}, level: sdk.LevelOK, since: ts}
 		hs.metrics[path] = st
 	}
 	st.lastValue, st.lastCheck, st.lastSeen, st.detail = value, ts, now, string(ch.To)
-	st.hb.seen, st.hb.reason, st.hb.observed = ch.LastSeen, ch.Reason, true
+	st.hb.state, st.hb.seen, st.hb.reason, st.hb.observed = ch.To, ch.LastSeen, ch.Reason, true
 	if ch.Family == "" {
 		st.hb.fams = famNames(ch.Families)
 	}
@@ -173,7 +178,7 @@ func (e *Evaluator) ObserveHeartbeat(ch heartbeat.Change) {
 // FamilySettle). The background loop calls it every second.
 func (e *Evaluator) runHeld(now time.Time) {
 	e.heldMu.Lock()
-	var due []store.AlertKey
+	var due []Key
 	for k, t := range e.held {
 		if !now.Before(t) {
 			due = append(due, k)
@@ -222,9 +227,9 @@ func (e *Evaluator) Sweep(now time.Time) {
 	for _, hs := range e.hostList() {
 		hs.mu.Lock()
 		for _, st := range hs.metrics {
-			if !st.heartbeat && !st.clock && a.StaleAfter > 0 && st.level != config.LevelUnknown && now.Sub(st.lastSeen) >= a.StaleAfter {
+			if !st.heartbeat && !st.clock && a.StaleAfter > 0 && st.level != sdk.LevelUnknown && now.Sub(st.lastSeen) >= a.StaleAfter {
 				st.resetStreaks()
-				e.setLevel(rs, st, config.LevelUnknown, toUnix(now), now, "no data for "+a.StaleAfter.String(), &out)
+				e.setLevel(rs, st, sdk.LevelUnknown, toUnix(now), now, "no data for "+a.StaleAfter.String(), &out)
 			}
 			if forgettable(a, st, now) {
 				e.forget(hs, st, &out)
@@ -248,7 +253,7 @@ func (e *Evaluator) Sweep(now time.Time) {
 // restart the count). Heartbeat metrics and the clock offset are never
 // forgotten.
 func forgettable(a config.Alerting, st *state, now time.Time) bool {
-	return !st.heartbeat && !st.clock && a.ForgetAfter > 0 && st.level == config.LevelUnknown &&
+	return !st.heartbeat && !st.clock && a.ForgetAfter > 0 && st.level == sdk.LevelUnknown &&
 		now.Sub(fromUnix(st.since)) >= a.ForgetAfter
 }
 
@@ -269,8 +274,8 @@ func (e *Evaluator) forget(hs *hostState, st *state, out *outbox) {
 	out.journal = append(out.journal, journalLine{st.host, fmt.Sprintf("%s %s forgotten (no data since %s)",
 		st.host, st.metric, fromUnix(last).UTC().Format(time.RFC3339))})
 	e.log.Debug("alert state forgotten", "host", st.host, "metric", st.metric)
-	e.episodesGone([]store.AlertKey{{Host: st.host, Metric: st.metric}}, toUnix(e.now()))
+	e.episodesGone([]Key{{Host: st.host, Metric: st.metric}}, toUnix(e.now()))
 	e.pendMu.Lock()
-	e.pending = append(e.pending, pendingOp{row: store.AlertState{Host: st.host, Metric: st.metric}, del: true})
+	e.pending = append(e.pending, pendingOp{row: SavedState{Host: st.host, Metric: st.metric}, del: true})
 	e.pendMu.Unlock()
 }

@@ -7,21 +7,21 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/hbdmon/hbd/core/config"
-	"github.com/hbdmon/hbd/core/store"
+	"github.com/hbdmon/hbd/core/heartbeat"
+	"github.com/hbdmon/hbd/sdk"
 )
 
 // pendingOp is a state snapshot (or, with del, a deletion) waiting for the
 // next flush.
 type pendingOp struct {
-	row store.AlertState
+	row SavedState
 	del bool
 }
 
 // load restores persisted silences and states and reconciles them with the
 // current configuration.
 func (e *Evaluator) load(ctx context.Context) error {
-	sils, err := e.st.Silences(ctx)
+	sils, err := e.repo.Silences(ctx)
 	if err != nil {
 		return fmt.Errorf("load silences: %w", err)
 	}
@@ -35,7 +35,7 @@ func (e *Evaluator) load(ctx context.Context) error {
 		}
 	}
 	e.silMu.Unlock()
-	rows, err := e.st.AlertStates(ctx)
+	rows, err := e.repo.AlertStates(ctx)
 	if err != nil {
 		return fmt.Errorf("load alert states: %w", err)
 	}
@@ -60,18 +60,19 @@ func (e *Evaluator) load(ctx context.Context) error {
 			st.lastChange, st.flapLevel = now, st.notifiedLevel
 		}
 		if st.heartbeat {
-			st.hb = &hbInfo{}
+			// The tracker's state behind the level, persisted as the detail.
+			st.hb = &hbInfo{state: heartbeat.State(a.Detail)}
 		}
-		if rankOf(st.level) == rankUnknown && st.level != config.LevelUnknown {
-			st.level = config.LevelUnknown
+		if !st.level.Valid() {
+			st.level = sdk.LevelUnknown
 		}
 		switch {
-		case st.level == config.LevelOK:
+		case st.level == sdk.LevelOK:
 			st.episode = 0
 		case st.episode == 0:
 			st.episode = st.since // stored before episodes were
 		}
-		if st.level != config.LevelOK {
+		if st.level != sdk.LevelOK {
 			st.worst = st.level
 		}
 		hs.metrics[a.Metric] = st
@@ -109,14 +110,14 @@ func (e *Evaluator) flush(ctx context.Context, all, wait bool) error {
 	e.pending = nil
 	e.pendMu.Unlock()
 	// Only the newest operation of each state is written.
-	last := make(map[store.AlertKey]int, len(ops))
+	last := make(map[Key]int, len(ops))
 	for i, op := range ops {
-		last[store.AlertKey{Host: op.row.Host, Metric: op.row.Metric}] = i
+		last[Key{Host: op.row.Host, Metric: op.row.Metric}] = i
 	}
-	var rows []store.AlertState
-	var del []store.AlertKey
+	var rows []SavedState
+	var del []Key
 	for i, op := range ops {
-		k := store.AlertKey{Host: op.row.Host, Metric: op.row.Metric}
+		k := Key{Host: op.row.Host, Metric: op.row.Metric}
 		switch {
 		case last[k] != i:
 		case op.del:
@@ -126,14 +127,14 @@ func (e *Evaluator) flush(ctx context.Context, all, wait bool) error {
 		}
 	}
 	if wait {
-		return e.st.SaveAlertStatesSync(ctx, rows, del)
+		return e.repo.SaveAlertStatesSync(ctx, rows, del)
 	}
 	// In slices, so the store's writer can commit ingestion in between.
 	for len(rows) > flushChunk {
-		e.st.SaveAlertStates(rows[:flushChunk], nil)
+		e.repo.SaveAlertStates(rows[:flushChunk], nil)
 		rows = rows[flushChunk:]
 	}
-	e.st.SaveAlertStates(rows, del)
+	e.repo.SaveAlertStates(rows, del)
 	return nil
 }
 
@@ -148,8 +149,8 @@ func (e *Evaluator) handOff() {
 // Flush writes every state to the store and waits for the commit.
 func (e *Evaluator) Flush(ctx context.Context) error { return e.flush(ctx, true, true) }
 
-func (st *state) row() store.AlertState {
-	r := store.AlertState{
+func (st *state) row() SavedState {
+	r := SavedState{
 		Host: st.host, Metric: st.metric, Level: st.level, Since: st.since,
 		LastValue: st.lastValue, LastCheck: st.lastCheck, NotificationCount: st.count,
 		NotifiedLevel: st.notifiedLevel, Acknowledged: st.ack, AckBy: st.ackBy,

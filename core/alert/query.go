@@ -6,14 +6,14 @@ import (
 	"sort"
 	"time"
 
-	"github.com/hbdmon/hbd/core/config"
+	"github.com/hbdmon/hbd/sdk"
 )
 
 // Status is the view of one alert state served by the API.
 type Status struct {
 	Host              string
 	MetricPath        string
-	Level             string
+	Level             sdk.Level
 	Since             float64 // unix seconds
 	LastValue         float64
 	LastCheck         float64 // unix seconds
@@ -57,7 +57,7 @@ func (e *Evaluator) ActiveAlerts() []Status {
 	for _, hs := range e.hostList() {
 		hs.mu.Lock()
 		for _, st := range hs.metrics {
-			if st.level != config.LevelOK {
+			if st.level != sdk.LevelOK {
 				out = append(out, e.status(st, now))
 			}
 		}
@@ -66,7 +66,7 @@ func (e *Evaluator) ActiveAlerts() []Status {
 	e.addSilences(out, now)
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i], out[j]
-		if ra, rb := config.LevelRank(a.Level), config.LevelRank(b.Level); ra != rb {
+		if ra, rb := a.Level.Rank(), b.Level.Rank(); ra != rb {
 			return ra > rb
 		}
 		if a.Since != b.Since {
@@ -91,9 +91,9 @@ func (e *Evaluator) EvaluatedHosts() []string {
 		out = append(out, name)
 	}
 	if cfg.WatchDynamic {
-		for _, h := range e.st.Hosts() {
-			if _, ok := cfg.Watchhosts[h.Name]; !ok && h.Dyn {
-				out = append(out, h.Name)
+		for _, name := range e.repo.DynamicHostNames() {
+			if _, ok := cfg.Watchhosts[name]; !ok {
+				out = append(out, name)
 			}
 		}
 	}

@@ -8,7 +8,8 @@ import (
 	"time"
 
 	"github.com/hbdmon/hbd/core/config"
-	"github.com/hbdmon/hbd/core/store"
+	"github.com/hbdmon/hbd/core/heartbeat"
+	"github.com/hbdmon/hbd/sdk"
 )
 
 // Reload swaps in a new configuration: every metric's last value is
@@ -31,12 +32,12 @@ func (e *Evaluator) Reload(cfg *config.Config) error {
 // writing.
 func (e *Evaluator) reconcile(rs *ruleset, now time.Time) {
 	var out outbox
-	var dropped []store.AlertKey
+	var dropped []Key
 	e.hmu.Lock()
 	for name, hs := range e.hosts {
 		if !rs.watched(name, e.dyn) {
 			for m := range hs.metrics {
-				dropped = append(dropped, store.AlertKey{Host: name, Metric: m})
+				dropped = append(dropped, Key{Host: name, Metric: m})
 			}
 			delete(e.hosts, name)
 		}
@@ -47,10 +48,8 @@ func (e *Evaluator) reconcile(rs *ruleset, now time.Time) {
 		watched[name] = true
 	}
 	if rs.cfg.WatchDynamic {
-		for _, h := range e.st.Hosts() {
-			if h.Dyn {
-				watched[h.Name] = true
-			}
+		for _, name := range e.repo.DynamicHostNames() {
+			watched[name] = true
 		}
 	}
 	for name := range watched {
@@ -60,7 +59,7 @@ func (e *Evaluator) reconcile(rs *ruleset, now time.Time) {
 		hs.plugins = map[string]map[string]*state{}
 		for m, st := range hs.metrics {
 			if st.heartbeat {
-				if _, level, _, ok := heartbeatLevel(rs.cfg.Alerting, familyOf(m), st.detail); ok && level != st.level {
+				if _, level, _, ok := heartbeatLevel(rs.cfg.Alerting, familyOf(m), st.hb.state); ok && level != st.level {
 					e.setLevel(rs, st, level, toUnix(now), now, st.detail, &out)
 				}
 				continue
@@ -68,12 +67,12 @@ func (e *Evaluator) reconcile(rs *ruleset, now time.Time) {
 			r := rs.ruleFor(name, m)
 			if r == nil {
 				delete(hs.metrics, m)
-				dropped = append(dropped, store.AlertKey{Host: name, Metric: m})
+				dropped = append(dropped, Key{Host: name, Metric: m})
 				continue
 			}
 			st.rule = r
 			st.resetStreaks()
-			if st.level != config.LevelUnknown {
+			if st.level != sdk.LevelUnknown {
 				e.jump(rs, st, toUnix(now), now, &out)
 			}
 		}
@@ -109,7 +108,7 @@ func (e *Evaluator) reconcile(rs *ruleset, now time.Time) {
 		e.episodesGone(dropped, toUnix(now))
 		e.pendMu.Lock()
 		for _, k := range dropped {
-			e.pending = append(e.pending, pendingOp{row: store.AlertState{Host: k.Host, Metric: k.Metric}, del: true})
+			e.pending = append(e.pending, pendingOp{row: SavedState{Host: k.Host, Metric: k.Metric}, del: true})
 		}
 		e.pendMu.Unlock()
 		e.log.Info("dropped alert states no rule matches any more", "count", len(dropped))
@@ -140,30 +139,28 @@ func (hs *hostState) pluginNames() []string {
 // latest returns the newest stored sample of each plugin of a host: of the
 // given plugins, or, when none are known (a host the evaluator has not
 // seen since it started), of every plugin the store has for it.
-func (e *Evaluator) latest(host string, plugins []string) []store.PluginSample {
-	var out []store.PluginSample
+func (e *Evaluator) latest(host string, plugins []string) []Sample {
+	out := e.repo.LatestSamples(host, plugins)
 	if len(plugins) == 0 {
-		for p, sum := range e.st.Plugins(host) {
-			if p != heartbeatPlugin {
-				out = append(out, store.PluginSample{Plugin: p, Sample: sum.Latest})
+		// The heartbeat plugin is reserved (ObserveSamples ignores it).
+		keep := out[:0]
+		for _, smp := range out {
+			if smp.Plugin != heartbeatPlugin {
+				keep = append(keep, smp)
 			}
 		}
-		return out
-	}
-	for _, p := range plugins {
-		if l, err := e.st.Latest(host, p, 1); err == nil && len(l) == 1 {
-			out = append(out, store.PluginSample{Plugin: p, Sample: l[0]})
-		}
+		out = keep
 	}
 	return out
 }
 
-func familyOf(metric string) string {
+// familyOf is the family of a family heartbeat metric, "" for others.
+func familyOf(metric string) heartbeat.Family {
 	switch metric {
 	case HeartbeatIPv4:
-		return "ipv4"
+		return heartbeat.IPv4
 	case HeartbeatIPv6:
-		return "ipv6"
+		return heartbeat.IPv6
 	}
 	return ""
 }

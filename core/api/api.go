@@ -20,6 +20,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/hbdmon/hbd/core/config"
+	"github.com/hbdmon/hbd/core/heartbeat"
 	"github.com/hbdmon/hbd/core/safetext"
 	"github.com/hbdmon/hbd/core/store"
 )
@@ -85,9 +86,9 @@ type Route struct {
 
 // ConnectionSource reports the heartbeat state of a host: its own state
 // (UP, DEGRADED, DOWN or "" when never heard) and its per-family
-// connections as JSON-ready values.
+// connections.
 type ConnectionSource interface {
-	HostConnections(host string) (state string, connections any)
+	HostConnections(host string) (state heartbeat.State, connections []heartbeat.ConnectionStatus)
 }
 
 // HostAccessSource returns the current owner, managers and monitors of a

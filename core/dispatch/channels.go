@@ -344,7 +344,7 @@ func (d *Dispatcher) CreateChannel(ctx context.Context, c Caller, in ChannelInpu
 		return errorf(ErrInvalid, "Unknown channel type%s (installed: %s)", echo(in.Type), installed(types))
 	}
 	now := d.opts.Now()
-	uc := store.UserChannel{Name: in.Name, Type: in.Type, Owner: c.User, MinLevel: config.LevelWarning,
+	uc := store.UserChannel{Name: in.Name, Type: in.Type, Owner: c.User, MinLevel: string(sdk.LevelWarning),
 		Fields: map[string]string{}, Hosts: []string{}, Created: now, Updated: now}
 	if err := apply(&uc, in, schema, nil); err != nil {
 		return err

@@ -97,7 +97,7 @@ type Dispatcher struct {
 	// episode remembers the highest level routed for a (host, metric)
 	// until its recovery, so a recovery reaches every channel that heard
 	// of the problem even after a downgrade (CRITICAL -> WARNING -> OK).
-	episode map[string]string
+	episode map[string]sdk.Level
 	queues  map[string]*queue
 	started bool
 	closed  bool
@@ -147,7 +147,7 @@ func New(opts Options) (*Dispatcher, error) {
 		opts:     opts,
 		log:      opts.Logger.Named("dispatch"),
 		user:     map[string]store.UserChannel{},
-		episode:  map[string]string{},
+		episode:  map[string]sdk.Level{},
 		queues:   map[string]*queue{},
 		acct:     newAccounting(),
 		stopping: make(chan struct{}),
@@ -364,7 +364,7 @@ func (d *Dispatcher) event(a alert.Event) sdk.Event {
 	case alert.KindFlapping:
 		msg = "flapping: level changes are not notified until it settles"
 	case alert.KindRenotify:
-		msg = "still " + a.Level
+		msg = "still " + string(a.Level)
 	}
 	if a.Acknowledged {
 		msg = joinMsg(msg, "acknowledged")
