@@ -14,7 +14,7 @@ import (
 // with the plain values of package record; it holds no alert logic.
 // Migration versions 10–19 belong to it.
 func init() {
-	Register(Migration{Version: 10, Name: "alerting", SQL: `
+	register(migration{Version: 10, Name: "alerting", SQL: `
 CREATE TABLE alert_states (
 	host               TEXT NOT NULL,
 	metric             TEXT NOT NULL,
@@ -43,12 +43,12 @@ CREATE TABLE alert_silences (
 `})
 	// The start of the alert episode (when the metric left OK), so
 	// notifications and the history keep it across a restart.
-	Register(Migration{Version: 12, Name: "alert episode start", SQL: `
+	register(migration{Version: 12, Name: "alert episode start", SQL: `
 ALTER TABLE alert_states ADD COLUMN episode_start REAL NOT NULL DEFAULT 0;
 `})
 	// What the last notification was, so one decided just before a crash
 	// can be offered again, identical, after the restart.
-	Register(Migration{Version: 13, Name: "alert last notification", SQL: `
+	register(migration{Version: 13, Name: "alert last notification", SQL: `
 ALTER TABLE alert_states ADD COLUMN prev_level TEXT NOT NULL DEFAULT '';
 ALTER TABLE alert_states ADD COLUMN last_kind TEXT NOT NULL DEFAULT '';
 ALTER TABLE alert_states ADD COLUMN last_episode REAL NOT NULL DEFAULT 0;

@@ -16,7 +16,7 @@ import (
 // ends; the API reads it. Rows are keyed by (host, metric, start), so an
 // episode still open at a restart is continued, not duplicated.
 func init() {
-	Register(Migration{Version: 11, Name: "alert history", SQL: `
+	register(migration{Version: 11, Name: "alert history", SQL: `
 CREATE TABLE alert_history (
 	id          INTEGER PRIMARY KEY,
 	host        TEXT NOT NULL,
