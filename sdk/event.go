@@ -2,14 +2,6 @@ package sdk
 
 import "time"
 
-// Alert levels, in the daemon's spelling.
-const (
-	LevelOK       = "OK"
-	LevelWarning  = "WARNING"
-	LevelCritical = "CRITICAL"
-	LevelUnknown  = "UNKNOWN"
-)
-
 // Event is one notification the daemon asks a notifier to deliver.
 type Event struct {
 	// ID identifies this notification and stays the same across delivery
@@ -24,10 +16,10 @@ type Event struct {
 	MetricPath string
 	// Level is the new level: LevelOK, LevelWarning, LevelCritical or
 	// LevelUnknown.
-	Level string
+	Level Level
 	// PreviousLevel is the level before this change ("" when unknown or
 	// when this is a repeat notification at the same level).
-	PreviousLevel string
+	PreviousLevel Level
 	// Value is the metric value that caused the change (meaningless for
 	// LevelUnknown).
 	Value float64

@@ -32,7 +32,7 @@ func RenderTitle(ev Event) string {
 	case oneLine(ev.Text, maxTitleText) != "" && ev.IsRecovery():
 		return "[RECOVERED] " + oneLine(ev.Text, maxTitleText)
 	case oneLine(ev.Text, maxTitleText) != "":
-		return "[" + ev.Level + "] " + oneLine(ev.Text, maxTitleText)
+		return "[" + string(ev.Level) + "] " + oneLine(ev.Text, maxTitleText)
 	case ev.Level == LevelUnknown:
 		return fmt.Sprintf("[%s] %s %s: no data", ev.Level, ev.Host, ev.MetricPath)
 	case ev.IsRecovery():

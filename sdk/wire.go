@@ -34,7 +34,7 @@ func schemaFromPB(p *notifierpb.SchemaResponse) Schema {
 func eventToPB(e Event) *notifierpb.Event {
 	return &notifierpb.Event{
 		Id: e.ID, Channel: e.Channel, Host: e.Host, MetricPath: e.MetricPath,
-		Level: e.Level, PreviousLevel: e.PreviousLevel, Value: e.Value,
+		Level: string(e.Level), PreviousLevel: string(e.PreviousLevel), Value: e.Value,
 		Since: timeToPB(e.Since), Time: timeToPB(e.Time), Message: e.Message,
 		Test: e.Test, NotificationCount: int64(e.NotificationCount), Url: e.URL,
 		Text: e.Text, EpisodeStart: timeToPB(e.EpisodeStart),
@@ -44,7 +44,7 @@ func eventToPB(e Event) *notifierpb.Event {
 func eventFromPB(p *notifierpb.Event) Event {
 	return Event{
 		ID: p.GetId(), Channel: p.GetChannel(), Host: p.GetHost(), MetricPath: p.GetMetricPath(),
-		Level: p.GetLevel(), PreviousLevel: p.GetPreviousLevel(), Value: p.GetValue(),
+		Level: Level(p.GetLevel()), PreviousLevel: Level(p.GetPreviousLevel()), Value: p.GetValue(),
 		Since: timeFromPB(p.GetSince()), Time: timeFromPB(p.GetTime()), Message: p.GetMessage(),
 		Test: p.GetTest(), NotificationCount: int(p.GetNotificationCount()), URL: p.GetUrl(),
 		Text: p.GetText(), EpisodeStart: timeFromPB(p.GetEpisodeStart()),

@@ -74,6 +74,7 @@ thresholds:
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.st.FeedAlerts(ev)
 	if err := ev.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/hbdmon/hbd/core/access"
 	"github.com/hbdmon/hbd/core/api"
 	"github.com/hbdmon/hbd/core/config"
+	"github.com/hbdmon/hbd/core/heartbeat"
 	"github.com/hbdmon/hbd/core/store"
 	"github.com/hbdmon/hbd/core/testutil"
 	"github.com/hbdmon/hbd/core/ws"
@@ -37,17 +38,17 @@ const xssMessage = `<img src=x onerror="window.pwned=1"><b>bold</b>`
 // connections stands in for the heartbeat tracker.
 type connections struct{}
 
-func (connections) HostConnections(host string) (string, any) {
+func (connections) HostConnections(host string) (heartbeat.State, []heartbeat.ConnectionStatus) {
 	switch host {
 	case "web01":
-		return "UP", []map[string]any{
-			{"family": "ipv4", "state": "UP", "latency_ms": 1.25, "loss_percent": 0.0, "last_seen": float64(time.Now().Unix())},
-			{"family": "ipv6", "state": "UP", "latency_ms": 1.75, "loss_percent": 2.0, "last_seen": float64(time.Now().Unix())},
+		return heartbeat.StateUp, []heartbeat.ConnectionStatus{
+			{Family: heartbeat.IPv4, State: heartbeat.StateUp, LatencyMS: 1.25, LossPercent: 0.0, LastSeen: float64(time.Now().Unix())},
+			{Family: heartbeat.IPv6, State: heartbeat.StateUp, LatencyMS: 1.75, LossPercent: 2.0, LastSeen: float64(time.Now().Unix())},
 		}
 	case "db02":
-		return "DEGRADED", []map[string]any{
-			{"family": "ipv4", "state": "UP", "latency_ms": 3.5, "loss_percent": 0.0},
-			{"family": "ipv6", "state": "DOWN", "latency_ms": 0.0, "loss_percent": 100.0},
+		return heartbeat.StateDegraded, []heartbeat.ConnectionStatus{
+			{Family: heartbeat.IPv4, State: heartbeat.StateUp, LatencyMS: 3.5, LossPercent: 0.0},
+			{Family: heartbeat.IPv6, State: heartbeat.StateDown, LatencyMS: 0.0, LossPercent: 100.0},
 		}
 	}
 	return "", nil

@@ -25,7 +25,7 @@ var benchPlugins = map[string][]string{
 
 // benchSetup builds an evaluator watching benchHosts hosts whose rules
 // match every path, and one prepared sample event per host.
-func benchSetup(b *testing.B) (*Evaluator, []store.SampleEvent) {
+func benchSetup(b *testing.B) (*Evaluator, []sampleBatch) {
 	b.Helper()
 	st, err := store.Open(context.Background(), b.TempDir(), store.Options{SampleHistory: 1})
 	if err != nil {
@@ -44,7 +44,7 @@ func benchSetup(b *testing.B) (*Evaluator, []store.SampleEvent) {
 		"memory_monitor.available*":  {Warning: fp(100), Critical: fp(20), Below: true},
 		"network_monitor.*.errors_*": {Warning: fp(10), Critical: fp(100)},
 	}
-	events := make([]store.SampleEvent, benchHosts)
+	events := make([]sampleBatch, benchHosts)
 	for i := range events {
 		host := fmt.Sprintf("host%05d", i)
 		if i%50 == 0 {
@@ -53,7 +53,7 @@ func benchSetup(b *testing.B) (*Evaluator, []store.SampleEvent) {
 		} else {
 			cfg.Watchhosts[host] = config.WatchHost{}
 		}
-		ev := store.SampleEvent{Host: host}
+		ev := sampleBatch{Host: host}
 		for _, plugin := range []string{"cpu_monitor", "disk_monitor", "memory_monitor", "network_monitor"} {
 			paths := benchPlugins[plugin]
 			vals := make([]float64, len(paths))
@@ -63,7 +63,7 @@ func benchSetup(b *testing.B) (*Evaluator, []store.SampleEvent) {
 			if plugin == "memory_monitor" {
 				vals[0] = 4096 // available_mb, alerting when low
 			}
-			ev.Samples = append(ev.Samples, store.PluginSample{Plugin: plugin, Sample: store.Sample{Timestamp: 1, Paths: paths, Values: vals}})
+			ev.Samples = append(ev.Samples, Sample{Plugin: plugin, Timestamp: 1, Paths: paths, Values: vals})
 		}
 		events[i] = ev
 	}
@@ -76,7 +76,7 @@ func benchSetup(b *testing.B) (*Evaluator, []store.SampleEvent) {
 	}
 	b.Cleanup(func() { e.Stop(context.Background()) })
 	for _, ev := range events { // create every state before timing
-		e.onSamples(ev)
+		e.ObserveSamples(ev.Host, ev.Samples)
 	}
 	if n := countStates(e); n != benchHosts*benchPerHost {
 		b.Fatalf("%d states, want %d", n, benchHosts*benchPerHost)
@@ -102,7 +102,7 @@ func BenchmarkEvaluate(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		ev := events[i%benchHosts]
 		stamp(ev, float64(2+i/benchHosts))
-		e.onSamples(ev)
+		e.ObserveSamples(ev.Host, ev.Samples)
 	}
 	b.ReportMetric(float64(b.N)*benchPerHost/b.Elapsed().Seconds(), "evals/s")
 }
@@ -119,16 +119,22 @@ func BenchmarkEvaluateParallel(b *testing.B) {
 			i := next.Add(1) - 1
 			// Copy the event so goroutines never write a shared timestamp.
 			src := events[i%benchHosts]
-			ev := store.SampleEvent{Host: src.Host, Samples: make([]store.PluginSample, len(src.Samples))}
+			ev := sampleBatch{Host: src.Host, Samples: make([]Sample, len(src.Samples))}
 			copy(ev.Samples, src.Samples)
 			stamp(ev, float64(2+i/benchHosts))
-			e.onSamples(ev)
+			e.ObserveSamples(ev.Host, ev.Samples)
 		}
 	})
 	b.ReportMetric(float64(b.N)*benchPerHost/b.Elapsed().Seconds(), "evals/s")
 }
 
-func stamp(ev store.SampleEvent, ts float64) {
+// sampleBatch is one host's batch of samples, as the store hands it over.
+type sampleBatch struct {
+	Host    string
+	Samples []Sample
+}
+
+func stamp(ev sampleBatch, ts float64) {
 	for j := range ev.Samples {
 		ev.Samples[j].Timestamp = ts
 	}

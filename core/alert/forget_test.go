@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/hbdmon/hbd/core/config"
-	"github.com/hbdmon/hbd/core/store"
+	"github.com/hbdmon/hbd/sdk"
 )
 
 const (
@@ -75,8 +75,8 @@ func TestForgetAfter(t *testing.T) {
 				// store may hold) is the only kind forget_after could catch.
 				metric = HeartbeatIPv4
 				unknownAt = h.now
-				row := store.AlertState{Host: "web01", Metric: HeartbeatIPv4, Level: config.LevelUnknown, Since: toUnix(unknownAt), LastCheck: toUnix(unknownAt)}
-				if err := h.st.SaveAlertStatesSync(ctx, []store.AlertState{row}, nil); err != nil {
+				row := SavedState{Host: "web01", Metric: HeartbeatIPv4, Level: sdk.LevelUnknown, Since: toUnix(unknownAt), LastCheck: toUnix(unknownAt)}
+				if err := h.st.SaveAlertStatesSync(ctx, []SavedState{row}, nil); err != nil {
 					t.Fatal(err)
 				}
 				h.restart(cfg)
@@ -85,7 +85,7 @@ func TestForgetAfter(t *testing.T) {
 			} else {
 				h.push("web01", mntX, 85)
 				h.feed("web01", rootDir, 50)
-				for h.level("web01", mntX) != config.LevelUnknown {
+				for h.level("web01", mntX) != sdk.LevelUnknown {
 					h.step(time.Minute)
 				}
 				unknownAt = h.now
@@ -97,7 +97,7 @@ func TestForgetAfter(t *testing.T) {
 
 			// Just before forget_after: kept, renotifying.
 			h.stepUntil(unknownAt.Add(window - time.Second))
-			if s := h.state("web01", metric); s.Level != config.LevelUnknown {
+			if s := h.state("web01", metric); s.Level != sdk.LevelUnknown {
 				t.Fatalf("before forget_after: %+v", s)
 			}
 			if got := h.rec.takeOf(metric); tc.gone && !eq(got, []string{"UNKNOWN/renotify", "UNKNOWN/renotify"}) {
@@ -139,10 +139,10 @@ func TestForgetAfter(t *testing.T) {
 			}
 
 			// The other mount and the DOWN heartbeat are untouched.
-			if s := h.state("web01", rootDir); s.Level != config.LevelOK {
+			if s := h.state("web01", rootDir); s.Level != sdk.LevelOK {
 				t.Fatalf("%s %+v", rootDir, s)
 			}
-			if tc.heartbeat && h.level("web01", HeartbeatIPv6) != config.LevelCritical {
+			if tc.heartbeat && h.level("web01", HeartbeatIPv6) != sdk.LevelCritical {
 				t.Fatal("DOWN heartbeat lost")
 			}
 
@@ -175,10 +175,10 @@ func TestForgottenMetricStartsFresh(t *testing.T) {
 	// Mounted again: a new state from OK, not the old UNKNOWN episode.
 	h.push("web01", mntX, 95)
 	s := h.state("web01", mntX)
-	if s.Level != config.LevelCritical || s.Since != toUnix(h.now) || s.NotificationCount != 1 || s.LastValue != 95 {
+	if s.Level != sdk.LevelCritical || s.Since != toUnix(h.now) || s.NotificationCount != 1 || s.LastValue != 95 {
 		t.Fatalf("back after forgetting: %+v", s)
 	}
-	if ev := h.rec.last(); ev.Kind != KindChange || ev.PreviousLevel != config.LevelOK {
+	if ev := h.rec.last(); ev.Kind != KindChange || ev.PreviousLevel != sdk.LevelOK {
 		t.Fatalf("event %+v", ev)
 	}
 	if !h.stored("web01", mntX) {
@@ -189,7 +189,7 @@ func TestForgottenMetricStartsFresh(t *testing.T) {
 		t.Fatalf("journal %q", got)
 	}
 	h.restart(cfg)
-	if s := h.state("web01", mntX); s.Level != config.LevelCritical || s.NotificationCount != 1 {
+	if s := h.state("web01", mntX); s.Level != sdk.LevelCritical || s.NotificationCount != 1 {
 		t.Fatalf("after restart: %+v", s)
 	}
 }
@@ -203,7 +203,7 @@ func TestForgetAfterCountsAcrossRestart(t *testing.T) {
 	h.sweep(time.Hour)
 	h.restart(cfg) // the UNKNOWN since survives; the count does not restart
 	h.sweep(time.Hour - time.Second)
-	if h.level("web01", mntX) != config.LevelUnknown {
+	if h.level("web01", mntX) != sdk.LevelUnknown {
 		t.Fatal("lost UNKNOWN across restart")
 	}
 	h.sweep(time.Second)

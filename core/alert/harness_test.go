@@ -11,6 +11,7 @@ import (
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/heartbeat"
 	"github.com/hbdmon/hbd/core/store"
+	"github.com/hbdmon/hbd/sdk"
 )
 
 // recorder is a Sink that keeps every event; events offered again at
@@ -38,7 +39,7 @@ func (r *recorder) take() []string {
 	defer r.mu.Unlock()
 	out := []string{}
 	for _, ev := range r.events {
-		out = append(out, ev.Level+"/"+ev.Kind)
+		out = append(out, string(ev.Level)+"/"+ev.Kind)
 	}
 	r.events = nil
 	return out
@@ -52,7 +53,7 @@ func (r *recorder) takeOf(metric string) []string {
 	out := []string{}
 	for _, ev := range r.events {
 		if ev.MetricPath == metric {
-			out = append(out, ev.Level+"/"+ev.Kind)
+			out = append(out, string(ev.Level)+"/"+ev.Kind)
 		}
 	}
 	r.events = nil
@@ -82,7 +83,7 @@ func baseConfig() *config.Config {
 		},
 		Alerting: config.Alerting{
 			StaleAfter: 5 * time.Minute, Renotify: time.Hour,
-			HeartbeatLate: config.LevelWarning, HeartbeatDown: config.LevelCritical,
+			HeartbeatLate: string(sdk.LevelWarning), HeartbeatDown: string(sdk.LevelCritical),
 			FlapCount: 6, FlapWindow: 10 * time.Minute,
 		},
 	}
@@ -120,6 +121,7 @@ func (h *harness) open(cfg *config.Config) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	st.FeedAlerts(ev)
 	ev.Now = func() time.Time { return h.now }
 	if err := ev.start(context.Background(), false); err != nil {
 		h.t.Fatal(err)
@@ -191,7 +193,7 @@ func (h *harness) find(host, metric string) (Status, bool) {
 	return Status{}, false
 }
 
-func (h *harness) level(host, metric string) string {
+func (h *harness) level(host, metric string) sdk.Level {
 	h.t.Helper()
 	return h.state(host, metric).Level
 }
@@ -242,3 +244,6 @@ func eq(a, b []string) bool { return fmt.Sprint(a) == fmt.Sprint(b) }
 func change(host, family, to string, at time.Time) heartbeat.Change {
 	return heartbeat.Change{Host: host, Family: heartbeat.Family(family), To: heartbeat.State(to), Time: at}
 }
+
+// The SQLite store is the Repository the evaluator runs on.
+var _ Repository = (*store.Store)(nil)

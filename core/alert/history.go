@@ -6,13 +6,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hbdmon/hbd/core/config"
-	"github.com/hbdmon/hbd/core/store"
+	"github.com/hbdmon/hbd/sdk"
 )
 
 // Alert history: every episode of a (host, metric path), from the moment
 // it leaves OK (to WARNING, CRITICAL or UNKNOWN) until it is OK again, is
-// kept in the store (store.Episode) with its worst level, its peak value,
+// kept in the store (Episode) with its worst level, its peak value,
 // who acknowledged it and the text of its worst moment. The open row of an
 // episode is written when the episode starts, when its worst level rises,
 // when it is acknowledged and when it ends; a worse peak value is written
@@ -30,11 +29,11 @@ const episodeSaveEvery = time.Minute
 // episodes holds the open episode of every state that is not OK.
 type episodes struct {
 	mu   sync.Mutex
-	open map[store.AlertKey]*openEpisode
+	open map[Key]*openEpisode
 }
 
 type openEpisode struct {
-	row   store.Episode
+	row   Episode
 	saved time.Time // evaluator clock at the last write
 	dirty bool      // the peak changed since the last write
 }
@@ -42,9 +41,9 @@ type openEpisode struct {
 // putEpisode registers an open episode; e.hist.mu must be held.
 func (e *Evaluator) putEpisode(ep *openEpisode) {
 	if e.hist.open == nil {
-		e.hist.open = map[store.AlertKey]*openEpisode{}
+		e.hist.open = map[Key]*openEpisode{}
 	}
-	e.hist.open[store.AlertKey{Host: ep.row.Host, Metric: ep.row.Metric}] = ep
+	e.hist.open[Key{Host: ep.row.Host, Metric: ep.row.Metric}] = ep
 }
 
 // episodeStart is the start of the episode st is in.
@@ -57,8 +56,8 @@ func episodeStart(st *state) float64 {
 
 // hasValue reports whether a level's value says something about the
 // episode: UNKNOWN comes from missing data, its last value is stale.
-func hasValue(level string) bool {
-	return level == config.LevelWarning || level == config.LevelCritical
+func hasValue(level sdk.Level) bool {
+	return level == sdk.LevelWarning || level == sdk.LevelCritical
 }
 
 // worse reports whether v is a worse value of st than peak: higher, lower
@@ -80,22 +79,22 @@ func takePeak(st *state, ep *openEpisode, v float64) bool {
 	return true
 }
 
-func (e *Evaluator) saveEpisodes(rows []store.Episode) {
+func (e *Evaluator) saveEpisodes(rows []Episode) {
 	if len(rows) > 0 {
-		e.st.SaveEpisodes(rows...)
+		e.repo.SaveEpisodes(rows...)
 	}
 }
 
 // episodeChanged records a level change of st (setLevel calls it once the
 // change is made); text says the change in words. The host must be locked.
 func (e *Evaluator) episodeChanged(st *state, text string, now time.Time) {
-	key := store.AlertKey{Host: st.host, Metric: st.metric}
-	var rows []store.Episode
+	key := Key{Host: st.host, Metric: st.metric}
+	var rows []Episode
 	defer func() { e.saveEpisodes(rows) }()
 	e.hist.mu.Lock()
 	defer e.hist.mu.Unlock()
 	ep := e.hist.open[key]
-	if st.level == config.LevelOK {
+	if st.level == sdk.LevelOK {
 		if ep != nil {
 			delete(e.hist.open, key)
 			ep.row.End = max(st.since, ep.row.Start)
@@ -114,10 +113,10 @@ func (e *Evaluator) episodeChanged(st *state, text string, now time.Time) {
 	}
 	changed := false
 	if ep == nil {
-		ep = &openEpisode{row: store.Episode{Host: st.host, Metric: st.metric, Start: start, WorstLevel: st.level, Text: text}}
+		ep = &openEpisode{row: Episode{Host: st.host, Metric: st.metric, Start: start, WorstLevel: st.level, Text: text}}
 		e.putEpisode(ep)
 		changed = true
-	} else if config.LevelRank(st.level) > config.LevelRank(ep.row.WorstLevel) {
+	} else if st.level.Rank() > ep.row.WorstLevel.Rank() {
 		ep.row.WorstLevel, ep.row.Text = st.level, text
 		changed = true
 	}
@@ -136,9 +135,9 @@ func (e *Evaluator) episodeValue(st *state, v float64, now time.Time) {
 	if !hasValue(st.level) {
 		return
 	}
-	var rows []store.Episode
+	var rows []Episode
 	e.hist.mu.Lock()
-	ep := e.hist.open[store.AlertKey{Host: st.host, Metric: st.metric}]
+	ep := e.hist.open[Key{Host: st.host, Metric: st.metric}]
 	if ep != nil && takePeak(st, ep, v) {
 		ep.dirty = true
 	}
@@ -153,9 +152,9 @@ func (e *Evaluator) episodeValue(st *state, v float64, now time.Time) {
 // episodeAcked records an acknowledgement of st (Ack calls it). The host
 // must be locked.
 func (e *Evaluator) episodeAcked(st *state) {
-	var rows []store.Episode
+	var rows []Episode
 	e.hist.mu.Lock()
-	if ep := e.hist.open[store.AlertKey{Host: st.host, Metric: st.metric}]; ep != nil {
+	if ep := e.hist.open[Key{Host: st.host, Metric: st.metric}]; ep != nil {
 		ep.row.AckBy = st.ackBy
 		ep.saved, ep.dirty = e.now(), false
 		rows = append(rows, ep.row)
@@ -167,8 +166,8 @@ func (e *Evaluator) episodeAcked(st *state) {
 // episodesGone ends the open episodes of states that went away (forgotten,
 // no longer matched by a rule, host no longer watched) at end (unix
 // seconds).
-func (e *Evaluator) episodesGone(keys []store.AlertKey, end float64) {
-	var rows []store.Episode
+func (e *Evaluator) episodesGone(keys []Key, end float64) {
+	var rows []Episode
 	e.hist.mu.Lock()
 	for _, k := range keys {
 		if ep := e.hist.open[k]; ep != nil {
@@ -188,38 +187,38 @@ func (e *Evaluator) episodesGone(keys []store.AlertKey, end float64) {
 // (stored before the history existed, or the row was lost in a crash)
 // opens one.
 func (e *Evaluator) resumeEpisodes(ctx context.Context, now time.Time) error {
-	stored, err := e.st.OpenEpisodes(ctx)
+	stored, err := e.repo.OpenEpisodes(ctx)
 	if err != nil {
 		return fmt.Errorf("load alert history: %w", err)
 	}
 	// What the loaded states say, taken under their hosts' locks.
 	type loaded struct {
-		level        string
+		level        sdk.Level
 		since, start float64
-		row          store.Episode // the episode a state that is not OK is in
+		row          Episode // the episode a state that is not OK is in
 	}
-	states := map[store.AlertKey]loaded{}
+	states := map[Key]loaded{}
 	for _, hs := range e.hostList() {
 		hs.mu.Lock()
 		for _, st := range hs.metrics {
 			l := loaded{level: st.level, since: st.since, start: episodeStart(st)}
-			if st.level != config.LevelOK {
-				l.row = store.Episode{Host: st.host, Metric: st.metric, Start: l.start, WorstLevel: st.level,
+			if st.level != sdk.LevelOK {
+				l.row = Episode{Host: st.host, Metric: st.metric, Start: l.start, WorstLevel: st.level,
 					AckBy: st.ackBy, Text: e.textOf(st, "", now)}
 				if hasValue(st.level) {
 					l.row.Peak, l.row.HasPeak = st.lastValue, true
 				}
 			}
-			states[store.AlertKey{Host: st.host, Metric: st.metric}] = l
+			states[Key{Host: st.host, Metric: st.metric}] = l
 		}
 		hs.mu.Unlock()
 	}
 
-	var rows []store.Episode
+	var rows []Episode
 	e.hist.mu.Lock()
 	// Oldest first: a later open row of the same metric ends the earlier.
 	for _, row := range stored {
-		key := store.AlertKey{Host: row.Host, Metric: row.Metric}
+		key := Key{Host: row.Host, Metric: row.Metric}
 		if old := e.hist.open[key]; old != nil {
 			old.row.End = max(row.Start, old.row.Start)
 			rows = append(rows, old.row)
@@ -232,12 +231,12 @@ func (e *Evaluator) resumeEpisodes(ctx context.Context, now time.Time) error {
 		switch {
 		case !ok:
 			ep.row.End = max(toUnix(now), ep.row.Start)
-		case l.level == config.LevelOK:
+		case l.level == sdk.LevelOK:
 			ep.row.End = max(l.since, ep.row.Start)
 		case l.start != ep.row.Start:
 			ep.row.End = max(l.start, ep.row.Start)
 		default:
-			if config.LevelRank(l.level) > config.LevelRank(ep.row.WorstLevel) {
+			if l.level.Rank() > ep.row.WorstLevel.Rank() {
 				ep.row.WorstLevel, ep.row.Text = l.level, l.row.Text
 				rows = append(rows, ep.row)
 			}
@@ -247,7 +246,7 @@ func (e *Evaluator) resumeEpisodes(ctx context.Context, now time.Time) error {
 		rows = append(rows, ep.row)
 	}
 	for key, l := range states {
-		if l.level != config.LevelOK && e.hist.open[key] == nil {
+		if l.level != sdk.LevelOK && e.hist.open[key] == nil {
 			e.putEpisode(&openEpisode{row: l.row, saved: now})
 			rows = append(rows, l.row)
 		}
@@ -264,7 +263,7 @@ func (e *Evaluator) resumeEpisodes(ctx context.Context, now time.Time) error {
 // saveDirtyEpisodes writes the open episodes whose peak changed since
 // their last write (Stop calls it before the final flush).
 func (e *Evaluator) saveDirtyEpisodes() {
-	var rows []store.Episode
+	var rows []Episode
 	e.hist.mu.Lock()
 	for _, ep := range e.hist.open {
 		if ep.dirty {

@@ -7,30 +7,9 @@ import (
 
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/glob"
+	"github.com/hbdmon/hbd/core/heartbeat"
+	"github.com/hbdmon/hbd/sdk"
 )
-
-// Level ranks used by the threshold arithmetic. UNKNOWN is not a threshold
-// outcome: it only comes from missing data.
-const (
-	rankOK = iota
-	rankWarning
-	rankCritical
-	rankUnknown = -1
-)
-
-var levelNames = [...]string{config.LevelOK, config.LevelWarning, config.LevelCritical}
-
-func rankOf(level string) int {
-	switch level {
-	case config.LevelOK:
-		return rankOK
-	case config.LevelWarning:
-		return rankWarning
-	case config.LevelCritical:
-		return rankCritical
-	}
-	return rankUnknown
-}
 
 // rule is one compiled threshold.
 type rule struct {
@@ -116,18 +95,19 @@ func (rs *ruleset) watched(host string, dyn func(string) bool) bool {
 	return rs.cfg.WatchDynamic && dyn(host)
 }
 
-// candidate returns the level (rankOK, rankWarning or rankCritical) a value
-// points to while the metric is at level cur. A threshold the current level
+// candidate returns the level (OK, WARNING or CRITICAL; UNKNOWN is never a
+// threshold outcome, it only comes from missing data) a value points to
+// while the metric is at level cur. A threshold the current level
 // has reached is relaxed by the hysteresis, so leaving a level needs the
 // value back past its threshold by that much.
-func (r *rule) candidate(cur int, v float64) int {
+func (r *rule) candidate(cur sdk.Level, v float64) sdk.Level {
 	th := r.th
-	past := func(limit *float64, level int) bool {
+	past := func(limit *float64, level sdk.Level) bool {
 		if limit == nil {
 			return false
 		}
 		h := 0.0
-		if cur >= level {
+		if cur.Rank() >= level.Rank() {
 			h = th.Hysteresis
 		}
 		if th.Below {
@@ -136,12 +116,12 @@ func (r *rule) candidate(cur int, v float64) int {
 		return v >= *limit-h
 	}
 	switch {
-	case past(th.Critical, rankCritical):
-		return rankCritical
-	case past(th.Warning, rankWarning):
-		return rankWarning
+	case past(th.Critical, sdk.LevelCritical):
+		return sdk.LevelCritical
+	case past(th.Warning, sdk.LevelWarning):
+		return sdk.LevelWarning
 	}
-	return rankOK
+	return sdk.LevelOK
 }
 
 // need is how many consecutive samples a level change takes.
@@ -167,27 +147,27 @@ const (
 // own metric is CRITICAL (alerting.heartbeat_down) only when it is DOWN: a
 // DEGRADED host is OK, its lost family carries the alert. A LATE family is
 // OK unless alerting.heartbeat_late names a level.
-func heartbeatLevel(a config.Alerting, family, state string) (path, level string, value float64, ok bool) {
+func heartbeatLevel(a config.Alerting, family heartbeat.Family, state heartbeat.State) (path string, level sdk.Level, value float64, ok bool) {
 	switch family {
 	case "":
 		path = HeartbeatHost
 		switch state {
-		case "UP":
-			return path, config.LevelOK, 0, true
-		case "DEGRADED":
-			return path, config.LevelOK, 1, true
-		case "DOWN":
-			return path, orDefault(a.HeartbeatDown, config.LevelCritical), 2, true
+		case heartbeat.StateUp:
+			return path, sdk.LevelOK, 0, true
+		case heartbeat.StateDegraded:
+			return path, sdk.LevelOK, 1, true
+		case heartbeat.StateDown:
+			return path, orDefault(a.HeartbeatDown, sdk.LevelCritical), 2, true
 		}
-	case "ipv4", "ipv6":
-		path = "heartbeat." + family
+	case heartbeat.IPv4, heartbeat.IPv6:
+		path = "heartbeat." + string(family)
 		switch state {
-		case "UP":
-			return path, config.LevelOK, 0, true
-		case "LATE":
-			return path, orDefault(a.HeartbeatLate, config.LevelOK), 1, true
-		case "DOWN":
-			return path, orDefault(a.HeartbeatDown, config.LevelCritical), 2, true
+		case heartbeat.StateUp:
+			return path, sdk.LevelOK, 0, true
+		case heartbeat.StateLate:
+			return path, orDefault(a.HeartbeatLate, sdk.LevelOK), 1, true
+		case heartbeat.StateDown:
+			return path, orDefault(a.HeartbeatDown, sdk.LevelCritical), 2, true
 		}
 	}
 	return "", "", 0, false
@@ -195,9 +175,9 @@ func heartbeatLevel(a config.Alerting, family, state string) (path, level string
 
 // orDefault returns level when it is WARNING or CRITICAL, else def ("none"
 // and "" mean the default).
-func orDefault(level, def string) string {
-	if rankOf(level) > rankOK {
-		return level
+func orDefault(level string, def sdk.Level) sdk.Level {
+	if l := sdk.Level(level); l == sdk.LevelWarning || l == sdk.LevelCritical {
+		return l
 	}
 	return def
 }

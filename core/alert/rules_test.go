@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/hbdmon/hbd/core/config"
+	"github.com/hbdmon/hbd/sdk"
 )
 
 // precedenceYAML is the worked example of docs/ALERTING.md.
@@ -67,25 +68,25 @@ func TestCandidateAppliesHysteresisOnlyWhenLeaving(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		r    rule
-		cur  int
+		cur  sdk.Level
 		v    float64
-		want int
+		want sdk.Level
 	}{
-		{"AboveEnterWarning", above, rankOK, 80, rankWarning},
-		{"AboveNotYet", above, rankOK, 79.9, rankOK},
-		{"AboveHoldWarning", above, rankWarning, 75, rankWarning},
-		{"AboveLeaveWarning", above, rankWarning, 74.9, rankOK},
-		{"AboveHoldCritical", above, rankCritical, 85, rankCritical},
-		{"AboveCriticalToWarning", above, rankCritical, 84.9, rankWarning},
-		{"AboveCriticalToOK", above, rankCritical, 70, rankOK},
-		{"BelowEnterWarning", below, rankOK, 20, rankWarning},
-		{"BelowHoldWarning", below, rankWarning, 25, rankWarning},
-		{"BelowLeaveWarning", below, rankWarning, 25.1, rankOK},
-		{"BelowEnterCritical", below, rankWarning, 10, rankCritical},
-		{"BelowHoldCritical", below, rankCritical, 15, rankCritical},
+		{"AboveEnterWarning", above, sdk.LevelOK, 80, sdk.LevelWarning},
+		{"AboveNotYet", above, sdk.LevelOK, 79.9, sdk.LevelOK},
+		{"AboveHoldWarning", above, sdk.LevelWarning, 75, sdk.LevelWarning},
+		{"AboveLeaveWarning", above, sdk.LevelWarning, 74.9, sdk.LevelOK},
+		{"AboveHoldCritical", above, sdk.LevelCritical, 85, sdk.LevelCritical},
+		{"AboveCriticalToWarning", above, sdk.LevelCritical, 84.9, sdk.LevelWarning},
+		{"AboveCriticalToOK", above, sdk.LevelCritical, 70, sdk.LevelOK},
+		{"BelowEnterWarning", below, sdk.LevelOK, 20, sdk.LevelWarning},
+		{"BelowHoldWarning", below, sdk.LevelWarning, 25, sdk.LevelWarning},
+		{"BelowLeaveWarning", below, sdk.LevelWarning, 25.1, sdk.LevelOK},
+		{"BelowEnterCritical", below, sdk.LevelWarning, 10, sdk.LevelCritical},
+		{"BelowHoldCritical", below, sdk.LevelCritical, 15, sdk.LevelCritical},
 	} {
 		if got := tc.r.candidate(tc.cur, tc.v); got != tc.want {
-			t.Errorf("%s: candidate(%d, %v) = %d, want %d", tc.name, tc.cur, tc.v, got, tc.want)
+			t.Errorf("%s: candidate(%s, %v) = %s, want %s", tc.name, tc.cur, tc.v, got, tc.want)
 		}
 	}
 }

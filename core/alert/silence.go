@@ -9,14 +9,7 @@ import (
 	"time"
 
 	"github.com/hbdmon/hbd/core/glob"
-	"github.com/hbdmon/hbd/core/store"
 )
-
-// Silence is an active silence: notifications of every (host, metric path)
-// matching both globs are held back until Until. Level changes are still
-// evaluated and journaled, and a non-OK level nobody was told about is
-// notified when the silence ends.
-type Silence = store.Silence
 
 // SilenceSpec is a request to create a silence.
 type SilenceSpec struct {
@@ -30,7 +23,7 @@ type SilenceSpec struct {
 // MaxCommentBytes bounds a silence comment.
 const MaxCommentBytes = 1024
 
-func compileSilence(sl store.Silence) (silence, error) {
+func compileSilence(sl Silence) (silence, error) {
 	h, err := glob.Compile(sl.Host)
 	if err != nil {
 		return silence{}, fmt.Errorf("host: %w", err)
@@ -120,7 +113,7 @@ func (e *Evaluator) AddSilence(ctx context.Context, spec SilenceSpec) (Silence, 
 		spec.Metric = "**"
 	}
 	now := e.now()
-	sl := store.Silence{
+	sl := Silence{
 		ID: newID(), Host: spec.Host, Metric: spec.Metric,
 		Created: toUnix(now), Until: toUnix(now.Add(spec.Duration)),
 		CreatedBy: spec.By, Comment: spec.Comment,
@@ -129,7 +122,7 @@ func (e *Evaluator) AddSilence(ctx context.Context, spec SilenceSpec) (Silence, 
 	if err != nil {
 		return Silence{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	if err := e.st.SaveSilence(ctx, sl); err != nil {
+	if err := e.repo.SaveSilence(ctx, sl); err != nil {
 		return Silence{}, err
 	}
 	e.silMu.Lock()
@@ -140,7 +133,7 @@ func (e *Evaluator) AddSilence(ctx context.Context, spec SilenceSpec) (Silence, 
 	if sl.Comment != "" {
 		msg += " (" + sl.Comment + ")"
 	}
-	e.st.Journal(journalHost(c), msg)
+	e.repo.Journal(journalHost(c), msg)
 	return sl, nil
 }
 
@@ -151,7 +144,7 @@ func (e *Evaluator) RemoveSilence(ctx context.Context, id, by string) error {
 	if !ok {
 		return ErrUnknownSilence
 	}
-	if err := e.st.DeleteSilenceSync(ctx, id); err != nil {
+	if err := e.repo.DeleteSilenceSync(ctx, id); err != nil {
 		return err
 	}
 	e.silMu.Lock()
@@ -164,7 +157,7 @@ func (e *Evaluator) RemoveSilence(ctx context.Context, id, by string) error {
 		}
 	}
 	e.silMu.Unlock()
-	e.st.Journal(journalHost(c), fmt.Sprintf("silence %s (host %s metric %s) removed by %s", id, sl.Host, sl.Metric, who(by)))
+	e.repo.Journal(journalHost(c), fmt.Sprintf("silence %s (host %s metric %s) removed by %s", id, sl.Host, sl.Metric, who(by)))
 	return nil
 }
 
@@ -219,8 +212,8 @@ func (e *Evaluator) expireSilences(now time.Time) {
 	e.silences = keep
 	e.silMu.Unlock()
 	for _, s := range ended {
-		e.st.DeleteSilence(s.ID)
-		e.st.Journal(journalHost(s), fmt.Sprintf("silence %s (host %s metric %s) expired", s.ID, s.Host, s.Metric))
+		e.repo.DeleteSilence(s.ID)
+		e.repo.Journal(journalHost(s), fmt.Sprintf("silence %s (host %s metric %s) expired", s.ID, s.Host, s.Metric))
 	}
 }
 

@@ -2,11 +2,9 @@ package alert
 
 import (
 	"fmt"
-
-	"github.com/hbdmon/hbd/core/store"
 )
 
-// Journaler records journal lines; *store.Store is one.
+// Journaler records journal lines.
 type Journaler interface {
 	Journal(host, msg string)
 }
@@ -24,6 +22,3 @@ func JournalSink(j Journaler) Sink {
 		j.Journal(ev.Host, fmt.Sprintf("notify %s %s %s (%s #%d): %s", ev.Host, ev.MetricPath, ev.Level, ev.Kind, ev.NotificationCount, text))
 	})
 }
-
-// Interface guards.
-var _ Journaler = (*store.Store)(nil)

@@ -5,17 +5,16 @@ import (
 	"math"
 	"time"
 
-	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/heartbeat"
-	"github.com/hbdmon/hbd/core/store"
+	"github.com/hbdmon/hbd/sdk"
 )
 
 // state is the alert state of one (host, metric path). Its fields are
 // guarded by the owning hostState's mutex. The fields every sample reads
 // come first, so evaluating one touches few cache lines.
 type state struct {
-	rule      *rule  // nil for heartbeat metrics
-	level     string // OK, WARNING, CRITICAL or UNKNOWN
+	rule      *rule // nil for heartbeat metrics
+	level     sdk.Level
 	lastValue float64
 	lastCheck float64   // unix seconds: time of the last sample or heartbeat
 	lastSeen  time.Time // evaluator clock at the last data (staleness)
@@ -29,27 +28,28 @@ type state struct {
 	host, metric string
 	hs           *hostState // the owner
 	since        float64    // unix seconds: data time of the change
-	prevLevel    string     // level before this episode ("" after a restart)
+	prevLevel    sdk.Level  // level before this episode ("" after a restart)
 	detail       string     // heartbeat state behind lastValue; clockRefused for a refused clock
 
 	// episode is when the metric left OK (unix seconds), 0 while OK;
 	// lastEpisode the start of the episode that ended last. worst is the
 	// worst level of the current episode.
 	episode, lastEpisode float64
-	worst                string
+	worst                sdk.Level
 
 	count         int // notifications of this episode
 	lastNotified  time.Time
-	notifiedLevel string // level of the last notification sent
+	notifiedLevel sdk.Level // level of the last notification sent
 	// lastKind and lastPrev are the kind and previous level of the last
 	// notification, kept (with count, lastNotified and lastEpisode) so
 	// that it can be offered again, identical, after a crash (replay.go).
-	lastKind, lastPrev string
-	ack                bool
-	ackBy              string
+	lastKind string
+	lastPrev sdk.Level
+	ack      bool
+	ackBy    string
 
 	flapping   bool
-	flapLevel  string      // level announced by the flapping notification
+	flapLevel  sdk.Level   // level announced by the flapping notification
 	changes    []time.Time // level changes within the flap window
 	lastChange time.Time
 
@@ -61,6 +61,9 @@ type hbInfo struct {
 	// What the heartbeat tracker said with its last change: the last
 	// accepted heartbeat, the families a host uses ("IPv4"), and a reason
 	// beyond silence ("clock 6m12s ahead of hbd").
+	// state is the tracker's state behind the level (persisted as the
+	// state's detail, restored from it at load).
+	state    heartbeat.State
 	seen     time.Time
 	fams     []string
 	reason   string
@@ -79,39 +82,6 @@ func (st *state) held(now time.Time) bool { return st.hb != nil && now.Before(st
 
 func (st *state) resetStreaks() { st.geWarn, st.geCrit, st.leOK, st.leWarn = 0, 0, 0, 0 }
 
-func (st *state) row() store.AlertState {
-	r := store.AlertState{
-		Host: st.host, Metric: st.metric, Level: st.level, Since: st.since,
-		LastValue: st.lastValue, LastCheck: st.lastCheck, NotificationCount: st.count,
-		NotifiedLevel: st.notifiedLevel, Acknowledged: st.ack, AckBy: st.ackBy,
-		Flapping: st.flapping, Detail: st.detail, EpisodeStart: st.episode,
-		PrevLevel: st.lastPrev, LastKind: st.lastKind, LastEpisode: st.lastEpisode,
-	}
-	if !st.lastNotified.IsZero() {
-		r.LastNotified = toUnix(st.lastNotified)
-	}
-	return r
-}
-
-// status is the API view of st; the host must be locked.
-func (e *Evaluator) status(st *state, now time.Time) Status {
-	return Status{
-		Host: st.host, MetricPath: st.metric, Level: st.level, Since: st.since,
-		LastValue: st.lastValue, LastCheck: st.lastCheck, NotificationCount: st.count,
-		Acknowledged: st.ack, AcknowledgedBy: st.ackBy, Flapping: st.flapping,
-		EpisodeStart: st.episode, Text: e.textOf(st, "", now),
-	}
-}
-
-// save queues a snapshot of st for the next flush. The host must be locked.
-func (e *Evaluator) save(st *state) {
-	row := st.row()
-	st.valueDirty = false
-	e.pendMu.Lock()
-	e.pending = append(e.pending, pendingOp{row: row})
-	e.pendMu.Unlock()
-}
-
 // observe evaluates one sample value of a metric. The host must be locked.
 func (e *Evaluator) observe(rs *ruleset, hs *hostState, st *state, v, ts float64, now time.Time, out *outbox) {
 	if st.lastCheck != 0 && ts <= st.lastCheck {
@@ -120,32 +90,34 @@ func (e *Evaluator) observe(rs *ruleset, hs *hostState, st *state, v, ts float64
 	defer e.episodeValue(st, v, now)
 	st.lastValue, st.lastCheck, st.lastSeen = v, ts, now
 	st.valueDirty = true
-	if st.level == config.LevelUnknown {
+	if st.level == sdk.LevelUnknown {
 		// Data is back: its level applies at once, without `for`.
 		st.resetStreaks()
 		e.jump(rs, st, ts, now, out)
 		return
 	}
-	cur := rankOf(st.level)
-	c := st.rule.candidate(cur, st.measure(v))
-	st.geWarn = streak(st.geWarn, c >= rankWarning)
-	st.geCrit = streak(st.geCrit, c >= rankCritical)
-	st.leOK = streak(st.leOK, c <= rankOK)
-	st.leWarn = streak(st.leWarn, c <= rankWarning)
+	// Here cur and c are OK, WARNING or CRITICAL: ranks 0, 2 and 3.
+	cur := st.level
+	c := st.rule.candidate(cur, st.measure(v)).Rank()
+	warn, crit, ok := sdk.LevelWarning.Rank(), sdk.LevelCritical.Rank(), sdk.LevelOK.Rank()
+	st.geWarn = streak(st.geWarn, c >= warn)
+	st.geCrit = streak(st.geCrit, c >= crit)
+	st.leOK = streak(st.leOK, c <= ok)
+	st.leWarn = streak(st.leWarn, c <= warn)
 	need := int32(st.rule.need())
 	target := cur
-	switch {
-	case cur < rankCritical && st.geCrit >= need:
-		target = rankCritical
-	case cur < rankWarning && st.geWarn >= need:
-		target = rankWarning
-	case cur > rankOK && st.leOK >= need:
-		target = rankOK
-	case cur > rankWarning && st.leWarn >= need:
-		target = rankWarning
+	switch r := cur.Rank(); {
+	case r < crit && st.geCrit >= need:
+		target = sdk.LevelCritical
+	case r < warn && st.geWarn >= need:
+		target = sdk.LevelWarning
+	case r > ok && st.leOK >= need:
+		target = sdk.LevelOK
+	case r > warn && st.leWarn >= need:
+		target = sdk.LevelWarning
 	}
 	if target != cur {
-		e.setLevel(rs, st, levelNames[target], ts, now, formatValue(v), out)
+		e.setLevel(rs, st, target, ts, now, formatValue(v), out)
 	}
 }
 
@@ -168,19 +140,19 @@ func streak(n int32, hit bool) int32 {
 // jump moves st straight to the level its last value points to (reload,
 // return from UNKNOWN, a state created from a stored sample).
 func (e *Evaluator) jump(rs *ruleset, st *state, at float64, now time.Time, out *outbox) {
-	cur := rankOf(st.level)
-	c := st.rule.candidate(max(cur, rankOK), st.measure(st.lastValue))
+	// UNKNOWN ranks below WARNING, so candidate treats it like OK.
+	c := st.rule.candidate(st.level, st.measure(st.lastValue))
 	if st.clock && st.detail == clockRefused {
-		c = rankCritical
+		c = sdk.LevelCritical
 	}
-	if c != cur {
-		e.setLevel(rs, st, levelNames[c], at, now, formatValue(st.lastValue), out)
+	if c != st.level {
+		e.setLevel(rs, st, c, at, now, formatValue(st.lastValue), out)
 	}
 }
 
 // setLevel changes the level of st, keeps its episode, journals and logs
 // the change and decides what to notify. The host must be locked.
-func (e *Evaluator) setLevel(rs *ruleset, st *state, level string, at float64, now time.Time, cause string, out *outbox) {
+func (e *Evaluator) setLevel(rs *ruleset, st *state, level sdk.Level, at float64, now time.Time, cause string, out *outbox) {
 	prev := st.level
 	if prev == level {
 		return
@@ -192,27 +164,27 @@ func (e *Evaluator) setLevel(rs *ruleset, st *state, level string, at float64, n
 		st.hb.holdUntil, st.hb.recoverDue = time.Time{}, false
 	}
 	switch {
-	case level == config.LevelOK:
-	case prev == config.LevelOK || st.episode == 0:
+	case level == sdk.LevelOK:
+	case prev == sdk.LevelOK || st.episode == 0:
 		// A new episode: nothing of it has been told yet.
 		st.episode, st.worst, st.notifiedLevel = at, level, ""
-	case config.LevelRank(level) > config.LevelRank(st.worst):
+	case level.Rank() > st.worst.Rank():
 		st.worst = level
 	}
 	kind := KindChange
-	if level == config.LevelOK {
+	if level == sdk.LevelOK {
 		kind = KindRecovery
 	}
 	text := e.textOf(st, kind, now)
 	out.journal = append(out.journal, journalLine{st.host, fmt.Sprintf("%s [%s %s -> %s]", text, st.metric, prev, level)})
 	lg := e.log.Info
-	if level == config.LevelCritical {
+	if level == sdk.LevelCritical {
 		lg = e.log.Warn
 	}
 	lg("alert level changed", "host", st.host, "metric", st.metric, "from", prev, "to", level, "text", text, "cause", cause)
 
 	e.decide(rs, st, prev, now, out)
-	if level == config.LevelOK {
+	if level == sdk.LevelOK {
 		st.lastEpisode, st.episode, st.worst = st.episode, 0, ""
 		if st.metric == HeartbeatHost {
 			e.uninhibit(rs, st.hs, now, out)
@@ -224,7 +196,7 @@ func (e *Evaluator) setLevel(rs *ruleset, st *state, level string, at float64, n
 
 // decide notifies (or holds back) the level change of st from prev. The
 // host must be locked.
-func (e *Evaluator) decide(rs *ruleset, st *state, prev string, now time.Time, out *outbox) {
+func (e *Evaluator) decide(rs *ruleset, st *state, prev sdk.Level, now time.Time, out *outbox) {
 	level := st.level
 	a := rs.cfg.Alerting
 	if a.FlapWindow > 0 && a.FlapCount > 0 {
@@ -249,13 +221,13 @@ func (e *Evaluator) decide(rs *ruleset, st *state, prev string, now time.Time, o
 		return
 	}
 	switch {
-	case level == config.LevelOK:
+	case level == sdk.LevelOK:
 		// A recovery is told only to whoever was told of the problem; a
 		// return from UNKNOWN is never a recovery.
-		if (prev == config.LevelWarning || prev == config.LevelCritical) &&
-			(st.notifiedLevel == config.LevelWarning || st.notifiedLevel == config.LevelCritical) &&
+		if (prev == sdk.LevelWarning || prev == sdk.LevelCritical) &&
+			(st.notifiedLevel == sdk.LevelWarning || st.notifiedLevel == sdk.LevelCritical) &&
 			!e.silenced(st, now) {
-			if st.metric == HeartbeatHost && st.detail == string(heartbeat.StateDegraded) && e.FamilySettle > 0 {
+			if st.metric == HeartbeatHost && st.hb.state == heartbeat.StateDegraded && e.FamilySettle > 0 {
 				st.hb.recoverDue = true
 				e.hold(st, now)
 				return
@@ -277,7 +249,7 @@ func inhibited(st *state) bool {
 		return false
 	}
 	h := st.hs.metrics[HeartbeatHost]
-	return h != nil && h.level != config.LevelOK
+	return h != nil && h.level != sdk.LevelOK
 }
 
 // holdOrNotify defers the first notification of a family alert by
@@ -297,7 +269,7 @@ func (e *Evaluator) holdOrNotify(rs *ruleset, st *state, now time.Time, out *out
 func (e *Evaluator) hold(st *state, now time.Time) {
 	st.hb.holdUntil = now.Add(e.FamilySettle)
 	e.heldMu.Lock()
-	e.held[store.AlertKey{Host: st.host, Metric: st.metric}] = st.hb.holdUntil
+	e.held[Key{Host: st.host, Metric: st.metric}] = st.hb.holdUntil
 	e.heldMu.Unlock()
 }
 
@@ -306,7 +278,7 @@ func (e *Evaluator) hold(st *state, now time.Time) {
 // DOWN is now a lost family. The host must be locked.
 func (e *Evaluator) uninhibit(rs *ruleset, hs *hostState, now time.Time, out *outbox) {
 	for _, m := range [...]string{HeartbeatIPv4, HeartbeatIPv6} {
-		if st := hs.metrics[m]; st != nil && st.level != config.LevelOK && st.count == 0 && !st.flapping {
+		if st := hs.metrics[m]; st != nil && st.level != sdk.LevelOK && st.count == 0 && !st.flapping {
 			e.holdOrNotify(rs, st, now, out)
 		}
 	}
@@ -319,7 +291,7 @@ func (e *Evaluator) settle(rs *ruleset, st *state, now time.Time, out *outbox) {
 	out.journal = append(out.journal, journalLine{st.host, fmt.Sprintf("%s %s stopped flapping at %s", st.host, st.metric, st.level)})
 	st.count, st.lastNotified = 0, time.Time{}
 	defer e.save(st)
-	if st.level != config.LevelOK && isFamily(st.metric) {
+	if st.level != sdk.LevelOK && isFamily(st.metric) {
 		e.holdOrNotify(rs, st, now, out)
 		return
 	}
@@ -327,7 +299,7 @@ func (e *Evaluator) settle(rs *ruleset, st *state, now time.Time, out *outbox) {
 		return
 	}
 	kind := KindChange
-	if st.level == config.LevelOK {
+	if st.level == sdk.LevelOK {
 		kind = KindRecovery
 	}
 	e.notify(st, kind, st.flapLevel, now, out)
@@ -345,13 +317,13 @@ func (e *Evaluator) due(rs *ruleset, st *state, now time.Time, out *outbox) {
 			return
 		}
 		st.hb.recoverDue = false
-		if st.level == config.LevelOK && !e.silenced(st, now) {
+		if st.level == sdk.LevelOK && !e.silenced(st, now) {
 			e.notify(st, KindRecovery, st.prevLevel, now, out)
 			e.save(st)
 		}
 		return
 	}
-	if st.level == config.LevelOK || st.flapping || st.ack || inhibited(st) {
+	if st.level == sdk.LevelOK || st.flapping || st.ack || inhibited(st) {
 		return
 	}
 	renotify := rs.cfg.Alerting.Renotify
@@ -373,7 +345,7 @@ func (e *Evaluator) due(rs *ruleset, st *state, now time.Time, out *outbox) {
 }
 
 // notify counts a notification of st and queues its event.
-func (e *Evaluator) notify(st *state, kind, prev string, now time.Time, out *outbox) {
+func (e *Evaluator) notify(st *state, kind string, prev sdk.Level, now time.Time, out *outbox) {
 	st.count++
 	st.lastNotified = now
 	st.notifiedLevel = st.level
@@ -383,12 +355,12 @@ func (e *Evaluator) notify(st *state, kind, prev string, now time.Time, out *out
 
 // eventOf builds the event of st's notification number st.count. The same
 // state gives the same event (and id) again: replay relies on it.
-func (e *Evaluator) eventOf(st *state, kind, prev string, now time.Time) Event {
+func (e *Evaluator) eventOf(st *state, kind string, prev sdk.Level, now time.Time) Event {
 	detail := formatValue(st.lastValue)
 	switch {
 	case st.heartbeat || (st.clock && st.detail != ""):
 		detail = st.detail
-	case st.level == config.LevelUnknown:
+	case st.level == sdk.LevelUnknown:
 		detail = "no data since " + fromUnix(st.lastCheck).UTC().Format(time.RFC3339)
 	}
 	episode := st.episode

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/heartbeat"
+	"github.com/hbdmon/hbd/sdk"
 )
 
 // Texts say an alert in words, for people: notifications (Event.Text), the
@@ -101,15 +101,15 @@ func (e *Evaluator) silence(seen time.Time, now time.Time) string {
 func (e *Evaluator) hostText(st *state, kind string, now time.Time) string {
 	h := st.host
 	switch {
-	case kind == KindRecovery || (kind == "" && st.level == config.LevelOK):
+	case kind == KindRecovery || (kind == "" && st.level == sdk.LevelOK):
 		up, down := familiesByState(st.hs)
-		if st.detail == string(heartbeat.StateDegraded) && len(up) > 0 && len(down) > 0 {
+		if st.hb.state == heartbeat.StateDegraded && len(up) > 0 && len(down) > 0 {
 			if kind == KindRecovery {
 				return h + " is reachable again over " + join(up) + " after " + st.episodeLength(kind) + " DOWN (" + join(down) + " still DOWN)"
 			}
 			return h + " is DEGRADED: " + join(down) + " DOWN (" + join(up) + " UP)"
 		}
-		if st.detail == string(heartbeat.StateDegraded) {
+		if st.hb.state == heartbeat.StateDegraded {
 			if kind == KindRecovery {
 				return h + " is reachable again after " + st.episodeLength(kind) + " DOWN (DEGRADED)"
 			}
@@ -146,7 +146,7 @@ func familiesByState(hs *hostState) (up, down []string) {
 		if st == nil {
 			continue
 		}
-		switch heartbeat.State(st.detail) {
+		switch st.hb.state {
 		case heartbeat.StateUp, heartbeat.StateLate:
 			up = append(up, famName(f))
 		case heartbeat.StateDown:
@@ -159,13 +159,13 @@ func familiesByState(hs *hostState) (up, down []string) {
 func join(names []string) string { return strings.Join(names, " and ") }
 
 func (e *Evaluator) familyText(st *state, kind string, now time.Time) string {
-	f := heartbeat.Family(familyOf(st.metric))
+	f := familyOf(st.metric)
 	fam := famName(f)
 	h := st.host
 	if kind == KindRecovery {
 		return h + " " + fam + " is back after " + st.episodeLength(kind)
 	}
-	switch heartbeat.State(st.detail) {
+	switch st.hb.state {
 	case heartbeat.StateLate:
 		if !st.hb.observed || st.hb.seen.IsZero() {
 			return h + " " + fam + " is LATE"
@@ -173,10 +173,10 @@ func (e *Evaluator) familyText(st *state, kind string, now time.Time) string {
 		return h + " " + fam + " is LATE: no heartbeat over " + fam + " for " + roundDur(now.Sub(st.hb.seen))
 	case heartbeat.StateDown:
 	default:
-		if st.level == config.LevelOK {
+		if st.level == sdk.LevelOK {
 			return h + " " + fam + " is UP"
 		}
-		return h + " " + fam + " is " + st.level
+		return h + " " + fam + " is " + string(st.level)
 	}
 	s := h + " lost " + fam + ": "
 	if kind == KindRenotify {
@@ -198,7 +198,7 @@ func (e *Evaluator) familyText(st *state, kind string, now time.Time) string {
 		other = heartbeat.IPv4
 	}
 	if o := st.hs.metrics["heartbeat."+string(other)]; o != nil {
-		switch heartbeat.State(o.detail) {
+		switch o.hb.state {
 		case heartbeat.StateUp:
 			s += " (" + famName(other) + " still UP)"
 		case heartbeat.StateLate:
@@ -223,11 +223,11 @@ func num(v float64) string {
 }
 
 // limitOf returns the threshold of a level of r, nil when it has none.
-func limitOf(r *rule, level string) *float64 {
+func limitOf(r *rule, level sdk.Level) *float64 {
 	switch level {
-	case config.LevelCritical:
+	case sdk.LevelCritical:
 		return r.th.Critical
-	case config.LevelWarning:
+	case sdk.LevelWarning:
 		return r.th.Warning
 	}
 	return nil
@@ -245,31 +245,31 @@ func thresholdText(st *state, kind string, now time.Time) string {
 	v := num(st.lastValue)
 	switch {
 	case kind == KindRecovery:
-		return name + " back to OK at " + v + " (was " + orLevel(st.worst, st.prevLevel) + " for " + st.episodeLength(kind) + ")"
-	case st.level == config.LevelUnknown:
+		return name + " back to OK at " + v + " (was " + string(orLevel(st.worst, st.prevLevel)) + " for " + st.episodeLength(kind) + ")"
+	case st.level == sdk.LevelUnknown:
 		s := name + ": no data for " + roundDur(noData(st, now)) + " (UNKNOWN)"
 		if kind == KindRenotify {
 			s = name + " still has no data after " + roundDur(noData(st, now)) + " (UNKNOWN)"
 		}
 		return s
-	case st.level == config.LevelOK || st.rule == nil:
-		return name + " " + v + " (" + st.level + ")"
+	case st.level == sdk.LevelOK || st.rule == nil:
+		return name + " " + v + " (" + string(st.level) + ")"
 	}
 	lim := limitOf(st.rule, st.level)
 	var cmp string
 	switch {
 	case lim == nil:
 		cmp = v
-	case st.rule.candidate(rankOK, st.lastValue) < rankOf(st.level):
+	case st.rule.candidate(sdk.LevelOK, st.lastValue).Rank() < st.level.Rank():
 		// Held by the hysteresis or `for`: the value no longer passes.
 		cmp = v + ", level reached at" + st.rule.cmp() + num(*lim)
 	default:
 		cmp = v + st.rule.cmp() + num(*lim)
 	}
 	if kind == KindRenotify {
-		return name + " still " + cmp + " (" + st.level + " for " + roundDur(now.Sub(fromUnix(st.since))) + ")"
+		return name + " still " + cmp + " (" + string(st.level) + " for " + roundDur(now.Sub(fromUnix(st.since))) + ")"
 	}
-	s := name + " " + cmp + " (" + st.level + ")"
+	s := name + " " + cmp + " (" + string(st.level) + ")"
 	if n := st.rule.need(); n > 1 {
 		s += " for " + strconv.Itoa(n) + " samples"
 	}
@@ -277,7 +277,7 @@ func thresholdText(st *state, kind string, now time.Time) string {
 }
 
 // orLevel is level, or def when level is empty.
-func orLevel(level, def string) string {
+func orLevel(level, def sdk.Level) sdk.Level {
 	if level == "" {
 		return def
 	}
@@ -300,8 +300,8 @@ func flappingText(st *state, now time.Time) string {
 	if n := len(st.changes); n > 0 {
 		s += " (" + strconv.Itoa(n) + " level changes in " + roundDur(now.Sub(st.changes[0])) + ")"
 	}
-	s += ", now " + st.level
-	if !st.heartbeat && st.level != config.LevelUnknown {
+	s += ", now " + string(st.level)
+	if !st.heartbeat && st.level != sdk.LevelUnknown {
 		s += " at " + num(st.lastValue)
 	}
 	return s
@@ -341,14 +341,14 @@ func clockText(st *state, kind string, now time.Time) string {
 	off := offsetWords(st.lastValue)
 	switch {
 	case kind == KindRecovery:
-		return st.host + " clock is back in sync: " + off + " (was " + orLevel(st.worst, st.prevLevel) + " for " + st.episodeLength(kind) + ")"
+		return st.host + " clock is back in sync: " + off + " (was " + string(orLevel(st.worst, st.prevLevel)) + " for " + st.episodeLength(kind) + ")"
 	case st.detail == clockRefused:
 		return h + off + ": its heartbeats and batches are refused"
-	case st.level == config.LevelOK || st.rule == nil:
-		return h + off + " (" + st.level + ")"
+	case st.level == sdk.LevelOK || st.rule == nil:
+		return h + off + " (" + string(st.level) + ")"
 	}
 	if lim := limitOf(st.rule, st.level); lim != nil {
-		return h + off + " (" + st.level + ": offset ≥ " + msWords(*lim) + ")"
+		return h + off + " (" + string(st.level) + ": offset ≥ " + msWords(*lim) + ")"
 	}
-	return h + off + " (" + st.level + ")"
+	return h + off + " (" + string(st.level) + ")"
 }

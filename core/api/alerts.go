@@ -19,7 +19,7 @@ import (
 	"github.com/hbdmon/hbd/core/alert"
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/safetext"
-	"github.com/hbdmon/hbd/core/store"
+	"github.com/hbdmon/hbd/sdk"
 )
 
 // AlertSource is what the alert endpoints read and change: the alert
@@ -98,18 +98,18 @@ type alertHandlers struct {
 // "pending", "delivered" or "failed"). With a dispatcher,
 // notification_count counts the episode's successful deliveries.
 type AlertJSON struct {
-	MetricPath        string   `json:"metric_path"`
-	Level             string   `json:"level"`
-	Since             float64  `json:"since"`
-	LastValue         float64  `json:"last_value"`
-	LastCheck         float64  `json:"last_check"`
-	NotificationCount int      `json:"notification_count"`
-	Acknowledged      bool     `json:"acknowledged"`
-	SilencedUntil     *float64 `json:"silenced_until"`
-	Flapping          bool     `json:"flapping"`
-	Text              string   `json:"text"`
-	EpisodeStart      *float64 `json:"episode_start"`
-	Delivery          string   `json:"delivery"`
+	MetricPath        string    `json:"metric_path"`
+	Level             sdk.Level `json:"level"`
+	Since             float64   `json:"since"`
+	LastValue         float64   `json:"last_value"`
+	LastCheck         float64   `json:"last_check"`
+	NotificationCount int       `json:"notification_count"`
+	Acknowledged      bool      `json:"acknowledged"`
+	SilencedUntil     *float64  `json:"silenced_until"`
+	Flapping          bool      `json:"flapping"`
+	Text              string    `json:"text"`
+	EpisodeStart      *float64  `json:"episode_start"`
+	Delivery          string    `json:"delivery"`
 }
 
 // ActiveAlertJSON is one alert of GET /api/0/alerts: AlertJSON led by the
@@ -210,13 +210,13 @@ func (a *alertHandlers) hostAlerts(c echo.Context) error {
 // levelCounts counts alerts by level for the summaries.
 type levelCounts struct{ ok, warning, critical, unknown int }
 
-func (n *levelCounts) add(level string) {
+func (n *levelCounts) add(level sdk.Level) {
 	switch level {
-	case config.LevelOK:
+	case sdk.LevelOK:
 		n.ok++
-	case config.LevelWarning:
+	case sdk.LevelWarning:
 		n.warning++
-	case config.LevelCritical:
+	case sdk.LevelCritical:
 		n.critical++
 	default:
 		n.unknown++
@@ -466,17 +466,17 @@ const (
 // dispatched or no dispatcher, "no channel", "pending", "delivered",
 // "failed"). text is the episode's worst moment in words.
 type EpisodeJSON struct {
-	Hostname       string   `json:"hostname"`
-	MetricPath     string   `json:"metric_path"`
-	WorstLevel     string   `json:"worst_level"`
-	Start          float64  `json:"start"`
-	End            *float64 `json:"end"`
-	DurationS      float64  `json:"duration_s"`
-	PeakValue      *float64 `json:"peak_value"`
-	AcknowledgedBy *string  `json:"acknowledged_by"`
-	Deliveries     int      `json:"deliveries"`
-	Delivery       string   `json:"delivery"`
-	Text           string   `json:"text"`
+	Hostname       string    `json:"hostname"`
+	MetricPath     string    `json:"metric_path"`
+	WorstLevel     sdk.Level `json:"worst_level"`
+	Start          float64   `json:"start"`
+	End            *float64  `json:"end"`
+	DurationS      float64   `json:"duration_s"`
+	PeakValue      *float64  `json:"peak_value"`
+	AcknowledgedBy *string   `json:"acknowledged_by"`
+	Deliveries     int       `json:"deliveries"`
+	Delivery       string    `json:"delivery"`
+	Text           string    `json:"text"`
 }
 
 // EpisodesJSON is the body of GET /api/0/alerts/history. next is the
@@ -494,7 +494,7 @@ type EpisodesJSON struct {
 // limit is 1 to 1000 (default 50, larger values are capped); before is
 // the next cursor of the previous page.
 func (a *alertHandlers) history(c echo.Context) error {
-	q := store.EpisodeQuery{}
+	q := alert.EpisodeQuery{}
 	var err error
 	if q.Limit, err = intParam(c, "limit", DefaultEpisodeLimit, MaxEpisodeLimit); err != nil {
 		return err
@@ -509,7 +509,7 @@ func (a *alertHandlers) history(c echo.Context) error {
 		return Errorf(http.StatusBadRequest, "until must not be before since")
 	}
 	switch q.State = c.QueryParam("state"); q.State {
-	case store.EpisodesAll, store.EpisodesOpen, store.EpisodesResolved:
+	case alert.EpisodesAll, alert.EpisodesOpen, alert.EpisodesResolved:
 	default:
 		return Errorf(http.StatusBadRequest, "state must be 'open' or 'resolved', got '%s'", clipName(q.State))
 	}
@@ -550,7 +550,7 @@ func (a *alertHandlers) history(c echo.Context) error {
 	if len(eps) > limit {
 		eps = eps[:limit]
 		last := eps[limit-1]
-		next := formatCursor(store.EpisodeCursor{Start: last.Start, ID: last.ID})
+		next := formatCursor(alert.EpisodeCursor{Start: last.Start, ID: last.ID})
 		out.Next = &next
 	}
 	now := float64(time.Now().UnixNano()) / 1e9
@@ -560,7 +560,7 @@ func (a *alertHandlers) history(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-func (a *alertHandlers) episodeJSON(ep store.Episode, now float64) EpisodeJSON {
+func (a *alertHandlers) episodeJSON(ep alert.Episode, now float64) EpisodeJSON {
 	out := EpisodeJSON{
 		Hostname: ep.Host, MetricPath: ep.Metric, WorstLevel: ep.WorstLevel, Start: ep.Start,
 		DurationS: max(now-ep.Start, 0), Text: ep.Text,
@@ -585,21 +585,21 @@ func (a *alertHandlers) episodeJSON(ep store.Episode, now float64) EpisodeJSON {
 }
 
 // formatCursor writes a page position as "<start>:<id>".
-func formatCursor(c store.EpisodeCursor) string {
+func formatCursor(c alert.EpisodeCursor) string {
 	return strconv.FormatFloat(c.Start, 'f', -1, 64) + ":" + strconv.FormatInt(c.ID, 10)
 }
 
-func parseCursor(v string) (store.EpisodeCursor, bool) {
+func parseCursor(v string) (alert.EpisodeCursor, bool) {
 	start, id, ok := strings.Cut(v, ":")
 	if !ok {
-		return store.EpisodeCursor{}, false
+		return alert.EpisodeCursor{}, false
 	}
 	s, err1 := strconv.ParseFloat(start, 64)
 	n, err2 := strconv.ParseInt(id, 10, 64)
 	if err1 != nil || err2 != nil || s < 0 || math.IsNaN(s) || math.IsInf(s, 0) || n < 1 {
-		return store.EpisodeCursor{}, false
+		return alert.EpisodeCursor{}, false
 	}
-	return store.EpisodeCursor{Start: s, ID: n}, true
+	return alert.EpisodeCursor{Start: s, ID: n}, true
 }
 
 // Interface guards.

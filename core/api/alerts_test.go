@@ -152,6 +152,7 @@ func newAlertFixtureWith(t *testing.T, yaml string, dispatcher bool) *alertFixtu
 	if err != nil {
 		t.Fatal(err)
 	}
+	st.FeedAlerts(ev)
 	if err := ev.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -446,6 +447,7 @@ func authEnv(t *testing.T, open bool) *authtest.Env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	env.Store.FeedAlerts(ev)
 	if err := ev.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

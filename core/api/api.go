@@ -29,6 +29,7 @@ import (
 	"github.com/hbdmon/hbd/core/access"
 	"github.com/hbdmon/hbd/core/auth"
 	"github.com/hbdmon/hbd/core/config"
+	"github.com/hbdmon/hbd/core/heartbeat"
 	"github.com/hbdmon/hbd/core/safetext"
 	"github.com/hbdmon/hbd/core/store"
 )
@@ -63,9 +64,9 @@ type Route struct {
 
 // ConnectionSource reports the heartbeat state of a host: its own state
 // (UP, DEGRADED, DOWN or "" when never heard) and its per-family
-// connections as JSON-ready values.
+// connections.
 type ConnectionSource interface {
-	HostConnections(host string) (state string, connections any)
+	HostConnections(host string) (state heartbeat.State, connections []heartbeat.ConnectionStatus)
 }
 
 // Deps is everything the API reads from. Fields left nil are optional

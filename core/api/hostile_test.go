@@ -172,6 +172,7 @@ func newHostileFixture(t *testing.T, open bool) *hostileFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	st.FeedAlerts(ev)
 	if err := ev.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -58,8 +58,8 @@ type HostJSON struct {
 	// LastSeen is when the host was last heard from (heartbeat, possibly
 	// from before the daemon's restart, or sample batch), unix seconds;
 	// null when never.
-	LastSeen    *float64 `json:"last_seen"`
-	Connections any      `json:"connections"`
+	LastSeen    *float64                     `json:"last_seen"`
+	Connections []heartbeat.ConnectionStatus `json:"connections"`
 	// Watched is false for a host nobody is alerted about: a dynamic host
 	// while watch_dynamic is off, or a host no longer configured.
 	Watched bool `json:"watched"`
@@ -75,9 +75,9 @@ type HostJSON struct {
 // ConnectionSource's state and connections.
 type HostLiveness struct {
 	// State is UP, DEGRADED or DOWN; "" while the host is awaited.
-	State string
-	// Connections are the per-family connections, JSON-ready.
-	Connections any
+	State heartbeat.State
+	// Connections are the per-family connections.
+	Connections []heartbeat.ConnectionStatus
 	// LastSeen is when the host's newest heartbeat was accepted, unix
 	// seconds, possibly from before the daemon's restart; 0 when never.
 	LastSeen float64
@@ -92,7 +92,7 @@ type HostLiveness struct {
 type TrackerSource struct{ Tracker *heartbeat.Tracker }
 
 // HostConnections implements ConnectionSource.
-func (s TrackerSource) HostConnections(host string) (string, any) {
+func (s TrackerSource) HostConnections(host string) (heartbeat.State, []heartbeat.ConnectionStatus) {
 	l, _ := s.HostLiveness(host)
 	return l.State, l.Connections
 }
@@ -107,7 +107,7 @@ func (s TrackerSource) HostLiveness(host string) (HostLiveness, bool) {
 	if conns == nil {
 		conns = []heartbeat.ConnectionStatus{}
 	}
-	return HostLiveness{State: string(st.State), Connections: conns, LastSeen: st.LastSeen,
+	return HostLiveness{State: st.State, Connections: conns, LastSeen: st.LastSeen,
 		ClockOffsetMS: st.ClockOffsetMS, Reason: st.Reason}, true
 }
 
@@ -152,7 +152,7 @@ func (s *Server) hostJSON(name string) HostJSON {
 	cfg := s.deps.Config()
 	_, configured := cfg.Watchhosts[name]
 	info, reported := s.deps.Store.Host(name)
-	h := HostJSON{Name: name, Dyn: !configured && info.Dyn, Managers: []string{}, Monitors: []string{}, Connections: []any{}}
+	h := HostJSON{Name: name, Dyn: !configured && info.Dyn, Managers: []string{}, Monitors: []string{}, Connections: []heartbeat.ConnectionStatus{}}
 	roles := s.policy.HostRoles(name)
 	if roles.Owner != "" {
 		h.Owner = &roles.Owner
@@ -172,7 +172,7 @@ func (s *Server) hostJSON(name string) HostJSON {
 	if ls, ok := s.deps.Connections.(LivenessSource); ok {
 		if l, known := ls.HostLiveness(name); known {
 			if l.State != "" {
-				h.State = l.State
+				h.State = string(l.State)
 			}
 			if l.Connections != nil {
 				h.Connections = l.Connections
@@ -183,7 +183,7 @@ func (s *Server) hostJSON(name string) HostJSON {
 	} else if s.deps.Connections != nil {
 		state, conns := s.deps.Connections.HostConnections(name)
 		if state != "" {
-			h.State = state
+			h.State = string(state)
 		}
 		if conns != nil {
 			h.Connections = conns

@@ -294,7 +294,7 @@ func (r *Registry) CreateChannel(ctx context.Context, pr access.Principal, in In
 		return errorf(ErrInvalid, "Unknown channel type%s (installed: %s)", echo(in.Type), installed(types))
 	}
 	now := r.opts.Now()
-	c := Channel{Name: in.Name, Type: in.Type, Owner: pr.User, MinLevel: config.LevelWarning,
+	c := Channel{Name: in.Name, Type: in.Type, Owner: pr.User, MinLevel: string(sdk.LevelWarning),
 		Fields: map[string]string{}, Hosts: []string{}, Source: SourceUser, Created: now, Updated: now}
 	if err := apply(&c, in, schema, nil); err != nil {
 		return err

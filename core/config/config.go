@@ -9,14 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-)
 
-// Levels an alert can take, ordered by severity except UNKNOWN.
-const (
-	LevelOK       = "OK"
-	LevelWarning  = "WARNING"
-	LevelCritical = "CRITICAL"
-	LevelUnknown  = "UNKNOWN"
+	"github.com/hbdmon/hbd/sdk"
 )
 
 // Defaults for keys left out of the file.
@@ -274,22 +268,6 @@ func (c *Config) HostTimeout(host string) time.Duration {
 	return DefaultHostTimeout
 }
 
-// LevelRank orders levels for min_level filtering: OK < UNKNOWN < WARNING <
-// CRITICAL. It returns -1 for an unknown level.
-func LevelRank(level string) int {
-	switch level {
-	case LevelOK:
-		return 0
-	case LevelUnknown:
-		return 1
-	case LevelWarning:
-		return 2
-	case LevelCritical:
-		return 3
-	}
-	return -1
-}
-
 // defaults returns a Config holding every top-level default; the file and
 // the environment are decoded on top of it, so a key that is present (even
 // as 0, which disables renotify or the separate WebSocket port) wins.
@@ -311,7 +289,7 @@ func defaults() Config {
 			ForgetAfter:   DefaultForgetAfter,
 			Renotify:      DefaultRenotify,
 			HeartbeatLate: HeartbeatLateNone,
-			HeartbeatDown: LevelCritical,
+			HeartbeatDown: string(sdk.LevelCritical),
 			FlapCount:     DefaultFlapCount,
 			FlapWindow:    DefaultFlapWindow,
 		},
@@ -330,7 +308,7 @@ func (c *Config) applyEntryDefaults() {
 	}
 	for name, ch := range c.Channels {
 		if ch.MinLevel == "" {
-			ch.MinLevel = LevelWarning
+			ch.MinLevel = string(sdk.LevelWarning)
 			c.Channels[name] = ch
 		}
 	}

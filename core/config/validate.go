@@ -10,6 +10,7 @@ import (
 
 	"github.com/hbdmon/hbd/core/glob"
 	"github.com/hbdmon/hbd/core/safetext"
+	"github.com/hbdmon/hbd/sdk"
 )
 
 var (
@@ -30,8 +31,9 @@ func ValidUserName(s string) bool { return userNameRE.MatchString(s) }
 // ValidChannelName reports whether a channel name is acceptable.
 func ValidChannelName(s string) bool { return chanNameRE.MatchString(s) }
 
-// ValidLevel reports whether s is one of the four alert levels.
-func ValidLevel(s string) bool { return LevelRank(s) >= 0 }
+// ValidLevel reports whether s is one of the four alert levels (a
+// channel's min_level): a valid sdk.Level.
+func ValidLevel(s string) bool { return sdk.Level(s).Valid() }
 
 // validate checks every key; the first problem is returned, keys visited in
 // a stable order so the same file always reports the same error.
@@ -122,10 +124,10 @@ func (c *Config) validate() error {
 	if a.Renotify < 0 {
 		return bad("alerting.renotify", "must not be negative (0 disables renotify)")
 	}
-	if lv := a.HeartbeatLate; lv != HeartbeatLateNone && lv != LevelWarning && lv != LevelCritical {
+	if lv := a.HeartbeatLate; lv != HeartbeatLateNone && !isProblem(lv) {
 		return bad("alerting.heartbeat_late", "must be none, WARNING or CRITICAL, got %q", lv)
 	}
-	if lv := a.HeartbeatDown; lv != LevelWarning && lv != LevelCritical {
+	if lv := a.HeartbeatDown; !isProblem(lv) {
 		return bad("alerting.heartbeat_down", "must be WARNING or CRITICAL, got %q", lv)
 	}
 	if a.FlapCount < 2 {
@@ -286,4 +288,11 @@ const clockOffsetMetric = "heartbeat.clock_offset_ms"
 // own.
 func CanonicalHostName(name string) bool {
 	return name == strings.ToLower(name) && !strings.HasSuffix(name, ".")
+}
+
+// isProblem reports whether s is WARNING or CRITICAL, the levels a
+// heartbeat alert may take.
+func isProblem(s string) bool {
+	l := sdk.Level(s)
+	return l == sdk.LevelWarning || l == sdk.LevelCritical
 }

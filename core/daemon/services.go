@@ -20,6 +20,7 @@ import (
 	"github.com/hbdmon/hbd/core/metrics"
 	"github.com/hbdmon/hbd/core/store"
 	"github.com/hbdmon/hbd/core/ws"
+	"github.com/hbdmon/hbd/sdk"
 	"github.com/hbdmon/hbd/webui"
 )
 
@@ -154,6 +155,8 @@ func (d *Daemon) startAlerting() error {
 		return fmt.Errorf("alerting: %w", err)
 	}
 	ev.MayManage = d.Policy
+	// The path of a sample: store (committed) -> alert.ObserveSamples.
+	d.Store.FeedAlerts(ev)
 	if err := ev.Start(d.svcCtx); err != nil {
 		return fmt.Errorf("alerting: %w", err)
 	}
@@ -211,20 +214,20 @@ func (d *Daemon) alertFamilies() []metrics.Family {
 	return []metrics.Family{
 		{Name: "hbd_alerts", Help: "Evaluated metrics by alert level.", Labels: []string{"level"},
 			Collect: func(emit func(float64, ...string)) {
-				counts := map[string]float64{config.LevelOK: 0, config.LevelWarning: 0, config.LevelCritical: 0, config.LevelUnknown: 0}
+				counts := map[sdk.Level]float64{sdk.LevelOK: 0, sdk.LevelWarning: 0, sdk.LevelCritical: 0, sdk.LevelUnknown: 0}
 				for _, h := range d.Alerts.EvaluatedHosts() {
 					for _, st := range d.Alerts.HostAlerts(h) {
 						counts[st.Level]++
 					}
 				}
 				for lv, n := range counts {
-					emit(n, lv)
+					emit(n, string(lv))
 				}
 			}},
 		{Name: "hbd_alert_level", Help: "Level of each non-OK alert: 1 WARNING, 2 CRITICAL, 3 UNKNOWN.", Labels: []string{"host", "metric"},
 			Collect: func(emit func(float64, ...string)) {
 				for _, st := range d.Alerts.ActiveAlerts() {
-					v := map[string]float64{config.LevelWarning: 1, config.LevelCritical: 2, config.LevelUnknown: 3}[st.Level]
+					v := map[sdk.Level]float64{sdk.LevelWarning: 1, sdk.LevelCritical: 2, sdk.LevelUnknown: 3}[st.Level]
 					emit(v, st.Host, st.MetricPath)
 				}
 			}},

@@ -137,7 +137,7 @@ type Dispatcher struct {
 	// episode remembers the highest level routed for a (host, metric)
 	// until its recovery, so a recovery reaches every channel that heard
 	// of the problem even after a downgrade (CRITICAL -> WARNING -> OK).
-	episode map[string]string
+	episode map[string]sdk.Level
 	// queues holds the queue of every channel with a running worker; a
 	// worker removes its queue (under mu) before it ends.
 	queues  map[string]*queue
@@ -188,7 +188,7 @@ func New(opts Options) (*Dispatcher, error) {
 	d := &Dispatcher{
 		opts:     opts,
 		log:      opts.Logger.Named("dispatch"),
-		episode:  map[string]string{},
+		episode:  map[string]sdk.Level{},
 		queues:   map[string]*queue{},
 		globs:    glob.NewCache(0),
 		acct:     newAccounting(),
@@ -399,7 +399,7 @@ func (d *Dispatcher) event(a alert.Event) sdk.Event {
 	case alert.KindFlapping:
 		msg = "flapping: level changes are not notified until it settles"
 	case alert.KindRenotify:
-		msg = "still " + a.Level
+		msg = "still " + string(a.Level)
 	}
 	if a.Acknowledged {
 		msg = joinMsg(msg, "acknowledged")

@@ -6,6 +6,7 @@ import (
 	"github.com/hbdmon/hbd/core/alert"
 	"github.com/hbdmon/hbd/core/channels"
 	"github.com/hbdmon/hbd/core/config"
+	"github.com/hbdmon/hbd/sdk"
 )
 
 // maxEpisodes bounds the per-(host, metric) memory of problem levels.
@@ -39,12 +40,12 @@ func (d *Dispatcher) Route(a alert.Event) []string {
 	return d.route(a, d.effectiveLevel(a, false))
 }
 
-func (d *Dispatcher) route(a alert.Event, level string) []string {
+func (d *Dispatcher) route(a alert.Event, level sdk.Level) []string {
 	cand := d.candidates(d.opts.Config(), a.Host, true)
-	rank := config.LevelRank(level)
+	rank := level.Rank()
 	out := make([]string, 0, len(cand))
 	for name, ch := range cand {
-		if rank < config.LevelRank(ch.MinLevel) {
+		if rank < sdk.Level(ch.MinLevel).Rank() {
 			continue
 		}
 		out = append(out, name)
@@ -122,10 +123,10 @@ func (d *Dispatcher) ownerSees(ch channels.Channel, host string) bool {
 // effectiveLevel is the level min_level is compared with: the event's,
 // or for a recovery the highest level of the episode it ends. With record
 // it also updates the episode memory.
-func (d *Dispatcher) effectiveLevel(a alert.Event, record bool) string {
+func (d *Dispatcher) effectiveLevel(a alert.Event, record bool) sdk.Level {
 	key := a.Host + "\x00" + a.MetricPath
-	higher := func(x, y string) string {
-		if config.LevelRank(y) > config.LevelRank(x) {
+	higher := func(x, y sdk.Level) sdk.Level {
+		if y.Rank() > x.Rank() {
 			return y
 		}
 		return x
@@ -138,8 +139,8 @@ func (d *Dispatcher) effectiveLevel(a alert.Event, record bool) string {
 		defer d.mu.RUnlock()
 	}
 	ep := d.episode[key]
-	if a.Level != config.LevelOK {
-		if record && config.LevelRank(a.Level) > config.LevelRank(ep) {
+	if a.Level != sdk.LevelOK {
+		if record && a.Level.Rank() > ep.Rank() {
 			if len(d.episode) >= maxEpisodes {
 				clear(d.episode)
 			}
@@ -152,7 +153,7 @@ func (d *Dispatcher) effectiveLevel(a alert.Event, record bool) string {
 	}
 	lv := higher(a.PreviousLevel, ep)
 	if lv == "" {
-		return config.LevelOK
+		return sdk.LevelOK
 	}
 	return lv
 }

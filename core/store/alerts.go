@@ -4,13 +4,17 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+
+	"github.com/hbdmon/hbd/core/alert/record"
 )
 
 // Alert persistence: the evaluator (package alert) keeps its states in
 // memory and saves them here so a restart restores level, since, counts,
-// acknowledgements and silences. Migration versions 10–19 belong to it.
+// acknowledgements and silences. The Store implements alert.Repository
+// with the plain values of package record; it holds no alert logic.
+// Migration versions 10–19 belong to it.
 func init() {
-	Register(Migration{Version: 10, Name: "alerting", SQL: `
+	register(migration{Version: 10, Name: "alerting", SQL: `
 CREATE TABLE alert_states (
 	host               TEXT NOT NULL,
 	metric             TEXT NOT NULL,
@@ -39,63 +43,16 @@ CREATE TABLE alert_silences (
 `})
 	// The start of the alert episode (when the metric left OK), so
 	// notifications and the history keep it across a restart.
-	Register(Migration{Version: 12, Name: "alert episode start", SQL: `
+	register(migration{Version: 12, Name: "alert episode start", SQL: `
 ALTER TABLE alert_states ADD COLUMN episode_start REAL NOT NULL DEFAULT 0;
 `})
 	// What the last notification was, so one decided just before a crash
 	// can be offered again, identical, after the restart.
-	Register(Migration{Version: 13, Name: "alert last notification", SQL: `
+	register(migration{Version: 13, Name: "alert last notification", SQL: `
 ALTER TABLE alert_states ADD COLUMN prev_level TEXT NOT NULL DEFAULT '';
 ALTER TABLE alert_states ADD COLUMN last_kind TEXT NOT NULL DEFAULT '';
 ALTER TABLE alert_states ADD COLUMN last_episode REAL NOT NULL DEFAULT 0;
 `})
-}
-
-// AlertState is the persisted state of one (host, metric path). Times are
-// unix seconds; LastNotified is 0 when nothing was sent for the current
-// level episode.
-type AlertState struct {
-	Host              string
-	Metric            string
-	Level             string
-	Since             float64
-	LastValue         float64
-	LastCheck         float64
-	NotificationCount int
-	LastNotified      float64
-	// NotifiedLevel is the level of the last notification sent (any
-	// episode), so a recovery can say what it recovered from.
-	NotifiedLevel string
-	Acknowledged  bool
-	AckBy         string
-	Flapping      bool
-	// Detail is what produced LastValue when it is not a plain number, e.g.
-	// the heartbeat state ("DOWN") of a heartbeat.* metric.
-	Detail string
-	// EpisodeStart is when the current alert episode began (the metric
-	// left OK); 0 while OK.
-	EpisodeStart float64
-	// PrevLevel is the level before the current one; LastKind the kind of
-	// the last notification; LastEpisode the start of the episode that
-	// ended last (a recovery belongs to it).
-	PrevLevel   string
-	LastKind    string
-	LastEpisode float64
-}
-
-// AlertKey names one alert state.
-type AlertKey struct{ Host, Metric string }
-
-// Silence mutes notifications for every (host, metric path) matching both
-// globs until Until (unix seconds).
-type Silence struct {
-	ID        string  `json:"id"`
-	Host      string  `json:"host"`
-	Metric    string  `json:"metric"`
-	Created   float64 `json:"created"`
-	Until     float64 `json:"until"`
-	CreatedBy string  `json:"created_by"`
-	Comment   string  `json:"comment"`
 }
 
 const upsertAlertState = `INSERT INTO alert_states
@@ -110,7 +67,7 @@ const upsertAlertState = `INSERT INTO alert_states
 	prev_level = excluded.prev_level, last_kind = excluded.last_kind, last_episode = excluded.last_episode`
 
 // alertTx writes alert state upserts and deletions in one transaction.
-func alertTx(tx *sql.Tx, save []AlertState, del []AlertKey) error {
+func alertTx(tx *sql.Tx, save []record.SavedState, del []record.Key) error {
 	if len(save) > 0 {
 		stmt, err := tx.Prepare(upsertAlertState)
 		if err != nil {
@@ -143,7 +100,7 @@ func alertTx(tx *sql.Tx, save []AlertState, del []AlertKey) error {
 // SaveAlertStates queues upserts of states and deletions of keys without
 // waiting for the commit; writes queued later win, so callers may save the
 // same state repeatedly.
-func (s *Store) SaveAlertStates(save []AlertState, del []AlertKey) {
+func (s *Store) SaveAlertStates(save []record.SavedState, del []record.Key) {
 	if len(save) == 0 && len(del) == 0 {
 		return
 	}
@@ -151,7 +108,7 @@ func (s *Store) SaveAlertStates(save []AlertState, del []AlertKey) {
 }
 
 // SaveAlertStatesSync is SaveAlertStates waiting for the commit.
-func (s *Store) SaveAlertStatesSync(ctx context.Context, save []AlertState, del []AlertKey) error {
+func (s *Store) SaveAlertStatesSync(ctx context.Context, save []record.SavedState, del []record.Key) error {
 	if len(save) == 0 && len(del) == 0 {
 		return nil
 	}
@@ -159,7 +116,7 @@ func (s *Store) SaveAlertStatesSync(ctx context.Context, save []AlertState, del 
 }
 
 // AlertStates returns every persisted alert state.
-func (s *Store) AlertStates(ctx context.Context) ([]AlertState, error) {
+func (s *Store) AlertStates(ctx context.Context) ([]record.SavedState, error) {
 	rows, err := s.rdb.QueryContext(ctx, `SELECT host, metric, level, since, last_value, last_check,
 		notification_count, last_notified, notified_level, acknowledged, ack_by, flapping, detail, episode_start,
 		prev_level, last_kind, last_episode
@@ -168,9 +125,9 @@ func (s *Store) AlertStates(ctx context.Context) ([]AlertState, error) {
 		return nil, fmt.Errorf("read alert states: %w", err)
 	}
 	defer rows.Close()
-	out := []AlertState{}
+	out := []record.SavedState{}
 	for rows.Next() {
-		var a AlertState
+		var a record.SavedState
 		if err := rows.Scan(&a.Host, &a.Metric, &a.Level, &a.Since, &a.LastValue, &a.LastCheck,
 			&a.NotificationCount, &a.LastNotified, &a.NotifiedLevel, &a.Acknowledged, &a.AckBy, &a.Flapping, &a.Detail, &a.EpisodeStart,
 			&a.PrevLevel, &a.LastKind, &a.LastEpisode); err != nil {
@@ -185,7 +142,7 @@ func (s *Store) AlertStates(ctx context.Context) ([]AlertState, error) {
 }
 
 // SaveSilence stores (or replaces) a silence and returns once committed.
-func (s *Store) SaveSilence(ctx context.Context, sl Silence) error {
+func (s *Store) SaveSilence(ctx context.Context, sl record.Silence) error {
 	err := s.Write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.Exec(`INSERT OR REPLACE INTO alert_silences (id, host, metric, created, until, created_by, comment)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`, sl.ID, sl.Host, sl.Metric, sl.Created, sl.Until, sl.CreatedBy, sl.Comment)
@@ -217,16 +174,16 @@ func deleteSilence(tx *sql.Tx, id string) error {
 }
 
 // Silences returns every persisted silence, oldest first.
-func (s *Store) Silences(ctx context.Context) ([]Silence, error) {
+func (s *Store) Silences(ctx context.Context) ([]record.Silence, error) {
 	rows, err := s.rdb.QueryContext(ctx, `SELECT id, host, metric, created, until, created_by, comment
 		FROM alert_silences ORDER BY created, id`)
 	if err != nil {
 		return nil, fmt.Errorf("read silences: %w", err)
 	}
 	defer rows.Close()
-	out := []Silence{}
+	out := []record.Silence{}
 	for rows.Next() {
-		var sl Silence
+		var sl record.Silence
 		if err := rows.Scan(&sl.ID, &sl.Host, &sl.Metric, &sl.Created, &sl.Until, &sl.CreatedBy, &sl.Comment); err != nil {
 			return nil, fmt.Errorf("read silences: %w", err)
 		}
@@ -236,4 +193,65 @@ func (s *Store) Silences(ctx context.Context) ([]Silence, error) {
 		return nil, fmt.Errorf("read silences: %w", err)
 	}
 	return out, nil
+}
+
+// IsDynamicHost reports whether host registered itself with the enroll
+// key (alert.Inventory).
+func (s *Store) IsDynamicHost(host string) bool {
+	h, ok := s.Host(host)
+	return ok && h.Dyn
+}
+
+// DynamicHostNames returns the names of the dynamic hosts
+// (alert.Inventory).
+func (s *Store) DynamicHostNames() []string {
+	var out []string
+	for _, h := range s.Hosts() {
+		if h.Dyn {
+			out = append(out, h.Name)
+		}
+	}
+	return out
+}
+
+// LatestSamples returns the newest sample in memory of each named plugin
+// of host, or of every plugin of host when none is named
+// (alert.Inventory).
+func (s *Store) LatestSamples(host string, plugins []string) []record.Sample {
+	var out []record.Sample
+	if len(plugins) == 0 {
+		for p, sum := range s.Plugins(host) {
+			out = append(out, alertSample(p, sum.Latest))
+		}
+		return out
+	}
+	for _, p := range plugins {
+		if l, err := s.Latest(host, p, 1); err == nil && len(l) == 1 {
+			out = append(out, alertSample(p, l[0]))
+		}
+	}
+	return out
+}
+
+func alertSample(plugin string, smp Sample) record.Sample {
+	return record.Sample{Plugin: plugin, Timestamp: smp.Timestamp, Paths: smp.Paths, Values: smp.Values}
+}
+
+// SampleObserver takes committed samples in the form the evaluator reads
+// (*alert.Evaluator is one).
+type SampleObserver interface {
+	ObserveSamples(host string, samples []record.Sample)
+}
+
+// FeedAlerts hands every batch of samples committed from now on to o, in
+// ingestion order, converted to record.Sample (the slices are shared, not
+// copied). This is the path of a sample from the store to alerting.
+func (s *Store) FeedAlerts(o SampleObserver) {
+	s.Subscribe(func(ev SampleEvent) {
+		batch := make([]record.Sample, len(ev.Samples))
+		for i, ps := range ev.Samples {
+			batch[i] = alertSample(ps.Plugin, ps.Sample)
+		}
+		o.ObserveSamples(ev.Host, batch)
+	})
 }

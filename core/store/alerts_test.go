@@ -4,6 +4,8 @@ import (
 	"context"
 	"reflect"
 	"testing"
+
+	"github.com/hbdmon/hbd/core/alert/record"
 )
 
 func TestAlertStatesSurviveRestart(t *testing.T) {
@@ -13,21 +15,21 @@ func TestAlertStatesSurviveRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := AlertState{Host: "web01", Metric: "cpu_monitor.cpu_percent", Level: "WARNING", Since: 100, LastValue: 85.5,
+	a := record.SavedState{Host: "web01", Metric: "cpu_monitor.cpu_percent", Level: "WARNING", Since: 100, LastValue: 85.5,
 		LastCheck: 160, NotificationCount: 2, LastNotified: 150, NotifiedLevel: "WARNING", Acknowledged: true, AckBy: "alice"}
-	b := AlertState{Host: "web01", Metric: "heartbeat.ipv6", Level: "CRITICAL", Since: 90, LastValue: 2, LastCheck: 90, Detail: "DOWN", Flapping: true, EpisodeStart: 80}
-	gone := AlertState{Host: "db01", Metric: "memory_monitor.percent", Level: "OK", Since: 1, LastCheck: 1}
-	s.SaveAlertStates([]AlertState{a, b, gone}, nil)
+	b := record.SavedState{Host: "web01", Metric: "heartbeat.ipv6", Level: "CRITICAL", Since: 90, LastValue: 2, LastCheck: 90, Detail: "DOWN", Flapping: true, EpisodeStart: 80}
+	gone := record.SavedState{Host: "db01", Metric: "memory_monitor.percent", Level: "OK", Since: 1, LastCheck: 1}
+	s.SaveAlertStates([]record.SavedState{a, b, gone}, nil)
 	a.LastValue = 86 // a later save of the same key wins
-	s.SaveAlertStates([]AlertState{a}, []AlertKey{{"db01", "memory_monitor.percent"}})
-	sl := Silence{ID: "abc", Host: "web*", Metric: "**", Created: 10, Until: 7210, CreatedBy: "bob", Comment: "maintenance"}
+	s.SaveAlertStates([]record.SavedState{a}, []record.Key{{Host: "db01", Metric: "memory_monitor.percent"}})
+	sl := record.Silence{ID: "abc", Host: "web*", Metric: "**", Created: 10, Until: 7210, CreatedBy: "bob", Comment: "maintenance"}
 	if err := s.SaveSilence(ctx, sl); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SaveSilence(ctx, Silence{ID: "old", Host: "x", Metric: "y", Created: 5, Until: 6}); err != nil {
+	if err := s.SaveSilence(ctx, record.Silence{ID: "old", Host: "x", Metric: "y", Created: 5, Until: 6}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SaveSilence(ctx, Silence{ID: "older", Host: "x", Metric: "y", Created: 4, Until: 6}); err != nil {
+	if err := s.SaveSilence(ctx, record.Silence{ID: "older", Host: "x", Metric: "y", Created: 4, Until: 6}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.DeleteSilenceSync(ctx, "old"); err != nil {
@@ -43,14 +45,14 @@ func TestAlertStatesSurviveRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []AlertState{a, b}; !reflect.DeepEqual(got, want) {
+	if want := []record.SavedState{a, b}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("states after restart:\n got %+v\nwant %+v", got, want)
 	}
 	sils, err := s.Silences(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(sils, []Silence{sl}) {
+	if !reflect.DeepEqual(sils, []record.Silence{sl}) {
 		t.Fatalf("silences after restart: %+v", sils)
 	}
 }
@@ -58,14 +60,14 @@ func TestAlertStatesSurviveRestart(t *testing.T) {
 func TestSaveAlertStatesSyncIsVisibleAtOnce(t *testing.T) {
 	s := open(t, t.TempDir(), 10)
 	ctx := context.Background()
-	if err := s.SaveAlertStatesSync(ctx, []AlertState{{Host: "h", Metric: "m", Level: "OK"}}, nil); err != nil {
+	if err := s.SaveAlertStatesSync(ctx, []record.SavedState{{Host: "h", Metric: "m", Level: "OK"}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.AlertStates(ctx)
 	if err != nil || len(got) != 1 || got[0].Metric != "m" {
 		t.Fatalf("got %+v, %v", got, err)
 	}
-	if err := s.SaveAlertStatesSync(ctx, nil, []AlertKey{{"h", "m"}}); err != nil {
+	if err := s.SaveAlertStatesSync(ctx, nil, []record.Key{{Host: "h", Metric: "m"}}); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := s.AlertStates(ctx); len(got) != 0 {

@@ -13,7 +13,7 @@ import (
 // account, so it survives restarts and reloads. Sessions are stored by the
 // SHA-256 of their token only: a copy of the database opens no session.
 func init() {
-	Register(Migration{Version: 30, Name: "users and sessions", SQL: `
+	register(migration{Version: 30, Name: "users and sessions", SQL: `
 CREATE TABLE user_overlay (
 	name          TEXT PRIMARY KEY,
 	display_name  TEXT,

@@ -16,7 +16,7 @@ import (
 // daemon stops are attempted again after a restart. Migration versions
 // 20–29 belong to it.
 func init() {
-	Register(Migration{Version: 20, Name: "notification channels", SQL: `
+	register(migration{Version: 20, Name: "notification channels", SQL: `
 CREATE TABLE notification_channels (
 	name      TEXT PRIMARY KEY,
 	type      TEXT NOT NULL,
@@ -29,7 +29,7 @@ CREATE TABLE notification_channels (
 	updated   INTEGER NOT NULL
 );
 `})
-	Register(Migration{Version: 21, Name: "notification queue", SQL: `
+	register(migration{Version: 21, Name: "notification queue", SQL: `
 CREATE TABLE notify_queue (
 	id       TEXT PRIMARY KEY,
 	channel  TEXT NOT NULL,

@@ -12,7 +12,7 @@ import (
 // and restart), and how many deliveries of each alert episode were queued,
 // succeeded or failed, so the API can say whether anybody was told.
 func init() {
-	Register(Migration{Version: 22, Name: "notification dedupe and episode deliveries", SQL: `
+	register(migration{Version: 22, Name: "notification dedupe and episode deliveries", SQL: `
 CREATE TABLE notify_sent (
 	event_id TEXT NOT NULL,
 	channel  TEXT NOT NULL,

@@ -9,7 +9,7 @@ import (
 )
 
 func init() {
-	Register(Migration{Version: 2, Name: "host heartbeats", SQL: `
+	register(migration{Version: 2, Name: "host heartbeats", SQL: `
 CREATE TABLE host_heartbeats (
 	host      TEXT PRIMARY KEY,
 	families  TEXT NOT NULL,

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+
+	"github.com/hbdmon/hbd/core/alert/record"
 )
 
 // Alert history: one row per alert episode of a (host, metric path), from
@@ -14,7 +16,7 @@ import (
 // ends; the API reads it. Rows are keyed by (host, metric, start), so an
 // episode still open at a restart is continued, not duplicated.
 func init() {
-	Register(Migration{Version: 11, Name: "alert history", SQL: `
+	register(migration{Version: 11, Name: "alert history", SQL: `
 CREATE TABLE alert_history (
 	id          INTEGER PRIMARY KEY,
 	host        TEXT NOT NULL,
@@ -42,71 +44,13 @@ var maxEpisodes = MaxEpisodes
 // MaxEpisodeText bounds the stored text of an episode.
 const MaxEpisodeText = 1024
 
-// Episode is one alert episode. Times are unix seconds.
-type Episode struct {
-	// ID orders episodes that started at the same time; set by reads only.
-	ID     int64
-	Host   string
-	Metric string
-	Start  float64
-	// End is when the metric was OK again; 0 while the episode is open.
-	End float64
-	// WorstLevel is the most severe level of the episode (CRITICAL over
-	// WARNING over UNKNOWN).
-	WorstLevel string
-	// Peak is the worst value seen (the highest, or the lowest for a
-	// `below` threshold); HasPeak is false when no value was seen (an
-	// episode spent UNKNOWN).
-	Peak    float64
-	HasPeak bool
-	// AckBy is who acknowledged the episode last ("" when nobody did).
-	AckBy string
-	// Text is the episode's worst moment in words.
-	Text string
-}
-
-// Open reports whether the episode has not ended.
-func (ep Episode) Open() bool { return ep.End == 0 }
-
-// EpisodeCursor is a position in the newest-first order of episodes: the
-// start and id of the last episode of a page.
-type EpisodeCursor struct {
-	Start float64
-	ID    int64
-}
-
-// Episode states an EpisodeQuery selects.
-const (
-	EpisodesAll      = ""
-	EpisodesOpen     = "open"
-	EpisodesResolved = "resolved"
-)
-
-// EpisodeQuery selects episodes. Zero fields mean no filter.
-type EpisodeQuery struct {
-	// Host selects one host.
-	Host string
-	// Hosts, when non-nil, selects only these hosts (access filtering).
-	Hosts []string
-	// Since and Until select the episodes that overlap [Since, Until]:
-	// started at or before Until and not ended before Since. Until 0 means
-	// no upper bound.
-	Since, Until float64
-	// State is EpisodesAll, EpisodesOpen or EpisodesResolved.
-	State string
-	// After continues a newest-first listing after this position.
-	After *EpisodeCursor
-	// Limit bounds the result (default 50).
-	Limit int
-}
-
 const upsertEpisode = `INSERT INTO alert_history (host, metric, start, ended, worst_level, peak_value, ack_by, text)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (host, metric, start) DO UPDATE SET
 	ended = excluded.ended, worst_level = excluded.worst_level, peak_value = excluded.peak_value,
 	ack_by = excluded.ack_by, text = excluded.text`
 
-func saveEpisodes(tx *sql.Tx, eps []Episode) error {
+func saveEpisodes(tx *sql.Tx, eps []record.Episode) error {
 	stmt, err := tx.Prepare(upsertEpisode)
 	if err != nil {
 		return err
@@ -137,7 +81,7 @@ func saveEpisodes(tx *sql.Tx, eps []Episode) error {
 // SaveEpisodes queues inserts or updates of episodes (keyed by host,
 // metric and start) without waiting for the commit; writes queued later
 // win.
-func (s *Store) SaveEpisodes(eps ...Episode) {
+func (s *Store) SaveEpisodes(eps ...record.Episode) {
 	if len(eps) == 0 {
 		return
 	}
@@ -145,7 +89,7 @@ func (s *Store) SaveEpisodes(eps ...Episode) {
 }
 
 // SaveEpisodesSync is SaveEpisodes waiting for the commit.
-func (s *Store) SaveEpisodesSync(ctx context.Context, eps ...Episode) error {
+func (s *Store) SaveEpisodesSync(ctx context.Context, eps ...record.Episode) error {
 	if len(eps) == 0 {
 		return nil
 	}
@@ -164,11 +108,11 @@ func trimEpisodes(tx *sql.Tx, cut float64) (int64, error) {
 
 const episodeColumns = `id, host, metric, start, ended, worst_level, peak_value, ack_by, text`
 
-func scanEpisodes(rows *sql.Rows) ([]Episode, error) {
+func scanEpisodes(rows *sql.Rows) ([]record.Episode, error) {
 	defer rows.Close()
-	out := []Episode{}
+	out := []record.Episode{}
 	for rows.Next() {
-		var ep Episode
+		var ep record.Episode
 		var end, peak sql.NullFloat64
 		if err := rows.Scan(&ep.ID, &ep.Host, &ep.Metric, &ep.Start, &end, &ep.WorstLevel, &peak, &ep.AckBy, &ep.Text); err != nil {
 			return nil, fmt.Errorf("read alert history: %w", err)
@@ -184,7 +128,7 @@ func scanEpisodes(rows *sql.Rows) ([]Episode, error) {
 }
 
 // OpenEpisodes returns every episode that has not ended, oldest first.
-func (s *Store) OpenEpisodes(ctx context.Context) ([]Episode, error) {
+func (s *Store) OpenEpisodes(ctx context.Context) ([]record.Episode, error) {
 	rows, err := s.rdb.QueryContext(ctx, `SELECT `+episodeColumns+` FROM alert_history WHERE ended IS NULL ORDER BY start, id`)
 	if err != nil {
 		return nil, fmt.Errorf("read alert history: %w", err)
@@ -193,7 +137,7 @@ func (s *Store) OpenEpisodes(ctx context.Context) ([]Episode, error) {
 }
 
 // Episodes returns the episodes q selects, newest (latest start) first.
-func (s *Store) Episodes(ctx context.Context, q EpisodeQuery) ([]Episode, error) {
+func (s *Store) Episodes(ctx context.Context, q record.EpisodeQuery) ([]record.Episode, error) {
 	if q.Limit <= 0 {
 		q.Limit = 50
 	}
@@ -205,7 +149,7 @@ func (s *Store) Episodes(ctx context.Context, q EpisodeQuery) ([]Episode, error)
 	}
 	if q.Hosts != nil {
 		if len(q.Hosts) == 0 {
-			return []Episode{}, nil
+			return []record.Episode{}, nil
 		}
 		where = append(where, "host IN ("+strings.TrimSuffix(strings.Repeat("?,", len(q.Hosts)), ",")+")")
 		for _, h := range q.Hosts {
@@ -221,10 +165,10 @@ func (s *Store) Episodes(ctx context.Context, q EpisodeQuery) ([]Episode, error)
 		args = append(args, q.Until)
 	}
 	switch q.State {
-	case EpisodesAll:
-	case EpisodesOpen:
+	case record.EpisodesAll:
+	case record.EpisodesOpen:
 		where = append(where, "ended IS NULL")
-	case EpisodesResolved:
+	case record.EpisodesResolved:
 		where = append(where, "ended IS NOT NULL")
 	default:
 		return nil, fmt.Errorf("read alert history: unknown episode state %q", q.State)

@@ -7,11 +7,12 @@ import (
 	"sync"
 )
 
-// Migration is one versioned schema change. Versions are applied in
-// ascending order, each exactly once, inside one transaction. Ranges keep
-// feature files apart: 1–9 core, 10–19 alerting, 20–29 notifications,
-// 30–39 users and sessions.
-type Migration struct {
+// migration is one versioned schema change. Each feature file registers
+// its own from an init function. Versions are applied in ascending order,
+// each exactly once, inside one transaction. Ranges keep feature files
+// apart: 1–9 core, 10–19 alerting, 20–29 notifications, 30–39 users and
+// sessions.
+type migration struct {
 	Version int
 	Name    string
 	SQL     string
@@ -19,12 +20,12 @@ type Migration struct {
 
 var (
 	migrationsMu sync.Mutex
-	migrations   = map[int]Migration{}
+	migrations   = map[int]migration{}
 )
 
-// Register adds a migration; call it from an init function. A duplicate
+// register adds a migration; call it from an init function. A duplicate
 // version is a programming error and panics.
-func Register(m Migration) {
+func register(m migration) {
 	migrationsMu.Lock()
 	defer migrationsMu.Unlock()
 	if _, dup := migrations[m.Version]; dup {
@@ -34,7 +35,7 @@ func Register(m Migration) {
 }
 
 func init() {
-	Register(Migration{Version: 1, Name: "core", SQL: `
+	register(migration{Version: 1, Name: "core", SQL: `
 CREATE TABLE hosts (
 	name       TEXT PRIMARY KEY,
 	dyn        INTEGER NOT NULL DEFAULT 0,
@@ -90,7 +91,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		return err
 	}
 	migrationsMu.Lock()
-	list := make([]Migration, 0, len(migrations))
+	list := make([]migration, 0, len(migrations))
 	for _, m := range migrations {
 		list = append(list, m)
 	}
@@ -108,7 +109,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
-func (s *Store) apply(ctx context.Context, m Migration) error {
+func (s *Store) apply(ctx context.Context, m migration) error {
 	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return err

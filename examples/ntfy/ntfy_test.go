@@ -14,7 +14,7 @@ import (
 	"github.com/hbdmon/hbd/sdk/sdktest"
 )
 
-func event(level, previous string) sdk.Event {
+func event(level, previous sdk.Level) sdk.Event {
 	return sdk.Event{ID: "ev-1", Host: "web01", MetricPath: "memory_monitor.percent", Level: level,
 		PreviousLevel: previous, Value: 88.2, Time: time.Now(), URL: "https://hbd.example/alerts"}
 }

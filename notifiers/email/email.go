@@ -183,7 +183,7 @@ func (s settings) message(ev sdk.Event) (*gomail.Msg, error) {
 		msg.SetMessageID()
 	}
 	msg.SetGenHeader("X-HBD-Host", ev.Host)
-	msg.SetGenHeader("X-HBD-Level", ev.Level)
+	msg.SetGenHeader("X-HBD-Level", string(ev.Level))
 	return msg, nil
 }
 

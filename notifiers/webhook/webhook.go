@@ -112,7 +112,7 @@ type Payload struct {
 func NewPayload(ev sdk.Event) Payload {
 	return Payload{
 		Version: PayloadVersion, ID: ev.ID, Channel: ev.Channel, Host: ev.Host, MetricPath: ev.MetricPath,
-		Level: ev.Level, PreviousLevel: ev.PreviousLevel, Value: ev.Value,
+		Level: string(ev.Level), PreviousLevel: string(ev.PreviousLevel), Value: ev.Value,
 		Since: timeOrNil(ev.Since), Time: timeOrNil(ev.Time), Message: ev.Message, Test: ev.Test,
 		NotificationCount: ev.NotificationCount, URL: ev.URL,
 		Summary: strings.TrimSpace(ev.Text), EpisodeStart: timeOrNil(ev.EpisodeStart),

@@ -1,0 +1,44 @@
+package alert
+
+// Acknowledgement of a non-OK metric.
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hbdmon/hbd/sdk"
+)
+
+// Ack acknowledges a host's non-OK metric on behalf of user by: renotify
+// stops until the level changes. It returns ErrUnknownMetric or
+// ErrNotAlerting when there is nothing to acknowledge.
+func (e *Evaluator) Ack(ctx context.Context, host, metric, by string) (Status, error) {
+	hs := e.hostState(host, false)
+	if hs == nil {
+		return Status{}, ErrUnknownMetric
+	}
+	hs.mu.Lock()
+	st := hs.metrics[metric]
+	if st == nil {
+		hs.mu.Unlock()
+		return Status{}, ErrUnknownMetric
+	}
+	if st.level == sdk.LevelOK {
+		hs.mu.Unlock()
+		return Status{}, ErrNotAlerting
+	}
+	st.ack, st.ackBy = true, by
+	e.episodeAcked(st)
+	e.save(st)
+	view := e.status(st, e.now())
+	hs.mu.Unlock()
+	// Through the pending queue, so an older queued row of this state can
+	// never overwrite the acknowledgement.
+	if err := e.flush(ctx, false, true); err != nil {
+		return Status{}, err
+	}
+	e.repo.Journal(host, fmt.Sprintf("%s %s %s acknowledged by %s", host, metric, view.Level, who(by)))
+	s := []Status{view}
+	e.addSilences(s, e.now())
+	return s[0], nil
+}

@@ -1,0 +1,173 @@
+package alert
+
+// Persistence: states are loaded at Start and handed to the store in
+// snapshot order by flush.
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hbdmon/hbd/core/heartbeat"
+	"github.com/hbdmon/hbd/sdk"
+)
+
+// pendingOp is a state snapshot (or, with del, a deletion) waiting for the
+// next flush.
+type pendingOp struct {
+	row SavedState
+	del bool
+}
+
+// load restores persisted silences and states and reconciles them with the
+// current configuration.
+func (e *Evaluator) load(ctx context.Context) error {
+	sils, err := e.repo.Silences(ctx)
+	if err != nil {
+		return fmt.Errorf("load silences: %w", err)
+	}
+	now := e.now()
+	e.silMu.Lock()
+	for _, sl := range sils {
+		if c, err := compileSilence(sl); err == nil {
+			e.silences = append(e.silences, c)
+		} else {
+			e.log.Warn("ignoring stored silence", "id", sl.ID, "error", err)
+		}
+	}
+	e.silMu.Unlock()
+	rows, err := e.repo.AlertStates(ctx)
+	if err != nil {
+		return fmt.Errorf("load alert states: %w", err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, a := range rows {
+		hs := e.hostState(a.Host, true)
+		st := &state{
+			host: a.Host, metric: a.Metric, hs: hs, level: a.Level, since: a.Since,
+			lastValue: a.LastValue, lastCheck: a.LastCheck, lastSeen: now,
+			count: a.NotificationCount, notifiedLevel: a.NotifiedLevel,
+			ack: a.Acknowledged, ackBy: a.AckBy, flapping: a.Flapping, detail: a.Detail,
+			heartbeat: familyOf(a.Metric) != "" || a.Metric == HeartbeatHost,
+			clock:     a.Metric == HeartbeatClockOffset,
+			episode:   a.EpisodeStart,
+		}
+		if a.LastNotified > 0 {
+			st.lastNotified = fromUnix(a.LastNotified)
+		}
+		st.lastKind, st.lastPrev, st.lastEpisode = a.LastKind, a.PrevLevel, a.LastEpisode
+		if st.flapping {
+			st.lastChange, st.flapLevel = now, st.notifiedLevel
+		}
+		if st.heartbeat {
+			// The tracker's state behind the level, persisted as the detail.
+			st.hb = &hbInfo{state: heartbeat.State(a.Detail)}
+		}
+		if !st.level.Valid() {
+			st.level = sdk.LevelUnknown
+		}
+		switch {
+		case st.level == sdk.LevelOK:
+			st.episode = 0
+		case st.episode == 0:
+			st.episode = st.since // stored before episodes were
+		}
+		if st.level != sdk.LevelOK {
+			st.worst = st.level
+		}
+		hs.metrics[a.Metric] = st
+	}
+	if err := e.resumeEpisodes(ctx, now); err != nil {
+		return err
+	}
+	e.reconcile(e.rules, now)
+	e.replay(now)
+	e.log.Debug("alert states loaded", "states", len(rows), "silences", len(sils))
+	return nil
+}
+
+// flush hands dirty states to the store; all adds states whose value
+// changed, wait waits for the commit.
+func (e *Evaluator) flush(ctx context.Context, all, wait bool) error {
+	if all {
+		// Queued like any snapshot, under the host lock, so they keep
+		// their place after older snapshots of the same state.
+		for _, hs := range e.hostList() {
+			hs.mu.Lock()
+			for _, st := range hs.metrics {
+				if st.valueDirty {
+					e.save(st)
+				}
+			}
+			hs.mu.Unlock()
+		}
+	}
+	// flushMu keeps the store's queue in snapshot order across flushes.
+	e.flushMu.Lock()
+	defer e.flushMu.Unlock()
+	e.pendMu.Lock()
+	ops := e.pending
+	e.pending = nil
+	e.pendMu.Unlock()
+	// Only the newest operation of each state is written.
+	last := make(map[Key]int, len(ops))
+	for i, op := range ops {
+		last[Key{Host: op.row.Host, Metric: op.row.Metric}] = i
+	}
+	var rows []SavedState
+	var del []Key
+	for i, op := range ops {
+		k := Key{Host: op.row.Host, Metric: op.row.Metric}
+		switch {
+		case last[k] != i:
+		case op.del:
+			del = append(del, k)
+		default:
+			rows = append(rows, op.row)
+		}
+	}
+	if wait {
+		return e.repo.SaveAlertStatesSync(ctx, rows, del)
+	}
+	// In slices, so the store's writer can commit ingestion in between.
+	for len(rows) > flushChunk {
+		e.repo.SaveAlertStates(rows[:flushChunk], nil)
+		rows = rows[flushChunk:]
+	}
+	e.repo.SaveAlertStates(rows, del)
+	return nil
+}
+
+// handOff queues every pending snapshot with the store's writer without
+// waiting for the commit.
+func (e *Evaluator) handOff() {
+	if err := e.flush(context.Background(), false, false); err != nil {
+		e.log.Error("saving alert states failed", "error", err)
+	}
+}
+
+// Flush writes every state to the store and waits for the commit.
+func (e *Evaluator) Flush(ctx context.Context) error { return e.flush(ctx, true, true) }
+
+func (st *state) row() SavedState {
+	r := SavedState{
+		Host: st.host, Metric: st.metric, Level: st.level, Since: st.since,
+		LastValue: st.lastValue, LastCheck: st.lastCheck, NotificationCount: st.count,
+		NotifiedLevel: st.notifiedLevel, Acknowledged: st.ack, AckBy: st.ackBy,
+		Flapping: st.flapping, Detail: st.detail, EpisodeStart: st.episode,
+		PrevLevel: st.lastPrev, LastKind: st.lastKind, LastEpisode: st.lastEpisode,
+	}
+	if !st.lastNotified.IsZero() {
+		r.LastNotified = toUnix(st.lastNotified)
+	}
+	return r
+}
+
+// save queues a snapshot of st for the next flush. The host must be locked.
+func (e *Evaluator) save(st *state) {
+	row := st.row()
+	st.valueDirty = false
+	e.pendMu.Lock()
+	e.pending = append(e.pending, pendingOp{row: row})
+	e.pendMu.Unlock()
+}
