@@ -209,7 +209,8 @@ func TestDialerChecksTheContextsPolicy(t *testing.T) {
 // the configured url.
 type policyProbe struct {
 	mu     sync.Mutex
-	keys   []string
+	url    string
+	sawKey bool // the policy key was readable in the settings
 	policy *sdk.Destinations
 	client *http.Client
 }
@@ -217,21 +218,18 @@ type policyProbe struct {
 func (p *policyProbe) Schema() sdk.Schema {
 	return sdk.Schema{Type: "probe", Label: "Probe", Fields: []sdk.Field{{Key: "url", Label: "URL", Type: sdk.FieldText, Required: true}}}
 }
-func (p *policyProbe) Validate(cfg sdk.Config) error {
-	if _, ok := cfg[sdk.DestinationsKey]; ok {
+func (p *policyProbe) Validate(cfg sdk.Settings) error {
+	if cfg.Raw(sdk.DestinationsKey) != "" {
 		return errors.New("validate saw the policy key")
 	}
 	return nil
 }
-func (p *policyProbe) Notify(ctx context.Context, cfg sdk.Config, _ sdk.Event) error {
+func (p *policyProbe) Notify(ctx context.Context, cfg sdk.Settings, _ sdk.Event) error {
 	p.mu.Lock()
-	p.keys = nil
-	for k := range cfg {
-		p.keys = append(p.keys, k)
-	}
+	p.url, p.sawKey = cfg.String("url"), cfg.Raw(sdk.DestinationsKey) != ""
 	p.policy = sdk.DestinationsFrom(ctx)
 	p.mu.Unlock()
-	return get(ctx, p.client, cfg.Get("url"))
+	return get(ctx, p.client, cfg.String("url"))
 }
 
 func TestServedNotifierGetsThePolicyNotTheKey(t *testing.T) {
@@ -249,10 +247,10 @@ func TestServedNotifierGetsThePolicyNotTheKey(t *testing.T) {
 		t.Fatalf("Notify = %v (%#v), want a permanent refusal with its reason", err, re)
 	}
 	probe.mu.Lock()
-	keys, policy := probe.keys, probe.policy
+	url, sawKey, policy := probe.url, probe.sawKey, probe.policy
 	probe.mu.Unlock()
-	if len(keys) != 1 || keys[0] != "url" || policy == nil || !policy.Restricted {
-		t.Fatalf("notifier saw keys %v and policy %+v", keys, policy)
+	if url != srv.URL || sawKey || policy == nil || !policy.Restricted {
+		t.Fatalf("notifier saw url %q, the policy key %v and policy %+v", url, sawKey, policy)
 	}
 	if srv.hits.Load() != 0 {
 		t.Fatal("the refused server was reached")

@@ -1,14 +1,20 @@
-// Package sdk is what a notifier plugin for hbd is written against, and what
-// the hbd daemon uses to talk to such a plugin.
+// Package sdk is what a notifier plugin for hbd is written against.
 //
 // A plugin author implements [Notifier] and calls [Serve] from main:
 //
 //	func main() { sdk.Serve(mynotifier.New()) }
 //
-// The daemon launches each hbd-notifier-* binary with [ClientConfig], obtains
-// a [*Client] with [Dispense], and calls Schema, Validate and Notify on it.
-// Between the two runs hashicorp/go-plugin over gRPC; the wire messages are an
-// internal detail of this module (see proto/notifier.proto).
+// Serve speaks the daemon's plugin protocol (hashicorp/go-plugin over
+// gRPC); nothing of that protocol is part of this package's API, so a
+// go-plugin release cannot break a notifier's build. The daemon's side of
+// the protocol is package sdk/host, the in-process test harness and the
+// conformance checks are package sdk/sdktest.
+//
+// Every call hands the notifier the channel's configuration as [Settings]:
+// the SDK has applied the schema defaults and the schema check first
+// ([NewSettings]), so a notifier reads typed values ([Settings.String],
+// [Settings.Int], [Settings.Bool], [Settings.List]) and checks only what
+// the schema cannot say (URL shapes, ranges, allowed values).
 //
 // Lifecycle: the daemon calls Schema once after starting the plugin process,
 // Validate when a channel is created or changed, and Notify for every

@@ -4,14 +4,6 @@ import (
 	"errors"
 )
 
-// ErrUnavailable means the plugin process could not be reached (it died, or
-// the connection broke). The call may succeed after the daemon restarts it.
-var ErrUnavailable = errors.New("notifier plugin unavailable")
-
-// ErrUnimplemented means the plugin does not know the call, typically because
-// it was built against an older SDK. It is permanent.
-var ErrUnimplemented = errors.New("notifier plugin does not implement this call")
-
 // permanent is implemented by errors that know whether retrying can help.
 type permanent interface{ Permanent() bool }
 
@@ -33,17 +25,18 @@ func Permanent(err error) error {
 }
 
 // IsPermanent reports whether err, or an error it wraps, is marked permanent:
-// by [Permanent], by an [*HTTPStatusError] for a 4xx answer other than 408
-// and 429, or by a [*RemoteError] that the plugin marked so. Unmarked errors,
-// timeouts and cancellations are retryable.
+// by [Permanent] (on either side of the wire), or by an [*HTTPStatusError]
+// for a 4xx answer other than 408 and 429. Unmarked errors, timeouts and
+// cancellations are retryable.
 func IsPermanent(err error) bool {
 	var p permanent
 	return errors.As(err, &p) && p.Permanent()
 }
 
-// RemoteError is an error a plugin returned from Validate or Notify, as the
-// daemon's [Client] receives it. Secret field values have been removed from
-// Message by the plugin side of the SDK.
+// RemoteError is an error a notifier returned from Validate or Notify as it
+// reaches the daemon (and sdktest's Harness) over the wire. Secret field
+// values have been removed from Message by the plugin side of the SDK. An
+// error the notifier marked [Permanent] arrives wrapped with Permanent.
 type RemoteError struct {
 	// Message is the plugin's error text.
 	Message string
@@ -54,15 +47,10 @@ type RemoteError struct {
 	// "" from plugins that predate it. Check it with [ValidReason] before
 	// showing it: it comes from the plugin.
 	Reason string
-
-	permanent bool
 }
 
 // Error returns the plugin's message.
 func (e *RemoteError) Error() string { return e.Message }
-
-// Permanent reports whether the plugin marked the error as not worth retrying.
-func (e *RemoteError) Permanent() bool { return e.permanent }
 
 // ErrorField returns the configuration key an error is about: the Key of a
 // [*FieldError] or the Field of a [*RemoteError] anywhere in err's chain, or

@@ -25,7 +25,7 @@ func TestPermanentSurvivesWrapping(t *testing.T) {
 		{"marked", Permanent(base), true},
 		{"marked then wrapped", fmt.Errorf("pushover: %w", Permanent(base)), true},
 		{"context deadline", context.DeadlineExceeded, false},
-		{"remote permanent", &RemoteError{Message: "x", permanent: true}, true},
+		{"remote permanent", Permanent(&RemoteError{Message: "x"}), true},
 		{"remote retryable", &RemoteError{Message: "x"}, false},
 		{"http 401", &HTTPStatusError{StatusCode: 401}, true},
 		{"http 503", &HTTPStatusError{StatusCode: 503}, false},

@@ -22,7 +22,8 @@ func WithLogger(ctx context.Context, l hclog.Logger) context.Context {
 // Logger returns the logger a Notifier should use during a call. In a served
 // plugin it writes JSON lines to stderr, which the daemon forwards into its
 // own log with the plugin's name; never write to stdout, which belongs to
-// go-plugin. Without a logger in ctx it returns one writing to stderr.
+// the plugin protocol. Without a logger in ctx it returns one writing to
+// stderr.
 func Logger(ctx context.Context) hclog.Logger {
 	if l, ok := ctx.Value(loggerKey{}).(hclog.Logger); ok {
 		return l

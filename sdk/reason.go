@@ -112,8 +112,6 @@ func Reason(err error) string {
 		return ReasonSettings
 	case errors.As(err, &tp) && tp.Code >= 200 && tp.Code < 600:
 		return ReasonSMTP(tp.Code)
-	case errors.Is(err, ErrUnavailable):
-		return ReasonPlugin
 	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
 		return ReasonTimeout
 	case errors.As(err, &dns):

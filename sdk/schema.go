@@ -147,8 +147,10 @@ func isReserved(key string) bool {
 // Validate checks cfg against the schema's generic rules: required fields are
 // present (after defaults), number fields parse as numbers and bool fields as
 // booleans. It returns the first problem as a [*FieldError], or nil. Keys not
-// in the schema are ignored. Notifiers call it first in their own Validate and
-// then check what only they know (URL shapes, allowed values).
+// in the schema are ignored. The SDK runs it (through [NewSettings]) before
+// every Validate and Notify call, so a notifier checks only what only it
+// knows (URL shapes, allowed values); the daemon runs it too, before asking
+// the plugin.
 func (s Schema) Validate(cfg Config) error {
 	for _, f := range s.Fields {
 		v := strings.TrimSpace(cfg[f.Key])

@@ -80,18 +80,27 @@ func TestSchemaValidateNamesTheField(t *testing.T) {
 	}
 }
 
-func TestConfigGetters(t *testing.T) {
-	cfg := Config{"n": " 42 ", "bad": "x", "b": "true", "list": "a@x, b@x,\n c@x ,,", "s": "  v "}
-	if got := cfg.Int("n", 7); got != 42 {
-		t.Errorf("Int(n) = %d, want 42", got)
+func TestSettingsGetters(t *testing.T) {
+	schema := Schema{Fields: []Field{{Key: "n", Type: FieldNumber}, {Key: "frac", Type: FieldNumber},
+		{Key: "b", Type: FieldBool}, {Key: "list", Type: FieldText}, {Key: "s", Type: FieldText},
+		{Key: "pw", Type: FieldSecret}, {Key: "d", Type: FieldNumber, Default: "7"}}}
+	cfg, err := NewSettings(schema, Config{"n": " 42 ", "frac": "2.5", "b": "true", "list": "a@x, b@x,\n c@x ,,", "s": "  v ", "pw": " p w "})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := cfg.Int("bad", 7); got != 7 {
-		t.Errorf("Int(bad) = %d, want default 7", got)
+	if got, ok := cfg.Int("n"); !ok || got != 42 {
+		t.Errorf("Int(n) = %d, %v, want 42", got, ok)
 	}
-	if got := cfg.Int("absent", 7); got != 7 {
-		t.Errorf("Int(absent) = %d, want default 7", got)
+	if _, ok := cfg.Int("frac"); ok {
+		t.Error("Int(frac) is ok for 2.5")
 	}
-	if !cfg.Bool("b", false) || !cfg.Bool("absent", true) || cfg.Bool("bad", false) {
+	if _, ok := cfg.Int("absent"); ok {
+		t.Error("Int(absent) is ok")
+	}
+	if got, ok := cfg.Int("d"); !ok || got != 7 {
+		t.Errorf("Int(d) = %d, %v, want the default 7", got, ok)
+	}
+	if !cfg.Bool("b") || cfg.Bool("absent") {
 		t.Error("Bool did not parse or default as expected")
 	}
 	if got := strings.Join(cfg.List("list"), "|"); got != "a@x|b@x|c@x" {
@@ -100,8 +109,32 @@ func TestConfigGetters(t *testing.T) {
 	if cfg.List("absent") != nil {
 		t.Error("List(absent) should be nil")
 	}
-	if got := cfg.Get("s"); got != "v" {
-		t.Errorf("Get = %q", got)
+	if got := cfg.String("s"); got != "v" {
+		t.Errorf("String = %q", got)
+	}
+	if got := cfg.Raw("pw"); got != " p w " {
+		t.Errorf("Raw = %q", got)
+	}
+	if (Settings{}).String("s") != "" {
+		t.Error("the zero Settings is not empty")
+	}
+}
+
+func TestNewSettingsChecksAfterDefaults(t *testing.T) {
+	schema := Schema{Fields: []Field{{Key: "host", Type: FieldText, Required: true}, {Key: "port", Type: FieldNumber, Required: true, Default: "587"}}}
+	if _, err := NewSettings(schema, Config{"port": "25"}); !errors.Is(err, ErrRequired) || ErrorField(err) != "host" {
+		t.Errorf("NewSettings without host = %v, want ErrRequired on host", err)
+	}
+	if _, err := NewSettings(schema, Config{"host": "mx", "port": "smtp"}); !errors.Is(err, ErrNotNumber) || ErrorField(err) != "port" {
+		t.Errorf("NewSettings with port smtp = %v, want ErrNotNumber on port", err)
+	}
+	in := Config{"host": "mx"}
+	cfg, err := NewSettings(schema, in)
+	if err != nil || cfg.String("port") != "587" {
+		t.Errorf("NewSettings = %v, port %q, want the default 587", err, cfg.String("port"))
+	}
+	if _, ok := in["port"]; ok {
+		t.Error("NewSettings modified its argument")
 	}
 }
 

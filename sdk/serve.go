@@ -6,7 +6,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-plugin"
-	"google.golang.org/grpc"
+
+	"github.com/hbdmon/hbd/sdk/internal/pluginrpc"
 )
 
 // Serve runs n as an hbd notifier plugin and returns when the daemon shuts
@@ -14,34 +15,30 @@ import (
 //
 //	func main() { sdk.Serve(mynotifier.New()) }
 //
-// Serve speaks go-plugin's gRPC protocol with [Handshake], logs JSON lines
-// to stderr (which the daemon forwards to its log), and exits the process
-// when the daemon that started it goes away without shutting it down (for
-// example after a SIGKILL). Nothing may be written to stdout before Serve:
-// go-plugin's handshake line goes there.
+// Serve speaks the daemon's plugin protocol (go-plugin over gRPC), logs
+// JSON lines to stderr (which the daemon forwards to its log), and exits
+// the process when the daemon that started it goes away without shutting
+// it down (for example after a SIGKILL). Nothing may be written to stdout
+// before Serve: the protocol's handshake line goes there.
 func Serve(n Notifier) {
 	stop := make(chan struct{})
 	defer close(stop)
 	go exitWithParent(stop, time.Second, func() { os.Exit(1) })
-	plugin.Serve(ServeConfig(n, os.Stderr))
+	plugin.Serve(serveConfig(n, os.Stderr))
 }
 
-// ServeConfig returns the go-plugin server configuration [Serve] uses, with
-// logs written as JSON lines to logOutput. It exists for in-process
-// harnesses such as sdk/sdktest, which set its Test field; plugins call
-// [Serve].
-func ServeConfig(n Notifier, logOutput io.Writer) *plugin.ServeConfig {
+func init() {
+	pluginrpc.NotifierServeConfig = func(n any, logs io.Writer) *plugin.ServeConfig {
+		return serveConfig(n.(Notifier), logs)
+	}
+}
+
+// serveConfig returns the go-plugin server configuration [Serve] uses, with
+// logs written as JSON lines to logOutput.
+func serveConfig(n Notifier, logOutput io.Writer) *plugin.ServeConfig {
 	red := newRedactor(logOutput)
 	log := newPluginLogger(n.Schema().Type, red)
-	return &plugin.ServeConfig{
-		HandshakeConfig: Handshake,
-		Plugins:         plugin.PluginSet{PluginName: &Plugin{Impl: n, log: log, red: red}},
-		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
-			opts = append(opts, grpc.MaxRecvMsgSize(MaxMessageSize), grpc.MaxSendMsgSize(MaxMessageSize))
-			return grpc.NewServer(opts...)
-		},
-		Logger: log,
-	}
+	return pluginrpc.ServeConfig(newGRPCServer(n, log, red), log)
 }
 
 // exitWithParent calls exit once the process's parent changes, which on

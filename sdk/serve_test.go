@@ -18,6 +18,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"github.com/hbdmon/hbd/sdk"
+	"github.com/hbdmon/hbd/sdk/host"
+	"github.com/hbdmon/hbd/sdk/internal/pluginrpc"
 	"github.com/hbdmon/hbd/sdk/internal/testnotifier"
 )
 
@@ -52,15 +54,15 @@ func (b *syncBuffer) String() string {
 
 // startPluginProcess launches this test binary as a plugin the way the
 // daemon launches a notifier binary.
-func startPluginProcess(t *testing.T) (*sdk.Client, *plugin.Client, *syncBuffer) {
+func startPluginProcess(t *testing.T) (*host.Client, *plugin.Client, *syncBuffer) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), servePluginEnv+"=1")
 	hostLog := &syncBuffer{}
 	logger := hclog.New(&hclog.LoggerOptions{Name: "host", Output: hostLog, Level: hclog.Debug})
-	pc := plugin.NewClient(sdk.ClientConfig(cmd, logger))
+	pc := plugin.NewClient(host.ClientConfig(cmd, logger))
 	t.Cleanup(pc.Kill)
-	c, err := sdk.Dispense(pc)
+	c, err := host.Dispense(pc)
 	if err != nil {
 		t.Fatalf("Dispense: %v\nhost log:\n%s", err, hostLog)
 	}
@@ -108,6 +110,26 @@ func TestPluginProcessRoundTrip(t *testing.T) {
 		}
 	})
 
+	t.Run("schema defaults and check come before the notifier", func(t *testing.T) {
+		err := c.Validate(ctx, sdk.Config{"url": receiver.URL})
+		if sdk.ErrorField(err) != "token" || sdk.Reason(err) != sdk.ReasonSettings {
+			t.Fatalf("Validate(no token) = %v, want an error on field token", err)
+		}
+		mu.Lock()
+		before := len(got)
+		mu.Unlock()
+		err = c.Notify(ctx, sdk.Config{"url": receiver.URL, "token": "good-token", "retries": "many"}, sdk.Event{ID: "ok"})
+		if sdk.ErrorField(err) != "retries" || !sdk.IsPermanent(err) {
+			t.Fatalf("Notify(retries=many) = %v, want a permanent error on field retries", err)
+		}
+		mu.Lock()
+		after := len(got)
+		mu.Unlock()
+		if after != before {
+			t.Fatalf("the notifier was called with a configuration that fails the schema check")
+		}
+	})
+
 	tests := []struct {
 		name      string
 		cfg       sdk.Config
@@ -146,7 +168,7 @@ func TestPluginProcessRoundTrip(t *testing.T) {
 		if err == nil || strings.Contains(err.Error(), secret) {
 			t.Fatalf("Notify(panic) = %v, want error with the secret redacted", err)
 		}
-		waitFor(t, func() bool { return strings.Contains(hostLog.String(), "about to leak") })
+		eventually(t, "the plugin's log line in the host log", func() bool { return strings.Contains(hostLog.String(), "about to leak") })
 		if logs := hostLog.String(); strings.Contains(logs, secret) {
 			t.Fatalf("host log contains the secret:\n%s", logs)
 		}
@@ -184,7 +206,7 @@ func TestPluginProcessGoneIsUnavailable(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := c.Notify(ctx, sdk.Config{"url": "http://127.0.0.1:1", "token": "x"}, sdk.Event{})
-	if !errors.Is(err, sdk.ErrUnavailable) || sdk.IsPermanent(err) {
+	if !errors.Is(err, host.ErrUnavailable) || sdk.IsPermanent(err) || sdk.Reason(err) != sdk.ReasonPlugin {
 		t.Fatalf("Notify on a killed plugin = %v, want retryable ErrUnavailable", err)
 	}
 }
@@ -193,7 +215,7 @@ func TestPluginExitsWhenParentIsKilled(t *testing.T) {
 	// sh plays the daemon: it starts the plugin, prints its pid and is then
 	// SIGKILLed, so it cannot stop the plugin.
 	sh := exec.Command("sh", "-c", `"$0" & echo "pid=$!"; wait`, os.Args[0])
-	sh.Env = append(os.Environ(), servePluginEnv+"=1", sdk.Handshake.MagicCookieKey+"="+sdk.Handshake.MagicCookieValue)
+	sh.Env = append(os.Environ(), servePluginEnv+"=1", pluginrpc.Handshake.MagicCookieKey+"="+pluginrpc.Handshake.MagicCookieValue)
 	out, err := sh.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -221,7 +243,7 @@ func TestPluginExitsWhenParentIsKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = sh.Wait()
-	waitFor(t, func() bool { return !running(pid) })
+	eventually(t, "the orphaned plugin to exit", func() bool { return !running(pid) })
 }
 
 // running reports whether pid is alive and not a zombie awaiting its reaper.
@@ -236,12 +258,17 @@ func running(pid int) bool {
 	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
 }
 
-func waitFor(t *testing.T, cond func() bool) {
+// eventually fails t unless cond becomes true. The bound only stops a
+// hang (the plugin checks for its parent every second); no test here
+// measures how long anything takes. It is the sdk module's one polling
+// helper: the module cannot import core/testutil.
+func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	const bound = 30 * time.Second
+	deadline := time.Now().Add(bound)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
+			t.Fatalf("timed out after %s waiting for %s", bound, what)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -253,9 +280,9 @@ func waitFor(t *testing.T, cond func() bool) {
 func BenchmarkNotifyRoundTripProcess(b *testing.B) {
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), servePluginEnv+"=1")
-	pc := plugin.NewClient(sdk.ClientConfig(cmd, hclog.NewNullLogger()))
+	pc := plugin.NewClient(host.ClientConfig(cmd, hclog.NewNullLogger()))
 	defer pc.Kill()
-	c, err := sdk.Dispense(pc)
+	c, err := host.Dispense(pc)
 	if err != nil {
 		b.Fatal(err)
 	}

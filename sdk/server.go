@@ -6,13 +6,16 @@ import (
 	"runtime/debug"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/hbdmon/hbd/sdk/internal/notifierpb"
 	"google.golang.org/grpc/status"
+
+	"github.com/hbdmon/hbd/sdk/internal/notifierpb"
 )
 
-// grpcServer adapts a Notifier to the generated gRPC service. It fills in
-// schema defaults, hands the call a logger, keeps secrets out of errors and
-// logs, and turns a panic into a retryable error instead of a dead plugin.
+// grpcServer adapts a Notifier to the generated gRPC service. It takes the
+// destination policy out of the configuration, applies the schema defaults
+// and check ([NewSettings]) before the notifier sees a call, hands the call
+// a logger, keeps secrets out of errors and logs, and turns a panic into a
+// retryable error instead of a dead plugin.
 type grpcServer struct {
 	notifierpb.UnimplementedNotifierServer
 
@@ -39,7 +42,11 @@ func (s *grpcServer) Validate(ctx context.Context, req *notifierpb.ValidateReque
 		if dstErr != nil {
 			return dstErr
 		}
-		return s.impl.Validate(cfg)
+		set, err := newSettings(s.schema, cfg)
+		if err != nil {
+			return err
+		}
+		return s.impl.Validate(set)
 	})
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return nil, status.FromContextError(ctxErr).Err()
@@ -56,12 +63,16 @@ func (s *grpcServer) Notify(ctx context.Context, req *notifierpb.NotifyRequest) 
 		if dstErr != nil {
 			return Permanent(dstErr)
 		}
+		set, err := newSettings(s.schema, cfg)
+		if err != nil {
+			return Permanent(err)
+		}
 		ctx = WithDestinations(ctx, dst)
-		return s.impl.Notify(WithLogger(ctx, s.log.With("event_id", ev.ID)), cfg, ev)
+		return s.impl.Notify(WithLogger(ctx, s.log.With("event_id", ev.ID)), set, ev)
 	})
 	// The call's deadline passed (or the daemon cancelled it) while the
 	// notifier ran: whatever it returned, answer with the context's status,
-	// which the daemon's Client turns into a retryable ctx error. The
+	// which the daemon's client turns into a retryable ctx error. The
 	// server's deadline is reached a little before the client's, so the
 	// answer may arrive while the client's ctx is still live.
 	if ctxErr := ctx.Err(); ctxErr != nil {

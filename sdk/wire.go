@@ -4,11 +4,13 @@ import (
 	"errors"
 	"time"
 
-	"github.com/hbdmon/hbd/sdk/internal/notifierpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/hbdmon/hbd/sdk/internal/notifierpb"
 )
 
-// Conversions between the SDK's Go types and the wire messages.
+// Conversions between the SDK's Go types and the wire messages, plugin
+// side: the daemon's side is in sdk/host.
 
 func schemaToPB(s Schema) *notifierpb.SchemaResponse {
 	out := &notifierpb.SchemaResponse{Type: s.Type, Label: s.Label}
@@ -20,27 +22,6 @@ func schemaToPB(s Schema) *notifierpb.SchemaResponse {
 	return out
 }
 
-func schemaFromPB(p *notifierpb.SchemaResponse) Schema {
-	s := Schema{Type: p.GetType(), Label: p.GetLabel(), Fields: make([]Field, 0, len(p.GetFields()))}
-	for _, f := range p.GetFields() {
-		s.Fields = append(s.Fields, Field{
-			Key: f.GetKey(), Label: f.GetLabel(), Type: f.GetType(), Required: f.GetRequired(),
-			Default: f.GetDefault(), Help: f.GetHelp(),
-		})
-	}
-	return s
-}
-
-func eventToPB(e Event) *notifierpb.Event {
-	return &notifierpb.Event{
-		Id: e.ID, Channel: e.Channel, Host: e.Host, MetricPath: e.MetricPath,
-		Level: string(e.Level), PreviousLevel: string(e.PreviousLevel), Value: e.Value,
-		Since: timeToPB(e.Since), Time: timeToPB(e.Time), Message: e.Message,
-		Test: e.Test, NotificationCount: int64(e.NotificationCount), Url: e.URL,
-		Text: e.Text, EpisodeStart: timeToPB(e.EpisodeStart),
-	}
-}
-
 func eventFromPB(p *notifierpb.Event) Event {
 	return Event{
 		ID: p.GetId(), Channel: p.GetChannel(), Host: p.GetHost(), MetricPath: p.GetMetricPath(),
@@ -49,13 +30,6 @@ func eventFromPB(p *notifierpb.Event) Event {
 		Test: p.GetTest(), NotificationCount: int(p.GetNotificationCount()), URL: p.GetUrl(),
 		Text: p.GetText(), EpisodeStart: timeFromPB(p.GetEpisodeStart()),
 	}
-}
-
-func timeToPB(t time.Time) *timestamppb.Timestamp {
-	if t.IsZero() {
-		return nil
-	}
-	return timestamppb.New(t)
 }
 
 func timeFromPB(ts *timestamppb.Timestamp) time.Time {
@@ -76,15 +50,4 @@ func errorToPB(err error, secrets []string) *notifierpb.Error {
 		out.Field = fe.Key
 	}
 	return out
-}
-
-func errorFromPB(p *notifierpb.Error) error {
-	if p == nil {
-		return nil
-	}
-	msg := p.GetMessage()
-	if msg == "" {
-		msg = "notifier plugin reported an error without a message"
-	}
-	return &RemoteError{Message: msg, Field: p.GetField(), Reason: p.GetReason(), permanent: p.GetPermanent()}
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/hbdmon/hbd/sdk"
+	"github.com/hbdmon/hbd/sdk/host"
 )
 
 // Prefix starts the file name of every notifier plugin binary.
@@ -248,19 +249,19 @@ func (h *Host) Schema(typ string) (sdk.Schema, bool) {
 
 // Validate asks the plugin of typ whether cfg is a usable channel
 // configuration. Errors: ErrUnknownType, a *sdk.RemoteError for a
-// configuration problem, or an error wrapping sdk.ErrUnavailable or a
+// configuration problem, or an error wrapping host.ErrUnavailable or a
 // context error when the plugin could not answer.
 func (h *Host) Validate(ctx context.Context, typ string, cfg sdk.Config) error {
-	return h.call(ctx, typ, func(ctx context.Context, c *sdk.Client) error { return c.Validate(ctx, cfg) })
+	return h.call(ctx, typ, func(ctx context.Context, c *host.Client) error { return c.Validate(ctx, cfg) })
 }
 
 // Notify asks the plugin of typ to deliver ev through the channel
 // configured by cfg. sdk.IsPermanent tells whether retrying may help.
 func (h *Host) Notify(ctx context.Context, typ string, cfg sdk.Config, ev sdk.Event) error {
-	return h.call(ctx, typ, func(ctx context.Context, c *sdk.Client) error { return c.Notify(ctx, cfg, ev) })
+	return h.call(ctx, typ, func(ctx context.Context, c *host.Client) error { return c.Notify(ctx, cfg, ev) })
 }
 
-func (h *Host) call(ctx context.Context, typ string, fn func(context.Context, *sdk.Client) error) error {
+func (h *Host) call(ctx context.Context, typ string, fn func(context.Context, *host.Client) error) error {
 	h.calls.Add(1)
 	err := h.doCall(ctx, typ, fn)
 	if err != nil {
@@ -269,7 +270,7 @@ func (h *Host) call(ctx context.Context, typ string, fn func(context.Context, *s
 	return err
 }
 
-func (h *Host) doCall(ctx context.Context, typ string, fn func(context.Context, *sdk.Client) error) error {
+func (h *Host) doCall(ctx context.Context, typ string, fn func(context.Context, *host.Client) error) error {
 	h.mu.RLock()
 	p, ok := h.types[typ]
 	closed := h.closed
@@ -287,7 +288,7 @@ func (h *Host) doCall(ctx context.Context, typ string, fn func(context.Context, 
 		return err
 	}
 	err = fn(ctx, r.cl)
-	if !errors.Is(err, sdk.ErrUnavailable) || ctx.Err() != nil {
+	if !errors.Is(err, host.ErrUnavailable) || ctx.Err() != nil {
 		return err
 	}
 	// The process died under the call (the request never reached it, or

@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 
 	"github.com/hbdmon/hbd/sdk"
+	"github.com/hbdmon/hbd/sdk/host"
 )
 
 // proc supervises one version of one plugin binary: it starts the process,
@@ -49,7 +50,7 @@ type proc struct {
 // running is one live plugin process.
 type running struct {
 	pc     *plugin.Client
-	cl     *sdk.Client
+	cl     *host.Client
 	schema sdk.Schema
 	pid    int
 	since  time.Time
@@ -148,7 +149,7 @@ func (p *proc) start() (*running, error) {
 	cmd := exec.Command(p.id.exe)
 	cmd.Env = append([]string(nil), p.h.opts.Env...)
 	cmd.Dir = filepath.Dir(p.id.exe)
-	cfg := sdk.ClientConfig(cmd, p.h.log)
+	cfg := host.ClientConfig(cmd, p.h.log)
 	cfg.SkipHostEnv = true
 	cfg.StartTimeout = p.h.opts.StartTimeout
 	if p.pin != "" {
@@ -161,14 +162,14 @@ func (p *proc) start() (*running, error) {
 	}
 	pc := plugin.NewClient(cfg)
 	since := time.Now()
-	cl, err := sdk.Dispense(pc)
+	cl, err := host.Dispense(pc)
 	if err != nil {
 		p.kill(pc, 0)
 		switch {
 		case errors.Is(err, plugin.ErrChecksumsDoNotMatch):
 			return nil, &refuseError{"SHA-256 does not match plugin_checksums"}
 		case strings.Contains(strings.ToLower(err.Error()), "incompatible api version"):
-			return nil, &refuseError{fmt.Sprintf("built for another notifier protocol version (the daemon speaks %d): %v", sdk.ProtocolVersion, err)}
+			return nil, &refuseError{fmt.Sprintf("built for another notifier protocol version (the daemon speaks %d): %v", host.ProtocolVersion, err)}
 		}
 		return nil, err
 	}
@@ -181,7 +182,7 @@ func (p *proc) start() (*running, error) {
 	cancel()
 	if err != nil {
 		p.stopProcess(r)
-		if errors.Is(err, sdk.ErrUnimplemented) {
+		if errors.Is(err, host.ErrUnimplemented) {
 			return nil, &refuseError{"does not answer Schema: " + err.Error()}
 		}
 		return nil, fmt.Errorf("schema: %w", err)
@@ -263,9 +264,9 @@ func (p *proc) client(ctx context.Context, stale *running) (*running, error) {
 		select {
 		case <-changed:
 		case <-p.done:
-			return nil, fmt.Errorf("%s stopped: %w", p.name, sdk.ErrUnavailable)
+			return nil, fmt.Errorf("%s stopped: %w", p.name, host.ErrUnavailable)
 		case <-ctx.Done():
-			return nil, fmt.Errorf("%s is restarting: %w", p.name, sdk.ErrUnavailable)
+			return nil, fmt.Errorf("%s is restarting: %w", p.name, host.ErrUnavailable)
 		}
 	}
 }

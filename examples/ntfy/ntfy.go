@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -68,21 +67,17 @@ type settings struct {
 	priority                int // 0 when not configured
 }
 
-func (n *Notifier) parse(cfg sdk.Config) (settings, error) {
-	cfg = cfg.WithDefaults(n.Schema())
-	if err := n.Schema().Validate(cfg); err != nil {
-		return settings{}, err
-	}
-	s := settings{serverURL: strings.TrimRight(cfg.Get("server_url"), "/"), topic: cfg.Get("topic"), token: cfg.Get("token")}
+func (n *Notifier) parse(cfg sdk.Settings) (settings, error) {
+	s := settings{serverURL: strings.TrimRight(cfg.String("server_url"), "/"), topic: cfg.String("topic"), token: cfg.String("token")}
 	if _, err := sdk.ParseHTTPURL(s.serverURL); err != nil {
 		return settings{}, &sdk.FieldError{Key: "server_url", Err: err}
 	}
 	if !topicPattern.MatchString(s.topic) {
 		return settings{}, &sdk.FieldError{Key: "topic", Err: ErrTopic}
 	}
-	if raw := cfg.Get("priority"); raw != "" {
-		p, err := strconv.Atoi(raw)
-		if err != nil || p < priorityMin || p > priorityMax {
+	if cfg.String("priority") != "" {
+		p, ok := cfg.Int("priority")
+		if !ok || p < priorityMin || p > priorityMax {
 			return settings{}, &sdk.FieldError{Key: "priority", Err: ErrPriority}
 		}
 		s.priority = p
@@ -91,7 +86,7 @@ func (n *Notifier) parse(cfg sdk.Config) (settings, error) {
 }
 
 // Validate checks cfg without contacting the server.
-func (n *Notifier) Validate(cfg sdk.Config) error {
+func (n *Notifier) Validate(cfg sdk.Settings) error {
 	_, err := n.parse(cfg)
 	return err
 }
@@ -108,7 +103,7 @@ type message struct {
 
 // Notify publishes ev. A rejected token or topic (4xx) is a permanent
 // error; rate limiting, 5xx and network failures are retried by hbd.
-func (n *Notifier) Notify(ctx context.Context, cfg sdk.Config, ev sdk.Event) error {
+func (n *Notifier) Notify(ctx context.Context, cfg sdk.Settings, ev sdk.Event) error {
 	s, err := n.parse(cfg)
 	if err != nil {
 		return sdk.Permanent(err)

@@ -38,7 +38,7 @@ func TestNotifyPublishesJSON(t *testing.T) {
 			r := sdktest.NewReceiver(t)
 			cfg := sdk.Config{"server_url": r.URL + "/", "topic": "hbd-alerts", "token": "tk_abc123"}
 			maps.Copy(cfg, tt.cfg)
-			if err := New().Notify(context.Background(), cfg, tt.ev); err != nil {
+			if err := sdktest.Notify(context.Background(), New(), cfg, tt.ev); err != nil {
 				t.Fatalf("Notify: %v", err)
 			}
 			req, ok := r.Last()
@@ -62,7 +62,7 @@ func TestNotifyPublishesJSON(t *testing.T) {
 
 func TestNotifyWithoutTokenSendsNoAuthorization(t *testing.T) {
 	r := sdktest.NewReceiver(t)
-	if err := New().Notify(context.Background(), sdk.Config{"server_url": r.URL, "topic": "t"}, event(sdk.LevelWarning, "")); err != nil {
+	if err := sdktest.Notify(context.Background(), New(), sdk.Config{"server_url": r.URL, "topic": "t"}, event(sdk.LevelWarning, "")); err != nil {
 		t.Fatal(err)
 	}
 	if req, _ := r.Last(); req.Header.Get("Authorization") != "" {
@@ -75,7 +75,7 @@ func TestNotifyClassifiesAnswers(t *testing.T) {
 	cfg := sdk.Config{"server_url": r.URL, "topic": "t", "token": "tk_secret"}
 	for status, permanent := range map[int]bool{401: true, 403: true, 429: false, 500: false, 507: false} {
 		r.Respond(status, `{"code":40101,"http":401,"error":"unauthorized"}`)
-		err := New().Notify(context.Background(), cfg, event(sdk.LevelCritical, ""))
+		err := sdktest.Notify(context.Background(), New(), cfg, event(sdk.LevelCritical, ""))
 		if err == nil || sdk.IsPermanent(err) != permanent {
 			t.Errorf("status %d: Notify = %v (permanent %v), want permanent %v", status, err, sdk.IsPermanent(err), permanent)
 		}
@@ -98,7 +98,7 @@ func TestValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := New().Validate(tt.cfg)
+			err := sdktest.Validate(New(), tt.cfg)
 			if !errors.Is(err, tt.wantErr) || sdk.ErrorField(err) != tt.field {
 				t.Fatalf("Validate = %v (field %q), want %v on %q", err, sdk.ErrorField(err), tt.wantErr, tt.field)
 			}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/mail"
 	"net/textproto"
-	"strconv"
 	"strings"
 	"time"
 
@@ -75,20 +74,15 @@ type settings struct {
 	tls                string
 }
 
-func (n *Notifier) parse(cfg sdk.Config) (settings, error) {
-	cfg = cfg.WithDefaults(n.Schema())
-	if err := n.Schema().Validate(cfg); err != nil {
-		return settings{}, err
-	}
+func (n *Notifier) parse(cfg sdk.Settings) (settings, error) {
+	port, ok := cfg.Int("port")
 	s := settings{
-		host: cfg.Get("host"), username: cfg.Get("username"), password: cfg["password"],
-		tls: strings.ToLower(cfg.Get("tls")),
+		host: cfg.String("host"), port: port, username: cfg.String("username"), password: cfg.Raw("password"),
+		tls: strings.ToLower(cfg.String("tls")),
 	}
-	port, err := strconv.Atoi(cfg.Get("port"))
-	if err != nil || port < 1 || port > 65535 {
+	if !ok || port < 1 || port > 65535 {
 		return settings{}, &sdk.FieldError{Key: "port", Err: ErrPort}
 	}
-	s.port = port
 	switch s.tls {
 	case TLSNone, TLSStartTLS, TLSImplicit:
 	default:
@@ -97,7 +91,7 @@ func (n *Notifier) parse(cfg sdk.Config) (settings, error) {
 	if s.password != "" && s.username == "" {
 		return settings{}, &sdk.FieldError{Key: "password", Err: ErrPasswordWithoutUser}
 	}
-	from, err := mail.ParseAddress(cfg.Get("from"))
+	from, err := mail.ParseAddress(cfg.String("from"))
 	if err != nil {
 		return settings{}, &sdk.FieldError{Key: "from", Err: ErrAddress}
 	}
@@ -116,7 +110,7 @@ func (n *Notifier) parse(cfg sdk.Config) (settings, error) {
 }
 
 // Validate checks cfg without contacting the mail server.
-func (n *Notifier) Validate(cfg sdk.Config) error {
+func (n *Notifier) Validate(cfg sdk.Settings) error {
 	_, err := n.parse(cfg)
 	return err
 }
@@ -124,7 +118,7 @@ func (n *Notifier) Validate(cfg sdk.Config) error {
 // Notify sends ev as one message to all recipients. SMTP 5xx answers
 // (rejected login, refused recipient) are permanent errors; 4xx answers and
 // connection failures are retryable.
-func (n *Notifier) Notify(ctx context.Context, cfg sdk.Config, ev sdk.Event) error {
+func (n *Notifier) Notify(ctx context.Context, cfg sdk.Settings, ev sdk.Event) error {
 	s, err := n.parse(cfg)
 	if err != nil {
 		return sdk.Permanent(err)

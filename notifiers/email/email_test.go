@@ -161,7 +161,7 @@ func TestMailSaysTheDaemonsText(t *testing.T) {
 	ev := critical()
 	ev.Host, ev.MetricPath, ev.Value = "web02", "heartbeat.host", 2
 	ev.Text = "web02 is DOWN: no heartbeat for 2m10s (IPv4 and IPv6)"
-	if err := New().Notify(context.Background(), srv.config(), ev); err != nil {
+	if err := sdktest.Notify(context.Background(), New(), srv.config(), ev); err != nil {
 		t.Fatalf("Notify: %v", err)
 	}
 	got := srv.received()
@@ -179,7 +179,7 @@ func TestMailSaysTheDaemonsText(t *testing.T) {
 
 func TestNotifySendsMail(t *testing.T) {
 	srv := startSMTP(t)
-	if err := New().Notify(context.Background(), srv.config(), critical()); err != nil {
+	if err := sdktest.Notify(context.Background(), New(), srv.config(), critical()); err != nil {
 		t.Fatalf("Notify: %v", err)
 	}
 	got := srv.received()
@@ -234,7 +234,7 @@ func TestNotifyClassifiesFailures(t *testing.T) {
 			maps.Copy(cfg, tt.set)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			err := New().Notify(ctx, cfg, critical())
+			err := sdktest.Notify(ctx, New(), cfg, critical())
 			if err == nil || sdk.IsPermanent(err) != tt.permanent {
 				t.Fatalf("Notify = %v (permanent %v), want error with permanent %v", err, sdk.IsPermanent(err), tt.permanent)
 			}
@@ -270,7 +270,7 @@ func TestValidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := maps.Clone(base)
 			maps.Copy(cfg, tt.set)
-			err := New().Validate(cfg)
+			err := sdktest.Validate(New(), cfg)
 			if !errors.Is(err, tt.wantErr) || sdk.ErrorField(err) != tt.field {
 				t.Fatalf("Validate = %v (field %q), want %v on %q", err, sdk.ErrorField(err), tt.wantErr, tt.field)
 			}

@@ -140,12 +140,12 @@ func TestDialerObeysTheDestinationPolicy(t *testing.T) {
 	restricted := sdk.WithDestinations(ctx, &sdk.Destinations{Restricted: true})
 	for _, mode := range []string{TLSNone, TLSStartTLS, TLSImplicit} {
 		cfg := sdk.Config{"host": srv.host, "port": srv.port, "from": "hbd@example.com", "to": "ops@example.com", "tls": mode}
-		err := New().Notify(restricted, cfg, critical())
+		err := sdktest.Notify(restricted, New(), cfg, critical())
 		if !errors.Is(err, sdk.ErrDestinationRefused) || sdk.Reason(err) != sdk.ReasonRefused || !sdk.IsPermanent(err) {
 			t.Fatalf("tls %s: Notify to loopback under a restricted policy = %v, want a permanent refusal", mode, err)
 		}
 		cfg["host"] = "localhost"
-		if err := New().Notify(restricted, cfg, critical()); !errors.Is(err, sdk.ErrDestinationRefused) {
+		if err := sdktest.Notify(restricted, New(), cfg, critical()); !errors.Is(err, sdk.ErrDestinationRefused) {
 			t.Fatalf("tls %s: Notify to localhost under a restricted policy = %v, want a refusal", mode, err)
 		}
 	}
@@ -155,7 +155,7 @@ func TestDialerObeysTheDestinationPolicy(t *testing.T) {
 	// Allowed, the connection is made (the server refuses the dialogue).
 	allowed := sdk.WithDestinations(ctx, &sdk.Destinations{Restricted: true, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
 	cfg := sdk.Config{"host": srv.host, "port": srv.port, "from": "hbd@example.com", "to": "ops@example.com", "tls": TLSNone}
-	if err := New().Notify(allowed, cfg, critical()); errors.Is(err, sdk.ErrDestinationRefused) {
+	if err := sdktest.Notify(allowed, New(), cfg, critical()); errors.Is(err, sdk.ErrDestinationRefused) {
 		t.Fatalf("Notify to an allowed address = %v", err)
 	}
 	if conns, _ := srv.counts(); conns != 1 {
@@ -190,7 +190,7 @@ func TestImplicitTLSHandshakes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cfg := sdk.Config{"host": host, "port": port, "from": "hbd@example.com", "to": "ops@example.com", "tls": TLSImplicit}
-	err = New().Notify(ctx, cfg, critical())
+	err = sdktest.Notify(ctx, New(), cfg, critical())
 	if err == nil || sdk.Reason(err) != sdk.ReasonTLS {
 		t.Fatalf("Notify to an untrusted TLS server = %v (reason %q), want %q", err, sdk.Reason(err), sdk.ReasonTLS)
 	}

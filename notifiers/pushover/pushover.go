@@ -79,21 +79,17 @@ type settings struct {
 	apiURL                     string
 }
 
-func (n *Notifier) parse(cfg sdk.Config) (settings, error) {
-	cfg = cfg.WithDefaults(n.Schema())
-	if err := n.Schema().Validate(cfg); err != nil {
-		return settings{}, err
-	}
+func (n *Notifier) parse(cfg sdk.Settings) (settings, error) {
 	s := settings{
-		token: cfg.Get("token"), user: cfg.Get("user"),
-		sound: cfg.Get("sound"), device: cfg.Get("device"), apiURL: cfg.Get("api_url"),
+		token: cfg.String("token"), user: cfg.String("user"),
+		sound: cfg.String("sound"), device: cfg.String("device"), apiURL: cfg.String("api_url"),
 	}
 	if _, err := sdk.ParseHTTPURL(s.apiURL); err != nil {
 		return settings{}, &sdk.FieldError{Key: "api_url", Err: err}
 	}
-	if raw := cfg.Get("priority"); raw != "" {
-		p, err := strconv.Atoi(raw)
-		if err != nil || p < priorityLowest || p > priorityEmergency {
+	if cfg.String("priority") != "" {
+		p, ok := cfg.Int("priority")
+		if !ok || p < priorityLowest || p > priorityEmergency {
 			return settings{}, &sdk.FieldError{Key: "priority", Err: ErrPriority}
 		}
 		s.priority = &p
@@ -102,14 +98,14 @@ func (n *Notifier) parse(cfg sdk.Config) (settings, error) {
 }
 
 // Validate checks cfg without contacting Pushover.
-func (n *Notifier) Validate(cfg sdk.Config) error {
+func (n *Notifier) Validate(cfg sdk.Settings) error {
 	_, err := n.parse(cfg)
 	return err
 }
 
 // Notify posts ev to Pushover. Rejected credentials or parameters (4xx) are
 // permanent errors; 5xx, 429 and network failures are retryable.
-func (n *Notifier) Notify(ctx context.Context, cfg sdk.Config, ev sdk.Event) error {
+func (n *Notifier) Notify(ctx context.Context, cfg sdk.Settings, ev sdk.Event) error {
 	s, err := n.parse(cfg)
 	if err != nil {
 		return sdk.Permanent(err)

@@ -68,7 +68,7 @@ func TestNotifyPostsTheForm(t *testing.T) {
 			r := newReceiver(t)
 			cfg := config(r)
 			maps.Copy(cfg, tt.extra)
-			if err := New().Notify(context.Background(), cfg, tt.ev); err != nil {
+			if err := sdktest.Notify(context.Background(), New(), cfg, tt.ev); err != nil {
 				t.Fatalf("Notify: %v", err)
 			}
 			req, ok := r.Last()
@@ -113,7 +113,7 @@ func TestNotifyClassifiesFailures(t *testing.T) {
 			r := sdktest.NewReceiver(t)
 			r.Respond(tt.status, tt.body)
 			cfg := config(r)
-			err := New().Notify(context.Background(), cfg, critical())
+			err := sdktest.Notify(context.Background(), New(), cfg, critical())
 			if err == nil || sdk.IsPermanent(err) != tt.permanent {
 				t.Fatalf("Notify = %v (permanent %v), want error with permanent %v", err, sdk.IsPermanent(err), tt.permanent)
 			}
@@ -144,13 +144,13 @@ func TestValidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := maps.Clone(base)
 			maps.Copy(cfg, tt.set)
-			err := New().Validate(cfg)
+			err := sdktest.Validate(New(), cfg)
 			if got := sdk.ErrorField(err); got != tt.field || (tt.field == "") != (err == nil) {
 				t.Fatalf("Validate = %v (field %q), want field %q", err, got, tt.field)
 			}
 		})
 	}
-	if err := New().Validate(sdk.Config{"token": "t", "user": "u", "priority": "9"}); !errors.Is(err, ErrPriority) {
+	if err := sdktest.Validate(New(), sdk.Config{"token": "t", "user": "u", "priority": "9"}); !errors.Is(err, ErrPriority) {
 		t.Errorf("Validate(priority 9) = %v, want ErrPriority", err)
 	}
 }

@@ -141,12 +141,8 @@ type settings struct {
 	headers             http.Header
 }
 
-func (n *Notifier) parse(cfg sdk.Config) (settings, error) {
-	cfg = cfg.WithDefaults(n.Schema())
-	if err := n.Schema().Validate(cfg); err != nil {
-		return settings{}, err
-	}
-	s := settings{url: cfg.Get("url"), method: strings.ToUpper(cfg.Get("method")), secret: cfg["secret"]}
+func (n *Notifier) parse(cfg sdk.Settings) (settings, error) {
+	s := settings{url: cfg.String("url"), method: strings.ToUpper(cfg.String("method")), secret: cfg.Raw("secret")}
 	if _, err := sdk.ParseHTTPURL(s.url); err != nil {
 		return settings{}, &sdk.FieldError{Key: "url", Err: err}
 	}
@@ -155,7 +151,7 @@ func (n *Notifier) parse(cfg sdk.Config) (settings, error) {
 	default:
 		return settings{}, &sdk.FieldError{Key: "method", Err: ErrMethod}
 	}
-	h, err := parseHeaders(cfg["headers"])
+	h, err := parseHeaders(cfg.Raw("headers"))
 	if err != nil {
 		return settings{}, &sdk.FieldError{Key: "headers", Err: err}
 	}
@@ -200,14 +196,14 @@ func parseHeaders(raw string) (http.Header, error) {
 }
 
 // Validate checks cfg without sending anything.
-func (n *Notifier) Validate(cfg sdk.Config) error {
+func (n *Notifier) Validate(cfg sdk.Settings) error {
 	_, err := n.parse(cfg)
 	return err
 }
 
 // Notify sends ev as JSON. 4xx answers other than 408, 425 and 429 are
 // permanent errors; 5xx answers, timeouts and network failures retryable.
-func (n *Notifier) Notify(ctx context.Context, cfg sdk.Config, ev sdk.Event) error {
+func (n *Notifier) Notify(ctx context.Context, cfg sdk.Settings, ev sdk.Event) error {
 	s, err := n.parse(cfg)
 	if err != nil {
 		return sdk.Permanent(err)

@@ -30,7 +30,7 @@ func TestNotifySendsSignedJSON(t *testing.T) {
 	r := sdktest.NewReceiver(t)
 	cfg := sdk.Config{"url": r.URL + "/hooks/hbd?x=1", "secret": "hook-secret-123",
 		"headers": "Authorization: Bearer abc\nX-Team: ops, X-Accept: text/plain, application/json"}
-	if err := New().Notify(context.Background(), cfg, event()); err != nil {
+	if err := sdktest.Notify(context.Background(), New(), cfg, event()); err != nil {
 		t.Fatalf("Notify: %v", err)
 	}
 	req, ok := r.Last()
@@ -76,7 +76,7 @@ func TestPayloadCarriesTheEventText(t *testing.T) {
 	ev.Host, ev.MetricPath, ev.Level, ev.Value = "web02", "heartbeat.host", sdk.LevelCritical, 2
 	ev.Text = "web02 is DOWN: no heartbeat for 2m10s (IPv4 and IPv6)"
 	ev.EpisodeStart = ev.Since.Add(-time.Minute)
-	if err := New().Notify(context.Background(), sdk.Config{"url": r.URL}, ev); err != nil {
+	if err := sdktest.Notify(context.Background(), New(), sdk.Config{"url": r.URL}, ev); err != nil {
 		t.Fatal(err)
 	}
 	req, _ := r.Last()
@@ -90,7 +90,7 @@ func TestPayloadCarriesTheEventText(t *testing.T) {
 	}
 	// Without a Text (older daemons) the fields are absent and the title
 	// keeps its old form.
-	if err := New().Notify(context.Background(), sdk.Config{"url": r.URL}, event()); err != nil {
+	if err := sdktest.Notify(context.Background(), New(), sdk.Config{"url": r.URL}, event()); err != nil {
 		t.Fatal(err)
 	}
 	req, _ = r.Last()
@@ -103,7 +103,7 @@ func TestPayloadCarriesTheEventText(t *testing.T) {
 
 func TestNotifyMethodAndUnsigned(t *testing.T) {
 	r := sdktest.NewReceiver(t)
-	if err := New().Notify(context.Background(), sdk.Config{"url": r.URL, "method": "put"}, event()); err != nil {
+	if err := sdktest.Notify(context.Background(), New(), sdk.Config{"url": r.URL, "method": "put"}, event()); err != nil {
 		t.Fatal(err)
 	}
 	req, _ := r.Last()
@@ -127,7 +127,7 @@ func TestNotifyClassifiesAnswers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(http.StatusText(tt.status), func(t *testing.T) {
 			r.Respond(tt.status, "receiver says "+http.StatusText(tt.status))
-			err := New().Notify(context.Background(), sdk.Config{"url": r.URL, "secret": "s3cr3t-value"}, event())
+			err := sdktest.Notify(context.Background(), New(), sdk.Config{"url": r.URL, "secret": "s3cr3t-value"}, event())
 			if (err != nil) != tt.wantErr || sdk.IsPermanent(err) != tt.permanent {
 				t.Fatalf("Notify with %d = %v (permanent %v), want error %v permanent %v",
 					tt.status, err, sdk.IsPermanent(err), tt.wantErr, tt.permanent)
@@ -157,17 +157,17 @@ func TestValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := New().Validate(tt.cfg)
+			err := sdktest.Validate(New(), tt.cfg)
 			if !errors.Is(err, tt.wantErr) || sdk.ErrorField(err) != tt.field {
 				t.Fatalf("Validate = %v (field %q), want %v on %q", err, sdk.ErrorField(err), tt.wantErr, tt.field)
 			}
 		})
 	}
-	err := New().Validate(sdk.Config{"url": "https://x", "headers": "Authorization: Bearer abc\nsecret-without-colon"})
+	err := sdktest.Validate(New(), sdk.Config{"url": "https://x", "headers": "Authorization: Bearer abc\nsecret-without-colon"})
 	if err != nil {
 		t.Fatalf("continuation line rejected: %v", err)
 	}
-	err = New().Validate(sdk.Config{"url": "https://x", "headers": "Bad Name: topsecretvalue"})
+	err = sdktest.Validate(New(), sdk.Config{"url": "https://x", "headers": "Bad Name: topsecretvalue"})
 	if err == nil || strings.Contains(err.Error(), "topsecretvalue") {
 		t.Fatalf("header error %v repeats the value", err)
 	}

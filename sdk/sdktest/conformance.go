@@ -55,7 +55,7 @@ func Conformance(t *testing.T, n sdk.Notifier, valid sdk.Config) {
 	})
 
 	t.Run("valid config accepted", func(t *testing.T) {
-		if err := n.Validate(valid.WithDefaults(schema)); err != nil {
+		if err := Validate(n, valid); err != nil {
 			t.Fatalf("Validate(valid config) = %v, want nil", err)
 		}
 	})
@@ -71,7 +71,7 @@ func Conformance(t *testing.T, n sdk.Notifier, valid sdk.Config) {
 			} {
 				cfg := clone(valid)
 				mutate(cfg)
-				err := n.Validate(cfg.WithDefaults(schema))
+				err := Validate(n, cfg)
 				if err == nil {
 					t.Errorf("Validate with %s %q = nil, want an error", name, f.Key)
 					continue
@@ -101,7 +101,7 @@ func Conformance(t *testing.T, n sdk.Notifier, valid sdk.Config) {
 			if f.Type == sdk.FieldText {
 				cfg[f.Key] = "%zz invalid\x00"
 			}
-			if err := n.Validate(cfg.WithDefaults(schema)); err != nil {
+			if err := Validate(n, cfg); err != nil {
 				assertNoSecret(t, "Validate error with bad "+f.Key, err.Error(), secrets)
 			}
 		}
@@ -112,7 +112,7 @@ func Conformance(t *testing.T, n sdk.Notifier, valid sdk.Config) {
 			logs := &lockedBuffer{}
 			ctx, cancel := context.WithTimeout(captureLogs(context.Background(), logs), 10*time.Second)
 			defer cancel()
-			if err := n.Notify(ctx, withSecrets(valid).WithDefaults(schema), conformanceEvent()); err != nil {
+			if err := Notify(ctx, n, withSecrets(valid), conformanceEvent()); err != nil {
 				assertNoSecret(t, "Notify error", err.Error(), secrets)
 			}
 			assertNoSecret(t, "Notify log", logs.String(), secrets)
@@ -132,7 +132,7 @@ func Conformance(t *testing.T, n sdk.Notifier, valid sdk.Config) {
 				}
 				defer cancel()
 				done := make(chan error, 1)
-				go func() { done <- n.Notify(ctx, cfg, conformanceEvent()) }()
+				go func() { done <- Notify(ctx, n, cfg, conformanceEvent()) }()
 				var err error
 				returned := false
 				if sc.arrived != nil {
@@ -179,7 +179,7 @@ func Conformance(t *testing.T, n sdk.Notifier, valid sdk.Config) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			restricted := sdk.WithDestinations(ctx, &sdk.Destinations{Restricted: true})
-			err := n.Notify(restricted, cfg, conformanceEvent())
+			err := Notify(restricted, n, cfg, conformanceEvent())
 			if !errors.Is(err, sdk.ErrDestinationRefused) || sdk.Reason(err) != sdk.ReasonRefused || !sdk.IsPermanent(err) {
 				t.Errorf("Notify to loopback under a restricted policy = %v, want a permanent refusal: connect through sdk.HTTPClient or sdk.Dialer", err)
 			}

@@ -1,6 +1,8 @@
 // Package sdktest helps notifier authors test a notifier without a daemon:
-// [Start] serves it in-process over the SDK's real go-plugin gRPC plumbing,
-// and [Conformance] checks the rules every notifier must follow.
+// [Validate] and [Notify] call it in-process with the configuration the SDK
+// would hand it, [Start] serves it in-process over the SDK's real
+// go-plugin gRPC plumbing, [Conformance] checks the rules every notifier
+// must follow, and [Receiver] stands in for the service it talks to.
 package sdktest
 
 import (
@@ -15,14 +17,17 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"github.com/hashicorp/go-plugin/runner"
 	"github.com/hbdmon/hbd/sdk"
+	"github.com/hbdmon/hbd/sdk/host"
+	"github.com/hbdmon/hbd/sdk/internal/pluginrpc"
 )
 
 // Harness is a notifier served in-process exactly as [sdk.Serve] would serve
-// it from its own binary (same gRPC server options, same redaction and
-// logging), with a daemon-side [*sdk.Client] connected to it.
+// it from its own binary (same gRPC server options, same defaults and
+// schema check, same redaction and logging), with a daemon-side
+// [*host.Client] connected to it.
 type Harness struct {
 	// Client calls the served notifier the way the daemon does.
-	Client *sdk.Client
+	Client *host.Client
 
 	logs *lockedBuffer
 }
@@ -41,7 +46,7 @@ func Start(tb testing.TB, n sdk.Notifier) *Harness {
 	reattach := make(chan *plugin.ReattachConfig, 1)
 	closed := make(chan struct{})
 
-	cfg := sdk.ServeConfig(n, logs)
+	cfg := pluginrpc.NotifierServeConfig(n, logs)
 	cfg.Test = &plugin.ServeTestConfig{Context: ctx, ReattachConfigCh: reattach, CloseCh: closed}
 	go plugin.Serve(cfg)
 
@@ -60,21 +65,21 @@ func Start(tb testing.TB, n sdk.Notifier) *Harness {
 	rc.ReattachFunc = func() (runner.AttachedRunner, error) { return inProcess{done: closed}, nil }
 
 	pc := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  sdk.Handshake,
-		Plugins:          sdk.PluginMap(),
+		HandshakeConfig:  pluginrpc.Handshake,
+		Plugins:          pluginrpc.PluginMap(),
 		Reattach:         rc,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		Logger:           hclog.New(&hclog.LoggerOptions{Name: "sdktest-host", Output: logs, Level: hclog.Warn}),
 	})
-	rpc, err := pc.Client()
+	client, err := host.Dispense(pc)
+	if err != nil {
+		cancel()
+		tb.Fatalf("sdktest: %v", err)
+	}
+	rpc, err := pc.Client() // the connection Dispense made
 	if err != nil {
 		cancel()
 		tb.Fatalf("sdktest: connect: %v", err)
-	}
-	raw, err := rpc.Dispense(sdk.PluginName)
-	if err != nil {
-		cancel()
-		tb.Fatalf("sdktest: dispense: %v", err)
 	}
 	tb.Cleanup(func() {
 		// Closing the client asks the server to shut down, which ends Serve.
@@ -92,7 +97,7 @@ func Start(tb testing.TB, n sdk.Notifier) *Harness {
 			tb.Logf("sdktest: plugin logs:\n%s", logs)
 		}
 	})
-	return &Harness{Client: raw.(*sdk.Client), logs: logs}
+	return &Harness{Client: client, logs: logs}
 }
 
 // inProcess is the go-plugin runner for a plugin served by this process.

@@ -1,7 +1,7 @@
 // Wire protocol between the hbd daemon (client) and a notifier plugin
 // (server). Plugin authors never touch these messages: they implement the
 // Go interface sdk.Notifier and call sdk.Serve. The protocol is versioned by
-// the go-plugin handshake (sdk.Handshake.ProtocolVersion); within a version,
+// the go-plugin handshake (ProtocolVersion in internal/pluginrpc); within a version,
 // new RPCs and new fields may be added, never renumbered or removed. A client
 // that calls an RPC an older plugin lacks gets codes.Unimplemented.
 

@@ -48,12 +48,9 @@ func (n *Notifier) Schema() sdk.Schema {
 	}}
 }
 
-// Validate checks the schema rules and the URL.
-func (n *Notifier) Validate(cfg sdk.Config) error {
-	if err := n.Schema().Validate(cfg); err != nil {
-		return err
-	}
-	if _, err := sdk.ParseHTTPURL(cfg.Get("url")); err != nil {
+// Validate checks the URL (the SDK has checked the schema rules).
+func (n *Notifier) Validate(cfg sdk.Settings) error {
+	if _, err := sdk.ParseHTTPURL(cfg.String("url")); err != nil {
 		return &sdk.FieldError{Key: "url", Err: err}
 	}
 	return nil
@@ -61,11 +58,11 @@ func (n *Notifier) Validate(cfg sdk.Config) error {
 
 // Notify posts the title to url with the token as bearer, unless ev.Message
 // asks for one of the behaviours above.
-func (n *Notifier) Notify(ctx context.Context, cfg sdk.Config, ev sdk.Event) error {
+func (n *Notifier) Notify(ctx context.Context, cfg sdk.Settings, ev sdk.Event) error {
 	if err := n.Validate(cfg); err != nil {
 		return sdk.Permanent(err)
 	}
-	token := cfg.Get("token")
+	token := cfg.String("token")
 	switch ev.Message {
 	case Panic:
 		panic("boom with " + token)
@@ -80,7 +77,7 @@ func (n *Notifier) Notify(ctx context.Context, cfg sdk.Config, ev sdk.Event) err
 	case Drop:
 		return nil
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cfg.Get("url"), strings.NewReader(sdk.RenderTitle(ev)))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cfg.String("url"), strings.NewReader(sdk.RenderTitle(ev)))
 	if err != nil {
 		return sdk.Permanent(err)
 	}

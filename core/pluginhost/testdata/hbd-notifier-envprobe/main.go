@@ -17,11 +17,11 @@ func (probe) Schema() sdk.Schema {
 	return sdk.Schema{Type: "envprobe", Label: "Environment probe", Fields: []sdk.Field{}}
 }
 
-func (probe) Validate(sdk.Config) error { return nil }
+func (probe) Validate(sdk.Settings) error { return nil }
 
 // Notify fails permanently naming every HBD_PROBE_* variable it inherited,
 // and fails if PATH (which the host passes on) is missing.
-func (probe) Notify(context.Context, sdk.Config, sdk.Event) error {
+func (probe) Notify(context.Context, sdk.Settings, sdk.Event) error {
 	var leaked []string
 	for _, kv := range os.Environ() {
 		if strings.HasPrefix(kv, "HBD_PROBE_") {
