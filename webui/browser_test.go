@@ -326,8 +326,8 @@ func TestPagesInBrowser(t *testing.T) {
 		if s.wsUpgrade.Load() == 0 {
 			t.Error("the page did not connect to the ws_port listener")
 		}
-		s.hub.PublishHost("web01", "DOWN", map[string]any{"connections": []map[string]any{
-			{"family": "ipv4", "state": "DOWN"}, {"family": "ipv6", "state": "LATE", "latency_ms": 9.5},
+		s.hub.PublishHost(ws.Host{Name: "web01", State: "DOWN", Connections: []heartbeat.ConnectionStatus{
+			{Family: heartbeat.IPv4, State: heartbeat.StateDown}, {Family: heartbeat.IPv6, State: heartbeat.StateLate, LatencyMS: 9.5},
 		}})
 		waitJS(t, ctx, "pushed state", `document.querySelector('tr[data-host="web01"]').dataset.state === "DOWN"`)
 		row = evalJS[string](t, ctx, `document.querySelector('tr[data-host="web01"]').innerText`)

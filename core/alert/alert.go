@@ -94,6 +94,16 @@ type Sink interface {
 	AlertEvent(Event)
 }
 
+// fanout hands each event to several sinks in order.
+type fanout []Sink
+
+// AlertEvent calls every sink.
+func (f fanout) AlertEvent(ev Event) {
+	for _, s := range f {
+		s.AlertEvent(ev)
+	}
+}
+
 // SinkFunc adapts a function to Sink.
 type SinkFunc func(Event)
 
@@ -207,14 +217,27 @@ type silence struct {
 	host, metric glob.Pattern
 }
 
-// New returns an evaluator for cfg keeping its states in repo and notifying
-// sink. Nothing runs until Start.
-func New(cfg *config.Config, repo Repository, log hclog.Logger, sink Sink) (*Evaluator, error) {
+// New returns an evaluator for cfg keeping its states in repo and handing
+// every event to each of sinks, in the order given (nil sinks are
+// skipped): in the daemon the live feed, then the notification dispatcher.
+// Nothing runs until Start.
+func New(cfg *config.Config, repo Repository, log hclog.Logger, sinks ...Sink) (*Evaluator, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	if sink == nil {
-		sink = SinkFunc(func(Event) {})
+	var sink Sink = SinkFunc(func(Event) {})
+	var fan fanout
+	for _, s := range sinks {
+		if s != nil {
+			fan = append(fan, s)
+		}
+	}
+	switch len(fan) {
+	case 0:
+	case 1:
+		sink = fan[0]
+	default:
+		sink = fan
 	}
 	rs, err := compileRules(cfg)
 	if err != nil {

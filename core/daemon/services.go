@@ -44,7 +44,7 @@ func (d *Daemon) startFeed() error {
 		if !ok {
 			return
 		}
-		hub.PublishHost(st.Name, hostState(st), d.hostExtra(st))
+		hub.PublishHost(ws.HostFrom(st, d.API.Watched(st.Name)))
 	})
 	d.OnClose(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -96,42 +96,11 @@ func (d *Daemon) serveFeed(key string, port int, tlsCfg *tls.Config) error {
 	return nil
 }
 
-// hostState is a host's state as the API and the live feed show it:
-// UNKNOWN while it is awaited.
-func hostState(st heartbeat.HostStatus) string {
-	if st.State == "" {
-		return "UNKNOWN"
-	}
-	return string(st.State)
-}
-
-// hostExtra is what a "host" frame of the live feed carries beyond name
-// and state, with the field names of GET /api/0/hosts.
-func (d *Daemon) hostExtra(st heartbeat.HostStatus) map[string]any {
-	conns := st.Connections
-	if conns == nil {
-		conns = []heartbeat.ConnectionStatus{}
-	}
-	var lastSeen *float64
-	if st.LastSeen > 0 {
-		lastSeen = &st.LastSeen
-	}
-	return map[string]any{
-		"connections":     conns,
-		"since":           st.Since,
-		"dyn":             st.Dynamic,
-		"last_seen":       lastSeen,
-		"clock_offset_ms": st.ClockOffsetMS,
-		"reason":          st.Reason,
-		"watched":         d.API.Watched(st.Name),
-	}
-}
-
-func (d *Daemon) hostSnapshot() []ws.HostState {
+func (d *Daemon) hostSnapshot() []ws.Host {
 	hosts := d.Tracker.Hosts()
-	out := make([]ws.HostState, 0, len(hosts))
+	out := make([]ws.Host, 0, len(hosts))
 	for _, h := range hosts {
-		out = append(out, ws.HostState{Name: h.Name, State: hostState(h), Extra: d.hostExtra(h)})
+		out = append(out, ws.HostFrom(h, d.API.Watched(h.Name)))
 	}
 	return out
 }
@@ -140,17 +109,13 @@ func (d *Daemon) hostSnapshot() []ws.HostState {
 // samples and the tracker's changes, publishing its events to the live feed
 // and to the notification sink.
 func (d *Daemon) startAlerting() error {
-	sinks := []alert.Sink{alert.SinkFunc(d.publishAlert)}
+	// An alert event goes to the live feed, then to the dispatcher (or,
+	// without notifications, to the journal).
+	var notify alert.Sink = alert.JournalSink(d.Store)
 	if d.Notify != nil {
-		sinks = append(sinks, d.Notify)
-	} else {
-		sinks = append(sinks, alert.JournalSink(d.Store))
+		notify = d.Notify
 	}
-	ev, err := alert.New(d.Config(), d.Store, d.log.Named("alert"), alert.SinkFunc(func(e alert.Event) {
-		for _, s := range sinks {
-			s.AlertEvent(e)
-		}
-	}))
+	ev, err := alert.New(d.Config(), d.Store, d.log.Named("alert"), d.Hub, notify)
 	if err != nil {
 		return fmt.Errorf("alerting: %w", err)
 	}
@@ -180,34 +145,6 @@ func (d *Daemon) startAlerting() error {
 	d.API.Add(d.API.AlertRoutes(ev, deliveries)...)
 	d.Metrics.Add(d.alertFamilies()...)
 	return nil
-}
-
-func (d *Daemon) publishAlert(e alert.Event) {
-	if d.Hub == nil {
-		return
-	}
-	d.Hub.PublishAlert(e.Host, map[string]any{
-		"hostname":           e.Host,
-		"metric_path":        e.MetricPath,
-		"level":              e.Level,
-		"previous_level":     e.PreviousLevel,
-		"last_value":         e.Value,
-		"detail":             e.Detail,
-		"kind":               e.Kind,
-		"since":              float64(e.Since.UnixNano()) / 1e9,
-		"time":               float64(e.Time.UnixNano()) / 1e9,
-		"notification_count": e.NotificationCount,
-		"text":               e.Text,
-		"episode_start":      unixOrZero(e.EpisodeStart),
-	})
-}
-
-// unixOrZero is t in unix seconds, 0 for the zero time.
-func unixOrZero(t time.Time) float64 {
-	if t.IsZero() {
-		return 0
-	}
-	return float64(t.UnixNano()) / 1e9
 }
 
 func (d *Daemon) alertFamilies() []metrics.Family {

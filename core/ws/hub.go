@@ -78,14 +78,6 @@ type PluginData struct {
 	Timestamp float64        `json:"timestamp"`
 }
 
-// HostState is a host's current state for the snapshot sent on connect.
-// Extra holds further fields of the "host" message (families, latency...).
-type HostState struct {
-	Name  string
-	State string
-	Extra map[string]any
-}
-
 // Policy is what the hub asks of the access policy (*access.Policy):
 // which clients get a message about a host. It is called for every
 // message and client, so it must be cheap and must not block.
@@ -108,7 +100,7 @@ type Options struct {
 	// Snapshot, when set, returns the current state of every host; a new
 	// client first receives one "host" message per host it may see. It is
 	// called with publishing paused and must not publish.
-	Snapshot func() []HostState
+	Snapshot func() []Host
 	// OriginPatterns are extra allowed browser origins (path.Match
 	// patterns on "host:port", or "scheme://host:port" when they contain
 	// "://"), for pages served from another host name (a reverse proxy).
@@ -227,12 +219,12 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	}
 }
 
-// PublishHost sends a "host" message: {"name", "state"} plus extra fields.
-func (h *Hub) PublishHost(name, state string, extra map[string]any) {
+// PublishHost sends a "host" message with a host's state.
+func (h *Hub) PublishHost(host Host) {
 	if h.idle() {
 		return
 	}
-	h.broadcast(TypeHost, name, encode(TypeHost, hostData(name, state, extra)))
+	h.broadcast(TypeHost, host.Name, encode(TypeHost, host))
 }
 
 // PublishPlugin sends a "plugin" message with a sample's nested data.
@@ -243,13 +235,13 @@ func (h *Hub) PublishPlugin(host, plugin string, ts float64, data map[string]any
 	h.broadcast(TypePlugin, host, encode(TypePlugin, PluginData{Host: host, Plugin: plugin, Data: data, Timestamp: ts}))
 }
 
-// PublishAlert sends an "alert" message whose data is alert as JSON (the
-// shape of an entry of GET /api/0/alerts). host selects who receives it.
-func (h *Hub) PublishAlert(host string, alert any) {
+// PublishAlert sends an "alert" message to the clients that may see the
+// alert's host.
+func (h *Hub) PublishAlert(a Alert) {
 	if h.idle() {
 		return
 	}
-	h.broadcast(TypeAlert, host, encode(TypeAlert, alert))
+	h.broadcast(TypeAlert, a.Hostname, encode(TypeAlert, a))
 }
 
 // PublishMessage sends a "message" message whose data is msg as JSON (the
@@ -271,16 +263,6 @@ func (h *Hub) OnSamples(ev store.SampleEvent) {
 	for _, ps := range ev.Samples {
 		h.PublishPlugin(ev.Host, ps.Plugin, ps.Timestamp, protocol.Unflatten(ps.Paths, ps.Values))
 	}
-}
-
-func hostData(name, state string, extra map[string]any) map[string]any {
-	d := make(map[string]any, len(extra)+2)
-	for k, v := range extra {
-		d[k] = v
-	}
-	d["name"] = name
-	d["state"] = state
-	return d
 }
 
 func encode(typ string, data any) []byte {
@@ -468,7 +450,7 @@ func (h *Hub) register(c *client) {
 	}
 	for _, hs := range h.opts.Snapshot() {
 		if h.opts.Policy.CanSee(c.principal, hs.Name) {
-			c.initial = append(c.initial, encode(TypeHost, hostData(hs.Name, hs.State, hs.Extra)))
+			c.initial = append(c.initial, encode(TypeHost, hs))
 		}
 	}
 }

@@ -14,10 +14,13 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/hbdmon/hbd/core/access"
+	"github.com/hbdmon/hbd/core/alert"
 	"github.com/hbdmon/hbd/core/config"
+	"github.com/hbdmon/hbd/core/heartbeat"
 	"github.com/hbdmon/hbd/core/store"
 	"github.com/hbdmon/hbd/core/testutil"
 	"github.com/hbdmon/hbd/core/ws"
+	"github.com/hbdmon/hbd/sdk"
 )
 
 // visible is the stub access table: user -> hosts they may see.
@@ -216,12 +219,12 @@ func TestClientReceivesOnlyHostsItMaySee(t *testing.T) {
 	bob := mustDial(t, h, url, "bob")
 	root := mustDial(t, h, url, "root")
 
-	h.PublishHost("hostB", "DOWN", nil)
+	h.PublishHost(ws.Host{Name: "hostB", State: "DOWN"})
 	h.PublishPlugin("hostB", "cpu_monitor", 1, map[string]any{"cpu_percent": 99.0})
-	h.PublishAlert("hostB", map[string]any{"hostname": "hostB", "level": "CRITICAL"})
+	h.PublishAlert(ws.Alert{Hostname: "hostB", Level: sdk.LevelCritical})
 	h.PublishMessage("hostB", map[string]any{"host": "hostB", "msg": "secret"})
 	h.PublishMessage("", map[string]any{"host": "", "msg": "login of carol from 192.0.2.7"})
-	h.PublishHost("hostA", "UP", nil)
+	h.PublishHost(ws.Host{Name: "hostA", State: "UP"})
 
 	// Order is kept, so alice's first frame proves all of B's, and the
 	// daemon-wide message, were skipped.
@@ -256,24 +259,41 @@ func TestMessageShapesFollowTheReference(t *testing.T) {
 	h, url := newHub(t, ws.Options{})
 	c := mustDial(t, h, url, "bob")
 
-	h.PublishHost("hostA", "DEGRADED", map[string]any{"name": "ignored", "ipv4": map[string]any{"state": "UP"}, "ipv6": map[string]any{"state": "DOWN"}})
+	since, seen, offset := 1711234000.5, 1711234567.25, -12.5
+	h.PublishHost(ws.HostFrom(heartbeat.HostStatus{
+		Name: "hostA", State: heartbeat.StateDegraded, Since: since, LastSeen: seen, ClockOffsetMS: &offset,
+		Connections: []heartbeat.ConnectionStatus{{Family: heartbeat.IPv4, State: heartbeat.StateUp}},
+	}, true))
 	f := mustRead(t, c)
-	want := `{"ipv4":{"state":"UP"},"ipv6":{"state":"DOWN"},"name":"hostA","state":"DEGRADED"}`
-	if f.Type != "host" || string(f.Data) != want {
+	d := dataOf(t, f)
+	conns, _ := d["connections"].([]any)
+	// The reference's name and state, then the fields of GET /api/0/hosts.
+	if f.Type != "host" || d["name"] != "hostA" || d["state"] != "DEGRADED" || d["since"] != since ||
+		d["last_seen"] != seen || d["clock_offset_ms"] != offset || d["watched"] != true || d["dyn"] != false ||
+		d["reason"] != "" || len(conns) != 1 || conns[0].(map[string]any)["family"] != "ipv4" {
 		t.Fatalf("host: %s %s", f.Type, f.Data)
+	}
+	// A host still awaited is UNKNOWN, never heard: last_seen null.
+	h.PublishHost(ws.HostFrom(heartbeat.HostStatus{Name: "hostA"}, true))
+	if d := dataOf(t, mustRead(t, c)); d["state"] != "UNKNOWN" || d["last_seen"] != nil || d["connections"] == nil {
+		t.Fatalf("awaited host: %v", d)
 	}
 
 	h.PublishPlugin("hostA", "disk_monitor", 1711234567.123, map[string]any{"/": map[string]any{"percent": 65.0}})
 	f = mustRead(t, c)
-	want = `{"host":"hostA","plugin":"disk_monitor","data":{"/":{"percent":65}},"timestamp":1711234567.123}`
+	want := `{"host":"hostA","plugin":"disk_monitor","data":{"/":{"percent":65}},"timestamp":1711234567.123}`
 	if f.Type != "plugin" || string(f.Data) != want {
 		t.Fatalf("plugin: %s %s", f.Type, f.Data)
 	}
 
-	alert := map[string]any{"hostname": "hostA", "metric_path": "cpu_monitor.cpu_percent", "level": "WARNING"}
-	h.PublishAlert("hostA", alert)
+	at := time.Unix(1711234567, 0)
+	h.AlertEvent(alert.Event{Host: "hostA", MetricPath: "cpu_monitor.cpu_percent", Level: sdk.LevelWarning,
+		PreviousLevel: sdk.LevelOK, Value: 91.5, Kind: alert.KindChange, Since: at, Time: at, Text: "hostA cpu 91.5"})
 	f = mustRead(t, c)
-	if f.Type != "alert" || dataOf(t, f)["metric_path"] != "cpu_monitor.cpu_percent" {
+	want = `{"hostname":"hostA","metric_path":"cpu_monitor.cpu_percent","level":"WARNING","previous_level":"OK",` +
+		`"last_value":91.5,"detail":"","kind":"change","since":1711234567,"time":1711234567,"notification_count":0,` +
+		`"text":"hostA cpu 91.5","episode_start":0}`
+	if f.Type != "alert" || string(f.Data) != want {
 		t.Fatalf("alert: %s %s", f.Type, f.Data)
 	}
 }
@@ -306,8 +326,8 @@ func TestTypesParameterLimitsTheFeed(t *testing.T) {
 	}
 	waitFor(t, "client", func() bool { return h.Clients() == 1 })
 	h.PublishPlugin("hostA", "cpu_monitor", 1, map[string]any{"cpu_percent": 1.0})
-	h.PublishAlert("hostA", map[string]any{})
-	h.PublishHost("hostA", "UP", nil)
+	h.PublishAlert(ws.Alert{Hostname: "hostA"})
+	h.PublishHost(ws.Host{Name: "hostA", State: "UP"})
 	if f := mustRead(t, c); f.Type != "host" {
 		t.Fatalf("got %s", f.Type)
 	}
@@ -317,18 +337,18 @@ func TestTypesParameterLimitsTheFeed(t *testing.T) {
 }
 
 func TestSnapshotOnConnectIsFiltered(t *testing.T) {
-	h, url := newHub(t, ws.Options{Snapshot: func() []ws.HostState {
-		return []ws.HostState{
-			{Name: "hostA", State: "UP", Extra: map[string]any{"latency": 0.002}},
+	h, url := newHub(t, ws.Options{Snapshot: func() []ws.Host {
+		return []ws.Host{
+			{Name: "hostA", State: "UP", Reason: "snapshot"},
 			{Name: "hostB", State: "DOWN"},
 		}
 	}})
 	c := mustDial(t, h, url, "alice")
 	f := mustRead(t, c)
-	if d := dataOf(t, f); f.Type != "host" || d["name"] != "hostA" || d["latency"] != 0.002 {
+	if d := dataOf(t, f); f.Type != "host" || d["name"] != "hostA" || d["reason"] != "snapshot" {
 		t.Fatalf("snapshot: %s %s", f.Type, f.Data)
 	}
-	h.PublishHost("hostA", "DOWN", nil)
+	h.PublishHost(ws.Host{Name: "hostA", State: "DOWN"})
 	if d := dataOf(t, mustRead(t, c)); d["state"] != "DOWN" {
 		t.Fatalf("after snapshot: %v", d)
 	}
@@ -355,7 +375,7 @@ func TestSlowClientIsDroppedWithoutBlockingPublishers(t *testing.T) {
 		}
 	}
 	waitFor(t, "slow client removed", func() bool { return h.Clients() == 1 })
-	h.PublishHost("hostA", "UP", nil)
+	h.PublishHost(ws.Host{Name: "hostA", State: "UP"})
 	if f := mustRead(t, fast); f.Type != "host" {
 		t.Fatalf("fast client after drop: %s", f.Type)
 	}
