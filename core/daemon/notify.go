@@ -8,7 +8,6 @@ import (
 	"github.com/hbdmon/hbd/core/channels"
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/dispatch"
-	"github.com/hbdmon/hbd/core/metrics"
 	"github.com/hbdmon/hbd/core/pluginhost"
 )
 
@@ -48,7 +47,8 @@ func (d *Daemon) startNotify(ctx context.Context) error {
 		plugins.SetChecksums(c.PluginChecksums)
 		reg.Reload(d.svcCtx)
 	})
-	d.Metrics.Add(notifyFamilies(plugins, disp)...)
+	d.Metrics.Add(plugins.Metrics()...)
+	d.Metrics.Add(disp.Metrics()...)
 	return nil
 }
 
@@ -66,36 +66,4 @@ func (a authSubscriptions) Subscriptions() []dispatch.Subscription {
 		}
 	}
 	return out
-}
-
-func notifyFamilies(plugins *pluginhost.Host, disp *dispatch.Dispatcher) []metrics.Family {
-	counter := func(name, help string, get func() uint64) metrics.Family {
-		return metrics.Family{Name: name, Help: help, Counter: true,
-			Collect: func(emit func(float64, ...string)) { emit(float64(get())) }}
-	}
-	return []metrics.Family{
-		{Name: "hbd_notifier_plugins", Help: "Notifier plugin processes by binary and type (1 running).", Labels: []string{"binary", "type"},
-			Collect: func(emit func(float64, ...string)) {
-				for _, p := range plugins.Stats().Plugins {
-					v := 0.0
-					if p.Running {
-						v = 1
-					}
-					emit(v, p.Binary, p.Type)
-				}
-			}},
-		{Name: "hbd_notifier_plugins_refused", Help: "Binaries in plugins_dir that are not run.",
-			Collect: func(emit func(float64, ...string)) { emit(float64(len(plugins.Stats().Refused))) }},
-		counter("hbd_notifier_plugin_restarts_total", "Plugin restarts after a crash.", func() uint64 { return plugins.Stats().Restarts }),
-		counter("hbd_notifier_plugin_call_errors_total", "Failed plugin calls.", func() uint64 { return plugins.Stats().CallErrors }),
-		counter("hbd_notifications_delivered_total", "Notifications delivered.", func() uint64 { return disp.Stats().Delivered }),
-		counter("hbd_notification_attempts_failed_total", "Failed delivery attempts.", func() uint64 { return disp.Stats().Failed }),
-		counter("hbd_notifications_given_up_total", "Notifications abandoned after their retries.", func() uint64 { return disp.Stats().GaveUp }),
-		{Name: "hbd_notifications_pending", Help: "Queued deliveries per channel.", Labels: []string{"channel"},
-			Collect: func(emit func(float64, ...string)) {
-				for ch, n := range disp.Stats().Pending {
-					emit(float64(n), ch)
-				}
-			}},
-	}
 }

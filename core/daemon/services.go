@@ -17,10 +17,8 @@ import (
 	"github.com/hbdmon/hbd/core/api"
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/heartbeat"
-	"github.com/hbdmon/hbd/core/metrics"
 	"github.com/hbdmon/hbd/core/store"
 	"github.com/hbdmon/hbd/core/ws"
-	"github.com/hbdmon/hbd/sdk"
 	"github.com/hbdmon/hbd/webui"
 )
 
@@ -65,8 +63,7 @@ func (d *Daemon) startFeed() error {
 			return err
 		}
 	}
-	d.Metrics.Add(metrics.Family{Name: "hbd_ws_clients", Help: "Connected WebSocket clients.",
-		Collect: func(emit func(float64, ...string)) { emit(float64(hub.Clients())) }})
+	d.Metrics.Add(hub.Metrics()...)
 	return nil
 }
 
@@ -143,32 +140,8 @@ func (d *Daemon) startAlerting() error {
 	// episode's notifications.
 	deliveries, _ := d.Notify.(api.DeliveryStatus)
 	d.API.Add(d.API.AlertRoutes(ev, deliveries)...)
-	d.Metrics.Add(d.alertFamilies()...)
+	d.Metrics.Add(ev.Metrics()...)
 	return nil
-}
-
-func (d *Daemon) alertFamilies() []metrics.Family {
-	return []metrics.Family{
-		{Name: "hbd_alerts", Help: "Evaluated metrics by alert level.", Labels: []string{"level"},
-			Collect: func(emit func(float64, ...string)) {
-				counts := map[sdk.Level]float64{sdk.LevelOK: 0, sdk.LevelWarning: 0, sdk.LevelCritical: 0, sdk.LevelUnknown: 0}
-				for _, h := range d.Alerts.EvaluatedHosts() {
-					for _, st := range d.Alerts.HostAlerts(h) {
-						counts[st.Level]++
-					}
-				}
-				for lv, n := range counts {
-					emit(n, string(lv))
-				}
-			}},
-		{Name: "hbd_alert_level", Help: "Level of each non-OK alert: 1 WARNING, 2 CRITICAL, 3 UNKNOWN.", Labels: []string{"host", "metric"},
-			Collect: func(emit func(float64, ...string)) {
-				for _, st := range d.Alerts.ActiveAlerts() {
-					v := map[sdk.Level]float64{sdk.LevelWarning: 1, sdk.LevelCritical: 2, sdk.LevelUnknown: 3}[st.Level]
-					emit(v, st.Host, st.MetricPath)
-				}
-			}},
-	}
 }
 
 // addPages mounts the embedded web UI.

@@ -5,6 +5,7 @@ import (
 
 	"github.com/hbdmon/hbd/core/alert"
 	"github.com/hbdmon/hbd/core/heartbeat"
+	"github.com/hbdmon/hbd/core/metrics"
 	"github.com/hbdmon/hbd/sdk"
 )
 
@@ -94,3 +95,10 @@ func (h *Hub) AlertEvent(e alert.Event) { h.PublishAlert(AlertFrom(e)) }
 
 // Interface guards.
 var _ alert.Sink = (*Hub)(nil)
+
+// Metrics returns the hub's metric families for /metrics: connected
+// clients.
+func (h *Hub) Metrics() []metrics.Family {
+	return []metrics.Family{{Name: "hbd_ws_clients", Help: "Connected WebSocket clients.",
+		Collect: func(emit func(float64, ...string)) { emit(float64(h.Clients())) }}}
+}

@@ -1,0 +1,32 @@
+package alert
+
+import (
+	"github.com/hbdmon/hbd/core/metrics"
+	"github.com/hbdmon/hbd/sdk"
+)
+
+// Metrics returns the evaluator's metric families for /metrics: evaluated
+// metrics by level, and the level of each non-OK alert.
+func (e *Evaluator) Metrics() []metrics.Family {
+	return []metrics.Family{
+		{Name: "hbd_alerts", Help: "Evaluated metrics by alert level.", Labels: []string{"level"},
+			Collect: func(emit func(float64, ...string)) {
+				counts := map[sdk.Level]float64{sdk.LevelOK: 0, sdk.LevelWarning: 0, sdk.LevelCritical: 0, sdk.LevelUnknown: 0}
+				for _, h := range e.EvaluatedHosts() {
+					for _, st := range e.HostAlerts(h) {
+						counts[st.Level]++
+					}
+				}
+				for lv, n := range counts {
+					emit(n, string(lv))
+				}
+			}},
+		{Name: "hbd_alert_level", Help: "Level of each non-OK alert: 1 WARNING, 2 CRITICAL, 3 UNKNOWN.", Labels: []string{"host", "metric"},
+			Collect: func(emit func(float64, ...string)) {
+				for _, st := range e.ActiveAlerts() {
+					v := map[sdk.Level]float64{sdk.LevelWarning: 1, sdk.LevelCritical: 2, sdk.LevelUnknown: 3}[st.Level]
+					emit(v, st.Host, st.MetricPath)
+				}
+			}},
+	}
+}
