@@ -38,7 +38,7 @@ func TestCutIPv6PathMakesHostDegraded(t *testing.T) {
 		Host: "web01", Key: keyWeb01, Interval: 50 * time.Millisecond,
 		Addr4: ts.srv.Addr(IPv4).String(), Addr6: ts.srv.Addr(IPv6).String(),
 	})
-	eventually(t, 2*time.Second, "both families UP with latency reported", func() bool {
+	testutil.Eventually(t, "both families UP with latency reported", 10*time.Second, func() bool {
 		c4, _ := connection(ts.tr, "web01", IPv4)
 		c6, _ := connection(ts.tr, "web01", IPv6)
 		return c4.State == StateUp && c6.State == StateUp && c4.LatencyMS > 0 && c6.LatencyMS > 0
@@ -48,7 +48,7 @@ func TestCutIPv6PathMakesHostDegraded(t *testing.T) {
 	}
 
 	c.Pause(IPv6, true)
-	eventually(t, 2*time.Second, "ipv4 UP, ipv6 DOWN, host DEGRADED", func() bool {
+	testutil.Eventually(t, "ipv4 UP, ipv6 DOWN, host DEGRADED", 10*time.Second, func() bool {
 		c4, _ := connection(ts.tr, "web01", IPv4)
 		c6, _ := connection(ts.tr, "web01", IPv6)
 		return c4.State == StateUp && c6.State == StateDown && hostState(ts.tr, "web01") == StateDegraded
@@ -72,7 +72,7 @@ func TestCutIPv6PathMakesHostDegraded(t *testing.T) {
 	}
 
 	c.Pause(IPv6, false)
-	eventually(t, 2*time.Second, "host UP again", func() bool { return hostState(ts.tr, "web01") == StateUp })
+	testutil.Eventually(t, "host UP again", 10*time.Second, func() bool { return hostState(ts.tr, "web01") == StateUp })
 	// Heartbeats sent while the path was cut count as lost.
 	if c6, _ := connection(ts.tr, "web01", IPv6); c6.LossPercent == 0 {
 		t.Errorf("ipv6 loss 0%% after a cut")
@@ -82,11 +82,11 @@ func TestCutIPv6PathMakesHostDegraded(t *testing.T) {
 func TestClientLossShowsOnServer(t *testing.T) {
 	ts := startServer(t, serverOpts{timeout: time.Second, sweep: 10 * time.Millisecond})
 	c := runClient(t, ClientConfig{Host: "web01", Key: keyWeb01, Interval: 20 * time.Millisecond, Addr4: ts.srv.Addr(IPv4).String()})
-	eventually(t, 2*time.Second, "ipv4 UP", func() bool { c4, _ := connection(ts.tr, "web01", IPv4); return c4.State == StateUp })
+	testutil.Eventually(t, "ipv4 UP", 10*time.Second, func() bool { c4, _ := connection(ts.tr, "web01", IPv4); return c4.State == StateUp })
 	c.Pause(IPv4, true)
 	time.Sleep(70 * time.Millisecond) // about three heartbeats lost
 	c.Pause(IPv4, false)
-	eventually(t, 2*time.Second, "loss reported", func() bool {
+	testutil.Eventually(t, "loss reported", 10*time.Second, func() bool {
 		c4, _ := connection(ts.tr, "web01", IPv4)
 		return c4.LossPercent > 0 && c4.State == StateUp
 	})
@@ -99,11 +99,11 @@ func TestEnrolledClientRegistersDynamicHost(t *testing.T) {
 	ts := startServer(t, serverOpts{keys: testKeys(enrollKey)})
 	runClient(t, ClientConfig{Host: "fresh01", EnrollKey: enrollKey, Interval: 50 * time.Millisecond, Addr4: ts.srv.Addr(IPv4).String()})
 	bad := runClient(t, ClientConfig{Host: "fresh02", EnrollKey: []byte("not the enroll key"), Interval: 50 * time.Millisecond, Addr4: ts.srv.Addr(IPv4).String()})
-	eventually(t, 2*time.Second, "fresh01 registered", func() bool {
+	testutil.Eventually(t, "fresh01 registered", 10*time.Second, func() bool {
 		h, ok := ts.tr.Snapshot("fresh01")
 		return ok && h.Dynamic && h.State == StateUp
 	})
-	eventually(t, 2*time.Second, "fresh02 refused twice", func() bool { return ts.srv.Stats().Dropped[DropBadMAC] >= 2 })
+	testutil.Eventually(t, "fresh02 refused twice", 10*time.Second, func() bool { return ts.srv.Stats().Dropped[DropBadMAC] >= 2 })
 	if _, ok := ts.tr.Snapshot("fresh02"); ok || bad.Status(IPv4).Acked != 0 {
 		t.Fatal("a client with the wrong enroll key was registered or acked")
 	}
@@ -141,7 +141,7 @@ func TestClientIgnoresForgedAcks(t *testing.T) {
 		}
 	}()
 	c := runClient(t, ClientConfig{Host: "web01", Key: keyWeb01, Interval: 20 * time.Millisecond, Addr4: pc.LocalAddr().String()})
-	eventually(t, 2*time.Second, "forged acks seen", func() bool { return c.Status(IPv4).BadAcks >= 8 })
+	testutil.Eventually(t, "forged acks seen", 10*time.Second, func() bool { return c.Status(IPv4).BadAcks >= 8 })
 	if st := c.Status(IPv4); st.Acked != 0 || st.LastRTT != 0 {
 		t.Fatalf("forged acks accepted: %+v", st)
 	}

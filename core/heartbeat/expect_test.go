@@ -338,7 +338,7 @@ func TestAgentWithClockAheadIsRefusedAndSaysWhy(t *testing.T) {
 		Logger: hclog.New(&hclog.LoggerOptions{Output: agentLog, Level: hclog.Info}),
 		Now:    func() time.Time { return time.Now().Add(10 * time.Minute) },
 	})
-	eventually(t, 5*time.Second, "a refused clock report", func() bool {
+	testutil.Eventually(t, "a refused clock report", 10*time.Second, func() bool {
 		r := clocks.all()
 		return len(r) > 0 && r[0].refused
 	})
@@ -357,7 +357,7 @@ func TestAgentWithClockAheadIsRefusedAndSaysWhy(t *testing.T) {
 	if len(changes) != 1 || changes[0].To != StateDown || changes[0].Reason != "clock 10m0s ahead of hbd" {
 		t.Fatalf("host changes %+v", changes)
 	}
-	eventually(t, 5*time.Second, "the agent's warning", func() bool {
+	testutil.Eventually(t, "the agent's warning", 10*time.Second, func() bool {
 		return strings.Contains(strings.Join(agentLog.Lines(), "\n"), "no heartbeat acks from hbd over ipv4 for")
 	})
 	if st := ts.srv.Stats(); st.Accepted != 0 || st.Dropped[DropStale] == 0 {

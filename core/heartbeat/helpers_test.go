@@ -7,8 +7,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/hbdmon/hbd/core/testutil"
 )
 
 // Test fixtures shared by the tests and benchmarks of this package.
@@ -183,12 +181,6 @@ func heartbeat(t testing.TB, key []byte, p Packet) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-// eventually fails the test unless cond becomes true within d.
-func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	testutil.Eventually(t, what, d, cond)
 }
 
 // connection returns host's connection state for family f.

@@ -100,13 +100,8 @@ func mustDial(t *testing.T, h *ws.Hub, url, user string) *websocket.Conn {
 	if err != nil {
 		t.Fatalf("dial as %s: %v", user, err)
 	}
-	waitFor(t, "client registered", func() bool { return h.Clients() > before })
+	testutil.Eventually(t, "client registered", 5*time.Second, func() bool { return h.Clients() > before })
 	return c
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	testutil.Eventually(t, what, 5*time.Second, cond)
 }
 
 type frame struct {
@@ -190,7 +185,7 @@ func TestOriginMustShareTheRequestHostName(t *testing.T) {
 			t.Errorf("origin %s: want 403, got %v %v", tc.origin, resp, err)
 		}
 	}
-	waitFor(t, "clients gone", func() bool { return h.Clients() == 0 })
+	testutil.Eventually(t, "clients gone", 5*time.Second, func() bool { return h.Clients() == 0 })
 
 	// Without an Origin, only a token header vouches for the caller.
 	if _, resp, err := dial(t, url, "bob", http.Header{"Cookie": {"hbd_session=x"}}); err == nil || resp.StatusCode != http.StatusForbidden {
@@ -324,7 +319,7 @@ func TestTypesParameterLimitsTheFeed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "client", func() bool { return h.Clients() == 1 })
+	testutil.Eventually(t, "client", 5*time.Second, func() bool { return h.Clients() == 1 })
 	h.PublishPlugin("hostA", "cpu_monitor", 1, map[string]any{"cpu_percent": 1.0})
 	h.PublishAlert(ws.Alert{Hostname: "hostA"})
 	h.PublishHost(ws.Host{Name: "hostA", State: "UP"})
@@ -374,7 +369,7 @@ func TestSlowClientIsDroppedWithoutBlockingPublishers(t *testing.T) {
 			t.Fatalf("fast got %s", f.Type)
 		}
 	}
-	waitFor(t, "slow client removed", func() bool { return h.Clients() == 1 })
+	testutil.Eventually(t, "slow client removed", 5*time.Second, func() bool { return h.Clients() == 1 })
 	h.PublishHost(ws.Host{Name: "hostA", State: "UP"})
 	if f := mustRead(t, fast); f.Type != "host" {
 		t.Fatalf("fast client after drop: %s", f.Type)
@@ -407,7 +402,7 @@ func TestEndedSessionIsDisconnected(t *testing.T) {
 	if websocket.CloseStatus(err) != websocket.StatusPolicyViolation {
 		t.Fatalf("want policy violation close, got %v", err)
 	}
-	waitFor(t, "client removed", func() bool { return h.Clients() == 0 })
+	testutil.Eventually(t, "client removed", 5*time.Second, func() bool { return h.Clients() == 0 })
 }
 
 // A logged-out session stops receiving at once (Recheck), and an expiring
@@ -436,7 +431,7 @@ func TestSessionEndClosesTheFeedWithoutWaitingForReauth(t *testing.T) {
 		t.Fatalf("logged-out client: want policy violation close, got %v", err)
 	}
 
-	waitFor(t, "alice removed", func() bool { return h.Clients() == 0 })
+	testutil.Eventually(t, "alice removed", 5*time.Second, func() bool { return h.Clients() == 0 })
 	// bob's session ends shortly after he connects.
 	expires.Store(time.Now().Add(300 * time.Millisecond).UnixNano())
 	bob := mustDial(t, h, url, "bob")
@@ -494,7 +489,7 @@ func TestOneUserCannotTakeEverySlot(t *testing.T) {
 	}
 	mustDial(t, h, url, "bob")
 	first.Close(websocket.StatusNormalClosure, "")
-	waitFor(t, "alice's first connection gone", func() bool { return h.Clients() == 2 })
+	testutil.Eventually(t, "alice's first connection gone", 5*time.Second, func() bool { return h.Clients() == 2 })
 	testutil.Eventually(t, "alice may connect again", 5*time.Second, func() bool {
 		c, _, err := dial(t, url, "alice", nil)
 		if err != nil {
