@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+
+	"github.com/hbdmon/hbd/core/heartbeat/record"
 )
 
 func init() {
@@ -18,43 +20,23 @@ CREATE TABLE host_heartbeats (
 `})
 }
 
-// HostHeartbeat is what the daemon remembers of a host's heartbeats across
-// restarts: which address families it used and when it was last heard from
-// over each, so that a restarted daemon waits for every one of them.
-type HostHeartbeat struct {
-	// Host is the host name.
-	Host string
-	// Families maps each address family the host used ("ipv4", "ipv6") to
-	// when its last heartbeat over it was accepted, unix seconds; 0 when
-	// not known.
-	Families map[string]float64
-}
-
-// LastSeen returns the newest of the families' times; 0 when none is known.
-func (h HostHeartbeat) LastSeen() float64 {
-	var last float64
-	for _, ts := range h.Families {
-		last = max(last, ts)
-	}
-	return last
-}
-
 // maxHeartbeatFamilies bounds what is read back per host: a row with more
 // is not the daemon's.
 const maxHeartbeatFamilies = 8
 
-// HostHeartbeats returns every persisted host heartbeat record, sorted by
+// HostHeartbeats returns every persisted host heartbeat record (the
+// record.HeartbeatsStore of the daemon's heartbeat.Book), sorted by
 // host. A row that cannot be read is skipped and logged, so one bad row
 // cannot keep the daemon from starting.
-func (s *Store) HostHeartbeats(ctx context.Context) ([]HostHeartbeat, error) {
+func (s *Store) HostHeartbeats(ctx context.Context) ([]record.Heartbeats, error) {
 	rows, err := s.rdb.QueryContext(ctx, `SELECT host, families FROM host_heartbeats`)
 	if err != nil {
 		return nil, fmt.Errorf("read host heartbeats: %w", err)
 	}
 	defer rows.Close()
-	var out []HostHeartbeat
+	var out []record.Heartbeats
 	for rows.Next() {
-		var h HostHeartbeat
+		var h record.Heartbeats
 		var fams string
 		if err := rows.Scan(&h.Host, &fams); err != nil {
 			return nil, fmt.Errorf("read host heartbeats: %w", err)
@@ -76,7 +58,7 @@ func (s *Store) HostHeartbeats(ctx context.Context) ([]HostHeartbeat, error) {
 // stored for their hosts) through the writer, without waiting: the caller
 // may be on a hot path. A record without families is skipped. Records
 // queued before Close are written by it.
-func (s *Store) SaveHostHeartbeats(hs []HostHeartbeat) {
+func (s *Store) SaveHostHeartbeats(hs []record.Heartbeats) {
 	type row struct {
 		host, families string
 		lastSeen       float64

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"reflect"
 	"testing"
+
+	"github.com/hbdmon/hbd/core/heartbeat/record"
 )
 
 func TestHostHeartbeatsSurviveReopen(t *testing.T) {
@@ -14,14 +16,14 @@ func TestHostHeartbeatsSurviveReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.SaveHostHeartbeats([]HostHeartbeat{
+	s.SaveHostHeartbeats([]record.Heartbeats{
 		{Host: "web01", Families: map[string]float64{"ipv4": 1711234567.5, "ipv6": 1711234500}},
 		{Host: "db01", Families: map[string]float64{"ipv4": 1711234000}},
 		{Host: "empty"}, // nothing to remember
 	})
 	// A later save replaces the host's record: db01 now uses both.
-	s.SaveHostHeartbeats([]HostHeartbeat{{Host: "db01", Families: map[string]float64{"ipv4": 1711234600, "ipv6": 1711234601}}})
-	s.SaveHostHeartbeats([]HostHeartbeat{{Host: "gone", Families: map[string]float64{"ipv4": 1}}})
+	s.SaveHostHeartbeats([]record.Heartbeats{{Host: "db01", Families: map[string]float64{"ipv4": 1711234600, "ipv6": 1711234601}}})
+	s.SaveHostHeartbeats([]record.Heartbeats{{Host: "gone", Families: map[string]float64{"ipv4": 1}}})
 	s.DeleteHostHeartbeats("gone")
 	// Close flushes the queued writes.
 	if err := s.Close(); err != nil {
@@ -33,7 +35,7 @@ func TestHostHeartbeatsSurviveReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []HostHeartbeat{
+	want := []record.Heartbeats{
 		{Host: "db01", Families: map[string]float64{"ipv4": 1711234600, "ipv6": 1711234601}},
 		{Host: "web01", Families: map[string]float64{"ipv4": 1711234567.5, "ipv6": 1711234500}},
 	}
