@@ -144,7 +144,7 @@ func (r *Registry) Channel(name string) (Channel, bool) {
 
 func fromConfig(name string, cc config.Channel) Channel {
 	return Channel{Name: name, Type: cc.Type, Owner: cc.Owner, Private: cc.Private, MinLevel: cc.MinLevel,
-		Hosts: cc.Hosts, Fields: cc.Fields, Source: SourceConfig}
+		Hosts: cc.Hosts, Fields: cc.FieldValues(), Source: SourceConfig}
 }
 
 // Channels returns every channel, config ones first, each sorted by name.
@@ -187,7 +187,7 @@ func (r *Registry) CheckConfigChannels(ctx context.Context) []error {
 				errs = append(errs, fmt.Errorf("%s.%s: not a field of type '%s'", key, k, cc.Type))
 			}
 		}
-		if err := r.validate(ctx, schema, cc.Fields); err != nil {
+		if err := r.validate(ctx, schema, cc.FieldValues()); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %s", key, err))
 		}
 	}

@@ -222,13 +222,25 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 
 // Channel is a notification channel from the config file. Fields holds the
 // type-specific settings (token, url, ...), validated by the type's plugin.
+// Which of them are secret only the plugin's schema says, so every value
+// is a Secret: none prints (FieldValues reveals them for the registry).
 type Channel struct {
 	Type     string
 	MinLevel string
 	Private  bool
 	Owner    string
 	Hosts    []string
-	Fields   map[string]string
+	Fields   map[string]Secret
+}
+
+// FieldValues returns the channel's settings with their values revealed,
+// for the channel registry and the plugin.
+func (c Channel) FieldValues() map[string]string {
+	out := make(map[string]string, len(c.Fields))
+	for k, v := range c.Fields {
+		out[k] = v.Reveal()
+	}
+	return out
 }
 
 // OpenMode reports whether no users are configured, in which case every

@@ -257,7 +257,7 @@ func parseChannels(v any) (map[string]Channel, error) {
 		if !ok {
 			return nil, &Error{Key: key, Msg: "must be a map of settings"}
 		}
-		ch := Channel{Fields: map[string]string{}}
+		ch := Channel{Fields: map[string]Secret{}}
 		for k, fv := range fields {
 			fk := key + "." + k
 			switch k {
@@ -282,15 +282,15 @@ func parseChannels(v any) (map[string]Channel, error) {
 			default:
 				switch x := fv.(type) {
 				case string:
-					ch.Fields[k] = x
+					ch.Fields[k] = Secret(x)
 				case bool, int, int64, float64:
-					ch.Fields[k] = fmt.Sprint(x)
+					ch.Fields[k] = Secret(fmt.Sprint(x))
 				case []any:
 					list, err := stringList(x)
 					if err != nil {
 						return nil, &Error{Key: fk, Msg: err.Error()}
 					}
-					ch.Fields[k] = strings.Join(list, ",")
+					ch.Fields[k] = Secret(strings.Join(list, ","))
 				default:
 					return nil, &Error{Key: fk, Msg: "must be a string, number, bool or list of strings"}
 				}
