@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/hbdmon/hbd/core/config"
+	"github.com/hbdmon/hbd/core/dispatch/dispatchrecord"
 	"github.com/hbdmon/hbd/core/heartbeat"
-	"github.com/hbdmon/hbd/core/store"
 	"github.com/hbdmon/hbd/sdk"
 )
 
@@ -558,7 +558,7 @@ func TestStateIsStoredBeforeTheSinkSeesItsEvent(t *testing.T) {
 			mu.Unlock()
 			return nil
 		})
-		h.st.QueueDelivery(store.Delivery{ID: ev.ID, Channel: "ops", Event: []byte(`{}`), NextAt: ev.Time, Created: ev.Time})
+		h.st.QueueDelivery(dispatchrecord.Delivery{ID: ev.ID, Channel: "ops", Event: []byte(`{}`), NextAt: ev.Time, Created: ev.Time})
 	})
 	h.push("web01", cpu, 85)
 	h.push("web01", cpu, 95)

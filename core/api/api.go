@@ -72,8 +72,10 @@ type ConnectionSource interface {
 // Deps is everything the API reads from. Fields left nil are optional
 // features not wired in (their routes answer 503 or empty lists).
 type Deps struct {
-	Config      func() *config.Config
-	Store       *store.Store
+	Config func() *config.Config
+	// Store is the storage the API reads and writes (the daemon's
+	// *store.Store; see repository.go for the promises relied on).
+	Store       Store
 	Connections ConnectionSource
 	// Policy answers who may see and manage which host (*access.Policy,
 	// the daemon's one instance). Nil: a policy of Config's users and the

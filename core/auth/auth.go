@@ -38,8 +38,8 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/hbdmon/hbd/core/access"
+	"github.com/hbdmon/hbd/core/auth/authrecord"
 	"github.com/hbdmon/hbd/core/config"
-	"github.com/hbdmon/hbd/core/store"
 )
 
 // Limits of accounts and sessions.
@@ -53,7 +53,7 @@ const (
 
 // Options configure a Service. Store and Config are required.
 type Options struct {
-	Store  *store.Store
+	Store  Repository
 	Config *config.Config
 	Logger hclog.Logger
 	// Now is the clock (time.Now when nil); tests inject one.
@@ -89,7 +89,7 @@ func (anyChannel) ChannelVisible(string, string) bool { return true }
 // Service is hbd's users, sessions and access control. It is safe for
 // concurrent use.
 type Service struct {
-	st       *store.Store
+	st       Repository
 	log      hclog.Logger
 	now      func() time.Time
 	sleep    func(context.Context, time.Duration) error
@@ -103,7 +103,7 @@ type Service struct {
 
 	mu       sync.RWMutex
 	cfg      *config.Config
-	overlays map[string]store.UserOverlay
+	overlays map[string]authrecord.UserOverlay
 	sessions map[string]*session // by token hash
 
 	dummyMu sync.Mutex

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/hbdmon/hbd/core/access"
+	"github.com/hbdmon/hbd/core/auth/authrecord"
 	"github.com/hbdmon/hbd/core/config"
-	"github.com/hbdmon/hbd/core/store"
 )
 
 // tokenBytes is the entropy of a session token (256 bits).
@@ -132,7 +132,7 @@ func (s *Service) openSession(ctx context.Context, user, client string) (Session
 	}
 	now := s.now()
 	ttl := sessionTTL(s.config())
-	se := store.Session{Hash: hashToken(tok), User: user, Created: now, Expires: now.Add(ttl), LastUsed: now, Client: client}
+	se := authrecord.Session{Hash: hashToken(tok), User: user, Created: now, Expires: now.Add(ttl), LastUsed: now, Client: client}
 	if err := s.st.CreateSession(ctx, se); err != nil {
 		return Session{}, err
 	}

@@ -36,8 +36,8 @@ import (
 	"github.com/hbdmon/hbd/core/alert"
 	"github.com/hbdmon/hbd/core/channels"
 	"github.com/hbdmon/hbd/core/config"
+	"github.com/hbdmon/hbd/core/dispatch/dispatchrecord"
 	"github.com/hbdmon/hbd/core/glob"
-	"github.com/hbdmon/hbd/core/store"
 	"github.com/hbdmon/hbd/sdk"
 )
 
@@ -97,7 +97,9 @@ type Options struct {
 	// Config returns the configuration in force (it changes on SIGHUP):
 	// the watchhosts notify lists and the config file's users.
 	Config func() *config.Config
-	Store  *store.Store
+	// Store keeps the delivery queue and accounting (the daemon passes
+	// its *store.Store; see repository.go for the promises relied on).
+	Store Repository
 	// Channels is the channel registry.
 	Channels Channels
 	// Plugins delivers through the notifier plugins.
@@ -342,7 +344,7 @@ const persistTimeout = time.Minute
 // it. A pair found already stored marks its delivery dup: it is not
 // attempted. It returns false when the dispatcher is closed.
 func (d *Dispatcher) persist(eventID string, ep epKey, dls []*delivery) bool {
-	rows := make([]store.Delivery, 0, len(dls))
+	rows := make([]dispatchrecord.Delivery, 0, len(dls))
 	for _, dl := range dls {
 		b, err := json.Marshal(dl.ev)
 		if err != nil {
@@ -350,7 +352,7 @@ func (d *Dispatcher) persist(eventID string, ep epKey, dls []*delivery) bool {
 			d.log.Error("cannot encode notification; it is not resumed after a restart", "channel", dl.channel, "event_id", eventID, "error", err)
 			continue
 		}
-		rows = append(rows, store.Delivery{ID: dl.id, Channel: dl.channel, Event: b, Attempts: dl.attempts, NextAt: dl.next, Created: dl.created})
+		rows = append(rows, dispatchrecord.Delivery{ID: dl.id, Channel: dl.channel, Event: b, Attempts: dl.attempts, NextAt: dl.next, Created: dl.created})
 	}
 	d.mu.Lock()
 	if d.closed {

@@ -21,6 +21,7 @@ import (
 	"github.com/hbdmon/hbd/core/channels"
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/dispatch"
+	"github.com/hbdmon/hbd/core/dispatch/dispatchrecord"
 	"github.com/hbdmon/hbd/core/pluginhost"
 	pht "github.com/hbdmon/hbd/core/pluginhost/pluginhosttest"
 	"github.com/hbdmon/hbd/core/store"
@@ -557,7 +558,7 @@ watchhosts:
 }
 
 // pending reads the persisted queue from st, or from a store opened on dir.
-func pending(t *testing.T, st *store.Store, dir ...string) []store.Delivery {
+func pending(t *testing.T, st *store.Store, dir ...string) []dispatchrecord.Delivery {
 	t.Helper()
 	if st == nil {
 		var err error

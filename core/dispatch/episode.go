@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hbdmon/hbd/core/store"
+	"github.com/hbdmon/hbd/core/dispatch/dispatchrecord"
 	"github.com/hbdmon/hbd/sdk"
 )
 
@@ -46,7 +46,7 @@ const (
 )
 
 // epKey is an episode in memory: host, metric and start in unix ms.
-type epKey = store.EpisodeKey
+type epKey = dispatchrecord.EpisodeKey
 
 // epCount counts the deliveries of one episode.
 type epCount struct {

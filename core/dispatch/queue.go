@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/hbdmon/hbd/core/channels"
-	"github.com/hbdmon/hbd/core/store"
+	"github.com/hbdmon/hbd/core/dispatch/dispatchrecord"
 	"github.com/hbdmon/hbd/sdk"
 )
 
@@ -40,7 +40,7 @@ var stored = func() chan struct{} {
 	return c
 }()
 
-func decodeDelivery(p store.Delivery) (*delivery, error) {
+func decodeDelivery(p dispatchrecord.Delivery) (*delivery, error) {
 	var ev sdk.Event
 	if err := json.Unmarshal(p.Event, &ev); err != nil {
 		return nil, err

@@ -208,8 +208,8 @@ func (d *Dispatcher) KnownHosts() []string {
 	for h := range d.opts.Config().Watchhosts {
 		set[h] = struct{}{}
 	}
-	for _, h := range d.opts.Store.Hosts() {
-		set[h.Name] = struct{}{}
+	for _, h := range d.opts.Store.HostNames() {
+		set[h] = struct{}{}
 	}
 	return sortedKeys(set)
 }

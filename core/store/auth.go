@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/hbdmon/hbd/core/auth/authrecord"
 )
 
 // Tables of package auth (migration range 30–39). Users themselves live in
@@ -36,43 +38,17 @@ CREATE INDEX sessions_expires ON sessions (expires);
 `})
 }
 
-// UserOverlay is what a user changed about their own account. A nil field
-// means "as in the config file".
-type UserOverlay struct {
-	Name        string
-	DisplayName *string
-	Email       *string
-	Channels    *[]string
-	// PasswordHash is the bcrypt hash the user chose ("" for none). It is
-	// only in force while the config file still holds BaseHash, the hash
-	// that was configured when the user changed their password: an operator
-	// who resets the password in the file overrides the user's choice.
-	PasswordHash string
-	BaseHash     string
-	Updated      time.Time
-}
-
-// Session is one login. Hash is the hex SHA-256 of the token.
-type Session struct {
-	Hash     string
-	User     string
-	Created  time.Time
-	Expires  time.Time
-	LastUsed time.Time
-	Client   string
-}
-
 // UserOverlays returns every stored overlay by user name.
-func (s *Store) UserOverlays(ctx context.Context) (map[string]UserOverlay, error) {
+func (s *Store) UserOverlays(ctx context.Context) (map[string]authrecord.UserOverlay, error) {
 	rows, err := s.rdb.QueryContext(ctx, `SELECT name, display_name, email, channels, password_hash, base_hash, updated FROM user_overlay`)
 	if err != nil {
 		return nil, fmt.Errorf("read user overlays: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]UserOverlay{}
+	out := map[string]authrecord.UserOverlay{}
 	for rows.Next() {
 		var (
-			o                    UserOverlay
+			o                    authrecord.UserOverlay
 			dn, em, ch, ph, base sql.NullString
 			updated              float64
 		)
@@ -104,14 +80,14 @@ func (s *Store) UserOverlays(ctx context.Context) (map[string]UserOverlay, error
 
 // PutUserOverlay stores o, replacing the user's previous overlay, and
 // returns once it is committed.
-func (s *Store) PutUserOverlay(ctx context.Context, o UserOverlay) error {
+func (s *Store) PutUserOverlay(ctx context.Context, o authrecord.UserOverlay) error {
 	return s.Write(ctx, func(tx *sql.Tx) error { return putOverlay(tx, o) })
 }
 
 // ChangePassword stores o (which carries the new password hash) and ends
 // every session of the user except the one whose hash is keep, in one
 // transaction.
-func (s *Store) ChangePassword(ctx context.Context, o UserOverlay, keep string) error {
+func (s *Store) ChangePassword(ctx context.Context, o authrecord.UserOverlay, keep string) error {
 	return s.Write(ctx, func(tx *sql.Tx) error {
 		if err := putOverlay(tx, o); err != nil {
 			return err
@@ -121,7 +97,7 @@ func (s *Store) ChangePassword(ctx context.Context, o UserOverlay, keep string) 
 	})
 }
 
-func putOverlay(tx *sql.Tx, o UserOverlay) error {
+func putOverlay(tx *sql.Tx, o authrecord.UserOverlay) error {
 	var ch sql.NullString
 	if o.Channels != nil {
 		list := *o.Channels
@@ -153,7 +129,7 @@ ON CONFLICT (name) DO UPDATE SET display_name = excluded.display_name, email = e
 }
 
 // CreateSession stores a new session and returns once it is committed.
-func (s *Store) CreateSession(ctx context.Context, se Session) error {
+func (s *Store) CreateSession(ctx context.Context, se authrecord.Session) error {
 	return s.Write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.Exec(`INSERT INTO sessions (token_hash, user, created, expires, last_used, client) VALUES (?, ?, ?, ?, ?, ?)`,
 			se.Hash, se.User, toUnix(se.Created), toUnix(se.Expires), toUnix(se.LastUsed), se.Client)
@@ -162,16 +138,16 @@ func (s *Store) CreateSession(ctx context.Context, se Session) error {
 }
 
 // Sessions returns every session that has not expired at now.
-func (s *Store) Sessions(ctx context.Context, now time.Time) ([]Session, error) {
+func (s *Store) Sessions(ctx context.Context, now time.Time) ([]authrecord.Session, error) {
 	rows, err := s.rdb.QueryContext(ctx, `SELECT token_hash, user, created, expires, last_used, client FROM sessions WHERE expires > ? ORDER BY created`, toUnix(now))
 	if err != nil {
 		return nil, fmt.Errorf("read sessions: %w", err)
 	}
 	defer rows.Close()
-	var out []Session
+	var out []authrecord.Session
 	for rows.Next() {
 		var (
-			se                         Session
+			se                         authrecord.Session
 			created, expires, lastUsed float64
 		)
 		if err := rows.Scan(&se.Hash, &se.User, &created, &expires, &lastUsed, &se.Client); err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/hbdmon/hbd/core/auth/authrecord"
 )
 
 func TestUserOverlayRoundTripsAndSurvivesReopen(t *testing.T) {
@@ -16,11 +18,11 @@ func TestUserOverlayRoundTripsAndSurvivesReopen(t *testing.T) {
 	dn, em := "Alice A.", ""
 	chans := []string{"ops", "pager"}
 	now := time.Unix(1_700_000_000, 0)
-	if err := s.PutUserOverlay(ctx, UserOverlay{Name: "alice", DisplayName: &dn, Email: &em, Channels: &chans, Updated: now}); err != nil {
+	if err := s.PutUserOverlay(ctx, authrecord.UserOverlay{Name: "alice", DisplayName: &dn, Email: &em, Channels: &chans, Updated: now}); err != nil {
 		t.Fatal(err)
 	}
 	empty := []string{}
-	if err := s.PutUserOverlay(ctx, UserOverlay{Name: "bob", Channels: &empty, PasswordHash: "h2", BaseHash: "h1", Updated: now}); err != nil {
+	if err := s.PutUserOverlay(ctx, authrecord.UserOverlay{Name: "bob", Channels: &empty, PasswordHash: "h2", BaseHash: "h1", Updated: now}); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -50,7 +52,7 @@ func TestSessionsExpireAndAreDeletedByUserOrHash(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Unix(1_700_000_000, 0)
-	for _, se := range []Session{
+	for _, se := range []authrecord.Session{
 		{Hash: "a1", User: "alice", Created: now, Expires: now.Add(time.Hour), LastUsed: now, Client: "127.0.0.1"},
 		{Hash: "a2", User: "alice", Created: now, Expires: now.Add(time.Hour), LastUsed: now},
 		{Hash: "a3", User: "alice", Created: now, Expires: now.Add(time.Hour), LastUsed: now},
@@ -61,7 +63,7 @@ func TestSessionsExpireAndAreDeletedByUserOrHash(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.CreateSession(ctx, Session{Hash: "a1", User: "x", Created: now, Expires: now, LastUsed: now}); err == nil {
+	if err := s.CreateSession(ctx, authrecord.Session{Hash: "a1", User: "x", Created: now, Expires: now, LastUsed: now}); err == nil {
 		t.Fatal("duplicate token hash accepted")
 	}
 	s.TouchSession("a1", now.Add(time.Minute), "::1")
@@ -79,7 +81,7 @@ func TestSessionsExpireAndAreDeletedByUserOrHash(t *testing.T) {
 	if list[0].Hash != "a1" || list[0].Client != "::1" || !list[0].LastUsed.Equal(now.Add(time.Minute)) {
 		t.Fatalf("touch not stored: %+v", list[0])
 	}
-	pw := UserOverlay{Name: "alice", PasswordHash: "new", BaseHash: "old", Updated: now}
+	pw := authrecord.UserOverlay{Name: "alice", PasswordHash: "new", BaseHash: "old", Updated: now}
 	if err := s.ChangePassword(ctx, pw, "a2"); err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hbdmon/hbd/core/channels"
+	"github.com/hbdmon/hbd/core/dispatch/dispatchrecord"
 )
 
 // Notification persistence: channels created through the API (the
@@ -40,18 +41,6 @@ CREATE TABLE notify_queue (
 );
 CREATE INDEX notify_queue_order ON notify_queue (created, id);
 `})
-}
-
-// Delivery is one pending notification to one channel. Event is the
-// dispatcher's encoding of the event (it holds no channel settings, so no
-// secret); NextAt is when the next attempt is due.
-type Delivery struct {
-	ID       string
-	Channel  string
-	Event    []byte
-	Attempts int
-	NextAt   time.Time
-	Created  time.Time
 }
 
 // UserChannels returns every channel created through the API, by name
@@ -141,7 +130,7 @@ func (s *Store) DeleteUserChannel(ctx context.Context, name string) error {
 // for the commit. Writes run in the order they are queued, so a later
 // UpdateDelivery or DeleteDelivery of the same id always applies after it.
 // It records no (event, channel) pair: the dispatcher uses QueueDeliveries.
-func (s *Store) QueueDelivery(d Delivery) {
+func (s *Store) QueueDelivery(d dispatchrecord.Delivery) {
 	s.Go(func(tx *sql.Tx) error {
 		_, err := tx.Exec(`INSERT OR REPLACE INTO notify_queue (id, channel, event, attempts, next_at, created) VALUES (?, ?, ?, ?, ?, ?)`,
 			d.ID, d.Channel, string(d.Event), d.Attempts, d.NextAt.UnixNano(), d.Created.UnixNano())
@@ -168,15 +157,15 @@ func (s *Store) DeleteDelivery(id string) {
 }
 
 // PendingDeliveries returns every queued delivery, oldest first.
-func (s *Store) PendingDeliveries(ctx context.Context) ([]Delivery, error) {
+func (s *Store) PendingDeliveries(ctx context.Context) ([]dispatchrecord.Delivery, error) {
 	rows, err := s.rdb.QueryContext(ctx, `SELECT id, channel, event, attempts, next_at, created FROM notify_queue ORDER BY created, id`)
 	if err != nil {
 		return nil, fmt.Errorf("read notification queue: %w", err)
 	}
 	defer rows.Close()
-	out := []Delivery{}
+	out := []dispatchrecord.Delivery{}
 	for rows.Next() {
-		var d Delivery
+		var d dispatchrecord.Delivery
 		var ev string
 		var next int64
 		var created int64

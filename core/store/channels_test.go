@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hbdmon/hbd/core/channels"
+	"github.com/hbdmon/hbd/core/dispatch/dispatchrecord"
 )
 
 func TestUserChannelsAndDeliveriesSurviveRestart(t *testing.T) {
@@ -31,9 +32,9 @@ func TestUserChannelsAndDeliveriesSurviveRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := []byte(`{"ID":"e1","Host":"web01"}`)
-	s.QueueDelivery(Delivery{ID: "d1", Channel: "hook", Event: ev, NextAt: now, Created: now})
-	s.QueueDelivery(Delivery{ID: "d2", Channel: "gone", Event: ev, NextAt: now, Created: now.Add(time.Second)})
-	s.QueueDelivery(Delivery{ID: "d3", Channel: "hook", Event: ev, NextAt: now, Created: now.Add(2 * time.Second)})
+	s.QueueDelivery(dispatchrecord.Delivery{ID: "d1", Channel: "hook", Event: ev, NextAt: now, Created: now})
+	s.QueueDelivery(dispatchrecord.Delivery{ID: "d2", Channel: "gone", Event: ev, NextAt: now, Created: now.Add(time.Second)})
+	s.QueueDelivery(dispatchrecord.Delivery{ID: "d3", Channel: "hook", Event: ev, NextAt: now, Created: now.Add(2 * time.Second)})
 	s.UpdateDelivery("d1", 3, now.Add(time.Hour))
 	s.DeleteDelivery("d3")
 	if err := s.DeleteUserChannel(ctx, "gone"); err != nil {

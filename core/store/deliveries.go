@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"time"
+
+	"github.com/hbdmon/hbd/core/dispatch/dispatchrecord"
 )
 
 // Delivery accounting of package dispatch: which (event, channel) pairs
@@ -36,39 +38,13 @@ CREATE INDEX notify_episodes_updated ON notify_episodes (updated);
 `})
 }
 
-// EpisodeKey names an alert episode: its host, metric path and start
-// (when the metric left OK) in unix milliseconds.
-type EpisodeKey struct {
-	Host    string
-	Metric  string
-	StartMs int64
-}
-
-// EpisodeDeliveries counts the deliveries of one alert episode. Queued
-// counts every delivery ever queued; those neither Delivered nor Failed
-// are pending. NoChannel is set when an event of the episode was routed to
-// no channel at all.
-type EpisodeDeliveries struct {
-	EpisodeKey
-	Queued, Delivered, Failed int
-	NoChannel                 bool
-	Updated                   time.Time
-}
-
-// SentPair is an (event, channel) pair that was queued once.
-type SentPair struct {
-	EventID string
-	Channel string
-	Created time.Time
-}
-
 // QueueDeliveries queues the deliveries of one event, each to its own
 // channel, and returns once committed. In the same transaction it records
 // each (eventID, channel) pair and adds the number queued to ep's count; a
 // pair recorded before is not queued again, and its delivery's ID is in
 // skipped. So a delivery is in the queue only with its pair, and a crash
 // loses both or neither.
-func (s *Store) QueueDeliveries(ctx context.Context, eventID string, ep EpisodeKey, ds []Delivery) (skipped map[string]bool, err error) {
+func (s *Store) QueueDeliveries(ctx context.Context, eventID string, ep dispatchrecord.EpisodeKey, ds []dispatchrecord.Delivery) (skipped map[string]bool, err error) {
 	now := time.Now().UnixNano()
 	err = s.Write(ctx, func(tx *sql.Tx) error {
 		skipped = map[string]bool{}
@@ -107,7 +83,7 @@ func (s *Store) QueueDeliveries(ctx context.Context, eventID string, ep EpisodeK
 // outcome (delivered, or failed for good) in ep, and returns once
 // committed: after a crash, a delivery whose outcome was committed is not
 // attempted again.
-func (s *Store) CompleteDelivery(ctx context.Context, id string, ep EpisodeKey, delivered bool) error {
+func (s *Store) CompleteDelivery(ctx context.Context, id string, ep dispatchrecord.EpisodeKey, delivered bool) error {
 	err := s.Write(ctx, func(tx *sql.Tx) error { return completeDelivery(tx, id, ep, delivered) })
 	if err != nil {
 		return fmt.Errorf("complete notification %s: %w", id, err)
@@ -118,11 +94,11 @@ func (s *Store) CompleteDelivery(ctx context.Context, id string, ep EpisodeKey, 
 // DropDelivery queues the removal of a delivery that will not be attempted
 // (queue overflow, channel deleted), counted as failed in ep, without
 // waiting for the commit.
-func (s *Store) DropDelivery(id string, ep EpisodeKey) {
+func (s *Store) DropDelivery(id string, ep dispatchrecord.EpisodeKey) {
 	s.Go(func(tx *sql.Tx) error { return completeDelivery(tx, id, ep, false) })
 }
 
-func completeDelivery(tx *sql.Tx, id string, ep EpisodeKey, delivered bool) error {
+func completeDelivery(tx *sql.Tx, id string, ep dispatchrecord.EpisodeKey, delivered bool) error {
 	if _, err := tx.Exec(`DELETE FROM notify_queue WHERE id = ?`, id); err != nil {
 		return err
 	}
@@ -136,7 +112,7 @@ func completeDelivery(tx *sql.Tx, id string, ep EpisodeKey, delivered bool) erro
 }
 
 // MarkNoChannel queues the note that an event of ep reached no channel.
-func (s *Store) MarkNoChannel(ep EpisodeKey) {
+func (s *Store) MarkNoChannel(ep dispatchrecord.EpisodeKey) {
 	now := time.Now().UnixNano()
 	s.Go(func(tx *sql.Tx) error {
 		_, err := tx.Exec(`INSERT INTO notify_episodes (host, metric, start_ms, no_channel, updated) VALUES (?, ?, ?, 1, ?)
@@ -148,16 +124,16 @@ func (s *Store) MarkNoChannel(ep EpisodeKey) {
 
 // EpisodeDeliveryCounts returns the delivery counts of the limit most
 // recently updated episodes, newest first.
-func (s *Store) EpisodeDeliveryCounts(ctx context.Context, limit int) ([]EpisodeDeliveries, error) {
+func (s *Store) EpisodeDeliveryCounts(ctx context.Context, limit int) ([]dispatchrecord.EpisodeDeliveries, error) {
 	rows, err := s.rdb.QueryContext(ctx, `SELECT host, metric, start_ms, queued, delivered, failed, no_channel, updated
 		FROM notify_episodes ORDER BY updated DESC LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read notification episodes: %w", err)
 	}
 	defer rows.Close()
-	var out []EpisodeDeliveries
+	var out []dispatchrecord.EpisodeDeliveries
 	for rows.Next() {
-		var e EpisodeDeliveries
+		var e dispatchrecord.EpisodeDeliveries
 		var updated int64
 		if err := rows.Scan(&e.Host, &e.Metric, &e.StartMs, &e.Queued, &e.Delivered, &e.Failed, &e.NoChannel, &updated); err != nil {
 			return nil, fmt.Errorf("read notification episodes: %w", err)
@@ -173,15 +149,15 @@ func (s *Store) EpisodeDeliveryCounts(ctx context.Context, limit int) ([]Episode
 
 // SentPairs returns the limit most recent (event, channel) pairs, newest
 // first.
-func (s *Store) SentPairs(ctx context.Context, limit int) ([]SentPair, error) {
+func (s *Store) SentPairs(ctx context.Context, limit int) ([]dispatchrecord.SentPair, error) {
 	rows, err := s.rdb.QueryContext(ctx, `SELECT event_id, channel, created FROM notify_sent ORDER BY created DESC LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read queued notification pairs: %w", err)
 	}
 	defer rows.Close()
-	var out []SentPair
+	var out []dispatchrecord.SentPair
 	for rows.Next() {
-		var p SentPair
+		var p dispatchrecord.SentPair
 		var created int64
 		if err := rows.Scan(&p.EventID, &p.Channel, &created); err != nil {
 			return nil, fmt.Errorf("read queued notification pairs: %w", err)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/hbdmon/hbd/core/dispatch/dispatchrecord"
 )
 
 func TestQueueDeliveriesNeverQueuesAPairTwice(t *testing.T) {
@@ -13,12 +15,12 @@ func TestQueueDeliveriesNeverQueuesAPairTwice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ep := EpisodeKey{Host: "web01", Metric: "cpu", StartMs: 1700000000123}
+	ep := dispatchrecord.EpisodeKey{Host: "web01", Metric: "cpu", StartMs: 1700000000123}
 	now := time.Now()
-	d := func(id, ch string) Delivery {
-		return Delivery{ID: id, Channel: ch, Event: []byte(`{}`), NextAt: now, Created: now}
+	d := func(id, ch string) dispatchrecord.Delivery {
+		return dispatchrecord.Delivery{ID: id, Channel: ch, Event: []byte(`{}`), NextAt: now, Created: now}
 	}
-	skipped, err := s.QueueDeliveries(ctx, "ev1", ep, []Delivery{d("d1", "a"), d("d2", "b")})
+	skipped, err := s.QueueDeliveries(ctx, "ev1", ep, []dispatchrecord.Delivery{d("d1", "a"), d("d2", "b")})
 	if err != nil || len(skipped) != 0 {
 		t.Fatalf("first queueing: %v %v", skipped, err)
 	}
@@ -31,7 +33,7 @@ func TestQueueDeliveriesNeverQueuesAPairTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	skipped, err = s.QueueDeliveries(ctx, "ev1", ep, []Delivery{d("d3", "a"), d("d4", "c")})
+	skipped, err = s.QueueDeliveries(ctx, "ev1", ep, []dispatchrecord.Delivery{d("d3", "a"), d("d4", "c")})
 	if err != nil || !skipped["d3"] || skipped["d4"] || len(skipped) != 1 {
 		t.Fatalf("second queueing: skipped %v, %v", skipped, err)
 	}
@@ -51,7 +53,7 @@ func TestQueueDeliveriesNeverQueuesAPairTwice(t *testing.T) {
 	if err := s.CompleteDelivery(ctx, "d2", ep, false); err != nil {
 		t.Fatal(err)
 	}
-	s.MarkNoChannel(EpisodeKey{Host: "db01", Metric: "cpu", StartMs: 5})
+	s.MarkNoChannel(dispatchrecord.EpisodeKey{Host: "db01", Metric: "cpu", StartMs: 5})
 	s.DropDelivery("d4", ep)
 	if err := s.JournalSync(ctx, "", "flush"); err != nil { // writes run in order
 		t.Fatal(err)
@@ -77,7 +79,7 @@ func TestQueueDeliveriesNeverQueuesAPairTwice(t *testing.T) {
 	}
 
 	// A trim keeps the pairs whose delivery is still queued.
-	if _, err := s.QueueDeliveries(ctx, "ev2", ep, []Delivery{d("d5", "a")}); err != nil {
+	if _, err := s.QueueDeliveries(ctx, "ev2", ep, []dispatchrecord.Delivery{d("d5", "a")}); err != nil {
 		t.Fatal(err)
 	}
 	n, err := s.TrimDeliveryRecords(ctx, time.Now().Add(time.Hour))

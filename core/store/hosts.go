@@ -86,3 +86,15 @@ func (s *Store) Hosts() []HostInfo {
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
+
+// HostNames returns the name of every host that has reported, sorted.
+func (s *Store) HostNames() []string {
+	s.mu.RLock()
+	out := make([]string, 0, len(s.hosts))
+	for name := range s.hosts {
+		out = append(out, name)
+	}
+	s.mu.RUnlock()
+	sort.Strings(out)
+	return out
+}

@@ -351,3 +351,31 @@ func TestEnsureHostJournalsASelfRegistrationOnce(t *testing.T) {
 		t.Fatalf("journal %q, want the sync point and one registration of dyn01", got)
 	}
 }
+
+// TestHostNamesListsEveryReportedHostSortedAndSurvivesReopen: HostNames
+// (what dispatch adds to the configured hosts) holds every host that
+// reported, sorted, also after a restart.
+func TestHostNamesListsEveryReportedHostSortedAndSurvivesReopen(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, 10)
+	ctx := context.Background()
+	if got := s.HostNames(); len(got) != 0 {
+		t.Fatalf("empty store: %q", got)
+	}
+	for _, h := range []string{"web02", "db01", "web01"} {
+		if _, err := s.EnsureHost(ctx, h, h == "db01"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := "db01,web01,web02"
+	if got := strings.Join(s.HostNames(), ","); got != want {
+		t.Fatalf("HostNames %q, want %q", got, want)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, dir, 10)
+	if got := strings.Join(s.HostNames(), ","); got != want {
+		t.Fatalf("after reopen: HostNames %q, want %q", got, want)
+	}
+}
