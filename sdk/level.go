@@ -1,58 +1,25 @@
 package sdk
 
-import "fmt"
+import "github.com/hbdmon/hbd/sdk/level"
 
-// Level is the level of an alert, in the daemon's spelling: LevelOK,
-// LevelUnknown, LevelWarning or LevelCritical. The daemon and every
-// notifier use this one type; its JSON and wire form is the bare string.
-type Level string
+// Level is the level of an alert (package level): LevelOK, LevelUnknown,
+// LevelWarning or LevelCritical, ordered by Level.Rank. Its JSON and wire
+// form is the bare string.
+type Level = level.Level
 
 // Alert levels, in severity order (see Level.Rank).
 const (
 	// LevelOK: the metric is within its thresholds (or the host is UP).
-	LevelOK Level = "OK"
+	LevelOK = level.OK
 	// LevelUnknown: no data; the last value is too old to say anything.
-	LevelUnknown Level = "UNKNOWN"
+	LevelUnknown = level.Unknown
 	// LevelWarning: the warning threshold is crossed.
-	LevelWarning Level = "WARNING"
+	LevelWarning = level.Warning
 	// LevelCritical: the critical threshold is crossed (or the host is
 	// DOWN).
-	LevelCritical Level = "CRITICAL"
+	LevelCritical = level.Critical
 )
-
-// Rank orders levels by severity: OK 0 < UNKNOWN 1 < WARNING 2 <
-// CRITICAL 3, and -1 for anything else. This is the one ordering of
-// levels: a channel's min_level passes levels ranked at or above it, an
-// episode's worst level is its highest rank, and active alerts list the
-// highest rank first.
-//
-// UNKNOWN sits above OK and below WARNING because it means "no data", not
-// "over a threshold": something needs a look (a channel with min_level
-// UNKNOWN is told), but it is not a confirmed problem, so a channel that
-// asks for WARNING or CRITICAL is not woken by a host that merely went
-// quiet, and a measured WARNING replaces UNKNOWN as an episode's worst.
-func (l Level) Rank() int {
-	switch l {
-	case LevelOK:
-		return 0
-	case LevelUnknown:
-		return 1
-	case LevelWarning:
-		return 2
-	case LevelCritical:
-		return 3
-	}
-	return -1
-}
-
-// Valid reports whether l is one of the four levels.
-func (l Level) Valid() bool { return l.Rank() >= 0 }
 
 // ParseLevel returns the level spelled s ("OK", "UNKNOWN", "WARNING" or
 // "CRITICAL", upper case as the daemon writes them), or an error.
-func ParseLevel(s string) (Level, error) {
-	if l := Level(s); l.Valid() {
-		return l, nil
-	}
-	return "", fmt.Errorf("unknown alert level %q: want OK, UNKNOWN, WARNING or CRITICAL", s)
-}
+func ParseLevel(s string) (Level, error) { return level.Parse(s) }

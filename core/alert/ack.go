@@ -6,7 +6,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/hbdmon/hbd/sdk"
+	"github.com/hbdmon/hbd/sdk/level"
 )
 
 // Ack acknowledges a host's non-OK metric on behalf of user by: renotify
@@ -23,7 +23,7 @@ func (e *Evaluator) Ack(ctx context.Context, host, metric, by string) (Status, e
 		hs.mu.Unlock()
 		return Status{}, ErrUnknownMetric
 	}
-	if st.level == sdk.LevelOK {
+	if st.level == level.OK {
 		hs.mu.Unlock()
 		return Status{}, ErrNotAlerting
 	}

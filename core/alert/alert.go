@@ -28,7 +28,7 @@ import (
 
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/glob"
-	"github.com/hbdmon/hbd/sdk"
+	"github.com/hbdmon/hbd/sdk/level"
 )
 
 // Notification kinds of an Event.
@@ -54,8 +54,8 @@ type Event struct {
 	MetricPath string
 	// Level is the current level; PreviousLevel the level before this
 	// episode began (empty when unknown, e.g. renotify after a restart).
-	Level         sdk.Level
-	PreviousLevel sdk.Level
+	Level         level.Level
+	PreviousLevel level.Level
 	// Value is the last value (for heartbeat metrics 0 UP, 1 LATE or
 	// DEGRADED, 2 DOWN); Detail says it in words ("85.5", "DOWN",
 	// "no data for 5m0s").

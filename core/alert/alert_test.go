@@ -12,7 +12,7 @@ import (
 	"github.com/hbdmon/hbd/core/access"
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/store"
-	"github.com/hbdmon/hbd/sdk"
+	"github.com/hbdmon/hbd/sdk/level"
 )
 
 const cpu = "cpu_monitor.cpu_percent"
@@ -20,10 +20,10 @@ const cpu = "cpu_monitor.cpu_percent"
 func TestLevelTransitions(t *testing.T) {
 	type step struct {
 		v      float64
-		level  sdk.Level
+		level  level.Level
 		events []string // notifications this sample causes
 	}
-	W, C, O := sdk.LevelWarning, sdk.LevelCritical, sdk.LevelOK
+	W, C, O := level.Warning, level.Critical, level.OK
 	none := []string{}
 	cases := []struct {
 		name  string
@@ -142,16 +142,16 @@ func TestResentAndNonFiniteSamplesAreNotEvaluated(t *testing.T) {
 	if err := h.st.AppendSamples(context.Background(), "web01", []store.PluginSample{ps}); err != nil {
 		t.Fatal(err)
 	}
-	if got := h.level("web01", cpu); got != sdk.LevelOK {
+	if got := h.level("web01", cpu); got != level.OK {
 		t.Fatalf("resent sample counted: %s", got)
 	}
 	h.push("web01", cpu, math.NaN())
 	h.push("web01", cpu, math.Inf(1))
-	if s := h.state("web01", cpu); s.Level != sdk.LevelOK || s.LastValue != 85 {
+	if s := h.state("web01", cpu); s.Level != level.OK || s.LastValue != 85 {
 		t.Fatalf("non-finite value evaluated: %+v", s)
 	}
 	h.push("web01", cpu, 85)
-	if got := h.level("web01", cpu); got != sdk.LevelWarning {
+	if got := h.level("web01", cpu); got != level.Warning {
 		t.Fatalf("level %s", got)
 	}
 }
@@ -181,24 +181,24 @@ func TestStaleBecomesUnknownAndReturnsWithoutRecovery(t *testing.T) {
 		name        string
 		before      float64
 		back        float64
-		wantBack    sdk.Level
+		wantBack    level.Level
 		wantEvents  []string
 		wantJournal string
 	}{
-		{"BackToOK", 85, 50, sdk.LevelOK, []string{}, "web01 cpu_monitor.cpu_percent back to OK at 50 (was WARNING for 5m10s) [cpu_monitor.cpu_percent UNKNOWN -> OK]"},
-		{"BackToWarning", 85, 85, sdk.LevelWarning, []string{"WARNING/change"}, "web01 cpu_monitor.cpu_percent 85 ≥ 80 (WARNING) [cpu_monitor.cpu_percent UNKNOWN -> WARNING]"},
+		{"BackToOK", 85, 50, level.OK, []string{}, "web01 cpu_monitor.cpu_percent back to OK at 50 (was WARNING for 5m10s) [cpu_monitor.cpu_percent UNKNOWN -> OK]"},
+		{"BackToWarning", 85, 85, level.Warning, []string{"WARNING/change"}, "web01 cpu_monitor.cpu_percent 85 ≥ 80 (WARNING) [cpu_monitor.cpu_percent UNKNOWN -> WARNING]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, baseConfig())
 			h.push("web01", cpu, tc.before)
 			h.rec.take()
 			h.sweep(4 * time.Minute)
-			if got := h.level("web01", cpu); got != sdk.LevelWarning {
+			if got := h.level("web01", cpu); got != level.Warning {
 				t.Fatalf("stale too early: %s", got)
 			}
 			h.sweep(time.Minute)
 			s := h.state("web01", cpu)
-			if s.Level != sdk.LevelUnknown || s.Since != toUnix(h.now) || s.LastValue != tc.before {
+			if s.Level != level.Unknown || s.Since != toUnix(h.now) || s.LastValue != tc.before {
 				t.Fatalf("after stale_after: %+v", s)
 			}
 			if got := h.rec.take(); !eq(got, []string{"UNKNOWN/change"}) {
@@ -221,13 +221,13 @@ func TestStaleBecomesUnknownAndReturnsWithoutRecovery(t *testing.T) {
 
 func TestHeartbeatsMapToLevelsAndNeverGoStale(t *testing.T) {
 	cfg := baseConfig()
-	cfg.Alerting.HeartbeatLate = string(sdk.LevelCritical) // operators may make LATE critical
+	cfg.Alerting.HeartbeatLate = string(level.Critical) // operators may make LATE critical
 	h := newHarness(t, cfg)
 	h.ev.FamilySettle = 0 // family alerts decided at once
 	at := func() time.Time { h.now = h.now.Add(time.Second); return h.now }
 	steps := []struct {
 		family, state, metric string
-		level                 sdk.Level
+		level                 level.Level
 		events                []string
 	}{
 		{"ipv6", "UP", HeartbeatIPv6, "OK", []string{}},
@@ -251,7 +251,7 @@ func TestHeartbeatsMapToLevelsAndNeverGoStale(t *testing.T) {
 	}
 	h.sweep(time.Hour) // far past stale_after; ipv6 renotifies, nothing goes UNKNOWN
 	for _, m := range []string{HeartbeatIPv4, HeartbeatIPv6, HeartbeatHost} {
-		if l := h.level("web01", m); l == sdk.LevelUnknown {
+		if l := h.level("web01", m); l == level.Unknown {
 			t.Fatalf("%s went stale", m)
 		}
 	}
@@ -302,7 +302,7 @@ func TestRenotifyEveryIntervalUntilAcknowledged(t *testing.T) {
 	}
 	// A level change clears the acknowledgement.
 	h.push("web01", cpu, 85)
-	if s := h.state("web01", cpu); s.Acknowledged || s.Level != sdk.LevelWarning {
+	if s := h.state("web01", cpu); s.Acknowledged || s.Level != level.Warning {
 		t.Fatalf("after change: %+v", s)
 	}
 	h.sweep(time.Hour)
@@ -345,7 +345,7 @@ func TestSilenceHoldsNotificationsUntilItEnds(t *testing.T) {
 		t.Fatalf("events %v", got)
 	}
 	s := h.state("web01", cpu)
-	if s.Level != sdk.LevelCritical || s.NotificationCount != 0 || s.SilencedUntil != sl.Until {
+	if s.Level != level.Critical || s.NotificationCount != 0 || s.SilencedUntil != sl.Until {
 		t.Fatalf("silenced state %+v (silence until %v)", s, sl.Until)
 	}
 	h.sweep(90 * time.Minute) // renotify due for db01 only
@@ -415,7 +415,7 @@ func TestFlappingNotifiesOnceThenSettles(t *testing.T) {
 	if !eq(got, want) {
 		t.Fatalf("events %v, want %v", got, want)
 	}
-	if s := h.state("web01", cpu); !s.Flapping || s.Level != sdk.LevelWarning {
+	if s := h.state("web01", cpu); !s.Flapping || s.Level != level.Warning {
 		t.Fatalf("state %+v", s)
 	}
 	h.sweep(2 * time.Hour) // quiet for a flap window: settles (no renotify while flapping)
@@ -485,7 +485,7 @@ func TestRestartRestoresStatesAcksAndSilences(t *testing.T) {
 		t.Fatalf("after restart:\n got %+v\nwant %+v", after, before)
 	}
 	w := h.state("web01", cpu)
-	if w.Level != sdk.LevelCritical || w.Since != toUnix(since) || w.NotificationCount != 2 || w.SilencedUntil != sl.Until {
+	if w.Level != level.Critical || w.Since != toUnix(since) || w.NotificationCount != 2 || w.SilencedUntil != sl.Until {
 		t.Fatalf("web01 %+v", w)
 	}
 	if d := h.state("db01", cpu); !d.Acknowledged || d.AcknowledgedBy != "alice" {
@@ -532,10 +532,10 @@ func TestReloadReevaluatesAtOnceAndDropsUnmatched(t *testing.T) {
 	if err := h.ev.Reload(next); err != nil {
 		t.Fatal(err)
 	}
-	if got := h.level("web01", cpu); got != sdk.LevelOK {
+	if got := h.level("web01", cpu); got != level.OK {
 		t.Fatalf("cpu after reload: %s", got)
 	}
-	if got := h.level("web01", "disk_monitor./.percent"); got != sdk.LevelCritical {
+	if got := h.level("web01", "disk_monitor./.percent"); got != level.Critical {
 		t.Fatalf("disk after reload: %s", got)
 	}
 	if _, ok := h.find("web01", "memory_monitor.percent"); ok {
@@ -551,7 +551,7 @@ func TestReloadReevaluatesAtOnceAndDropsUnmatched(t *testing.T) {
 	if err := h.ev.Reload(over); err != nil {
 		t.Fatal(err)
 	}
-	if got := h.level("web01", cpu); got != sdk.LevelWarning {
+	if got := h.level("web01", cpu); got != level.Warning {
 		t.Fatalf("override not applied: %s", got)
 	}
 	// Removing the host from watchhosts drops its states, also in the store.
@@ -592,7 +592,7 @@ func TestDynamicHostsNeedWatchDynamic(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Reload picks up the latest stored sample of a newly watched host.
-	if got := h.level("dyn01", cpu); got != sdk.LevelCritical {
+	if got := h.level("dyn01", cpu); got != level.Critical {
 		t.Fatalf("dyn01 after watch_dynamic: %s", got)
 	}
 	if got := h.ev.EvaluatedHosts(); !eq(got, []string{"db01", "dyn01", "web01"}) {

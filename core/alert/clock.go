@@ -4,7 +4,7 @@ import (
 	"math"
 	"time"
 
-	"github.com/hbdmon/hbd/sdk"
+	"github.com/hbdmon/hbd/sdk/level"
 )
 
 // HeartbeatClockOffset is the metric path of a host's clock offset against
@@ -49,7 +49,7 @@ func (e *Evaluator) ObserveClockOffset(host string, offset time.Duration, refuse
 	st := hs.metrics[HeartbeatClockOffset]
 	if st == nil {
 		st = &state{host: host, metric: HeartbeatClockOffset, hs: hs, clock: true, rule: rs.clockRule(host),
-			level: sdk.LevelOK, since: ts, lastSeen: now}
+			level: level.OK, since: ts, lastSeen: now}
 		hs.metrics[HeartbeatClockOffset] = st
 	}
 	switch {
@@ -60,7 +60,7 @@ func (e *Evaluator) ObserveClockOffset(host string, offset time.Duration, refuse
 		st.lastValue, st.lastCheck, st.lastSeen = v, ts, now
 		st.valueDirty = true
 		st.resetStreaks()
-		e.setLevel(rs, st, sdk.LevelCritical, ts, now, "refused", &out)
+		e.setLevel(rs, st, level.Critical, ts, now, "refused", &out)
 	default:
 		st.detail = ""
 		e.observe(rs, hs, st, v, ts, now, &out)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/heartbeat"
-	"github.com/hbdmon/hbd/sdk"
+	"github.com/hbdmon/hbd/sdk/level"
 )
 
 // outbox collects what a locked section wants journaled and notified.
@@ -117,7 +117,7 @@ func (e *Evaluator) resolveState(rs *ruleset, hs *hostState, metric string, ts f
 	if r == nil {
 		return nil
 	}
-	st := &state{host: hs.name, metric: metric, hs: hs, rule: r, level: sdk.LevelOK, since: ts, lastSeen: now}
+	st := &state{host: hs.name, metric: metric, hs: hs, rule: r, level: level.OK, since: ts, lastSeen: now}
 	hs.metrics[metric] = st
 	return st
 }
@@ -140,7 +140,7 @@ func (e *Evaluator) ObserveHeartbeat(ch heartbeat.Change) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	rs := e.rules
-	path, level, value, ok := heartbeatLevel(rs.cfg.Alerting, ch.Family, ch.To)
+	path, lv, value, ok := heartbeatLevel(rs.cfg.Alerting, ch.Family, ch.To)
 	if !ok {
 		e.log.Debug("ignoring heartbeat state", "host", ch.Host, "family", ch.Family, "state", ch.To)
 		return
@@ -159,7 +159,7 @@ func (e *Evaluator) ObserveHeartbeat(ch heartbeat.Change) {
 	hs.mu.Lock()
 	st := hs.metrics[path]
 	if st == nil {
-		st = &state{host: ch.Host, metric: path, hs: hs, heartbeat: true, hb: &hbInfo{}, level: sdk.LevelOK, since: ts}
+		st = &state{host: ch.Host, metric: path, hs: hs, heartbeat: true, hb: &hbInfo{}, level: level.OK, since: ts}
 		hs.metrics[path] = st
 	}
 	st.lastValue, st.lastCheck, st.lastSeen, st.detail = value, ts, now, string(ch.To)
@@ -168,8 +168,8 @@ func (e *Evaluator) ObserveHeartbeat(ch heartbeat.Change) {
 		st.hb.fams = famNames(ch.Families)
 	}
 	st.valueDirty = true
-	if level != st.level {
-		e.setLevel(rs, st, level, ts, now, string(ch.To), &out)
+	if lv != st.level {
+		e.setLevel(rs, st, lv, ts, now, string(ch.To), &out)
 	}
 	e.release(hs, &out)
 }
@@ -227,9 +227,9 @@ func (e *Evaluator) Sweep(now time.Time) {
 	for _, hs := range e.hostList() {
 		hs.mu.Lock()
 		for _, st := range hs.metrics {
-			if !st.heartbeat && !st.clock && a.StaleAfter > 0 && st.level != sdk.LevelUnknown && now.Sub(st.lastSeen) >= a.StaleAfter {
+			if !st.heartbeat && !st.clock && a.StaleAfter > 0 && st.level != level.Unknown && now.Sub(st.lastSeen) >= a.StaleAfter {
 				st.resetStreaks()
-				e.setLevel(rs, st, sdk.LevelUnknown, toUnix(now), now, "no data for "+a.StaleAfter.String(), &out)
+				e.setLevel(rs, st, level.Unknown, toUnix(now), now, "no data for "+a.StaleAfter.String(), &out)
 			}
 			if forgettable(a, st, now) {
 				e.forget(hs, st, &out)
@@ -253,7 +253,7 @@ func (e *Evaluator) Sweep(now time.Time) {
 // restart the count). Heartbeat metrics and the clock offset are never
 // forgotten.
 func forgettable(a config.Alerting, st *state, now time.Time) bool {
-	return !st.heartbeat && !st.clock && a.ForgetAfter > 0 && st.level == sdk.LevelUnknown &&
+	return !st.heartbeat && !st.clock && a.ForgetAfter > 0 && st.level == level.Unknown &&
 		now.Sub(fromUnix(st.since)) >= a.ForgetAfter
 }
 

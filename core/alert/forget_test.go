@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/hbdmon/hbd/core/config"
-	"github.com/hbdmon/hbd/sdk"
+	"github.com/hbdmon/hbd/sdk/level"
 )
 
 const (
@@ -75,7 +75,7 @@ func TestForgetAfter(t *testing.T) {
 				// store may hold) is the only kind forget_after could catch.
 				metric = HeartbeatIPv4
 				unknownAt = h.now
-				row := SavedState{Host: "web01", Metric: HeartbeatIPv4, Level: sdk.LevelUnknown, Since: toUnix(unknownAt), LastCheck: toUnix(unknownAt)}
+				row := SavedState{Host: "web01", Metric: HeartbeatIPv4, Level: level.Unknown, Since: toUnix(unknownAt), LastCheck: toUnix(unknownAt)}
 				if err := h.st.SaveAlertStatesSync(ctx, []SavedState{row}, nil); err != nil {
 					t.Fatal(err)
 				}
@@ -85,7 +85,7 @@ func TestForgetAfter(t *testing.T) {
 			} else {
 				h.push("web01", mntX, 85)
 				h.feed("web01", rootDir, 50)
-				for h.level("web01", mntX) != sdk.LevelUnknown {
+				for h.level("web01", mntX) != level.Unknown {
 					h.step(time.Minute)
 				}
 				unknownAt = h.now
@@ -97,7 +97,7 @@ func TestForgetAfter(t *testing.T) {
 
 			// Just before forget_after: kept, renotifying.
 			h.stepUntil(unknownAt.Add(window - time.Second))
-			if s := h.state("web01", metric); s.Level != sdk.LevelUnknown {
+			if s := h.state("web01", metric); s.Level != level.Unknown {
 				t.Fatalf("before forget_after: %+v", s)
 			}
 			if got := h.rec.takeOf(metric); tc.gone && !eq(got, []string{"UNKNOWN/renotify", "UNKNOWN/renotify"}) {
@@ -139,10 +139,10 @@ func TestForgetAfter(t *testing.T) {
 			}
 
 			// The other mount and the DOWN heartbeat are untouched.
-			if s := h.state("web01", rootDir); s.Level != sdk.LevelOK {
+			if s := h.state("web01", rootDir); s.Level != level.OK {
 				t.Fatalf("%s %+v", rootDir, s)
 			}
-			if tc.heartbeat && h.level("web01", HeartbeatIPv6) != sdk.LevelCritical {
+			if tc.heartbeat && h.level("web01", HeartbeatIPv6) != level.Critical {
 				t.Fatal("DOWN heartbeat lost")
 			}
 
@@ -175,10 +175,10 @@ func TestForgottenMetricStartsFresh(t *testing.T) {
 	// Mounted again: a new state from OK, not the old UNKNOWN episode.
 	h.push("web01", mntX, 95)
 	s := h.state("web01", mntX)
-	if s.Level != sdk.LevelCritical || s.Since != toUnix(h.now) || s.NotificationCount != 1 || s.LastValue != 95 {
+	if s.Level != level.Critical || s.Since != toUnix(h.now) || s.NotificationCount != 1 || s.LastValue != 95 {
 		t.Fatalf("back after forgetting: %+v", s)
 	}
-	if ev := h.rec.last(); ev.Kind != KindChange || ev.PreviousLevel != sdk.LevelOK {
+	if ev := h.rec.last(); ev.Kind != KindChange || ev.PreviousLevel != level.OK {
 		t.Fatalf("event %+v", ev)
 	}
 	if !h.stored("web01", mntX) {
@@ -189,7 +189,7 @@ func TestForgottenMetricStartsFresh(t *testing.T) {
 		t.Fatalf("journal %q", got)
 	}
 	h.restart(cfg)
-	if s := h.state("web01", mntX); s.Level != sdk.LevelCritical || s.NotificationCount != 1 {
+	if s := h.state("web01", mntX); s.Level != level.Critical || s.NotificationCount != 1 {
 		t.Fatalf("after restart: %+v", s)
 	}
 }
@@ -203,7 +203,7 @@ func TestForgetAfterCountsAcrossRestart(t *testing.T) {
 	h.sweep(time.Hour)
 	h.restart(cfg) // the UNKNOWN since survives; the count does not restart
 	h.sweep(time.Hour - time.Second)
-	if h.level("web01", mntX) != sdk.LevelUnknown {
+	if h.level("web01", mntX) != level.Unknown {
 		t.Fatal("lost UNKNOWN across restart")
 	}
 	h.sweep(time.Second)

@@ -11,7 +11,7 @@ import (
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/heartbeat"
 	"github.com/hbdmon/hbd/core/store"
-	"github.com/hbdmon/hbd/sdk"
+	"github.com/hbdmon/hbd/sdk/level"
 )
 
 // recorder is a Sink that keeps every event; events offered again at
@@ -83,7 +83,7 @@ func baseConfig() *config.Config {
 		},
 		Alerting: config.Alerting{
 			StaleAfter: 5 * time.Minute, Renotify: time.Hour,
-			HeartbeatLate: string(sdk.LevelWarning), HeartbeatDown: string(sdk.LevelCritical),
+			HeartbeatLate: string(level.Warning), HeartbeatDown: string(level.Critical),
 			FlapCount: 6, FlapWindow: 10 * time.Minute,
 		},
 	}
@@ -193,7 +193,7 @@ func (h *harness) find(host, metric string) (Status, bool) {
 	return Status{}, false
 }
 
-func (h *harness) level(host, metric string) sdk.Level {
+func (h *harness) level(host, metric string) level.Level {
 	h.t.Helper()
 	return h.state(host, metric).Level
 }

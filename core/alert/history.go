@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hbdmon/hbd/sdk"
+	"github.com/hbdmon/hbd/sdk/level"
 )
 
 // Alert history: every episode of a (host, metric path), from the moment
@@ -56,8 +56,8 @@ func episodeStart(st *state) float64 {
 
 // hasValue reports whether a level's value says something about the
 // episode: UNKNOWN comes from missing data, its last value is stale.
-func hasValue(level sdk.Level) bool {
-	return level == sdk.LevelWarning || level == sdk.LevelCritical
+func hasValue(lv level.Level) bool {
+	return lv == level.Warning || lv == level.Critical
 }
 
 // worse reports whether v is a worse value of st than peak: higher, lower
@@ -94,7 +94,7 @@ func (e *Evaluator) episodeChanged(st *state, text string, now time.Time) {
 	e.hist.mu.Lock()
 	defer e.hist.mu.Unlock()
 	ep := e.hist.open[key]
-	if st.level == sdk.LevelOK {
+	if st.level == level.OK {
 		if ep != nil {
 			delete(e.hist.open, key)
 			ep.row.End = max(st.since, ep.row.Start)
@@ -193,7 +193,7 @@ func (e *Evaluator) resumeEpisodes(ctx context.Context, now time.Time) error {
 	}
 	// What the loaded states say, taken under their hosts' locks.
 	type loaded struct {
-		level        sdk.Level
+		level        level.Level
 		since, start float64
 		row          Episode // the episode a state that is not OK is in
 	}
@@ -202,7 +202,7 @@ func (e *Evaluator) resumeEpisodes(ctx context.Context, now time.Time) error {
 		hs.mu.Lock()
 		for _, st := range hs.metrics {
 			l := loaded{level: st.level, since: st.since, start: episodeStart(st)}
-			if st.level != sdk.LevelOK {
+			if st.level != level.OK {
 				l.row = Episode{Host: st.host, Metric: st.metric, Start: l.start, WorstLevel: st.level,
 					AckBy: st.ackBy, Text: e.textOf(st, "", now)}
 				if hasValue(st.level) {
@@ -231,7 +231,7 @@ func (e *Evaluator) resumeEpisodes(ctx context.Context, now time.Time) error {
 		switch {
 		case !ok:
 			ep.row.End = max(toUnix(now), ep.row.Start)
-		case l.level == sdk.LevelOK:
+		case l.level == level.OK:
 			ep.row.End = max(l.since, ep.row.Start)
 		case l.start != ep.row.Start:
 			ep.row.End = max(l.start, ep.row.Start)
@@ -246,7 +246,7 @@ func (e *Evaluator) resumeEpisodes(ctx context.Context, now time.Time) error {
 		rows = append(rows, ep.row)
 	}
 	for key, l := range states {
-		if l.level != sdk.LevelOK && e.hist.open[key] == nil {
+		if l.level != level.OK && e.hist.open[key] == nil {
 			e.putEpisode(&openEpisode{row: l.row, saved: now})
 			rows = append(rows, l.row)
 		}

@@ -7,7 +7,7 @@ import (
 
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/heartbeat"
-	"github.com/hbdmon/hbd/sdk"
+	"github.com/hbdmon/hbd/sdk/level"
 )
 
 // history returns a host's episodes, newest first, once every queued
@@ -45,7 +45,7 @@ func TestOneEpisodeFromWarningThroughCriticalToOK(t *testing.T) {
 	h.push("web01", cpu, 50)
 	h.push("web01", cpu, 85) // WARNING: the episode starts
 	start := h.now
-	if eps := h.history("web01"); len(eps) != 1 || !eps[0].Open() || eps[0].WorstLevel != sdk.LevelWarning || eps[0].Peak != 85 {
+	if eps := h.history("web01"); len(eps) != 1 || !eps[0].Open() || eps[0].WorstLevel != level.Warning || eps[0].Peak != 85 {
 		t.Fatalf("open row at the start: %+v", eps)
 	}
 	h.push("web01", cpu, 95) // CRITICAL
@@ -61,7 +61,7 @@ func TestOneEpisodeFromWarningThroughCriticalToOK(t *testing.T) {
 
 	ep := h.only("web01", cpu)
 	want := Episode{ID: ep.ID, Host: "web01", Metric: cpu, Start: toUnix(start), End: toUnix(end),
-		WorstLevel: sdk.LevelCritical, Peak: 97.5, HasPeak: true, AckBy: "alice", Text: ep.Text}
+		WorstLevel: level.Critical, Peak: 97.5, HasPeak: true, AckBy: "alice", Text: ep.Text}
 	if ep != want {
 		t.Fatalf("episode\n got %+v\nwant %+v", ep, want)
 	}
@@ -74,7 +74,7 @@ func TestOneEpisodeFromWarningThroughCriticalToOK(t *testing.T) {
 
 	// A second excursion is a second episode.
 	h.push("web01", cpu, 99)
-	if eps := h.history("web01"); len(eps) != 2 || eps[0].Start != toUnix(h.now) || !eps[0].Open() || eps[0].WorstLevel != sdk.LevelCritical || eps[1].ID != ep.ID {
+	if eps := h.history("web01"); len(eps) != 2 || eps[0].Start != toUnix(h.now) || !eps[0].Open() || eps[0].WorstLevel != level.Critical || eps[1].ID != ep.ID {
 		t.Fatalf("second episode: %+v", eps)
 	}
 }
@@ -94,7 +94,7 @@ func TestEpisodeContinuesAcrossRestart(t *testing.T) {
 	}
 	h.push("web01", cpu, 20)
 	ep := h.only("web01", cpu)
-	if ep.Start != toUnix(start) || ep.End != toUnix(h.now) || ep.Peak != 98 || ep.WorstLevel != sdk.LevelCritical {
+	if ep.Start != toUnix(start) || ep.End != toUnix(h.now) || ep.Peak != 98 || ep.WorstLevel != level.Critical {
 		t.Fatalf("episode across restart: %+v", ep)
 	}
 }
@@ -122,13 +122,13 @@ func TestStateWithoutRowOpensEpisodeOnLoad(t *testing.T) {
 	cfg := baseConfig()
 	h := newHarness(t, cfg)
 	since := toUnix(t0.Add(-time.Hour))
-	row := SavedState{Host: "web01", Metric: cpu, Level: sdk.LevelCritical, Since: since, LastValue: 93, LastCheck: toUnix(t0), AckBy: "bob", Acknowledged: true}
+	row := SavedState{Host: "web01", Metric: cpu, Level: level.Critical, Since: since, LastValue: 93, LastCheck: toUnix(t0), AckBy: "bob", Acknowledged: true}
 	if err := h.st.SaveAlertStatesSync(context.Background(), []SavedState{row}, nil); err != nil {
 		t.Fatal(err)
 	}
 	h.restart(cfg)
 	ep := h.only("web01", cpu)
-	if !ep.Open() || ep.Start != since || ep.WorstLevel != sdk.LevelCritical || ep.Peak != 93 || ep.AckBy != "bob" {
+	if !ep.Open() || ep.Start != since || ep.WorstLevel != level.Critical || ep.Peak != 93 || ep.AckBy != "bob" {
 		t.Fatalf("episode of a loaded state: %+v", ep)
 	}
 }
@@ -142,7 +142,7 @@ func TestEpisodePeakOfBelowRuleIsTheLowest(t *testing.T) {
 		h.push("web01", mem, v)
 	}
 	ep := h.only("web01", mem)
-	if ep.Peak != 80 || ep.WorstLevel != sdk.LevelCritical || ep.Open() {
+	if ep.Peak != 80 || ep.WorstLevel != level.Critical || ep.Open() {
 		t.Fatalf("below episode: %+v", ep)
 	}
 }
@@ -154,7 +154,7 @@ func TestUnknownEpisodeHasNoPeakAndEndsWhenForgotten(t *testing.T) {
 	h.push("web01", cpu, 50)
 	h.sweep(cfg.Alerting.StaleAfter) // no data: UNKNOWN
 	ep := h.only("web01", cpu)
-	if !ep.Open() || ep.WorstLevel != sdk.LevelUnknown || ep.HasPeak {
+	if !ep.Open() || ep.WorstLevel != level.Unknown || ep.HasPeak {
 		t.Fatalf("stale episode: %+v", ep)
 	}
 	h.sweep(cfg.Alerting.ForgetAfter)
@@ -177,7 +177,7 @@ func TestHeartbeatEpisodePeakIsTheState(t *testing.T) {
 	down := h.now
 	hb("UP")
 	ep := h.only("web01", HeartbeatIPv6)
-	if ep.Start != toUnix(down) || ep.End != toUnix(h.now) || ep.Peak != 2 || ep.WorstLevel != sdk.LevelCritical {
+	if ep.Start != toUnix(down) || ep.End != toUnix(h.now) || ep.Peak != 2 || ep.WorstLevel != level.Critical {
 		t.Fatalf("heartbeat episode: %+v", ep)
 	}
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/dispatch/dispatchrecord"
 	"github.com/hbdmon/hbd/core/heartbeat"
-	"github.com/hbdmon/hbd/sdk"
+	"github.com/hbdmon/hbd/sdk/level"
 )
 
 // drain returns the events since the last take and forgets them.
@@ -99,7 +99,7 @@ func TestFullOutageIsOneMessage(t *testing.T) {
 		{HeartbeatIPv6, "web02 lost IPv6: no heartbeat over IPv6 for 1m41s (IPv4 DOWN too)"},
 		{HeartbeatHost, "web02 is DOWN: no heartbeat for 1m41s (IPv4 and IPv6)"},
 	} {
-		if s := h.state("web02", c.metric); s.Level != sdk.LevelCritical || s.Text != c.text || s.NotificationCount != 0 && c.metric != HeartbeatHost {
+		if s := h.state("web02", c.metric); s.Level != level.Critical || s.Text != c.text || s.NotificationCount != 0 && c.metric != HeartbeatHost {
 			t.Errorf("%s: %+v, want text %q", c.metric, s, c.text)
 		}
 	}
@@ -164,7 +164,7 @@ func TestHostBackOnOneFamily(t *testing.T) {
 	if !eq(got, want) {
 		t.Fatalf("events\n got %q\nwant %q", got, want)
 	}
-	if s := h.state("web02", HeartbeatHost); s.Level != sdk.LevelOK || s.Text != "web02 is DEGRADED: IPv6 DOWN (IPv4 UP)" {
+	if s := h.state("web02", HeartbeatHost); s.Level != level.OK || s.Text != "web02 is DEGRADED: IPv6 DOWN (IPv4 UP)" {
 		t.Fatalf("host %+v", s)
 	}
 	h.ticks(30)
@@ -197,7 +197,7 @@ func TestLosingIPv6OnlyIsOneMessage(t *testing.T) {
 	if got := brief(h.rec.drain()); !eq(got, want) {
 		t.Fatalf("events\n got %q\nwant %q", got, want)
 	}
-	if l := h.level("web02", HeartbeatHost); l != sdk.LevelOK {
+	if l := h.level("web02", HeartbeatHost); l != level.OK {
 		t.Fatalf("a DEGRADED host is %s", l)
 	}
 	h.sweep(10 * time.Minute)
@@ -216,12 +216,12 @@ func TestLosingIPv6OnlyIsOneMessage(t *testing.T) {
 func TestLateIsShownNotNotifiedByDefault(t *testing.T) {
 	for _, tc := range []struct {
 		late   string
-		level  sdk.Level
+		level  level.Level
 		events []string
 	}{
-		{config.HeartbeatLateNone, sdk.LevelOK, []string{}},
-		{"", sdk.LevelOK, []string{}},
-		{string(sdk.LevelWarning), sdk.LevelWarning, []string{"heartbeat.ipv4 WARNING/change: web02 IPv4 is LATE: no heartbeat over IPv4 for 18s"}},
+		{config.HeartbeatLateNone, level.OK, []string{}},
+		{"", level.OK, []string{}},
+		{string(level.Warning), level.Warning, []string{"heartbeat.ipv4 WARNING/change: web02 IPv4 is LATE: no heartbeat over IPv4 for 18s"}},
 	} {
 		t.Run("late="+tc.late, func(t *testing.T) {
 			cfg := liveConfig()
@@ -248,7 +248,7 @@ func TestLateIsShownNotNotifiedByDefault(t *testing.T) {
 // host.
 func TestLateThenDownTellsTheHostOnly(t *testing.T) {
 	cfg := liveConfig()
-	cfg.Alerting.HeartbeatLate = string(sdk.LevelWarning)
+	cfg.Alerting.HeartbeatLate = string(level.Warning)
 	h := newHarness(t, cfg)
 	h.up()
 	seen := h.now
@@ -292,7 +292,7 @@ func TestInhibitionHoldsRenotify(t *testing.T) {
 		t.Fatalf("renotify %q", got)
 	}
 	for _, m := range []string{HeartbeatIPv4, HeartbeatIPv6} {
-		if s := h.state("web02", m); s.Level != sdk.LevelCritical {
+		if s := h.state("web02", m); s.Level != level.Critical {
 			t.Fatalf("%s %+v", m, s)
 		}
 	}
@@ -358,7 +358,7 @@ func TestThresholdTexts(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.sweep(5 * time.Minute)
-	if s := h.state("web01", cpu); s.Level != sdk.LevelUnknown || s.Text != "web01 cpu_monitor.cpu_percent: no data for 5m10s (UNKNOWN)" {
+	if s := h.state("web01", cpu); s.Level != level.Unknown || s.Text != "web01 cpu_monitor.cpu_percent: no data for 5m10s (UNKNOWN)" {
 		t.Fatalf("stale %+v", s)
 	}
 	if got := brief(h.rec.drain()); !slices.Contains(got, "cpu_monitor.cpu_percent UNKNOWN/change: web01 cpu_monitor.cpu_percent: no data for 5m10s (UNKNOWN)") {
@@ -377,7 +377,7 @@ func TestEpisodeStartAcrossLevels(t *testing.T) {
 	start := h.now
 	h.push("web01", cpu, 95)
 	h.restart(cfg)
-	if s := h.state("web01", cpu); s.EpisodeStart != toUnix(start) || s.Level != sdk.LevelCritical {
+	if s := h.state("web01", cpu); s.EpisodeStart != toUnix(start) || s.Level != level.Critical {
 		t.Fatalf("after restart %+v", s)
 	}
 	h.push("web01", cpu, 85)
@@ -419,7 +419,7 @@ func TestClockOffset(t *testing.T) {
 	}
 	steps := []struct {
 		off    time.Duration
-		level  sdk.Level
+		level  level.Level
 		events []string
 	}{
 		{12 * time.Millisecond, "OK", nil},
@@ -455,14 +455,14 @@ func TestClockOffset(t *testing.T) {
 	}
 	// Never stale, never forgotten; kept across a restart with its reason.
 	h.sweep(time.Hour)
-	if s := h.state("db01", HeartbeatClockOffset); s.Level != sdk.LevelCritical || s.Text != want {
+	if s := h.state("db01", HeartbeatClockOffset); s.Level != level.Critical || s.Text != want {
 		t.Fatalf("after an hour %+v", s)
 	}
 	h.restart(cfg)
-	if s := h.state("db01", HeartbeatClockOffset); s.Level != sdk.LevelCritical || s.Text != want || s.LastValue != 372000 {
+	if s := h.state("db01", HeartbeatClockOffset); s.Level != level.Critical || s.Text != want || s.LastValue != 372000 {
 		t.Fatalf("after restart %+v", s)
 	}
-	if s := h.state("web01", HeartbeatClockOffset); s.Level != sdk.LevelOK {
+	if s := h.state("web01", HeartbeatClockOffset); s.Level != level.OK {
 		t.Fatalf("after restart %+v", s)
 	}
 	// Unwatched hosts have no clock state.
@@ -493,10 +493,10 @@ thresholds:
 	h := newHarness(t, cfg)
 	h.ev.ObserveClockOffset("web01", 300*time.Millisecond, false, h.now)
 	h.ev.ObserveClockOffset("db01", -60*time.Millisecond, false, h.now)
-	if l := h.level("web01", HeartbeatClockOffset); l != sdk.LevelWarning {
+	if l := h.level("web01", HeartbeatClockOffset); l != level.Warning {
 		t.Fatalf("web01 %s", l)
 	}
-	if s := h.state("db01", HeartbeatClockOffset); s.Level != sdk.LevelWarning || s.Text != "db01 clock is 60ms behind hbd (WARNING: offset ≥ 50ms)" {
+	if s := h.state("db01", HeartbeatClockOffset); s.Level != level.Warning || s.Text != "db01 clock is 60ms behind hbd (WARNING: offset ≥ 50ms)" {
 		t.Fatalf("db01 %+v", s)
 	}
 	for _, bad := range []struct{ yaml, msg string }{
@@ -524,7 +524,7 @@ func TestDynamicHostsWatchedByDefault(t *testing.T) {
 	}
 	h.push("dyn01", cpu, 95)
 	h.ev.ObserveHeartbeat(change("dyn01", "", "DOWN", h.now))
-	if !h.ev.Evaluated("dyn01") || h.level("dyn01", cpu) != sdk.LevelCritical || h.level("dyn01", HeartbeatHost) != sdk.LevelCritical {
+	if !h.ev.Evaluated("dyn01") || h.level("dyn01", cpu) != level.Critical || h.level("dyn01", HeartbeatHost) != level.Critical {
 		t.Fatalf("dyn01 not evaluated: %+v", h.ev.HostAlerts("dyn01"))
 	}
 }
@@ -541,7 +541,7 @@ func TestStateIsStoredBeforeTheSinkSeesItsEvent(t *testing.T) {
 	type check struct {
 		ev           Event
 		found        bool
-		level        sdk.Level
+		level        level.Level
 		count        int
 		episodeStart float64
 	}
@@ -608,7 +608,7 @@ func TestNewestSnapshotWins(t *testing.T) {
 	if err != nil || len(rows) != 1 {
 		t.Fatalf("%+v %v", rows, err)
 	}
-	if r := rows[0]; r.Level != sdk.LevelCritical || r.LastValue != 96 || r.NotificationCount != 1 {
+	if r := rows[0]; r.Level != level.Critical || r.LastValue != 96 || r.NotificationCount != 1 {
 		t.Fatalf("stored %+v", r)
 	}
 	_ = fmt.Sprint

@@ -2,7 +2,7 @@ package alert
 
 import (
 	"github.com/hbdmon/hbd/core/metrics"
-	"github.com/hbdmon/hbd/sdk"
+	"github.com/hbdmon/hbd/sdk/level"
 )
 
 // Metrics returns the evaluator's metric families for /metrics: evaluated
@@ -11,7 +11,7 @@ func (e *Evaluator) Metrics() []metrics.Family {
 	return []metrics.Family{
 		{Name: "hbd_alerts", Help: "Evaluated metrics by alert level.", Labels: []string{"level"},
 			Collect: func(emit func(float64, ...string)) {
-				counts := map[sdk.Level]float64{sdk.LevelOK: 0, sdk.LevelWarning: 0, sdk.LevelCritical: 0, sdk.LevelUnknown: 0}
+				counts := map[level.Level]float64{level.OK: 0, level.Warning: 0, level.Critical: 0, level.Unknown: 0}
 				for _, h := range e.EvaluatedHosts() {
 					for _, st := range e.HostAlerts(h) {
 						counts[st.Level]++
@@ -24,7 +24,7 @@ func (e *Evaluator) Metrics() []metrics.Family {
 		{Name: "hbd_alert_level", Help: "Level of each non-OK alert: 1 WARNING, 2 CRITICAL, 3 UNKNOWN.", Labels: []string{"host", "metric"},
 			Collect: func(emit func(float64, ...string)) {
 				for _, st := range e.ActiveAlerts() {
-					v := map[sdk.Level]float64{sdk.LevelWarning: 1, sdk.LevelCritical: 2, sdk.LevelUnknown: 3}[st.Level]
+					v := map[level.Level]float64{level.Warning: 1, level.Critical: 2, level.Unknown: 3}[st.Level]
 					emit(v, st.Host, st.MetricPath)
 				}
 			}},

@@ -8,7 +8,7 @@ import (
 	"fmt"
 
 	"github.com/hbdmon/hbd/core/heartbeat"
-	"github.com/hbdmon/hbd/sdk"
+	"github.com/hbdmon/hbd/sdk/level"
 )
 
 // pendingOp is a state snapshot (or, with del, a deletion) waiting for the
@@ -64,15 +64,15 @@ func (e *Evaluator) load(ctx context.Context) error {
 			st.hb = &hbInfo{state: heartbeat.State(a.Detail)}
 		}
 		if !st.level.Valid() {
-			st.level = sdk.LevelUnknown
+			st.level = level.Unknown
 		}
 		switch {
-		case st.level == sdk.LevelOK:
+		case st.level == level.OK:
 			st.episode = 0
 		case st.episode == 0:
 			st.episode = st.since // stored before episodes were
 		}
-		if st.level != sdk.LevelOK {
+		if st.level != level.OK {
 			st.worst = st.level
 		}
 		hs.metrics[a.Metric] = st

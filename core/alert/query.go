@@ -6,14 +6,14 @@ import (
 	"sort"
 	"time"
 
-	"github.com/hbdmon/hbd/sdk"
+	"github.com/hbdmon/hbd/sdk/level"
 )
 
 // Status is the view of one alert state served by the API.
 type Status struct {
 	Host              string
 	MetricPath        string
-	Level             sdk.Level
+	Level             level.Level
 	Since             float64 // unix seconds
 	LastValue         float64
 	LastCheck         float64 // unix seconds
@@ -57,7 +57,7 @@ func (e *Evaluator) ActiveAlerts() []Status {
 	for _, hs := range e.hostList() {
 		hs.mu.Lock()
 		for _, st := range hs.metrics {
-			if st.level != sdk.LevelOK {
+			if st.level != level.OK {
 				out = append(out, e.status(st, now))
 			}
 		}

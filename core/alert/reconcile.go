@@ -9,7 +9,7 @@ import (
 
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/heartbeat"
-	"github.com/hbdmon/hbd/sdk"
+	"github.com/hbdmon/hbd/sdk/level"
 )
 
 // Reload swaps in a new configuration: every metric's last value is
@@ -59,8 +59,8 @@ func (e *Evaluator) reconcile(rs *ruleset, now time.Time) {
 		hs.plugins = map[string]map[string]*state{}
 		for m, st := range hs.metrics {
 			if st.heartbeat {
-				if _, level, _, ok := heartbeatLevel(rs.cfg.Alerting, familyOf(m), st.hb.state); ok && level != st.level {
-					e.setLevel(rs, st, level, toUnix(now), now, st.detail, &out)
+				if _, lv, _, ok := heartbeatLevel(rs.cfg.Alerting, familyOf(m), st.hb.state); ok && lv != st.level {
+					e.setLevel(rs, st, lv, toUnix(now), now, st.detail, &out)
 				}
 				continue
 			}
@@ -72,7 +72,7 @@ func (e *Evaluator) reconcile(rs *ruleset, now time.Time) {
 			}
 			st.rule = r
 			st.resetStreaks()
-			if st.level != sdk.LevelUnknown {
+			if st.level != level.Unknown {
 				e.jump(rs, st, toUnix(now), now, &out)
 			}
 		}

@@ -3,7 +3,7 @@ package alert
 import (
 	"time"
 
-	"github.com/hbdmon/hbd/sdk"
+	"github.com/hbdmon/hbd/sdk/level"
 )
 
 // ReplayWindow is how recent a notification must be, when the daemon
@@ -33,7 +33,7 @@ func (e *Evaluator) replay(now time.Time) {
 			kind := st.lastKind
 			if kind == "" { // saved before the kind was
 				switch {
-				case st.level == sdk.LevelOK:
+				case st.level == level.OK:
 					kind = KindRecovery
 				case st.count == 1:
 					kind = KindChange

@@ -8,7 +8,7 @@ import (
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/glob"
 	"github.com/hbdmon/hbd/core/heartbeat"
-	"github.com/hbdmon/hbd/sdk"
+	"github.com/hbdmon/hbd/sdk/level"
 )
 
 // rule is one compiled threshold.
@@ -100,14 +100,14 @@ func (rs *ruleset) watched(host string, dyn func(string) bool) bool {
 // while the metric is at level cur. A threshold the current level
 // has reached is relaxed by the hysteresis, so leaving a level needs the
 // value back past its threshold by that much.
-func (r *rule) candidate(cur sdk.Level, v float64) sdk.Level {
+func (r *rule) candidate(cur level.Level, v float64) level.Level {
 	th := r.th
-	past := func(limit *float64, level sdk.Level) bool {
+	past := func(limit *float64, lv level.Level) bool {
 		if limit == nil {
 			return false
 		}
 		h := 0.0
-		if cur.Rank() >= level.Rank() {
+		if cur.Rank() >= lv.Rank() {
 			h = th.Hysteresis
 		}
 		if th.Below {
@@ -116,12 +116,12 @@ func (r *rule) candidate(cur sdk.Level, v float64) sdk.Level {
 		return v >= *limit-h
 	}
 	switch {
-	case past(th.Critical, sdk.LevelCritical):
-		return sdk.LevelCritical
-	case past(th.Warning, sdk.LevelWarning):
-		return sdk.LevelWarning
+	case past(th.Critical, level.Critical):
+		return level.Critical
+	case past(th.Warning, level.Warning):
+		return level.Warning
 	}
-	return sdk.LevelOK
+	return level.OK
 }
 
 // need is how many consecutive samples a level change takes.
@@ -147,27 +147,27 @@ const (
 // own metric is CRITICAL (alerting.heartbeat_down) only when it is DOWN: a
 // DEGRADED host is OK, its lost family carries the alert. A LATE family is
 // OK unless alerting.heartbeat_late names a level.
-func heartbeatLevel(a config.Alerting, family heartbeat.Family, state heartbeat.State) (path string, level sdk.Level, value float64, ok bool) {
+func heartbeatLevel(a config.Alerting, family heartbeat.Family, state heartbeat.State) (path string, lv level.Level, value float64, ok bool) {
 	switch family {
 	case "":
 		path = HeartbeatHost
 		switch state {
 		case heartbeat.StateUp:
-			return path, sdk.LevelOK, 0, true
+			return path, level.OK, 0, true
 		case heartbeat.StateDegraded:
-			return path, sdk.LevelOK, 1, true
+			return path, level.OK, 1, true
 		case heartbeat.StateDown:
-			return path, orDefault(a.HeartbeatDown, sdk.LevelCritical), 2, true
+			return path, orDefault(a.HeartbeatDown, level.Critical), 2, true
 		}
 	case heartbeat.IPv4, heartbeat.IPv6:
 		path = "heartbeat." + string(family)
 		switch state {
 		case heartbeat.StateUp:
-			return path, sdk.LevelOK, 0, true
+			return path, level.OK, 0, true
 		case heartbeat.StateLate:
-			return path, orDefault(a.HeartbeatLate, sdk.LevelOK), 1, true
+			return path, orDefault(a.HeartbeatLate, level.OK), 1, true
 		case heartbeat.StateDown:
-			return path, orDefault(a.HeartbeatDown, sdk.LevelCritical), 2, true
+			return path, orDefault(a.HeartbeatDown, level.Critical), 2, true
 		}
 	}
 	return "", "", 0, false
@@ -175,8 +175,8 @@ func heartbeatLevel(a config.Alerting, family heartbeat.Family, state heartbeat.
 
 // orDefault returns level when it is WARNING or CRITICAL, else def ("none"
 // and "" mean the default).
-func orDefault(level string, def sdk.Level) sdk.Level {
-	if l := sdk.Level(level); l == sdk.LevelWarning || l == sdk.LevelCritical {
+func orDefault(lv string, def level.Level) level.Level {
+	if l := level.Level(lv); l == level.Warning || l == level.Critical {
 		return l
 	}
 	return def

@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/hbdmon/hbd/core/config"
-	"github.com/hbdmon/hbd/sdk"
+	"github.com/hbdmon/hbd/sdk/level"
 )
 
 // precedenceYAML is the worked example of docs/ALERTING.md.
@@ -68,22 +68,22 @@ func TestCandidateAppliesHysteresisOnlyWhenLeaving(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		r    rule
-		cur  sdk.Level
+		cur  level.Level
 		v    float64
-		want sdk.Level
+		want level.Level
 	}{
-		{"AboveEnterWarning", above, sdk.LevelOK, 80, sdk.LevelWarning},
-		{"AboveNotYet", above, sdk.LevelOK, 79.9, sdk.LevelOK},
-		{"AboveHoldWarning", above, sdk.LevelWarning, 75, sdk.LevelWarning},
-		{"AboveLeaveWarning", above, sdk.LevelWarning, 74.9, sdk.LevelOK},
-		{"AboveHoldCritical", above, sdk.LevelCritical, 85, sdk.LevelCritical},
-		{"AboveCriticalToWarning", above, sdk.LevelCritical, 84.9, sdk.LevelWarning},
-		{"AboveCriticalToOK", above, sdk.LevelCritical, 70, sdk.LevelOK},
-		{"BelowEnterWarning", below, sdk.LevelOK, 20, sdk.LevelWarning},
-		{"BelowHoldWarning", below, sdk.LevelWarning, 25, sdk.LevelWarning},
-		{"BelowLeaveWarning", below, sdk.LevelWarning, 25.1, sdk.LevelOK},
-		{"BelowEnterCritical", below, sdk.LevelWarning, 10, sdk.LevelCritical},
-		{"BelowHoldCritical", below, sdk.LevelCritical, 15, sdk.LevelCritical},
+		{"AboveEnterWarning", above, level.OK, 80, level.Warning},
+		{"AboveNotYet", above, level.OK, 79.9, level.OK},
+		{"AboveHoldWarning", above, level.Warning, 75, level.Warning},
+		{"AboveLeaveWarning", above, level.Warning, 74.9, level.OK},
+		{"AboveHoldCritical", above, level.Critical, 85, level.Critical},
+		{"AboveCriticalToWarning", above, level.Critical, 84.9, level.Warning},
+		{"AboveCriticalToOK", above, level.Critical, 70, level.OK},
+		{"BelowEnterWarning", below, level.OK, 20, level.Warning},
+		{"BelowHoldWarning", below, level.Warning, 25, level.Warning},
+		{"BelowLeaveWarning", below, level.Warning, 25.1, level.OK},
+		{"BelowEnterCritical", below, level.Warning, 10, level.Critical},
+		{"BelowHoldCritical", below, level.Critical, 15, level.Critical},
 	} {
 		if got := tc.r.candidate(tc.cur, tc.v); got != tc.want {
 			t.Errorf("%s: candidate(%s, %v) = %s, want %s", tc.name, tc.cur, tc.v, got, tc.want)

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/hbdmon/hbd/core/heartbeat"
-	"github.com/hbdmon/hbd/sdk"
+	"github.com/hbdmon/hbd/sdk/level"
 )
 
 // state is the alert state of one (host, metric path). Its fields are
@@ -14,7 +14,7 @@ import (
 // come first, so evaluating one touches few cache lines.
 type state struct {
 	rule      *rule // nil for heartbeat metrics
-	level     sdk.Level
+	level     level.Level
 	lastValue float64
 	lastCheck float64   // unix seconds: time of the last sample or heartbeat
 	lastSeen  time.Time // evaluator clock at the last data (staleness)
@@ -26,30 +26,30 @@ type state struct {
 	clock                        bool // heartbeat.clock_offset_ms: a rule on |value|, never stale
 
 	host, metric string
-	hs           *hostState // the owner
-	since        float64    // unix seconds: data time of the change
-	prevLevel    sdk.Level  // level before this episode ("" after a restart)
-	detail       string     // heartbeat state behind lastValue; clockRefused for a refused clock
+	hs           *hostState  // the owner
+	since        float64     // unix seconds: data time of the change
+	prevLevel    level.Level // level before this episode ("" after a restart)
+	detail       string      // heartbeat state behind lastValue; clockRefused for a refused clock
 
 	// episode is when the metric left OK (unix seconds), 0 while OK;
 	// lastEpisode the start of the episode that ended last. worst is the
 	// worst level of the current episode.
 	episode, lastEpisode float64
-	worst                sdk.Level
+	worst                level.Level
 
 	count         int // notifications of this episode
 	lastNotified  time.Time
-	notifiedLevel sdk.Level // level of the last notification sent
+	notifiedLevel level.Level // level of the last notification sent
 	// lastKind and lastPrev are the kind and previous level of the last
 	// notification, kept (with count, lastNotified and lastEpisode) so
 	// that it can be offered again, identical, after a crash (replay.go).
 	lastKind string
-	lastPrev sdk.Level
+	lastPrev level.Level
 	ack      bool
 	ackBy    string
 
 	flapping   bool
-	flapLevel  sdk.Level   // level announced by the flapping notification
+	flapLevel  level.Level // level announced by the flapping notification
 	changes    []time.Time // level changes within the flap window
 	lastChange time.Time
 
@@ -90,7 +90,7 @@ func (e *Evaluator) observe(rs *ruleset, hs *hostState, st *state, v, ts float64
 	defer e.episodeValue(st, v, now)
 	st.lastValue, st.lastCheck, st.lastSeen = v, ts, now
 	st.valueDirty = true
-	if st.level == sdk.LevelUnknown {
+	if st.level == level.Unknown {
 		// Data is back: its level applies at once, without `for`.
 		st.resetStreaks()
 		e.jump(rs, st, ts, now, out)
@@ -99,7 +99,7 @@ func (e *Evaluator) observe(rs *ruleset, hs *hostState, st *state, v, ts float64
 	// Here cur and c are OK, WARNING or CRITICAL: ranks 0, 2 and 3.
 	cur := st.level
 	c := st.rule.candidate(cur, st.measure(v)).Rank()
-	warn, crit, ok := sdk.LevelWarning.Rank(), sdk.LevelCritical.Rank(), sdk.LevelOK.Rank()
+	warn, crit, ok := level.Warning.Rank(), level.Critical.Rank(), level.OK.Rank()
 	st.geWarn = streak(st.geWarn, c >= warn)
 	st.geCrit = streak(st.geCrit, c >= crit)
 	st.leOK = streak(st.leOK, c <= ok)
@@ -108,13 +108,13 @@ func (e *Evaluator) observe(rs *ruleset, hs *hostState, st *state, v, ts float64
 	target := cur
 	switch r := cur.Rank(); {
 	case r < crit && st.geCrit >= need:
-		target = sdk.LevelCritical
+		target = level.Critical
 	case r < warn && st.geWarn >= need:
-		target = sdk.LevelWarning
+		target = level.Warning
 	case r > ok && st.leOK >= need:
-		target = sdk.LevelOK
+		target = level.OK
 	case r > warn && st.leWarn >= need:
-		target = sdk.LevelWarning
+		target = level.Warning
 	}
 	if target != cur {
 		e.setLevel(rs, st, target, ts, now, formatValue(v), out)
@@ -143,7 +143,7 @@ func (e *Evaluator) jump(rs *ruleset, st *state, at float64, now time.Time, out 
 	// UNKNOWN ranks below WARNING, so candidate treats it like OK.
 	c := st.rule.candidate(st.level, st.measure(st.lastValue))
 	if st.clock && st.detail == clockRefused {
-		c = sdk.LevelCritical
+		c = level.Critical
 	}
 	if c != st.level {
 		e.setLevel(rs, st, c, at, now, formatValue(st.lastValue), out)
@@ -152,39 +152,39 @@ func (e *Evaluator) jump(rs *ruleset, st *state, at float64, now time.Time, out 
 
 // setLevel changes the level of st, keeps its episode, journals and logs
 // the change and decides what to notify. The host must be locked.
-func (e *Evaluator) setLevel(rs *ruleset, st *state, level sdk.Level, at float64, now time.Time, cause string, out *outbox) {
+func (e *Evaluator) setLevel(rs *ruleset, st *state, lv level.Level, at float64, now time.Time, cause string, out *outbox) {
 	prev := st.level
-	if prev == level {
+	if prev == lv {
 		return
 	}
-	st.level, st.since, st.prevLevel = level, at, prev
+	st.level, st.since, st.prevLevel = lv, at, prev
 	st.count, st.lastNotified = 0, time.Time{}
 	st.ack, st.ackBy = false, ""
 	if st.hb != nil {
 		st.hb.holdUntil, st.hb.recoverDue = time.Time{}, false
 	}
 	switch {
-	case level == sdk.LevelOK:
-	case prev == sdk.LevelOK || st.episode == 0:
+	case lv == level.OK:
+	case prev == level.OK || st.episode == 0:
 		// A new episode: nothing of it has been told yet.
-		st.episode, st.worst, st.notifiedLevel = at, level, ""
-	case level.Rank() > st.worst.Rank():
-		st.worst = level
+		st.episode, st.worst, st.notifiedLevel = at, lv, ""
+	case lv.Rank() > st.worst.Rank():
+		st.worst = lv
 	}
 	kind := KindChange
-	if level == sdk.LevelOK {
+	if lv == level.OK {
 		kind = KindRecovery
 	}
 	text := e.textOf(st, kind, now)
-	out.journal = append(out.journal, journalLine{st.host, fmt.Sprintf("%s [%s %s -> %s]", text, st.metric, prev, level)})
+	out.journal = append(out.journal, journalLine{st.host, fmt.Sprintf("%s [%s %s -> %s]", text, st.metric, prev, lv)})
 	lg := e.log.Info
-	if level == sdk.LevelCritical {
+	if lv == level.Critical {
 		lg = e.log.Warn
 	}
-	lg("alert level changed", "host", st.host, "metric", st.metric, "from", prev, "to", level, "text", text, "cause", cause)
+	lg("alert level changed", "host", st.host, "metric", st.metric, "from", prev, "to", lv, "text", text, "cause", cause)
 
 	e.decide(rs, st, prev, now, out)
-	if level == sdk.LevelOK {
+	if lv == level.OK {
 		st.lastEpisode, st.episode, st.worst = st.episode, 0, ""
 		if st.metric == HeartbeatHost {
 			e.uninhibit(rs, st.hs, now, out)
@@ -196,8 +196,8 @@ func (e *Evaluator) setLevel(rs *ruleset, st *state, level sdk.Level, at float64
 
 // decide notifies (or holds back) the level change of st from prev. The
 // host must be locked.
-func (e *Evaluator) decide(rs *ruleset, st *state, prev sdk.Level, now time.Time, out *outbox) {
-	level := st.level
+func (e *Evaluator) decide(rs *ruleset, st *state, prev level.Level, now time.Time, out *outbox) {
+	lv := st.level
 	a := rs.cfg.Alerting
 	if a.FlapWindow > 0 && a.FlapCount > 0 {
 		keep := st.changes[:0]
@@ -209,7 +209,7 @@ func (e *Evaluator) decide(rs *ruleset, st *state, prev sdk.Level, now time.Time
 		st.changes = append(keep, now)
 		st.lastChange = now
 		if !st.flapping && len(st.changes) > a.FlapCount {
-			st.flapping, st.flapLevel = true, level
+			st.flapping, st.flapLevel = true, lv
 			out.journal = append(out.journal, journalLine{st.host, e.textOf(st, KindFlapping, now)})
 			if !e.silenced(st, now) && !inhibited(st) {
 				e.notify(st, KindFlapping, prev, now, out)
@@ -221,11 +221,11 @@ func (e *Evaluator) decide(rs *ruleset, st *state, prev sdk.Level, now time.Time
 		return
 	}
 	switch {
-	case level == sdk.LevelOK:
+	case lv == level.OK:
 		// A recovery is told only to whoever was told of the problem; a
 		// return from UNKNOWN is never a recovery.
-		if (prev == sdk.LevelWarning || prev == sdk.LevelCritical) &&
-			(st.notifiedLevel == sdk.LevelWarning || st.notifiedLevel == sdk.LevelCritical) &&
+		if (prev == level.Warning || prev == level.Critical) &&
+			(st.notifiedLevel == level.Warning || st.notifiedLevel == level.Critical) &&
 			!e.silenced(st, now) {
 			if st.metric == HeartbeatHost && st.hb.state == heartbeat.StateDegraded && e.FamilySettle > 0 {
 				st.hb.recoverDue = true
@@ -249,7 +249,7 @@ func inhibited(st *state) bool {
 		return false
 	}
 	h := st.hs.metrics[HeartbeatHost]
-	return h != nil && h.level != sdk.LevelOK
+	return h != nil && h.level != level.OK
 }
 
 // holdOrNotify defers the first notification of a family alert by
@@ -278,7 +278,7 @@ func (e *Evaluator) hold(st *state, now time.Time) {
 // DOWN is now a lost family. The host must be locked.
 func (e *Evaluator) uninhibit(rs *ruleset, hs *hostState, now time.Time, out *outbox) {
 	for _, m := range [...]string{HeartbeatIPv4, HeartbeatIPv6} {
-		if st := hs.metrics[m]; st != nil && st.level != sdk.LevelOK && st.count == 0 && !st.flapping {
+		if st := hs.metrics[m]; st != nil && st.level != level.OK && st.count == 0 && !st.flapping {
 			e.holdOrNotify(rs, st, now, out)
 		}
 	}
@@ -291,7 +291,7 @@ func (e *Evaluator) settle(rs *ruleset, st *state, now time.Time, out *outbox) {
 	out.journal = append(out.journal, journalLine{st.host, fmt.Sprintf("%s %s stopped flapping at %s", st.host, st.metric, st.level)})
 	st.count, st.lastNotified = 0, time.Time{}
 	defer e.save(st)
-	if st.level != sdk.LevelOK && isFamily(st.metric) {
+	if st.level != level.OK && isFamily(st.metric) {
 		e.holdOrNotify(rs, st, now, out)
 		return
 	}
@@ -299,7 +299,7 @@ func (e *Evaluator) settle(rs *ruleset, st *state, now time.Time, out *outbox) {
 		return
 	}
 	kind := KindChange
-	if st.level == sdk.LevelOK {
+	if st.level == level.OK {
 		kind = KindRecovery
 	}
 	e.notify(st, kind, st.flapLevel, now, out)
@@ -317,13 +317,13 @@ func (e *Evaluator) due(rs *ruleset, st *state, now time.Time, out *outbox) {
 			return
 		}
 		st.hb.recoverDue = false
-		if st.level == sdk.LevelOK && !e.silenced(st, now) {
+		if st.level == level.OK && !e.silenced(st, now) {
 			e.notify(st, KindRecovery, st.prevLevel, now, out)
 			e.save(st)
 		}
 		return
 	}
-	if st.level == sdk.LevelOK || st.flapping || st.ack || inhibited(st) {
+	if st.level == level.OK || st.flapping || st.ack || inhibited(st) {
 		return
 	}
 	renotify := rs.cfg.Alerting.Renotify
@@ -345,7 +345,7 @@ func (e *Evaluator) due(rs *ruleset, st *state, now time.Time, out *outbox) {
 }
 
 // notify counts a notification of st and queues its event.
-func (e *Evaluator) notify(st *state, kind string, prev sdk.Level, now time.Time, out *outbox) {
+func (e *Evaluator) notify(st *state, kind string, prev level.Level, now time.Time, out *outbox) {
 	st.count++
 	st.lastNotified = now
 	st.notifiedLevel = st.level
@@ -355,12 +355,12 @@ func (e *Evaluator) notify(st *state, kind string, prev sdk.Level, now time.Time
 
 // eventOf builds the event of st's notification number st.count. The same
 // state gives the same event (and id) again: replay relies on it.
-func (e *Evaluator) eventOf(st *state, kind string, prev sdk.Level, now time.Time) Event {
+func (e *Evaluator) eventOf(st *state, kind string, prev level.Level, now time.Time) Event {
 	detail := formatValue(st.lastValue)
 	switch {
 	case st.heartbeat || (st.clock && st.detail != ""):
 		detail = st.detail
-	case st.level == sdk.LevelUnknown:
+	case st.level == level.Unknown:
 		detail = "no data since " + fromUnix(st.lastCheck).UTC().Format(time.RFC3339)
 	}
 	episode := st.episode

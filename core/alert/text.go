@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/hbdmon/hbd/core/heartbeat"
-	"github.com/hbdmon/hbd/sdk"
+	"github.com/hbdmon/hbd/sdk/level"
 )
 
 // Texts say an alert in words, for people: notifications (Event.Text), the
@@ -101,7 +101,7 @@ func (e *Evaluator) silence(seen time.Time, now time.Time) string {
 func (e *Evaluator) hostText(st *state, kind string, now time.Time) string {
 	h := st.host
 	switch {
-	case kind == KindRecovery || (kind == "" && st.level == sdk.LevelOK):
+	case kind == KindRecovery || (kind == "" && st.level == level.OK):
 		up, down := familiesByState(st.hs)
 		if st.hb.state == heartbeat.StateDegraded && len(up) > 0 && len(down) > 0 {
 			if kind == KindRecovery {
@@ -173,7 +173,7 @@ func (e *Evaluator) familyText(st *state, kind string, now time.Time) string {
 		return h + " " + fam + " is LATE: no heartbeat over " + fam + " for " + roundDur(now.Sub(st.hb.seen))
 	case heartbeat.StateDown:
 	default:
-		if st.level == sdk.LevelOK {
+		if st.level == level.OK {
 			return h + " " + fam + " is UP"
 		}
 		return h + " " + fam + " is " + string(st.level)
@@ -223,11 +223,11 @@ func num(v float64) string {
 }
 
 // limitOf returns the threshold of a level of r, nil when it has none.
-func limitOf(r *rule, level sdk.Level) *float64 {
-	switch level {
-	case sdk.LevelCritical:
+func limitOf(r *rule, lv level.Level) *float64 {
+	switch lv {
+	case level.Critical:
 		return r.th.Critical
-	case sdk.LevelWarning:
+	case level.Warning:
 		return r.th.Warning
 	}
 	return nil
@@ -246,13 +246,13 @@ func thresholdText(st *state, kind string, now time.Time) string {
 	switch {
 	case kind == KindRecovery:
 		return name + " back to OK at " + v + " (was " + string(orLevel(st.worst, st.prevLevel)) + " for " + st.episodeLength(kind) + ")"
-	case st.level == sdk.LevelUnknown:
+	case st.level == level.Unknown:
 		s := name + ": no data for " + roundDur(noData(st, now)) + " (UNKNOWN)"
 		if kind == KindRenotify {
 			s = name + " still has no data after " + roundDur(noData(st, now)) + " (UNKNOWN)"
 		}
 		return s
-	case st.level == sdk.LevelOK || st.rule == nil:
+	case st.level == level.OK || st.rule == nil:
 		return name + " " + v + " (" + string(st.level) + ")"
 	}
 	lim := limitOf(st.rule, st.level)
@@ -260,7 +260,7 @@ func thresholdText(st *state, kind string, now time.Time) string {
 	switch {
 	case lim == nil:
 		cmp = v
-	case st.rule.candidate(sdk.LevelOK, st.lastValue).Rank() < st.level.Rank():
+	case st.rule.candidate(level.OK, st.lastValue).Rank() < st.level.Rank():
 		// Held by the hysteresis or `for`: the value no longer passes.
 		cmp = v + ", level reached at" + st.rule.cmp() + num(*lim)
 	default:
@@ -277,11 +277,11 @@ func thresholdText(st *state, kind string, now time.Time) string {
 }
 
 // orLevel is level, or def when level is empty.
-func orLevel(level, def sdk.Level) sdk.Level {
-	if level == "" {
+func orLevel(lv, def level.Level) level.Level {
+	if lv == "" {
 		return def
 	}
-	return level
+	return lv
 }
 
 // noData is how long a metric has had no data: since its last sample by
@@ -301,7 +301,7 @@ func flappingText(st *state, now time.Time) string {
 		s += " (" + strconv.Itoa(n) + " level changes in " + roundDur(now.Sub(st.changes[0])) + ")"
 	}
 	s += ", now " + string(st.level)
-	if !st.heartbeat && st.level != sdk.LevelUnknown {
+	if !st.heartbeat && st.level != level.Unknown {
 		s += " at " + num(st.lastValue)
 	}
 	return s
@@ -344,7 +344,7 @@ func clockText(st *state, kind string, now time.Time) string {
 		return st.host + " clock is back in sync: " + off + " (was " + string(orLevel(st.worst, st.prevLevel)) + " for " + st.episodeLength(kind) + ")"
 	case st.detail == clockRefused:
 		return h + off + ": its heartbeats and batches are refused"
-	case st.level == sdk.LevelOK || st.rule == nil:
+	case st.level == level.OK || st.rule == nil:
 		return h + off + " (" + string(st.level) + ")"
 	}
 	if lim := limitOf(st.rule, st.level); lim != nil {

@@ -19,7 +19,7 @@ import (
 	"github.com/hbdmon/hbd/core/alert"
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/safetext"
-	"github.com/hbdmon/hbd/sdk"
+	"github.com/hbdmon/hbd/sdk/level"
 )
 
 // AlertSource is what the alert endpoints read and change: the alert
@@ -98,18 +98,18 @@ type alertHandlers struct {
 // "pending", "delivered" or "failed"). With a dispatcher,
 // notification_count counts the episode's successful deliveries.
 type AlertJSON struct {
-	MetricPath        string    `json:"metric_path"`
-	Level             sdk.Level `json:"level"`
-	Since             float64   `json:"since"`
-	LastValue         float64   `json:"last_value"`
-	LastCheck         float64   `json:"last_check"`
-	NotificationCount int       `json:"notification_count"`
-	Acknowledged      bool      `json:"acknowledged"`
-	SilencedUntil     *float64  `json:"silenced_until"`
-	Flapping          bool      `json:"flapping"`
-	Text              string    `json:"text"`
-	EpisodeStart      *float64  `json:"episode_start"`
-	Delivery          string    `json:"delivery"`
+	MetricPath        string      `json:"metric_path"`
+	Level             level.Level `json:"level"`
+	Since             float64     `json:"since"`
+	LastValue         float64     `json:"last_value"`
+	LastCheck         float64     `json:"last_check"`
+	NotificationCount int         `json:"notification_count"`
+	Acknowledged      bool        `json:"acknowledged"`
+	SilencedUntil     *float64    `json:"silenced_until"`
+	Flapping          bool        `json:"flapping"`
+	Text              string      `json:"text"`
+	EpisodeStart      *float64    `json:"episode_start"`
+	Delivery          string      `json:"delivery"`
 }
 
 // ActiveAlertJSON is one alert of GET /api/0/alerts: AlertJSON led by the
@@ -210,13 +210,13 @@ func (a *alertHandlers) hostAlerts(c echo.Context) error {
 // levelCounts counts alerts by level for the summaries.
 type levelCounts struct{ ok, warning, critical, unknown int }
 
-func (n *levelCounts) add(level sdk.Level) {
-	switch level {
-	case sdk.LevelOK:
+func (n *levelCounts) add(lv level.Level) {
+	switch lv {
+	case level.OK:
 		n.ok++
-	case sdk.LevelWarning:
+	case level.Warning:
 		n.warning++
-	case sdk.LevelCritical:
+	case level.Critical:
 		n.critical++
 	default:
 		n.unknown++
@@ -466,17 +466,17 @@ const (
 // dispatched or no dispatcher, "no channel", "pending", "delivered",
 // "failed"). text is the episode's worst moment in words.
 type EpisodeJSON struct {
-	Hostname       string    `json:"hostname"`
-	MetricPath     string    `json:"metric_path"`
-	WorstLevel     sdk.Level `json:"worst_level"`
-	Start          float64   `json:"start"`
-	End            *float64  `json:"end"`
-	DurationS      float64   `json:"duration_s"`
-	PeakValue      *float64  `json:"peak_value"`
-	AcknowledgedBy *string   `json:"acknowledged_by"`
-	Deliveries     int       `json:"deliveries"`
-	Delivery       string    `json:"delivery"`
-	Text           string    `json:"text"`
+	Hostname       string      `json:"hostname"`
+	MetricPath     string      `json:"metric_path"`
+	WorstLevel     level.Level `json:"worst_level"`
+	Start          float64     `json:"start"`
+	End            *float64    `json:"end"`
+	DurationS      float64     `json:"duration_s"`
+	PeakValue      *float64    `json:"peak_value"`
+	AcknowledgedBy *string     `json:"acknowledged_by"`
+	Deliveries     int         `json:"deliveries"`
+	Delivery       string      `json:"delivery"`
+	Text           string      `json:"text"`
 }
 
 // EpisodesJSON is the body of GET /api/0/alerts/history. next is the

@@ -16,7 +16,8 @@ package channels
 import (
 	"context"
 	"errors"
-	"time"
+
+	"github.com/hbdmon/hbd/core/channels/channelrecord"
 
 	"github.com/hbdmon/hbd/core/access"
 	"github.com/hbdmon/hbd/sdk"
@@ -24,8 +25,8 @@ import (
 
 // Where a channel is defined.
 const (
-	SourceConfig = "config" // hbd.yaml: read-only through the API
-	SourceUser   = "user"   // created through the API, stored by the Repository
+	SourceConfig = channelrecord.SourceConfig // hbd.yaml: read-only through the API
+	SourceUser   = channelrecord.SourceUser   // created through the API, stored by the Repository
 )
 
 // Mask stands for every secret value the API returns. A PUT that sends it
@@ -69,26 +70,9 @@ func (e *Error) Error() string { return e.Msg }
 // Unwrap returns Kind, so errors.Is(err, ErrNotFound) works.
 func (e *Error) Unwrap() error { return e.Kind }
 
-// Channel is a notification channel from either source. Fields holds the
-// type's settings, secrets included, exactly as the plugin receives them:
-// they never leave the registry and the dispatcher except towards the
-// plugin (and the Repository).
-type Channel struct {
-	Name     string
-	Type     string
-	Owner    string // empty for config channels without owner and channels created in open mode
-	Private  bool
-	MinLevel string
-	Hosts    []string
-	Fields   map[string]string
-	Source   string
-	// Created and Updated are set for user channels only.
-	Created time.Time
-	Updated time.Time
-}
-
-// Access returns what the access policy needs to know of c.
-func (c Channel) Access() access.Channel { return access.Channel{Owner: c.Owner, Private: c.Private} }
+// Channel is a notification channel from either source (its stored form,
+// package channelrecord).
+type Channel = channelrecord.Channel
 
 // View is a channel as the API shows it: secrets are masked.
 type View struct {

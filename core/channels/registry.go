@@ -19,6 +19,7 @@ import (
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/glob"
 	"github.com/hbdmon/hbd/sdk"
+	"github.com/hbdmon/hbd/sdk/level"
 )
 
 // Defaults for the zero fields of Options.
@@ -294,7 +295,7 @@ func (r *Registry) CreateChannel(ctx context.Context, pr access.Principal, in In
 		return errorf(ErrInvalid, "Unknown channel type%s (installed: %s)", echo(in.Type), installed(types))
 	}
 	now := r.opts.Now()
-	c := Channel{Name: in.Name, Type: in.Type, Owner: pr.User, MinLevel: string(sdk.LevelWarning),
+	c := Channel{Name: in.Name, Type: in.Type, Owner: pr.User, MinLevel: string(level.Warning),
 		Fields: map[string]string{}, Hosts: []string{}, Source: SourceUser, Created: now, Updated: now}
 	if err := apply(&c, in, schema, nil); err != nil {
 		return err
@@ -387,7 +388,7 @@ func (r *Registry) TestChannel(ctx context.Context, pr access.Principal, name st
 	if _, ok := r.opts.Plugins.Types()[ch.Type]; !ok {
 		return errorf(ErrDelivery, "Channel type '%s' is not installed", ch.Type)
 	}
-	ev := sdk.Event{ID: newID(), Channel: name, Level: sdk.LevelOK, Time: r.opts.Now(), Test: true,
+	ev := sdk.Event{ID: newID(), Channel: name, Level: level.OK, Time: r.opts.Now(), Test: true,
 		Message: "Test notification requested by " + who(pr)}
 	if r.opts.PublicURL != "" {
 		ev.URL = r.opts.PublicURL + "/alerts"

@@ -182,3 +182,6 @@ func (w *journalWatcher) ChannelDeleted(name string) {
 }
 
 func (w *journalWatcher) ChannelsReloaded() {}
+
+// The SQLite store is a channel Repository.
+var _ channels.Repository = (*store.Store)(nil)

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hbdmon/hbd/sdk"
+	"github.com/hbdmon/hbd/sdk/level"
 )
 
 // Defaults for keys left out of the file.
@@ -301,7 +301,7 @@ func defaults() Config {
 			ForgetAfter:   DefaultForgetAfter,
 			Renotify:      DefaultRenotify,
 			HeartbeatLate: HeartbeatLateNone,
-			HeartbeatDown: string(sdk.LevelCritical),
+			HeartbeatDown: string(level.Critical),
 			FlapCount:     DefaultFlapCount,
 			FlapWindow:    DefaultFlapWindow,
 		},
@@ -320,7 +320,7 @@ func (c *Config) applyEntryDefaults() {
 	}
 	for name, ch := range c.Channels {
 		if ch.MinLevel == "" {
-			ch.MinLevel = string(sdk.LevelWarning)
+			ch.MinLevel = string(level.Warning)
 			c.Channels[name] = ch
 		}
 	}

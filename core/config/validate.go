@@ -10,7 +10,7 @@ import (
 
 	"github.com/hbdmon/hbd/core/glob"
 	"github.com/hbdmon/hbd/core/safetext"
-	"github.com/hbdmon/hbd/sdk"
+	"github.com/hbdmon/hbd/sdk/level"
 )
 
 var (
@@ -32,8 +32,8 @@ func ValidUserName(s string) bool { return userNameRE.MatchString(s) }
 func ValidChannelName(s string) bool { return chanNameRE.MatchString(s) }
 
 // ValidLevel reports whether s is one of the four alert levels (a
-// channel's min_level): a valid sdk.Level.
-func ValidLevel(s string) bool { return sdk.Level(s).Valid() }
+// channel's min_level): a valid level.Level.
+func ValidLevel(s string) bool { return level.Level(s).Valid() }
 
 // validate checks every key; the first problem is returned, keys visited in
 // a stable order so the same file always reports the same error.
@@ -293,6 +293,6 @@ func CanonicalHostName(name string) bool {
 // isProblem reports whether s is WARNING or CRITICAL, the levels a
 // heartbeat alert may take.
 func isProblem(s string) bool {
-	l := sdk.Level(s)
-	return l == sdk.LevelWarning || l == sdk.LevelCritical
+	l := level.Level(s)
+	return l == level.Warning || l == level.Critical
 }

@@ -39,6 +39,7 @@ import (
 	"github.com/hbdmon/hbd/core/dispatch/dispatchrecord"
 	"github.com/hbdmon/hbd/core/glob"
 	"github.com/hbdmon/hbd/sdk"
+	"github.com/hbdmon/hbd/sdk/level"
 )
 
 // Notifier is what the dispatcher needs of the plugin host
@@ -139,7 +140,7 @@ type Dispatcher struct {
 	// episode remembers the highest level routed for a (host, metric)
 	// until its recovery, so a recovery reaches every channel that heard
 	// of the problem even after a downgrade (CRITICAL -> WARNING -> OK).
-	episode map[string]sdk.Level
+	episode map[string]level.Level
 	// queues holds the queue of every channel with a running worker; a
 	// worker removes its queue (under mu) before it ends.
 	queues  map[string]*queue
@@ -190,7 +191,7 @@ func New(opts Options) (*Dispatcher, error) {
 	d := &Dispatcher{
 		opts:     opts,
 		log:      opts.Logger.Named("dispatch"),
-		episode:  map[string]sdk.Level{},
+		episode:  map[string]level.Level{},
 		queues:   map[string]*queue{},
 		globs:    glob.NewCache(0),
 		acct:     newAccounting(),

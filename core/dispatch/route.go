@@ -6,7 +6,7 @@ import (
 	"github.com/hbdmon/hbd/core/alert"
 	"github.com/hbdmon/hbd/core/channels"
 	"github.com/hbdmon/hbd/core/config"
-	"github.com/hbdmon/hbd/sdk"
+	"github.com/hbdmon/hbd/sdk/level"
 )
 
 // maxEpisodes bounds the per-(host, metric) memory of problem levels.
@@ -40,12 +40,12 @@ func (d *Dispatcher) Route(a alert.Event) []string {
 	return d.route(a, d.effectiveLevel(a, false))
 }
 
-func (d *Dispatcher) route(a alert.Event, level sdk.Level) []string {
+func (d *Dispatcher) route(a alert.Event, lv level.Level) []string {
 	cand := d.candidates(d.opts.Config(), a.Host, true)
-	rank := level.Rank()
+	rank := lv.Rank()
 	out := make([]string, 0, len(cand))
 	for name, ch := range cand {
-		if rank < sdk.Level(ch.MinLevel).Rank() {
+		if rank < level.Level(ch.MinLevel).Rank() {
 			continue
 		}
 		out = append(out, name)
@@ -123,9 +123,9 @@ func (d *Dispatcher) ownerSees(ch channels.Channel, host string) bool {
 // effectiveLevel is the level min_level is compared with: the event's,
 // or for a recovery the highest level of the episode it ends. With record
 // it also updates the episode memory.
-func (d *Dispatcher) effectiveLevel(a alert.Event, record bool) sdk.Level {
+func (d *Dispatcher) effectiveLevel(a alert.Event, record bool) level.Level {
 	key := a.Host + "\x00" + a.MetricPath
-	higher := func(x, y sdk.Level) sdk.Level {
+	higher := func(x, y level.Level) level.Level {
 		if y.Rank() > x.Rank() {
 			return y
 		}
@@ -139,7 +139,7 @@ func (d *Dispatcher) effectiveLevel(a alert.Event, record bool) sdk.Level {
 		defer d.mu.RUnlock()
 	}
 	ep := d.episode[key]
-	if a.Level != sdk.LevelOK {
+	if a.Level != level.OK {
 		if record && a.Level.Rank() > ep.Rank() {
 			if len(d.episode) >= maxEpisodes {
 				clear(d.episode)
@@ -153,7 +153,7 @@ func (d *Dispatcher) effectiveLevel(a alert.Event, record bool) sdk.Level {
 	}
 	lv := higher(a.PreviousLevel, ep)
 	if lv == "" {
-		return sdk.LevelOK
+		return level.OK
 	}
 	return lv
 }

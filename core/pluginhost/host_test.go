@@ -17,6 +17,7 @@ import (
 	"github.com/hbdmon/hbd/core/pluginhost"
 	pht "github.com/hbdmon/hbd/core/pluginhost/pluginhosttest"
 	"github.com/hbdmon/hbd/sdk"
+	"github.com/hbdmon/hbd/sdk/level"
 )
 
 const (
@@ -67,7 +68,7 @@ func itoa(n int) string {
 	return string(b[i:])
 }
 
-var testEvent = sdk.Event{ID: "t1", Channel: "ops", Host: "web01", MetricPath: "cpu_monitor.cpu_percent", Level: sdk.LevelCritical, Value: 97}
+var testEvent = sdk.Event{ID: "t1", Channel: "ops", Host: "web01", MetricPath: "cpu_monitor.cpu_percent", Level: level.Critical, Value: 97}
 
 func TestStartDiscoversPluginsAndTheirSchemas(t *testing.T) {
 	dir := t.TempDir()

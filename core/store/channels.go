@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/hbdmon/hbd/core/channels"
+	"github.com/hbdmon/hbd/core/channels/channelrecord"
 	"github.com/hbdmon/hbd/core/dispatch/dispatchrecord"
 )
 
@@ -45,16 +45,16 @@ CREATE INDEX notify_queue_order ON notify_queue (created, id);
 
 // UserChannels returns every channel created through the API, by name
 // (Source SourceUser).
-func (s *Store) UserChannels(ctx context.Context) ([]channels.Channel, error) {
+func (s *Store) UserChannels(ctx context.Context) ([]channelrecord.Channel, error) {
 	rows, err := s.rdb.QueryContext(ctx, `SELECT name, type, owner, private, min_level, hosts, fields, created, updated
 		FROM notification_channels ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("read notification channels: %w", err)
 	}
 	defer rows.Close()
-	out := []channels.Channel{}
+	out := []channelrecord.Channel{}
 	for rows.Next() {
-		c := channels.Channel{Source: channels.SourceUser}
+		c := channelrecord.Channel{Source: channelrecord.SourceUser}
 		var hosts, fields string
 		var created, updated int64
 		if err := rows.Scan(&c.Name, &c.Type, &c.Owner, &c.Private, &c.MinLevel, &hosts, &fields, &created, &updated); err != nil {
@@ -79,7 +79,7 @@ func (s *Store) UserChannels(ctx context.Context) ([]channels.Channel, error) {
 }
 
 // PutUserChannel creates or replaces a channel and returns once committed.
-func (s *Store) PutUserChannel(ctx context.Context, c channels.Channel) error {
+func (s *Store) PutUserChannel(ctx context.Context, c channelrecord.Channel) error {
 	hosts := c.Hosts
 	if hosts == nil {
 		hosts = []string{}
@@ -182,6 +182,3 @@ func (s *Store) PendingDeliveries(ctx context.Context) ([]dispatchrecord.Deliver
 	}
 	return out, nil
 }
-
-// Interface guard.
-var _ channels.Repository = (*Store)(nil)

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hbdmon/hbd/core/channels"
+	"github.com/hbdmon/hbd/core/channels/channelrecord"
 	"github.com/hbdmon/hbd/core/dispatch/dispatchrecord"
 )
 
@@ -18,11 +18,11 @@ func TestUserChannelsAndDeliveriesSurviveRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Unix(1711234567, 123456789)
-	hook := channels.Channel{Name: "hook", Type: "webhook", Owner: "alice", Private: true, MinLevel: "CRITICAL",
+	hook := channelrecord.Channel{Name: "hook", Type: "webhook", Owner: "alice", Private: true, MinLevel: "CRITICAL",
 		Hosts: []string{"web*", "db01"}, Fields: map[string]string{"url": "https://example.com/h", "secret": "s3cr3t"},
-		Source: channels.SourceUser, Created: now, Updated: now}
-	gone := channels.Channel{Name: "gone", Type: "pushover", MinLevel: "WARNING", Source: channels.SourceUser, Created: now, Updated: now}
-	for _, c := range []channels.Channel{hook, gone} {
+		Source: channelrecord.SourceUser, Created: now, Updated: now}
+	gone := channelrecord.Channel{Name: "gone", Type: "pushover", MinLevel: "WARNING", Source: channelrecord.SourceUser, Created: now, Updated: now}
+	for _, c := range []channelrecord.Channel{hook, gone} {
 		if err := s.PutUserChannel(ctx, c); err != nil {
 			t.Fatal(err)
 		}

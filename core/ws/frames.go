@@ -6,7 +6,7 @@ import (
 	"github.com/hbdmon/hbd/core/alert"
 	"github.com/hbdmon/hbd/core/heartbeat"
 	"github.com/hbdmon/hbd/core/metrics"
-	"github.com/hbdmon/hbd/sdk"
+	"github.com/hbdmon/hbd/sdk/level"
 )
 
 // Host is the data of a "host" message: a host's heartbeat state with the
@@ -50,12 +50,12 @@ func HostFrom(st heartbeat.HostStatus, watched bool) Host {
 // change, a renotification, an acknowledgement...) as the evaluator
 // reports it.
 type Alert struct {
-	Hostname      string    `json:"hostname"`
-	MetricPath    string    `json:"metric_path"`
-	Level         sdk.Level `json:"level"`
-	PreviousLevel sdk.Level `json:"previous_level"`
-	LastValue     float64   `json:"last_value"`
-	Detail        string    `json:"detail"`
+	Hostname      string      `json:"hostname"`
+	MetricPath    string      `json:"metric_path"`
+	Level         level.Level `json:"level"`
+	PreviousLevel level.Level `json:"previous_level"`
+	LastValue     float64     `json:"last_value"`
+	Detail        string      `json:"detail"`
 	// Kind is what happened: alert.KindChange, KindRenotify, KindRecovery
 	// or KindFlapping.
 	Kind string `json:"kind"`

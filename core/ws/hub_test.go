@@ -20,7 +20,7 @@ import (
 	"github.com/hbdmon/hbd/core/store"
 	"github.com/hbdmon/hbd/core/testutil"
 	"github.com/hbdmon/hbd/core/ws"
-	"github.com/hbdmon/hbd/sdk"
+	"github.com/hbdmon/hbd/sdk/level"
 )
 
 // visible is the stub access table: user -> hosts they may see.
@@ -216,7 +216,7 @@ func TestClientReceivesOnlyHostsItMaySee(t *testing.T) {
 
 	h.PublishHost(ws.Host{Name: "hostB", State: "DOWN"})
 	h.PublishPlugin("hostB", "cpu_monitor", 1, map[string]any{"cpu_percent": 99.0})
-	h.PublishAlert(ws.Alert{Hostname: "hostB", Level: sdk.LevelCritical})
+	h.PublishAlert(ws.Alert{Hostname: "hostB", Level: level.Critical})
 	h.PublishMessage("hostB", map[string]any{"host": "hostB", "msg": "secret"})
 	h.PublishMessage("", map[string]any{"host": "", "msg": "login of carol from 192.0.2.7"})
 	h.PublishHost(ws.Host{Name: "hostA", State: "UP"})
@@ -282,8 +282,8 @@ func TestMessageShapesFollowTheReference(t *testing.T) {
 	}
 
 	at := time.Unix(1711234567, 0)
-	h.AlertEvent(alert.Event{Host: "hostA", MetricPath: "cpu_monitor.cpu_percent", Level: sdk.LevelWarning,
-		PreviousLevel: sdk.LevelOK, Value: 91.5, Kind: alert.KindChange, Since: at, Time: at, Text: "hostA cpu 91.5"})
+	h.AlertEvent(alert.Event{Host: "hostA", MetricPath: "cpu_monitor.cpu_percent", Level: level.Warning,
+		PreviousLevel: level.OK, Value: 91.5, Kind: alert.KindChange, Since: at, Time: at, Text: "hostA cpu 91.5"})
 	f = mustRead(t, c)
 	want = `{"hostname":"hostA","metric_path":"cpu_monitor.cpu_percent","level":"WARNING","previous_level":"OK",` +
 		`"last_value":91.5,"detail":"","kind":"change","since":1711234567,"time":1711234567,"notification_count":0,` +

@@ -7,7 +7,7 @@
 // tests can run against the real store without an import cycle.
 package record
 
-import "github.com/hbdmon/hbd/sdk"
+import "github.com/hbdmon/hbd/sdk/level"
 
 // Key names one alert state: a host and a metric path.
 type Key struct{ Host, Metric string }
@@ -18,7 +18,7 @@ type Key struct{ Host, Metric string }
 type SavedState struct {
 	Host              string
 	Metric            string
-	Level             sdk.Level
+	Level             level.Level
 	Since             float64
 	LastValue         float64
 	LastCheck         float64
@@ -26,7 +26,7 @@ type SavedState struct {
 	LastNotified      float64
 	// NotifiedLevel is the level of the last notification sent (any
 	// episode), so a recovery can say what it recovered from.
-	NotifiedLevel sdk.Level
+	NotifiedLevel level.Level
 	Acknowledged  bool
 	AckBy         string
 	Flapping      bool
@@ -39,7 +39,7 @@ type SavedState struct {
 	// PrevLevel is the level before the current one; LastKind the kind of
 	// the last notification; LastEpisode the start of the episode that
 	// ended last (a recovery belongs to it).
-	PrevLevel   sdk.Level
+	PrevLevel   level.Level
 	LastKind    string
 	LastEpisode float64
 }
@@ -68,9 +68,9 @@ type Episode struct {
 	Start  float64
 	// End is when the metric was OK again; 0 while the episode is open.
 	End float64
-	// WorstLevel is the most severe level of the episode (by sdk.Level's
+	// WorstLevel is the most severe level of the episode (by level.Level's
 	// Rank: CRITICAL over WARNING over UNKNOWN).
-	WorstLevel sdk.Level
+	WorstLevel level.Level
 	// Peak is the worst value seen (the highest, or the lowest for a
 	// `below` threshold); HasPeak is false when no value was seen (an
 	// episode spent UNKNOWN).
