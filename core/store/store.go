@@ -57,7 +57,7 @@ type Store struct {
 	mu          sync.RWMutex
 	rings       map[seriesKey]*ring
 	hosts       map[string]HostInfo
-	series      map[string]int64 // host\x00plugin\x00paths -> series id
+	series      map[string]*seriesEntry // host\x00plugin\x00paths -> series id and its users
 	seriesCount map[seriesKey]int
 	pluginCount map[string]int // hosts' plugins with at least one series
 	dynHosts    int            // hosts with Dyn set
@@ -65,6 +65,8 @@ type Store struct {
 
 	stats     Stats
 	retention atomic.Int64 // time.Duration
+
+	hooks writerHooks // set by tests right after Open
 
 	listenMu         sync.RWMutex
 	listeners        []func(SampleEvent)
@@ -74,8 +76,20 @@ type Store struct {
 type seriesKey struct{ host, plugin string }
 
 type writeOp struct {
-	fn   func(tx *sql.Tx) error
-	done chan error // nil for fire-and-forget
+	fn    func(tx *sql.Tx) error
+	done  chan error // nil for fire-and-forget
+	label string     // names the write for the test hooks ("" for most)
+	// after, when set, is called on the writer goroutine with the op's
+	// final outcome (after any retry alone), before done is signalled. It
+	// must not wait on the writer.
+	after func(error)
+}
+
+// writerHooks are test seams on the writer goroutine; nil in production.
+// They get the labels of the transaction's writes.
+type writerHooks struct {
+	beforeCommit func(labels []string) // the work is done, COMMIT is next
+	committed    func(labels []string) // COMMIT succeeded
 }
 
 // Open opens (creating if needed) the database in dir, which must exist and
@@ -121,7 +135,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		closed: make(chan struct{}),
 		rings:  map[seriesKey]*ring{},
 		hosts:  map[string]HostInfo{},
-		series: map[string]int64{},
+		series: map[string]*seriesEntry{},
 
 		seriesCount: map[seriesKey]int{},
 		pluginCount: map[string]int{},
@@ -191,7 +205,21 @@ func (s *Store) Close() error {
 // Write runs fn in a write transaction (group-committed with other queued
 // writes) and returns once it is committed.
 func (s *Store) Write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	op := writeOp{fn: fn, done: make(chan error, 1)}
+	return s.write(ctx, "", fn)
+}
+
+// Labels of internal writes, for the test hooks.
+const (
+	labelDropSeries = "drop series"
+	labelSamples    = "samples"
+)
+
+func (s *Store) write(ctx context.Context, label string, fn func(tx *sql.Tx) error) error {
+	return s.writeOp(ctx, writeOp{fn: fn, done: make(chan error, 1), label: label})
+}
+
+// writeOp queues op (whose done must be set) and waits for its commit.
+func (s *Store) writeOp(ctx context.Context, op writeOp) error {
 	if err := s.enqueue(ctx, op); err != nil {
 		return err
 	}
@@ -274,9 +302,7 @@ func (s *Store) commit(batch []writeOp) {
 	err := s.runTx(batch)
 	if err == nil {
 		for _, op := range batch {
-			if op.done != nil {
-				op.done <- nil
-			}
+			s.finish(op, nil)
 		}
 		return
 	}
@@ -290,6 +316,9 @@ func (s *Store) commit(batch []writeOp) {
 }
 
 func (s *Store) finish(op writeOp, err error) {
+	if op.after != nil {
+		op.after(err)
+	}
 	if op.done != nil {
 		op.done <- err
 	} else if err != nil {
@@ -329,7 +358,24 @@ func (s *Store) runTx(batch []writeOp) (err error) {
 			return err
 		}
 	}
-	return tx.Commit()
+	if s.hooks.beforeCommit != nil {
+		s.hooks.beforeCommit(labels(batch))
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	if s.hooks.committed != nil {
+		s.hooks.committed(labels(batch))
+	}
+	return nil
+}
+
+func labels(batch []writeOp) []string {
+	out := make([]string, len(batch))
+	for i, op := range batch {
+		out[i] = op.label
+	}
+	return out
 }
 
 // Subscribe registers fn to be called, in ingestion order, with every batch
@@ -401,8 +447,10 @@ func (s *Store) Trim(ctx context.Context, before time.Time) (int64, error) {
 	cut := toUnix(before)
 	s.mu.RLock()
 	ids := make([]int64, 0, len(s.series))
-	for _, id := range s.series {
-		ids = append(ids, id)
+	for _, e := range s.series {
+		if e.id != 0 {
+			ids = append(ids, e.id)
+		}
 	}
 	s.mu.RUnlock()
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
@@ -433,19 +481,20 @@ func (s *Store) Trim(ctx context.Context, before time.Time) (int64, error) {
 }
 
 // dropEmptySeries deletes series that no longer hold samples, so metric
-// sets that went away stop counting against MaxSeriesPerPlugin. The series
-// cache lock is held across the delete so no append can pick an id that is
-// being removed.
+// sets that went away stop counting against MaxSeriesPerPlugin. It runs
+// on the writer, so writes queued after it see the series gone; a series
+// that a batch holds (seriesEntry.uses) is kept, and a dropped one leaves
+// the cache before its row goes. The store's lock is held only for that
+// memory work, never across the commit.
 func (s *Store) dropEmptySeries(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	type gone struct {
 		id                  int64
 		host, plugin, paths string
 	}
-	var dropped []gone
-	err := s.Write(ctx, func(tx *sql.Tx) error {
-		dropped = dropped[:0]
+	var found []gone
+	var drop []int64
+	return s.write(ctx, labelDropSeries, func(tx *sql.Tx) error {
+		found, drop = found[:0], drop[:0]
 		rows, err := tx.Query(`SELECT id, host, plugin, paths FROM series s WHERE NOT EXISTS (SELECT 1 FROM samples x WHERE x.series = s.id)`)
 		if err != nil {
 			return err
@@ -456,27 +505,32 @@ func (s *Store) dropEmptySeries(ctx context.Context) error {
 				rows.Close()
 				return err
 			}
-			dropped = append(dropped, g)
+			found = append(found, g)
 		}
 		rows.Close()
-		for _, g := range dropped {
-			if _, err := tx.Exec(`DELETE FROM series WHERE id = ?`, g.id); err != nil {
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		for _, g := range found {
+			key := g.host + "\x00" + g.plugin + "\x00" + g.paths
+			if e := s.series[key]; e != nil {
+				if e.uses.Load() > 0 {
+					continue // a batch is about to store samples in it
+				}
+				delete(s.series, key)
+				s.countSeries(seriesKey{g.host, g.plugin}, -1)
+			}
+			drop = append(drop, g.id)
+		}
+		s.mu.Unlock()
+		for _, id := range drop {
+			if _, err := tx.Exec(`DELETE FROM series WHERE id = ?`, id); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	for _, g := range dropped {
-		key := g.host + "\x00" + g.plugin + "\x00" + g.paths
-		if _, ok := s.series[key]; ok {
-			delete(s.series, key)
-			s.countSeries(seriesKey{g.host, g.plugin}, -1)
-		}
-	}
-	return nil
 }
 
 func toUnix(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }

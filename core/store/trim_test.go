@@ -1,0 +1,146 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// With retention on, a trim running while new series are being created
+// deleted series whose samples were still queued; the deleted id stayed
+// cached and every later batch of that host and plugin failed with
+// "FOREIGN KEY constraint failed" until a restart (issue 12). Batches and
+// trims race here as they do in the daemon: no batch may fail, and every
+// series must still take samples afterwards.
+func TestTrimNeverDeletesASeriesABatchIsUsing(t *testing.T) {
+	s := open(t, t.TempDir(), 10)
+	ctx := context.Background()
+	const writers, perWriter = 4, 40
+	var stop atomic.Bool
+	trims := make(chan error, 1)
+	go func() {
+		var err error
+		for !stop.Load() && err == nil {
+			_, err = s.Trim(ctx, time.Now().Add(-24*time.Hour))
+		}
+		trims <- err
+	}()
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*perWriter)
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			host := fmt.Sprintf("host%d", w)
+			for i := 0; i < perWriter; i++ {
+				ts := float64(time.Now().Unix())
+				if err := s.AppendSamples(ctx, host, []PluginSample{sample("exec_x", ts, fmt.Sprintf("k%03d", i), 1.0)}); err != nil {
+					errs <- fmt.Errorf("%s k%03d: %w", host, i, err)
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	stop.Store(true)
+	if err := <-trims; err != nil {
+		t.Fatalf("trim: %v", err)
+	}
+	close(errs)
+	for err := range errs {
+		t.Errorf("batch failed while trimming: %v", err)
+	}
+	// Every series created during the race still takes samples.
+	for w := 0; w < writers; w++ {
+		for i := 0; i < perWriter; i++ {
+			ts := float64(time.Now().Unix() + 1)
+			if err := s.AppendSamples(ctx, fmt.Sprintf("host%d", w), []PluginSample{sample("exec_x", ts, fmt.Sprintf("k%03d", i), 2.0)}); err != nil {
+				t.Fatalf("host%d k%03d after the trims: %v", w, i, err)
+			}
+		}
+	}
+}
+
+// events records what happened, in order, from any goroutine.
+type events struct {
+	mu   sync.Mutex
+	list []string
+}
+
+func (e *events) add(ev string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.list = append(e.list, ev)
+}
+
+func (e *events) String() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return fmt.Sprint(e.list)
+}
+
+func hasLabel(labels []string, want string) bool {
+	for _, l := range labels {
+		if l == want {
+			return true
+		}
+	}
+	return false
+}
+
+// The store held its lock across the commit that drops empty series, so
+// every read of memory (Latest, Plugins, hosts) waited on the disk. A
+// commit held in a hook must not keep a read from completing.
+func TestReadsDoNotWaitOnTheSeriesDropCommit(t *testing.T) {
+	s := open(t, t.TempDir(), 10)
+	ctx := context.Background()
+	old := float64(time.Now().Add(-48 * time.Hour).Unix())
+	if _, err := s.EnsureHost(ctx, "web01", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendSamples(ctx, "web01", []PluginSample{sample("gone", old, "a", 1.0), sample("cpu", float64(time.Now().Unix()), "a", 1.0)}); err != nil {
+		t.Fatal(err)
+	}
+	var ev events
+	blocked, readDone := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	s.hooks.beforeCommit = func(labels []string) {
+		if !hasLabel(labels, labelDropSeries) {
+			return
+		}
+		once.Do(func() {
+			ev.add("commit blocked")
+			close(blocked)
+			select {
+			case <-readDone:
+			case <-time.After(10 * time.Second): // only breaks the deadlock of a failing run
+			}
+			ev.add("commit released")
+		})
+	}
+	trimmed := make(chan error, 1)
+	go func() {
+		_, err := s.Trim(ctx, time.Now().Add(-24*time.Hour))
+		trimmed <- err
+	}()
+	<-blocked
+	if got, err := s.Latest("web01", "cpu", 1); err != nil || len(got) != 1 {
+		t.Errorf("Latest: %v %v", got, err)
+	}
+	if got := s.Plugins("web01"); len(got) == 0 {
+		t.Errorf("Plugins: %v", got)
+	}
+	if _, ok := s.Host("web01"); !ok {
+		t.Error("Host: web01 unknown")
+	}
+	ev.add("read done")
+	close(readDone)
+	if err := <-trimmed; err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ev.String(), "[commit blocked read done commit released]"; got != want {
+		t.Fatalf("events %s, want %s: a read waited on the commit", got, want)
+	}
+}
