@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -83,6 +82,9 @@ type writeOp struct {
 	// final outcome (after any retry alone), before done is signalled. It
 	// must not wait on the writer.
 	after func(error)
+	// alone ops get a transaction of their own (retention chunks), so the
+	// writes queued beside them commit before them, not after.
+	alone bool
 }
 
 // writerHooks are test seams on the writer goroutine; nil in production.
@@ -212,6 +214,7 @@ func (s *Store) Write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 const (
 	labelDropSeries = "drop series"
 	labelSamples    = "samples"
+	labelTrim       = "trim"
 )
 
 func (s *Store) write(ctx context.Context, label string, fn func(tx *sql.Tx) error) error {
@@ -260,36 +263,44 @@ const maxGroup = 512
 func (s *Store) writer() {
 	defer s.wg.Done()
 	batch := make([]writeOp, 0, maxGroup)
+	var held []writeOp // an op to run alone, taken while filling a group
+	closing := false
 	for {
 		batch = batch[:0]
-		select {
-		case op := <-s.queue:
-			batch = append(batch, op)
-		case <-s.closed:
+		switch {
+		case len(held) > 0:
+			batch = append(batch, held[0])
+			held = held[:0]
+		case closing:
 			// Close holds sendMu, so nothing more can be queued: drain and stop.
-			for {
-				select {
-				case op := <-s.queue:
-					batch = append(batch, op)
-					if len(batch) == maxGroup {
-						s.commit(batch)
-						batch = batch[:0]
-					}
-				default:
-					if len(batch) > 0 {
-						s.commit(batch)
-					}
-					return
-				}
-			}
-		}
-	fill:
-		for len(batch) < maxGroup {
 			select {
 			case op := <-s.queue:
 				batch = append(batch, op)
 			default:
-				break fill
+				return
+			}
+		default:
+			select {
+			case op := <-s.queue:
+				batch = append(batch, op)
+			case <-s.closed:
+				closing = true
+				continue
+			}
+		}
+		if !batch[0].alone {
+		fill:
+			for len(batch) < maxGroup {
+				select {
+				case op := <-s.queue:
+					if op.alone {
+						held = append(held, op)
+						break fill
+					}
+					batch = append(batch, op)
+				default:
+					break fill
+				}
 			}
 		}
 		s.commit(batch)
@@ -441,51 +452,113 @@ func retentionEvery(r time.Duration) time.Duration {
 	return every
 }
 
+// trimChunk bounds the rows (and series) one retention transaction
+// deletes or visits; tests lower it.
+var trimChunk = 2000
+
 // Trim deletes persisted samples, journal entries and ended alert episodes
-// older than before and returns how many rows went.
+// older than before and returns how many rows went; then it drops the
+// series left empty. The work is split into transactions of at most
+// trimChunk rows, each alone on the writer, so writes queued meanwhile
+// commit between them instead of waiting for the whole trim.
 func (s *Store) Trim(ctx context.Context, before time.Time) (int64, error) {
 	cut := toUnix(before)
-	s.mu.RLock()
-	ids := make([]int64, 0, len(s.series))
-	for _, e := range s.series {
-		if e.id != 0 {
-			ids = append(ids, e.id)
-		}
-	}
-	s.mu.RUnlock()
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	var total int64
-	err := s.Write(ctx, func(tx *sql.Tx) error {
-		for _, id := range ids {
-			res, err := tx.Exec(`DELETE FROM samples WHERE series = ? AND ts < ?`, id, cut)
+	var cursor int64 // samples of series with id >= cursor are left to trim
+	for done := false; !done; {
+		var n, next int64
+		err := s.trimStep(ctx, func(tx *sql.Tx) error {
+			n, next, done = 0, cursor, false
+			ids, err := seriesAfter(tx, cursor-1, trimChunk)
 			if err != nil {
 				return err
 			}
-			n, _ := res.RowsAffected()
-			total += n
-		}
-		res, err := tx.Exec(`DELETE FROM journal WHERE ts < ?`, cut)
+			if len(ids) == 0 {
+				done = true
+				return nil
+			}
+			del, err := tx.Prepare(`DELETE FROM samples WHERE series = ?1 AND ts IN
+				(SELECT ts FROM samples WHERE series = ?1 AND ts < ?2 ORDER BY ts LIMIT ?3)`)
+			if err != nil {
+				return err
+			}
+			defer del.Close()
+			for _, id := range ids {
+				res, err := del.Exec(id, cut, int64(trimChunk)-n)
+				if err != nil {
+					return err
+				}
+				k, _ := res.RowsAffected()
+				if n += k; n >= int64(trimChunk) {
+					next = id // it may hold more
+					return nil
+				}
+				next = id + 1
+			}
+			return nil
+		})
+		total += n
 		if err != nil {
-			return err
+			return total, err
 		}
-		n, _ := res.RowsAffected()
-		total += n
-		n, err = trimEpisodes(tx, cut)
-		total += n
-		return err
-	})
-	if err != nil {
-		return total, err
+		cursor = next
+	}
+	for _, q := range []string{
+		`DELETE FROM journal WHERE id IN (SELECT id FROM journal WHERE ts < ?1 LIMIT ?2)`,
+		trimEpisodesChunk,
+	} {
+		for {
+			var n int64
+			err := s.trimStep(ctx, func(tx *sql.Tx) error {
+				res, err := tx.Exec(q, cut, trimChunk)
+				if err != nil {
+					return err
+				}
+				n, err = res.RowsAffected()
+				return err
+			})
+			total += n
+			if err != nil {
+				return total, err
+			}
+			if n < int64(trimChunk) {
+				break
+			}
+		}
 	}
 	return total, s.dropEmptySeries(ctx)
 }
 
+// trimStep runs one retention transaction alone on the writer.
+func (s *Store) trimStep(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return s.writeOp(ctx, writeOp{fn: fn, done: make(chan error, 1), label: labelTrim, alone: true})
+}
+
+// seriesAfter returns up to n series ids greater than after, ascending.
+func seriesAfter(tx *sql.Tx, after int64, n int) ([]int64, error) {
+	rows, err := tx.Query(`SELECT id FROM series WHERE id > ? ORDER BY id LIMIT ?`, after, n)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
 // dropEmptySeries deletes series that no longer hold samples, so metric
-// sets that went away stop counting against MaxSeriesPerPlugin. It runs
-// on the writer, so writes queued after it see the series gone; a series
-// that a batch holds (seriesEntry.uses) is kept, and a dropped one leaves
-// the cache before its row goes. The store's lock is held only for that
-// memory work, never across the commit.
+// sets that went away stop counting against MaxSeriesPerPlugin. It visits
+// the series in chunks of trimChunk, each a transaction on the writer, so
+// writes queued after a chunk see its series gone; a series that a batch
+// holds (seriesEntry.uses) is kept, and a dropped one leaves the cache
+// before its row goes. The store's lock is held only for that memory work,
+// never across a commit.
 func (s *Store) dropEmptySeries(ctx context.Context) error {
 	type gone struct {
 		id                  int64
@@ -493,44 +566,64 @@ func (s *Store) dropEmptySeries(ctx context.Context) error {
 	}
 	var found []gone
 	var drop []int64
-	return s.write(ctx, labelDropSeries, func(tx *sql.Tx) error {
-		found, drop = found[:0], drop[:0]
-		rows, err := tx.Query(`SELECT id, host, plugin, paths FROM series s WHERE NOT EXISTS (SELECT 1 FROM samples x WHERE x.series = s.id)`)
+	var cursor int64
+	for done := false; !done; {
+		var next int64
+		err := s.writeOp(ctx, writeOp{done: make(chan error, 1), label: labelDropSeries, alone: true, fn: func(tx *sql.Tx) error {
+			found, drop, next = found[:0], drop[:0], cursor
+			rows, err := tx.Query(`SELECT id, host, plugin, paths, EXISTS (SELECT 1 FROM samples x WHERE x.series = s.id)
+				FROM series s WHERE id > ? ORDER BY id LIMIT ?`, cursor, trimChunk)
+			if err != nil {
+				return err
+			}
+			n := 0
+			for rows.Next() {
+				var g gone
+				var used bool
+				if err := rows.Scan(&g.id, &g.host, &g.plugin, &g.paths, &used); err != nil {
+					rows.Close()
+					return err
+				}
+				n++
+				next = g.id
+				if !used {
+					found = append(found, g)
+				}
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			done = n < trimChunk
+			if len(found) == 0 {
+				return nil
+			}
+			s.mu.Lock()
+			for _, g := range found {
+				key := g.host + "\x00" + g.plugin + "\x00" + g.paths
+				if e := s.series[key]; e != nil {
+					if e.uses.Load() > 0 {
+						continue // a batch is about to store samples in it
+					}
+					delete(s.series, key)
+					s.countSeries(seriesKey{g.host, g.plugin}, -1)
+				}
+				drop = append(drop, g.id)
+			}
+			s.mu.Unlock()
+			for _, id := range drop {
+				if _, err := tx.Exec(`DELETE FROM series WHERE id = ?`, id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}})
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			var g gone
-			if err := rows.Scan(&g.id, &g.host, &g.plugin, &g.paths); err != nil {
-				rows.Close()
-				return err
-			}
-			found = append(found, g)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		s.mu.Lock()
-		for _, g := range found {
-			key := g.host + "\x00" + g.plugin + "\x00" + g.paths
-			if e := s.series[key]; e != nil {
-				if e.uses.Load() > 0 {
-					continue // a batch is about to store samples in it
-				}
-				delete(s.series, key)
-				s.countSeries(seriesKey{g.host, g.plugin}, -1)
-			}
-			drop = append(drop, g.id)
-		}
-		s.mu.Unlock()
-		for _, id := range drop {
-			if _, err := tx.Exec(`DELETE FROM series WHERE id = ?`, id); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+		cursor = next
+	}
+	return nil
 }
 
 func toUnix(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }

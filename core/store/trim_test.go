@@ -2,7 +2,10 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -142,5 +145,76 @@ func TestReadsDoNotWaitOnTheSeriesDropCommit(t *testing.T) {
 	}
 	if got, want := ev.String(), "[commit blocked read done commit released]"; got != want {
 		t.Fatalf("events %s, want %s: a read waited on the commit", got, want)
+	}
+}
+
+// Retention deleted an hour of every series in one transaction on the
+// single writer, so every write queued meanwhile waited for all of it. The
+// trim now runs in transactions of at most trimChunk rows, and a write
+// queued while it runs commits between two of them.
+func TestTrimRunsInChunksBetweenOtherWrites(t *testing.T) {
+	defer func(n int) { trimChunk = n }(trimChunk)
+	trimChunk = 10
+	s := open(t, t.TempDir(), 10)
+	ctx := context.Background()
+	old := float64(time.Now().Add(-48 * time.Hour).Unix())
+	const series, perSeries = 5, 20
+	for k := 0; k < series; k++ {
+		batch := make([]PluginSample, perSeries)
+		for i := range batch {
+			batch[i] = sample("p", old+float64(i), fmt.Sprintf("k%d", k), 1.0)
+		}
+		if err := s.AppendSamples(ctx, "web01", batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := float64(time.Now().Unix())
+	if err := s.AppendSamples(ctx, "web01", []PluginSample{sample("p", now, "k0", 2.0)}); err != nil {
+		t.Fatal(err)
+	}
+	var ev events
+	queued := false
+	other := make(chan error, 1)
+	s.hooks.committed = func(labels []string) {
+		ev.add(fmt.Sprint(labels))
+		if !queued && hasLabel(labels, labelTrim) {
+			// Queued while the trim runs (its next chunk is not queued yet).
+			queued = true
+			if err := s.enqueue(ctx, writeOp{label: "other", done: other, fn: func(tx *sql.Tx) error {
+				_, err := tx.Exec(`INSERT INTO journal (ts, host, msg) VALUES (?, '', 'other')`, now)
+				return err
+			}}); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	n, err := s.Trim(ctx, time.Now().Add(-24*time.Hour))
+	if err != nil || n != series*perSeries {
+		t.Fatalf("trimmed %d, %v; want %d", n, err, series*perSeries)
+	}
+	if err := <-other; err != nil {
+		t.Fatal(err)
+	}
+	s.hooks.committed = nil
+	got := strings.Fields(strings.NewReplacer("[", " ", "]", " ").Replace(ev.String()))
+	var trims, otherAt int
+	otherAt = -1
+	for i, l := range got {
+		switch l {
+		case labelTrim:
+			trims++
+		case "other":
+			otherAt = i
+		}
+	}
+	if trims < series*perSeries/trimChunk {
+		t.Fatalf("%d trim transactions for %d rows in chunks of %d: %v", trims, series*perSeries, trimChunk, got)
+	}
+	if otherAt != 1 || got[0] != labelTrim || got[2] != labelTrim {
+		t.Fatalf("the write queued during the trim did not commit between its chunks: %v", got)
+	}
+	hist, err := s.History(ctx, "web01", "p", 0, math.MaxFloat64, 1000)
+	if err != nil || len(hist) != 1 || hist[0].Timestamp != now {
+		t.Fatalf("after the trim: %v %+v", err, hist)
 	}
 }
