@@ -257,9 +257,21 @@ func (s *Store) ringFor(host, plugin string) *ring {
 	defer s.mu.Unlock()
 	if r = s.rings[k]; r == nil {
 		r = newRing(s.opts.SampleHistory)
-		s.rings[k] = r
+		s.addRingLocked(k, r)
 	}
 	return r
+}
+
+// addRingLocked files a new ring under its key and its host. s.mu must be
+// held for writing.
+func (s *Store) addRingLocked(k seriesKey, r *ring) {
+	s.rings[k] = r
+	byPlugin := s.hostRings[k.host]
+	if byPlugin == nil {
+		byPlugin = map[string]*ring{}
+		s.hostRings[k.host] = byPlugin
+	}
+	byPlugin[k.plugin] = r
 }
 
 // Latest returns up to limit recent samples of a host's plugin, newest
@@ -275,21 +287,17 @@ func (s *Store) Latest(host, plugin string, limit int) ([]Sample, error) {
 }
 
 // Plugins returns the newest sample and in-memory count of every plugin of
-// a host.
+// a host. It costs the host's own plugins, whatever the fleet's size.
 func (s *Store) Plugins(host string) map[string]PluginSummary {
 	s.mu.RLock()
-	var found []string
-	rings := map[string]*ring{}
-	for k, r := range s.rings {
-		if k.host == host {
-			found = append(found, k.plugin)
-			rings[k.plugin] = r
-		}
+	byPlugin := s.hostRings[host]
+	rings := make(map[string]*ring, len(byPlugin))
+	for p, r := range byPlugin {
+		rings[p] = r
 	}
 	s.mu.RUnlock()
-	out := make(map[string]PluginSummary, len(found))
-	for _, p := range found {
-		r := rings[p]
+	out := make(map[string]PluginSummary, len(rings))
+	for p, r := range rings {
 		l := r.latest(1)
 		if len(l) == 0 {
 			continue
@@ -424,7 +432,7 @@ func (s *Store) load(ctx context.Context) error {
 		for _, smp := range list {
 			rg.add(smp.Timestamp, smp.Paths, smp.Values)
 		}
-		s.rings[k] = rg
+		s.addRingLocked(k, rg)
 	}
 	return nil
 }

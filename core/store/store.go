@@ -55,6 +55,7 @@ type Store struct {
 
 	mu          sync.RWMutex
 	rings       map[seriesKey]*ring
+	hostRings   map[string]map[string]*ring // host -> plugin -> ring (the same rings), so a host's reads cost its own plugins
 	hosts       map[string]HostInfo
 	series      map[string]*seriesEntry // host\x00plugin\x00paths -> series id and its users
 	seriesCount map[seriesKey]int
@@ -136,6 +137,8 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		done:   make(chan struct{}),
 		closed: make(chan struct{}),
 		rings:  map[seriesKey]*ring{},
+
+		hostRings: map[string]map[string]*ring{},
 		hosts:  map[string]HostInfo{},
 		series: map[string]*seriesEntry{},
 

@@ -218,3 +218,32 @@ func TestTrimRunsInChunksBetweenOtherWrites(t *testing.T) {
 		t.Fatalf("after the trim: %v %+v", err, hist)
 	}
 }
+
+// Plugins answers from the per-host index: a host's own plugins, before
+// and after a restart, never another host's.
+func TestPluginsListsOnlyTheHostsOwnPlugins(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s, err := Open(ctx, dir, Options{SampleHistory: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, hp := range [][2]string{{"web01", "cpu"}, {"web01", "mem"}, {"web02", "cpu"}, {"web0", "disk"}} {
+		if err := s.AppendSamples(ctx, hp[0], []PluginSample{sample(hp[1], 1, "a", 1.0)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(s *Store, when string) {
+		t.Helper()
+		got := s.Plugins("web01")
+		if len(got) != 2 || got["cpu"].Count != 1 || got["mem"].Latest.Timestamp != 1 {
+			t.Fatalf("%s: Plugins(web01) = %+v", when, got)
+		}
+		if got := s.Plugins("nobody"); len(got) != 0 {
+			t.Fatalf("%s: Plugins(nobody) = %+v", when, got)
+		}
+	}
+	check(s, "live")
+	s.Close()
+	check(open(t, dir, 5), "after a restart")
+}
