@@ -139,8 +139,8 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		rings:  map[seriesKey]*ring{},
 
 		hostRings: map[string]map[string]*ring{},
-		hosts:  map[string]HostInfo{},
-		series: map[string]*seriesEntry{},
+		hosts:     map[string]HostInfo{},
+		series:    map[string]*seriesEntry{},
 
 		seriesCount: map[seriesKey]int{},
 		pluginCount: map[string]int{},
