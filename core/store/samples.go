@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -360,7 +361,9 @@ func decodeValues(b []byte) []float64 {
 	return v
 }
 
-// load fills the caches and rings from the database at start.
+// load fills the caches and rings from the database at start. It streams
+// the rows one (host, plugin) at a time: only that plugin's newest samples
+// are held before its ring is built, never the whole database's.
 func (s *Store) load(ctx context.Context) error {
 	rows, err := s.wdb.QueryContext(ctx, `SELECT name, dyn, first_seen, last_seen FROM hosts`)
 	if err != nil {
@@ -382,8 +385,10 @@ func (s *Store) load(ctx context.Context) error {
 		id                  int64
 		host, plugin, paths string
 	}
+	// The series list (not their samples) is read first: the writer's one
+	// connection cannot hold this cursor open while it reads samples.
 	var all []ser
-	rows, err = s.wdb.QueryContext(ctx, `SELECT id, host, plugin, paths FROM series`)
+	rows, err = s.wdb.QueryContext(ctx, `SELECT id, host, plugin, paths FROM series ORDER BY host, plugin, id`)
 	if err != nil {
 		return err
 	}
@@ -396,43 +401,70 @@ func (s *Store) load(ctx context.Context) error {
 		all = append(all, x)
 	}
 	rows.Close()
-	byPlugin := map[seriesKey][]Sample{}
-	for _, x := range all {
-		key := x.host + "\x00" + x.plugin + "\x00" + x.paths
-		s.series[key] = &seriesEntry{id: x.id, key: key, series: seriesKey{x.host, x.plugin}}
-		s.countSeries(seriesKey{x.host, x.plugin}, 1)
-		r, err := s.wdb.QueryContext(ctx, `SELECT ts, vals FROM samples WHERE series = ? ORDER BY ts DESC LIMIT ?`, x.id, s.opts.SampleHistory)
-		if err != nil {
-			return err
-		}
-		k := seriesKey{x.host, x.plugin}
-		for r.Next() {
-			var ts float64
-			var blob []byte
-			if err := r.Scan(&ts, &blob); err != nil {
-				r.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	newest, err := s.wdb.PrepareContext(ctx, `SELECT ts, vals FROM samples WHERE series = ? ORDER BY ts DESC LIMIT ?`)
+	if err != nil {
+		return err
+	}
+	defer newest.Close()
+	var group []Sample // the newest samples of one (host, plugin), reused
+	for start := 0; start < len(all); {
+		k := seriesKey{all[start].host, all[start].plugin}
+		end := start
+		group = group[:0]
+		for ; end < len(all) && all[end].host == k.host && all[end].plugin == k.plugin; end++ {
+			x := all[end]
+			key := x.host + "\x00" + x.plugin + "\x00" + x.paths
+			s.series[key] = &seriesEntry{id: x.id, key: key, series: k}
+			s.countSeries(k, 1)
+			paths := strings.Split(x.paths, "\n") // shared by the series' samples
+			from := len(group)
+			r, err := newest.QueryContext(ctx, x.id, s.opts.SampleHistory)
+			if err != nil {
 				return err
 			}
-			smp, err := decodeSample(x.paths, ts, blob)
-			if err != nil {
-				// One bad row must not keep the daemon from starting.
-				s.log.Warn("skipping undecodable sample", "host", x.host, "plugin", x.plugin, "error", err)
-				continue
+			for r.Next() {
+				var ts float64
+				var blob []byte
+				if err := r.Scan(&ts, &blob); err != nil {
+					r.Close()
+					return err
+				}
+				if len(blob) != 8*len(paths) {
+					// One bad row must not keep the daemon from starting.
+					s.log.Warn("skipping undecodable sample", "host", x.host, "plugin", x.plugin,
+						"error", fmt.Errorf("sample at %v: %d bytes for %d paths", ts, len(blob), len(paths)))
+					continue
+				}
+				group = append(group, Sample{Timestamp: ts, Paths: paths, Values: decodeValues(blob)})
 			}
-			byPlugin[k] = append(byPlugin[k], smp)
+			r.Close()
+			if err := r.Err(); err != nil {
+				return err
+			}
+			slices.Reverse(group[from:]) // oldest first
 		}
-		r.Close()
-	}
-	for k, list := range byPlugin {
-		sort.Slice(list, func(i, j int) bool { return list[i].Timestamp < list[j].Timestamp })
-		if len(list) > s.opts.SampleHistory {
-			list = list[len(list)-s.opts.SampleHistory:]
+		several := end-start > 1
+		start = end
+		if len(group) == 0 {
+			continue
+		}
+		if several {
+			// Several path sets of one plugin: merge them by time.
+			sort.SliceStable(group, func(i, j int) bool { return group[i].Timestamp < group[j].Timestamp })
+		}
+		keep := group
+		if len(keep) > s.opts.SampleHistory {
+			keep = keep[len(keep)-s.opts.SampleHistory:]
 		}
 		rg := newRing(s.opts.SampleHistory)
-		for _, smp := range list {
+		for _, smp := range keep {
 			rg.add(smp.Timestamp, smp.Paths, smp.Values)
 		}
 		s.addRingLocked(k, rg)
+		clear(group) // the ring copied the values
 	}
 	return nil
 }

@@ -247,3 +247,46 @@ func TestPluginsListsOnlyTheHostsOwnPlugins(t *testing.T) {
 	s.Close()
 	check(open(t, dir, 5), "after a restart")
 }
+
+// A restart streams the rows one plugin at a time; the rings it builds
+// hold what they held before it, also for a plugin whose path sets change
+// over time and for more stored samples than the ring keeps.
+func TestRestartRebuildsTheSameRings(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s, err := Open(ctx, dir, Options{SampleHistory: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 20; i++ {
+		ts := float64(i)
+		batch := []PluginSample{sample("cpu", ts, "a", ts)}
+		if i%3 == 0 {
+			batch = append(batch, sample("disk", ts, "/.percent", ts, "/home.percent", -ts))
+		} else {
+			batch = append(batch, sample("disk", ts, "/.percent", ts))
+		}
+		if err := s.AppendSamples(ctx, fmt.Sprintf("web%02d", i%2), batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := map[string]string{}
+	for _, h := range []string{"web00", "web01"} {
+		for _, p := range []string{"cpu", "disk"} {
+			got, err := s.Latest(h, p, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before[h+"/"+p] = fmt.Sprint(got)
+		}
+	}
+	s.Close()
+	s = open(t, dir, 6)
+	for k, want := range before {
+		h, p, _ := strings.Cut(k, "/")
+		got, err := s.Latest(h, p, 0)
+		if err != nil || fmt.Sprint(got) != want {
+			t.Fatalf("%s after restart: %v %v\nbefore: %s", k, err, got, want)
+		}
+	}
+}
