@@ -38,6 +38,15 @@ type Options struct {
 }
 
 // Store is the daemon's storage. It is safe for concurrent use.
+//
+// Locks: mu guards the in-memory caches (rings and their per-host index,
+// hosts, series ids and counts) and is never held across a disk write or
+// while waiting on the writer; the writer goroutine itself takes it only
+// for cache updates (dropEmptySeries, unpinSeries). A ring's own lock is
+// taken after mu or alone. Series: a batch pins the series it uses
+// (pinSeries) until its write is final, and no series with a pin is
+// deleted, so a cached id always names a stored series. Retention runs
+// in transactions of at most trimChunk rows, each alone on the writer.
 type Store struct {
 	path string
 	wdb  *sql.DB // the writer's single connection
@@ -227,6 +236,9 @@ func (s *Store) write(ctx context.Context, label string, fn func(tx *sql.Tx) err
 // writeOp queues op (whose done must be set) and waits for its commit.
 func (s *Store) writeOp(ctx context.Context, op writeOp) error {
 	if err := s.enqueue(ctx, op); err != nil {
+		if op.after != nil {
+			op.after(err) // never queued: its outcome is final now
+		}
 		return err
 	}
 	select {

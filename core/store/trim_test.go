@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -288,5 +289,23 @@ func TestRestartRebuildsTheSameRings(t *testing.T) {
 		if err != nil || fmt.Sprint(got) != want {
 			t.Fatalf("%s after restart: %v %v\nbefore: %s", k, err, got, want)
 		}
+	}
+}
+
+// A batch that never reaches the writer (the store is closed) releases
+// the series it reserved: no placeholder stays counted against the bounds.
+func TestRefusedBatchReleasesItsSeries(t *testing.T) {
+	s, err := Open(context.Background(), t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := s.AppendSamples(context.Background(), "web01", []PluginSample{sample("p", 1, "a", 1.0)}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("append after close: %v", err)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if len(s.series) != 0 || len(s.seriesCount) != 0 || len(s.pluginCount) != 0 {
+		t.Fatalf("refused batch left series %v counts %v plugins %v", s.series, s.seriesCount, s.pluginCount)
 	}
 }
