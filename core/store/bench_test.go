@@ -2,11 +2,15 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // fiveFields is the shape of a typical cpu_monitor sample.
@@ -92,4 +96,116 @@ func BenchmarkBytesPerValue(b *testing.B) {
 		b.ReportMetric(float64(mem)/float64(values), "mem-B/value")
 		b.ReportMetric(float64(disk)/float64(values), "disk-B/value")
 	}
+}
+
+// BenchmarkPluginsFleet measures Store.Plugins (GET /hosts/{h}/plugins)
+// with 10,000 hosts of 5 plugins each in memory: its cost must not grow
+// with the fleet.
+func BenchmarkPluginsFleet(b *testing.B) {
+	s, err := Open(context.Background(), b.TempDir(), Options{SampleHistory: 100})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	const hosts, plugins = 10_000, 5
+	smp := fiveFields(1)
+	for h := 0; h < hosts; h++ {
+		for p := 0; p < plugins; p++ {
+			s.ringFor(fmt.Sprintf("host%05d", h), fmt.Sprintf("plugin%d", p)).add(1, smp.Paths, smp.Values)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if got := s.Plugins(fmt.Sprintf("host%05d", i%hosts)); len(got) != plugins {
+			b.Fatal(len(got))
+		}
+	}
+}
+
+// BenchmarkRestart measures Open on a database of 1,000,000 stored
+// samples (2,000 hosts × 5 plugins × 100 five-field samples, all of which
+// fit the rings): samples loaded per second and the peak live heap while
+// loading (sampled with runtime.ReadMemStats).
+func BenchmarkRestart(b *testing.B) {
+	const hosts, plugins, perSeries = 2_000, 5, 100
+	dir := b.TempDir()
+	s, err := Open(context.Background(), dir, Options{SampleHistory: perSeries})
+	if err != nil {
+		b.Fatal(err)
+	}
+	smp := fiveFields(0)
+	vals := encodeValues(smp.Values)
+	err = s.Write(context.Background(), func(tx *sql.Tx) error {
+		ins, err := tx.Prepare(`INSERT INTO samples (series, ts, vals) VALUES (?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer ins.Close()
+		for h := 0; h < hosts; h++ {
+			host := fmt.Sprintf("host%05d", h)
+			if _, err := tx.Exec(`INSERT INTO hosts (name, dyn, first_seen, last_seen) VALUES (?, 1, 1, 1)`, host); err != nil {
+				return err
+			}
+			for p := 0; p < plugins; p++ {
+				res, err := tx.Exec(`INSERT INTO series (host, plugin, paths) VALUES (?, ?, ?)`, host, fmt.Sprintf("plugin%d", p), strings.Join(smp.Paths, "\n"))
+				if err != nil {
+					return err
+				}
+				id, _ := res.LastInsertId()
+				for t := 0; t < perSeries; t++ {
+					if _, err := ins.Exec(id, float64(1000+t), vals); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.Close()
+	b.ResetTimer()
+	var peak uint64
+	var opening time.Duration
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		runtime.GC()
+		b.StartTimer()
+		stop := make(chan struct{})
+		done := make(chan uint64)
+		go func() {
+			var max uint64
+			var ms runtime.MemStats
+			for {
+				runtime.ReadMemStats(&ms)
+				if ms.HeapAlloc > max {
+					max = ms.HeapAlloc
+				}
+				select {
+				case <-stop:
+					done <- max
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+		}()
+		began := time.Now()
+		s, err := Open(context.Background(), dir, Options{SampleHistory: perSeries})
+		if err != nil {
+			b.Fatal(err)
+		}
+		opening += time.Since(began)
+		close(stop)
+		if m := <-done; m > peak {
+			peak = m
+		}
+		if got, _ := s.Latest("host01999", "plugin4", 0); len(got) != perSeries {
+			b.Fatalf("loaded %d samples of the last series", len(got))
+		}
+		s.Close()
+	}
+	b.ReportMetric(float64(hosts*plugins*perSeries*b.N)/opening.Seconds(), "samples/s")
+	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
 }

@@ -96,15 +96,9 @@ func (s *Store) SaveEpisodesSync(ctx context.Context, eps ...record.Episode) err
 	return s.Write(ctx, func(tx *sql.Tx) error { return saveEpisodes(tx, eps) })
 }
 
-// trimEpisodes deletes episodes that ended before cut (retention); open
-// episodes stay whatever their age.
-func trimEpisodes(tx *sql.Tx, cut float64) (int64, error) {
-	res, err := tx.Exec(`DELETE FROM alert_history WHERE ended IS NOT NULL AND ended < ?`, cut)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
-}
+// trimEpisodesChunk deletes up to ?2 episodes that ended before ?1
+// (retention, Store.Trim); open episodes stay whatever their age.
+const trimEpisodesChunk = `DELETE FROM alert_history WHERE id IN (SELECT id FROM alert_history WHERE ended IS NOT NULL AND ended < ?1 LIMIT ?2)`
 
 const episodeColumns = `id, host, metric, start, ended, worst_level, peak_value, ack_by, text`
 

@@ -110,6 +110,9 @@ func (r *ring) compact() {
 
 // has reports whether a live slot holds a sample taken at ts.
 func (r *ring) has(ts float64) bool {
+	if r.n == 0 || ts > r.ts[(r.head-1+len(r.ts))%len(r.ts)] {
+		return false // newer than the newest held: the slots are in timestamp order
+	}
 	for k := 0; k < r.n; k++ {
 		if r.ts[(r.head-1-k+len(r.ts))%len(r.ts)] == ts {
 			return true

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -66,30 +68,44 @@ func (s *Store) AppendSamples(ctx context.Context, host string, batch []PluginSa
 	if len(batch) == 0 {
 		return nil
 	}
-	ids := make([]int64, len(batch))
-	for i, ps := range batch {
-		id, err := s.seriesID(ctx, host, ps.Plugin, ps.Paths)
-		if err != nil {
-			return err
-		}
-		ids[i] = id
+	pins, err := s.pinSeries(host, batch)
+	if err != nil {
+		return err
 	}
+	ids := make([]int64, len(batch)) // set by the last run of the write
 	now := toUnix(time.Now())
-	err := s.Write(ctx, func(tx *sql.Tx) error {
+	op := writeOp{done: make(chan error, 1), label: labelSamples}
+	op.fn = func(tx *sql.Tx) error {
 		stmt, err := tx.Prepare(`INSERT OR REPLACE INTO samples (series, ts, vals) VALUES (?, ?, ?)`)
 		if err != nil {
 			return err
 		}
 		defer stmt.Close()
 		for i, ps := range batch {
-			if _, err := stmt.Exec(ids[i], ps.Timestamp, encodeValues(ps.Values)); err != nil {
+			id := pins[i].id
+			if id == 0 {
+				// A new series is created in the transaction of its first
+				// samples: it never exists empty but for a trim.
+				joined := strings.Join(ps.Paths, "\n")
+				if _, err := tx.Exec(`INSERT OR IGNORE INTO series (host, plugin, paths) VALUES (?, ?, ?)`, host, ps.Plugin, joined); err != nil {
+					return err
+				}
+				if err := tx.QueryRow(`SELECT id FROM series WHERE host = ? AND plugin = ? AND paths = ?`, host, ps.Plugin, joined).Scan(&id); err != nil {
+					return err
+				}
+			}
+			ids[i] = id
+			if _, err := stmt.Exec(id, ps.Timestamp, encodeValues(ps.Values)); err != nil {
 				return err
 			}
 		}
 		_, err = tx.Exec(`UPDATE hosts SET last_seen = ? WHERE name = ?`, now, host)
 		return err
-	})
-	if err != nil {
+	}
+	// The series stay pinned until the write's outcome is final, even when
+	// ctx ends first: the write still happens.
+	op.after = func(err error) { s.unpinSeries(pins, ids, err) }
+	if err := s.writeOp(ctx, op); err != nil {
 		return fmt.Errorf("store samples of %s: %w", host, err)
 	}
 	for _, ps := range batch {
@@ -105,44 +121,109 @@ func seriesCacheKey(host, plugin string, paths []string) string {
 	return host + "\x00" + plugin + "\x00" + strings.Join(paths, "\n")
 }
 
-// seriesID returns the id of a (host, plugin, path set), creating it in its
-// own committed write so a rolled-back sample write can never leave a stale
-// id in the cache.
-func (s *Store) seriesID(ctx context.Context, host, plugin string, paths []string) (int64, error) {
-	key := seriesCacheKey(host, plugin, paths)
+// seriesEntry is the cached id of a (host, plugin, path set) and how many
+// queued batches hold it. A series with users is never deleted
+// (dropEmptySeries); id is 0 until the batch that creates the series
+// commits. id is read under s.mu (read) and written under s.mu (write).
+type seriesEntry struct {
+	id     int64
+	key    string
+	series seriesKey
+	uses   atomic.Int32
+}
+
+// pinned is one sample's series as its batch saw it: id 0 means the write
+// resolves (and creates) the series itself.
+type pinned struct {
+	e  *seriesEntry
+	id int64
+}
+
+// pinSeries finds or reserves the series of every sample and marks it in
+// use, so no trim deletes it before the batch's write is final. It checks
+// the bounds on series and plugins for new ones. Only memory is touched.
+func (s *Store) pinSeries(host string, batch []PluginSample) ([]pinned, error) {
+	pins := make([]pinned, len(batch))
+	keys := make([]string, len(batch))
+	missing := false
 	s.mu.RLock()
-	id, ok := s.series[key]
-	s.mu.RUnlock()
-	if ok {
-		return id, nil
-	}
-	s.mu.RLock()
-	n := s.seriesCount[seriesKey{host, plugin}]
-	plugins := s.pluginCount[host]
-	s.mu.RUnlock()
-	if n == 0 && plugins >= MaxPluginsPerHost {
-		return 0, fmt.Errorf("%w: host %s reports %d plugins (at most %d)", ErrTooManyPlugins, host, plugins, MaxPluginsPerHost)
-	}
-	if n >= MaxSeriesPerPlugin {
-		return 0, fmt.Errorf("%w: plugin %s of host %s has %d (at most %d): its keys keep changing", ErrTooManySeries, plugin, host, n, MaxSeriesPerPlugin)
-	}
-	joined := strings.Join(paths, "\n")
-	err := s.Write(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.Exec(`INSERT OR IGNORE INTO series (host, plugin, paths) VALUES (?, ?, ?)`, host, plugin, joined); err != nil {
-			return err
+	for i, ps := range batch {
+		keys[i] = seriesCacheKey(host, ps.Plugin, ps.Paths)
+		if e := s.series[keys[i]]; e != nil {
+			e.uses.Add(1)
+			pins[i] = pinned{e, e.id}
+		} else {
+			missing = true
 		}
-		return tx.QueryRow(`SELECT id FROM series WHERE host = ? AND plugin = ? AND paths = ?`, host, plugin, joined).Scan(&id)
-	})
-	if err != nil {
-		return 0, fmt.Errorf("create series %s/%s: %w", host, plugin, err)
+	}
+	s.mu.RUnlock()
+	if !missing {
+		return pins, nil
 	}
 	s.mu.Lock()
-	if _, dup := s.series[key]; !dup {
-		s.series[key] = id
-		s.countSeries(seriesKey{host, plugin}, 1)
+	defer s.mu.Unlock()
+	for i, ps := range batch {
+		if pins[i].e != nil {
+			continue
+		}
+		e := s.series[keys[i]]
+		if e == nil {
+			k := seriesKey{host, ps.Plugin}
+			n, plugins := s.seriesCount[k], s.pluginCount[host]
+			var err error
+			if n == 0 && plugins >= MaxPluginsPerHost {
+				err = fmt.Errorf("%w: host %s reports %d plugins (at most %d)", ErrTooManyPlugins, host, plugins, MaxPluginsPerHost)
+			} else if n >= MaxSeriesPerPlugin {
+				err = fmt.Errorf("%w: plugin %s of host %s has %d (at most %d): its keys keep changing", ErrTooManySeries, ps.Plugin, host, n, MaxSeriesPerPlugin)
+			}
+			if err != nil {
+				s.releaseLocked(pins, nil, err)
+				return nil, err
+			}
+			e = &seriesEntry{key: keys[i], series: k}
+			s.series[keys[i]] = e
+			s.countSeries(k, 1)
+		}
+		e.uses.Add(1)
+		pins[i] = pinned{e, e.id}
 	}
+	return pins, nil
+}
+
+// unpinSeries releases a batch's series once its write is final (err is
+// its outcome; ids the series it used): a created series gets its id, and
+// one whose creation failed leaves the cache when no batch holds it.
+func (s *Store) unpinSeries(pins []pinned, ids []int64, err error) {
+	created := false
+	for _, p := range pins {
+		created = created || p.id == 0
+	}
+	if !created {
+		for _, p := range pins {
+			p.e.uses.Add(-1)
+		}
+		return
+	}
+	s.mu.Lock()
+	s.releaseLocked(pins, ids, err)
 	s.mu.Unlock()
-	return id, nil
+}
+
+// releaseLocked is unpinSeries with s.mu held for writing; pins may end
+// with unset entries (a batch refused half-way).
+func (s *Store) releaseLocked(pins []pinned, ids []int64, err error) {
+	for i, p := range pins {
+		if p.e == nil {
+			continue
+		}
+		if p.id == 0 && err == nil && p.e.id == 0 {
+			p.e.id = ids[i]
+		}
+		if p.e.uses.Add(-1) == 0 && p.e.id == 0 && s.series[p.e.key] == p.e {
+			delete(s.series, p.e.key)
+			s.countSeries(p.e.series, -1)
+		}
+	}
 }
 
 // countSeries adds d to the series count of k and keeps the per-host
@@ -177,9 +258,21 @@ func (s *Store) ringFor(host, plugin string) *ring {
 	defer s.mu.Unlock()
 	if r = s.rings[k]; r == nil {
 		r = newRing(s.opts.SampleHistory)
-		s.rings[k] = r
+		s.addRingLocked(k, r)
 	}
 	return r
+}
+
+// addRingLocked files a new ring under its key and its host. s.mu must be
+// held for writing.
+func (s *Store) addRingLocked(k seriesKey, r *ring) {
+	s.rings[k] = r
+	byPlugin := s.hostRings[k.host]
+	if byPlugin == nil {
+		byPlugin = map[string]*ring{}
+		s.hostRings[k.host] = byPlugin
+	}
+	byPlugin[k.plugin] = r
 }
 
 // Latest returns up to limit recent samples of a host's plugin, newest
@@ -195,21 +288,17 @@ func (s *Store) Latest(host, plugin string, limit int) ([]Sample, error) {
 }
 
 // Plugins returns the newest sample and in-memory count of every plugin of
-// a host.
+// a host. It costs the host's own plugins, whatever the fleet's size.
 func (s *Store) Plugins(host string) map[string]PluginSummary {
 	s.mu.RLock()
-	var found []string
-	rings := map[string]*ring{}
-	for k, r := range s.rings {
-		if k.host == host {
-			found = append(found, k.plugin)
-			rings[k.plugin] = r
-		}
+	byPlugin := s.hostRings[host]
+	rings := make(map[string]*ring, len(byPlugin))
+	for p, r := range byPlugin {
+		rings[p] = r
 	}
 	s.mu.RUnlock()
-	out := make(map[string]PluginSummary, len(found))
-	for _, p := range found {
-		r := rings[p]
+	out := make(map[string]PluginSummary, len(rings))
+	for p, r := range rings {
 		l := r.latest(1)
 		if len(l) == 0 {
 			continue
@@ -272,7 +361,9 @@ func decodeValues(b []byte) []float64 {
 	return v
 }
 
-// load fills the caches and rings from the database at start.
+// load fills the caches and rings from the database at start. It streams
+// the rows one (host, plugin) at a time: only that plugin's newest samples
+// are held before its ring is built, never the whole database's.
 func (s *Store) load(ctx context.Context) error {
 	rows, err := s.wdb.QueryContext(ctx, `SELECT name, dyn, first_seen, last_seen FROM hosts`)
 	if err != nil {
@@ -294,8 +385,10 @@ func (s *Store) load(ctx context.Context) error {
 		id                  int64
 		host, plugin, paths string
 	}
+	// The series list (not their samples) is read first: the writer's one
+	// connection cannot hold this cursor open while it reads samples.
 	var all []ser
-	rows, err = s.wdb.QueryContext(ctx, `SELECT id, host, plugin, paths FROM series`)
+	rows, err = s.wdb.QueryContext(ctx, `SELECT id, host, plugin, paths FROM series ORDER BY host, plugin, id`)
 	if err != nil {
 		return err
 	}
@@ -308,42 +401,70 @@ func (s *Store) load(ctx context.Context) error {
 		all = append(all, x)
 	}
 	rows.Close()
-	byPlugin := map[seriesKey][]Sample{}
-	for _, x := range all {
-		s.series[x.host+"\x00"+x.plugin+"\x00"+x.paths] = x.id
-		s.countSeries(seriesKey{x.host, x.plugin}, 1)
-		r, err := s.wdb.QueryContext(ctx, `SELECT ts, vals FROM samples WHERE series = ? ORDER BY ts DESC LIMIT ?`, x.id, s.opts.SampleHistory)
-		if err != nil {
-			return err
-		}
-		k := seriesKey{x.host, x.plugin}
-		for r.Next() {
-			var ts float64
-			var blob []byte
-			if err := r.Scan(&ts, &blob); err != nil {
-				r.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	newest, err := s.wdb.PrepareContext(ctx, `SELECT ts, vals FROM samples WHERE series = ? ORDER BY ts DESC LIMIT ?`)
+	if err != nil {
+		return err
+	}
+	defer newest.Close()
+	var group []Sample // the newest samples of one (host, plugin), reused
+	for start := 0; start < len(all); {
+		k := seriesKey{all[start].host, all[start].plugin}
+		end := start
+		group = group[:0]
+		for ; end < len(all) && all[end].host == k.host && all[end].plugin == k.plugin; end++ {
+			x := all[end]
+			key := x.host + "\x00" + x.plugin + "\x00" + x.paths
+			s.series[key] = &seriesEntry{id: x.id, key: key, series: k}
+			s.countSeries(k, 1)
+			paths := strings.Split(x.paths, "\n") // shared by the series' samples
+			from := len(group)
+			r, err := newest.QueryContext(ctx, x.id, s.opts.SampleHistory)
+			if err != nil {
 				return err
 			}
-			smp, err := decodeSample(x.paths, ts, blob)
-			if err != nil {
-				// One bad row must not keep the daemon from starting.
-				s.log.Warn("skipping undecodable sample", "host", x.host, "plugin", x.plugin, "error", err)
-				continue
+			for r.Next() {
+				var ts float64
+				var blob []byte
+				if err := r.Scan(&ts, &blob); err != nil {
+					r.Close()
+					return err
+				}
+				if len(blob) != 8*len(paths) {
+					// One bad row must not keep the daemon from starting.
+					s.log.Warn("skipping undecodable sample", "host", x.host, "plugin", x.plugin,
+						"error", fmt.Errorf("sample at %v: %d bytes for %d paths", ts, len(blob), len(paths)))
+					continue
+				}
+				group = append(group, Sample{Timestamp: ts, Paths: paths, Values: decodeValues(blob)})
 			}
-			byPlugin[k] = append(byPlugin[k], smp)
+			r.Close()
+			if err := r.Err(); err != nil {
+				return err
+			}
+			slices.Reverse(group[from:]) // oldest first
 		}
-		r.Close()
-	}
-	for k, list := range byPlugin {
-		sort.Slice(list, func(i, j int) bool { return list[i].Timestamp < list[j].Timestamp })
-		if len(list) > s.opts.SampleHistory {
-			list = list[len(list)-s.opts.SampleHistory:]
+		several := end-start > 1
+		start = end
+		if len(group) == 0 {
+			continue
+		}
+		if several {
+			// Several path sets of one plugin: merge them by time.
+			sort.SliceStable(group, func(i, j int) bool { return group[i].Timestamp < group[j].Timestamp })
+		}
+		keep := group
+		if len(keep) > s.opts.SampleHistory {
+			keep = keep[len(keep)-s.opts.SampleHistory:]
 		}
 		rg := newRing(s.opts.SampleHistory)
-		for _, smp := range list {
+		for _, smp := range keep {
 			rg.add(smp.Timestamp, smp.Paths, smp.Values)
 		}
-		s.rings[k] = rg
+		s.addRingLocked(k, rg)
+		clear(group) // the ring copied the values
 	}
 	return nil
 }

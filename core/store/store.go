@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +38,15 @@ type Options struct {
 }
 
 // Store is the daemon's storage. It is safe for concurrent use.
+//
+// Locks: mu guards the in-memory caches (rings and their per-host index,
+// hosts, series ids and counts) and is never held across a disk write or
+// while waiting on the writer; the writer goroutine itself takes it only
+// for cache updates (dropEmptySeries, unpinSeries). A ring's own lock is
+// taken after mu or alone. Series: a batch pins the series it uses
+// (pinSeries) until its write is final, and no series with a pin is
+// deleted, so a cached id always names a stored series. Retention runs
+// in transactions of at most trimChunk rows, each alone on the writer.
 type Store struct {
 	path string
 	wdb  *sql.DB // the writer's single connection
@@ -56,8 +64,9 @@ type Store struct {
 
 	mu          sync.RWMutex
 	rings       map[seriesKey]*ring
+	hostRings   map[string]map[string]*ring // host -> plugin -> ring (the same rings), so a host's reads cost its own plugins
 	hosts       map[string]HostInfo
-	series      map[string]int64 // host\x00plugin\x00paths -> series id
+	series      map[string]*seriesEntry // host\x00plugin\x00paths -> series id and its users
 	seriesCount map[seriesKey]int
 	pluginCount map[string]int // hosts' plugins with at least one series
 	dynHosts    int            // hosts with Dyn set
@@ -65,6 +74,8 @@ type Store struct {
 
 	stats     Stats
 	retention atomic.Int64 // time.Duration
+
+	hooks writerHooks // set by tests right after Open
 
 	listenMu         sync.RWMutex
 	listeners        []func(SampleEvent)
@@ -74,8 +85,23 @@ type Store struct {
 type seriesKey struct{ host, plugin string }
 
 type writeOp struct {
-	fn   func(tx *sql.Tx) error
-	done chan error // nil for fire-and-forget
+	fn    func(tx *sql.Tx) error
+	done  chan error // nil for fire-and-forget
+	label string     // names the write for the test hooks ("" for most)
+	// after, when set, is called on the writer goroutine with the op's
+	// final outcome (after any retry alone), before done is signalled. It
+	// must not wait on the writer.
+	after func(error)
+	// alone ops get a transaction of their own (retention chunks), so the
+	// writes queued beside them commit before them, not after.
+	alone bool
+}
+
+// writerHooks are test seams on the writer goroutine; nil in production.
+// They get the labels of the transaction's writes.
+type writerHooks struct {
+	beforeCommit func(labels []string) // the work is done, COMMIT is next
+	committed    func(labels []string) // COMMIT succeeded
 }
 
 // Open opens (creating if needed) the database in dir, which must exist and
@@ -120,8 +146,10 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		done:   make(chan struct{}),
 		closed: make(chan struct{}),
 		rings:  map[seriesKey]*ring{},
-		hosts:  map[string]HostInfo{},
-		series: map[string]int64{},
+
+		hostRings: map[string]map[string]*ring{},
+		hosts:     map[string]HostInfo{},
+		series:    map[string]*seriesEntry{},
 
 		seriesCount: map[seriesKey]int{},
 		pluginCount: map[string]int{},
@@ -191,8 +219,26 @@ func (s *Store) Close() error {
 // Write runs fn in a write transaction (group-committed with other queued
 // writes) and returns once it is committed.
 func (s *Store) Write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	op := writeOp{fn: fn, done: make(chan error, 1)}
+	return s.write(ctx, "", fn)
+}
+
+// Labels of internal writes, for the test hooks.
+const (
+	labelDropSeries = "drop series"
+	labelSamples    = "samples"
+	labelTrim       = "trim"
+)
+
+func (s *Store) write(ctx context.Context, label string, fn func(tx *sql.Tx) error) error {
+	return s.writeOp(ctx, writeOp{fn: fn, done: make(chan error, 1), label: label})
+}
+
+// writeOp queues op (whose done must be set) and waits for its commit.
+func (s *Store) writeOp(ctx context.Context, op writeOp) error {
 	if err := s.enqueue(ctx, op); err != nil {
+		if op.after != nil {
+			op.after(err) // never queued: its outcome is final now
+		}
 		return err
 	}
 	select {
@@ -232,36 +278,44 @@ const maxGroup = 512
 func (s *Store) writer() {
 	defer s.wg.Done()
 	batch := make([]writeOp, 0, maxGroup)
+	var held []writeOp // an op to run alone, taken while filling a group
+	closing := false
 	for {
 		batch = batch[:0]
-		select {
-		case op := <-s.queue:
-			batch = append(batch, op)
-		case <-s.closed:
+		switch {
+		case len(held) > 0:
+			batch = append(batch, held[0])
+			held = held[:0]
+		case closing:
 			// Close holds sendMu, so nothing more can be queued: drain and stop.
-			for {
-				select {
-				case op := <-s.queue:
-					batch = append(batch, op)
-					if len(batch) == maxGroup {
-						s.commit(batch)
-						batch = batch[:0]
-					}
-				default:
-					if len(batch) > 0 {
-						s.commit(batch)
-					}
-					return
-				}
-			}
-		}
-	fill:
-		for len(batch) < maxGroup {
 			select {
 			case op := <-s.queue:
 				batch = append(batch, op)
 			default:
-				break fill
+				return
+			}
+		default:
+			select {
+			case op := <-s.queue:
+				batch = append(batch, op)
+			case <-s.closed:
+				closing = true
+				continue
+			}
+		}
+		if !batch[0].alone {
+		fill:
+			for len(batch) < maxGroup {
+				select {
+				case op := <-s.queue:
+					if op.alone {
+						held = append(held, op)
+						break fill
+					}
+					batch = append(batch, op)
+				default:
+					break fill
+				}
 			}
 		}
 		s.commit(batch)
@@ -274,9 +328,7 @@ func (s *Store) commit(batch []writeOp) {
 	err := s.runTx(batch)
 	if err == nil {
 		for _, op := range batch {
-			if op.done != nil {
-				op.done <- nil
-			}
+			s.finish(op, nil)
 		}
 		return
 	}
@@ -290,6 +342,9 @@ func (s *Store) commit(batch []writeOp) {
 }
 
 func (s *Store) finish(op writeOp, err error) {
+	if op.after != nil {
+		op.after(err)
+	}
 	if op.done != nil {
 		op.done <- err
 	} else if err != nil {
@@ -329,7 +384,24 @@ func (s *Store) runTx(batch []writeOp) (err error) {
 			return err
 		}
 	}
-	return tx.Commit()
+	if s.hooks.beforeCommit != nil {
+		s.hooks.beforeCommit(labels(batch))
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	if s.hooks.committed != nil {
+		s.hooks.committed(labels(batch))
+	}
+	return nil
+}
+
+func labels(batch []writeOp) []string {
+	out := make([]string, len(batch))
+	for i, op := range batch {
+		out[i] = op.label
+	}
+	return out
 }
 
 // Subscribe registers fn to be called, in ingestion order, with every batch
@@ -395,86 +467,176 @@ func retentionEvery(r time.Duration) time.Duration {
 	return every
 }
 
+// trimChunk bounds the rows (and series) one retention transaction
+// deletes or visits; tests lower it.
+var trimChunk = 2000
+
 // Trim deletes persisted samples, journal entries and ended alert episodes
-// older than before and returns how many rows went.
+// older than before and returns how many rows went; then it drops the
+// series left empty. The work is split into transactions of at most
+// trimChunk rows, each alone on the writer, so writes queued meanwhile
+// commit between them instead of waiting for the whole trim.
 func (s *Store) Trim(ctx context.Context, before time.Time) (int64, error) {
 	cut := toUnix(before)
-	s.mu.RLock()
-	ids := make([]int64, 0, len(s.series))
-	for _, id := range s.series {
-		ids = append(ids, id)
-	}
-	s.mu.RUnlock()
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	var total int64
-	err := s.Write(ctx, func(tx *sql.Tx) error {
-		for _, id := range ids {
-			res, err := tx.Exec(`DELETE FROM samples WHERE series = ? AND ts < ?`, id, cut)
+	var cursor int64 // samples of series with id >= cursor are left to trim
+	for done := false; !done; {
+		var n, next int64
+		err := s.trimStep(ctx, func(tx *sql.Tx) error {
+			n, next, done = 0, cursor, false
+			ids, err := seriesAfter(tx, cursor-1, trimChunk)
 			if err != nil {
 				return err
 			}
-			n, _ := res.RowsAffected()
-			total += n
-		}
-		res, err := tx.Exec(`DELETE FROM journal WHERE ts < ?`, cut)
+			if len(ids) == 0 {
+				done = true
+				return nil
+			}
+			del, err := tx.Prepare(`DELETE FROM samples WHERE series = ?1 AND ts IN
+				(SELECT ts FROM samples WHERE series = ?1 AND ts < ?2 ORDER BY ts LIMIT ?3)`)
+			if err != nil {
+				return err
+			}
+			defer del.Close()
+			for _, id := range ids {
+				res, err := del.Exec(id, cut, int64(trimChunk)-n)
+				if err != nil {
+					return err
+				}
+				k, _ := res.RowsAffected()
+				if n += k; n >= int64(trimChunk) {
+					next = id // it may hold more
+					return nil
+				}
+				next = id + 1
+			}
+			return nil
+		})
+		total += n
 		if err != nil {
-			return err
+			return total, err
 		}
-		n, _ := res.RowsAffected()
-		total += n
-		n, err = trimEpisodes(tx, cut)
-		total += n
-		return err
-	})
-	if err != nil {
-		return total, err
+		cursor = next
+	}
+	for _, q := range []string{
+		`DELETE FROM journal WHERE id IN (SELECT id FROM journal WHERE ts < ?1 LIMIT ?2)`,
+		trimEpisodesChunk,
+	} {
+		for {
+			var n int64
+			err := s.trimStep(ctx, func(tx *sql.Tx) error {
+				res, err := tx.Exec(q, cut, trimChunk)
+				if err != nil {
+					return err
+				}
+				n, err = res.RowsAffected()
+				return err
+			})
+			total += n
+			if err != nil {
+				return total, err
+			}
+			if n < int64(trimChunk) {
+				break
+			}
+		}
 	}
 	return total, s.dropEmptySeries(ctx)
 }
 
+// trimStep runs one retention transaction alone on the writer.
+func (s *Store) trimStep(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return s.writeOp(ctx, writeOp{fn: fn, done: make(chan error, 1), label: labelTrim, alone: true})
+}
+
+// seriesAfter returns up to n series ids greater than after, ascending.
+func seriesAfter(tx *sql.Tx, after int64, n int) ([]int64, error) {
+	rows, err := tx.Query(`SELECT id FROM series WHERE id > ? ORDER BY id LIMIT ?`, after, n)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
 // dropEmptySeries deletes series that no longer hold samples, so metric
-// sets that went away stop counting against MaxSeriesPerPlugin. The series
-// cache lock is held across the delete so no append can pick an id that is
-// being removed.
+// sets that went away stop counting against MaxSeriesPerPlugin. It visits
+// the series in chunks of trimChunk, each a transaction on the writer, so
+// writes queued after a chunk see its series gone; a series that a batch
+// holds (seriesEntry.uses) is kept, and a dropped one leaves the cache
+// before its row goes. The store's lock is held only for that memory work,
+// never across a commit.
 func (s *Store) dropEmptySeries(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	type gone struct {
 		id                  int64
 		host, plugin, paths string
 	}
-	var dropped []gone
-	err := s.Write(ctx, func(tx *sql.Tx) error {
-		dropped = dropped[:0]
-		rows, err := tx.Query(`SELECT id, host, plugin, paths FROM series s WHERE NOT EXISTS (SELECT 1 FROM samples x WHERE x.series = s.id)`)
+	var found []gone
+	var drop []int64
+	var cursor int64
+	for done := false; !done; {
+		var next int64
+		err := s.writeOp(ctx, writeOp{done: make(chan error, 1), label: labelDropSeries, alone: true, fn: func(tx *sql.Tx) error {
+			found, drop, next = found[:0], drop[:0], cursor
+			rows, err := tx.Query(`SELECT id, host, plugin, paths, EXISTS (SELECT 1 FROM samples x WHERE x.series = s.id)
+				FROM series s WHERE id > ? ORDER BY id LIMIT ?`, cursor, trimChunk)
+			if err != nil {
+				return err
+			}
+			n := 0
+			for rows.Next() {
+				var g gone
+				var used bool
+				if err := rows.Scan(&g.id, &g.host, &g.plugin, &g.paths, &used); err != nil {
+					rows.Close()
+					return err
+				}
+				n++
+				next = g.id
+				if !used {
+					found = append(found, g)
+				}
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			done = n < trimChunk
+			if len(found) == 0 {
+				return nil
+			}
+			s.mu.Lock()
+			for _, g := range found {
+				key := g.host + "\x00" + g.plugin + "\x00" + g.paths
+				if e := s.series[key]; e != nil {
+					if e.uses.Load() > 0 {
+						continue // a batch is about to store samples in it
+					}
+					delete(s.series, key)
+					s.countSeries(seriesKey{g.host, g.plugin}, -1)
+				}
+				drop = append(drop, g.id)
+			}
+			s.mu.Unlock()
+			for _, id := range drop {
+				if _, err := tx.Exec(`DELETE FROM series WHERE id = ?`, id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}})
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			var g gone
-			if err := rows.Scan(&g.id, &g.host, &g.plugin, &g.paths); err != nil {
-				rows.Close()
-				return err
-			}
-			dropped = append(dropped, g)
-		}
-		rows.Close()
-		for _, g := range dropped {
-			if _, err := tx.Exec(`DELETE FROM series WHERE id = ?`, g.id); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, g := range dropped {
-		key := g.host + "\x00" + g.plugin + "\x00" + g.paths
-		if _, ok := s.series[key]; ok {
-			delete(s.series, key)
-			s.countSeries(seriesKey{g.host, g.plugin}, -1)
-		}
+		cursor = next
 	}
 	return nil
 }
