@@ -47,6 +47,10 @@ func alertFleet(b *testing.B, hosts, nonOK int) *api.Server {
 			{Plugin: "disk_monitor", Timestamp: now, Paths: []string{"/.percent"}, Values: []float64{50}},
 		})
 	}
+	// The level changes are committed before timing starts.
+	if err := ev.Flush(context.Background()); err != nil {
+		b.Fatal(err)
+	}
 	s := api.New(api.Deps{
 		Config: func() *config.Config { return cfg },
 		Store:  st,
