@@ -41,7 +41,8 @@ const maxFutureSkew = 10 * time.Minute
 const (
 	// MaxReplayEntries bounds the requests the replay guard remembers:
 	// about 7,000 batches/s sustained with the 5-minute window (10,000
-	// agents at the default 5 s interval send 2,000/s), some 60 MB at most.
+	// agents at the default 5 s interval send 2,000/s); about 35 bytes an
+	// entry, some 75 MB when full.
 	MaxReplayEntries = 1 << 21
 	// replayShards spreads the guard's lock.
 	replayShards = 16
