@@ -188,6 +188,8 @@ type Evaluator struct {
 
 	hist episodes // open alert episodes (history.go)
 
+	active activeIndex // the non-OK states in list order (active.go)
+
 	// held indexes the family alerts whose first notification waits for
 	// FamilySettle, with when it is due, so the loop visits only those.
 	heldMu sync.Mutex

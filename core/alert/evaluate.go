@@ -262,6 +262,7 @@ func forgettable(a config.Alerting, st *state, now time.Time) bool {
 // from the store. It is journaled, never notified. hs must be locked.
 func (e *Evaluator) forget(hs *hostState, st *state, out *outbox) {
 	delete(hs.metrics, st.metric)
+	e.active.remove(st)
 	for plugin, pm := range hs.plugins {
 		if path, ok := strings.CutPrefix(st.metric, plugin+"."); ok && pm[path] == st {
 			delete(pm, path)

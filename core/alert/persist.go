@@ -76,6 +76,7 @@ func (e *Evaluator) load(ctx context.Context) error {
 			st.worst = st.level
 		}
 		hs.metrics[a.Metric] = st
+		e.active.update(st)
 	}
 	if err := e.resumeEpisodes(ctx, now); err != nil {
 		return err

@@ -50,35 +50,8 @@ func (e *Evaluator) HostAlerts(host string) []Status {
 }
 
 // ActiveAlerts returns every state that is not OK, most severe first, then
-// oldest first.
-func (e *Evaluator) ActiveAlerts() []Status {
-	out := []Status{}
-	now := e.now()
-	for _, hs := range e.hostList() {
-		hs.mu.Lock()
-		for _, st := range hs.metrics {
-			if st.level != level.OK {
-				out = append(out, e.status(st, now))
-			}
-		}
-		hs.mu.Unlock()
-	}
-	e.addSilences(out, now)
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if ra, rb := a.Level.Rank(), b.Level.Rank(); ra != rb {
-			return ra > rb
-		}
-		if a.Since != b.Since {
-			return a.Since < b.Since
-		}
-		if a.Host != b.Host {
-			return a.Host < b.Host
-		}
-		return a.MetricPath < b.MetricPath
-	})
-	return out
-}
+// oldest first (then by host and metric path).
+func (e *Evaluator) ActiveAlerts() []Status { return e.ActivePage(AlertQuery{}).Alerts }
 
 // EvaluatedHosts returns the hosts being evaluated: every watchhosts entry,
 // plus dynamic hosts the store knows when watch_dynamic is on. Sorted.
@@ -99,6 +72,32 @@ func (e *Evaluator) EvaluatedHosts() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// EvaluatedHostCount counts the evaluated hosts (EvaluatedHosts) that
+// visible accepts (nil: all), without listing or sorting them.
+func (e *Evaluator) EvaluatedHostCount(visible func(host string) bool) int {
+	e.mu.RLock()
+	cfg := e.rules.cfg
+	e.mu.RUnlock()
+	n := 0
+	if visible == nil {
+		n = len(cfg.Watchhosts)
+	} else {
+		for name := range cfg.Watchhosts {
+			if visible(name) {
+				n++
+			}
+		}
+	}
+	if cfg.WatchDynamic {
+		for _, name := range e.repo.DynamicHostNames() {
+			if _, ok := cfg.Watchhosts[name]; !ok && (visible == nil || visible(name)) {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // Evaluated reports whether a host is being evaluated.

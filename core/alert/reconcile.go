@@ -36,8 +36,9 @@ func (e *Evaluator) reconcile(rs *ruleset, now time.Time) {
 	e.hmu.Lock()
 	for name, hs := range e.hosts {
 		if !rs.watched(name, e.dyn) {
-			for m := range hs.metrics {
+			for m, st := range hs.metrics {
 				dropped = append(dropped, Key{Host: name, Metric: m})
+				e.active.remove(st)
 			}
 			delete(e.hosts, name)
 		}
@@ -67,6 +68,7 @@ func (e *Evaluator) reconcile(rs *ruleset, now time.Time) {
 			r := rs.ruleFor(name, m)
 			if r == nil {
 				delete(hs.metrics, m)
+				e.active.remove(st)
 				dropped = append(dropped, Key{Host: name, Metric: m})
 				continue
 			}

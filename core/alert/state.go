@@ -158,6 +158,7 @@ func (e *Evaluator) setLevel(rs *ruleset, st *state, lv level.Level, at float64,
 		return
 	}
 	st.level, st.since, st.prevLevel = lv, at, prev
+	e.active.update(st)
 	st.count, st.lastNotified = 0, time.Time{}
 	st.ack, st.ackBy = false, ""
 	if st.hb != nil {

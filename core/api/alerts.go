@@ -3,6 +3,8 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +20,7 @@ import (
 	"github.com/hbdmon/hbd/core/access"
 	"github.com/hbdmon/hbd/core/alert"
 	"github.com/hbdmon/hbd/core/config"
+	"github.com/hbdmon/hbd/core/glob"
 	"github.com/hbdmon/hbd/core/safetext"
 	"github.com/hbdmon/hbd/sdk/level"
 )
@@ -27,10 +30,12 @@ import (
 type AlertSource interface {
 	// HostAlerts returns every evaluated metric of a host.
 	HostAlerts(host string) []alert.Status
-	// ActiveAlerts returns every state that is not OK, most severe first.
-	ActiveAlerts() []alert.Status
-	// EvaluatedHosts returns the hosts being evaluated.
-	EvaluatedHosts() []string
+	// ActivePage returns a page of the states that are not OK, most
+	// severe first, with the counts of every visible one.
+	ActivePage(q alert.AlertQuery) alert.AlertPage
+	// EvaluatedHostCount counts the evaluated hosts visible accepts (nil:
+	// all).
+	EvaluatedHostCount(visible func(host string) bool) int
 	// Ack acknowledges a host's metric (alert.ErrUnknownMetric,
 	// alert.ErrNotAlerting).
 	Ack(ctx context.Context, host, metric, by string) (alert.Status, error)
@@ -131,7 +136,10 @@ type HostAlertsJSON struct {
 	} `json:"summary"`
 }
 
-// ActiveAlertsJSON is the body of GET /api/0/alerts.
+// ActiveAlertsJSON is the body of GET /api/0/alerts. summary counts every
+// non-OK alert of the hosts the caller may see (whatever the filters and
+// the page), host_count the evaluated hosts the caller may see; page is
+// there only when a query parameter (limit, offset, level, host) is given.
 type ActiveAlertsJSON struct {
 	Alerts  []ActiveAlertJSON `json:"alerts"`
 	Summary struct {
@@ -140,8 +148,23 @@ type ActiveAlertsJSON struct {
 		Unknown  int `json:"unknown"`
 		Total    int `json:"total"`
 	} `json:"summary"`
-	HostCount int `json:"host_count"`
+	HostCount int       `json:"host_count"`
+	Page      *PageJSON `json:"page,omitempty"`
 }
+
+// PageJSON is the page object of GET /api/0/alerts with query parameters:
+// the offset and limit applied (limit null: none), matched (how many
+// alerts the level and host filters select, before offset and limit) and
+// next (the offset of the following page, null on the last).
+type PageJSON struct {
+	Offset  int  `json:"offset"`
+	Limit   *int `json:"limit"`
+	Matched int  `json:"matched"`
+	Next    *int `json:"next"`
+}
+
+// Limits of GET /api/0/alerts?limit=: larger values are capped.
+const MaxActiveAlertLimit = 1000
 
 // SilenceJSON is a silence as the API shows it.
 type SilenceJSON struct {
@@ -223,26 +246,117 @@ func (n *levelCounts) add(lv level.Level) {
 	}
 }
 
+// activeAlerts serves GET /api/0/alerts?limit=&offset=&level=&host=: the
+// non-OK alerts of the hosts the caller may see, most severe first, then
+// oldest first. level keeps CRITICAL, WARNING or UNKNOWN (comma-separated
+// for several, any case); host keeps the hosts a glob matches (* and ?,
+// see core/glob); offset skips that many of the selected alerts; limit
+// (1 to MaxActiveAlertLimit, larger values capped) lists at most that
+// many. Without parameters the answer is the reference's. The answer
+// carries an ETag of its body; If-None-Match with it gets 304.
 func (a *alertHandlers) activeAlerts(c echo.Context) error {
+	q, paged, err := activeQuery(c)
+	if err != nil {
+		return err
+	}
 	p := PrincipalOf(c)
-	visible := map[string]bool{}
-	out := ActiveAlertsJSON{Alerts: []ActiveAlertJSON{}}
-	for _, h := range a.src.EvaluatedHosts() {
-		if a.s.policy.CanSee(p, h) {
-			visible[h] = true
-			out.HostCount++
-		}
+	if !a.s.policy.IsAdmin(p) {
+		q.Visible = func(h string) bool { return a.s.policy.CanSee(p, h) }
 	}
+	page := a.src.ActivePage(q)
+	out := ActiveAlertsJSON{Alerts: make([]ActiveAlertJSON, 0, len(page.Alerts)), HostCount: a.src.EvaluatedHostCount(q.Visible)}
 	var n levelCounts
-	for _, st := range a.src.ActiveAlerts() {
-		if visible[st.Host] {
-			out.Alerts = append(out.Alerts, ActiveAlertJSON{Hostname: st.Host, AlertJSON: a.alertJSON(st)})
-			n.add(st.Level)
+	for _, st := range page.Alerts {
+		out.Alerts = append(out.Alerts, ActiveAlertJSON{Hostname: st.Host, AlertJSON: a.alertJSON(st)})
+		n.add(st.Level)
+	}
+	if paged {
+		out.Summary.Critical, out.Summary.Warning, out.Summary.Unknown = page.Summary.Critical, page.Summary.Warning, page.Summary.Unknown
+		out.Summary.Total = page.Summary.Total()
+		pj := &PageJSON{Offset: q.Offset, Matched: page.Matched}
+		if q.Limit > 0 {
+			pj.Limit = &q.Limit
+			if next := q.Offset + q.Limit; next < page.Matched {
+				pj.Next = &next
+			}
+		}
+		out.Page = pj
+	} else {
+		// The whole list: the summary counts exactly what is listed.
+		out.Summary.Critical, out.Summary.Warning, out.Summary.Unknown = n.critical, n.warning, n.unknown
+		out.Summary.Total = len(out.Alerts)
+	}
+	return jsonWithETag(c, out)
+}
+
+// activeQuery reads the query parameters of GET /api/0/alerts; paged
+// reports whether any was given.
+func activeQuery(c echo.Context) (q alert.AlertQuery, paged bool, err error) {
+	for _, name := range [...]string{"limit", "offset", "level", "host"} {
+		if c.QueryParam(name) != "" {
+			paged = true
 		}
 	}
-	out.Summary.Critical, out.Summary.Warning, out.Summary.Unknown = n.critical, n.warning, n.unknown
-	out.Summary.Total = len(out.Alerts)
-	return c.JSON(http.StatusOK, out)
+	if q.Limit, err = intParam(c, "limit", 0, MaxActiveAlertLimit); err != nil {
+		return q, paged, err
+	}
+	if v := c.QueryParam("offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return q, paged, Errorf(http.StatusBadRequest, "offset must be a non-negative integer, got '%s'", clipName(v))
+		}
+		q.Offset = n
+	}
+	if v := c.QueryParam("level"); v != "" {
+		for _, word := range strings.Split(v, ",") {
+			lv := level.Level(strings.ToUpper(word))
+			if lv != level.Critical && lv != level.Warning && lv != level.Unknown {
+				return q, paged, Errorf(http.StatusBadRequest, "level must be CRITICAL, WARNING or UNKNOWN (comma-separated for several), got '%s'", clipName(v))
+			}
+			q.Levels = append(q.Levels, lv)
+		}
+	}
+	if v := c.QueryParam("host"); v != "" {
+		pat, ok := hostGlob(v)
+		if !ok {
+			return q, paged, Errorf(http.StatusBadRequest, "host must be a host name or a glob of one (* and ?), got '%s'", clipName(v))
+		}
+		q.Host = pat.Match
+	}
+	return q, paged, nil
+}
+
+// hostGlob compiles a host filter: a glob that could match a host name
+// (with its wildcards read as letters, it is a valid host name).
+func hostGlob(v string) (glob.Pattern, bool) {
+	if !config.ValidHostName(strings.NewReplacer("*", "a", "?", "a").Replace(v)) {
+		return glob.Pattern{}, false
+	}
+	pat, err := glob.Compile(v)
+	return pat, err == nil
+}
+
+// jsonWithETag answers v as JSON with a strong ETag of the body (a hash:
+// equal bodies, equal tags), and 304 without a body when the request's
+// If-None-Match names it. Answers vary by caller, so caches keep them
+// private and revalidate.
+func jsonWithETag(c echo.Context, v any) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	body = append(body, '\n') // as c.JSON writes it
+	sum := sha256.Sum256(body)
+	tag := `"` + hex.EncodeToString(sum[:12]) + `"`
+	h := c.Response().Header()
+	h.Set("ETag", tag)
+	h.Set("Cache-Control", "private, no-cache")
+	for _, t := range strings.Split(c.Request().Header.Get("If-None-Match"), ",") {
+		if t = strings.TrimSpace(t); t == tag || t == "W/"+tag || t == "*" {
+			return c.NoContent(http.StatusNotModified)
+		}
+	}
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, body)
 }
 
 // decodeBody reads a bounded JSON object into v, refusing unknown fields

@@ -364,6 +364,9 @@ const (
 	qState                       // open or resolved
 	qCursor                      // the next value of a previous page
 	qAny                         // any value (only changes caching)
+	qOffset                      // a non-negative integer
+	qLevel                       // CRITICAL, WARNING or UNKNOWN (comma-separated)
+	qHostGlob                    // a glob of host names; one matching nothing selects nothing
 )
 
 type queryParam struct {
@@ -374,6 +377,7 @@ type queryParam struct {
 // hostileQueries lists the query parameters each handler reads.
 var hostileQueries = map[string][]queryParam{
 	"GET /api/0/messages":                             {{"limit", qLimit}, {"before", qTime}, {"host", qHost}},
+	"GET /api/0/alerts":                               {{"limit", qLimit}, {"offset", qOffset}, {"level", qLevel}, {"host", qHostGlob}},
 	"GET /api/0/alerts/history":                       {{"limit", qLimit}, {"since", qTime}, {"until", qTime}, {"state", qState}, {"before", qCursor}, {"host", qHostFilter}},
 	"GET /api/0/hosts/:hostname/plugins/:plugin_name": {{"limit", qLimit}, {"since", qTime}, {"until", qTime}},
 	"GET /static/*":                                   {{"v", qAny}},
@@ -542,28 +546,28 @@ type queryAttack struct {
 
 var queryAttacks = []queryAttack{
 	{"negative", "-1", []queryKind{qAny}},
-	{"zero", "0", []queryKind{qAny, qTime, qHostFilter}},
-	{"overflow", "1e309", []queryKind{qAny, qHostFilter}},
+	{"zero", "0", []queryKind{qAny, qTime, qHostFilter, qOffset, qHostGlob}},
+	{"overflow", "1e309", []queryKind{qAny, qHostFilter, qHostGlob}},
 	// a finite time past year 5000 selects nothing: harmless
-	{"huge", "99999999999999999999", []queryKind{qAny, qTime, qHostFilter}},
+	{"huge", "99999999999999999999", []queryKind{qAny, qTime, qHostFilter, qHostGlob}},
 	// NaN, Inf, 0x10, 1.5 and abc are valid host names
-	{"NaN", "NaN", []queryKind{qAny, qHostFilter}},
-	{"Inf", "Inf", []queryKind{qAny, qHostFilter}},
+	{"NaN", "NaN", []queryKind{qAny, qHostFilter, qHostGlob}},
+	{"Inf", "Inf", []queryKind{qAny, qHostFilter, qHostGlob}},
 	{"-Inf", "-Inf", []queryKind{qAny}},
-	{"hex", "0x10", []queryKind{qAny, qHostFilter}},
-	{"fraction", "1.5", []queryKind{qAny, qTime, qHostFilter}},
-	{"word", "abc", []queryKind{qAny, qHostFilter}},
+	{"hex", "0x10", []queryKind{qAny, qHostFilter, qHostGlob}},
+	{"fraction", "1.5", []queryKind{qAny, qTime, qHostFilter, qHostGlob}},
+	{"word", "abc", []queryKind{qAny, qHostFilter, qHostGlob}},
 	{"nul", "1%00", []queryKind{qAny}},
 	{"escape", "%1b%5b31m", []queryKind{qAny}},
 	{"crlf", "1%0d%0aX:1", []queryKind{qAny}},
 	{"bidi", "%E2%80%AE1", []queryKind{qAny}},
 	{"bad utf-8", "%ff", []queryKind{qAny}},
 	{"traversal", "..%2F..%2Fetc%2Fpasswd", []queryKind{qAny}},
-	{"glob", "*", []queryKind{qAny}},
+	{"glob", "*", []queryKind{qAny, qHostGlob}},
 	{"long", strings.Repeat("9", 10<<10), []queryKind{qAny}},
 	{"space", "%201", []queryKind{qAny}},
 	// empty means "not given": the default applies
-	{"empty", "", []queryKind{qAny, qLimit, qTime, qHost, qHostFilter, qState, qCursor}},
+	{"empty", "", []queryKind{qAny, qLimit, qTime, qHost, qHostFilter, qState, qCursor, qOffset, qLevel, qHostGlob}},
 }
 
 // mutation replaces a field's value with hostile raw JSON.
