@@ -31,6 +31,14 @@ const (
 	MinKeyBytes          = 32
 )
 
+// Live feed client limits: the defaults of ws_max_clients and
+// ws_max_clients_per_user, and the largest value either accepts.
+const (
+	DefaultWSMaxClients = 5000
+	DefaultWSMaxPerUser = 16
+	MaxWSClients        = 1000000
+)
+
 // Config is the whole daemon configuration. It is immutable once loaded: a
 // SIGHUP reload builds a new *Config and swaps it in atomically.
 type Config struct {
@@ -45,6 +53,12 @@ type Config struct {
 	WSSPem   string `koanf:"wss_pem"`
 	WSSKey   string `koanf:"wss_key"`
 	HBPort   int    `koanf:"hb_port"`
+	// WSMaxClients bounds the live feed's concurrent clients (more get
+	// 503), WSMaxPerUser those of one user (in open mode, of one address;
+	// more get 429). A reload applies them to the next connection;
+	// connected clients stay.
+	WSMaxClients int `koanf:"ws_max_clients"`
+	WSMaxPerUser int `koanf:"ws_max_clients_per_user"`
 	// TLSCert and TLSKey, when set, make hbd_port serve HTTPS (API, pages
 	// and the same-origin live feed) with this PEM certificate chain and
 	// key; relative paths are relative to cert_path. They may name the
@@ -288,6 +302,8 @@ func defaults() Config {
 		HBDPort:         DefaultHBDPort,
 		WSPort:          DefaultWSPort,
 		HBPort:          DefaultHBPort,
+		WSMaxClients:    DefaultWSMaxClients,
+		WSMaxPerUser:    DefaultWSMaxPerUser,
 		HBListen4:       "0.0.0.0",
 		HBListen6:       "::",
 		DataDir:         "./data",

@@ -50,6 +50,14 @@ func (c *Config) validate() error {
 			return bad(p.key, "must be a port between 1 and 65535, got %d", p.v)
 		}
 	}
+	for _, l := range []struct {
+		key string
+		v   int
+	}{{"ws_max_clients", c.WSMaxClients}, {"ws_max_clients_per_user", c.WSMaxPerUser}} {
+		if l.v < 1 || l.v > MaxWSClients {
+			return bad(l.key, "must be between 1 and %d, got %d", MaxWSClients, l.v)
+		}
+	}
 	if c.WSSPort != 0 {
 		if c.WSSPem == "" {
 			return bad("wss_pem", "required when wss_port is set")

@@ -30,6 +30,7 @@ func (d *Daemon) startFeed() error {
 		Authenticate: d.API.Authenticate,
 		Policy:       d.Policy,
 		Snapshot:     d.hostSnapshot,
+		Limits:       func() (int, int) { c := d.Config(); return c.WSMaxClients, c.WSMaxPerUser }, // asked at each upgrade, so reloads apply
 		Logger:       d.log.Named("ws"),
 	})
 	d.Hub = hub

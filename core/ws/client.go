@@ -20,21 +20,24 @@ type client struct {
 	remote    string
 	req       *http.Request // headers of the upgrade, for re-authentication
 
-	queue   chan []byte
-	initial [][]byte // snapshot, written before the queue
+	out     *outbox
+	initial []Host // snapshot, written before the queue
 	recheck chan struct{}
+	// deadline drops the client when a frame is not taken in time; armed
+	// around each write by the writer.
+	deadline *time.Timer
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 }
 
-func newClient(parent context.Context, conn *websocket.Conn, p access.Principal, types typeSet, queue int, r *http.Request) *client {
+func newClient(parent context.Context, conn *websocket.Conn, p access.Principal, types typeSet, out *outbox, r *http.Request) *client {
 	ctx, cancel := context.WithCancelCause(parent)
 	req := r.Clone(context.Background())
 	req.Body = http.NoBody
 	return &client{
 		conn: conn, principal: p, types: types, remote: r.RemoteAddr, req: req,
-		queue: make(chan []byte, queue), recheck: make(chan struct{}, 1), ctx: ctx, cancel: cancel,
+		out: out, recheck: make(chan struct{}, 1), ctx: ctx, cancel: cancel,
 	}
 }
 
@@ -46,9 +49,12 @@ func (c *client) run(h *Hub) error {
 	readDone := make(chan struct{})
 	go c.readLoop(readDone)
 	pingDone := make(chan struct{})
-	go c.pingLoop(h.opts.PingInterval, h.opts.WriteTimeout, pingDone)
+	go c.pingLoop(h.opts.PingInterval, h.opts.PongTimeout, pingDone)
 
 	c.writeLoop(h)
+	if c.deadline != nil {
+		c.deadline.Stop()
+	}
 	cause := context.Cause(c.ctx)
 	switch {
 	case errors.Is(cause, ErrShutdown):
@@ -75,18 +81,20 @@ func (c *client) writeLoop(h *Hub) {
 		defer t.Stop()
 		expiry = t.C
 	}
-	for _, msg := range c.initial {
-		if !c.write(msg, h.opts.WriteTimeout) {
+	for _, hs := range c.initial {
+		if !c.write(encode(TypeHost, hs), h.opts.WriteTimeout) {
 			return
 		}
 	}
 	c.initial = nil
 	for {
+		// One frame per turn, so re-authentication is not starved by a
+		// busy queue.
 		select {
 		case <-c.ctx.Done():
 			return
-		case msg := <-c.queue:
-			if !c.write(msg, h.opts.WriteTimeout) {
+		case <-c.out.wake:
+			if msg, ok := c.out.pop(); ok && !c.write(msg, h.opts.WriteTimeout) {
 				return
 			}
 			continue
@@ -116,10 +124,21 @@ func (c *client) reauthenticate(h *Hub) bool {
 	return true
 }
 
+// write sends one frame. A frame not taken within timeout cancels the
+// client with errWriteTimeout (a drop) before the connection is closed,
+// so the read loop's failure that follows cannot take the cause; any
+// other failure cancels it with errWriteFailed. Only the writer calls it.
 func (c *client) write(msg []byte, timeout time.Duration) bool {
-	ctx, cancel := context.WithTimeout(c.ctx, timeout)
-	defer cancel()
-	if err := c.conn.Write(ctx, websocket.MessageText, msg); err != nil {
+	if c.deadline == nil {
+		c.deadline = time.AfterFunc(timeout, func() { c.cancel(errWriteTimeout) })
+	} else {
+		c.deadline.Reset(timeout)
+	}
+	err := c.conn.Write(c.ctx, websocket.MessageText, msg)
+	if !c.deadline.Stop() {
+		return false // timed out
+	}
+	if err != nil {
 		c.cancel(errWriteFailed)
 		return false
 	}
@@ -147,11 +166,15 @@ func (c *client) pingLoop(every, timeout time.Duration, done chan<- struct{}) {
 		case <-c.ctx.Done():
 			return
 		case <-t.C:
-			ctx, cancel := context.WithTimeout(c.ctx, timeout)
-			err := c.conn.Ping(ctx)
-			cancel()
+			// As in write, the timeout's cause is set before the
+			// connection closes.
+			deadline := time.AfterFunc(timeout, func() { c.cancel(errPingTimeout) })
+			err := c.conn.Ping(c.ctx)
+			if !deadline.Stop() {
+				return
+			}
 			if err != nil {
-				c.cancel(errPingTimeout)
+				c.cancel(errPeerGone)
 				return
 			}
 		}

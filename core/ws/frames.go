@@ -97,8 +97,21 @@ func (h *Hub) AlertEvent(e alert.Event) { h.PublishAlert(AlertFrom(e)) }
 var _ alert.Sink = (*Hub)(nil)
 
 // Metrics returns the hub's metric families for /metrics: connected
-// clients.
+// clients, clients dropped for falling behind (by reason: queue_full,
+// write_timeout, ping_timeout) and queued frames replaced by a newer one.
 func (h *Hub) Metrics() []metrics.Family {
-	return []metrics.Family{{Name: "hbd_ws_clients", Help: "Connected WebSocket clients.",
-		Collect: func(emit func(float64, ...string)) { emit(float64(h.Clients())) }}}
+	return []metrics.Family{
+		{Name: "hbd_ws_clients", Help: "Connected WebSocket clients.",
+			Collect: func(emit func(float64, ...string)) { emit(float64(h.Clients())) }},
+		{Name: "hbd_ws_dropped_total", Help: "WebSocket clients dropped for falling behind, by reason: queue_full (send queue full), write_timeout (a frame not taken within the write timeout), ping_timeout (no pong).",
+			Counter: true, Labels: []string{"reason"},
+			Collect: func(emit func(float64, ...string)) {
+				for i, r := range dropReasons {
+					emit(float64(h.dropped[i].Load()), r.label)
+				}
+			}},
+		{Name: "hbd_ws_coalesced_total", Help: "Queued WebSocket frames (host states, plugin samples) replaced by a newer one before being sent.",
+			Counter: true,
+			Collect: func(emit func(float64, ...string)) { emit(float64(h.coalesced.Load())) }},
+	}
 }

@@ -7,10 +7,13 @@
 // is authenticated before the upgrade and receives only messages about
 // hosts it may see; the check is repeated for every message, so access
 // changes apply at once. Publishing never blocks: each client has a bounded
-// queue and a client that falls behind is dropped.
+// queue in which a newer state of a host (or sample of a host's plugin)
+// replaces a queued older one, and a client whose queue still fills, or
+// that does not take a frame within WriteTimeout, is dropped and counted.
 package ws
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -45,11 +48,13 @@ const (
 
 // Defaults for Options left zero.
 const (
-	DefaultMaxClients   = 256
+	DefaultMaxClients   = 5000
 	DefaultMaxPerUser   = 16
 	DefaultSendQueue    = 256
 	DefaultPingInterval = 30 * time.Second
-	DefaultWriteTimeout = 10 * time.Second
+	DefaultWriteTimeout = time.Second
+	DefaultPongTimeout  = 10 * time.Second
+	DefaultSendBuffer   = 64 << 10
 	DefaultReadLimit    = 512
 	DefaultReauth       = time.Minute
 )
@@ -61,8 +66,20 @@ var (
 	ErrShutdown     = errors.New("server shutting down")
 	errPeerGone     = errors.New("connection closed by peer")
 	errPingTimeout  = errors.New("ping timeout")
+	errWriteTimeout = errors.New("frame not taken within the write timeout")
 	errWriteFailed  = errors.New("write failed")
 )
+
+// dropReasons label hbd_ws_dropped_total: why clients were dropped for
+// falling behind, by the cause of their context.
+var dropReasons = [...]struct {
+	label string
+	cause error
+}{
+	{"queue_full", ErrSlowClient},
+	{"write_timeout", errWriteTimeout},
+	{"ping_timeout", errPingTimeout},
+}
 
 // Message is one frame of the feed: {"type": ..., "data": {...}}.
 type Message struct {
@@ -112,10 +129,28 @@ type Options struct {
 	// MaxPerUser bounds the concurrent clients of one user (in open mode,
 	// of one remote address), so one caller cannot take every slot; more
 	// get 429.
-	MaxPerUser   int
-	SendQueue    int           // messages queued per client before it is dropped
-	PingInterval time.Duration // keepalive pings; a missing pong drops the client
-	WriteTimeout time.Duration // bound on one write
+	MaxPerUser int
+	// Limits, when set, is asked at every upgrade for MaxClients and
+	// MaxPerUser (values <= 0 take the defaults) and wins over them, so a
+	// reloaded config applies to the next connection. Connected clients
+	// stay connected when the limits are lowered. It must be cheap.
+	Limits func() (maxClients, maxPerUser int)
+	// SendQueue bounds the frames queued per client; a client whose queue
+	// is full when a frame arrives is dropped. Host states and plugin
+	// samples replace their queued older version, so they fill it only
+	// with distinct hosts (and plugins).
+	SendQueue int
+	// WriteTimeout bounds the write of one frame: a client that does not
+	// take a frame within it is dropped.
+	WriteTimeout time.Duration
+	// SendBuffer is the kernel send buffer (SO_SNDBUF) of each client's
+	// TCP connection, kept small so that a client that stops reading
+	// blocks a write (and meets WriteTimeout) after a few frames rather
+	// than after megabytes of kernel buffering. Negative keeps the
+	// system's (auto-tuned) buffer.
+	SendBuffer   int
+	PingInterval time.Duration // keepalive pings
+	PongTimeout  time.Duration // a pong missing this long after a ping drops the client
 	ReadLimit    int64         // largest message accepted from a client
 	Reauth       time.Duration // how often a client's session is re-checked
 	Logger       hclog.Logger
@@ -137,7 +172,8 @@ type Hub struct {
 	perUser  map[string]int // clients and upgrades by user (or address)
 	closing  bool
 
-	dropped atomic.Uint64
+	dropped   [len(dropReasons)]atomic.Uint64 // by dropReasons index
+	coalesced atomic.Uint64                   // queued frames replaced by a newer one
 }
 
 // New returns a hub ready to serve. It panics when Authenticate or Policy
@@ -157,6 +193,12 @@ func New(opts Options) *Hub {
 	}
 	if opts.WriteTimeout <= 0 {
 		opts.WriteTimeout = DefaultWriteTimeout
+	}
+	if opts.PongTimeout <= 0 {
+		opts.PongTimeout = DefaultPongTimeout
+	}
+	if opts.SendBuffer == 0 {
+		opts.SendBuffer = DefaultSendBuffer
 	}
 	if opts.ReadLimit <= 0 {
 		opts.ReadLimit = DefaultReadLimit
@@ -196,8 +238,15 @@ func (h *Hub) Clients() int {
 	return len(h.clients)
 }
 
-// Dropped returns how many clients were dropped for falling behind.
-func (h *Hub) Dropped() uint64 { return h.dropped.Load() }
+// Dropped returns how many clients were dropped for falling behind: a
+// full queue, a frame or a pong not taken in time.
+func (h *Hub) Dropped() uint64 {
+	var n uint64
+	for i := range h.dropped {
+		n += h.dropped[i].Load()
+	}
+	return n
+}
 
 // Shutdown stops accepting clients, closes every connection with "going
 // away" and waits for them to finish, or for ctx.
@@ -224,7 +273,7 @@ func (h *Hub) PublishHost(host Host) {
 	if h.idle() {
 		return
 	}
-	h.broadcast(TypeHost, host.Name, encode(TypeHost, host))
+	h.broadcast(TypeHost, host.Name, "h\x00"+host.Name, encode(TypeHost, host))
 }
 
 // PublishPlugin sends a "plugin" message with a sample's nested data.
@@ -232,7 +281,7 @@ func (h *Hub) PublishPlugin(host, plugin string, ts float64, data map[string]any
 	if h.idle() {
 		return
 	}
-	h.broadcast(TypePlugin, host, encode(TypePlugin, PluginData{Host: host, Plugin: plugin, Data: data, Timestamp: ts}))
+	h.broadcast(TypePlugin, host, "p\x00"+host+"\x00"+plugin, encode(TypePlugin, PluginData{Host: host, Plugin: plugin, Data: data, Timestamp: ts}))
 }
 
 // PublishAlert sends an "alert" message to the clients that may see the
@@ -241,7 +290,7 @@ func (h *Hub) PublishAlert(a Alert) {
 	if h.idle() {
 		return
 	}
-	h.broadcast(TypeAlert, a.Hostname, encode(TypeAlert, a))
+	h.broadcast(TypeAlert, a.Hostname, "", encode(TypeAlert, a))
 }
 
 // PublishMessage sends a "message" message whose data is msg as JSON (the
@@ -252,7 +301,7 @@ func (h *Hub) PublishMessage(host string, msg any) {
 	if h.idle() {
 		return
 	}
-	h.broadcast(TypeMessage, host, encode(TypeMessage, msg))
+	h.broadcast(TypeMessage, host, "", encode(TypeMessage, msg))
 }
 
 // OnSamples publishes committed samples; pass it to store.Subscribe.
@@ -288,34 +337,47 @@ func (h *Hub) mayReceive(p access.Principal, host string) bool {
 }
 
 // broadcast queues msg for every client that wants typ and may see host.
-func (h *Hub) broadcast(typ, host string, msg []byte) {
+// A non-empty key (a host's state, a host and plugin's sample) replaces a
+// frame with the same key still queued for the client.
+func (h *Hub) broadcast(typ, host, key string, msg []byte) {
 	var slow []*client
+	var replaced uint64
 	h.mu.RLock()
 	for c := range h.clients {
 		if !c.wants(typ) || !h.mayReceive(c.principal, host) {
 			continue
 		}
-		select {
-		case c.queue <- msg:
-		default:
+		switch c.out.push(key, msg) {
+		case pushReplaced:
+			replaced++
+		case pushFull:
 			slow = append(slow, c)
 		}
 	}
 	h.mu.RUnlock()
+	if replaced > 0 {
+		h.coalesced.Add(replaced)
+	}
 	for _, c := range slow {
 		h.remove(c, ErrSlowClient)
 	}
 }
 
-// remove unregisters c and ends its connection with cause.
+// remove unregisters c and ends its connection with cause. The first
+// removal of a client that fell behind counts it under its reason.
 func (h *Hub) remove(c *client, cause error) {
 	h.mu.Lock()
 	_, ok := h.clients[c]
 	delete(h.clients, c)
 	h.mu.Unlock()
-	if ok && errors.Is(cause, ErrSlowClient) {
-		h.dropped.Add(1)
-		h.log.Warn("dropping slow client", "user", c.principal.User, "remote", c.remote)
+	if ok {
+		for i, r := range dropReasons {
+			if errors.Is(cause, r.cause) {
+				h.dropped[i].Add(1)
+				h.log.Warn("dropping slow client", "user", c.principal.User, "remote", c.remote, "reason", r.label)
+				break
+			}
+		}
 	}
 	c.cancel(cause)
 }
@@ -369,14 +431,14 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// checkOrigin allowed exactly this origin; let Accept see it too.
 		accept.OriginPatterns = []string{escapeGlob(origin)}
 	}
-	conn, err := websocket.Accept(w, r, accept)
+	conn, err := websocket.Accept(sendBufferWriter{w, h.opts.SendBuffer}, r, accept)
 	if err != nil {
 		h.release()
 		h.log.Debug("upgrade failed", "remote", r.RemoteAddr, "error", err)
 		return
 	}
 	conn.SetReadLimit(h.opts.ReadLimit)
-	c := newClient(h.ctx, conn, p, types, h.opts.SendQueue, r)
+	c := newClient(h.ctx, conn, p, types, newOutbox(h.opts.SendQueue), r)
 	h.register(c)
 	h.log.Debug("client connected", "user", p.User, "remote", c.remote)
 	cause := c.run(h)
@@ -406,16 +468,33 @@ func (h *Hub) reserve(who string) (int, error) {
 	if h.closing {
 		return http.StatusServiceUnavailable, ErrShutdown
 	}
-	if len(h.clients)+h.reserved >= h.opts.MaxClients {
+	maxClients, maxPerUser := h.limits()
+	if len(h.clients)+h.reserved >= maxClients {
 		return http.StatusServiceUnavailable, errors.New("Too many live feed clients, try again later")
 	}
-	if h.perUser[who] >= h.opts.MaxPerUser {
-		return http.StatusTooManyRequests, fmt.Errorf("Too many live feed connections for one user (at most %d): close another tab or client", h.opts.MaxPerUser)
+	if h.perUser[who] >= maxPerUser {
+		return http.StatusTooManyRequests, fmt.Errorf("Too many live feed connections for one user (at most %d): close another tab or client", maxPerUser)
 	}
 	h.perUser[who]++
 	h.reserved++
 	h.wg.Add(1)
 	return 0, nil
+}
+
+// limits returns the client limits in force: Options.Limits when set,
+// else MaxClients and MaxPerUser.
+func (h *Hub) limits() (maxClients, maxPerUser int) {
+	maxClients, maxPerUser = h.opts.MaxClients, h.opts.MaxPerUser
+	if h.opts.Limits != nil {
+		maxClients, maxPerUser = h.opts.Limits()
+		if maxClients <= 0 {
+			maxClients = DefaultMaxClients
+		}
+		if maxPerUser <= 0 {
+			maxPerUser = DefaultMaxPerUser
+		}
+	}
+	return maxClients, maxPerUser
 }
 
 // unreserve gives back the caller's MaxPerUser slot when its connection
@@ -448,9 +527,45 @@ func (h *Hub) register(c *client) {
 	if h.opts.Snapshot == nil || !c.wants(TypeHost) {
 		return
 	}
+	// The client's writer encodes them, outside the lock.
 	for _, hs := range h.opts.Snapshot() {
 		if h.opts.Policy.CanSee(c.principal, hs.Name) {
-			c.initial = append(c.initial, encode(TypeHost, hs))
+			c.initial = append(c.initial, hs)
+		}
+	}
+}
+
+// sendBufferWriter sets the kernel send buffer of the connection that
+// websocket.Accept hijacks (see Options.SendBuffer).
+type sendBufferWriter struct {
+	http.ResponseWriter
+	size int
+}
+
+// Hijack implements http.Hijacker for websocket.Accept.
+func (w sendBufferWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil && w.size > 0 {
+		setSendBuffer(conn, w.size)
+	}
+	return conn, brw, err
+}
+
+// Unwrap returns the wrapped writer, for http.ResponseController.
+func (w sendBufferWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// setSendBuffer sets SO_SNDBUF on the TCP connection under conn (TLS
+// included); other connections are left alone.
+func setSendBuffer(conn net.Conn, size int) {
+	for {
+		switch c := conn.(type) {
+		case *net.TCPConn:
+			c.SetWriteBuffer(size)
+			return
+		case interface{ NetConn() net.Conn }:
+			conn = c.NetConn()
+		default:
+			return
 		}
 	}
 }
@@ -543,4 +658,7 @@ func httpError(w http.ResponseWriter, status int, msg string) {
 }
 
 // Interface guards.
-var _ http.Handler = (*Hub)(nil)
+var (
+	_ http.Handler  = (*Hub)(nil)
+	_ http.Hijacker = sendBufferWriter{}
+)
