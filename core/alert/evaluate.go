@@ -57,9 +57,11 @@ func (e *Evaluator) deliver(out *outbox) {
 }
 
 // ObserveSamples evaluates a committed batch of one host's samples, in
-// ingestion order (the store calls it after each commit, see
-// store.FeedAlerts). It must not be called concurrently for one host with
-// batches out of order; samples older than a metric's last one are
+// ingestion order (the daemon's alert queue calls it, fed by the store
+// after each commit through store.FeedAlerts). Its events reach the sinks
+// on the caller's goroutine, so callers on a hot path must hand off
+// first. It must not be called concurrently for one host with batches out
+// of order; samples older than a metric's last one are
 // ignored. Before Start has loaded the persisted states, and after Stop,
 // it does nothing.
 func (e *Evaluator) ObserveSamples(host string, samples []Sample) {

@@ -21,11 +21,13 @@ import (
 
 	"github.com/hbdmon/hbd/core/access"
 	"github.com/hbdmon/hbd/core/alert"
+	"github.com/hbdmon/hbd/core/alert/record"
 	"github.com/hbdmon/hbd/core/api"
 	"github.com/hbdmon/hbd/core/auth"
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/heartbeat"
 	"github.com/hbdmon/hbd/core/metrics"
+	"github.com/hbdmon/hbd/core/pipeline"
 	"github.com/hbdmon/hbd/core/pluginhost"
 	"github.com/hbdmon/hbd/core/store"
 	"github.com/hbdmon/hbd/core/ws"
@@ -57,8 +59,14 @@ type Daemon struct {
 	// lists, api, ws, alert and dispatch ask it.
 	Policy *access.Policy
 
-	hbKeys      atomic.Pointer[heartbeat.KeyFunc]
-	hbObservers []func(heartbeat.Change)
+	hbKeys atomic.Pointer[heartbeat.KeyFunc]
+
+	// The hand-off queues of the hot paths and their consumers (paths.go).
+	hbQueue    *pipeline.Queue[heartbeatEvent]
+	hbPath     *heartbeatPath
+	alertQueue *pipeline.Queue[record.Sample]
+	alertPath  *evaluateSamples
+	feedQueue  *pipeline.Queue[store.PluginSample]
 
 	httpLn  net.Listener
 	httpSrv *http.Server
@@ -176,6 +184,7 @@ func New(ctx context.Context, path string, opts Options) (*Daemon, error) {
 	if err := d.addPages(); err != nil {
 		return fail(err)
 	}
+	d.Metrics.Add(pipeline.Metrics(d.hbQueue, d.alertQueue, d.feedQueue)...)
 	d.Metrics.Add(d.Store.Metrics()...)
 	d.Metrics.Add(d.API.Metrics()...)
 	d.API.Add(d.metricsRoute(d.Metrics))

@@ -9,24 +9,25 @@ import (
 
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/heartbeat"
+	"github.com/hbdmon/hbd/core/pipeline"
 )
 
 // startHeartbeats binds the UDP heartbeat sockets, tells the tracker which
-// hosts to expect (with the families they used before a restart), and wires
-// the tracker's changes to the log, the journal and every observer
-// registered with OnHeartbeatChange, and its clock reports to alerting.
+// hosts to expect (with the families they used before a restart), and
+// hands the tracker's changes and clock reports to the heartbeat queue,
+// whose consumer (heartbeatPath) does the rest off the packet path.
 func (d *Daemon) startHeartbeats() error {
 	cfg := d.Config()
-	var book *heartbeat.Book
+	d.hbPath = &heartbeatPath{ctx: d.svcCtx, store: d.Store, log: d.log}
+	d.hbQueue = pipeline.New[heartbeatEvent]("heartbeats", heartbeatQueueLimit, d.hbPath)
+	d.OnStart(d.hbQueue.Run)
 	d.Tracker = heartbeat.NewTracker(heartbeat.TrackerConfig{
-		Timeout: func(host string) time.Duration { return d.Config().HostTimeout(host) },
-		OnChange: func(ch heartbeat.Change) {
-			d.heartbeatChanged(ch)
-			book.Changed(ch)
-		},
-		OnClock: d.clockObserved,
+		Timeout:  func(host string) time.Duration { return d.Config().HostTimeout(host) },
+		OnChange: d.heartbeatChanged,
+		OnClock:  d.clockObserved,
 	})
-	book = heartbeat.NewBook(d.Tracker, d.Store, d.log.Named("heartbeat"))
+	book := heartbeat.NewBook(d.Tracker, d.Store, d.log.Named("heartbeat"))
+	d.hbPath.book = book
 	if err := d.expectHosts(cfg, d.startedAt, book); err != nil {
 		return err
 	}
@@ -126,36 +127,16 @@ func (d *Daemon) keys() heartbeat.KeyFunc {
 	return kf
 }
 
-// OnHeartbeatChange registers fn to receive every heartbeat state change.
-// It runs on the packet path: fn must return quickly.
-func (d *Daemon) OnHeartbeatChange(fn func(heartbeat.Change)) {
-	d.hbObservers = append(d.hbObservers, fn)
-}
-
+// heartbeatChanged queues a tracker's state change for heartbeatPath. It
+// runs on the packet path or the sweeper and never waits; the tracker
+// calls it in order for each host.
 func (d *Daemon) heartbeatChanged(ch heartbeat.Change) {
-	if ch.Dynamic && ch.From == "" {
-		// Recorded before the observers run, so alerting already knows the
-		// host is dynamic. It costs one committed write per new host.
-		ctx, cancel := context.WithTimeout(d.svcCtx, 10*time.Second)
-		_, err := d.Store.EnsureHost(ctx, ch.Host, true)
-		cancel()
-		if err != nil {
-			d.log.Error("record dynamic host", "host", ch.Host, "error", err)
-		}
-	}
-	heartbeat.LogChange(d.log, ch)
-	d.Store.Journal(ch.Host, ch.JournalLine())
-	for _, fn := range d.hbObservers {
-		fn(ch)
-	}
+	d.hbQueue.Put(ch.Host, heartbeatEvent{change: ch})
 }
 
-// clockObserved passes a host's clock offset, from its heartbeats or a
-// refused sample batch, to alerting. The heartbeat server and the HTTP API
-// start serving in Run, after New has set d.Alerts, so the field needs no
-// lock; the nil check covers a daemon built without alerting.
+// clockObserved queues a host's clock offset, from its heartbeats or a
+// refused sample batch, for alerting (through heartbeatPath). It never
+// waits.
 func (d *Daemon) clockObserved(host string, offset time.Duration, refused bool, at time.Time) {
-	if d.Alerts != nil {
-		d.Alerts.ObserveClockOffset(host, offset, refused, at)
-	}
+	d.hbQueue.Put(host, heartbeatEvent{clock: true, offset: offset, refused: refused, at: at})
 }

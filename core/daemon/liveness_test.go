@@ -32,7 +32,7 @@ type inProcess struct {
 	done   chan struct{}
 }
 
-func startInProcess(t *testing.T, cfgPath string) *inProcess {
+func startInProcess(t testing.TB, cfgPath string) *inProcess {
 	t.Helper()
 	p := &inProcess{log: &testutil.Buffer{}, done: make(chan struct{})}
 	logger := hclog.New(&hclog.LoggerOptions{Name: "hbd", Output: p.log, Level: hclog.Info})

@@ -58,6 +58,15 @@ func TestEveryServiceRegistersItsMetrics(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
+	// The daemon's hand-off queues (core/daemon/paths.go).
+	for _, want := range []string{
+		"hbd_pipeline_dropped_total{queue=\"heartbeats\"} 0\n",
+		"hbd_pipeline_queue_depth{queue=\"feed\"} 0\n",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 	if t.Failed() {
 		t.Logf("/metrics:\n%s", body)
 	}

@@ -14,9 +14,10 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/hbdmon/hbd/core/alert"
+	"github.com/hbdmon/hbd/core/alert/record"
 	"github.com/hbdmon/hbd/core/api"
 	"github.com/hbdmon/hbd/core/config"
-	"github.com/hbdmon/hbd/core/heartbeat"
+	"github.com/hbdmon/hbd/core/pipeline"
 	"github.com/hbdmon/hbd/core/store"
 	"github.com/hbdmon/hbd/core/ws"
 	"github.com/hbdmon/hbd/webui"
@@ -36,15 +37,13 @@ func (d *Daemon) startFeed() error {
 	d.Hub = hub
 	d.Auth.OnSessionsEnded(hub.Recheck)
 	d.API.Echo.GET(ws.Path, echo.WrapHandler(hub))
-	d.Store.Subscribe(hub.OnSamples)
+	// The path of a sample to the feed: store (committed) -> liveFeed ->
+	// feed queue -> publishSamples -> hub.OnSamples.
+	d.feedQueue = pipeline.New[store.PluginSample]("feed", feedQueueLimit, &publishSamples{hub: hub})
+	d.OnStart(d.feedQueue.Run)
+	d.Store.Subscribe(liveFeed{hub: hub, q: d.feedQueue}.OnSamples)
 	d.Store.SubscribeJournal(func(m store.Message) { hub.PublishMessage(m.Host, m) })
-	d.OnHeartbeatChange(func(ch heartbeat.Change) {
-		st, ok := d.Tracker.Snapshot(ch.Host)
-		if !ok {
-			return
-		}
-		hub.PublishHost(ws.HostFrom(st, d.API.Watched(st.Name)))
-	})
+	d.hbPath.feed = &hostFrames{tracker: d.Tracker, hub: hub, watched: d.API.Watched}
 	d.OnClose(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -118,13 +117,17 @@ func (d *Daemon) startAlerting() error {
 		return fmt.Errorf("alerting: %w", err)
 	}
 	ev.MayManage = d.Policy
-	// The path of a sample: store (committed) -> alert.ObserveSamples.
-	d.Store.FeedAlerts(ev)
+	// The path of a sample to alerting: store (committed) -> alertFeed ->
+	// alert queue -> evaluateSamples -> ev.ObserveSamples.
+	d.alertPath = &evaluateSamples{ev: ev}
+	d.alertQueue = pipeline.New[record.Sample]("alerts", alertQueueLimit, d.alertPath, pipeline.Coalesce(samplePlugin))
+	d.OnStart(d.alertQueue.Run)
+	d.Store.FeedAlerts(alertFeed{q: d.alertQueue})
 	if err := ev.Start(d.svcCtx); err != nil {
 		return fmt.Errorf("alerting: %w", err)
 	}
 	d.Alerts = ev
-	d.OnHeartbeatChange(ev.ObserveHeartbeat)
+	d.hbPath.alerts = ev
 	d.OnReload(func(c *config.Config) {
 		if err := ev.Reload(c); err != nil {
 			d.log.Error("alerting reload", "error", err)

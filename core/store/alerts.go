@@ -245,7 +245,9 @@ type SampleObserver interface {
 
 // FeedAlerts hands every batch of samples committed from now on to o, in
 // ingestion order, converted to record.Sample (the slices are shared, not
-// copied). This is the path of a sample from the store to alerting.
+// copied). This is the path of a sample from the store to alerting. Like
+// a Subscribe listener, o runs on the ingesting request's goroutine: the
+// daemon passes a queue, never the evaluator itself.
 func (s *Store) FeedAlerts(o SampleObserver) {
 	s.Subscribe(func(ev SampleEvent) {
 		batch := make([]record.Sample, len(ev.Samples))

@@ -405,7 +405,9 @@ func labels(batch []writeOp) []string {
 }
 
 // Subscribe registers fn to be called, in ingestion order, with every batch
-// of samples after it is committed. fn must not block.
+// of samples after it is committed. fn runs on the ingesting request's
+// goroutine before its answer: it must not block, only hand the batch to a
+// bounded queue (the daemon's are in core/daemon/paths.go).
 func (s *Store) Subscribe(fn func(SampleEvent)) {
 	s.listenMu.Lock()
 	defer s.listenMu.Unlock()
