@@ -98,7 +98,7 @@ func Defaults() Config {
 		Hosts: 1000, Prefix: "load", NonOKEvery: 5, Phases: AllPhases, Duration: time.Minute,
 		HBSockets: 2, HBWindow: 64,
 		IngestConns: 16, Batch: 20, IngestRate: 50000, BackgroundRate: 10000,
-		PluginReaders: 64, SampleReaders: 64, AlertReaders: 8, AlertsQuery: "",
+		PluginReaders: 64, SampleReaders: 64, AlertReaders: 8, AlertsQuery: "?limit=100",
 		WSClients: 1000, WSStalled: 5, WSSources: 125,
 	}
 }
@@ -244,11 +244,16 @@ func (r *runner) phase(ctx context.Context, name string) Phase {
 
 	if name == PhaseSeed {
 		r.hb.start(ctx, 0, true)()
-		time.Sleep(200 * time.Millisecond) // the last acks
-		secs := time.Since(start).Seconds()
-		f := r.hb.figures(mark, secs)
-		p.Heartbeats = &f
+		// The fleet keeps beating while its first batches go in, so no
+		// host falls silent (and alerts) during a long seed.
+		bctx, cancel := context.WithCancel(ctx)
+		waitHB := r.hb.start(bctx, r.fleetRate, false)
 		in := runIngest(ctx, r.ingest, cfg.URL, r.hosts, cfg.IngestConns, len(Plugins), 0, &r.seq, true)
+		cancel()
+		waitHB()
+		time.Sleep(200 * time.Millisecond) // the last acks
+		f := r.hb.figures(mark, time.Since(start).Seconds())
+		p.Heartbeats = &f
 		p.Ingest = &in
 	} else {
 		pctx, cancel := context.WithTimeout(ctx, cfg.Duration)

@@ -124,7 +124,16 @@ func runWS(ctx context.Context, url, token string, n, stalled, sources int, stal
 			hc = wsDialer(a)
 			dialers[src] = hc
 		}
-		wg.Go(func() { c.run(ctx, url, token, hc, stallCh, resumeCh, stallAt) })
+		dialed := make(chan struct{})
+		wg.Go(func() { c.run(ctx, url, token, hc, stallCh, resumeCh, stallAt, dialed) })
+		if c.stalled {
+			// The clients that will stall connect first, so that a cap
+			// on clients refuses others rather than them.
+			select {
+			case <-dialed:
+			case <-ctx.Done():
+			}
+		}
 	}
 	wg.Wait()
 	f := WSFigures{Clients: n, Stalled: stalled, Handshake: map[string]uint64{}, CloseReasons: map[string]uint64{}}
@@ -177,12 +186,15 @@ func stringsCut(s, sep string) (string, string, bool) {
 // without an error until the end is alive.
 const StalledResumeWait = 3 * time.Second
 
-func (c *wsClient) run(ctx context.Context, url, token string, hc *http.Client, stallCh, resumeCh <-chan struct{}, stallAt time.Time) {
+// run connects, closes dialed once the handshake is answered, and reads
+// the feed until ctx ends (pausing from stallCh to resumeCh if stalled).
+func (c *wsClient) run(ctx context.Context, url, token string, hc *http.Client, stallCh, resumeCh <-chan struct{}, stallAt time.Time, dialed chan<- struct{}) {
 	opts := &websocket.DialOptions{HTTPClient: hc, HTTPHeader: http.Header{}}
 	if token != "" {
 		opts.HTTPHeader.Set("Authorization", "Bearer "+token)
 	}
 	conn, resp, err := websocket.Dial(ctx, url, opts)
+	close(dialed)
 	switch {
 	case err == nil:
 		c.handshake = strconv.Itoa(http.StatusSwitchingProtocols)
