@@ -87,7 +87,7 @@ bench:
 # each per-host endpoint, 8 on /api/0/alerts?limit=100) and 1,000 live
 # feed clients (5 of them stalling halfway), each for DURATION, with the
 # fleet's heartbeats and 10,000 samples/s alongside. The figures go to
-# BENCH_OUT (JSON) and the terminal. DURATION=10m for the long run (four
+# BENCH_OUT (JSON) and the terminal, the daemon's log beside it. DURATION=10m for the long run (four
 # timed phases: about 45 minutes); BENCH_FLAGS passes more hbd-load flags.
 BENCH_HOSTS ?= 10000
 DURATION ?= 60s
@@ -120,7 +120,9 @@ bench-load:
 	  -ingest-rate $(BENCH_INGEST_RATE) -json $(BENCH_OUT) $(BENCH_FLAGS); \
 	kill -TERM $$pid; wait $$pid || true; pid=; \
 	grep -E '\[(ERROR|WARN)\]' $$dir/hbd.log | grep -v 'OPEN MODE\|open to other users' | sed -E 's/^[^ ]+ +//; s/: [a-z_]+=.*//' | sort | uniq -c | sort -rn | head -20 || true; \
-	echo "bench-load: figures in $(BENCH_OUT) (the daemon's warnings and errors above, counted)"
+	grep -F '[ERROR]' $$dir/hbd.log | head -5 || true; \
+	cp $$dir/hbd.log $(basename $(BENCH_OUT)).log; \
+	echo "bench-load: figures in $(BENCH_OUT), the daemon's log in $(basename $(BENCH_OUT)).log (above: its warnings and errors counted, the first errors)"
 
 proto:
 	cd sdk && $(GO) generate ./...
