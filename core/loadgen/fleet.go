@@ -8,13 +8,13 @@ import (
 	"github.com/hbdmon/hbd/core/heartbeat"
 )
 
-// Plugin names of the four built-in agent plugins (core/agent/collect),
+// plugins are the names of the four built-in agent plugins (core/agent/collect),
 // whose data shapes the simulated agents send.
-var Plugins = []string{"cpu_monitor", "memory_monitor", "disk_monitor", "network_monitor"}
+var plugins = []string{"cpu_monitor", "memory_monitor", "disk_monitor", "network_monitor"}
 
-// Host is one simulated agent: its name, the key it signs with and its
+// fleetHost is one simulated agent: its name, the key it signs with and its
 // heartbeat session.
-type Host struct {
+type fleetHost struct {
 	Name    string
 	Key     []byte
 	Session uint64
@@ -23,15 +23,15 @@ type Host struct {
 	NonOK bool
 }
 
-// NewFleet returns n hosts named prefix-00000 ... with keys derived from
+// newFleet returns n hosts named prefix-00000 ... with keys derived from
 // enrollKey as an agent configured with enroll_key derives its own
 // (heartbeat.DeriveHostKey). Every nonOKEvery-th host (0: none) is NonOK.
-func NewFleet(prefix string, n int, enrollKey []byte, nonOKEvery int) []Host {
-	hosts := make([]Host, n)
+func newFleet(prefix string, n int, enrollKey []byte, nonOKEvery int) []fleetHost {
+	hosts := make([]fleetHost, n)
 	base := rand.Uint64() >> 1
 	for i := range hosts {
 		name := fmt.Sprintf("%s-%05d", prefix, i)
-		hosts[i] = Host{
+		hosts[i] = fleetHost{
 			Name:    name,
 			Key:     heartbeat.DeriveHostKey(enrollKey, name),
 			Session: base + uint64(i),
@@ -41,7 +41,7 @@ func NewFleet(prefix string, n int, enrollKey []byte, nonOKEvery int) []Host {
 	return hosts
 }
 
-// appendSample appends one sample of plugin p (an index into Plugins) as
+// appendSample appends one sample of plugin p (an index into plugins) as
 // the JSON object the agent sends, with values that vary by seq. The
 // shapes are those of core/agent/collect: cpu_monitor and memory_monitor
 // flat, disk_monitor per mount point plus "io" per device, network_monitor
@@ -49,7 +49,7 @@ func NewFleet(prefix string, n int, enrollKey []byte, nonOKEvery int) []Host {
 func appendSample(b []byte, p int, ts float64, seq uint64, nonOK bool) []byte {
 	v := func(lo, span float64) float64 { return lo + float64(seq%97)/97*span }
 	b = append(b, `{"plugin":"`...)
-	b = append(b, Plugins[p]...)
+	b = append(b, plugins[p]...)
 	b = append(b, `","timestamp":`...)
 	b = strconv.AppendFloat(b, ts, 'f', 6, 64)
 	b = append(b, `,"data":`...)
@@ -161,7 +161,7 @@ func appendBatch(b []byte, n int, ts float64, seq uint64, nonOK bool) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendSample(b, i%len(Plugins), ts+float64(i)*1e-6, seq+uint64(i), nonOK)
+		b = appendSample(b, i%len(plugins), ts+float64(i)*1e-6, seq+uint64(i), nonOK)
 	}
 	return append(b, "]}"...)
 }

@@ -2,10 +2,12 @@ package loadgen
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hbdmon/hbd/core/heartbeat"
@@ -27,14 +29,14 @@ const hbStallTimeout = 100 * time.Millisecond
 type hbSock struct {
 	family string
 	conn   *net.UDPConn
-	hosts  []*Host
+	hosts  []*fleetHost
 	seqs   []uint64
 	sign   []*heartbeat.Signer // sender's, per host
 	verify map[uint64]*heartbeat.Signer
 	tokens chan struct{}
 
 	sent, acked, badAcks, stalls atomic.Uint64
-	rtt                          atomic.Pointer[Hist]
+	rtt                          atomic.Pointer[hist]
 }
 
 // hbLoad is the heartbeat side of the simulated fleet.
@@ -46,7 +48,7 @@ type hbLoad struct {
 
 // newHBLoad dials perFamily sockets to each address (addr4, addr6; empty:
 // that family is not used) and starts their receivers.
-func newHBLoad(hosts []Host, addr4, addr6 string, perFamily, window int) (*hbLoad, error) {
+func newHBLoad(hosts []fleetHost, addr4, addr6 string, perFamily, window int) (*hbLoad, error) {
 	l := &hbLoad{window: window}
 	for _, fa := range []struct{ fam, network, addr string }{{"ipv4", "udp4", addr4}, {"ipv6", "udp6", addr6}} {
 		if fa.addr == "" {
@@ -66,7 +68,7 @@ func newHBLoad(hosts []Host, addr4, addr6 string, perFamily, window int) (*hbLoa
 			c.SetReadBuffer(4 << 20)
 			c.SetWriteBuffer(4 << 20)
 			k := &hbSock{family: fa.fam, conn: c, verify: map[uint64]*heartbeat.Signer{}, tokens: make(chan struct{}, window)}
-			k.rtt.Store(&Hist{})
+			k.rtt.Store(&hist{})
 			for i := s; i < len(hosts); i += perFamily {
 				h := &hosts[i]
 				k.hosts = append(k.hosts, h)
@@ -209,7 +211,7 @@ func (l *hbLoad) mark() hbMark {
 		m.acked = append(m.acked, k.acked.Load())
 		m.bad = append(m.bad, k.badAcks.Load())
 		m.stalls = append(m.stalls, k.stalls.Load())
-		k.rtt.Store(&Hist{})
+		k.rtt.Store(&hist{})
 	}
 	return m
 }
@@ -217,7 +219,7 @@ func (l *hbLoad) mark() hbMark {
 // figures are the counts since m, over secs seconds.
 func (l *hbLoad) figures(m hbMark, secs float64) HBFigures {
 	f := HBFigures{Sockets: len(l.socks), ByFamily: map[string]float64{}}
-	var rtt Hist
+	var rtt hist
 	for i, k := range l.socks {
 		a := k.acked.Load() - m.acked[i]
 		f.Sent += k.sent.Load() - m.sent[i]
@@ -248,3 +250,5 @@ func (l *hbLoad) start(ctx context.Context, rate float64, once bool) func() {
 	}
 	return wg.Wait
 }
+
+func isRefused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }

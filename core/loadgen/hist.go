@@ -16,9 +16,9 @@ const (
 
 var logHistBase = math.Log(histBase)
 
-// Hist is a latency histogram. It is safe for concurrent use, but each
+// hist is a latency histogram. It is safe for concurrent use, but each
 // hot loop should own one and Merge it at the end.
-type Hist struct {
+type hist struct {
 	mu    sync.Mutex
 	count [histBuckets]uint64
 	n     uint64
@@ -26,7 +26,7 @@ type Hist struct {
 }
 
 // Record adds one latency.
-func (h *Hist) Record(d time.Duration) {
+func (h *hist) Record(d time.Duration) {
 	us := float64(d) / float64(time.Microsecond)
 	i := 0
 	if us > 1 {
@@ -40,7 +40,7 @@ func (h *Hist) Record(d time.Duration) {
 }
 
 // Merge adds o's latencies to h.
-func (h *Hist) Merge(o *Hist) {
+func (h *hist) Merge(o *hist) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	h.mu.Lock()
@@ -63,7 +63,7 @@ type Percentiles struct {
 
 // Percentiles returns p50, p90, p99 and the maximum. A percentile is the
 // upper edge of its bucket, capped at the maximum seen.
-func (h *Hist) Percentiles() Percentiles {
+func (h *hist) Percentiles() Percentiles {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	p := Percentiles{Count: h.n, Max: ms(h.max)}

@@ -29,7 +29,7 @@ type Endpoint struct {
 
 // worker is one connection's tally; each loop owns one.
 type worker struct {
-	hist   Hist
+	hist   hist
 	status map[string]uint64
 	n      uint64
 	bytes  uint64
@@ -54,7 +54,7 @@ func (w *worker) record(status int, err error, d time.Duration, body int64) {
 
 func endpointFigures(ws []*worker, conns int, secs float64) Endpoint {
 	e := Endpoint{Conns: conns, Status: map[string]uint64{}}
-	var h Hist
+	var h hist
 	var ok, bytes uint64
 	for _, w := range ws {
 		e.Requests += w.n
@@ -120,14 +120,14 @@ type ingestAnswer struct {
 // Connection c sends for hosts c, c+conns, ... in turn. seq numbers the
 // batches (it keeps values changing across phases). once stops every
 // connection after one batch per host.
-func runIngest(ctx context.Context, client *http.Client, base string, hosts []Host, conns, batch int, rate float64, seq *uint64Counter, once bool) IngestFigures {
+func runIngest(ctx context.Context, client *http.Client, base string, hosts []fleetHost, conns, batch int, rate float64, seq *uint64Counter, once bool) IngestFigures {
 	start := time.Now()
 	var ws []*ingestWorker
 	var wg sync.WaitGroup
 	for c := range conns {
 		w := &ingestWorker{worker: newWorker()}
 		ws = append(ws, w)
-		var mine []*Host
+		var mine []*fleetHost
 		for i := c; i < len(hosts); i += conns {
 			mine = append(mine, &hosts[i])
 		}
@@ -193,7 +193,7 @@ func runIngest(ctx context.Context, client *http.Client, base string, hosts []Ho
 }
 
 // postBatch signs and posts one batch body as host at now.
-func postBatch(ctx context.Context, client *http.Client, base string, h *Host, now time.Time, body []byte) (int, ingestAnswer, time.Duration, error) {
+func postBatch(ctx context.Context, client *http.Client, base string, h *fleetHost, now time.Time, body []byte) (int, ingestAnswer, time.Duration, error) {
 	var ans ingestAnswer
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+protocol.IngestPath, bytes.NewReader(body))
 	if err != nil {
@@ -244,7 +244,7 @@ func readEndpoints(plugins, samples, alerts int, alertsQuery string) []readEndpo
 
 // runReaders runs every endpoint's connections until ctx ends; requests
 // in flight then are seen through.
-func runReaders(ctx context.Context, base, token string, hosts []Host, eps []readEndpoint) map[string]Endpoint {
+func runReaders(ctx context.Context, base, token string, hosts []fleetHost, eps []readEndpoint) map[string]Endpoint {
 	start := time.Now()
 	type epWorkers struct {
 		ep readEndpoint
@@ -266,7 +266,7 @@ func runReaders(ctx context.Context, base, token string, hosts []Host, eps []rea
 				rng := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 				for ctx.Err() == nil {
 					h := hosts[rng.IntN(len(hosts))].Name
-					p := Plugins[rng.IntN(len(Plugins))]
+					p := plugins[rng.IntN(len(plugins))]
 					status, n, d, err := get(context.WithoutCancel(ctx), client, base+ep.path(h, p), token)
 					w.record(status, err, d, n)
 				}

@@ -45,7 +45,9 @@ const (
 // AllPhases is every phase in its usual order.
 var AllPhases = []string{PhaseSeed, PhaseHeartbeat, PhaseIngest, PhaseRead, PhaseWS}
 
-// Config is one load run. Zero values take the defaults of Defaults.
+// Config is one load run. Hosts, Prefix, Duration, HBSockets, HBWindow,
+// IngestConns and Batch left zero take Defaults' values; any other zero
+// field means none of that load (for a rate: as fast as answers come back).
 type Config struct {
 	// URL is the daemon's HTTP base URL (http://127.0.0.1:50004).
 	URL string
@@ -194,7 +196,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
-	hosts := NewFleet(cfg.Prefix, cfg.Hosts, cfg.EnrollKey, cfg.NonOKEvery)
+	hosts := newFleet(cfg.Prefix, cfg.Hosts, cfg.EnrollKey, cfg.NonOKEvery)
 	hb, err := newHBLoad(hosts, cfg.HB4, cfg.HB6, cfg.HBSockets, cfg.HBWindow)
 	if err != nil {
 		return nil, err
@@ -223,7 +225,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 type runner struct {
 	cfg       Config
-	hosts     []Host
+	hosts     []fleetHost
 	hb        *hbLoad
 	ingest    *http.Client
 	meta      *http.Client
@@ -248,7 +250,7 @@ func (r *runner) phase(ctx context.Context, name string) Phase {
 		// host falls silent (and alerts) during a long seed.
 		bctx, cancel := context.WithCancel(ctx)
 		waitHB := r.hb.start(bctx, r.fleetRate, false)
-		in := runIngest(ctx, r.ingest, cfg.URL, r.hosts, cfg.IngestConns, len(Plugins), 0, &r.seq, true)
+		in := runIngest(ctx, r.ingest, cfg.URL, r.hosts, cfg.IngestConns, len(plugins), 0, &r.seq, true)
 		cancel()
 		waitHB()
 		time.Sleep(200 * time.Millisecond) // the last acks

@@ -24,8 +24,8 @@ func TestBatchShapes(t *testing.T) {
 	}
 	wantFields := map[string]int{"cpu_monitor": 6, "memory_monitor": 7, "disk_monitor": 14, "network_monitor": 24}
 	for i, s := range b.Samples {
-		if s.Plugin != Plugins[i%4] {
-			t.Errorf("sample %d is %s, want %s", i, s.Plugin, Plugins[i%4])
+		if s.Plugin != plugins[i%4] {
+			t.Errorf("sample %d is %s, want %s", i, s.Plugin, plugins[i%4])
 		}
 		if err := protocol.ValidatePlugin(s.Plugin); err != nil {
 			t.Error(err)
@@ -51,7 +51,7 @@ func TestBatchShapes(t *testing.T) {
 }
 
 func TestHistPercentiles(t *testing.T) {
-	var h Hist
+	var h hist
 	for i := 1; i <= 1000; i++ {
 		h.Record(time.Duration(i) * time.Millisecond)
 	}

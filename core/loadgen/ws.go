@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -68,8 +69,8 @@ type wsClient struct {
 	dropped   bool
 	reason    string
 	lastTS    float64
-	base      Hist
-	after     Hist
+	base      hist
+	after     hist
 }
 
 // wsDialer returns an HTTP client whose connections leave from source (a
@@ -137,7 +138,7 @@ func runWS(ctx context.Context, url, token string, n, stalled, sources int, stal
 	}
 	wg.Wait()
 	f := WSFigures{Clients: n, Stalled: stalled, Handshake: map[string]uint64{}, CloseReasons: map[string]uint64{}}
-	var base, after Hist
+	var base, after hist
 	for _, c := range clients {
 		f.Handshake[c.handshake]++
 		if !c.connected {
@@ -169,16 +170,9 @@ func runWS(ctx context.Context, url, token string, n, stalled, sources int, stal
 }
 
 func hostPort(url string) string {
-	_, rest, _ := stringsCut(url, "://")
-	hp, _, _ := stringsCut(rest, "/")
+	_, rest, _ := strings.Cut(url, "://")
+	hp, _, _ := strings.Cut(rest, "/")
 	return hp
-}
-
-func stringsCut(s, sep string) (string, string, bool) {
-	if i := bytes.Index([]byte(s), []byte(sep)); i >= 0 {
-		return s[:i], s[i+len(sep):], true
-	}
-	return s, "", false
 }
 
 // StalledResumeWait is how long before the end of the phase a stalled

@@ -1,8 +1,0 @@
-package loadgen
-
-import (
-	"errors"
-	"syscall"
-)
-
-func isRefused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }
