@@ -8,7 +8,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/hbdmon/hbd/core/daemon.Version=$(VERSION)
 TEST_FLAGS ?= -race -timeout 20m
 
-.PHONY: build run test test-deps lint bench proto clean fuzz vulncheck
+.PHONY: build run test test-deps lint bench bench-load proto clean fuzz vulncheck
 
 build:
 	@mkdir -p bin/plugins
@@ -78,6 +78,51 @@ vulncheck:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s $(MODULES)
+
+# bench-load: the fleet-scale scenario of issue 12 against a real daemon.
+# It builds hbd and hbd-load, starts hbd (open mode, enroll_key, dynamic
+# hosts, a temporary data_dir) and runs hbd-load's phases: seed the fleet
+# (10,000 hosts, 4 plugins each), heartbeats as fast as acks come back,
+# ingestion at BENCH_INGEST_RATE samples/s, readers (64 connections on
+# each per-host endpoint, 8 on /api/0/alerts?limit=100) and 1,000 live
+# feed clients (5 of them stalling halfway), each for DURATION, with the
+# fleet's heartbeats and 10,000 samples/s alongside. The figures go to
+# BENCH_OUT (JSON) and the terminal, the daemon's log beside it. DURATION=10m for the long run (four
+# timed phases: about 45 minutes); BENCH_FLAGS passes more hbd-load flags.
+BENCH_HOSTS ?= 10000
+DURATION ?= 60s
+BENCH_INGEST_RATE ?= 50000
+BENCH_PORT ?= 51404
+BENCH_HB_PORT ?= 51403
+BENCH_OUT ?= bench-load.json
+BENCH_FLAGS ?=
+bench-load:
+	@set -e; dir=$$(mktemp -d /tmp/hbd-bench-load.XXXXXX); pid=; \
+	trap 'if [ -n "$$pid" ]; then kill $$pid 2>/dev/null; wait $$pid 2>/dev/null || true; fi; rm -rf $$dir' EXIT INT TERM; \
+	$(GO) build -ldflags "$(LDFLAGS)" -o $$dir/hbd ./core/cmd/hbd; \
+	$(GO) build -o $$dir/hbd-load ./core/cmd/hbd-load; \
+	mkdir -m 700 $$dir/data $$dir/plugins; \
+	head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > $$dir/enroll.key; \
+	{ echo 'hbd_host: 127.0.0.1'; echo 'hbd_port: $(BENCH_PORT)'; echo 'ws_port: 0'; \
+	  echo 'hb_port: $(BENCH_HB_PORT)'; echo 'hb_listen4: 127.0.0.1'; echo 'hb_listen6: "::1"'; \
+	  echo "data_dir: $$dir/data"; echo "plugins_dir: $$dir/plugins"; echo 'log_level: warn'; \
+	  echo "enroll_key: \"$$(cat $$dir/enroll.key)\""; echo 'watch_dynamic: true'; \
+	  echo 'max_dynamic_hosts: $(BENCH_HOSTS)'; echo 'thresholds:'; \
+	  echo '  "cpu_monitor.cpu_percent": {warning: 80, critical: 95}'; } > $$dir/hbd.yaml; \
+	if cp $$dir/hbd.yaml $$dir/try.yaml && echo 'ws_max_clients: 2000' >> $$dir/try.yaml && \
+	   $$dir/hbd check-config -config $$dir/try.yaml >/dev/null 2>&1; then mv $$dir/try.yaml $$dir/hbd.yaml; fi; \
+	$$dir/hbd serve -config $$dir/hbd.yaml 2> $$dir/hbd.log & pid=$$!; \
+	for i in $$(seq 100); do curl -fs http://127.0.0.1:$(BENCH_PORT)/healthz >/dev/null 2>&1 && break; sleep 0.1; done; \
+	curl -fs http://127.0.0.1:$(BENCH_PORT)/healthz >/dev/null || { cat $$dir/hbd.log; exit 1; }; \
+	echo "bench-load: hbd $(VERSION) (pid $$pid), $(BENCH_HOSTS) hosts, $(DURATION) per phase"; \
+	$$dir/hbd-load -url http://127.0.0.1:$(BENCH_PORT) -hb4 127.0.0.1:$(BENCH_HB_PORT) -hb6 '[::1]:$(BENCH_HB_PORT)' \
+	  -enroll-key-file $$dir/enroll.key -pid $$pid -hosts $(BENCH_HOSTS) -duration $(DURATION) \
+	  -ingest-rate $(BENCH_INGEST_RATE) -json $(BENCH_OUT) $(BENCH_FLAGS); \
+	kill -TERM $$pid; wait $$pid || true; pid=; \
+	grep -E '\[(ERROR|WARN)\]' $$dir/hbd.log | grep -v 'OPEN MODE\|open to other users' | sed -E 's/^[^ ]+ +//; s/: [a-z_]+=.*//' | sort | uniq -c | sort -rn | head -20 || true; \
+	grep -F '[ERROR]' $$dir/hbd.log | head -5 || true; \
+	cp $$dir/hbd.log $(basename $(BENCH_OUT)).log; \
+	echo "bench-load: figures in $(BENCH_OUT), the daemon's log in $(basename $(BENCH_OUT)).log (above: its warnings and errors counted, the first errors)"
 
 proto:
 	cd sdk && $(GO) generate ./...
