@@ -3,7 +3,6 @@ package daemon_test
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -35,15 +34,6 @@ func exampleEnv(t *testing.T, dir string, httpPort, hbPort int) (hbd, hbc []stri
 	return hbd, hbc
 }
 
-func hasIPv6Loopback() bool {
-	c, err := net.ListenPacket("udp6", "[::1]:0")
-	if err != nil {
-		return false
-	}
-	c.Close()
-	return true
-}
-
 // TestExampleConfigsWorkTogether starts bin/hbd on examples/hbd.yaml and
 // bin/hbc on examples/hbc.yaml (ports moved by environment overrides) and
 // waits for the host to be UP on both address families with all four
@@ -69,7 +59,7 @@ func TestExampleConfigsWorkTogether(t *testing.T) {
 	defer func() { agent.Process.Signal(syscall.SIGKILL); agent.Wait() }()
 
 	wantFamilies := []string{"ipv4"}
-	if hasIPv6Loopback() {
+	if testutil.HasIPv6Loopback() {
 		wantFamilies = append(wantFamilies, "ipv6")
 	} else {
 		t.Log("no IPv6 loopback on this machine: checking IPv4 heartbeats only")

@@ -159,7 +159,7 @@ func runAgentAs(t *testing.T, host string, skew time.Duration, hbPort int, ipv4,
 // back on IPv4 only is DEGRADED with IPv6 DOWN, last seen before the
 // restart.
 func TestSilentHostsAreDownAcrossRestart(t *testing.T) {
-	ipv6 := hasIPv6Loopback()
+	ipv6 := testutil.HasIPv6Loopback()
 	dir := t.TempDir()
 	hbPort := testutil.FreePort(t)
 	cfgPath := writeLivenessConfig(t, dir, hbPort, ipv6)

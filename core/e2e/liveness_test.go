@@ -87,19 +87,10 @@ watchhosts:
 }
 
 func listen6() string {
-	if hasIPv6() {
+	if testutil.HasIPv6Loopback() {
 		return "::1"
 	}
 	return ""
-}
-
-func hasIPv6() bool {
-	c, err := net.ListenPacket("udp6", "[::1]:0")
-	if err != nil {
-		return false
-	}
-	c.Close()
-	return true
 }
 
 func (e *liveEnv) start() {
@@ -133,7 +124,7 @@ plugins:
   memory_monitor: {enabled: false}
   disk_monitor: {enabled: false}
   network_monitor: {enabled: false}
-`, host, testutil.Key, e.hbPort, map[bool]string{true: fmt.Sprintf("[::1]:%d", e.hbPort), false: ""}[ipv6 && hasIPv6()],
+`, host, testutil.Key, e.hbPort, map[bool]string{true: fmt.Sprintf("[::1]:%d", e.hbPort), false: ""}[ipv6 && testutil.HasIPv6Loopback()],
 		e.port, filepath.Join(e.dir, "spool-"+host))
 	path := filepath.Join(e.dir, "hbc-"+host+".yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
@@ -205,7 +196,7 @@ func (e *liveEnv) waitUp(host string) {
 	e.t.Helper()
 	testutil.Eventually(e.t, host+" UP", 20*time.Second, func() bool {
 		h := e.host(host)
-		return h.State == "UP" && h.family("ipv4") == "UP" && (!hasIPv6() || h.family("ipv6") == "UP")
+		return h.State == "UP" && h.family("ipv4") == "UP" && (!testutil.HasIPv6Loopback() || h.family("ipv6") == "UP")
 	})
 }
 
@@ -341,7 +332,7 @@ func TestFullOutageGivesOneMessageAndOneRecovery(t *testing.T) {
 
 // (d) Losing IPv6 only gives one notification, for the lost family.
 func TestLosingIPv6GivesOneDegradedMessage(t *testing.T) {
-	if !hasIPv6() {
+	if !testutil.HasIPv6Loopback() {
 		t.Skip("losing IPv6 needs an IPv6 loopback (::1), which this machine lacks")
 	}
 	t.Parallel()

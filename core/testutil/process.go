@@ -154,3 +154,14 @@ func Eventually(t testing.TB, what string, d time.Duration, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// HasIPv6Loopback reports whether this machine can bind UDP on ::1; tests
+// that need both address families skip (saying so) when it cannot.
+func HasIPv6Loopback() bool {
+	c, err := net.ListenPacket("udp6", "[::1]:0")
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
