@@ -1,9 +1,10 @@
-# hbd — build, run, test. Every module of the workspace (root, sdk, examples)
-# is built, vetted and tested.
+# hbd — build, run, test. Every module of the workspace (root, sdk) is
+# built, vetted and tested.
 SHELL := /bin/bash
 GO ?= go
-MODULES := github.com/hbdmon/hbd/... github.com/hbdmon/hbd/sdk/... github.com/hbdmon/hbd/examples/...
-NOTIFIERS := $(notdir $(wildcard notifiers/*))
+MODULES := github.com/hbdmon/hbd/... github.com/hbdmon/hbd/sdk/...
+# Every notifiers/<name> with a cmd/hbd-notifier-<name> main is a plugin.
+NOTIFIERS := $(patsubst notifiers/%/cmd,%,$(wildcard notifiers/*/cmd))
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/hbdmon/hbd/core/daemon.Version=$(VERSION)
 TEST_FLAGS ?= -race -timeout 20m
@@ -71,7 +72,7 @@ vulncheck:
 	@set -e; db=$$(mktemp -d); \
 	src=$$(cd $$db && $(GO) mod download -json golang.org/x/vulndb@$(VULNDB_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
 	(cd $$src && $(GO) run ./cmd/indexdb -vulns $$src/data/osv -out $$db/db); \
-	rc=0; for m in . sdk examples; do \
+	rc=0; for m in . sdk; do \
 		echo "govulncheck $$m"; \
 		(cd $$m && $(GO) run golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION) -db file://$$db/db ./...) || rc=1; \
 	done; rm -rf $$db; exit $$rc
