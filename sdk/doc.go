@@ -23,8 +23,49 @@
 // Calls may arrive concurrently, so implementations must be safe for
 // concurrent use.
 //
+// Events ([Event]) say why they were sent ([Kind]: firing, renotify,
+// resolved, acknowledged, flapping, test), what happened in words (Text),
+// the value with its threshold and comparison, since when, the host's
+// owner and a link to the host's page (URL, when the daemon's public_url
+// is set). Event.ID is opaque and may hold "/", spaces and non-ASCII
+// characters: put [SafeID](ev.ID) into URLs, never the ID itself.
+//
+// Time limits: the daemon gives Notify 30 s and Validate 10 s (Schema 10 s)
+// and passes the deadline in ctx; a call still running then is cancelled
+// and counts as a retryable failure. Bound everything by ctx (build
+// requests with http.NewRequestWithContext), and derive shorter per-channel
+// limits from it with context.WithTimeout rather than from the timeout of
+// [HTTPClient], which is one per notifier.
+//
+// Messages: [Render] returns the title and body of an event, applying the
+// channel's optional operator-written templates when the notifier's schema
+// includes [TemplateFields] (Go text/template over [TemplateData], with the
+// functions listed in docs/NOTIFICATIONS.md) and otherwise [RenderTitle]
+// and [RenderBody]. Templates are checked when a channel is saved
+// ([CheckTemplates], run by the SDK before Validate) and fall back to the
+// default rendering if they fail at delivery. [Color], [Emoji],
+// [FormatValue], [FormatDuration] and [EscapeMarkdown] help notifiers that
+// build their own payloads. [SampleEvent] is a realistic event of every
+// kind for tests and previews.
+//
+// Field types: besides text, secret, number and bool, a schema may declare
+// [FieldChoice] fields (one of the field's Options, shown as a drop-down
+// list) and [FieldMultiline] fields (text over several lines, shown as a
+// text area); [Schema.Check] and [Schema.Validate] check both.
+//
 // Errors returned by Notify are retried by the daemon with backoff unless
-// they are marked with [Permanent]. Error messages and log lines must never
+// they are marked with [Permanent]. An error marked with [RetryAfter] asks
+// the daemon to wait at least as long as the service said before the next
+// attempt (bounded by the daemon's maximum retry delay); [HTTPError] and
+// [DoHTTP] mark 429 and 503 answers with a Retry-After header this way, and
+// [ParseRetryAfter] reads the header for notifiers that parse answers
+// themselves. [RetryAfterOf] reads the wait back.
+//
+// Protocol versions: plugins built against this SDK speak notifier
+// protocol 2 with a daemon that knows it and protocol 1 with an older one;
+// the daemon speaks protocol 1 to plugins built against an older SDK, which
+// do not see the fields added since (Kind, Threshold, Comparison, Owner)
+// and cannot ask for a retry delay. Error messages and log lines must never
 // contain secret field values; the SDK removes the values of "secret" fields
 // from errors and plugin logs as a second line of defence, and
 // sdk/sdktest.Conformance checks the notifier itself. Redaction ([Redact])

@@ -26,8 +26,9 @@ func Permanent(err error) error {
 
 // IsPermanent reports whether err, or an error it wraps, is marked permanent:
 // by [Permanent] (on either side of the wire), or by an [*HTTPStatusError]
-// for a 4xx answer other than 408 and 429. Unmarked errors, timeouts and
-// cancellations are retryable.
+// for a 4xx answer other than 408, 425 and 429 (or an unexpected 1xx or
+// 3xx). The nearest mark in err's chain wins: [RetryAfter] marks an error
+// retryable. Unmarked errors, timeouts and cancellations are retryable.
 func IsPermanent(err error) bool {
 	var p permanent
 	return errors.As(err, &p) && p.Permanent()
@@ -36,7 +37,9 @@ func IsPermanent(err error) bool {
 // RemoteError is an error a notifier returned from Validate or Notify as it
 // reaches the daemon (and sdktest's Harness) over the wire. Secret field
 // values have been removed from Message by the plugin side of the SDK. An
-// error the notifier marked [Permanent] arrives wrapped with Permanent.
+// error the notifier marked [Permanent] arrives wrapped with Permanent, one
+// marked with [RetryAfter] wrapped with RetryAfter (read the wait with
+// [RetryAfterOf]).
 type RemoteError struct {
 	// Message is the plugin's error text.
 	Message string

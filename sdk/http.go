@@ -185,16 +185,26 @@ func (e *HTTPStatusError) Permanent() bool {
 }
 
 // HTTPError returns nil for a 2xx response and an [*HTTPStatusError] for any
-// other, classified by [IsPermanent]. It reads at most 4 KiB of the body to
-// quote the service's explanation; the caller still closes resp.Body. The
-// error holds nothing from the request (URL, headers, form), so no secret
-// sent to the service can end up in it.
+// other, classified by [IsPermanent]. A 429 Too Many Requests or 503
+// Service Unavailable answer with a Retry-After header (seconds or an HTTP
+// date, see [ParseRetryAfter]) gives the status error wrapped with
+// [RetryAfter], so the daemon waits as long as the service asked;
+// errors.As still finds the [*HTTPStatusError]. It reads at most 4 KiB of
+// the body to quote the service's explanation; the caller still closes
+// resp.Body. The error holds nothing from the request (URL, headers, form),
+// so no secret sent to the service can end up in it.
 func HTTPError(resp *http.Response) error {
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return nil
 	}
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-	return &HTTPStatusError{StatusCode: resp.StatusCode, Body: oneLine(string(raw), 200)}
+	err := &HTTPStatusError{StatusCode: resp.StatusCode, Body: oneLine(string(raw), 200)}
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+		if d, ok := ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+			return RetryAfter(err, d)
+		}
+	}
+	return err
 }
 
 // oneLine collapses s to a single line of printable characters cut to max

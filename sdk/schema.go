@@ -19,7 +19,32 @@ const (
 	FieldNumber = "number"
 	// FieldBool is "true" or "false" (anything strconv.ParseBool accepts).
 	FieldBool = "bool"
+	// FieldChoice is one of the values listed in the field's Options,
+	// shown as a drop-down list.
+	FieldChoice = "choice"
+	// FieldMultiline is free text that may span lines (a message
+	// template, a list of recipients one per line), shown as a text area.
+	FieldMultiline = "multiline"
 )
+
+// Bounds a schema must respect ([Schema.Check]).
+const (
+	// MaxOptions is the most options a choice field may list.
+	MaxOptions = 100
+	// MaxMultilineLen is the longest value, in bytes, a multiline field
+	// accepts ([Schema.Validate]).
+	MaxMultilineLen = 16 << 10
+)
+
+// Option is one allowed value of a [FieldChoice] field.
+type Option struct {
+	// Value is what the configuration holds, e.g. "high". It must not be
+	// empty and must be unique within the field.
+	Value string `json:"value"`
+	// Label is the text shown in the drop-down list, e.g. "High
+	// priority"; the UI shows Value when it is empty.
+	Label string `json:"label,omitempty"`
+}
 
 // Field describes one configuration key of a notification channel type.
 type Field struct {
@@ -29,7 +54,8 @@ type Field struct {
 	Key string `json:"key"`
 	// Label is the human-readable name shown in forms.
 	Label string `json:"label"`
-	// Type is one of FieldText, FieldSecret, FieldNumber or FieldBool.
+	// Type is one of FieldText, FieldSecret, FieldNumber, FieldBool,
+	// FieldChoice or FieldMultiline.
 	Type string `json:"type"`
 	// Required fields must have a non-empty value (or a Default).
 	Required bool `json:"required"`
@@ -37,6 +63,10 @@ type Field struct {
 	Default string `json:"default,omitempty"`
 	// Help is a one-line explanation shown next to the form input.
 	Help string `json:"help,omitempty"`
+	// Options lists the allowed values of a FieldChoice field, in display
+	// order (at least one, at most [MaxOptions]); other types have none.
+	// An optional choice field may also be left empty.
+	Options []Option `json:"options,omitempty"`
 }
 
 // Schema describes a notification channel type: its type name, its label and
@@ -70,6 +100,12 @@ var (
 	ErrNotNumber = errors.New("must be a number")
 	// ErrNotBool means a bool field does not hold true or false.
 	ErrNotBool = errors.New("must be true or false")
+	// ErrNotOption means a choice field holds a value its Options do not
+	// list.
+	ErrNotOption = errors.New("must be one of the listed options")
+	// ErrTooLong means a multiline field holds more than
+	// [MaxMultilineLen] bytes.
+	ErrTooLong = fmt.Errorf("must be at most %d bytes", MaxMultilineLen)
 )
 
 // FieldError reports a configuration problem with one field. Validate
@@ -114,8 +150,17 @@ func (s Schema) Check() error {
 		if strings.TrimSpace(f.Label) == "" {
 			errs = append(errs, fmt.Errorf("field %q: label is empty", f.Key))
 		}
+		if f.Type != FieldChoice && len(f.Options) > 0 {
+			errs = append(errs, fmt.Errorf("field %q: options are only for type %q", f.Key, FieldChoice))
+		}
 		switch f.Type {
 		case FieldText, FieldSecret:
+		case FieldMultiline:
+			if len(f.Default) > MaxMultilineLen {
+				errs = append(errs, fmt.Errorf("field %q: default %w", f.Key, ErrTooLong))
+			}
+		case FieldChoice:
+			errs = append(errs, checkOptions(f)...)
 		case FieldNumber:
 			if f.Default != "" {
 				if _, err := strconv.ParseFloat(f.Default, 64); err != nil {
@@ -135,6 +180,41 @@ func (s Schema) Check() error {
 	return errors.Join(errs...)
 }
 
+// checkOptions returns the problems of a choice field's options.
+func checkOptions(f Field) []error {
+	var errs []error
+	switch {
+	case len(f.Options) == 0:
+		errs = append(errs, fmt.Errorf("field %q: a choice field needs options", f.Key))
+	case len(f.Options) > MaxOptions:
+		errs = append(errs, fmt.Errorf("field %q: more than %d options", f.Key, MaxOptions))
+	}
+	seen := make(map[string]bool, len(f.Options))
+	for i, o := range f.Options {
+		switch {
+		case strings.TrimSpace(o.Value) == "" || o.Value != strings.TrimSpace(o.Value):
+			errs = append(errs, fmt.Errorf("field %q: option %d: value is empty or has surrounding white space", f.Key, i))
+		case seen[o.Value]:
+			errs = append(errs, fmt.Errorf("field %q: duplicate option %q", f.Key, o.Value))
+		}
+		seen[o.Value] = true
+	}
+	if f.Default != "" && !hasOption(f, f.Default) {
+		errs = append(errs, fmt.Errorf("field %q: default %w", f.Key, ErrNotOption))
+	}
+	return errs
+}
+
+// hasOption reports whether v is one of f's option values.
+func hasOption(f Field, v string) bool {
+	for _, o := range f.Options {
+		if o.Value == v {
+			return true
+		}
+	}
+	return false
+}
+
 func isReserved(key string) bool {
 	for _, r := range ReservedKeys {
 		if key == r {
@@ -145,8 +225,9 @@ func isReserved(key string) bool {
 }
 
 // Validate checks cfg against the schema's generic rules: required fields are
-// present (after defaults), number fields parse as numbers and bool fields as
-// booleans. It returns the first problem as a [*FieldError], or nil. Keys not
+// present (after defaults), number fields parse as numbers, bool fields as
+// booleans, choice fields hold one of their options and multiline fields at
+// most [MaxMultilineLen] bytes. It returns the first problem as a [*FieldError], or nil. Keys not
 // in the schema are ignored. The SDK runs it (through [NewSettings]) before
 // every Validate and Notify call, so a notifier checks only what only it
 // knows (URL shapes, allowed values); the daemon runs it too, before asking
@@ -171,6 +252,14 @@ func (s Schema) Validate(cfg Config) error {
 		case FieldBool:
 			if _, err := strconv.ParseBool(v); err != nil {
 				return &FieldError{Key: f.Key, Err: ErrNotBool}
+			}
+		case FieldChoice:
+			if !hasOption(f, v) {
+				return &FieldError{Key: f.Key, Err: ErrNotOption}
+			}
+		case FieldMultiline:
+			if len(cfg[f.Key]) > MaxMultilineLen {
+				return &FieldError{Key: f.Key, Err: ErrTooLong}
 			}
 		}
 	}

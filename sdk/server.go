@@ -46,6 +46,9 @@ func (s *grpcServer) Validate(ctx context.Context, req *notifierpb.ValidateReque
 		if err != nil {
 			return err
 		}
+		if err := CheckTemplates(s.schema, set); err != nil {
+			return err
+		}
 		return s.impl.Validate(set)
 	})
 	if ctxErr := ctx.Err(); ctxErr != nil {

@@ -15,9 +15,13 @@ import (
 func schemaToPB(s Schema) *notifierpb.SchemaResponse {
 	out := &notifierpb.SchemaResponse{Type: s.Type, Label: s.Label}
 	for _, f := range s.Fields {
-		out.Fields = append(out.Fields, &notifierpb.Field{
+		pf := &notifierpb.Field{
 			Key: f.Key, Label: f.Label, Type: f.Type, Required: f.Required, Default: f.Default, Help: f.Help,
-		})
+		}
+		for _, o := range f.Options {
+			pf.Options = append(pf.Options, &notifierpb.Option{Value: o.Value, Label: o.Label})
+		}
+		out.Fields = append(out.Fields, pf)
 	}
 	return out
 }
@@ -29,6 +33,7 @@ func eventFromPB(p *notifierpb.Event) Event {
 		Since: timeFromPB(p.GetSince()), Time: timeFromPB(p.GetTime()), Message: p.GetMessage(),
 		Test: p.GetTest(), NotificationCount: int(p.GetNotificationCount()), URL: p.GetUrl(),
 		Text: p.GetText(), EpisodeStart: timeFromPB(p.GetEpisodeStart()),
+		Kind: Kind(p.GetKind()), Threshold: p.GetThreshold(), Comparison: p.GetComparison(), Owner: p.GetOwner(),
 	}
 }
 
@@ -45,6 +50,9 @@ func errorToPB(err error, secrets []string) *notifierpb.Error {
 		return nil
 	}
 	out := &notifierpb.Error{Message: Redact(err.Error(), secrets), Permanent: IsPermanent(err), Reason: Reason(err)}
+	if d, ok := RetryAfterOf(err); ok && !out.Permanent {
+		out.RetryAfterMs = d.Milliseconds()
+	}
 	var fe *FieldError
 	if errors.As(err, &fe) {
 		out.Field = fe.Key

@@ -27,9 +27,16 @@ import (
 	"github.com/hbdmon/hbd/sdk/internal/pluginrpc"
 )
 
-// ProtocolVersion is the notifier wire protocol version the daemon speaks;
-// go-plugin refuses a plugin built for another one.
+// ProtocolVersion is the newest notifier wire protocol version the daemon
+// speaks. go-plugin negotiates the version with each plugin: a plugin built
+// against an older SDK speaks [MinProtocolVersion] (see
+// [Client.ProtocolVersion]); one built for a version outside
+// MinProtocolVersion..ProtocolVersion is refused.
 const ProtocolVersion = pluginrpc.ProtocolVersion
+
+// MinProtocolVersion is the oldest notifier wire protocol version the
+// daemon still speaks.
+const MinProtocolVersion = pluginrpc.MinProtocolVersion
 
 // ErrUnavailable means the plugin process could not be reached (it died, or
 // the connection broke). The call may succeed after the daemon restarts it.
@@ -48,7 +55,7 @@ var ErrUnimplemented = errors.New("notifier plugin does not implement this call"
 func ClientConfig(cmd *exec.Cmd, logger hclog.Logger) *plugin.ClientConfig {
 	return &plugin.ClientConfig{
 		HandshakeConfig:  pluginrpc.Handshake,
-		Plugins:          pluginrpc.PluginMap(),
+		VersionedPlugins: pluginrpc.VersionedPluginMap(),
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
@@ -68,7 +75,7 @@ func Dispense(pc *plugin.Client) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{rpc: c}, nil
+	return &Client{rpc: c, version: pc.NegotiatedVersion()}, nil
 }
 
 // Client is the daemon's handle on one running notifier plugin. It is safe
@@ -81,8 +88,16 @@ func Dispense(pc *plugin.Client) (*Client, error) {
 // cancellation wraps ctx's error; a call the plugin does not know wraps
 // [ErrUnimplemented].
 type Client struct {
-	rpc notifierpb.NotifierClient
+	rpc     notifierpb.NotifierClient
+	version int
 }
+
+// ProtocolVersion returns the wire protocol version negotiated with the
+// plugin: [ProtocolVersion] for a plugin built against this SDK,
+// [MinProtocolVersion] for one built against an SDK before protocol 2,
+// which ignores the event's Kind, Threshold, Comparison and Owner, never
+// reports a retry-after and knows no choice or multiline fields.
+func (c *Client) ProtocolVersion() int { return c.version }
 
 // Schema asks the plugin for its channel type description. The result is not
 // checked; callers should run [sdk.Schema.Check] before trusting it.
@@ -138,10 +153,14 @@ func callError(ctx context.Context, call string, err error) error {
 func schemaFromPB(p *notifierpb.SchemaResponse) sdk.Schema {
 	s := sdk.Schema{Type: p.GetType(), Label: p.GetLabel(), Fields: make([]sdk.Field, 0, len(p.GetFields()))}
 	for _, f := range p.GetFields() {
-		s.Fields = append(s.Fields, sdk.Field{
+		sf := sdk.Field{
 			Key: f.GetKey(), Label: f.GetLabel(), Type: f.GetType(), Required: f.GetRequired(),
 			Default: f.GetDefault(), Help: f.GetHelp(),
-		})
+		}
+		for _, o := range f.GetOptions() {
+			sf.Options = append(sf.Options, sdk.Option{Value: o.GetValue(), Label: o.GetLabel()})
+		}
+		s.Fields = append(s.Fields, sf)
 	}
 	return s
 }
@@ -153,6 +172,7 @@ func eventToPB(e sdk.Event) *notifierpb.Event {
 		Since: timeToPB(e.Since), Time: timeToPB(e.Time), Message: e.Message,
 		Test: e.Test, NotificationCount: int64(e.NotificationCount), Url: e.URL,
 		Text: e.Text, EpisodeStart: timeToPB(e.EpisodeStart),
+		Kind: string(e.Kind), Threshold: e.Threshold, Comparison: e.Comparison, Owner: e.Owner,
 	}
 }
 
@@ -176,6 +196,9 @@ func errorFromPB(p *notifierpb.Error) error {
 	err := &sdk.RemoteError{Message: msg, Field: p.GetField(), Reason: p.GetReason()}
 	if p.GetPermanent() {
 		return sdk.Permanent(err)
+	}
+	if ms := p.GetRetryAfterMs(); ms > 0 {
+		return sdk.RetryAfter(err, time.Duration(min(ms, int64(sdk.MaxRetryAfter/time.Millisecond)))*time.Millisecond)
 	}
 	return err
 }

@@ -8,13 +8,17 @@ import (
 
 // Validate calls n.Validate in-process with cfg as the SDK hands it over
 // for a daemon's call: with the schema defaults applied and the schema
-// check passed ([sdk.NewSettings]). A configuration that fails the check
+// check passed ([sdk.NewSettings]) and the message templates checked
+// ([sdk.CheckTemplates]). A configuration that fails the check
 // returns the check's [*sdk.FieldError] without calling n, as over the
 // wire. Errors come back unencoded, so errors.Is and errors.As see the
 // notifier's own values.
 func Validate(n sdk.Notifier, cfg sdk.Config) error {
 	set, err := sdk.NewSettings(n.Schema(), cfg)
 	if err != nil {
+		return err
+	}
+	if err := sdk.CheckTemplates(n.Schema(), set); err != nil {
 		return err
 	}
 	return n.Validate(set)

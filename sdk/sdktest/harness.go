@@ -47,6 +47,10 @@ func Start(tb testing.TB, n sdk.Notifier) *Harness {
 	closed := make(chan struct{})
 
 	cfg := pluginrpc.NotifierServeConfig(n, logs)
+	// In-process there is no PLUGIN_PROTOCOL_VERSIONS environment from a
+	// client to negotiate with: serve the newest version only, as a
+	// daemon of this SDK's generation would pick.
+	cfg.VersionedPlugins = map[int]plugin.PluginSet{pluginrpc.ProtocolVersion: cfg.VersionedPlugins[pluginrpc.ProtocolVersion]}
 	cfg.Test = &plugin.ServeTestConfig{Context: ctx, ReattachConfigCh: reattach, CloseCh: closed}
 	go plugin.Serve(cfg)
 
@@ -66,7 +70,7 @@ func Start(tb testing.TB, n sdk.Notifier) *Harness {
 
 	pc := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  pluginrpc.Handshake,
-		Plugins:          pluginrpc.PluginMap(),
+		Plugins:          pluginrpc.PluginMap(), // what go-plugin uses on reattach
 		Reattach:         rc,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		Logger:           hclog.New(&hclog.LoggerOptions{Name: "sdktest-host", Output: logs, Level: hclog.Warn}),

@@ -20,19 +20,32 @@ import (
 )
 
 // Handshake is the go-plugin handshake shared by the daemon and every
-// notifier plugin. ProtocolVersion changes only when the wire protocol
-// breaks compatibility; the daemon then refuses plugins built against
-// another version. The cookie only tells a binary it was started by hbd
-// (running a plugin by hand prints a hint and exits); it is not a security
-// measure.
+// notifier plugin. The protocol version is negotiated: both ends serve
+// every version in [ProtocolVersions] and go-plugin picks the highest one
+// the other end knows, so a plugin built against an older SDK keeps
+// working with a newer daemon and the other way round. The cookie only
+// tells a binary it was started by hbd (running a plugin by hand prints a
+// hint and exits); it is not a security measure.
 var Handshake = plugin.HandshakeConfig{
-	ProtocolVersion:  ProtocolVersion,
+	ProtocolVersion:  MinProtocolVersion,
 	MagicCookieKey:   "HBD_NOTIFIER_PLUGIN",
 	MagicCookieValue: "8c1d6f0e-hbd-notifier-7a42b9e5",
 }
 
-// ProtocolVersion is the notifier wire protocol version in [Handshake].
-const ProtocolVersion = 1
+// Notifier wire protocol versions. Version 2 added the event's kind,
+// threshold, comparison and owner, the error's retry-after and the choice
+// and multiline field types (see proto/notifier.proto); the messages are
+// otherwise the same, so one gRPC service serves both.
+const (
+	// ProtocolVersion is the newest version, the one this SDK speaks
+	// with a daemon (or plugin) of the same generation.
+	ProtocolVersion = 2
+	// MinProtocolVersion is the oldest version still spoken.
+	MinProtocolVersion = 1
+)
+
+// ProtocolVersions lists the versions both ends serve, oldest first.
+var ProtocolVersions = []int{1, 2}
 
 // pluginName is the name under which a notifier is served and dispensed in
 // the go-plugin plugin map.
@@ -73,12 +86,26 @@ func PluginMap() map[string]plugin.Plugin {
 	return map[string]plugin.Plugin{pluginName: &grpcPlugin{}}
 }
 
+// VersionedPluginMap returns the plugin map of every version in
+// [ProtocolVersions], for go-plugin's client.
+func VersionedPluginMap() map[int]plugin.PluginSet {
+	out := make(map[int]plugin.PluginSet, len(ProtocolVersions))
+	for _, v := range ProtocolVersions {
+		out[v] = PluginMap()
+	}
+	return out
+}
+
 // ServeConfig returns the go-plugin server configuration that serves srv
 // with log as go-plugin's logger.
 func ServeConfig(srv notifierpb.NotifierServer, log hclog.Logger) *plugin.ServeConfig {
+	versioned := make(map[int]plugin.PluginSet, len(ProtocolVersions))
+	for _, v := range ProtocolVersions {
+		versioned[v] = plugin.PluginSet{pluginName: &grpcPlugin{server: srv}}
+	}
 	return &plugin.ServeConfig{
-		HandshakeConfig: Handshake,
-		Plugins:         plugin.PluginSet{pluginName: &grpcPlugin{server: srv}},
+		HandshakeConfig:  Handshake,
+		VersionedPlugins: versioned,
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
 			opts = append(opts, grpc.MaxRecvMsgSize(MaxMessageSize), grpc.MaxSendMsgSize(MaxMessageSize))
 			return grpc.NewServer(opts...)
