@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,12 +34,12 @@ func New() *Notifier { return &Notifier{client: sdk.HTTPClient(15 * time.Second)
 
 // Schema describes the discord channel type.
 func (n *Notifier) Schema() sdk.Schema {
-	return sdk.Schema{Type: "discord", Label: "Discord", Fields: []sdk.Field{
+	return sdk.Schema{Type: "discord", Label: "Discord", Fields: append([]sdk.Field{
 		{Key: "webhook_url", Label: "Webhook URL", Type: sdk.FieldSecret, Required: true,
 			Help: "https://discord.com/api/webhooks/<id>/<token>, from the channel's Integrations settings"},
 		{Key: "username", Label: "Username", Type: sdk.FieldText,
 			Help: "name the messages are posted under; empty for the webhook's own name"},
-	}}
+	}, sdk.TemplateFields()...)}
 }
 
 type settings struct{ url, username string }
@@ -93,7 +94,8 @@ func (n *Notifier) Notify(ctx context.Context, cfg sdk.Settings, ev sdk.Event) e
 	if err != nil {
 		return sdk.Permanent(err)
 	}
-	e := embed{Title: truncate(escape(sdk.RenderTitle(ev)), maxTitle), Description: truncate(escape(sdk.RenderBody(ev)), maxDescription),
+	msg := sdk.Render(ctx, cfg, ev)
+	e := embed{Title: truncate(escape(msg.Title), maxTitle), Description: truncate(escape(msg.Body), maxDescription),
 		URL: ev.URL, Color: color(ev)}
 	if !ev.Time.IsZero() {
 		e.Timestamp = ev.Time.UTC().Format(time.RFC3339)
@@ -141,20 +143,10 @@ func rateLimited(resp *http.Response) error {
 	return sdk.RetryAfter(err, wait)
 }
 
-// color is the embed's colour for ev's level.
+// color is the embed's colour, sdk.Color as a number.
 func color(ev sdk.Event) int {
-	switch {
-	case ev.Test:
-		return 0x439fe0
-	case ev.Level == sdk.LevelCritical:
-		return 0xd50200
-	case ev.Level == sdk.LevelWarning:
-		return 0xde9e31
-	case ev.Level == sdk.LevelOK:
-		return 0x2eb886
-	default:
-		return 0x808080
-	}
+	c, _ := strconv.ParseInt(strings.TrimPrefix(sdk.Color(ev), "#"), 16, 32)
+	return int(c)
 }
 
 // escape makes Discord's markdown characters literal, so a metric like

@@ -53,7 +53,7 @@ func TestAlertAndRecoveryReachTheWebhook(t *testing.T) {
 		t.Fatal("bodies are not JSON")
 	}
 	e := alert.Embeds[0]
-	if !strings.HasPrefix(e.Title, `[CRITICAL] web01 cpu\_monitor.cpu\_percent 97.2 ≥ 95`) || e.Color != 0xd50200 ||
+	if !strings.HasPrefix(e.Title, `[CRITICAL] web01 cpu\_monitor.cpu\_percent 97.2 ≥ 95`) || e.Color != 0xd32f2f ||
 		e.URL != "https://hbd.example.com/hosts/web01" || e.Timestamp != "2026-12-01T03:48:20Z" ||
 		alert.Username != "hbd @everyone" || alert.AllowedMentions.Parse == nil || len(alert.AllowedMentions.Parse) != 0 {
 		t.Errorf("alert %s", reqs[0].Body)
@@ -61,7 +61,7 @@ func TestAlertAndRecoveryReachTheWebhook(t *testing.T) {
 	if !strings.Contains(e.Description, "Host: web01") {
 		t.Errorf("description %q", e.Description)
 	}
-	if r := recovery.Embeds[0]; !strings.HasPrefix(r.Title, "[RECOVERED]") || r.Color != 0x2eb886 {
+	if r := recovery.Embeds[0]; !strings.HasPrefix(r.Title, "[RECOVERED]") || r.Color != 0x2e7d32 {
 		t.Errorf("recovery %s", reqs[1].Body)
 	}
 }

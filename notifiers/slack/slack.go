@@ -45,7 +45,7 @@ func New() *Notifier { return &Notifier{client: sdk.HTTPClient(15 * time.Second)
 
 // Schema describes the slack channel type.
 func (n *Notifier) Schema() sdk.Schema {
-	return sdk.Schema{Type: "slack", Label: "Slack", Fields: []sdk.Field{
+	return sdk.Schema{Type: "slack", Label: "Slack", Fields: append([]sdk.Field{
 		{Key: "webhook_url", Label: "Incoming webhook URL", Type: sdk.FieldSecret,
 			Help: "https://hooks.slack.com/services/…; or leave empty and use a bot token"},
 		{Key: "token", Label: "Bot token", Type: sdk.FieldSecret,
@@ -54,7 +54,7 @@ func (n *Notifier) Schema() sdk.Schema {
 			Help: "with a bot token: channel ID (C0123456789) or #name the bot is a member of"},
 		{Key: "api_url", Label: "Web API URL", Type: sdk.FieldText, Default: DefaultAPIURL,
 			Help: "base of Slack's Web API for the bot token; change only for tests or proxies"},
-	}}
+	}, sdk.TemplateFields()...)}
 }
 
 // settings is a validated slack channel: url is where to post, token is
@@ -117,10 +117,10 @@ func (n *Notifier) Notify(ctx context.Context, cfg sdk.Settings, ev sdk.Event) e
 	if err != nil {
 		return sdk.Permanent(err)
 	}
-	title := sdk.RenderTitle(ev)
-	m := message{Channel: s.channel, Text: escape(title), Attachments: []attachment{{
-		Color: color(ev), Title: escape(title), TitleLink: ev.URL, Footer: "hbd",
-		Text: escape(truncate(sdk.RenderBody(ev), maxText)), TS: ev.Time.Unix(),
+	msg := sdk.Render(ctx, cfg, ev)
+	m := message{Channel: s.channel, Text: escape(msg.Title), Attachments: []attachment{{
+		Color: sdk.Color(ev), Title: escape(msg.Title), TitleLink: ev.URL, Footer: "hbd",
+		Text: escape(truncate(msg.Body, maxText)), TS: ev.Time.Unix(),
 	}}}
 	if ev.Time.IsZero() {
 		m.Attachments[0].TS = 0
@@ -173,24 +173,10 @@ func (n *Notifier) postMessage(req *http.Request) error {
 	return sdk.Permanent(sdk.WithReason(err, sdk.ReasonRejected))
 }
 
-// color is the attachment bar's colour for ev's level.
-func color(ev sdk.Event) string {
-	switch {
-	case ev.Test:
-		return "#439fe0"
-	case ev.Level == sdk.LevelCritical:
-		return "#d50200"
-	case ev.Level == sdk.LevelWarning:
-		return "#de9e31"
-	case ev.Level == sdk.LevelOK:
-		return "#2eb886"
-	default:
-		return "#808080"
-	}
-}
-
 // escape makes s literal text in Slack's mrkdwn: &, < and > are its only
-// control characters (links and mentions are written <…>).
+// control characters (links and mentions are written <…>). Titles and
+// bodies, from templates too, are text: a host name cannot mention
+// @channel or fake a link.
 var escape = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace
 
 func truncate(s string, max int) string {

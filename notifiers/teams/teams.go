@@ -34,10 +34,10 @@ func New() *Notifier { return &Notifier{client: sdk.HTTPClient(15 * time.Second)
 
 // Schema describes the teams channel type.
 func (n *Notifier) Schema() sdk.Schema {
-	return sdk.Schema{Type: "teams", Label: "Microsoft Teams", Fields: []sdk.Field{
+	return sdk.Schema{Type: "teams", Label: "Microsoft Teams", Fields: append([]sdk.Field{
 		{Key: "webhook_url", Label: "Workflow webhook URL", Type: sdk.FieldSecret, Required: true,
 			Help: "HTTP POST URL of the workflow's \"When a Teams webhook request is received\" trigger (it holds a signature)"},
-	}}
+	}, sdk.TemplateFields()...)}
 }
 
 func (n *Notifier) parse(cfg sdk.Settings) (string, error) {
@@ -64,13 +64,6 @@ type element struct {
 	Size   string    `json:"size,omitempty"`
 	Color  string    `json:"color,omitempty"`
 	Wrap   bool      `json:"wrap,omitempty"`
-	Facts  []fact    `json:"facts,omitempty"`
-	Items  []element `json:"items,omitempty"`
-}
-
-type fact struct {
-	Title string `json:"title"`
-	Value string `json:"value"`
 }
 
 type card struct {
@@ -102,7 +95,7 @@ func (n *Notifier) Notify(ctx context.Context, cfg sdk.Settings, ev sdk.Event) e
 		return sdk.Permanent(err)
 	}
 	body, err := json.Marshal(message{Type: "message", Attachments: []attachment{{
-		ContentType: "application/vnd.microsoft.card.adaptive", Content: newCard(ev)}}})
+		ContentType: "application/vnd.microsoft.card.adaptive", Content: newCard(sdk.Render(ctx, cfg, ev), ev)}}})
 	if err != nil {
 		return sdk.Permanent(fmt.Errorf("encode card: %w", err))
 	}
@@ -118,29 +111,14 @@ func (n *Notifier) Notify(ctx context.Context, cfg sdk.Settings, ev sdk.Event) e
 	return nil
 }
 
-// newCard lays ev out: a coloured title, the readable text, the facts and
-// a button to the host's page. Text goes in unescaped: Teams renders a
+// newCard lays ev out: a coloured title, the message and a button to the host's page. Text goes in unescaped: Teams renders a
 // small markdown subset in which hbd's texts (names like
 // cpu_monitor.cpu_percent, "[CRITICAL]") stay literal, and it shows
 // backslash escapes as typed.
-func newCard(ev sdk.Event) card {
+func newCard(msg sdk.Message, ev sdk.Event) card {
 	c := card{Schema: "http://adaptivecards.io/schemas/adaptive-card.json", Type: "AdaptiveCard", Version: "1.4"}
-	c.Body = append(c.Body, element{Type: "TextBlock", Text: sdk.RenderTitle(ev), Weight: "Bolder", Size: "Medium", Color: color(ev), Wrap: true})
-	text := strings.TrimSpace(ev.Text)
-	if ev.Test || text == "" {
-		text = strings.TrimSpace(strings.SplitN(sdk.RenderBody(ev), "\n", 2)[0])
-	}
-	c.Body = append(c.Body, element{Type: "TextBlock", Text: truncate(text, maxText), Wrap: true})
-	if !ev.Test || ev.Host != "" {
-		facts := []fact{{"Host", ev.Host}, {"Metric", ev.MetricPath}, {"Level", string(ev.Level)}}
-		if ev.Level != sdk.LevelUnknown {
-			facts = append(facts, fact{"Value", sdk.FormatValue(ev.Value)})
-		}
-		if !ev.Since.IsZero() {
-			facts = append(facts, fact{"Since", ev.Since.UTC().Format(time.RFC3339)})
-		}
-		c.Body = append(c.Body, element{Type: "FactSet", Facts: facts})
-	}
+	c.Body = append(c.Body, element{Type: "TextBlock", Text: msg.Title, Weight: "Bolder", Size: "Medium", Color: color(ev), Wrap: true})
+	c.Body = append(c.Body, element{Type: "TextBlock", Text: truncate(strings.TrimSpace(msg.Body), maxText), Wrap: true})
 	if ev.URL != "" {
 		c.Actions = []element{{Type: "Action.OpenUrl", Title: "Open in hbd", URL: ev.URL}}
 	}
@@ -150,14 +128,14 @@ func newCard(ev sdk.Event) card {
 // color is the Adaptive Card text colour for ev's level.
 func color(ev sdk.Event) string {
 	switch {
-	case ev.Test:
+	case ev.IsRecovery() || ev.Level == sdk.LevelOK:
+		return "Good"
+	case ev.EffectiveKind() == sdk.KindAcknowledged, ev.EffectiveKind() == sdk.KindTest:
 		return "Accent"
 	case ev.Level == sdk.LevelCritical:
 		return "Attention"
 	case ev.Level == sdk.LevelWarning:
 		return "Warning"
-	case ev.Level == sdk.LevelOK:
-		return "Good"
 	default:
 		return "Default"
 	}
