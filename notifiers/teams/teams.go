@@ -56,14 +56,14 @@ func (n *Notifier) Validate(cfg sdk.Settings) error {
 
 // element is an Adaptive Card element or action; unused keys stay out.
 type element struct {
-	Type   string    `json:"type"`
-	Text   string    `json:"text,omitempty"`
-	Title  string    `json:"title,omitempty"`
-	URL    string    `json:"url,omitempty"`
-	Weight string    `json:"weight,omitempty"`
-	Size   string    `json:"size,omitempty"`
-	Color  string    `json:"color,omitempty"`
-	Wrap   bool      `json:"wrap,omitempty"`
+	Type   string `json:"type"`
+	Text   string `json:"text,omitempty"`
+	Title  string `json:"title,omitempty"`
+	URL    string `json:"url,omitempty"`
+	Weight string `json:"weight,omitempty"`
+	Size   string `json:"size,omitempty"`
+	Color  string `json:"color,omitempty"`
+	Wrap   bool   `json:"wrap,omitempty"`
 }
 
 type card struct {
