@@ -28,8 +28,18 @@ import (
 const servePluginEnv = "HBD_SDK_TEST_SERVE_PLUGIN"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(servePluginEnv) == "1" {
+	switch os.Getenv(servePluginEnv) {
+	case "1":
 		sdk.Serve(testnotifier.New())
+		os.Exit(0)
+	case "v1":
+		// What a plugin built against an SDK before protocol 2 serves:
+		// one unversioned plugin set under handshake version 1.
+		cfg := pluginrpc.NotifierServeConfig(testnotifier.New(), os.Stderr)
+		cfg.Plugins = cfg.VersionedPlugins[1]
+		cfg.VersionedPlugins = nil
+		cfg.HandshakeConfig.ProtocolVersion = 1
+		plugin.Serve(cfg)
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
@@ -56,8 +66,15 @@ func (b *syncBuffer) String() string {
 // daemon launches a notifier binary.
 func startPluginProcess(t *testing.T) (*host.Client, *plugin.Client, *syncBuffer) {
 	t.Helper()
+	return startPluginProcessAs(t, "1")
+}
+
+// startPluginProcessAs is startPluginProcess with the value of
+// servePluginEnv: "1" for sdk.Serve, "v1" for a protocol 1 plugin.
+func startPluginProcessAs(t *testing.T, mode string) (*host.Client, *plugin.Client, *syncBuffer) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), servePluginEnv+"=1")
+	cmd.Env = append(os.Environ(), servePluginEnv+"="+mode)
 	hostLog := &syncBuffer{}
 	logger := hclog.New(&hclog.LoggerOptions{Name: "host", Output: hostLog, Level: hclog.Debug})
 	pc := plugin.NewClient(host.ClientConfig(cmd, logger))
@@ -294,4 +311,36 @@ func BenchmarkNotifyRoundTripProcess(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "notify/s")
+}
+
+// TestProtocolNegotiation: a plugin of this SDK speaks protocol 2 with the
+// daemon's client, one built before protocol 2 still works over protocol 1,
+// and a retry-after wish crosses the wire from a real plugin process.
+func TestProtocolNegotiation(t *testing.T) {
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Event-Id") == "slow" {
+			w.Header().Set("Retry-After", "3")
+			http.Error(w, "rate limited", http.StatusTooManyRequests)
+		}
+	}))
+	defer receiver.Close()
+	cfg := sdk.Config{"url": receiver.URL, "token": "tok"}
+	for mode, want := range map[string]int{"1": host.ProtocolVersion, "v1": host.MinProtocolVersion} {
+		c, _, hostLog := startPluginProcessAs(t, mode)
+		if got := c.ProtocolVersion(); got != want {
+			t.Errorf("plugin mode %s: negotiated protocol %d, want %d", mode, got, want)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		if err := c.Notify(ctx, cfg, sdk.Event{ID: "ok", Kind: sdk.KindFiring, Level: sdk.LevelCritical}); err != nil {
+			t.Errorf("plugin mode %s: Notify = %v\n%s", mode, err, hostLog)
+		}
+		err := c.Notify(ctx, cfg, sdk.Event{ID: "slow", Level: sdk.LevelCritical})
+		cancel()
+		if d, ok := sdk.RetryAfterOf(err); !ok || d != 3*time.Second || sdk.IsPermanent(err) {
+			t.Errorf("plugin mode %s: Notify against a 429 with Retry-After 3 = %v (wait %v, %v), want retryable after 3s", mode, err, d, ok)
+		}
+	}
+	if host.ProtocolVersion != pluginrpc.ProtocolVersion || host.MinProtocolVersion != 1 {
+		t.Errorf("protocol versions: host %d..%d", host.MinProtocolVersion, host.ProtocolVersion)
+	}
 }

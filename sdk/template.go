@@ -174,13 +174,19 @@ func parseTemplate(name, src string) (*template.Template, error) {
 	if err != nil {
 		return nil, cleanTemplateError(err)
 	}
+	calls := map[string][]string{}
 	for _, tt := range t.Templates() {
 		if tt.Tree == nil {
 			continue
 		}
-		if err := checkNodes(tt.Root); err != nil {
+		var called []string
+		if err := checkNodes(tt.Root, &called); err != nil {
 			return nil, err
 		}
+		calls[tt.Name()] = called
+	}
+	if err := checkCalls(name, calls); err != nil {
+		return nil, err
 	}
 	templateCache.Lock()
 	if len(templateCache.m) >= templateCacheMax {
@@ -195,36 +201,81 @@ func parseTemplate(name, src string) (*template.Template, error) {
 // for a very long time.
 var errRange = errors.New("range is not available in notification templates")
 
-// checkNodes refuses range actions anywhere in the tree.
-func checkNodes(n parse.Node) error {
+// checkNodes refuses range actions anywhere in the tree and appends the
+// names of the templates it calls to called.
+func checkNodes(n parse.Node, called *[]string) error {
 	switch n := n.(type) {
 	case *parse.ListNode:
 		if n == nil {
 			return nil
 		}
 		for _, c := range n.Nodes {
-			if err := checkNodes(c); err != nil {
+			if err := checkNodes(c, called); err != nil {
 				return err
 			}
 		}
 	case *parse.RangeNode:
 		return errRange
 	case *parse.IfNode:
-		return checkBranch(&n.BranchNode)
+		return checkBranch(&n.BranchNode, called)
 	case *parse.WithNode:
-		return checkBranch(&n.BranchNode)
+		return checkBranch(&n.BranchNode, called)
+	case *parse.TemplateNode:
+		*called = append(*called, n.Name)
 	}
 	return nil
 }
 
-func checkBranch(b *parse.BranchNode) error {
-	if err := checkNodes(b.List); err != nil {
+func checkBranch(b *parse.BranchNode, called *[]string) error {
+	if err := checkNodes(b.List, called); err != nil {
 		return err
 	}
 	if b.ElseList != nil {
-		return checkNodes(b.ElseList)
+		return checkNodes(b.ElseList, called)
 	}
 	return nil
+}
+
+// maxTemplateCalls bounds how many template invocations one rendering may
+// make, counted statically over every branch.
+const maxTemplateCalls = 1000
+
+var (
+	errTemplateCycle = errors.New("a template may not call itself, directly or through others")
+	errTemplateCalls = fmt.Errorf("more than %d template calls", maxTemplateCalls)
+)
+
+// checkCalls refuses call cycles (which text/template would follow to a
+// depth of 100000) and call trees with more than maxTemplateCalls calls
+// (which nested templates multiply).
+func checkCalls(root string, calls map[string][]string) error {
+	memo := map[string]int{}
+	active := map[string]bool{}
+	var count func(name string) (int, error)
+	count = func(name string) (int, error) {
+		if n, ok := memo[name]; ok {
+			return n, nil
+		}
+		if active[name] {
+			return 0, errTemplateCycle
+		}
+		active[name] = true
+		defer delete(active, name)
+		total := 1
+		for _, c := range calls[name] {
+			n, err := count(c)
+			if err != nil {
+				return 0, err
+			}
+			if total += n; total > maxTemplateCalls {
+				return 0, errTemplateCalls
+			}
+		}
+		memo[name] = total
+		return total, nil
+	}
+	_, err := count(root)
+	return err
 }
 
 // execTemplate renders src with data, bounded to MaxRenderedLen bytes.

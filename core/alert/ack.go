@@ -10,7 +10,9 @@ import (
 )
 
 // Ack acknowledges a host's non-OK metric on behalf of user by: renotify
-// stops until the level changes. It returns ErrUnknownMetric or
+// stops until the level changes, and the first acknowledgement of a
+// notified problem sends a KindAcknowledged event (unless the metric is
+// silenced or flapping). It returns ErrUnknownMetric or
 // ErrNotAlerting when there is nothing to acknowledge.
 func (e *Evaluator) Ack(ctx context.Context, host, metric, by string) (Status, error) {
 	hs := e.hostState(host, false)
@@ -27,11 +29,19 @@ func (e *Evaluator) Ack(ctx context.Context, host, metric, by string) (Status, e
 		hs.mu.Unlock()
 		return Status{}, ErrNotAlerting
 	}
+	already := st.ack
 	st.ack, st.ackBy = true, by
 	e.episodeAcked(st)
+	now := e.now()
+	// The channels that were told of the problem are told it is being
+	// handled, once (a second acknowledgement only changes who).
+	var out outbox
+	if !already && st.count > 0 && !st.flapping && !e.silenced(st, now) {
+		e.notify(st, KindAcknowledged, st.prevLevel, now, &out)
+	}
 	e.save(st)
-	view := e.status(st, e.now())
-	hs.mu.Unlock()
+	view := e.status(st, now)
+	e.release(hs, &out)
 	// Through the pending queue, so an older queued row of this state can
 	// never overwrite the acknowledgement.
 	if err := e.flush(ctx, false, true); err != nil {

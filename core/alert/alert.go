@@ -43,6 +43,9 @@ const (
 	// KindFlapping: the metric started flapping; its flips are not
 	// notified until it is stable again.
 	KindFlapping = "flapping"
+	// KindAcknowledged: a user acknowledged the problem (Event.AckBy);
+	// reminders stop until the level changes.
+	KindAcknowledged = "acknowledged"
 )
 
 // Event is one notification the evaluator wants delivered.
@@ -64,8 +67,15 @@ type Event struct {
 	// Since is when the current level began; Time when the event was made.
 	Since time.Time
 	Time  time.Time
-	// Kind is KindChange, KindRenotify, KindRecovery or KindFlapping.
+	// Kind is KindChange, KindRenotify, KindRecovery, KindFlapping or
+	// KindAcknowledged.
 	Kind string
+	// Threshold is the configured limit of the level (for a recovery the
+	// WARNING limit, else the CRITICAL one) and Comparison its operator,
+	// ">=" or "<="; Comparison is "" when no threshold applies
+	// (heartbeats, UNKNOWN, a metric without a rule).
+	Threshold  float64
+	Comparison string
 	// EpisodeStart is when the alert episode this event belongs to began:
 	// the moment the metric left OK. A recovery carries the start of the
 	// episode it ends. Deliveries are counted per (host, metric,
@@ -84,6 +94,9 @@ type Event struct {
 	// including this one.
 	NotificationCount int
 	Acknowledged      bool
+	// AckBy is who acknowledged the problem ("" when nobody did, or in
+	// open mode).
+	AckBy string
 }
 
 // Sink receives notification events. AlertEvent is called from the

@@ -296,20 +296,37 @@ func TestRenotifyEveryIntervalUntilAcknowledged(t *testing.T) {
 	if err != nil || !s.Acknowledged || s.AcknowledgedBy != "alice" {
 		t.Fatalf("ack: %+v %v", s, err)
 	}
+	// The channels hear once that someone handles it.
+	if ev := h.rec.last(); ev.Kind != KindAcknowledged || ev.AckBy != "alice" || !ev.Acknowledged ||
+		ev.Threshold != 90 || ev.Comparison != ">=" || ev.NotificationCount != 4 {
+		t.Fatalf("acknowledgement event %+v", ev)
+	}
+	if got := h.rec.take(); !eq(got, []string{"CRITICAL/acknowledged"}) {
+		t.Fatalf("events of the acknowledgement %v", got)
+	}
+	if _, err := h.ev.Ack(ctx, "web01", cpu, "bob"); err != nil {
+		t.Fatal(err)
+	}
 	h.sweep(3 * time.Hour)
 	if got := h.rec.take(); len(got) != 0 {
-		t.Fatalf("acknowledged alert renotified: %v", got)
+		t.Fatalf("acknowledged alert renotified (or acknowledged twice): %v", got)
 	}
 	// A level change clears the acknowledgement.
 	h.push("web01", cpu, 85)
 	if s := h.state("web01", cpu); s.Acknowledged || s.Level != level.Warning {
 		t.Fatalf("after change: %+v", s)
 	}
+	if ev := h.rec.last(); ev.Threshold != 80 || ev.Comparison != ">=" {
+		t.Fatalf("WARNING event threshold %v %q, want >= 80", ev.Threshold, ev.Comparison)
+	}
 	h.sweep(time.Hour)
 	if got := h.rec.take(); !eq(got, []string{"WARNING/change", "WARNING/renotify"}) {
 		t.Fatalf("events %v", got)
 	}
 	h.push("web01", cpu, 10)
+	if ev := h.rec.last(); ev.Kind != KindRecovery || ev.Threshold != 80 || ev.Comparison != ">=" {
+		t.Fatalf("recovery event %+v, want the WARNING limit >= 80", ev)
+	}
 	if _, err := h.ev.Ack(ctx, "web01", cpu, "alice"); !errors.Is(err, ErrNotAlerting) {
 		t.Fatalf("ack of OK: %v", err)
 	}

@@ -369,7 +369,11 @@ func (e *Evaluator) eventOf(st *state, kind string, prev level.Level, now time.T
 		episode = st.lastEpisode
 	}
 	since := fromUnix(st.since)
+	limit, cmp := thresholdOf(st)
 	return Event{
+		Threshold:         limit,
+		Comparison:        cmp,
+		AckBy:             st.ackBy,
 		ID:                fmt.Sprintf("%s/%s/%d/%d", st.host, st.metric, since.UnixNano(), st.count),
 		Host:              st.host,
 		MetricPath:        st.metric,
@@ -385,6 +389,29 @@ func (e *Evaluator) eventOf(st *state, kind string, prev level.Level, now time.T
 		NotificationCount: st.count,
 		Acknowledged:      st.ack,
 	}
+}
+
+// thresholdOf returns the limit an event of st reports and its operator
+// (">=" or "<="): the limit of the current level, for OK the WARNING limit
+// (else the CRITICAL one). The operator is "" without a rule, for heartbeat
+// metrics and for UNKNOWN.
+func thresholdOf(st *state) (float64, string) {
+	if st.rule == nil || st.heartbeat || st.level == level.Unknown {
+		return 0, ""
+	}
+	lim := limitOf(st.rule, st.level)
+	if st.level == level.OK {
+		if lim = st.rule.th.Warning; lim == nil {
+			lim = st.rule.th.Critical
+		}
+	}
+	if lim == nil {
+		return 0, ""
+	}
+	if st.rule.th.Below {
+		return *lim, "<="
+	}
+	return *lim, ">="
 }
 
 // timeOf is fromUnix with 0 as the zero time.

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"reflect"
 	"strings"
 	"sync/atomic"
@@ -32,6 +33,12 @@ import (
 //     return soon after its context ends);
 //   - Notify under a restricted destination policy ([sdk.Destinations])
 //     refuses to reach its (local) service, as [sdk.HTTPClient] does;
+//   - event IDs are opaque: every event Conformance sends has an ID with
+//     "/", spaces and non-ASCII characters (one also "%", "?" and "#"), and
+//     a notifier that puts such an ID into a URL path unescaped (instead of
+//     [sdk.SafeID](ev.ID)), or that fails for such an ID where it succeeds
+//     for a plain one, fails the check;
+//   - Notify does not panic for an event of any kind ([sdk.SampleEvent]);
 //   - the same notifier served over the real gRPC plumbing ([Start]) reports
 //     the same schema, validation results and error classes.
 //
@@ -188,6 +195,52 @@ func Conformance(t *testing.T, n sdk.Notifier, valid sdk.Config) {
 			}
 		})
 	}
+
+	if len(urlKeys) > 0 {
+		t.Run("event ids stay out of url paths", func(t *testing.T) {
+			rec := NewReceiver(t)
+			rec.Respond(http.StatusOK, "{}")
+			cfg := withSecrets(redirect(valid.WithDefaults(schema), urlKeys, rec.URL))
+			send := func(id string) ([]Request, error) {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				before := len(rec.Requests())
+				ev := conformanceEvent()
+				ev.ID = id
+				err := Notify(ctx, n, cfg, ev)
+				return rec.Requests()[before:], err
+			}
+			_, plainErr := send("sdktest-plain-id-1")
+			for _, id := range awkwardIDs {
+				reqs, err := send(id)
+				if plainErr == nil && err != nil {
+					t.Errorf("Notify fails for the event ID %q but not for a plain one: %v (treat Event.ID as opaque; use sdk.SafeID(ev.ID) in URLs)", id, err)
+				}
+				for _, r := range reqs {
+					if rawIDInPath(r.RawPath, id) {
+						t.Errorf("Notify put the raw event ID %q into the URL path %q: use sdk.SafeID(ev.ID)", id, r.RawPath)
+					}
+				}
+			}
+		})
+	}
+
+	t.Run("every event kind", func(t *testing.T) {
+		cfg := withSecrets(valid)
+		if len(urlKeys) > 0 {
+			rec := NewReceiver(t)
+			rec.Respond(http.StatusOK, "{}")
+			cfg = withSecrets(redirect(valid.WithDefaults(schema), urlKeys, rec.URL))
+		}
+		for _, k := range sdk.Kinds {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err := Notify(ctx, n, cfg, sdk.SampleEvent(k))
+			cancel()
+			if err != nil && strings.Contains(err.Error(), "panic") {
+				t.Errorf("Notify of a %s event: %v", k, err)
+			}
+		}
+	})
 
 	t.Run("over grpc", func(t *testing.T) {
 		h := Start(t, n)
@@ -356,12 +409,47 @@ func closedAddr(t *testing.T) string {
 	return addr
 }
 
+// awkwardIDs are event IDs as opaque as the daemon may send: "/",
+// spaces, non-ASCII, and characters with a meaning in URLs.
+var awkwardIDs = []string{
+	"sdktest/web 01/zürich ünï/1",
+	"sdktest/a%2Fb?c=d&e#f/2",
+}
+
+// rawIDInPath reports whether id, which holds "/", went into the escaped
+// request path rawPath unescaped: its first part as a whole segment
+// followed by (the start of) its second part as the next one. Escaped, the
+// ID is a single segment; through sdk.SafeID it does not appear at all.
+func rawIDInPath(rawPath, id string) bool {
+	first, rest, _ := strings.Cut(id, "/")
+	next, _, _ := strings.Cut(rest, "/")
+	segs := strings.Split(rawPath, "/")
+	for i := 0; i+1 < len(segs); i++ {
+		if unescapeSegment(segs[i]) != first || segs[i+1] == "" {
+			continue
+		}
+		if strings.HasPrefix(next, segs[i+1]) || strings.HasPrefix(next, unescapeSegment(segs[i+1])) {
+			return true
+		}
+	}
+	return false
+}
+
+func unescapeSegment(s string) string {
+	if dec, err := url.PathUnescape(s); err == nil {
+		return dec
+	}
+	return s
+}
+
 func conformanceEvent() sdk.Event {
 	now := time.Now()
 	return sdk.Event{
-		ID: "sdktest-event-1", Channel: "sdktest", Host: "web01", MetricPath: "cpu_monitor.cpu_percent",
-		Level: sdk.LevelCritical, PreviousLevel: sdk.LevelWarning, Value: 95.5,
-		Since: now.Add(-5 * time.Minute), Time: now, Message: "cpu_percent 95.5 >= 90", NotificationCount: 1,
+		ID: awkwardIDs[0], Kind: sdk.KindFiring, Channel: "sdktest", Host: "web01", Owner: "alice",
+		MetricPath: "cpu_monitor.cpu_percent", Level: sdk.LevelCritical, PreviousLevel: sdk.LevelWarning,
+		Value: 95.5, Threshold: 90, Comparison: ">=",
+		Since: now.Add(-5 * time.Minute), Time: now, NotificationCount: 1,
 		Text: "web01 cpu_monitor.cpu_percent 95.5 ≥ 90 (CRITICAL) for 3 samples", EpisodeStart: now.Add(-10 * time.Minute),
+		URL: "https://hbd.example.com/hosts/web01",
 	}
 }

@@ -15,6 +15,8 @@ type Request struct {
 	// Path and Query are the request URL's path and decoded query.
 	Path  string
 	Query url.Values
+	// RawPath is the path as sent, still escaped ("/rooms/a%2Fb/send").
+	RawPath string
 	// Header holds the request headers.
 	Header http.Header
 	// Body is the raw request body.
@@ -77,7 +79,7 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(req.Body, 16<<20))
 	r.mu.Lock()
 	r.reqs = append(r.reqs, Request{
-		Method: req.Method, Path: req.URL.Path, Query: req.URL.Query(),
+		Method: req.Method, Path: req.URL.Path, Query: req.URL.Query(), RawPath: req.URL.EscapedPath(),
 		Header: req.Header.Clone(), Body: body,
 	})
 	status, answer := r.status, r.body
