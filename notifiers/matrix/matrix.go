@@ -47,7 +47,7 @@ func (n *Notifier) Schema() sdk.Schema {
 			Help: "!…:server ID of a room the user has joined"},
 		{Key: "msgtype", Label: "Message type", Type: sdk.FieldChoice, Default: "m.text",
 			Options: []sdk.Option{{Value: "m.text", Label: "text"}, {Value: "m.notice", Label: "notice (bot message, quieter)"}},
-			Help: "m.text notifies like a person's message; m.notice is shown as a bot's"},
+			Help:    "m.text notifies like a person's message; m.notice is shown as a bot's"},
 	}, sdk.TemplateFields()...)}
 }
 
