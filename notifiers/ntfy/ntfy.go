@@ -1,7 +1,7 @@
-// Package ntfy is an example third-party hbd notifier: it publishes alerts to
-// an ntfy server (https://ntfy.sh or a self-hosted one). It is built against
-// the hbd SDK module only, exactly as a notifier outside the hbd repository
-// would be.
+// Package ntfy publishes hbd alerts to an ntfy server (https://ntfy.sh or a
+// self-hosted one). Like every notifier under notifiers/, it is built
+// against the hbd SDK module only, exactly as a notifier outside the hbd
+// repository would be.
 package ntfy
 
 import (
@@ -49,7 +49,7 @@ func New() *Notifier { return &Notifier{client: sdk.HTTPClient(15 * time.Second)
 
 // Schema describes the ntfy channel type.
 func (n *Notifier) Schema() sdk.Schema {
-	return sdk.Schema{Type: "ntfy", Label: "ntfy", Fields: []sdk.Field{
+	return sdk.Schema{Type: "ntfy", Label: "ntfy", Fields: append([]sdk.Field{
 		{Key: "server_url", Label: "Server URL", Type: sdk.FieldText, Default: DefaultServerURL,
 			Help: "Base URL of the ntfy server"},
 		{Key: "topic", Label: "Topic", Type: sdk.FieldText, Required: true,
@@ -58,7 +58,7 @@ func (n *Notifier) Schema() sdk.Schema {
 			Help: "ntfy access token (tk_...) for protected topics"},
 		{Key: "priority", Label: "Priority", Type: sdk.FieldNumber,
 			Help: "1 (min) to 5 (max) for problem alerts; empty maps CRITICAL to 5, WARNING to 4, UNKNOWN to 3; recoveries are sent at 2"},
-	}}
+	}, sdk.TemplateFields()...)}
 }
 
 // settings is a validated ntfy channel configuration.
@@ -102,14 +102,16 @@ type message struct {
 }
 
 // Notify publishes ev. A rejected token or topic (4xx) is a permanent
-// error; rate limiting, 5xx and network failures are retried by hbd.
+// error; rate limiting (waiting as long as a Retry-After header asks), 5xx
+// and network failures are retried by hbd.
 func (n *Notifier) Notify(ctx context.Context, cfg sdk.Settings, ev sdk.Event) error {
 	s, err := n.parse(cfg)
 	if err != nil {
 		return sdk.Permanent(err)
 	}
+	msg := sdk.Render(ctx, cfg, ev)
 	body, err := json.Marshal(message{
-		Topic: s.topic, Title: sdk.RenderTitle(ev), Message: sdk.RenderBody(ev),
+		Topic: s.topic, Title: msg.Title, Message: msg.Body,
 		Priority: s.priorityFor(ev), Tags: tags(ev), Click: ev.URL,
 	})
 	if err != nil {
@@ -151,8 +153,13 @@ func (s settings) priorityFor(ev sdk.Event) int {
 
 // tags returns ntfy emoji tags for ev's level.
 func tags(ev sdk.Event) []string {
-	if ev.Test {
+	switch ev.EffectiveKind() {
+	case sdk.KindTest:
 		return []string{"test_tube"}
+	case sdk.KindAcknowledged:
+		return []string{"eyes"}
+	case sdk.KindFlapping:
+		return []string{"repeat"}
 	}
 	switch ev.Level {
 	case sdk.LevelCritical:

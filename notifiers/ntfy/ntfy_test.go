@@ -7,9 +7,11 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/hbdmon/hbd/notifiers/internal/fakeapi"
 	"github.com/hbdmon/hbd/sdk"
 	"github.com/hbdmon/hbd/sdk/sdktest"
 )
@@ -125,5 +127,55 @@ func TestPublishOverPluginProtocol(t *testing.T) {
 	}
 	if len(r.Requests()) != 1 {
 		t.Fatalf("receiver got %d requests", len(r.Requests()))
+	}
+}
+
+// ntfyAPI imitates an ntfy server's JSON publishing: POST / with the topic
+// in the body, an access token as Authorization: Bearer, errors as
+// {"code", "http", "error"}.
+func ntfyAPI(t *testing.T) *fakeapi.Server {
+	return fakeapi.New(t, func(r fakeapi.Request) fakeapi.Answer {
+		var m message
+		switch {
+		case r.Path != "/" || r.Method != http.MethodPost:
+			return fakeapi.JSON(http.StatusNotFound, `{"code":40401,"http":404,"error":"page not found"}`)
+		case r.Header.Get("Authorization") != "Bearer tk_abc123":
+			return fakeapi.JSON(http.StatusUnauthorized, `{"code":40101,"http":401,"error":"unauthorized"}`)
+		case r.JSON(&m) != nil || !topicPattern.MatchString(m.Topic):
+			return fakeapi.JSON(http.StatusBadRequest, `{"code":40009,"http":400,"error":"invalid request: topic invalid"}`)
+		case m.Topic != "hbd-alerts":
+			return fakeapi.JSON(http.StatusForbidden, `{"code":40301,"http":403,"error":"forbidden"}`)
+		}
+		return fakeapi.JSON(http.StatusOK, `{"id":"sPs71M8A2T","time":1796096900,"event":"message","topic":"hbd-alerts"}`)
+	})
+}
+
+func TestNotifyClassifiesTheServersFailures(t *testing.T) {
+	s := ntfyAPI(t)
+	cfg := sdk.Config{"server_url": s.URL, "topic": "hbd-alerts", "token": "tk_abc123"}
+	fakeapi.CheckFailures(t, New(), s, cfg, fakeapi.Alert(), []fakeapi.Failure{
+		{Name: "rate limited", Answer: fakeapi.Answer{Status: http.StatusTooManyRequests, Header: map[string]string{"Retry-After": "3"},
+			Body: `{"code":42901,"http":429,"error":"limit reached: too many requests"}`}, RetryAfter: 3 * time.Second, Quote: "too many requests"},
+		{Name: "server error", Answer: fakeapi.JSON(http.StatusInternalServerError, `{"code":50001,"http":500,"error":"internal server error"}`), Quote: "internal server error"},
+	})
+	for quote, set := range map[string]sdk.Config{"unauthorized": {"token": "tk_revoked"}, "forbidden": {"topic": "other"}} {
+		c := maps.Clone(cfg)
+		maps.Copy(c, set)
+		if err := sdktest.Notify(context.Background(), New(), c, fakeapi.Alert()); !sdk.IsPermanent(err) || !strings.Contains(err.Error(), quote) {
+			t.Errorf("%s: Notify = %v, want a permanent error quoting ntfy", quote, err)
+		}
+	}
+}
+
+func TestAlertAndRecoveryOverPluginProtocol(t *testing.T) {
+	s := ntfyAPI(t)
+	reqs := fakeapi.OverPlugin(t, New(), s, sdk.Config{"server_url": s.URL, "topic": "hbd-alerts", "token": "tk_abc123"})
+	var a, r message
+	if len(reqs) != 2 || reqs[0].JSON(&a) != nil || reqs[1].JSON(&r) != nil {
+		t.Fatalf("requests %+v", reqs)
+	}
+	if !strings.Contains(a.Title, "97.2 ≥ 95") || a.Click != "https://hbd.example.com/hosts/web01" || a.Priority != 5 ||
+		!strings.HasPrefix(r.Title, "[RECOVERED]") || r.Priority != 2 {
+		t.Errorf("alert %+v, recovery %+v", a, r)
 	}
 }
