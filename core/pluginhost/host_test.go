@@ -421,3 +421,30 @@ func TestPluginsDirWritableByOthersIsRefused(t *testing.T) {
 		t.Fatal("binary in a sticky plugins_dir refused")
 	}
 }
+
+// TestEveryBuiltInNotifierRunsAsAPlugin builds every notifier under
+// notifiers/, installs them together and checks that each starts as a
+// real plugin process and registers the type named after its directory,
+// with a schema the host accepts.
+func TestEveryBuiltInNotifierRunsAsAPlugin(t *testing.T) {
+	pkgs := pht.BuiltIn(t)
+	if len(pkgs) < 12 {
+		t.Fatalf("%d built-in notifiers, want at least 12: %v", len(pkgs), pkgs)
+	}
+	h, logs := startHost(t, pht.Dir(t, pkgs...), nil)
+	eventually(t, "every built-in type", 60*time.Second, func() bool { return len(h.Types()) == len(pkgs) })
+	for _, pkg := range pkgs {
+		typ := filepath.Base(filepath.Dir(filepath.Dir(pkg)))
+		schema, ok := h.Schema(typ)
+		if !ok {
+			t.Errorf("%s: type %q not registered; logs:\n%s", pkg, typ, logs)
+			continue
+		}
+		if err := schema.Check(); err != nil || schema.Label == "" {
+			t.Errorf("%s: schema %+v: %v", typ, schema, err)
+		}
+		if pidOf(h, typ) == 0 {
+			t.Errorf("%s: no running process", typ)
+		}
+	}
+}

@@ -30,6 +30,24 @@ const (
 	Email    = "./notifiers/email/cmd/hbd-notifier-email"
 )
 
+// BuiltIn returns the packages of every notifier main in this repository,
+// notifiers/<name>/cmd/hbd-notifier-<name> (the ones `make build`
+// installs), sorted.
+func BuiltIn(t testing.TB) []string {
+	t.Helper()
+	root := testutil.RepoRoot(t)
+	mains, err := filepath.Glob(filepath.Join(root, "notifiers", "*", "cmd", "hbd-notifier-*"))
+	if err != nil || len(mains) == 0 {
+		t.Fatalf("no notifier mains under %s/notifiers: %v", root, err)
+	}
+	pkgs := make([]string, len(mains))
+	for i, m := range mains {
+		rel, _ := filepath.Rel(root, m)
+		pkgs[i] = "./" + filepath.ToSlash(rel)
+	}
+	return pkgs
+}
+
 // Install builds pkg (once per test binary) and installs it into dir as
 // name the way an operator should: write a temporary file, then rename it
 // into place. It returns the installed path.
