@@ -86,6 +86,11 @@ type Config struct {
 	// connect (see Destinations).
 	ChannelDestinations Destinations `koanf:"channel_destinations"`
 
+	// PublicURL is the address people reach the web UI at, e.g.
+	// "https://hbd.example.com" (no trailing slash): notifications link
+	// to the alert's host page under it. Empty: no links.
+	PublicURL string `koanf:"public_url"`
+
 	// MetricsToken, when set, lets a scraper read /metrics with
 	// "Authorization: Bearer <token>" without a user session.
 	MetricsToken Secret `koanf:"metrics_token"`

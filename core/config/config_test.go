@@ -158,3 +158,27 @@ func TestMissingFile(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestPublicURL(t *testing.T) {
+	base := "watchhosts:\n  web01:\n    key: " + goodKey + "\n"
+	for in, want := range map[string]string{
+		"https://hbd.example.com/":     "https://hbd.example.com",
+		"http://10.0.0.5:50004":        "http://10.0.0.5:50004",
+		"https://example.com/hbd/":     "https://example.com/hbd",
+		"ftp://hbd.example.com":        "",
+		"hbd.example.com":              "",
+		"https://u:p@hbd.example.com":  "",
+		"https://hbd.example.com/?x=1": "",
+		"https://hbd.example.com/#top": "",
+	} {
+		cfg, err := Load(write(t, base+"public_url: \""+in+"\"\n"), []string{})
+		switch {
+		case want == "" && (err == nil || !strings.Contains(err.Error(), "public_url")):
+			t.Errorf("public_url %q: err %v, want an error naming the key", in, err)
+		case want != "" && err != nil:
+			t.Errorf("public_url %q: %v", in, err)
+		case want != "" && cfg.PublicURL != want:
+			t.Errorf("public_url %q = %q, want %q", in, cfg.PublicURL, want)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package config
 import (
 	"crypto/tls"
 	"fmt"
+	"net/url"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -101,6 +102,14 @@ func (c *Config) validate() error {
 				return bad(key, "%q is not a network (e.g. 10.0.0.0/8) or an address", e)
 			}
 		}
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+			u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(c.PublicURL, " \t\r\n") {
+			return bad("public_url", "must be an http:// or https:// URL without user, query or fragment, e.g. https://hbd.example.com")
+		}
+		c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	}
 	if c.MetricsToken != "" && len(c.MetricsToken) < MinKeyBytes {
 		return bad("metrics_token", "must be at least %d bytes", MinKeyBytes)

@@ -26,7 +26,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -86,6 +88,7 @@ type Subscribers interface {
 const (
 	DefaultRetryBase      = 2 * time.Second
 	DefaultRetryMax       = 5 * time.Minute
+	DefaultRetryAfterMax  = 15 * time.Minute
 	DefaultMaxAttempts    = 10
 	DefaultAttemptTimeout = 30 * time.Second
 	DefaultQueueLimit     = 1000
@@ -116,12 +119,17 @@ type Options struct {
 	// alert's host, and checks each pair when routing: the user must still
 	// be allowed to see the channel (see Route).
 	Subscribers Subscribers
-	// PublicURL is the web UI's base URL for links in notifications
-	// (e.g. "https://hbd.example.com"); empty leaves them out.
+	// PublicURL, when set, replaces the configuration's public_url as the
+	// web UI's base URL for links in notifications (e.g.
+	// "https://hbd.example.com").
 	PublicURL string
 
-	RetryBase      time.Duration // delay after the first failed attempt; doubles after each
-	RetryMax       time.Duration // cap of the delay
+	RetryBase time.Duration // delay after the first failed attempt; doubles after each
+	RetryMax  time.Duration // cap of the delay
+	// RetryAfterMax bounds the wait a notifier may ask for with
+	// sdk.RetryAfter (a service's 429 or 503 with Retry-After): the next
+	// attempt comes after max(backoff, min(asked, RetryAfterMax)).
+	RetryAfterMax  time.Duration
 	MaxAttempts    int           // attempts before giving up
 	AttemptTimeout time.Duration // bound of one attempt
 	QueueLimit     int           // pending deliveries per channel; the oldest is dropped beyond
@@ -173,6 +181,7 @@ func New(opts Options) (*Dispatcher, error) {
 	}
 	def(&opts.RetryBase, DefaultRetryBase)
 	def(&opts.RetryMax, DefaultRetryMax)
+	def(&opts.RetryAfterMax, DefaultRetryAfterMax)
 	def(&opts.AttemptTimeout, DefaultAttemptTimeout)
 	def(&opts.CloseGrace, DefaultCloseGrace)
 	if opts.MaxAttempts <= 0 {
@@ -403,8 +412,13 @@ func (d *Dispatcher) event(a alert.Event) sdk.Event {
 		msg = "flapping: level changes are not notified until it settles"
 	case alert.KindRenotify:
 		msg = "still " + string(a.Level)
+	case alert.KindAcknowledged:
+		msg = "acknowledged"
+		if a.AckBy != "" {
+			msg += " by " + a.AckBy
+		}
 	}
-	if a.Acknowledged {
+	if a.Acknowledged && a.Kind != alert.KindAcknowledged {
 		msg = joinMsg(msg, "acknowledged")
 	}
 	// The Text says what the Detail says, in words.
@@ -415,15 +429,55 @@ func (d *Dispatcher) event(a alert.Event) sdk.Event {
 	if start.IsZero() {
 		start = a.Since
 	}
+	cfg := d.opts.Config()
 	ev := sdk.Event{
-		ID: id, Host: a.Host, MetricPath: a.MetricPath, Level: a.Level, PreviousLevel: a.PreviousLevel,
-		Value: a.Value, Since: a.Since, Time: t, Message: msg, NotificationCount: a.NotificationCount,
+		ID: id, Kind: eventKind(a), Host: a.Host, MetricPath: a.MetricPath, Level: a.Level, PreviousLevel: a.PreviousLevel,
+		Value: a.Value, Threshold: a.Threshold, Comparison: a.Comparison, Owner: cfg.Watchhosts[a.Host].Owner,
+		Since: a.Since, Time: t, Message: msg, NotificationCount: a.NotificationCount,
 		Text: a.Text, EpisodeStart: start,
 	}
-	if d.opts.PublicURL != "" {
-		ev.URL = d.opts.PublicURL + "/alerts"
+	public := d.opts.PublicURL
+	if public == "" {
+		public = cfg.PublicURL
 	}
+	ev.URL = HostURL(public, a.Host, a.MetricPath)
 	return ev
+}
+
+// eventKind maps the evaluator's kind to the SDK's.
+func eventKind(a alert.Event) sdk.Kind {
+	switch a.Kind {
+	case alert.KindRenotify:
+		return sdk.KindRenotify
+	case alert.KindRecovery:
+		return sdk.KindResolved
+	case alert.KindFlapping:
+		return sdk.KindFlapping
+	case alert.KindAcknowledged:
+		return sdk.KindAcknowledged
+	case alert.KindChange:
+		if a.Level == level.OK {
+			return sdk.KindResolved // settled at OK after flapping
+		}
+		return sdk.KindFiring
+	}
+	return ""
+}
+
+// HostURL returns the link to host's page in the web UI under public (the
+// public_url setting, without trailing slash): the host's plugin values,
+// with metricPath's plugin and metric selected when it is a plugin
+// metric. "" when public is "".
+func HostURL(public, host, metricPath string) string {
+	if public == "" {
+		return ""
+	}
+	q := url.Values{"host": {host}}
+	if plugin, metric, ok := strings.Cut(metricPath, "."); ok && plugin != "heartbeat" {
+		q.Set("plugin", plugin)
+		q.Set("metric", metric)
+	}
+	return public + "/plugins?" + q.Encode()
 }
 
 func joinMsg(a, b string) string {

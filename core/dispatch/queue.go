@@ -396,12 +396,16 @@ func (d *Dispatcher) attempt(q *queue, dl *delivery) {
 	case dl.attempts >= d.opts.MaxAttempts:
 		tail, reason = fmt.Sprintf("; giving up after %d attempts", dl.attempts), "too many attempts"
 	default:
-		delay := d.backoff(dl.attempts)
+		delay, asked := d.retryDelay(dl.attempts, err)
 		dl.next = time.Now().Add(delay)
 		d.opts.Store.UpdateDelivery(dl.id, dl.attempts, dl.next)
-		d.journal(dl, ch, true, status, detail, fmt.Sprintf("; retrying in %s", delay.Round(100*time.Millisecond)))
+		tail := fmt.Sprintf("; retrying in %s", delay.Round(100*time.Millisecond))
+		if asked > 0 {
+			tail += fmt.Sprintf(" (the service asked to wait %s)", asked.Round(100*time.Millisecond))
+		}
+		d.journal(dl, ch, true, status, detail, tail)
 		d.log.Warn("notification failed; will retry", "channel", dl.channel, "host", dl.ev.Host, "metric", dl.ev.MetricPath,
-			"event_id", dl.ev.ID, "attempt", dl.attempts, "in", delay, "error", emsg)
+			"event_id", dl.ev.ID, "attempt", dl.attempts, "in", delay, "retry_after", asked, "error", emsg)
 		return
 	}
 	q.remove(dl)
@@ -410,6 +414,21 @@ func (d *Dispatcher) attempt(q *queue, dl *delivery) {
 	d.journal(dl, ch, true, status, detail, tail)
 	d.log.Error("notification given up", "channel", dl.channel, "host", dl.ev.Host, "metric", dl.ev.MetricPath,
 		"event_id", dl.ev.ID, "attempts", dl.attempts, "reason", reason, "error", emsg)
+}
+
+// retryDelay is the delay after the n-th failed attempt, which failed
+// with err: the backoff, or the wait the service asked for through
+// sdk.RetryAfter when that is longer, bounded by RetryAfterMax. asked is
+// that wait (0 when none).
+func (d *Dispatcher) retryDelay(n int, err error) (delay, asked time.Duration) {
+	delay = d.backoff(n)
+	if ra, ok := sdk.RetryAfterOf(err); ok {
+		asked = ra
+		if ra = min(ra, d.opts.RetryAfterMax); ra > delay {
+			delay = ra
+		}
+	}
+	return delay, asked
 }
 
 // backoff is the delay after the n-th failed attempt: RetryBase doubled

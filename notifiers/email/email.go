@@ -47,7 +47,7 @@ func New() *Notifier { return &Notifier{} }
 
 // Schema describes the email channel type.
 func (n *Notifier) Schema() sdk.Schema {
-	return sdk.Schema{Type: "email", Label: "E-mail", Fields: []sdk.Field{
+	return sdk.Schema{Type: "email", Label: "E-mail", Fields: append([]sdk.Field{
 		{Key: "host", Label: "SMTP server", Type: sdk.FieldText, Required: true,
 			Help: "Host name or address of the SMTP server"},
 		{Key: "port", Label: "Port", Type: sdk.FieldNumber, Default: "587",
@@ -61,7 +61,7 @@ func (n *Notifier) Schema() sdk.Schema {
 			Help: "Recipient addresses, comma-separated"},
 		{Key: "tls", Label: "TLS", Type: sdk.FieldText, Default: TLSStartTLS,
 			Help: "starttls (required upgrade), tls (implicit TLS) or none (clear text, trusted relays only)"},
-	}}
+	}, sdk.TemplateFields()...)}
 }
 
 // settings is a validated email channel configuration.
@@ -123,7 +123,7 @@ func (n *Notifier) Notify(ctx context.Context, cfg sdk.Settings, ev sdk.Event) e
 	if err != nil {
 		return sdk.Permanent(err)
 	}
-	msg, err := s.message(ev)
+	msg, err := s.message(ev, sdk.Render(ctx, cfg, ev))
 	if err != nil {
 		return sdk.Permanent(err)
 	}
@@ -150,9 +150,11 @@ func (s settings) dialer(timeout time.Duration) gomail.DialContextFunc {
 	return td.DialContext
 }
 
-// message builds the e-mail for ev. Its Message-ID derives from the event ID,
-// so a retried notification can be recognised as the same message.
-func (s settings) message(ev sdk.Event) (*gomail.Msg, error) {
+// message builds the e-mail for ev with the subject and body of text. Its
+// Message-ID derives from the event ID (through sdk.SafeID: the ID is
+// opaque and may hold characters a Message-ID cannot), so a retried
+// notification can be recognised as the same message.
+func (s settings) message(ev sdk.Event, text sdk.Message) (*gomail.Msg, error) {
 	msg := gomail.NewMsg()
 	if err := msg.From(s.from); err != nil {
 		return nil, &sdk.FieldError{Key: "from", Err: ErrAddress}
@@ -160,8 +162,8 @@ func (s settings) message(ev sdk.Event) (*gomail.Msg, error) {
 	if err := msg.To(s.to...); err != nil {
 		return nil, &sdk.FieldError{Key: "to", Err: ErrAddress}
 	}
-	msg.Subject(sdk.RenderTitle(ev))
-	msg.SetBodyString(gomail.TypeTextPlain, sdk.RenderBody(ev))
+	msg.Subject(text.Title)
+	msg.SetBodyString(gomail.TypeTextPlain, text.Body)
 	if ev.Time.IsZero() {
 		msg.SetDate()
 	} else {
@@ -172,7 +174,7 @@ func (s settings) message(ev sdk.Event) (*gomail.Msg, error) {
 		domain = strings.Trim(s.from[at+1:], "> ")
 	}
 	if ev.ID != "" {
-		msg.SetMessageIDWithValue("hbd." + ev.ID + "@" + domain)
+		msg.SetMessageIDWithValue("hbd." + sdk.SafeID(ev.ID) + "@" + domain)
 	} else {
 		msg.SetMessageID()
 	}

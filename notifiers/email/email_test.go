@@ -197,7 +197,7 @@ func TestNotifySendsMail(t *testing.T) {
 	if to, _ := h.AddressList("To"); len(to) != 2 || to[1].Address != "oncall@example.com" {
 		t.Errorf("To = %v", to)
 	}
-	if h.Get("Message-Id") != "<hbd.ev-7@example.com>" || h.Get("X-Hbd-Level") != "CRITICAL" {
+	if h.Get("Message-Id") != "<hbd."+sdk.SafeID("ev-7")+"@example.com>" || h.Get("X-Hbd-Level") != "CRITICAL" {
 		t.Errorf("Message-ID %q, X-HBD-Level %q", h.Get("Message-Id"), h.Get("X-Hbd-Level"))
 	}
 	for _, want := range []string{"web01 cpu_monitor.cpu_percent is CRITICAL (was WARNING).", "Value: 95.5", "Since: 2024-03-23T22:00:00Z"} {

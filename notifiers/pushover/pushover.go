@@ -56,20 +56,30 @@ func New() *Notifier {
 
 // Schema describes the pushover channel type.
 func (n *Notifier) Schema() sdk.Schema {
-	return sdk.Schema{Type: "pushover", Label: "Pushover", Fields: []sdk.Field{
+	return sdk.Schema{Type: "pushover", Label: "Pushover", Fields: append([]sdk.Field{
 		{Key: "token", Label: "App token", Type: sdk.FieldSecret, Required: true,
 			Help: "API token of your Pushover application"},
 		{Key: "user", Label: "User key", Type: sdk.FieldSecret, Required: true,
 			Help: "User or group key to notify"},
 		{Key: "sound", Label: "Sound", Type: sdk.FieldText,
 			Help: "Pushover sound name; empty for the user's default"},
-		{Key: "priority", Label: "Priority", Type: sdk.FieldNumber,
-			Help: "-2 to 2 for problem alerts; empty maps CRITICAL to 2 (emergency, repeated until acknowledged), others to 0; recoveries are always sent at -1"},
+		{Key: "priority", Label: "Priority", Type: sdk.FieldChoice,
+			Help:    "Priority of problem alerts; empty maps CRITICAL to emergency (repeated until acknowledged in Pushover), others to normal; recoveries and acknowledgements are always sent quiet",
+			Options: priorityOptions},
 		{Key: "device", Label: "Device", Type: sdk.FieldText,
 			Help: "Send to this device only; empty for all of the user's devices"},
 		{Key: "api_url", Label: "API URL", Type: sdk.FieldText, Default: DefaultAPIURL,
 			Help: "Pushover message endpoint; change only for tests or proxies"},
-	}}
+	}, sdk.TemplateFields()...)}
+}
+
+// priorityOptions are Pushover's priorities.
+var priorityOptions = []sdk.Option{
+	{Value: "-2", Label: "Lowest (no notification)"},
+	{Value: "-1", Label: "Quiet"},
+	{Value: "0", Label: "Normal"},
+	{Value: "1", Label: "High (bypasses quiet hours)"},
+	{Value: "2", Label: "Emergency (repeated until acknowledged)"},
 }
 
 // settings is a validated pushover channel configuration.
@@ -104,13 +114,14 @@ func (n *Notifier) Validate(cfg sdk.Settings) error {
 }
 
 // Notify posts ev to Pushover. Rejected credentials or parameters (4xx) are
-// permanent errors; 5xx, 429 and network failures are retryable.
+// permanent errors; 5xx, 429 and network failures are retryable, a 429 or
+// 503 with Retry-After no sooner than it asks ([sdk.HTTPError]).
 func (n *Notifier) Notify(ctx context.Context, cfg sdk.Settings, ev sdk.Event) error {
 	s, err := n.parse(cfg)
 	if err != nil {
 		return sdk.Permanent(err)
 	}
-	form := s.form(ev)
+	form := s.form(ev, sdk.Render(ctx, cfg, ev))
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.apiURL, strings.NewReader(form.Encode()))
 	if err != nil {
 		return sdk.Permanent(fmt.Errorf("build request: %w", sdk.ErrBadURL))
@@ -140,13 +151,13 @@ func (n *Notifier) Notify(ctx context.Context, cfg sdk.Settings, ev sdk.Event) e
 	return nil
 }
 
-// form builds the message parameters for ev.
-func (s settings) form(ev sdk.Event) url.Values {
+// form builds the message parameters for ev rendered as msg.
+func (s settings) form(ev sdk.Event, msg sdk.Message) url.Values {
 	f := url.Values{}
 	f.Set("token", s.token)
 	f.Set("user", s.user)
-	f.Set("title", truncate(sdk.RenderTitle(ev), maxTitle))
-	f.Set("message", truncate(sdk.RenderBody(ev), maxMessage))
+	f.Set("title", truncate(msg.Title, maxTitle))
+	f.Set("message", truncate(msg.Body, maxMessage))
 	p := s.priorityFor(ev)
 	f.Set("priority", strconv.Itoa(p))
 	if p == priorityEmergency {
@@ -169,14 +180,15 @@ func (s settings) form(ev sdk.Event) url.Values {
 	return f
 }
 
-// priorityFor maps an event to a Pushover priority: recoveries are quiet,
-// test messages normal, problems use the configured priority or, without
-// one, emergency for CRITICAL and normal otherwise.
+// priorityFor maps an event to a Pushover priority: recoveries and
+// acknowledgements are quiet, test messages normal, problems use the
+// configured priority or, without one, emergency for CRITICAL and normal
+// otherwise.
 func (s settings) priorityFor(ev sdk.Event) int {
 	switch {
-	case ev.Test:
+	case ev.EffectiveKind() == sdk.KindTest:
 		return priorityNormal
-	case ev.Level == sdk.LevelOK:
+	case ev.Level == sdk.LevelOK, ev.EffectiveKind() == sdk.KindAcknowledged:
 		return priorityQuiet
 	case s.priority != nil:
 		return *s.priority

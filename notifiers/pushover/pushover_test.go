@@ -62,6 +62,10 @@ func TestNotifyPostsTheForm(t *testing.T) {
 		{"test message", nil, test, map[string]string{"priority": "0", "title": "[TEST] hbd test notification for channel ops"}},
 		{"the daemon's text is the title", nil, worded, map[string]string{
 			"title": "[CRITICAL] web01 cpu_monitor.cpu_percent 95.5 ≥ 95 (CRITICAL) for 3 samples"}},
+		{"acknowledgement is quiet", sdk.Config{"priority": "2"}, sdk.SampleEvent(sdk.KindAcknowledged), map[string]string{
+			"priority": "-1", "retry": "", "title": "[ACKNOWLEDGED] web01 cpu_monitor.cpu_percent 97.2 ≥ 95 (CRITICAL) for 3 samples"}},
+		{"templates", sdk.Config{sdk.TitleTemplateKey: "{{.Emoji}} {{.Host}} down", sdk.BodyTemplateKey: "{{value .Value}}{{.Comparison}}{{value .Threshold}}"},
+			sdk.SampleEvent(sdk.KindFiring), map[string]string{"title": "🔴 web01 down", "message": "97.2>=95"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -150,8 +154,9 @@ func TestValidate(t *testing.T) {
 			}
 		})
 	}
-	if err := sdktest.Validate(New(), sdk.Config{"token": "t", "user": "u", "priority": "9"}); !errors.Is(err, ErrPriority) {
-		t.Errorf("Validate(priority 9) = %v, want ErrPriority", err)
+	// The schema lists the priorities, so the SDK refuses others first.
+	if err := sdktest.Validate(New(), sdk.Config{"token": "t", "user": "u", "priority": "9"}); !errors.Is(err, sdk.ErrNotOption) {
+		t.Errorf("Validate(priority 9) = %v, want ErrNotOption", err)
 	}
 }
 

@@ -7,8 +7,15 @@
 //	X-HBD-Signature: sha256=<hex of HMAC-SHA256(secret, raw request body)>
 //
 // which the receiver recomputes over the exact bytes it received and
-// compares in constant time. Every request also carries X-HBD-Event-Id, the
-// same across retries of one notification, for deduplication.
+// compares in constant time. Every request also carries X-HBD-Event-Key,
+// the event ID made URL- and header-safe by [sdk.SafeID], the same across
+// retries of one notification, for deduplication, and X-HBD-Event-Id, the
+// opaque event ID itself (its SafeID when the ID holds bytes a header
+// cannot carry).
+//
+// A 429 or 503 answer with a Retry-After header is retried no sooner than
+// it asks (up to the daemon's bound); the channel's optional title and body
+// templates ([sdk.TemplateFields]) set the payload's title and text.
 package webhook
 
 import (
@@ -32,10 +39,13 @@ import (
 const (
 	SignatureHeader = "X-HBD-Signature"
 	EventIDHeader   = "X-HBD-Event-Id"
+	EventKeyHeader  = "X-HBD-Event-Key"
 )
 
-// PayloadVersion is the version of the [Payload] format.
-const PayloadVersion = 1
+// PayloadVersion is the version of the [Payload] format. Version 1
+// payloads are version 2 payloads without key, kind, threshold,
+// comparison and owner; fields are only ever added.
+const PayloadVersion = 2
 
 var (
 	// ErrMethod is returned for a method other than POST, PUT or PATCH.
@@ -52,7 +62,7 @@ var headerName = regexp.MustCompile("^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 
 // reservedHeaders may not be configured: HTTP derives them from the request,
 // or the notifier sets them.
-var reservedHeaders = []string{"Host", "Content-Length", "Transfer-Encoding", "Connection", SignatureHeader, EventIDHeader}
+var reservedHeaders = []string{"Host", "Content-Length", "Transfer-Encoding", "Connection", SignatureHeader, EventIDHeader, EventKeyHeader}
 
 // Notifier sends webhook requests. Call [New] to get one.
 type Notifier struct {
@@ -66,7 +76,7 @@ func New() *Notifier {
 
 // Schema describes the webhook channel type.
 func (n *Notifier) Schema() sdk.Schema {
-	return sdk.Schema{Type: "webhook", Label: "Webhook", Fields: []sdk.Field{
+	return sdk.Schema{Type: "webhook", Label: "Webhook", Fields: append([]sdk.Field{
 		{Key: "url", Label: "URL", Type: sdk.FieldText, Required: true,
 			Help: "http:// or https:// address that receives the JSON event"},
 		{Key: "method", Label: "Method", Type: sdk.FieldText, Default: http.MethodPost,
@@ -75,14 +85,26 @@ func (n *Notifier) Schema() sdk.Schema {
 			Help: `"Name: value" per line, or separated by commas; use lines when a value contains a comma. Values are stored and shown in clear`},
 		{Key: "secret", Label: "Signing secret", Type: sdk.FieldSecret,
 			Help: "When set, the body is signed: X-HBD-Signature: sha256=<hex HMAC-SHA256 of the body>"},
-	}}
+	}, sdk.TemplateFields()...)}
 }
 
 // Payload is the JSON body of a webhook request.
 type Payload struct {
 	// Version is PayloadVersion.
-	Version           int        `json:"version"`
-	ID                string     `json:"id"`
+	Version int `json:"version"`
+	// ID is the event's opaque ID; Key is sdk.SafeID(ID), safe in URLs
+	// and file names.
+	ID  string `json:"id"`
+	Key string `json:"key"`
+	// Kind is "firing", "renotify", "resolved", "acknowledged",
+	// "flapping" or "test".
+	Kind string `json:"kind,omitempty"`
+	// Threshold and Comparison (">=" or "<=") are the alert rule's limit;
+	// absent for heartbeats and missing data.
+	Threshold  *float64 `json:"threshold,omitempty"`
+	Comparison string   `json:"comparison,omitempty"`
+	// Owner is the host owner's user name, when the host has one.
+	Owner             string     `json:"owner,omitempty"`
 	Channel           string     `json:"channel,omitempty"`
 	Host              string     `json:"host"`
 	MetricPath        string     `json:"metric_path"`
@@ -102,22 +124,46 @@ type Payload struct {
 	// EpisodeStart is when the alert episode began (the metric left OK);
 	// absent when unknown.
 	EpisodeStart *time.Time `json:"episode_start,omitempty"`
-	// Title and Text are the SDK's default renderings, for receivers that
-	// only display text (chat systems); both begin with Summary when set.
+	// Title and Text are the channel's title and body templates rendered
+	// for the event, or the SDK's default renderings (which begin with
+	// Summary when set), for receivers that only display text.
 	Title string `json:"title"`
 	Text  string `json:"text"`
 }
 
-// NewPayload returns the payload sent for ev.
+// NewPayload returns the payload sent for ev with the default title and
+// text ([sdk.RenderTitle], [sdk.RenderBody]).
 func NewPayload(ev sdk.Event) Payload {
-	return Payload{
-		Version: PayloadVersion, ID: ev.ID, Channel: ev.Channel, Host: ev.Host, MetricPath: ev.MetricPath,
+	return newPayload(ev, sdk.Message{Title: sdk.RenderTitle(ev), Body: sdk.RenderBody(ev)})
+}
+
+func newPayload(ev sdk.Event, msg sdk.Message) Payload {
+	p := Payload{
+		Version: PayloadVersion, ID: ev.ID, Key: sdk.SafeID(ev.ID), Kind: string(ev.EffectiveKind()),
+		Comparison: ev.Comparison, Owner: ev.Owner,
+		Channel: ev.Channel, Host: ev.Host, MetricPath: ev.MetricPath,
 		Level: string(ev.Level), PreviousLevel: string(ev.PreviousLevel), Value: ev.Value,
 		Since: timeOrNil(ev.Since), Time: timeOrNil(ev.Time), Message: ev.Message, Test: ev.Test,
 		NotificationCount: ev.NotificationCount, URL: ev.URL,
 		Summary: strings.TrimSpace(ev.Text), EpisodeStart: timeOrNil(ev.EpisodeStart),
-		Title: sdk.RenderTitle(ev), Text: sdk.RenderBody(ev),
+		Title: msg.Title, Text: msg.Body,
 	}
+	if ev.Comparison != "" {
+		th := ev.Threshold
+		p.Threshold = &th
+	}
+	return p
+}
+
+// headerSafe reports whether s can be sent as a header value as is:
+// printable ASCII only.
+func headerSafe(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 func timeOrNil(t time.Time) *time.Time {
@@ -208,7 +254,7 @@ func (n *Notifier) Notify(ctx context.Context, cfg sdk.Settings, ev sdk.Event) e
 	if err != nil {
 		return sdk.Permanent(err)
 	}
-	body, err := json.Marshal(NewPayload(ev))
+	body, err := json.Marshal(newPayload(ev, sdk.Render(ctx, cfg, ev)))
 	if err != nil {
 		return sdk.Permanent(fmt.Errorf("encode event: %w", err))
 	}
@@ -225,7 +271,13 @@ func (n *Notifier) Notify(ctx context.Context, cfg sdk.Settings, ev sdk.Event) e
 	if req.Header.Get("User-Agent") == "" {
 		req.Header.Set("User-Agent", "hbd-notifier-webhook")
 	}
-	req.Header.Set(EventIDHeader, ev.ID)
+	key := sdk.SafeID(ev.ID)
+	req.Header.Set(EventKeyHeader, key)
+	if headerSafe(ev.ID) {
+		req.Header.Set(EventIDHeader, ev.ID)
+	} else {
+		req.Header.Set(EventIDHeader, key)
+	}
 	if s.secret != "" {
 		req.Header.Set(SignatureHeader, Sign(s.secret, body))
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -58,7 +59,7 @@ func TestNotifySendsSignedJSON(t *testing.T) {
 	if err := json.Unmarshal(req.Body, &p); err != nil {
 		t.Fatalf("body is not JSON: %v", err)
 	}
-	if p.Version != 1 || p.ID != "ev-42" || p.Host != "db01" || p.MetricPath != "disk_monitor./.percent" ||
+	if p.Version != PayloadVersion || p.ID != "ev-42" || p.Key != sdk.SafeID("ev-42") || p.Kind != "firing" || p.Threshold != nil || p.Host != "db01" || p.MetricPath != "disk_monitor./.percent" ||
 		p.Level != "WARNING" || p.PreviousLevel != "OK" || p.Value != 91.25 || p.Since == nil ||
 		!p.Since.Equal(event().Since) || p.Title != "[WARNING] db01 disk_monitor./.percent = 91.25" || p.Test {
 		t.Errorf("payload %+v", p)
@@ -202,5 +203,61 @@ func TestSignedDeliveryOverPluginProtocol(t *testing.T) {
 	r.Respond(http.StatusBadGateway, "")
 	if err := h.Client.Notify(ctx, cfg, event()); err == nil || sdk.IsPermanent(err) {
 		t.Fatalf("502 over gRPC = %v, want retryable", err)
+	}
+}
+
+func TestPayloadV2FieldsAndAwkwardIDs(t *testing.T) {
+	r := sdktest.NewReceiver(t)
+	ev := sdk.SampleEvent(sdk.KindAcknowledged)
+	ev.ID = "web01/cpu/1/1 zürich\n"
+	if err := sdktest.Notify(context.Background(), New(), sdk.Config{"url": r.URL}, ev); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := r.Last()
+	var raw map[string]any
+	if err := json.Unmarshal(req.Body, &raw); err != nil {
+		t.Fatal(err)
+	}
+	if raw["id"] != ev.ID || raw["key"] != sdk.SafeID(ev.ID) || raw["kind"] != "acknowledged" || raw["threshold"] != 95.0 ||
+		raw["comparison"] != ">=" || raw["owner"] != "alice" || raw["url"] != ev.URL {
+		t.Errorf("payload %s", req.Body)
+	}
+	// The ID holds bytes a header cannot carry: both headers hold its key.
+	if req.Header.Get(EventKeyHeader) != sdk.SafeID(ev.ID) || req.Header.Get(EventIDHeader) != sdk.SafeID(ev.ID) {
+		t.Errorf("headers %v", req.Header)
+	}
+}
+
+func TestTemplatesSetTitleAndText(t *testing.T) {
+	r := sdktest.NewReceiver(t)
+	cfg := sdk.Config{"url": r.URL, sdk.TitleTemplateKey: "{{.Emoji}} {{.Host}} {{.Kind}}", sdk.BodyTemplateKey: "{{.Text}} -> {{.URL}}"}
+	if err := sdktest.Validate(New(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	ev := sdk.SampleEvent(sdk.KindResolved)
+	if err := sdktest.Notify(context.Background(), New(), cfg, ev); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := r.Last()
+	var p Payload
+	_ = json.Unmarshal(req.Body, &p)
+	if p.Title != "✅ web01 resolved" || p.Text != ev.Text+" -> "+ev.URL {
+		t.Errorf("title %q text %q", p.Title, p.Text)
+	}
+	bad := sdk.Config{"url": r.URL, sdk.BodyTemplateKey: "{{.Hostname}}"}
+	if err := sdktest.Validate(New(), bad); sdk.ErrorField(err) != sdk.BodyTemplateKey {
+		t.Errorf("Validate(bad template) = %v, want an error on %s", err, sdk.BodyTemplateKey)
+	}
+}
+
+func TestRateLimitAsksToWait(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Retry-After", "7")
+		http.Error(w, "slow down", http.StatusTooManyRequests)
+	}))
+	defer srv.Close()
+	err := sdktest.Notify(context.Background(), New(), sdk.Config{"url": srv.URL}, event())
+	if d, ok := sdk.RetryAfterOf(err); !ok || d != 7*time.Second || sdk.IsPermanent(err) {
+		t.Errorf("Notify against 429 Retry-After 7 = %v (wait %v %v)", err, d, ok)
 	}
 }

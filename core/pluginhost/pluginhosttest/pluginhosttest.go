@@ -145,7 +145,7 @@ type Receiver struct {
 
 	mu     sync.Mutex
 	reqs   []Request
-	script []int
+	script []answer
 	status int
 	body   string
 	delay  time.Duration
@@ -166,10 +166,14 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
 	r.reqs = append(r.reqs, Request{Time: time.Now(), Path: req.URL.Path, Header: req.Header.Clone(), Body: b})
 	status, body, delay := r.status, r.body, r.delay
+	var header http.Header
 	if len(r.script) > 0 {
-		status, r.script = r.script[0], r.script[1:]
+		status, header, r.script = r.script[0].status, r.script[0].header, r.script[1:]
 	}
 	r.mu.Unlock()
+	for k, v := range header {
+		w.Header()[k] = v
+	}
 	select {
 	case r.notify <- struct{}{}:
 	default:
@@ -193,11 +197,27 @@ func (r *Receiver) Respond(status int, body string) {
 	r.status, r.body = status, body
 }
 
+// answer is one scripted answer.
+type answer struct {
+	status int
+	header http.Header
+}
+
 // Script makes the next answers use these statuses, in order.
 func (r *Receiver) Script(statuses ...int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.script = append(r.script, statuses...)
+	for _, s := range statuses {
+		r.script = append(r.script, answer{status: s})
+	}
+}
+
+// ScriptHeader makes the next answer (after those already scripted) use
+// status and carry header, e.g. a 429 with Retry-After.
+func (r *Receiver) ScriptHeader(status int, header http.Header) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.script = append(r.script, answer{status: status, header: header})
 }
 
 // Delay makes every answer wait d first.
