@@ -149,9 +149,11 @@ func color(ev sdk.Event) int {
 	return int(c)
 }
 
-// escape makes Discord's markdown characters literal, so a metric like
-// cpu_monitor.cpu_percent is not shown in italics.
-var escape = strings.NewReplacer(`\`, `\\`, "*", `\*`, "_", `\_`, "~", `\~`, "`", "\\`", "|", `\|`).Replace
+// escape makes Discord's markdown characters literal (bold, strike-through,
+// code, spoilers). Underscores stay: Discord does not read them as
+// emphasis inside a word (cpu_monitor.cpu_percent), and escaping them
+// would break the link in the body.
+var escape = strings.NewReplacer(`\`, `\\`, "*", `\*`, "~", `\~`, "`", "\\`", "|", `\|`).Replace
 
 func truncate(s string, max int) string {
 	if r := []rune(s); len(r) > max {

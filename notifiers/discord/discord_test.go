@@ -53,7 +53,7 @@ func TestAlertAndRecoveryReachTheWebhook(t *testing.T) {
 		t.Fatal("bodies are not JSON")
 	}
 	e := alert.Embeds[0]
-	if !strings.HasPrefix(e.Title, `[CRITICAL] web01 cpu\_monitor.cpu\_percent 97.2 ≥ 95`) || e.Color != 0xd32f2f ||
+	if !strings.HasPrefix(e.Title, "[CRITICAL] web01 cpu_monitor.cpu_percent 97.2 ≥ 95") || e.Color != 0xd32f2f ||
 		e.URL != "https://hbd.example.com/hosts/web01" || e.Timestamp != "2026-12-01T03:48:20Z" ||
 		alert.Username != "hbd @everyone" || alert.AllowedMentions.Parse == nil || len(alert.AllowedMentions.Parse) != 0 {
 		t.Errorf("alert %s", reqs[0].Body)
@@ -128,5 +128,11 @@ func TestAlertAndRecoveryOverPluginProtocol(t *testing.T) {
 	}
 	if !strings.Contains(alert.Embeds[0].Title, "97.2 ≥ 95") || alert.Embeds[0].URL == "" || !strings.HasPrefix(recovery.Embeds[0].Title, "[RECOVERED]") {
 		t.Errorf("alert %s, recovery %s", reqs[0].Body, reqs[1].Body)
+	}
+}
+
+func TestEscapeKeepsMarkdownLiteral(t *testing.T) {
+	if got := escape("a*b_c|d~e`f"); got != "a\\*b_c\\|d\\~e\\`f" {
+		t.Errorf("escape = %q", got)
 	}
 }
