@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -40,8 +41,8 @@ type Options struct {
 	Plugins Notifier
 	Policy  Policy
 	Logger  hclog.Logger
-	// PublicURL is the web UI's base URL for links in test notifications;
-	// empty leaves them out.
+	// PublicURL, when set, replaces the configuration's public_url as the
+	// web UI's base URL for links in test notifications.
 	PublicURL string
 	// ValidateTimeout bounds the plugin's Validate call of a create or
 	// update; TestTimeout bounds a test notification.
@@ -388,11 +389,7 @@ func (r *Registry) TestChannel(ctx context.Context, pr access.Principal, name st
 	if _, ok := r.opts.Plugins.Types()[ch.Type]; !ok {
 		return errorf(ErrDelivery, "Channel type '%s' is not installed", ch.Type)
 	}
-	ev := sdk.Event{ID: newID(), Channel: name, Level: level.OK, Time: r.opts.Now(), Test: true,
-		Message: "Test notification requested by " + who(pr)}
-	if r.opts.PublicURL != "" {
-		ev.URL = r.opts.PublicURL + "/alerts"
-	}
+	ev := r.testEvent(name, pr)
 	ctx, cancel := context.WithTimeout(ctx, r.opts.TestTimeout)
 	defer cancel()
 	err := r.opts.Plugins.Notify(ctx, ch.Type, r.PluginConfig(ch), ev)
@@ -410,6 +407,42 @@ func (r *Registry) TestChannel(ctx context.Context, pr access.Principal, name st
 	}
 	r.opts.Journal.Journal("", fmt.Sprintf("notify %s test: delivered", name))
 	return nil
+}
+
+// testEvent is the event of a test notification through channel name: the
+// SDK's realistic sample (web01's CPU at 97.2 %, above its critical
+// threshold of 95), marked as a test, timed now, with a fresh opaque ID
+// (holding "/" and a space, as real IDs may) and the link under
+// public_url. Templates render it as they would a real alert.
+func (r *Registry) testEvent(name string, pr access.Principal) sdk.Event {
+	now := r.opts.Now()
+	ev := sdk.SampleEvent(sdk.KindTest)
+	ev.ID = "test/" + name + "/" + newID() + " 1"
+	ev.Channel = name
+	ev.Time, ev.Since, ev.EpisodeStart = now, now.Add(-time.Minute), now.Add(-3*time.Minute)
+	ev.Message = "Test notification requested by " + who(pr)
+	public := r.opts.PublicURL
+	if public == "" {
+		public = r.opts.Config().PublicURL
+	}
+	ev.URL = HostURL(public, ev.Host, ev.MetricPath)
+	return ev
+}
+
+// HostURL returns the link to host's page in the web UI under public (the
+// public_url setting, without trailing slash): the host's plugin values,
+// with metricPath's plugin and metric selected when it is a plugin metric.
+// "" when public is "".
+func HostURL(public, host, metricPath string) string {
+	if public == "" {
+		return ""
+	}
+	q := url.Values{"host": {host}}
+	if plugin, metric, ok := strings.Cut(metricPath, "."); ok && plugin != "heartbeat" {
+		q.Set("plugin", plugin)
+		q.Set("metric", metric)
+	}
+	return public + "/plugins?" + q.Encode()
 }
 
 // modifiable returns the user channel pr may change or delete.
