@@ -65,6 +65,9 @@ type Registry struct {
 	mu       sync.RWMutex
 	user     map[string]Channel
 	watchers []Watcher
+	// problems holds, by channel name, why a stored channel no longer
+	// passes its type's checks (see revalidate.go); guarded by mu.
+	problems map[string]Problem
 }
 
 // New returns a Registry; call Start before use.
@@ -84,7 +87,7 @@ func New(opts Options) (*Registry, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Registry{opts: opts, log: opts.Logger.Named("channels"), user: map[string]Channel{}}, nil
+	return &Registry{opts: opts, log: opts.Logger.Named("channels"), user: map[string]Channel{}, problems: map[string]Problem{}}, nil
 }
 
 // Start loads the user channels and checks the config channels
@@ -102,6 +105,8 @@ func (r *Registry) Start(ctx context.Context) error {
 	}
 	r.mu.Unlock()
 	r.CheckConfigChannels(ctx)
+	// A plugin may have been upgraded while the daemon was down.
+	r.revalidateUsers(ctx)
 	return nil
 }
 
@@ -189,9 +194,11 @@ func (r *Registry) CheckConfigChannels(ctx context.Context) []error {
 				errs = append(errs, fmt.Errorf("%s.%s: not a field of type '%s'", key, k, cc.Type))
 			}
 		}
-		if err := r.validate(ctx, schema, cc.FieldValues()); err != nil {
+		err := r.validate(ctx, schema, cc.FieldValues())
+		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %s", key, err))
 		}
+		r.note(name, err, false) // journaled below
 	}
 	for _, host := range sortedKeys(cfg.Watchhosts) {
 		for _, n := range cfg.Watchhosts[host].Notify {
@@ -233,6 +240,9 @@ func (r *Registry) ListChannels(pr access.Principal, covered map[string][]string
 			continue
 		}
 		v := view(ch, types)
+		if p, ok := r.problem(ch.Name); ok {
+			v.Problem = &p
+		}
 		v.CoveredHosts = []string{}
 		for _, h := range covered[ch.Name] {
 			// The count must not tell a user how large the fleet is.
@@ -309,6 +319,7 @@ func (r *Registry) CreateChannel(ctx context.Context, pr access.Principal, in In
 	}
 	r.mu.Lock()
 	r.user[c.Name] = c
+	delete(r.problems, c.Name)
 	r.mu.Unlock()
 	r.opts.Journal.Journal("", fmt.Sprintf("notification channel %s (%s) created by %s", c.Name, c.Type, who(pr)))
 	return nil
@@ -341,8 +352,9 @@ func (r *Registry) UpdateChannel(ctx context.Context, pr access.Principal, name 
 	if err := apply(&c, in, schema, old); err != nil {
 		return err
 	}
-	if err := r.validate(ctx, schema, c.Fields); err != nil {
-		return err
+	verr := r.validate(ctx, schema, c.Fields)
+	if verr != nil && !untouchedProblem(verr, old, c.Fields) {
+		return verr
 	}
 	if err := r.opts.Store.PutUserChannel(ctx, c); err != nil {
 		return fmt.Errorf("update channel %s: %w", name, err)
@@ -351,6 +363,7 @@ func (r *Registry) UpdateChannel(ctx context.Context, pr access.Principal, name 
 	r.user[name] = c
 	r.mu.Unlock()
 	r.opts.Journal.Journal("", fmt.Sprintf("notification channel %s changed by %s", name, who(pr)))
+	r.note(name, verr, true)
 	return nil
 }
 
@@ -367,6 +380,7 @@ func (r *Registry) DeleteChannel(ctx context.Context, pr access.Principal, name 
 	}
 	r.mu.Lock()
 	delete(r.user, name)
+	delete(r.problems, name)
 	r.mu.Unlock()
 	for _, w := range r.watching() {
 		w.ChannelDeleted(name)
@@ -530,7 +544,7 @@ func (r *Registry) validate(ctx context.Context, schema sdk.Schema, fields map[s
 	if err := schema.Validate(sdk.Config(fields).WithDefaults(schema)); err != nil {
 		var fe *sdk.FieldError
 		if errors.As(err, &fe) {
-			return errorf(ErrInvalid, "Field '%s' %s", fe.Key, fe.Err)
+			return &Error{Kind: ErrInvalid, Field: fe.Key, Msg: fmt.Sprintf("Field '%s' %s", fe.Key, fe.Err)}
 		}
 		return errorf(ErrInvalid, "Invalid channel settings: %v", err)
 	}
@@ -544,7 +558,11 @@ func (r *Registry) validate(ctx context.Context, schema sdk.Schema, fields map[s
 	msg := redact(err.Error(), ch, map[string]sdk.Schema{schema.Type: schema})
 	var re *sdk.RemoteError
 	if errors.As(err, &re) {
-		return errorf(ErrInvalid, "Invalid channel settings: %s", msg)
+		field := re.Field
+		if _, ok := schema.Field(field); !ok {
+			field = "" // the plugin named a key its schema lacks
+		}
+		return &Error{Kind: ErrInvalid, Field: field, Msg: "Invalid channel settings: " + msg}
 	}
 	return errorf(ErrUnavailable, "The %s notifier could not check the settings (%s); try again", schema.Type, msg)
 }
