@@ -16,6 +16,7 @@ package channels
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/hbdmon/hbd/core/channels/channelrecord"
 
@@ -58,10 +59,12 @@ var (
 )
 
 // Error is a channel operation's failure: Kind is one of the sentinel
-// errors above, Msg what to tell the caller.
+// errors above, Msg what to tell the caller, Field the type field at
+// fault when one is ("" otherwise).
 type Error struct {
-	Kind error
-	Msg  string
+	Kind  error
+	Msg   string
+	Field string
 }
 
 // Error returns the message for the caller.
@@ -94,6 +97,19 @@ type View struct {
 	// sorted, at most MaxCoveredHosts.
 	CoveredCount int
 	CoveredHosts []string
+	// Problem, when set, says why the stored channel no longer passes its
+	// type's checks (its plugin was replaced by a stricter one, say).
+	Problem *Problem
+}
+
+// Problem is why a stored channel fails its type's checks.
+type Problem struct {
+	// Field is the type field at fault, "" when the plugin did not say.
+	Field string
+	// Message is the check's message, secrets removed.
+	Message string
+	// Since is when the problem was found.
+	Since time.Time
 }
 
 // FieldView is one field of a View.

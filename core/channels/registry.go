@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -40,8 +41,8 @@ type Options struct {
 	Plugins Notifier
 	Policy  Policy
 	Logger  hclog.Logger
-	// PublicURL is the web UI's base URL for links in test notifications;
-	// empty leaves them out.
+	// PublicURL, when set, replaces the configuration's public_url as the
+	// web UI's base URL for links in test notifications.
 	PublicURL string
 	// ValidateTimeout bounds the plugin's Validate call of a create or
 	// update; TestTimeout bounds a test notification.
@@ -64,6 +65,9 @@ type Registry struct {
 	mu       sync.RWMutex
 	user     map[string]Channel
 	watchers []Watcher
+	// problems holds, by channel name, why a stored channel no longer
+	// passes its type's checks (see revalidate.go); guarded by mu.
+	problems map[string]Problem
 }
 
 // New returns a Registry; call Start before use.
@@ -83,7 +87,7 @@ func New(opts Options) (*Registry, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Registry{opts: opts, log: opts.Logger.Named("channels"), user: map[string]Channel{}}, nil
+	return &Registry{opts: opts, log: opts.Logger.Named("channels"), user: map[string]Channel{}, problems: map[string]Problem{}}, nil
 }
 
 // Start loads the user channels and checks the config channels
@@ -101,6 +105,8 @@ func (r *Registry) Start(ctx context.Context) error {
 	}
 	r.mu.Unlock()
 	r.CheckConfigChannels(ctx)
+	// A plugin may have been upgraded while the daemon was down.
+	r.revalidateUsers(ctx)
 	return nil
 }
 
@@ -188,9 +194,11 @@ func (r *Registry) CheckConfigChannels(ctx context.Context) []error {
 				errs = append(errs, fmt.Errorf("%s.%s: not a field of type '%s'", key, k, cc.Type))
 			}
 		}
-		if err := r.validate(ctx, schema, cc.FieldValues()); err != nil {
+		err := r.validate(ctx, schema, cc.FieldValues())
+		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %s", key, err))
 		}
+		r.note(name, err, false) // journaled below
 	}
 	for _, host := range sortedKeys(cfg.Watchhosts) {
 		for _, n := range cfg.Watchhosts[host].Notify {
@@ -232,6 +240,9 @@ func (r *Registry) ListChannels(pr access.Principal, covered map[string][]string
 			continue
 		}
 		v := view(ch, types)
+		if p, ok := r.problem(ch.Name); ok {
+			v.Problem = &p
+		}
 		v.CoveredHosts = []string{}
 		for _, h := range covered[ch.Name] {
 			// The count must not tell a user how large the fleet is.
@@ -308,6 +319,7 @@ func (r *Registry) CreateChannel(ctx context.Context, pr access.Principal, in In
 	}
 	r.mu.Lock()
 	r.user[c.Name] = c
+	delete(r.problems, c.Name)
 	r.mu.Unlock()
 	r.opts.Journal.Journal("", fmt.Sprintf("notification channel %s (%s) created by %s", c.Name, c.Type, who(pr)))
 	return nil
@@ -340,8 +352,9 @@ func (r *Registry) UpdateChannel(ctx context.Context, pr access.Principal, name 
 	if err := apply(&c, in, schema, old); err != nil {
 		return err
 	}
-	if err := r.validate(ctx, schema, c.Fields); err != nil {
-		return err
+	verr := r.validate(ctx, schema, c.Fields)
+	if verr != nil && !untouchedProblem(verr, old, c.Fields) {
+		return verr
 	}
 	if err := r.opts.Store.PutUserChannel(ctx, c); err != nil {
 		return fmt.Errorf("update channel %s: %w", name, err)
@@ -350,6 +363,7 @@ func (r *Registry) UpdateChannel(ctx context.Context, pr access.Principal, name 
 	r.user[name] = c
 	r.mu.Unlock()
 	r.opts.Journal.Journal("", fmt.Sprintf("notification channel %s changed by %s", name, who(pr)))
+	r.note(name, verr, true)
 	return nil
 }
 
@@ -366,6 +380,7 @@ func (r *Registry) DeleteChannel(ctx context.Context, pr access.Principal, name 
 	}
 	r.mu.Lock()
 	delete(r.user, name)
+	delete(r.problems, name)
 	r.mu.Unlock()
 	for _, w := range r.watching() {
 		w.ChannelDeleted(name)
@@ -388,11 +403,7 @@ func (r *Registry) TestChannel(ctx context.Context, pr access.Principal, name st
 	if _, ok := r.opts.Plugins.Types()[ch.Type]; !ok {
 		return errorf(ErrDelivery, "Channel type '%s' is not installed", ch.Type)
 	}
-	ev := sdk.Event{ID: newID(), Channel: name, Level: level.OK, Time: r.opts.Now(), Test: true,
-		Message: "Test notification requested by " + who(pr)}
-	if r.opts.PublicURL != "" {
-		ev.URL = r.opts.PublicURL + "/alerts"
-	}
+	ev := r.testEvent(name, pr)
 	ctx, cancel := context.WithTimeout(ctx, r.opts.TestTimeout)
 	defer cancel()
 	err := r.opts.Plugins.Notify(ctx, ch.Type, r.PluginConfig(ch), ev)
@@ -410,6 +421,42 @@ func (r *Registry) TestChannel(ctx context.Context, pr access.Principal, name st
 	}
 	r.opts.Journal.Journal("", fmt.Sprintf("notify %s test: delivered", name))
 	return nil
+}
+
+// testEvent is the event of a test notification through channel name: the
+// SDK's realistic sample (web01's CPU at 97.2 %, above its critical
+// threshold of 95), marked as a test, timed now, with a fresh opaque ID
+// (holding "/" and a space, as real IDs may) and the link under
+// public_url. Templates render it as they would a real alert.
+func (r *Registry) testEvent(name string, pr access.Principal) sdk.Event {
+	now := r.opts.Now()
+	ev := sdk.SampleEvent(sdk.KindTest)
+	ev.ID = "test/" + name + "/" + newID() + " 1"
+	ev.Channel = name
+	ev.Time, ev.Since, ev.EpisodeStart = now, now.Add(-time.Minute), now.Add(-3*time.Minute)
+	ev.Message = "Test notification requested by " + who(pr)
+	public := r.opts.PublicURL
+	if public == "" {
+		public = r.opts.Config().PublicURL
+	}
+	ev.URL = HostURL(public, ev.Host, ev.MetricPath)
+	return ev
+}
+
+// HostURL returns the link to host's page in the web UI under public (the
+// public_url setting, without trailing slash): the host's plugin values,
+// with metricPath's plugin and metric selected when it is a plugin metric.
+// "" when public is "".
+func HostURL(public, host, metricPath string) string {
+	if public == "" {
+		return ""
+	}
+	q := url.Values{"host": {host}}
+	if plugin, metric, ok := strings.Cut(metricPath, "."); ok && plugin != "heartbeat" {
+		q.Set("plugin", plugin)
+		q.Set("metric", metric)
+	}
+	return public + "/plugins?" + q.Encode()
 }
 
 // modifiable returns the user channel pr may change or delete.
@@ -497,7 +544,7 @@ func (r *Registry) validate(ctx context.Context, schema sdk.Schema, fields map[s
 	if err := schema.Validate(sdk.Config(fields).WithDefaults(schema)); err != nil {
 		var fe *sdk.FieldError
 		if errors.As(err, &fe) {
-			return errorf(ErrInvalid, "Field '%s' %s", fe.Key, fe.Err)
+			return &Error{Kind: ErrInvalid, Field: fe.Key, Msg: fmt.Sprintf("Field '%s' %s", fe.Key, fe.Err)}
 		}
 		return errorf(ErrInvalid, "Invalid channel settings: %v", err)
 	}
@@ -511,7 +558,11 @@ func (r *Registry) validate(ctx context.Context, schema sdk.Schema, fields map[s
 	msg := redact(err.Error(), ch, map[string]sdk.Schema{schema.Type: schema})
 	var re *sdk.RemoteError
 	if errors.As(err, &re) {
-		return errorf(ErrInvalid, "Invalid channel settings: %s", msg)
+		field := re.Field
+		if _, ok := schema.Field(field); !ok {
+			field = "" // the plugin named a key its schema lacks
+		}
+		return &Error{Kind: ErrInvalid, Field: field, Msg: "Invalid channel settings: " + msg}
 	}
 	return errorf(ErrUnavailable, "The %s notifier could not check the settings (%s); try again", schema.Type, msg)
 }

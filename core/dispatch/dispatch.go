@@ -26,9 +26,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -440,7 +438,7 @@ func (d *Dispatcher) event(a alert.Event) sdk.Event {
 	if public == "" {
 		public = cfg.PublicURL
 	}
-	ev.URL = HostURL(public, a.Host, a.MetricPath)
+	ev.URL = channels.HostURL(public, a.Host, a.MetricPath)
 	return ev
 }
 
@@ -462,22 +460,6 @@ func eventKind(a alert.Event) sdk.Kind {
 		return sdk.KindFiring
 	}
 	return ""
-}
-
-// HostURL returns the link to host's page in the web UI under public (the
-// public_url setting, without trailing slash): the host's plugin values,
-// with metricPath's plugin and metric selected when it is a plugin
-// metric. "" when public is "".
-func HostURL(public, host, metricPath string) string {
-	if public == "" {
-		return ""
-	}
-	q := url.Values{"host": {host}}
-	if plugin, metric, ok := strings.Cut(metricPath, "."); ok && plugin != "heartbeat" {
-		q.Set("plugin", plugin)
-		q.Set("metric", metric)
-	}
-	return public + "/plugins?" + q.Encode()
 }
 
 func joinMsg(a, b string) string {

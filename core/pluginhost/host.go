@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -66,6 +67,10 @@ type Options struct {
 	Checksums map[string]string
 	// Logger receives the host's and the plugins' logs.
 	Logger hclog.Logger
+	// Journal, when set, records what operators must see without reading
+	// the log: a plugin that fails to start (once per distinct failure,
+	// not per retry), starts again, or is refused.
+	Journal Journal
 	// Env is the complete environment of plugin processes. Nil means a
 	// small allow-list taken from the daemon's environment (PATH, TZ,
 	// locale, CA certificate locations and proxy settings), so secrets in
@@ -115,6 +120,12 @@ func (o *Options) fill() {
 	}
 }
 
+// Journal records daemon-wide events (*store.Store provides it).
+type Journal interface {
+	// Journal records msg about host ("" for daemon-wide entries).
+	Journal(host, msg string)
+}
+
 // Host runs the notifier plugins of one directory. Build it with New.
 type Host struct {
 	opts Options
@@ -133,10 +144,14 @@ type Host struct {
 	wg      sync.WaitGroup // proc supervisors
 	watchWG sync.WaitGroup
 
-	calls      atomic.Uint64
-	callErrors atomic.Uint64
-	starts     atomic.Uint64
-	restarts   atomic.Uint64
+	calls         atomic.Uint64
+	callErrors    atomic.Uint64
+	starts        atomic.Uint64
+	restarts      atomic.Uint64
+	startFailures atomic.Uint64
+
+	watchMu  sync.Mutex
+	onChange []func(typ string)
 }
 
 // refusal records a binary that is not run, so a rescan does not retry it
@@ -313,8 +328,9 @@ type Stats struct {
 	Refused []Refused
 	// Calls and CallErrors count Validate and Notify calls.
 	Calls, CallErrors uint64
-	// Starts counts plugin process starts, Restarts those after a crash.
-	Starts, Restarts uint64
+	// Starts counts plugin process starts, Restarts those after a crash,
+	// StartFailures the starts that failed (every retry counts).
+	Starts, Restarts, StartFailures uint64
 }
 
 // PluginStats is one plugin binary.
@@ -325,6 +341,16 @@ type PluginStats struct {
 	Pid      int
 	Restarts int
 	Since    time.Time // start of the current process
+	// Protocol is the notifier protocol version the running process
+	// speaks (0 when not running).
+	Protocol int
+	// Failing is the first useful line of the last start failure while
+	// the binary does not run ("" when it runs or never failed);
+	// Failures counts the failed starts since it last ran, FailingSince
+	// is when the first of them happened.
+	Failing      string
+	Failures     int
+	FailingSince time.Time
 }
 
 // Refused is one binary that is not run.
@@ -338,7 +364,7 @@ func (h *Host) Stats() Stats {
 	h.mu.RLock()
 	s := Stats{
 		Calls: h.calls.Load(), CallErrors: h.callErrors.Load(),
-		Starts: h.starts.Load(), Restarts: h.restarts.Load(),
+		Starts: h.starts.Load(), Restarts: h.restarts.Load(), StartFailures: h.startFailures.Load(),
 	}
 	for name, p := range h.procs {
 		ps := p.stats()
@@ -375,8 +401,35 @@ func (h *Host) register(p *proc, schema sdk.Schema) error {
 	p.setSchema(schema)
 	if !had || prev != p {
 		h.log.Info("notifier type registered", "type", schema.Type, "label", schema.Label, "binary", p.name, "fields", len(schema.Fields))
+		h.changed(schema.Type)
 	}
 	return nil
+}
+
+// OnTypeChange registers fn to be called, in its own goroutine, whenever a
+// channel type gets a new provider: a plugin registered it for the first
+// time, or a replaced binary (or another binary) took it over. The channel
+// registry re-validates the channels of the type then.
+func (h *Host) OnTypeChange(fn func(typ string)) {
+	h.watchMu.Lock()
+	h.onChange = append(h.onChange, fn)
+	h.watchMu.Unlock()
+}
+
+func (h *Host) changed(typ string) {
+	h.watchMu.Lock()
+	fns := slices.Clone(h.onChange)
+	h.watchMu.Unlock()
+	for _, fn := range fns {
+		go fn(typ)
+	}
+}
+
+// journal records msg daemon-wide when a Journal is set.
+func (h *Host) journal(msg string) {
+	if h.opts.Journal != nil {
+		h.opts.Journal.Journal("", msg)
+	}
 }
 
 // unregister removes the types p provides, unless a newer generation has
@@ -404,6 +457,7 @@ func (h *Host) refuse(p *proc, reason, conflict string) {
 	delete(h.procs, p.name)
 	h.refused[p.name] = &refusal{id: p.id, pin: p.pin, reason: reason, conflict: conflict}
 	h.log.Error("notifier plugin refused", "binary", p.name, "reason", reason)
+	h.journal(fmt.Sprintf("notifier plugin %s refused: %s", p.name, firstLine(reason)))
 }
 
 type conflictError struct{ typ, other string }

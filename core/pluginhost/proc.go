@@ -38,6 +38,11 @@ type proc struct {
 	schema   sdk.Schema
 	restarts int
 	prev     *proc
+	// failing is the first line of the last start failure until the
+	// binary runs again; failures counts them, failingSince is the first.
+	failing      string
+	failures     int
+	failingSince time.Time
 
 	kick      chan struct{}
 	stopCh    chan struct{}
@@ -49,11 +54,12 @@ type proc struct {
 
 // running is one live plugin process.
 type running struct {
-	pc     *plugin.Client
-	cl     *host.Client
-	schema sdk.Schema
-	pid    int
-	since  time.Time
+	pc       *plugin.Client
+	cl       *host.Client
+	schema   sdk.Schema
+	pid      int
+	since    time.Time
+	protocol int
 }
 
 // refuseError means the binary must not run until it changes.
@@ -93,7 +99,7 @@ func (p *proc) run() {
 				p.h.refuse(p, rf.reason, "")
 				return
 			}
-			p.log.Error("notifier plugin failed to start", "error", err, "retry_in", backoff)
+			p.startFailed(err, backoff)
 			p.firstDone()
 			if !p.sleep(backoff) {
 				return
@@ -110,6 +116,7 @@ func (p *proc) run() {
 			return
 		}
 		p.h.starts.Add(1)
+		p.started(r)
 		p.setRunning(r)
 		p.retirePrev()
 		p.firstDone()
@@ -160,6 +167,8 @@ func (p *proc) start() (*running, error) {
 		// A SecureConfig hashes into its Hash: it must be new for every start.
 		cfg.SecureConfig = &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
 	}
+	stderr := &tailBuffer{max: 8 << 10}
+	cfg.Stderr = stderr
 	pc := plugin.NewClient(cfg)
 	since := time.Now()
 	cl, err := host.Dispense(pc)
@@ -169,11 +178,12 @@ func (p *proc) start() (*running, error) {
 		case errors.Is(err, plugin.ErrChecksumsDoNotMatch):
 			return nil, &refuseError{"SHA-256 does not match plugin_checksums"}
 		case strings.Contains(strings.ToLower(err.Error()), "incompatible api version"):
-			return nil, &refuseError{fmt.Sprintf("built for another notifier protocol version (the daemon speaks %d): %v", host.ProtocolVersion, err)}
+			return nil, &refuseError{fmt.Sprintf("built for another notifier protocol version (the daemon speaks %d to %d): %s",
+				host.MinProtocolVersion, host.ProtocolVersion, firstLine(err.Error()))}
 		}
-		return nil, err
+		return nil, &startError{err: err, stderr: stderr.String()}
 	}
-	r := &running{pc: pc, cl: cl, since: since}
+	r := &running{pc: pc, cl: cl, since: since, protocol: cl.ProtocolVersion()}
 	if rc := pc.ReattachConfig(); rc != nil {
 		r.pid = rc.Pid
 	}
@@ -301,9 +311,9 @@ func (p *proc) setSchema(s sdk.Schema) {
 func (p *proc) stats() PluginStats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	s := PluginStats{Type: p.schema.Type, Restarts: p.restarts}
+	s := PluginStats{Type: p.schema.Type, Restarts: p.restarts, Failing: p.failing, Failures: p.failures, FailingSince: p.failingSince}
 	if p.cur != nil {
-		s.Running, s.Pid, s.Since = true, p.cur.pid, p.cur.since
+		s.Running, s.Pid, s.Since, s.Protocol = true, p.cur.pid, p.cur.since, p.cur.protocol
 	}
 	return s
 }
@@ -364,4 +374,142 @@ func (p *proc) retirePrev() {
 func (p *proc) shutdown() {
 	p.stopOnce.Do(func() { close(p.stopCh) })
 	<-p.done
+}
+
+// startError is a failed start: go-plugin's error and what the process
+// wrote to stderr meanwhile.
+type startError struct {
+	err    error
+	stderr string
+}
+
+func (e *startError) Error() string { return e.err.Error() }
+func (e *startError) Unwrap() error { return e.err }
+
+// summary is the first useful line of the failure: go-plugin's first line,
+// with the line of the plugin's stderr that says what went wrong (a panic,
+// a fatal error, or its last line) when it wrote one.
+func (e *startError) summary() string {
+	msg := firstLine(e.err.Error())
+	const unrecognized = "Unrecognized remote plugin message:"
+	if _, printed, ok := strings.Cut(msg, unrecognized); ok {
+		// go-plugin read something other than its handshake line on
+		// stdout, or nothing because the process ended first.
+		if printed = strings.TrimSpace(printed); printed == "" {
+			msg = "the process ended before the plugin handshake"
+		} else {
+			msg = fmt.Sprintf("not an hbd notifier plugin: it printed %q instead of the plugin handshake", clip(printed))
+		}
+	}
+	if line := stderrLine(e.stderr); line != "" {
+		msg += " (stderr: " + line + ")"
+	}
+	return msg
+}
+
+// startFailed counts a failed start and says so: logged and journaled
+// when the failure differs from the last one, at debug level when it
+// repeats, so a binary failing every retry fills neither the log nor the
+// journal.
+func (p *proc) startFailed(err error, retry time.Duration) {
+	p.h.startFailures.Add(1)
+	msg := firstLine(err.Error())
+	var se *startError
+	if errors.As(err, &se) {
+		msg = se.summary()
+	}
+	p.mu.Lock()
+	same := msg == p.failing
+	p.failing = msg
+	p.failures++
+	n := p.failures
+	if n == 1 {
+		p.failingSince = time.Now()
+	}
+	p.mu.Unlock()
+	if same {
+		p.log.Debug("notifier plugin failed to start again", "error", msg, "failures", n, "retry_in", retry)
+		return
+	}
+	p.log.Error("notifier plugin failed to start; retrying with backoff", "error", msg, "retry_in", retry)
+	p.h.journal(fmt.Sprintf("notifier plugin %s failed to start: %s", p.name, msg))
+}
+
+// started clears the failure state once the binary runs; a recovery from
+// failures is journaled.
+func (p *proc) started(r *running) {
+	p.mu.Lock()
+	n := p.failures
+	p.failing, p.failures, p.failingSince = "", 0, time.Time{}
+	p.mu.Unlock()
+	if n > 0 {
+		p.log.Info("notifier plugin started after failed starts", "type", r.schema.Type, "failures", n)
+		p.h.journal(fmt.Sprintf("notifier plugin %s started (type %s) after %d failed starts", p.name, r.schema.Type, n))
+	}
+}
+
+// maxLine bounds the failure lines shown to operators.
+const maxLine = 300
+
+// firstLine returns the first non-blank line of s, trimmed and cut to
+// maxLine runes.
+func firstLine(s string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			return clip(l)
+		}
+	}
+	return ""
+}
+
+// stderrLine picks the line of a plugin's stderr that explains a failed
+// start: the first "panic:" or "fatal error:" line, else the last
+// non-blank line.
+func stderrLine(s string) string {
+	last := ""
+	for _, l := range strings.Split(s, "\n") {
+		l = strings.TrimSpace(l)
+		if strings.HasPrefix(l, "panic:") || strings.HasPrefix(l, "fatal error:") {
+			return clip(l)
+		}
+		if l != "" {
+			last = l
+		}
+	}
+	return clip(last)
+}
+
+func clip(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	if r := []rune(s); len(r) > maxLine {
+		return string(r[:maxLine]) + "…"
+	}
+	return s
+}
+
+// tailBuffer keeps the first max bytes written to it (a start's stderr).
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+	max int
+}
+
+func (b *tailBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if room := b.max - len(b.buf); room > 0 {
+		b.buf = append(b.buf, p[:min(len(p), room)]...)
+	}
+	return len(p), nil
+}
+
+func (b *tailBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return string(b.buf)
 }

@@ -148,6 +148,7 @@ func (h *Host) scan() {
 			reason := ierr.Error()
 			if r := h.refused[name]; r == nil || r.reason != reason {
 				h.log.Error("notifier plugin refused", "binary", name, "reason", reason)
+				h.journal(fmt.Sprintf("notifier plugin %s refused: %s", name, firstLine(reason)))
 			}
 			h.refused[name] = &refusal{id: id, pin: pin, reason: reason, checked: true}
 			if cur != nil {
