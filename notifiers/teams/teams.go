@@ -21,7 +21,7 @@ import (
 
 // maxText bounds a card's text, in runes: the whole request must stay
 // under the workflow trigger's 28 KiB message limit.
-const maxText = 8000
+const maxText = 6000
 
 // Notifier posts Adaptive Cards to Teams workflow webhooks. Call [New] to
 // get one.
