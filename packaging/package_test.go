@@ -80,7 +80,7 @@ func TestPackagesInstallIntoAScratchRoot(t *testing.T) {
 	need(t, "make", "dpkg", "dpkg-deb", "useradd", "groupadd")
 	root := repoRoot(t)
 	out := t.TempDir()
-	run(t, root, nil, "make", "--no-print-directory", "package", "PKG_OUT="+out, "PKG_VERSION=1.2.3~test")
+	run(t, root, nil, "make", "--no-print-directory", "package", "PKG_OUT="+out, "PKG_VERSION=1.2.3~test", "PKG_FORMATS=deb")
 
 	names, _ := filepath.Glob(filepath.Join(out, "*"))
 	var got []string
@@ -90,14 +90,11 @@ func TestPackagesInstallIntoAScratchRoot(t *testing.T) {
 	sort.Strings(got)
 	arch := run(t, "", nil, "dpkg", "--print-architecture")
 	arch = strings.TrimSpace(arch)
-	want := []string{"hbc-1.2.3~test-1.", "hbc_1.2.3~test_" + arch + ".deb", "hbd-1.2.3~test-1.", "hbd_1.2.3~test_" + arch + ".deb"}
-	if len(got) != 4 {
-		t.Fatalf("make package made %v, want 4 packages", got)
-	}
-	for i, w := range want {
-		if !strings.HasPrefix(got[i], w) {
-			t.Fatalf("make package made %v, want %v (rpm names carry their arch)", got, want)
-		}
+	// The .rpm files come from the same nfpm configs; the test builds only
+	// what it can install.
+	want := []string{"hbc_1.2.3~test_" + arch + ".deb", "hbd_1.2.3~test_" + arch + ".deb"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("make package PKG_FORMATS=deb made %v, want %v", got, want)
 	}
 	hbdDeb := filepath.Join(out, "hbd_1.2.3~test_"+arch+".deb")
 	hbcDeb := filepath.Join(out, "hbc_1.2.3~test_"+arch+".deb")
