@@ -300,6 +300,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.log.Info("hbd started", append(args, "data_dir", cfg.DataDir)...)
 	d.Store.Journal("", "hbd started")
+	defer d.writePID(cfg.DataDir)()
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
