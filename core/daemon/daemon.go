@@ -187,6 +187,7 @@ func New(ctx context.Context, path string, opts Options) (*Daemon, error) {
 	d.Metrics.Add(pipeline.Metrics(d.hbQueue, d.alertQueue, d.feedQueue)...)
 	d.Metrics.Add(d.Store.Metrics()...)
 	d.Metrics.Add(d.API.Metrics()...)
+	d.Metrics.Add(d.ownMetrics()...)
 	d.API.Add(d.metricsRoute(d.Metrics))
 
 	d.httpSrv = &http.Server{
