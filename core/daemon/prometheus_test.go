@@ -2,9 +2,14 @@ package daemon_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -74,8 +79,9 @@ func TestPrometheusExport(t *testing.T) {
 	a := startInProcess(t, writeLivenessConfig(t, dir, testutil.FreePort(t), false))
 	now := float64(time.Now().Unix())
 	req := testutil.IngestRequest(t, a.base, "web01", []byte(testutil.Key),
-		testutil.Sample("cpu_monitor", now, map[string]any{"cpu_percent": 12.5, "load_1min": 0.75}),
-		testutil.Sample("memory_monitor", now, map[string]any{"percent": 41.5}))
+		testutil.Sample("cpu_monitor", now, map[string]any{"cpu_percent": 12.5, "load_1min": 0.75, "load_5min": 0.5}),
+		testutil.Sample("memory_monitor", now, map[string]any{"percent": 41.5}),
+		testutil.Sample("disk_monitor", now, map[string]any{"/": map[string]any{"percent": 14.8}}))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -117,11 +123,89 @@ func TestPrometheusExport(t *testing.T) {
 			t.Errorf("hbd_host_up %v = %v: only 0 and 1", f.Label, v)
 		}
 	}
+	t.Run("grafana dashboard", func(t *testing.T) { checkDashboards(t, a.d, fams) })
 	problems, err := promlint.New(bytes.NewReader(body)).Lint()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range problems {
 		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+}
+
+var (
+	hbdMetricRE = regexp.MustCompile(`\b(hbd_[a-z0-9_]+)(\{[^}]*\})?`)
+	matcherRE   = regexp.MustCompile(`([a-z_]+)\s*(=~|!=|!~|=)\s*"([^"]*)"`)
+)
+
+// checkDashboards checks every query of every dashboard in
+// examples/grafana: each names at least one hbd metric, every metric it
+// names is a family /metrics exports, every label it matches on is one of
+// that family's, and the plugin values it graphs exist in the scrape.
+func checkDashboards(t *testing.T, d *daemon.Daemon, fams map[string]*dto.MetricFamily) {
+	files, _ := filepath.Glob(filepath.Join(testutil.RepoRoot(t), "examples", "grafana", "*.json"))
+	if len(files) == 0 {
+		t.Fatal("no dashboards in examples/grafana")
+	}
+	for _, file := range files {
+		var dash struct {
+			Panels []struct {
+				Title   string `json:"title"`
+				Targets []struct {
+					Expr string `json:"expr"`
+				} `json:"targets"`
+			} `json:"panels"`
+			Templating struct {
+				List []struct {
+					Definition string `json:"definition"`
+				} `json:"list"`
+			} `json:"templating"`
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &dash); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		var exprs []string
+		for _, p := range dash.Panels {
+			if len(p.Targets) == 0 {
+				t.Errorf("%s: panel %q has no query", filepath.Base(file), p.Title)
+			}
+			for _, tg := range p.Targets {
+				exprs = append(exprs, tg.Expr)
+			}
+		}
+		for _, v := range dash.Templating.List {
+			exprs = append(exprs, v.Definition)
+		}
+		for _, expr := range exprs {
+			uses := hbdMetricRE.FindAllStringSubmatch(expr, -1)
+			if len(uses) == 0 {
+				t.Errorf("%s: query %q names no hbd metric", filepath.Base(file), expr)
+			}
+			for _, u := range uses {
+				fam, ok := d.Metrics.Lookup(u[1])
+				if !ok {
+					t.Errorf("%s: query %q: /metrics exports no %s", filepath.Base(file), expr, u[1])
+					continue
+				}
+				want := map[string]string{}
+				for _, m := range matcherRE.FindAllStringSubmatch(u[2], -1) {
+					if !slices.Contains(fam.Labels, m[1]) {
+						t.Errorf("%s: query %q: %s has no label %s (labels %v)", filepath.Base(file), expr, u[1], m[1], fam.Labels)
+					}
+					if m[2] == "=" {
+						want[m[1]] = m[3]
+					}
+				}
+				if u[1] == "hbd_metric_value" {
+					if _, ok := value(fams, u[1], want); !ok {
+						t.Errorf("%s: query %q: no series %v in the scrape", filepath.Base(file), expr, want)
+					}
+				}
+			}
+		}
 	}
 }
