@@ -5,6 +5,9 @@ package packaging
 
 import (
 	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +18,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/hbdmon/hbd/core/testutil"
 )
 
 // repoRoot is the checkout the Makefile lives in.
@@ -199,9 +205,10 @@ func TestPackagesInstallIntoAScratchRoot(t *testing.T) {
 			t.Errorf("reinstalling replaced the edited %s", conf)
 		}
 
-		if err := os.MkdirAll(filepath.Join(r, "var/lib/hbd"), 0o700); err != nil {
-			t.Fatal(err)
-		}
+		// The installed daemon and agent, configured as docs/INSTALL.md
+		// says (ports and paths moved into the scratch root), see each other.
+		d := liveInstall(t, r)
+		d.Kill()
 		dpkg("--purge", "hbd", "hbc")
 		for _, gone := range []string{"usr/bin/hbd", "usr/bin/hbc", "usr/lib/hbd/plugins", "etc/hbd/hbd.yaml", "etc/hbc/hbc.yaml", "var/lib/hbd", "usr/lib/systemd/system/hbd.service"} {
 			if _, err := os.Stat(filepath.Join(r, gone)); !os.IsNotExist(err) {
@@ -343,4 +350,88 @@ func TestMakeInstallKeepsConfigs(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dest, "opt/hbd/share/doc/hbd/hbd.yaml.default")); err != nil {
 		t.Errorf("the new default config is not installed beside the docs: %v", err)
 	}
+}
+
+// liveInstall runs the daemon and the agent installed in root r: the
+// shipped hbd.yaml with its ports and paths moved into r (systemd's
+// StateDirectory stands in as a directory made here), a host added with
+// the installed `hbd add-host -write`, whose printed hbc.yaml becomes the
+// agent's config; the host turns UP on the daemon.
+func liveInstall(t *testing.T, r string) *testutil.Daemon {
+	t.Helper()
+	port, hbPort := testutil.FreePort(t), testutil.FreePort(t)
+	data := filepath.Join(r, "var/lib/hbd")
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(r, "etc/hbd/hbd.yaml")
+	text := string(mustRead(t, conf))
+	for key, val := range map[string]string{
+		"hbd_port":    strconv.Itoa(port),
+		"hb_port":     strconv.Itoa(hbPort),
+		"hb_listen6":  `""`,
+		"data_dir":    data,
+		"plugins_dir": filepath.Join(r, "usr/lib/hbd/plugins"),
+	} {
+		re := regexp.MustCompile(`(?m)^` + key + `:.*$`)
+		if !re.MatchString(text) {
+			t.Fatalf("the shipped hbd.yaml has no %s", key)
+		}
+		text = re.ReplaceAllString(text, key+": "+val)
+	}
+	if err := os.WriteFile(conf, []byte(text), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	d := testutil.StartDaemon(t, filepath.Join(r, "usr/bin/hbd"), filepath.Join(r, "etc/hbd"), port)
+	addHost := exec.Command(filepath.Join(r, "usr/bin/hbd"), "add-host", "-config", conf, "-write", "web01")
+	var addHostErr bytes.Buffer
+	addHost.Stderr = &addHostErr
+	out, err := addHost.Output() // the agent's hbc.yaml; the report goes to stderr
+	if err != nil {
+		t.Fatalf("hbd add-host -write: %v\n%s", err, addHostErr.String())
+	}
+	agentConf := string(out)
+	if err := os.WriteFile(filepath.Join(r, "etc/hbc/hbc.yaml"), []byte(agentConf), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	d.WaitLog(t, "config reloaded", 20*time.Second)
+	agent := exec.Command(filepath.Join(r, "usr/bin/hbc"), "-config", filepath.Join(r, "etc/hbc/hbc.yaml"))
+	agent.Env = append(os.Environ(), "HBC_SPOOL_DIR="+filepath.Join(r, "var/lib/hbc/spool"), "HBC_HEARTBEAT_INTERVAL=1s")
+	var agentLog testutil.Buffer
+	agent.Stderr = &agentLog
+	if err := agent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		agent.Process.Signal(syscall.SIGTERM)
+		agent.Wait()
+		if t.Failed() {
+			t.Logf("hbc.yaml:\n%s\nhbc's log:\n%s\nhbd's log:\n%s", agentConf, agentLog.String(), d.Stderr())
+		}
+	})
+	testutil.Eventually(t, "web01 UP on the installed daemon", 60*time.Second, func() bool {
+		resp, err := http.Get(d.BaseURL + "/api/0/hosts")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var hosts []struct{ Name, State string }
+		json.NewDecoder(resp.Body).Decode(&hosts)
+		for _, h := range hosts {
+			if h.Name == "web01" && h.State == "UP" {
+				return true
+			}
+		}
+		return false
+	})
+	testutil.Eventually(t, "web01's samples on the installed daemon", 60*time.Second, func() bool {
+		resp, err := http.Get(d.BaseURL + "/api/0/hosts/web01/plugins")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode == 200 && strings.Contains(string(b), "cpu_monitor")
+	})
+	return d
 }
