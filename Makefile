@@ -8,16 +8,20 @@ NOTIFIERS := $(patsubst notifiers/%/cmd,%,$(wildcard notifiers/*/cmd))
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/hbdmon/hbd/core/daemon.Version=$(VERSION)
 TEST_FLAGS ?= -race -timeout 20m
+# BUILD_FLAGS and EXTRA_LDFLAGS are added to every `go build` (make
+# package: -trimpath, -s -w).
+BUILD_FLAGS ?=
+EXTRA_LDFLAGS ?=
 
-.PHONY: build run test test-deps lint bench bench-load proto clean fuzz vulncheck
+.PHONY: build run test test-deps lint bench bench-load proto clean fuzz vulncheck install package
 
 build:
 	@mkdir -p bin/plugins
-	$(GO) build -ldflags "$(LDFLAGS)" -o bin/hbd ./core/cmd/hbd
-	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/hbc ./core/cmd/hbc
+	$(GO) build $(BUILD_FLAGS) -ldflags "$(LDFLAGS) $(EXTRA_LDFLAGS)" -o bin/hbd ./core/cmd/hbd
+	$(GO) build $(BUILD_FLAGS) -ldflags "-X main.version=$(VERSION) $(EXTRA_LDFLAGS)" -o bin/hbc ./core/cmd/hbc
 	@for n in $(NOTIFIERS); do \
-		echo "$(GO) build -o bin/plugins/hbd-notifier-$$n ./notifiers/$$n/cmd/hbd-notifier-$$n"; \
-		$(GO) build -o bin/plugins/hbd-notifier-$$n ./notifiers/$$n/cmd/hbd-notifier-$$n || exit 1; \
+		echo "$(GO) build $(BUILD_FLAGS) -o bin/plugins/hbd-notifier-$$n ./notifiers/$$n/cmd/hbd-notifier-$$n"; \
+		$(GO) build $(BUILD_FLAGS) -ldflags "$(EXTRA_LDFLAGS)" -o bin/plugins/hbd-notifier-$$n ./notifiers/$$n/cmd/hbd-notifier-$$n || exit 1; \
 	done
 
 # run: the daemon on the example config plus a local agent reporting this
@@ -125,8 +129,64 @@ bench-load:
 	cp $$dir/hbd.log $(basename $(BENCH_OUT)).log; \
 	echo "bench-load: figures in $(BENCH_OUT), the daemon's log in $(basename $(BENCH_OUT)).log (above: its warnings and errors counted, the first errors)"
 
+# install: the binaries, the notifier plugins, the systemd units, the docs
+# and (only where none exists yet) the configs. PREFIX=/usr/local and
+# SYSCONFDIR=/etc by default; DESTDIR stages into another root. As root
+# without DESTDIR it also creates the system users hbd and hbc. See
+# docs/INSTALL.md.
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+BINDIR ?= $(PREFIX)/bin
+PLUGINDIR ?= $(PREFIX)/lib/hbd/plugins
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+DOCDIR ?= $(PREFIX)/share/doc/hbd
+DESTDIR ?=
+INSTALL_SUBST = sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@PLUGINDIR@|$(PLUGINDIR)|g'
+install: build
+	install -d -m 0755 $(DESTDIR)$(BINDIR) $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)/examples
+	install -m 0755 bin/hbd bin/hbc $(DESTDIR)$(BINDIR)/
+	install -m 0755 bin/plugins/hbd-notifier-* $(DESTDIR)$(PLUGINDIR)/
+	for u in hbd hbc; do $(INSTALL_SUBST) packaging/systemd/$$u.service > $(DESTDIR)$(UNITDIR)/$$u.service; \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$u.service; done
+	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
+	install -m 0644 examples/hbd.yaml examples/hbc.yaml $(DESTDIR)$(DOCDIR)/examples/
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then for u in hbd hbc; do \
+		sed 's/@NAME@/'$$u'/g' packaging/scripts/preinst.sh | sh || exit 1; done; fi
+	@for u in hbd hbc; do f=$(DESTDIR)$(SYSCONFDIR)/$$u/$$u.yaml; \
+		install -d -m 0755 $$(dirname $$f); \
+		if [ -e $$f ]; then echo "install: $$f exists, kept (the new default: $(DOCDIR)/$$u.yaml.default)"; \
+			$(INSTALL_SUBST) packaging/$$u.yaml > $(DESTDIR)$(DOCDIR)/$$u.yaml.default; \
+		else $(INSTALL_SUBST) packaging/$$u.yaml > $$f; chmod 0640 $$f; \
+			if getent group $$u >/dev/null && [ -z "$(DESTDIR)" ]; then chgrp $$u $$f; fi; fi; done
+
+# package: .deb and .rpm of hbd and hbc in PKG_OUT, built by nfpm (from
+# the Go module proxy) from the tree `make install PREFIX=/usr` stages.
+NFPM_VERSION ?= v2.45.2
+PKG_OUT ?= dist
+PKG_ARCH ?= $(shell $(GO) env GOARCH)
+PKG_VERSION ?= $(shell v=$$(git describe --tags --match 'v[0-9]*' 2>/dev/null) && echo $${v\#v} || \
+	git log -1 --format='0.0.0~git%cd.%h' --date=format:%Y%m%d 2>/dev/null || echo 0.0.0~dev)
+PKG_FORMATS ?= deb rpm
+package:
+	@set -e; stage=$$(mktemp -d); trap 'rm -rf $$stage' EXIT; \
+	CGO_ENABLED=0 $(MAKE) --no-print-directory install PREFIX=/usr SYSCONFDIR=/etc \
+		BUILD_FLAGS=-trimpath EXTRA_LDFLAGS='-s -w' \
+		UNITDIR=/usr/lib/systemd/system DESTDIR=$$stage/root >/dev/null; \
+	mkdir -p $$stage/scripts $(PKG_OUT); \
+	for u in hbd hbc; do for s in preinst postinst prerm postrm; do \
+		if [ $$u = hbd ]; then first="enables and starts hbd"; start="systemctl enable --now hbd.service || true"; data="the database"; \
+		else first="leaves hbc stopped until /etc/hbc/hbc.yaml is filled in"; start="echo 'hbc: fill in /etc/hbc/hbc.yaml (hbd add-host prints it), then: systemctl enable --now hbc'"; data="the spool"; fi; \
+		sed -e "s#@NAME@#$$u#g" -e "s#@FIRST@#$$first#g" -e "s#@START@#$$start#g" -e "s#@DATA@#$$data#g" \
+			packaging/scripts/$$s.sh > $$stage/scripts/$$u-$$s.sh; done; done; \
+	out=$$(cd $(PKG_OUT) && pwd); \
+	for u in hbd hbc; do for f in $(PKG_FORMATS); do \
+		(cd $$stage && PKG_ARCH=$(PKG_ARCH) PKG_VERSION='$(PKG_VERSION)' \
+			$(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION) package \
+			-f $(CURDIR)/packaging/nfpm-$$u.yaml -p $$f -t $$out/) || exit 1; \
+	done; done; ls -l $(PKG_OUT)
+
 proto:
 	cd sdk && $(GO) generate ./...
 
 clean:
-	rm -rf bin
+	rm -rf bin dist

@@ -21,11 +21,10 @@ func (e *Evaluator) Metrics() []metrics.Family {
 					emit(n, string(lv))
 				}
 			}},
-		{Name: "hbd_alert_level", Help: "Level of each non-OK alert: 1 WARNING, 2 CRITICAL, 3 UNKNOWN.", Labels: []string{"host", "metric"},
+		{Name: "hbd_alert_level", Help: "Level of each non-OK alert by severity rank (sdk/level): 1 UNKNOWN, 2 WARNING, 3 CRITICAL.", Labels: []string{"host", "metric"},
 			Collect: func(emit func(float64, ...string)) {
 				for _, st := range e.ActiveAlerts() {
-					v := map[level.Level]float64{level.Warning: 1, level.Critical: 2, level.Unknown: 3}[st.Level]
-					emit(v, st.Host, st.MetricPath)
+					emit(float64(st.Level.Rank()), st.Host, st.MetricPath)
 				}
 			}},
 	}

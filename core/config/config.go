@@ -35,8 +35,11 @@ const (
 // ws_max_clients_per_user, and the largest value either accepts.
 const (
 	DefaultWSMaxClients = 5000
-	DefaultWSMaxPerUser = 16
-	MaxWSClients        = 1000000
+	// DefaultMetricsMaxValues and MaxMetricsValues: metrics_max_values.
+	DefaultMetricsMaxValues = 20000
+	MaxMetricsValues        = 1000000
+	DefaultWSMaxPerUser     = 16
+	MaxWSClients            = 1000000
 )
 
 // Config is the whole daemon configuration. It is immutable once loaded: a
@@ -58,7 +61,10 @@ type Config struct {
 	// more get 429). A reload applies them to the next connection;
 	// connected clients stay.
 	WSMaxClients int `koanf:"ws_max_clients"`
-	WSMaxPerUser int `koanf:"ws_max_clients_per_user"`
+	// MetricsMaxValues bounds the hbd_metric_value series /metrics
+	// exports (one per host, plugin and metric path); 0 exports none.
+	MetricsMaxValues int `koanf:"metrics_max_values"`
+	WSMaxPerUser     int `koanf:"ws_max_clients_per_user"`
 	// TLSCert and TLSKey, when set, make hbd_port serve HTTPS (API, pages
 	// and the same-origin live feed) with this PEM certificate chain and
 	// key; relative paths are relative to cert_path. They may name the
@@ -304,19 +310,20 @@ func (c *Config) HostTimeout(host string) time.Duration {
 // as 0, which disables renotify or the separate WebSocket port) wins.
 func defaults() Config {
 	return Config{
-		HBDPort:         DefaultHBDPort,
-		WSPort:          DefaultWSPort,
-		HBPort:          DefaultHBPort,
-		WSMaxClients:    DefaultWSMaxClients,
-		WSMaxPerUser:    DefaultWSMaxPerUser,
-		HBListen4:       "0.0.0.0",
-		HBListen6:       "::",
-		DataDir:         "./data",
-		SampleHistory:   DefaultSampleHistory,
-		Retention:       DefaultRetention,
-		LogLevel:        "info",
-		WatchDynamic:    true,
-		MaxDynamicHosts: DefaultMaxDynamic,
+		HBDPort:          DefaultHBDPort,
+		WSPort:           DefaultWSPort,
+		HBPort:           DefaultHBPort,
+		WSMaxClients:     DefaultWSMaxClients,
+		MetricsMaxValues: DefaultMetricsMaxValues,
+		WSMaxPerUser:     DefaultWSMaxPerUser,
+		HBListen4:        "0.0.0.0",
+		HBListen6:        "::",
+		DataDir:          "./data",
+		SampleHistory:    DefaultSampleHistory,
+		Retention:        DefaultRetention,
+		LogLevel:         "info",
+		WatchDynamic:     true,
+		MaxDynamicHosts:  DefaultMaxDynamic,
 		Alerting: Alerting{
 			StaleAfter:    DefaultStaleAfter,
 			ForgetAfter:   DefaultForgetAfter,

@@ -59,6 +59,9 @@ func (c *Config) validate() error {
 			return bad(l.key, "must be between 1 and %d, got %d", MaxWSClients, l.v)
 		}
 	}
+	if c.MetricsMaxValues < 0 || c.MetricsMaxValues > MaxMetricsValues {
+		return bad("metrics_max_values", "must be between 0 (none) and %d, got %d", MaxMetricsValues, c.MetricsMaxValues)
+	}
 	if c.WSSPort != 0 {
 		if c.WSSPem == "" {
 			return bad("wss_pem", "required when wss_port is set")

@@ -187,6 +187,7 @@ func New(ctx context.Context, path string, opts Options) (*Daemon, error) {
 	d.Metrics.Add(pipeline.Metrics(d.hbQueue, d.alertQueue, d.feedQueue)...)
 	d.Metrics.Add(d.Store.Metrics()...)
 	d.Metrics.Add(d.API.Metrics()...)
+	d.Metrics.Add(d.ownMetrics()...)
 	d.API.Add(d.metricsRoute(d.Metrics))
 
 	d.httpSrv = &http.Server{
@@ -300,6 +301,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.log.Info("hbd started", append(args, "data_dir", cfg.DataDir)...)
 	d.Store.Journal("", "hbd started")
+	defer d.writePID(cfg.DataDir)()
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)

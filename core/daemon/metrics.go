@@ -3,6 +3,7 @@ package daemon
 import (
 	"crypto/subtle"
 	"net/http"
+	"runtime"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -26,4 +27,14 @@ func (d *Daemon) metricsRoute(reg *metrics.Registry) api.Route {
 		}
 		return h(c)
 	}}
+}
+
+// ownMetrics are the families of the daemon itself and of the stored
+// values: hbd_build_info and the newest plugin values, capped by
+// metrics_max_values as it stands at each scrape.
+func (d *Daemon) ownMetrics() []metrics.Family {
+	return append([]metrics.Family{
+		{Name: "hbd_build_info", Help: "Always 1; the labels name the running hbd's version and Go version.", Labels: []string{"version", "goversion"},
+			Collect: func(emit func(float64, ...string)) { emit(1, Version, runtime.Version()) }},
+	}, d.Store.ValueMetrics(func() int { return d.Config().MetricsMaxValues })...)
 }

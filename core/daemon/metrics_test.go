@@ -43,16 +43,16 @@ func TestEveryServiceRegistersItsMetrics(t *testing.T) {
 	testutil.Eventually(t, "silent01 DOWN and CRITICAL in /metrics", 10*time.Second, func() bool {
 		body = scrape()
 		return strings.Contains(body, "hbd_host_up{host=\"silent01\"} 0\n") && // tracker
-			strings.Contains(body, "hbd_alert_level{host=\"silent01\",metric=\"heartbeat.host\"} 2\n") // alerting
+			strings.Contains(body, "hbd_alert_level{host=\"silent01\",metric=\"heartbeat.host\"} 3\n") // alerting
 	})
 	for _, want := range []string{
-		"hbd_samples_ingested_total 1\n",        // store
-		"hbd_store_write_queue ",                // store
-		"hbd_hosts_known 3\n",                   // api: three configured hosts
-		"hbd_heartbeats_received_total 0\n",     // heartbeat listener
-		"hbd_notifier_plugins_refused 0\n",      // plugin host
-		"hbd_notifications_delivered_total 0\n", // dispatcher
-		"hbd_ws_clients 0\n",                    // live feed
+		"hbd_samples_ingested_total 1\n",    // store
+		"hbd_store_write_queue ",            // store
+		"hbd_hosts_known 3\n",               // api: three configured hosts
+		"hbd_heartbeats_received_total 0\n", // heartbeat listener
+		"hbd_notifier_plugins_refused 0\n",  // plugin host
+		"hbd_notification_queues 0\n",       // dispatcher
+		"hbd_ws_clients 0\n",                // live feed
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)

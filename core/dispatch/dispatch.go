@@ -164,7 +164,9 @@ type Dispatcher struct {
 	delivered atomic.Uint64
 	failed    atomic.Uint64
 	gaveUp    atomic.Uint64
-	dropped   atomic.Uint64
+	// perChannel counts the outcomes by channel and type for /metrics.
+	perChannel channelCounters
+	dropped    atomic.Uint64
 }
 
 // New returns a Dispatcher; call Start before dispatching.

@@ -355,7 +355,7 @@ func (d *Dispatcher) attempt(q *queue, dl *delivery) {
 	if !ok || !d.ownerSees(ch, dl.ev.Host) {
 		q.remove(dl)
 		d.settle(dl, false)
-		d.gaveUp.Add(1)
+		d.count(dl.channel, "", outcomeGaveUp)
 		status := "dropped: the channel no longer exists"
 		if ok {
 			status = "dropped: the channel's owner may not see the host"
@@ -374,7 +374,7 @@ func (d *Dispatcher) attempt(q *queue, dl *delivery) {
 	if err == nil {
 		q.remove(dl)
 		d.settle(dl, true)
-		d.delivered.Add(1)
+		d.count(dl.channel, ch.Type, outcomeDelivered)
 		status := "delivered"
 		if dl.attempts > 1 {
 			status += fmt.Sprintf(" (attempt %d)", dl.attempts)
@@ -384,7 +384,7 @@ func (d *Dispatcher) attempt(q *queue, dl *delivery) {
 			"level", dl.ev.Level, "event_id", dl.ev.ID, "attempt", dl.attempts)
 		return
 	}
-	d.failed.Add(1)
+	d.count(dl.channel, ch.Type, outcomeFailed)
 	// The journal tells the generic reason only; the plugin's message,
 	// which may quote the remote side, goes to the daemon log.
 	emsg := d.opts.Channels.Redact(err.Error(), ch)
@@ -410,7 +410,7 @@ func (d *Dispatcher) attempt(q *queue, dl *delivery) {
 	}
 	q.remove(dl)
 	d.settle(dl, false)
-	d.gaveUp.Add(1)
+	d.count(dl.channel, ch.Type, outcomeGaveUp)
 	d.journal(dl, ch, true, status, detail, tail)
 	d.log.Error("notification given up", "channel", dl.channel, "host", dl.ev.Host, "metric", dl.ev.MetricPath,
 		"event_id", dl.ev.ID, "attempts", dl.attempts, "reason", reason, "error", emsg)

@@ -22,24 +22,47 @@ func (s *Server) Metrics() []metrics.Family {
 }
 
 // Metrics returns the tracker's metric families for /metrics: each heard
-// host's state and each connection's smoothed latency. A host awaiting its
-// first heartbeat is neither up nor down and is left out.
+// host's state (hbd_host_up 0/1, hbd_host_state one 0/1 series per state,
+// so DEGRADED is its own signal), each connection's state and smoothed
+// latency, and when each host was last heard. A host awaiting its first
+// heartbeat is neither up nor down and is left out.
 func (t *Tracker) Metrics() []metrics.Family {
+	states := []State{StateUp, StateDegraded, StateDown}
 	return []metrics.Family{
-		{Name: "hbd_host_up", Help: "1 when the host's heartbeat state is UP, 0.5 DEGRADED, 0 DOWN.", Labels: []string{"host"},
+		{Name: "hbd_host_up", Help: "1 when the host is reachable on some address family (heartbeat state UP or DEGRADED), 0 when DOWN.", Labels: []string{"host"},
 			Collect: func(emit func(float64, ...string)) {
 				for _, h := range t.Hosts() {
 					if h.State == "" {
 						continue
 					}
-					v := 0.0
-					switch h.State {
-					case StateUp:
-						v = 1
-					case StateDegraded:
-						v = 0.5
+					emit(b2f(h.State != StateDown), h.Name)
+				}
+			}},
+		{Name: "hbd_host_state", Help: "1 for the host's heartbeat state (UP, DEGRADED: some family DOWN, another up; DOWN), 0 for the others.", Labels: []string{"host", "state"},
+			Collect: func(emit func(float64, ...string)) {
+				for _, h := range t.Hosts() {
+					if h.State == "" {
+						continue
 					}
-					emit(v, h.Name)
+					for _, s := range states {
+						emit(b2f(h.State == s), h.Name, string(s))
+					}
+				}
+			}},
+		{Name: "hbd_connection_up", Help: "1 while heartbeats of the host arrive over the address family (UP or LATE), 0 when DOWN.", Labels: []string{"host", "family"},
+			Collect: func(emit func(float64, ...string)) {
+				for _, h := range t.Hosts() {
+					for _, c := range h.Connections {
+						emit(b2f(c.State != StateDown), h.Name, string(c.Family))
+					}
+				}
+			}},
+		{Name: "hbd_host_last_seen_timestamp_seconds", Help: "Unix time of the host's newest accepted heartbeat, over any address family.", Labels: []string{"host"},
+			Collect: func(emit func(float64, ...string)) {
+				for _, h := range t.Hosts() {
+					if h.LastSeen > 0 {
+						emit(h.LastSeen, h.Name)
+					}
 				}
 			}},
 		{Name: "hbd_connection_latency_seconds", Help: "Smoothed heartbeat round-trip time per address family.", Labels: []string{"host", "family"},
@@ -51,4 +74,11 @@ func (t *Tracker) Metrics() []metrics.Family {
 				}
 			}},
 	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -84,3 +84,17 @@ func (r *Registry) Collect(ch chan<- prometheus.Metric) {
 func (r *Registry) Handler() http.Handler {
 	return promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
+
+// Lookup returns the registered family called name (not the Go runtime
+// and process collectors'), for tests and tools that check queries
+// against what /metrics exports.
+func (r *Registry) Lookup(name string) (Family, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, f := range r.families {
+		if f.Name == name {
+			return f.Family, true
+		}
+	}
+	return Family{}, false
+}

@@ -97,9 +97,18 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 	migrationsMu.Unlock()
 	sort.Slice(list, func(i, j int) bool { return list[i].Version < list[j].Version })
+	backedUp := len(applied) == 0 // a new database has nothing to keep
 	for _, m := range list {
 		if applied[m.Version] {
 			continue
+		}
+		if !backedUp {
+			bak, err := s.backupBeforeMigration(ctx, m.Version)
+			if err != nil {
+				return fmt.Errorf("backup before migration %d (%s): %w", m.Version, m.Name, err)
+			}
+			s.log.Info("backed up the database before a schema migration", "backup", bak, "version", m.Version)
+			backedUp = true
 		}
 		if err := s.apply(ctx, m); err != nil {
 			return fmt.Errorf("migration %d (%s): %w", m.Version, m.Name, err)

@@ -113,19 +113,9 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
 	}
-	st, err := os.Stat(dir)
-	if err != nil {
-		return nil, fmt.Errorf("data_dir %s: %w", dir, unwrapPath(err))
+	if err := CheckDataDir(dir); err != nil {
+		return nil, err
 	}
-	if !st.IsDir() {
-		return nil, fmt.Errorf("data_dir %s: not a directory", dir)
-	}
-	probe, err := os.CreateTemp(dir, ".write-test-*")
-	if err != nil {
-		return nil, fmt.Errorf("data_dir %s: not writable: %w", dir, unwrapPath(err))
-	}
-	probe.Close()
-	os.Remove(probe.Name())
 
 	path := filepath.Join(dir, FileName)
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)"

@@ -2,14 +2,14 @@
 //
 //	hbd [serve] -config FILE     run the daemon
 //	hbd check-config -config FILE
-//	hbd hash-password            read a password on stdin, print a bcrypt hash
+//	hbd hash-password            prompt for a password, print a bcrypt hash
+//	hbd add-host NAME [-write]   add a watched host; print the agent's config
+//	hbd backup -config FILE OUT  consistent copy of the live database
 //	hbd version
 package main
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -17,9 +17,6 @@ import (
 	"slices"
 	"strings"
 
-	"golang.org/x/crypto/bcrypt"
-
-	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/daemon"
 )
 
@@ -63,28 +60,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return 0
 	case "check-config":
-		path, ok := configFlag("check-config", args, stderr)
-		if !ok {
-			return 2
-		}
-		cfg, err := config.Load(path, nil)
-		if err == nil {
-			err = config.CheckAgainstState(cfg)
-		}
-		if err != nil {
-			fmt.Fprintln(stderr, err)
-			return 1
-		}
-		for _, w := range cfg.Warnings {
-			fmt.Fprintf(stdout, "%s: warning: %s\n", path, w)
-		}
-		if cfg.OpenMode() {
-			fmt.Fprintf(stdout, "%s: no users: hbd will run in OPEN MODE (every endpoint without a login)\n", path)
-		}
-		fmt.Fprintf(stdout, "%s: ok (%d watched hosts, %d users, %d channels)\n", path, len(cfg.Watchhosts), len(cfg.Users), len(cfg.Channels))
-		return 0
+		return checkConfig(args, stdout, stderr)
 	case "hash-password":
 		return hashPassword(stdin, stdout, stderr)
+	case "add-host":
+		return addHost(args, stdout, stderr)
+	case "backup":
+		return backup(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "hbd", daemon.Version)
 		return 0
@@ -101,7 +83,9 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, `usage:
   hbd [serve] -config FILE       run the daemon
   hbd check-config -config FILE  validate a config file
-  hbd hash-password              read a password on stdin, print its bcrypt hash
+  hbd hash-password              prompt for a password (or read stdin), print its bcrypt hash
+  hbd add-host NAME [-write]     make a host key; print the watchhosts entry and the agent's hbc.yaml
+  hbd backup [-config FILE] OUT  copy the live database to OUT (restore: docs/INSTALL.md)
   hbd version                    print the version (also: hbd --version)
 
 "hbd COMMAND -h" shows a command's help with examples.
@@ -130,15 +114,18 @@ the key and the problem.
 example:
   hbd check-config -config /etc/hbd/hbd.yaml && systemctl reload hbd
 `,
-	"hash-password": `usage: hbd hash-password < FILE
+	"hash-password": `usage: hbd hash-password
 
-Reads one password (at most 72 bytes) from the first line of standard
-input and prints its bcrypt hash for users.<name>.password_hash.
+On a terminal, asks for the password twice without echoing it. Otherwise
+reads one password (at most 72 bytes) from the first line of standard
+input. Prints its bcrypt hash for users.<name>.password_hash.
 
-example:
-  read -rs PW && printf '%s
-' "$PW" | hbd hash-password
+examples:
+  hbd hash-password
+  hbd hash-password < /run/secrets/alice-password
 `,
+	"add-host": addHostHelp,
+	"backup":   backupHelp,
 }
 
 func isHelp(arg string) bool { return arg == "-h" || arg == "-help" || arg == "--help" }
@@ -156,31 +143,4 @@ func configFlag(name string, args []string, stderr io.Writer) (string, bool) {
 		return "", false
 	}
 	return *path, true
-}
-
-// maxPasswordBytes is bcrypt's input limit.
-const maxPasswordBytes = 72
-
-func hashPassword(stdin io.Reader, stdout, stderr io.Writer) int {
-	line, err := bufio.NewReader(io.LimitReader(stdin, 4096)).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		fmt.Fprintln(stderr, "hbd hash-password: read stdin:", err)
-		return 1
-	}
-	pw := strings.TrimRight(line, "\r\n")
-	if pw == "" {
-		fmt.Fprintln(stderr, "hbd hash-password: empty password on stdin")
-		return 1
-	}
-	if len(pw) > maxPasswordBytes {
-		fmt.Fprintf(stderr, "hbd hash-password: password longer than %d bytes\n", maxPasswordBytes)
-		return 1
-	}
-	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.DefaultCost)
-	if err != nil {
-		fmt.Fprintln(stderr, "hbd hash-password:", err)
-		return 1
-	}
-	fmt.Fprintln(stdout, string(h))
-	return 0
 }

@@ -21,7 +21,9 @@ func TestHelpAndVersion(t *testing.T) {
 		{[]string{"serve", "-h"}, "examples:"},
 		{[]string{"-config", "x.yaml", "-h"}, "usage: hbd [serve]"},
 		{[]string{"check-config", "--help"}, "systemctl reload hbd"},
-		{[]string{"hash-password", "-h"}, "read -rs PW"},
+		{[]string{"hash-password", "-h"}, "asks for the password twice without echoing it"},
+		{[]string{"add-host", "-h"}, "hbd add-host -config /etc/hbd/hbd.yaml"},
+		{[]string{"backup", "--help"}, "VACUUM INTO"},
 	}
 	for _, c := range cases {
 		var out, errb bytes.Buffer
