@@ -3,6 +3,7 @@
 //	hbd [serve] -config FILE     run the daemon
 //	hbd check-config -config FILE
 //	hbd hash-password            read a password on stdin, print a bcrypt hash
+//	hbd plugin inspect FILE      print a notifier plugin binary's schema
 //	hbd version
 package main
 
@@ -85,6 +86,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 0
 	case "hash-password":
 		return hashPassword(stdin, stdout, stderr)
+	case "plugin":
+		return pluginCmd(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "hbd", daemon.Version)
 		return 0
@@ -102,6 +105,7 @@ func usage(w io.Writer) {
   hbd [serve] -config FILE       run the daemon
   hbd check-config -config FILE  validate a config file
   hbd hash-password              read a password on stdin, print its bcrypt hash
+  hbd plugin inspect FILE        start a notifier plugin binary, print its schema
   hbd version                    print the version (also: hbd --version)
 
 "hbd COMMAND -h" shows a command's help with examples.
@@ -110,6 +114,7 @@ Documentation: docs/CONFIG.md, docs/HTTP_API.md, docs/SECURITY.md.`)
 
 // commandHelp is each command's -h text.
 var commandHelp = map[string]string{
+	"plugin": pluginHelp,
 	"serve": `usage: hbd [serve] [-config FILE]
 
 Runs the daemon on FILE (default ./hbd.yaml): the HTTP API and dashboards,
