@@ -71,8 +71,8 @@ func TestCheckTemplatesNamesTheField(t *testing.T) {
 	tests := []struct {
 		name, title, body, key, want string
 	}{
-		{"syntax", "{{.Host", "", TitleTemplateKey, "unclosed action"},
-		{"unknown field", "", "{{.Hostname}}", BodyTemplateKey, "Hostname"},
+		{"syntax", "{{.Host", "", TitleTemplateKey, "title_template: line 1: unclosed action"},
+		{"unknown field", "", "{{.Hostname}}", BodyTemplateKey, "body_template: fails for a firing event: line 1:2: at <.Hostname>: can't evaluate field Hostname"},
 		{"unknown function", "{{shout .Host}}", "", TitleTemplateKey, "shout"},
 		{"range refused", "", "{{range 1000000000}}x{{end}}", BodyTemplateKey, "range is not available"},
 		{"range in a define", "", `{{define "x"}}{{if 1}}{{range .Host}}{{end}}{{end}}{{end}}ok`, BodyTemplateKey, "range is not available"},
