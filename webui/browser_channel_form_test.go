@@ -10,9 +10,11 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/hbdmon/hbd/core/access"
 	"github.com/hbdmon/hbd/core/api"
+	"github.com/hbdmon/hbd/core/auth"
 	"github.com/hbdmon/hbd/core/channels"
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/pluginhost"
@@ -79,7 +81,13 @@ func TestChannelFormRendersChoiceAndMultilineAndProblems(t *testing.T) {
 		}
 		return false
 	})
-	srv := api.New(api.Deps{Config: cfgFn, Store: st, Connections: connections{}})
+	// The real account service in open mode, so the page knows the caller
+	// may see the plugin list (GET /api/0/users/me).
+	accounts, err := auth.New(context.Background(), auth.Options{Store: st, Config: cfg, BcryptCost: bcrypt.MinCost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := api.New(api.Deps{Config: cfgFn, Store: st, Connections: connections{}, Policy: accounts.Policy(), Sessions: accounts, Accounts: accounts})
 	routes, err := srv.PageRoutes(webui.FS(), api.PageOptions{})
 	if err != nil {
 		t.Fatal(err)

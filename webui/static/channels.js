@@ -54,12 +54,12 @@
     return n;
   }
 
-  // loadPluginProblems lists, for admins, the notifier plugins that fail
-  // to start or are refused (GET /api/0/notifier_plugins is admins-only;
-  // others see nothing).
+  // loadPluginProblems lists, for admins (and in open mode), the notifier
+  // plugins that fail to start or are refused (GET /api/0/notifier_plugins
+  // is admins-only; others see nothing and it is not asked).
   async function loadPluginProblems() {
     const box = $("plugin-problems");
-    if (!box) return;
+    if (!box || !me || !(me.open || me.admin)) return;
     const r = await HBD.api("GET", "/api/0/notifier_plugins");
     const bad = r.ok && Array.isArray(r.data) ? r.data.filter((p) => p && (p.state === "failing" || p.state === "refused")) : [];
     const list = HBD.clear($("plugin-problems-list"));
