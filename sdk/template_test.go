@@ -147,3 +147,31 @@ func TestFormatDurationAndEscapes(t *testing.T) {
 }
 
 func parseDurationForTest(s string) (d time.Duration, err error) { return time.ParseDuration(s) }
+
+// BenchmarkRender measures one message: the standard texts, and two
+// operator templates (parsed once, then taken from the cache).
+func BenchmarkRender(b *testing.B) {
+	ev := SampleEvent(KindFiring)
+	plain, _ := NewSettings(templateSchema(), Config{"url": "https://chat.example"})
+	tpl, _ := NewSettings(templateSchema(), Config{"url": "https://chat.example",
+		TitleTemplateKey: "{{.Emoji}} {{.Host}} {{upper (print .Kind)}}",
+		BodyTemplateKey:  "{{.Text}}\n{{if .Comparison}}{{value .Value}} {{.Comparison}} {{value .Threshold}}{{end}}\n{{.URL}}"})
+	ctx := context.Background()
+	b.Run("default", func(b *testing.B) {
+		for b.Loop() {
+			Render(ctx, plain, ev)
+		}
+	})
+	b.Run("templates", func(b *testing.B) {
+		for b.Loop() {
+			Render(ctx, tpl, ev)
+		}
+	})
+	b.Run("check", func(b *testing.B) {
+		for b.Loop() {
+			if err := CheckTemplates(templateSchema(), tpl); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
