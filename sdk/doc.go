@@ -30,7 +30,7 @@
 // is set). Event.ID is opaque and may hold "/", spaces and non-ASCII
 // characters: put [SafeID](ev.ID) into URLs, never the ID itself.
 //
-// Time limits: the daemon gives Notify 30 s and Validate 10 s (Schema 10 s)
+// Time limits: the daemon gives Notify 30 s, Validate 10 s and Schema 30 s
 // and passes the deadline in ctx; a call still running then is cancelled
 // and counts as a retryable failure. Bound everything by ctx (build
 // requests with http.NewRequestWithContext), and derive shorter per-channel

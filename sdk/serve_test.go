@@ -340,6 +340,36 @@ func TestProtocolNegotiation(t *testing.T) {
 			t.Errorf("plugin mode %s: Notify against a 429 with Retry-After 3 = %v (wait %v, %v), want retryable after 3s", mode, err, d, ok)
 		}
 	}
+	// What each protocol's plugin renders of an acknowledgement: a plugin
+	// of this SDK knows the kind; a protocol 1 plugin sees neither the
+	// kind nor the threshold, and reads the acknowledgement in the text.
+	var mu sync.Mutex
+	titles := map[string]string{}
+	rec := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		b := make([]byte, 512)
+		n, _ := r.Body.Read(b)
+		mu.Lock()
+		titles[r.Header.Get("X-Event-Id")] = string(b[:n])
+		mu.Unlock()
+	}))
+	defer rec.Close()
+	for mode, want := range map[string]string{
+		"1":  "[ACKNOWLEDGED] web01 cpu_monitor.cpu_percent 97.2 ≥ 95 (CRITICAL) for 3 samples",
+		"v1": "[CRITICAL] Acknowledged: web01 cpu_monitor.cpu_percent 97.2 ≥ 95 (CRITICAL) for 3 samples",
+	} {
+		c, _, _ := startPluginProcessAs(t, mode)
+		ev := sdk.SampleEvent(sdk.KindAcknowledged)
+		ev.ID = "ack-" + mode
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		err := c.Notify(ctx, sdk.Config{"url": rec.URL, "token": "tok"}, ev)
+		cancel()
+		mu.Lock()
+		got := titles[ev.ID]
+		mu.Unlock()
+		if err != nil || got != want {
+			t.Errorf("plugin mode %s: acknowledgement rendered %q (%v), want %q", mode, got, err, want)
+		}
+	}
 	if host.ProtocolVersion != pluginrpc.ProtocolVersion || host.MinProtocolVersion != 1 {
 		t.Errorf("protocol versions: host %d..%d", host.MinProtocolVersion, host.ProtocolVersion)
 	}

@@ -172,7 +172,7 @@ func parseTemplate(name, src string) (*template.Template, error) {
 	}
 	t, err := template.New(name).Option("missingkey=error").Funcs(templateFuncs).Parse(src)
 	if err != nil {
-		return nil, cleanTemplateError(err)
+		return nil, cleanTemplateError(name, err)
 	}
 	calls := map[string][]string{}
 	for _, tt := range t.Templates() {
@@ -289,7 +289,7 @@ func execTemplate(name, src string, data TemplateData) (string, error) {
 		if errors.Is(err, errRenderedTooLong) {
 			return "", errRenderedTooLong
 		}
-		return "", cleanTemplateError(err)
+		return "", cleanTemplateError(name, err)
 	}
 	return w.String(), nil
 }
@@ -309,10 +309,14 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 	return b.Buffer.Write(p)
 }
 
-// cleanTemplateError drops the "template: name:" prefix text/template puts
-// on its errors, keeping the line and column.
-func cleanTemplateError(err error) error {
+// cleanTemplateError rewrites text/template's "template: name:1:2:
+// executing "name" at <.X>: …" as "line 1:2: at <.X>: …".
+func cleanTemplateError(name string, err error) error {
 	msg := strings.TrimPrefix(err.Error(), "template: ")
+	if rest, ok := strings.CutPrefix(msg, name+":"); ok {
+		msg = "line " + rest
+	}
+	msg = strings.Replace(msg, "executing \""+name+"\" at ", "at ", 1)
 	return errors.New(oneLine(msg, 300))
 }
 

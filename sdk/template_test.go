@@ -71,8 +71,8 @@ func TestCheckTemplatesNamesTheField(t *testing.T) {
 	tests := []struct {
 		name, title, body, key, want string
 	}{
-		{"syntax", "{{.Host", "", TitleTemplateKey, "unclosed action"},
-		{"unknown field", "", "{{.Hostname}}", BodyTemplateKey, "Hostname"},
+		{"syntax", "{{.Host", "", TitleTemplateKey, "title_template: line 1: unclosed action"},
+		{"unknown field", "", "{{.Hostname}}", BodyTemplateKey, "body_template: fails for a firing event: line 1:2: at <.Hostname>: can't evaluate field Hostname"},
 		{"unknown function", "{{shout .Host}}", "", TitleTemplateKey, "shout"},
 		{"range refused", "", "{{range 1000000000}}x{{end}}", BodyTemplateKey, "range is not available"},
 		{"range in a define", "", `{{define "x"}}{{if 1}}{{range .Host}}{{end}}{{end}}{{end}}ok`, BodyTemplateKey, "range is not available"},
@@ -147,3 +147,31 @@ func TestFormatDurationAndEscapes(t *testing.T) {
 }
 
 func parseDurationForTest(s string) (d time.Duration, err error) { return time.ParseDuration(s) }
+
+// BenchmarkRender measures one message: the standard texts, and two
+// operator templates (parsed once, then taken from the cache).
+func BenchmarkRender(b *testing.B) {
+	ev := SampleEvent(KindFiring)
+	plain, _ := NewSettings(templateSchema(), Config{"url": "https://chat.example"})
+	tpl, _ := NewSettings(templateSchema(), Config{"url": "https://chat.example",
+		TitleTemplateKey: "{{.Emoji}} {{.Host}} {{upper (print .Kind)}}",
+		BodyTemplateKey:  "{{.Text}}\n{{if .Comparison}}{{value .Value}} {{.Comparison}} {{value .Threshold}}{{end}}\n{{.URL}}"})
+	ctx := context.Background()
+	b.Run("default", func(b *testing.B) {
+		for b.Loop() {
+			Render(ctx, plain, ev)
+		}
+	})
+	b.Run("templates", func(b *testing.B) {
+		for b.Loop() {
+			Render(ctx, tpl, ev)
+		}
+	})
+	b.Run("check", func(b *testing.B) {
+		for b.Loop() {
+			if err := CheckTemplates(templateSchema(), tpl); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

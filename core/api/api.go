@@ -184,10 +184,22 @@ func Errorf(status int, format string, a ...any) *echo.HTTPError {
 	return echo.NewHTTPError(status, fmt.Sprintf(format, a...))
 }
 
-// errorBody is the shape of every API error.
+// errorBody is the shape of every API error. Field names the request
+// field at fault when the error is about one (a channel setting, say).
 type errorBody struct {
 	Error string `json:"error"`
+	Field string `json:"field,omitempty"`
 }
+
+// FieldError is an API error about one field of the request: the answer
+// carries it as "field" next to "error".
+type FieldError struct {
+	*echo.HTTPError
+	Field string
+}
+
+// Unwrap returns the HTTP error, which sets the status and message.
+func (e *FieldError) Unwrap() error { return e.HTTPError }
 
 // authStatus is the status of each kind of auth.Error.
 var authStatus = map[error]int{
@@ -246,7 +258,12 @@ func (s *Server) handleError(err error, c echo.Context) {
 		c.NoContent(status)
 		return
 	}
-	c.JSON(status, errorBody{Error: cleanMessage(msg)})
+	body := errorBody{Error: cleanMessage(msg)}
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		body.Field = clipName(fe.Field)
+	}
+	c.JSON(status, body)
 }
 
 // maxErrorMessage bounds the error messages sent to clients.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -76,6 +77,23 @@ type ChannelFieldJSON struct {
 	Required bool   `json:"required"`
 	Default  string `json:"default"`
 	Help     string `json:"help"`
+	// Options lists the allowed values of a "choice" field (absent for
+	// other types).
+	Options []ChannelOptionJSON `json:"options,omitempty"`
+}
+
+// ChannelOptionJSON is one allowed value of a choice field.
+type ChannelOptionJSON struct {
+	Value string `json:"value"`
+	Label string `json:"label"`
+}
+
+// ChannelProblemJSON says why a stored channel no longer passes its
+// type's checks.
+type ChannelProblemJSON struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+	Since   string `json:"since"`
 }
 
 // ChannelJSON is one entry of GET /api/0/notification_channels.
@@ -96,6 +114,9 @@ type ChannelJSON struct {
 	// counts them (beyond that bound too).
 	CoveredHosts []string `json:"covered_hosts"`
 	CoveredCount int      `json:"covered_count"`
+	// Problem is null, or why the stored channel no longer passes its
+	// type's checks (its plugin was replaced by a stricter version).
+	Problem *ChannelProblemJSON `json:"problem"`
 }
 
 // ChannelValueJSON is one field value of a channel; secrets are "•••".
@@ -116,7 +137,15 @@ func (h *channelHandlers) types(c echo.Context) error {
 	for name, s := range h.ch.ChannelTypes() {
 		t := ChannelTypeJSON{Label: s.Label, Fields: []ChannelFieldJSON{}}
 		for _, f := range s.Fields {
-			t.Fields = append(t.Fields, ChannelFieldJSON{Key: f.Key, Label: f.Label, Type: f.Type, Required: f.Required, Default: f.Default, Help: f.Help})
+			fj := ChannelFieldJSON{Key: f.Key, Label: f.Label, Type: f.Type, Required: f.Required, Default: f.Default, Help: f.Help}
+			for _, o := range f.Options {
+				label := o.Label
+				if label == "" {
+					label = o.Value
+				}
+				fj.Options = append(fj.Options, ChannelOptionJSON{Value: o.Value, Label: label})
+			}
+			t.Fields = append(t.Fields, fj)
 		}
 		out[name] = t
 	}
@@ -140,6 +169,9 @@ func (h *channelHandlers) list(c echo.Context) error {
 		if v.Owner != "" {
 			owner := v.Owner
 			j.Owner = &owner
+		}
+		if p := v.Problem; p != nil {
+			j.Problem = &ChannelProblemJSON{Field: p.Field, Message: p.Message, Since: p.Since.UTC().Format(time.RFC3339)}
 		}
 		for _, f := range v.Fields {
 			j.Fields = append(j.Fields, ChannelValueJSON{Key: f.Key, Label: f.Label, Value: f.Value, Sensitive: f.Sensitive})
@@ -207,7 +239,11 @@ func channelError(err error) error {
 	case errors.Is(err, channels.ErrDelivery):
 		status = http.StatusBadGateway
 	}
-	return Errorf(status, "%s", de.Msg)
+	he := Errorf(status, "%s", de.Msg)
+	if de.Field != "" {
+		return &FieldError{HTTPError: he, Field: de.Field}
+	}
+	return he
 }
 
 // readChannelInput decodes a create or update body: the channel settings
@@ -233,7 +269,7 @@ func readChannelInput(c echo.Context) (channels.Input, error) {
 	if raw == nil {
 		return in, Errorf(http.StatusBadRequest, "Request body must be a JSON object")
 	}
-	if len(raw) > channels.MaxFields+len(sdk.ReservedKeys)+4 { // + source, type_missing, covered_hosts, covered_count
+	if len(raw) > channels.MaxFields+len(sdk.ReservedKeys)+5 { // + source, type_missing, covered_hosts, covered_count, problem
 		return in, Errorf(http.StatusBadRequest, "Too many fields (at most %d)", channels.MaxFields)
 	}
 	str := func(key string, v json.RawMessage) (string, bool, error) {
@@ -320,7 +356,7 @@ func readChannelInput(c echo.Context) (channels.Input, error) {
 				}
 			}
 			in.Hosts = &list
-		case "fields", "owner", "type_label", "source", "type_missing", "covered_hosts", "covered_count":
+		case "fields", "owner", "type_label", "source", "type_missing", "covered_hosts", "covered_count", "problem":
 			// read-only parts of the GET answer; the owner is the creator
 		default:
 			if strings.HasPrefix(key, "_") {

@@ -334,7 +334,7 @@ func TestCreateChannelStatusCodes(t *testing.T) {
 		{"invalid level", "alice", webhook("x", url, map[string]any{"min_level": "LOUD"}), 400, "Invalid min_level 'LOUD'"},
 		{"plugin validation", "alice", webhook("x", "ftp://example.com/", nil), 400, "Invalid channel settings: url:"},
 		{"unknown field", "alice", webhook("x", url, map[string]any{"colour": "red"}), 400, "Unknown field 'colour' for channel type 'webhook'"},
-		{"number field not a number", "alice", map[string]any{"name": "x", "type": "pushover", "token": "t", "user": "u", "priority": "high"}, 400, "Field 'priority' must be a number"},
+		{"choice field not an option", "alice", map[string]any{"name": "x", "type": "pushover", "token": "t", "user": "u", "priority": "high"}, 400, "Field 'priority' must be one of the listed options"},
 		{"mask instead of a secret", "alice", map[string]any{"name": "x", "type": "pushover", "token": "•••", "user": "u"}, 400, "send the secret itself"},
 		{"bad hosts glob", "alice", webhook("x", url, map[string]any{"hosts": []string{""}}), 400, "Field 'hosts'"},
 		{"private not a bool", "alice", webhook("x", url, map[string]any{"private": "yes"}), 400, "Field 'private' must be true or false"},
@@ -356,6 +356,30 @@ func TestCreateChannelStatusCodes(t *testing.T) {
 				}
 			}
 		})
+	}
+	// Errors about one field name it, machine-readably.
+	for body, field := range map[string]string{
+		toJSON(map[string]any{"name": "po3", "type": "pushover", "token": "t"}):                             "user",
+		toJSON(webhook("x", "ftp://example.com/", nil)):                                                     "url",
+		toJSON(webhook("x", url, map[string]any{"min_level": "LOUD"})):                                      "min_level",
+		toJSON(map[string]any{"name": "x", "type": "pushover", "token": "t", "user": "u", "priority": "9"}): "priority",
+	} {
+		code, v := f.call(t, "alice", http.MethodPost, "/api/0/notification_channels", body)
+		if m, _ := v.(map[string]any); code != 400 || m["field"] != field {
+			t.Errorf("POST %s = %d %v, want 400 naming field %q", body, code, v, field)
+		}
+	}
+	// A choice field lists its options.
+	_, types := f.call(t, "alice", http.MethodGet, "/api/0/notification_channel_types", nil)
+	var prio map[string]any
+	for _, fl := range types.(map[string]any)["pushover"].(map[string]any)["fields"].([]any) {
+		if fm := fl.(map[string]any); fm["key"] == "priority" {
+			prio = fm
+		}
+	}
+	if opts, _ := prio["options"].([]any); prio["type"] != "choice" || len(opts) != 5 ||
+		opts[4].(map[string]any)["value"] != "2" || !strings.HasPrefix(opts[4].(map[string]any)["label"].(string), "Emergency") {
+		t.Errorf("pushover priority field %v", prio)
 	}
 	mine := f.list(t, "alice")["mine"]
 	if mine["owner"] != "alice" || mine["min_level"] != "CRITICAL" || mine["private"] != false {

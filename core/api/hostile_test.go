@@ -678,8 +678,16 @@ func checkErrorBody(t *testing.T, r hostileReq, rec *httptest.ResponseRecorder) 
 		return
 	}
 	msg, ok := body["error"].(string)
-	if !ok || msg == "" || len(body) != 1 {
-		t.Errorf(`%s: %d body is not {"error": "..."}: %q`, r, rec.Code, clip(rec.Body.String(), 300))
+	want := 1 // {"error": ...}, with "field" (a clean, short string) when the error names one
+	if f, has := body["field"]; has {
+		fs, isStr := f.(string)
+		if !isStr || fs == "" || !safetext.Valid(fs) || len(fs) > 70 {
+			t.Errorf("%s: %d error names a bad field: %q", r, rec.Code, clip(rec.Body.String(), 300))
+		}
+		want = 2
+	}
+	if !ok || msg == "" || len(body) != want {
+		t.Errorf(`%s: %d body is not {"error": "..."} (or {"error": "...", "field": "..."}): %q`, r, rec.Code, clip(rec.Body.String(), 300))
 		return
 	}
 	if !safetext.Valid(msg) {

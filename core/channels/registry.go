@@ -289,21 +289,21 @@ func (r *Registry) CreateChannel(ctx context.Context, pr access.Principal, in In
 	r.chMu.Lock()
 	defer r.chMu.Unlock()
 	if in.Name == "" {
-		return errorf(ErrInvalid, "Field 'name' is required")
+		return fieldErrorf("name", "Field 'name' is required")
 	}
 	if !config.ValidChannelName(in.Name) {
-		return errorf(ErrInvalid, "Invalid channel name%s: use up to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", echo(in.Name))
+		return fieldErrorf("name", "Invalid channel name%s: use up to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", echo(in.Name))
 	}
 	if _, ok := r.Channel(in.Name); ok {
 		return errorf(ErrExists, "Channel '%s' already exists", in.Name)
 	}
 	if in.Type == "" {
-		return errorf(ErrInvalid, "Field 'type' is required")
+		return fieldErrorf("type", "Field 'type' is required")
 	}
 	types := r.opts.Plugins.Types()
 	schema, ok := types[in.Type]
 	if !ok {
-		return errorf(ErrInvalid, "Unknown channel type%s (installed: %s)", echo(in.Type), installed(types))
+		return fieldErrorf("type", "Unknown channel type%s (installed: %s)", echo(in.Type), installed(types))
 	}
 	now := r.opts.Now()
 	c := Channel{Name: in.Name, Type: in.Type, Owner: pr.User, MinLevel: string(level.Warning),
@@ -487,7 +487,7 @@ func apply(c *Channel, in Input, schema sdk.Schema, old map[string]string) error
 	if in.MinLevel != nil {
 		lv := strings.ToUpper(strings.TrimSpace(*in.MinLevel))
 		if !config.ValidLevel(lv) {
-			return errorf(ErrInvalid, "Invalid min_level%s: use OK, UNKNOWN, WARNING or CRITICAL", echo(*in.MinLevel))
+			return fieldErrorf("min_level", "Invalid min_level%s: use OK, UNKNOWN, WARNING or CRITICAL", echo(*in.MinLevel))
 		}
 		c.MinLevel = lv
 	}
@@ -497,16 +497,16 @@ func apply(c *Channel, in Input, schema sdk.Schema, old map[string]string) error
 	if in.Hosts != nil {
 		hosts := *in.Hosts
 		if len(hosts) > MaxHosts {
-			return errorf(ErrInvalid, "Field 'hosts' has more than %d patterns", MaxHosts)
+			return fieldErrorf("hosts", "Field 'hosts' has more than %d patterns", MaxHosts)
 		}
 		c.Hosts = []string{}
 		for _, h := range hosts {
 			h = strings.TrimSpace(h)
 			if len(h) > MaxHostPattern {
-				return errorf(ErrInvalid, "Field 'hosts': pattern longer than %d characters", MaxHostPattern)
+				return fieldErrorf("hosts", "Field 'hosts': pattern longer than %d characters", MaxHostPattern)
 			}
 			if _, err := glob.Compile(h); err != nil {
-				return errorf(ErrInvalid, "Field 'hosts': invalid pattern%s: %v", echo(h), err)
+				return fieldErrorf("hosts", "Field 'hosts': invalid pattern%s: %v", echo(h), err)
 			}
 			c.Hosts = append(c.Hosts, h)
 		}
@@ -521,11 +521,11 @@ func apply(c *Channel, in Input, schema sdk.Schema, old map[string]string) error
 			return errorf(ErrInvalid, "Unknown field%s for channel type '%s'", echo(k), schema.Type)
 		}
 		if len(v) > MaxValueLen {
-			return errorf(ErrInvalid, "Field '%s' is longer than %d bytes", k, MaxValueLen)
+			return fieldErrorf(k, "Field '%s' is longer than %d bytes", k, MaxValueLen)
 		}
 		if f.Type == sdk.FieldSecret && v == Mask {
 			if old == nil {
-				return errorf(ErrInvalid, "Field '%s': send the secret itself, not the mask '%s'", k, Mask)
+				return fieldErrorf(k, "Field '%s': send the secret itself, not the mask '%s'", k, Mask)
 			}
 			continue // keep the stored secret
 		}
@@ -623,6 +623,11 @@ func echo(in string) string {
 
 func errorf(kind error, format string, a ...any) error {
 	return &Error{Kind: kind, Msg: fmt.Sprintf(format, a...)}
+}
+
+// fieldErrorf is an ErrInvalid error about the request field key.
+func fieldErrorf(key, format string, a ...any) error {
+	return &Error{Kind: ErrInvalid, Field: key, Msg: fmt.Sprintf(format, a...)}
 }
 
 func newID() string {

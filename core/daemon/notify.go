@@ -3,7 +3,10 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"sort"
+	"time"
 
+	"github.com/hbdmon/hbd/core/api"
 	"github.com/hbdmon/hbd/core/auth"
 	"github.com/hbdmon/hbd/core/channels"
 	"github.com/hbdmon/hbd/core/config"
@@ -15,7 +18,7 @@ import (
 // the delivery dispatcher; alert events reach it through d.Notify.
 func (d *Daemon) startNotify(ctx context.Context) error {
 	cfg := d.Config()
-	plugins := pluginhost.New(pluginhost.Options{Dir: cfg.PluginsDir, Checksums: cfg.PluginChecksums, Logger: d.log})
+	plugins := pluginhost.New(pluginhost.Options{Dir: cfg.PluginsDir, Checksums: cfg.PluginChecksums, Logger: d.log, Journal: d.Store})
 	if err := plugins.Start(ctx); err != nil {
 		return fmt.Errorf("plugins_dir: %w", err)
 	}
@@ -39,8 +42,11 @@ func (d *Daemon) startNotify(ctx context.Context) error {
 		return fmt.Errorf("notifications: %w", err)
 	}
 	d.OnClose(func() { disp.Close() })
+	// A replaced plugin may be stricter: check the channels of its type.
+	plugins.OnTypeChange(func(typ string) { reg.Revalidate(d.svcCtx, typ) })
 	d.Notify = disp
 	d.Plugins = plugins
+	d.API.AddNotifierPlugins(pluginStatus{plugins})
 	d.Auth.SetChannels(reg)
 	d.API.AddChannels(reg, disp)
 	d.OnReload(func(c *config.Config) {
@@ -65,5 +71,36 @@ func (a authSubscriptions) Subscriptions() []dispatch.Subscription {
 			out = append(out, dispatch.Subscription{User: u.Name, Channel: ch})
 		}
 	}
+	return out
+}
+
+// pluginStatus adapts the plugin host to the API's notifier plugin list.
+type pluginStatus struct{ h *pluginhost.Host }
+
+// NotifierPlugins lists the binaries of plugins_dir, running or not.
+func (p pluginStatus) NotifierPlugins() []api.NotifierPluginJSON {
+	st := p.h.Stats()
+	out := make([]api.NotifierPluginJSON, 0, len(st.Plugins)+len(st.Refused))
+	for _, pl := range st.Plugins {
+		j := api.NotifierPluginJSON{Binary: pl.Binary, Type: pl.Type, Error: pl.Failing, Failures: pl.Failures,
+			Restarts: pl.Restarts, Protocol: pl.Protocol}
+		switch {
+		case pl.Running:
+			j.State = "running"
+		case pl.Failing != "":
+			j.State = "failing"
+		default:
+			j.State = "restarting"
+		}
+		if !pl.FailingSince.IsZero() {
+			s := pl.FailingSince.UTC().Format(time.RFC3339)
+			j.FailingSince = &s
+		}
+		out = append(out, j)
+	}
+	for _, r := range st.Refused {
+		out = append(out, api.NotifierPluginJSON{Binary: r.Binary, State: "refused", Error: r.Reason})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Binary < out[j].Binary })
 	return out
 }

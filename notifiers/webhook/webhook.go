@@ -81,7 +81,7 @@ func (n *Notifier) Schema() sdk.Schema {
 			Help: "http:// or https:// address that receives the JSON event"},
 		{Key: "method", Label: "Method", Type: sdk.FieldText, Default: http.MethodPost,
 			Help: "POST, PUT or PATCH"},
-		{Key: "headers", Label: "Extra headers", Type: sdk.FieldText,
+		{Key: "headers", Label: "Extra headers", Type: sdk.FieldMultiline,
 			Help: `"Name: value" per line, or separated by commas; use lines when a value contains a comma. Values are stored and shown in clear`},
 		{Key: "secret", Label: "Signing secret", Type: sdk.FieldSecret,
 			Help: "When set, the body is signed: X-HBD-Signature: sha256=<hex HMAC-SHA256 of the body>"},

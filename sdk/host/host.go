@@ -119,12 +119,31 @@ func (c *Client) Validate(ctx context.Context, cfg sdk.Config) error {
 }
 
 // Notify asks the plugin to deliver ev through the channel configured by cfg.
+// A plugin speaking protocol 1 gets the event as that protocol knows it:
+// without the fields added since, and with an acknowledgement said in its
+// Text ("Acknowledged: …"), since it cannot tell one from a new alert.
 func (c *Client) Notify(ctx context.Context, cfg sdk.Config, ev sdk.Event) error {
+	if c.version < 2 {
+		ev = protocol1Event(ev)
+	}
 	resp, err := c.rpc.Notify(ctx, &notifierpb.NotifyRequest{Config: cfg, Event: eventToPB(ev)})
 	if err != nil {
 		return callError(ctx, "notify", err)
 	}
 	return errorFromPB(resp.GetError())
+}
+
+// protocol1Event is ev as protocol 1 carries it.
+func protocol1Event(ev sdk.Event) sdk.Event {
+	if ev.Kind == sdk.KindAcknowledged {
+		text := ev.Text
+		if text == "" {
+			text = ev.Host + " " + ev.MetricPath + " " + string(ev.Level)
+		}
+		ev.Text = "Acknowledged: " + text
+	}
+	ev.Kind, ev.Threshold, ev.Comparison, ev.Owner = "", 0, "", ""
+	return ev
 }
 
 // callError maps a gRPC transport failure to the SDK's error vocabulary.

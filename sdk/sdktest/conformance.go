@@ -105,8 +105,13 @@ func Conformance(t *testing.T, n sdk.Notifier, valid sdk.Config) {
 			}
 			cfg := withSecrets(valid)
 			cfg[f.Key] = map[string]string{sdk.FieldNumber: "not-a-number", sdk.FieldBool: "maybe"}[f.Type]
-			if f.Type == sdk.FieldText {
+			switch f.Type {
+			case sdk.FieldText:
 				cfg[f.Key] = "%zz invalid\x00"
+			case sdk.FieldMultiline:
+				cfg[f.Key] = "%zz invalid\x00\n{{"
+			case sdk.FieldChoice:
+				cfg[f.Key] = "not-one-of-the-options"
 			}
 			if err := Validate(n, cfg); err != nil {
 				assertNoSecret(t, "Validate error with bad "+f.Key, err.Error(), secrets)

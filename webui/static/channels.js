@@ -44,6 +44,34 @@
     return box;
   }
 
+  // problemNote says why a stored channel no longer passes its type's
+  // checks (its plugin was replaced by a stricter one), or nothing.
+  function problemNote(ch) {
+    const p = ch.problem;
+    if (!p || typeof p.message !== "string") return null;
+    const n = el("div", { class: "problem", role: "status", text: "⚠ Needs attention: " + p.message });
+    n.dataset.field = typeof p.field === "string" ? p.field : "";
+    return n;
+  }
+
+  // loadPluginProblems lists, for admins (and in open mode), the notifier
+  // plugins that fail to start or are refused (GET /api/0/notifier_plugins
+  // is admins-only; others see nothing and it is not asked).
+  async function loadPluginProblems() {
+    const box = $("plugin-problems");
+    if (!box || !me || !(me.open || me.admin)) return;
+    const r = await HBD.api("GET", "/api/0/notifier_plugins");
+    const bad = r.ok && Array.isArray(r.data) ? r.data.filter((p) => p && (p.state === "failing" || p.state === "refused")) : [];
+    const list = HBD.clear($("plugin-problems-list"));
+    for (const p of bad) {
+      const what = p.state === "failing" ? "does not start (" + p.failures + " attempts)" : "is refused";
+      const li = el("li", { text: String(p.binary) + " " + what + ": " + String(p.error || "") });
+      li.dataset.binary = String(p.binary);
+      list.append(li);
+    }
+    box.hidden = bad.length === 0;
+  }
+
   function renderList() {
     const body = HBD.clear($("channels-body"));
     for (const ch of channels) {
@@ -65,7 +93,7 @@
         el("td", {}, HBD.badge(ch.min_level || "WARNING", "soft")),
         el("td", { text: (ch.private ? "private" : "shared") + (ch.owner ? " · owner " + ch.owner : "") }),
         el("td", { class: "wrap hosts" }, coverage(ch)),
-        el("td", { class: "wrap fieldlist", text: summary }),
+        el("td", { class: "wrap fieldlist" }, summary, problemNote(ch)),
         el("td", {}, actions),
       );
       tr.dataset.channel = ch.name;
@@ -96,6 +124,31 @@
       input.checked = value === true || String(value).toLowerCase() === "true";
       const row = el("label", { class: "check" }, input, f.label + (f.required ? " *" : ""));
       return el("div", {}, row, f.help ? el("div", { class: "help", text: f.help }) : null);
+    }
+    const wrap = (control) => el("label", {}, f.label + (f.required ? " *" : ""), control, f.help ? el("span", { class: "help", text: f.help }) : null);
+    const cur = value === undefined || value === null ? "" : String(value);
+    if (f.type === "choice") {
+      // One of the listed options; "" (the type's default) when the field
+      // may be left empty.
+      input = el("select", { id: id });
+      if (!f.required || f.default) {
+        input.append(el("option", { value: "", text: f.default ? "default (" + f.default + ")" : "—" }));
+      }
+      const opts = Array.isArray(f.options) ? f.options : [];
+      for (const o of opts) input.append(el("option", { value: String(o.value), text: String(o.label || o.value) }));
+      if (cur !== "" && !opts.some((o) => String(o.value) === cur)) {
+        // A stored value the plugin no longer lists: kept visible, flagged.
+        input.append(el("option", { value: cur, text: cur + " (no longer offered)" }));
+      }
+      input.value = cur;
+      if (f.required && !f.default) input.required = true;
+      return wrap(input);
+    }
+    if (f.type === "multiline") {
+      input = el("textarea", { id: id, rows: "4", spellcheck: "false", placeholder: f.default ? "default: " + f.default : null });
+      input.value = cur;
+      if (f.required && !f.default) input.required = true;
+      return wrap(input);
     }
     input = el("input", {
       id: id,
@@ -175,6 +228,9 @@
       : await HBD.api("POST", base, body);
     if (!r.ok) {
       HBD.notice("Could not save " + (body.name || "the channel") + ": " + r.error, "error");
+      // The API names the field at fault: take the user there.
+      const bad = r.data && typeof r.data.field === "string" ? document.getElementById(r.data.field === "name" ? "ch-name" : "f-" + r.data.field) : null;
+      if (bad) bad.focus();
       return;
     }
     HBD.notice("Saved " + body.name + ".", "ok");
@@ -210,5 +266,6 @@
     $("channel-form").addEventListener("submit", save);
     me = await HBD.me();
     load();
+    loadPluginProblems();
   });
 })();

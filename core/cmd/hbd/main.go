@@ -5,6 +5,7 @@
 //	hbd hash-password            prompt for a password, print a bcrypt hash
 //	hbd add-host NAME [-write]   add a watched host; print the agent's config
 //	hbd backup -config FILE OUT  consistent copy of the live database
+//	hbd plugin inspect FILE      print a notifier plugin binary's schema
 //	hbd version
 package main
 
@@ -67,6 +68,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return addHost(args, stdout, stderr)
 	case "backup":
 		return backup(args, stdout, stderr)
+	case "plugin":
+		return pluginCmd(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "hbd", daemon.Version)
 		return 0
@@ -86,6 +89,7 @@ func usage(w io.Writer) {
   hbd hash-password              prompt for a password (or read stdin), print its bcrypt hash
   hbd add-host NAME [-write]     make a host key; print the watchhosts entry and the agent's hbc.yaml
   hbd backup [-config FILE] OUT  copy the live database to OUT (restore: docs/INSTALL.md)
+  hbd plugin inspect FILE        start a notifier plugin binary, print its schema
   hbd version                    print the version (also: hbd --version)
 
 "hbd COMMAND -h" shows a command's help with examples.
@@ -94,6 +98,7 @@ Documentation: docs/CONFIG.md, docs/HTTP_API.md, docs/SECURITY.md.`)
 
 // commandHelp is each command's -h text.
 var commandHelp = map[string]string{
+	"plugin": pluginHelp,
 	"serve": `usage: hbd [serve] [-config FILE]
 
 Runs the daemon on FILE (default ./hbd.yaml): the HTTP API and dashboards,
