@@ -58,6 +58,7 @@ type site struct {
 	url       string
 	api       *api.Server
 	hub       *ws.Hub
+	store     *store.Store
 	wsUpgrade atomic.Int32 // upgrades that reached the ws_port listener
 	logins    chan map[string]string
 }
@@ -95,7 +96,7 @@ thresholds:
 		t.Fatal(err)
 	}
 
-	s := &site{logins: make(chan map[string]string, 10)}
+	s := &site{logins: make(chan map[string]string, 10), store: st}
 	s.hub = ws.New(ws.Options{
 		Authenticate: func(*http.Request) (access.Principal, bool) { return access.Principal{Admin: true, Open: true}, true },
 		Policy:       access.NewPolicy(func() *config.Config { return cfg }, access.NewHosts(cfg)),

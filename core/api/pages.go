@@ -33,6 +33,7 @@ type PageOptions struct {
 // uiPage is one page of the web UI: pages/<name>.html served at /<name>.
 type uiPage struct {
 	name    string
+	path    string // where it is served; "/<name>" when empty
 	title   string
 	access  Access
 	scripts []string // page scripts under static/, after the shared hbd.js
@@ -52,6 +53,7 @@ var uiPages = []uiPage{
 	{name: "login", title: "Log in", access: Public, scripts: []string{"login.js"}},
 	{name: "live", title: "Live", access: Authenticated, scripts: []string{"live.js"}},
 	{name: "plugins", title: "Plugins", access: Authenticated, scripts: append(uplotScripts[:len(uplotScripts):len(uplotScripts)], "plugins.js"), styles: uplotStyles},
+	{name: "host", path: "/hosts/:hostname", title: "Host", access: Authenticated, scripts: append(uplotScripts[:len(uplotScripts):len(uplotScripts)], "plugins.js", "host.js"), styles: uplotStyles},
 	{name: "alerts", title: "Alerts", access: Authenticated, scripts: []string{"alerts.js"}},
 	{name: "channels", title: "Notification channels", access: Authenticated, scripts: []string{"channels.js"}},
 	{name: "profile", title: "Profile", access: Authenticated, scripts: []string{"profile.js"}},
@@ -108,8 +110,12 @@ func (s *Server) PageRoutes(fsys fs.FS, opts PageOptions) ([]Route, error) {
 		if err := t.ExecuteTemplate(&buf, "layout", data); err != nil {
 			return nil, fmt.Errorf("web UI page %s: %w", p.name, err)
 		}
+		path := p.path
+		if path == "" {
+			path = "/" + p.name
+		}
 		routes = append(routes, Route{
-			Method: http.MethodGet, Path: "/" + p.name, Access: p.access, HTML: true,
+			Method: http.MethodGet, Path: path, Access: p.access, HTML: true,
 			Handler: pageHandler(buf.Bytes(), opts),
 		})
 	}

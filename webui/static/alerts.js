@@ -100,7 +100,7 @@
     for (const a of shown) {
       const tr = el("tr", {},
         el("td", {}, HBD.badge(a.level), a.flapping ? el("span", { class: "sub", text: "flapping" }) : null),
-        el("td", { class: "host" }, a.hostname),
+        el("td", { class: "host" }, el("a", { href: "/hosts/" + encodeURIComponent(a.hostname), text: a.hostname })),
         alertCell(a.text, a.metric_path),
         el("td", { class: "num", text: HBD.fmtMetric(metricKey(a.metric_path), a.last_value) }),
         el("td", { class: "num", title: a.since ? "since " + new Date(a.since * 1000).toLocaleString() : null, text: a.since ? HBD.fmtDuration(HBD.now() - a.since) : "–" }),
@@ -158,7 +158,7 @@
     for (const ep of recent) {
       const tr = el("tr", {},
         el("td", {}, HBD.badge(ep.worst_level)),
-        el("td", { class: "host" }, ep.hostname),
+        el("td", { class: "host" }, el("a", { href: "/hosts/" + encodeURIComponent(ep.hostname), text: ep.hostname })),
         alertCell(ep.text, ep.metric_path),
         el("td", { title: new Date(ep.start * 1000).toLocaleString(), text: HBD.fmtTime(ep.start) }),
         el("td", { class: "num", text: HBD.fmtDuration(ep.duration_s) }),

@@ -113,7 +113,7 @@
     for (const m of rows) {
       const lat = latencyOf(m), loss = lossOf(m), why = statusText(m);
       const tr = el("tr", { class: flashed.has(m.name) ? "flash" : null },
-        el("td", { class: "host" }, m.name, m.dyn ? el("span", { class: "sub", text: "dynamic" }) : null,
+        el("td", { class: "host" }, el("a", { href: "/hosts/" + encodeURIComponent(m.name), text: m.name }), m.dyn ? el("span", { class: "sub", text: "dynamic" }) : null,
           m.watched === false ? " " : null,
           m.watched === false ? el("span", { class: "badge soft not-watched", title: "No alerts for this host: a dynamic host while watch_dynamic is off, or a host no longer in watchhosts", text: "not watched" }) : null,
           clockBadge(m) ? " " : null, clockBadge(m)),

@@ -224,7 +224,7 @@
     HBD.notice("");
     plugins = r.data.plugins;
     thresholds = isObject(r.data.thresholds) ? r.data.thresholds : {};
-    document.dispatchEvent(new CustomEvent("hbd:plugins", { detail: { host: host, plugins: plugins } }));
+    document.dispatchEvent(new CustomEvent("hbd:plugins", { detail: { host: host, plugins: plugins, thresholds: thresholds } }));
     setOptions(pluginSel(), Object.keys(plugins).sort(naturalOrder), want.plugin);
     want.plugin = null;
     fillMetrics();
