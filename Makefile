@@ -8,7 +8,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/hbdmon/hbd/core/daemon.Version=$(VERSION)
 TEST_FLAGS ?= -race -timeout 20m
 
-.PHONY: build run test test-deps lint bench bench-load proto clean fuzz vulncheck
+.PHONY: build run test test-deps lint bench bench-load proto clean fuzz vulncheck vendor-ui
 
 build:
 	@mkdir -p bin/plugins
@@ -54,6 +54,13 @@ fuzz:
 		echo "fuzz $$name $$pkg ($(FUZZTIME))"; \
 		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	done
+
+# vendor-ui refreshes the web UI's third-party files (uPlot, and axe-core
+# for the browser tests) from the npm registry at the versions pinned in
+# webui/vendor/refresh.sh. The files are committed; nothing is fetched at
+# build or run time.
+vendor-ui:
+	webui/vendor/refresh.sh
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \

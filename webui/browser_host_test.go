@@ -24,7 +24,7 @@ func TestHostPage(t *testing.T) {
 	s.store.RecordState("web01", "", "DOWN", now-2*3600)
 	s.store.RecordState("web01", "", "UP", now-3600)
 	browser := startBrowser(t)
-	ctx := tab(t, browser, "/alerts)")
+	ctx := tab(t, browser, "/alerts)", noAlertRoutes)
 
 	do(t, ctx, chromedp.Navigate(s.url+"/live"))
 	waitJS(t, ctx, "host link", `document.querySelector('tr[data-host="web01"] a[href="/hosts/web01"]') !== null`)

@@ -100,7 +100,7 @@ func TestLivePageShowsSilentHosts(t *testing.T) {
 	t.Cleanup(web.Close)
 
 	browser := startBrowser(t)
-	ctx := tab(t, browser)
+	ctx := tab(t, browser, noAlertRoutes)
 	do(t, ctx, chromedp.Navigate(web.URL+"/live"))
 	waitJS(t, ctx, "five host rows", `document.querySelectorAll("#hosts-body tr").length === 5`)
 	row := func(host string) (state, text string) {

@@ -51,6 +51,7 @@ func (s *Server) uptimeRoutes() []Route {
 	return []Route{
 		{Method: http.MethodGet, Path: "/api/0/hosts/:hostname/uptime", Access: HostMonitor, Handler: s.hostUptime},
 		{Method: http.MethodGet, Path: "/api/0/hosts/:hostname/agent_config", Access: HostOwner, Handler: s.agentConfig},
+		{Method: http.MethodGet, Path: "/api/0/uptime", Access: Authenticated, Handler: s.fleetUptime},
 	}
 }
 
@@ -97,6 +98,55 @@ func (s *Server) hostUptime(c echo.Context) error {
 		"uptime":   figures,
 		"strip":    map[string]any{"since": now - float64(span), "until": now, "bucket_seconds": step, "buckets": strip},
 	})
+}
+
+// MaxUptimeHosts bounds the hosts of one GET /api/0/uptime.
+const MaxUptimeHosts = 100
+
+// HostUptimeJSON is one host of GET /api/0/uptime.
+type HostUptimeJSON struct {
+	Uptime24h *float64 `json:"uptime_24h"`
+	// Strip is the worst state of each bucket, oldest first ("" unknown).
+	Strip []string `json:"strip"`
+}
+
+// fleetUptime serves the 24 h uptime and a compact strip of several
+// hosts at once, for the live page's rows: ?hosts=a,b (at most
+// MaxUptimeHosts; hosts the caller may not see or that do not exist are
+// left out, never 403) and ?buckets= (default 24).
+func (s *Server) fleetUptime(c echo.Context) error {
+	rd, ok := s.deps.Store.(StateReader)
+	if !ok {
+		return Errorf(http.StatusServiceUnavailable, "this storage keeps no state history")
+	}
+	buckets, err := intParam(c, "buckets", 24, MaxStripBuckets)
+	if err != nil {
+		return err
+	}
+	names := strings.Split(c.QueryParam("hosts"), ",")
+	if len(names) > MaxUptimeHosts {
+		return Errorf(http.StatusBadRequest, "hosts: at most %d per request", MaxUptimeHosts)
+	}
+	p := PrincipalOf(c)
+	now := float64(time.Now().UnixNano()) / 1e9
+	step := 86400.0 / float64(buckets)
+	out := map[string]HostUptimeJSON{}
+	for _, name := range names {
+		if name == "" || !s.policy.CanSee(p, name) || !s.knownHost(name) {
+			continue
+		}
+		changes, err := rd.States(c.Request().Context(), name, "", now-86400)
+		if err != nil {
+			return err
+		}
+		h := HostUptimeJSON{Uptime24h: upPercent(changes, now-86400, now), Strip: make([]string, buckets)}
+		for i := range h.Strip {
+			from := now - 86400 + float64(i)*step
+			h.Strip[i] = worstState(changes, from, from+step)
+		}
+		out[name] = h
+	}
+	return c.JSON(http.StatusOK, map[string]any{"hosts": out, "bucket_seconds": step})
 }
 
 func isUp(state string) bool { return state == "UP" || state == "DEGRADED" }

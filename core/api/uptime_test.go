@@ -90,6 +90,25 @@ func TestHostUptimeFromStateHistory(t *testing.T) {
 		t.Errorf("unknown host: %d", code)
 	}
 
+	// Several hosts at once for the live page; unknown names are left out.
+	code, _, raw = get(t, web.URL+"/api/0/uptime?hosts=web01,db02,nope&buckets=12")
+	var fleet struct {
+		Hosts map[string]struct {
+			Uptime24h *float64 `json:"uptime_24h"`
+			Strip     []string `json:"strip"`
+		} `json:"hosts"`
+	}
+	json.Unmarshal([]byte(raw), &fleet)
+	if code != 200 || len(fleet.Hosts) != 2 || fleet.Hosts["web01"].Uptime24h == nil || len(fleet.Hosts["web01"].Strip) != 12 || fleet.Hosts["db02"].Uptime24h != nil {
+		t.Errorf("fleet uptime: %d %s", code, raw)
+	} else if got := strings.Join(fleet.Hosts["web01"].Strip, ","); got != ",,,,,,UP,UP,UP,DOWN,DEGRADED,UP" {
+		// 24 h in 2 h buckets: nothing known before -11 h.
+		t.Errorf("fleet strip %s", got)
+	}
+	if code, _, _ := get(t, web.URL+"/api/0/uptime?hosts="+strings.Repeat("a,", 101)); code != 400 {
+		t.Errorf("101 hosts: %d", code)
+	}
+
 	// The agent's hbc.yaml carries the host's key (owners and admins
 	// only: the access matrix checks HostOwner).
 	code, _, raw = get(t, web.URL+"/api/0/hosts/web01/agent_config")
