@@ -54,7 +54,7 @@ var uiPages = []uiPage{
 	{name: "live", title: "Live", access: Authenticated, scripts: []string{"live.js"}},
 	{name: "plugins", title: "Plugins", access: Authenticated, scripts: append(uplotScripts[:len(uplotScripts):len(uplotScripts)], "plugins.js"), styles: uplotStyles},
 	{name: "host", path: "/hosts/:hostname", title: "Host", access: Authenticated, scripts: append(uplotScripts[:len(uplotScripts):len(uplotScripts)], "plugins.js", "host.js"), styles: uplotStyles},
-	{name: "alerts", title: "Alerts", access: Authenticated, scripts: []string{"alerts.js"}},
+	{name: "alerts", title: "Alerts", access: Authenticated, scripts: []string{"alerts.js", "silences.js"}},
 	{name: "channels", title: "Notification channels", access: Authenticated, scripts: []string{"channels.js"}},
 	{name: "profile", title: "Profile", access: Authenticated, scripts: []string{"profile.js"}},
 }

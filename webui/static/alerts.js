@@ -38,10 +38,21 @@
   }
 
   // alertCell shows what happened in words, with the metric path under it.
-  function alertCell(text, path) {
+  // The metric path links to its chart on the host page (heartbeat
+  // alerts to the host page itself).
+  function alertCell(text, path, host) {
+    const p = String(path || ""), dot = p.indexOf(".");
+    let href = null;
+    if (host) {
+      href = "/hosts/" + encodeURIComponent(host);
+      if (dot > 0 && p.slice(0, dot) !== "heartbeat") {
+        href += "?plugin=" + encodeURIComponent(p.slice(0, dot)) + "&metric=" + encodeURIComponent(p.slice(dot + 1)) + "#history";
+      }
+    }
+    const code = el("code", { class: "sub", text: p });
     return el("td", { class: "wrap" },
-      el("div", { class: "atext", text: text || path }),
-      text ? el("code", { class: "sub", text: path }) : null);
+      el("div", { class: "atext", text: text || p }),
+      href ? el("a", { href: href, class: "chart-link", title: "Chart of " + p + " on " + host }, code) : code);
   }
 
   // deliveryMarker says what became of the notifications when that is
@@ -101,7 +112,7 @@
       const tr = el("tr", {},
         el("td", {}, HBD.badge(a.level), a.flapping ? el("span", { class: "sub", text: "flapping" }) : null),
         el("td", { class: "host" }, el("a", { href: "/hosts/" + encodeURIComponent(a.hostname), text: a.hostname })),
-        alertCell(a.text, a.metric_path),
+        alertCell(a.text, a.metric_path, a.hostname),
         el("td", { class: "num", text: HBD.fmtMetric(metricKey(a.metric_path), a.last_value) }),
         el("td", { class: "num", title: a.since ? "since " + new Date(a.since * 1000).toLocaleString() : null, text: a.since ? HBD.fmtDuration(HBD.now() - a.since) : "–" }),
         notifiedCell(a.notification_count, a.delivery),
@@ -159,7 +170,7 @@
       const tr = el("tr", {},
         el("td", {}, HBD.badge(ep.worst_level)),
         el("td", { class: "host" }, el("a", { href: "/hosts/" + encodeURIComponent(ep.hostname), text: ep.hostname })),
-        alertCell(ep.text, ep.metric_path),
+        alertCell(ep.text, ep.metric_path, ep.hostname),
         el("td", { title: new Date(ep.start * 1000).toLocaleString(), text: HBD.fmtTime(ep.start) }),
         el("td", { class: "num", text: HBD.fmtDuration(ep.duration_s) }),
         el("td", { class: "num", text: fmtPeak(ep.metric_path, ep.peak_value) }),
@@ -193,7 +204,7 @@
   }
 
   function show(v) {
-    view = v === "recent" ? "recent" : "active";
+    view = v === "recent" || v === "silences" ? v : "active";
     document.querySelectorAll("[data-view]").forEach((b) => {
       const on = b.dataset.view === view;
       b.classList.toggle("active", on);
@@ -201,6 +212,8 @@
     });
     $("active-view").hidden = view !== "active";
     $("recent-view").hidden = view !== "recent";
+    $("silences-view").hidden = view !== "silences";
+    document.dispatchEvent(new CustomEvent("hbd:view", { detail: view }));
     if (view === "recent" && !recentLoaded) loadRecent(false);
   }
 
@@ -221,12 +234,12 @@
     });
     document.querySelectorAll("[data-view]").forEach((b) => {
       b.addEventListener("click", () => {
-        history.replaceState(null, "", b.dataset.view === "recent" ? "#recent" : location.pathname + location.search);
+        history.replaceState(null, "", b.dataset.view === "active" ? location.pathname + location.search : "#" + b.dataset.view);
         show(b.dataset.view);
       });
     });
     $("recent-more").addEventListener("click", () => loadRecent(true));
-    show(location.hash === "#recent" ? "recent" : "active");
+    show(location.hash.slice(1));
     me = await HBD.me();
     HBD.every(REFRESH_MS, refresh);
     let pending = null;
