@@ -7,6 +7,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	pht "github.com/hbdmon/hbd/core/pluginhost/pluginhosttest"
 	"github.com/hbdmon/hbd/core/testutil"
 )
 
@@ -70,5 +71,45 @@ func TestSilencesInBrowser(t *testing.T) {
 	waitJS(t, ctx, "silence deleted", `document.querySelectorAll("#silences-body tr").length === 0`)
 	if sils := s.ev.Silences(); len(sils) != 0 {
 		t.Errorf("silences after delete: %+v", sils)
+	}
+}
+
+// TestSilenceStopsNotification: a silence created in the UI keeps a
+// CRITICAL alert of web01 from reaching a real webhook receiver, while
+// db02's alert, raised after it, arrives: the channel delivers in order,
+// so web01's notification would have come first.
+func TestSilenceStopsNotification(t *testing.T) {
+	rcv := pht.NewReceiver(t)
+	s := newAlertSite(t, "notification_channels:\n  ops: {type: webhook, url: \""+rcv.URL+"/hook\"}\n")
+	browser := startBrowser(t)
+	ctx := tab(t, browser)
+	do(t, ctx, chromedp.Navigate(s.url+"/alerts#silences"))
+	waitJS(t, ctx, "silences view", `!document.getElementById("silences-view").hidden && document.getElementById("silences-empty").textContent === "No active silences."`)
+	do(t, ctx,
+		chromedp.SendKeys(chromedp.ID("sil-host"), "web01"),
+		chromedp.SetValue(chromedp.ID("sil-metric"), "cpu_monitor.**"),
+		chromedp.SendKeys(chromedp.ID("sil-comment"), "maintenance"),
+		chromedp.Click(chromedp.ID("sil-submit")),
+	)
+	waitJS(t, ctx, "silence listed", `document.querySelectorAll("#silences-body tr").length === 1`)
+	if n := len(s.ev.Silences()); n != 1 {
+		t.Fatalf("%d silences", n)
+	}
+
+	now := time.Now()
+	s.cpu(t, "web01", now.Add(-2*time.Second), 97)
+	testutil.Eventually(t, "web01 CRITICAL and silenced", 5*time.Second, func() bool {
+		st := s.ev.HostAlerts("web01")
+		return len(st) == 1 && st[0].Level == "CRITICAL" && st[0].SilencedUntil > 0
+	})
+	s.cpu(t, "db02", now.Add(-time.Second), 97)
+	reqs := rcv.Wait(t, 1, 15*time.Second)
+	for _, r := range reqs {
+		if strings.Contains(string(r.Body), "web01") {
+			t.Errorf("the silenced web01 alert reached the receiver: %s", r.Body)
+		}
+	}
+	if !strings.Contains(string(reqs[0].Body), "db02") {
+		t.Errorf("first notification %s, want db02's", reqs[0].Body)
 	}
 }
