@@ -190,7 +190,7 @@ func TestAlertsPageInBrowser(t *testing.T) {
 	if n := evalJS[int](t, tc, `document.querySelectorAll("#recent-body tr").length`); n != 1 {
 		t.Errorf("%d recent rows, want 1", n)
 	}
-	screenshot(t, tc, "hbd-alerts-recent.png")
+	audit(t, tc, "alerts-recent")
 
 	// The view is in the address, so a reload (or a link) opens it.
 	do(t, tc, chromedp.Reload())

@@ -138,5 +138,5 @@ func TestLivePageShowsSilentHosts(t *testing.T) {
 	if down := evalJS[string](t, ctx, `document.getElementById("host-summary").innerText`); !strings.Contains(strings.ToLower(down), "down\n2") {
 		t.Errorf("summary %q: want 2 down", down)
 	}
-	screenshot(t, ctx, "hbd-live-silent.png")
+	audit(t, ctx, "live-silent")
 }

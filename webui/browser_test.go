@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -275,19 +274,6 @@ func evalJS[T any](t *testing.T, ctx context.Context, expr string) T {
 	return v
 }
 
-func screenshot(t *testing.T, ctx context.Context, name string) {
-	dir := os.Getenv("HBD_SCREENSHOT_DIR")
-	if dir == "" {
-		return
-	}
-	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, name), buf, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // TestPagesInBrowser drives the real pages in headless chromium against an
 // API server with a real store and the live feed on its own port.
@@ -340,7 +326,7 @@ func TestPagesInBrowser(t *testing.T) {
 		}
 		s.hub.PublishMessage("web01", store.Message{Time: float64(time.Now().Unix()), Host: "web01", Msg: "web01 ipv4 DOWN"})
 		waitJS(t, ctx, "pushed message", `document.querySelector("#messages li").innerText.includes("web01 ipv4 DOWN")`)
-		screenshot(t, ctx, "hbd-live.png")
+		audit(t, ctx, "live-feed")
 	})
 
 	t.Run("plugins shows cards and history", func(t *testing.T) {
@@ -439,7 +425,7 @@ func TestPagesInBrowser(t *testing.T) {
 	})
 
 	t.Run("login posts JSON and follows only local next", func(t *testing.T) {
-		ctx := tab(t, browser, "status of 401")
+		ctx := tab(t, browser, "status of 401", noAlertRoutes)
 		cases := []struct{ next, want string }{
 			{"/plugins?host=web01", "/plugins?host=web01"},
 			{"//evil.example/x", "/live"},
