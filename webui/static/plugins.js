@@ -28,7 +28,7 @@
   function setOptions(select, values, preferred) {
     const keep = preferred && values.includes(preferred) ? preferred : (values.includes(select.value) ? select.value : values[0]);
     HBD.clear(select);
-    for (const v of values) select.append(el("option", { value: v, text: v }));
+    for (const v of values) select.append(el("option", { value: v, text: v.startsWith("*.") ? v.slice(2) + " (all, one line each)" : v }));
     if (keep !== undefined) select.value = keep;
     select.disabled = values.length === 0;
   }
