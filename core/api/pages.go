@@ -53,7 +53,7 @@ var uiPages = []uiPage{
 	{name: "login", title: "Log in", access: Public, scripts: []string{"login.js"}},
 	{name: "live", title: "Live", access: Authenticated, scripts: []string{"live.js"}},
 	{name: "plugins", title: "Plugins", access: Authenticated, scripts: append(uplotScripts[:len(uplotScripts):len(uplotScripts)], "plugins.js"), styles: uplotStyles},
-	{name: "host", path: "/hosts/:hostname", title: "Host", access: Authenticated, scripts: append(uplotScripts[:len(uplotScripts):len(uplotScripts)], "plugins.js", "host.js"), styles: uplotStyles},
+	{name: "host", path: "/hosts/:hostname", title: "Host", access: HostMonitor, scripts: append(uplotScripts[:len(uplotScripts):len(uplotScripts)], "plugins.js", "host.js"), styles: uplotStyles},
 	{name: "alerts", title: "Alerts", access: Authenticated, scripts: []string{"alerts.js", "silences.js"}},
 	{name: "channels", title: "Notification channels", access: Authenticated, scripts: []string{"channels.js"}},
 	{name: "profile", title: "Profile", access: Authenticated, scripts: []string{"profile.js"}},
@@ -114,9 +114,21 @@ func (s *Server) PageRoutes(fsys fs.FS, opts PageOptions) ([]Route, error) {
 		if path == "" {
 			path = "/" + p.name
 		}
+		h := pageHandler(buf.Bytes(), opts)
+		if strings.Contains(path, ":hostname") {
+			// A page of one host: an unknown or invalid name is a 404
+			// like the API's, not an empty page.
+			page := h
+			h = func(c echo.Context) error {
+				if _, err := s.hostParam(c); err != nil {
+					return err
+				}
+				return page(c)
+			}
+		}
 		routes = append(routes, Route{
 			Method: http.MethodGet, Path: path, Access: p.access, HTML: true,
-			Handler: pageHandler(buf.Bytes(), opts),
+			Handler: h,
 		})
 	}
 	routes = append(routes, Route{
