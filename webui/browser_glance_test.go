@@ -7,6 +7,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/hbdmon/hbd/core/heartbeat"
 	"github.com/hbdmon/hbd/core/testutil"
 )
 
@@ -73,4 +74,20 @@ func TestLiveAtAGlance(t *testing.T) {
 	do(t, ctx, chromedp.Navigate(s.url+"/alerts"))
 	waitJS(t, ctx, "alerts", `document.querySelector('#alerts-body tr[data-host="web01"]') !== null`)
 	audit(t, ctx, "alerts")
+
+	// A heartbeat alert's value reads as a state, not as the number 2.
+	s.ev.ObserveHeartbeat(heartbeat.Change{Host: "db02", From: heartbeat.StateUp, To: heartbeat.StateDown, Time: time.Now()})
+	testutil.Eventually(t, "db02 heartbeat alert", 5*time.Second, func() bool {
+		for _, st := range s.ev.HostAlerts("db02") {
+			if st.MetricPath == "heartbeat.host" && st.Level != "OK" {
+				return true
+			}
+		}
+		return false
+	})
+	do(t, ctx, chromedp.Navigate(s.url+"/alerts"))
+	waitJS(t, ctx, "heartbeat alert", `document.querySelector('#alerts-body tr[data-host="db02"]') !== null`)
+	if v := evalJS[string](t, ctx, `document.querySelector('#alerts-body tr[data-host="db02"] td.num').textContent`); v != "DOWN" {
+		t.Errorf("heartbeat alert value %q, want DOWN", v)
+	}
 }

@@ -32,6 +32,17 @@
     return !!h && (h.owner === me.name || (Array.isArray(h.managers) && h.managers.includes(me.name)));
   }
 
+  // valueText says a heartbeat alert's value in words (the API's 0 UP,
+  // 1 LATE or DEGRADED, 2 DOWN); other values with their unit.
+  function valueText(path, v) {
+    const p = String(path || "");
+    if (/^heartbeat\.(host|ipv4|ipv6)$/.test(p)) {
+      const words = p === "heartbeat.host" ? ["UP", "DEGRADED", "DOWN"] : ["UP", "LATE", "DOWN"];
+      return words[v] || "–";
+    }
+    return HBD.fmtMetric(metricKey(p), v);
+  }
+
   function metricKey(path) {
     const parts = String(path || "").split(".");
     return parts[parts.length - 1];
@@ -113,7 +124,7 @@
         el("td", {}, HBD.badge(a.level), a.flapping ? el("span", { class: "sub", text: "flapping" }) : null),
         el("td", { class: "host" }, el("a", { href: "/hosts/" + encodeURIComponent(a.hostname), text: a.hostname })),
         alertCell(a.text, a.metric_path, a.hostname),
-        el("td", { class: "num", text: HBD.fmtMetric(metricKey(a.metric_path), a.last_value) }),
+        el("td", { class: "num", text: valueText(a.metric_path, a.last_value) }),
         el("td", { class: "num", title: a.since ? "since " + new Date(a.since * 1000).toLocaleString() : null, text: a.since ? HBD.fmtDuration(HBD.now() - a.since) : "–" }),
         notifiedCell(a.notification_count, a.delivery),
         actionCell(a),
