@@ -274,7 +274,6 @@ func evalJS[T any](t *testing.T, ctx context.Context, expr string) T {
 	return v
 }
 
-
 // TestPagesInBrowser drives the real pages in headless chromium against an
 // API server with a real store and the live feed on its own port.
 func TestPagesInBrowser(t *testing.T) {
