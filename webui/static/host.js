@@ -14,6 +14,7 @@
   let thresholds = {};
   let plugins = null;
   let alerts = [];
+  let me = null;
   const LEVELS = ["OK", "UNKNOWN", "WARNING", "CRITICAL"];
 
   function ago(ts) {
@@ -54,7 +55,33 @@
     renderConnect();
   }
 
+  // The access form shows for the host's owner and admins (the server
+  // decides: PUT /api/0/hosts/{name}/access is owner or admin).
+  let accessEditing = false;
+  function renderAccessForm() {
+    const mayEdit = me && !me.open && (me.admin || (model.owner && model.owner === me.name));
+    $("access-form").hidden = !mayEdit;
+    if (!mayEdit || accessEditing) return;
+    $("acc-managers").value = (model.managers || []).join(", ");
+    $("acc-monitors").value = (model.monitors || []).join(", ");
+  }
+
+  async function saveAccess(ev) {
+    ev.preventDefault();
+    const list = (id) => $(id).value.split(",").map((x) => x.trim()).filter((x) => x);
+    const r = await HBD.api("PUT", hostURL(host) + "/access", { managers: list("acc-managers"), monitors: list("acc-monitors") });
+    accessEditing = false;
+    if (!r.ok) {
+      HBD.notice("Could not change the access: " + r.error, "error");
+      return;
+    }
+    HBD.notice("Access of " + host + " changed until the next reload.", "ok");
+    if (r.data) Object.assign(model, { managers: r.data.managers || [], monitors: r.data.monitors || [], owner: r.data.owner || null });
+    renderAccess();
+  }
+
   function renderAccess() {
+    renderAccessForm();
     const dl = HBD.clear($("access"));
     const list = (v) => (Array.isArray(v) && v.length ? v.join(", ") : "none");
     dl.append(el("dt", { text: "Owner" }), el("dd", { text: model.owner || "none" }),
@@ -71,7 +98,10 @@
     $("connect").hidden = !never;
     if (!never || connectLoaded) return;
     connectLoaded = true;
-    const r = await HBD.api("GET", hostURL(host) + "/agent_config");
+    const who = await HBD.me();
+    // Only the owner and admins may read the key: others are not asked.
+    const mayKey = !who || who.open || who.admin || (model.owner && model.owner === who.name);
+    const r = mayKey ? await HBD.api("GET", hostURL(host) + "/agent_config") : { ok: false };
     if (r.ok && r.data && typeof r.data.hbc_yaml === "string") {
       $("connect-yaml").textContent = r.data.hbc_yaml;
       $("connect-note").textContent = "The key is this host's secret: keep the file readable by the agent only.";
@@ -207,6 +237,9 @@
   document.addEventListener("DOMContentLoaded", () => {
     document.querySelector("h1").textContent = host;
     document.title = host + " · hbd";
+    HBD.me().then((m) => { me = m; if (model) renderAccess(); });
+    $("access-form").addEventListener("submit", saveAccess);
+    $("access-form").addEventListener("input", () => { accessEditing = true; });
     loadHost();
     HBD.feed(["host"], onFrame, (status) => { if (status === "polling") loadHost(); });
     HBD.every(60000, () => { loadUptime(); loadAlerts(); loadJournal(); });
