@@ -86,6 +86,8 @@ func audit(t *testing.T, ctx context.Context, name string) {
 	}
 	shoot := func(file string) {
 		t.Helper()
+		// From the top, so the sticky nav bar is where a reader sees it.
+		evalJS[bool](t, ctx, `window.scrollTo(0, 0), true`)
 		buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		if err != nil {
 			t.Fatal(err)
