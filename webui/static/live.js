@@ -162,7 +162,7 @@
           m.watched === false ? el("span", { class: "badge soft not-watched", title: "No alerts for this host: a dynamic host while watch_dynamic is off, or a host no longer in watchhosts", text: "not watched" }) : null,
           clockBadge(m) ? " " : null, clockBadge(m)),
         el("td", { class: "state" }, HBD.badge(m.state), why ? el("span", { class: "sub why", text: why }) : null),
-        el("td", { class: "alert-level" }, worst.has(m.name) ? el("a", { href: "/hosts/" + encodeURIComponent(m.name) + "#alerts-h", title: "Alerts of " + m.name }, HBD.badge(worst.get(m.name))) : HBD.badge("OK", "soft")),
+        el("td", { class: "alert-level" }, m.watched === false ? el("span", { class: "muted", title: "Not evaluated", text: "–" }) : worst.has(m.name) ? el("a", { href: "/hosts/" + encodeURIComponent(m.name) + "#alerts-h", title: "Alerts of " + m.name }, HBD.badge(worst.get(m.name))) : HBD.badge("OK", "soft")),
         stripCell(m.name),
         familyCell(m.conns.ipv4, "col-wide"),
         familyCell(m.conns.ipv6, "col-wide"),
