@@ -13,7 +13,7 @@ TEST_FLAGS ?= -race -timeout 20m
 BUILD_FLAGS ?=
 EXTRA_LDFLAGS ?=
 
-.PHONY: build run test test-deps lint bench bench-load proto clean fuzz vulncheck install package
+.PHONY: build run test test-deps lint bench bench-load proto clean fuzz vulncheck install package vendor-ui
 
 build:
 	@mkdir -p bin/plugins
@@ -59,6 +59,13 @@ fuzz:
 		echo "fuzz $$name $$pkg ($(FUZZTIME))"; \
 		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	done
+
+# vendor-ui refreshes the web UI's third-party files (uPlot, and axe-core
+# for the browser tests) from the npm registry at the versions pinned in
+# webui/vendor/refresh.sh. The files are committed; nothing is fetched at
+# build or run time.
+vendor-ui:
+	webui/vendor/refresh.sh
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \

@@ -39,7 +39,9 @@ type alertSite struct {
 	disp *dispatch.Dispatcher
 }
 
-func newAlertSite(t *testing.T) *alertSite {
+// newAlertSite serves the alert site; channelsYAML (optional) adds
+// notification_channels served by the real webhook notifier.
+func newAlertSite(t *testing.T, channelsYAML ...string) *alertSite {
 	t.Helper()
 	cfg := testutil.Config(t, `
 watchhosts:
@@ -49,10 +51,14 @@ watchhosts:
     key: "`+testutil.Key+`"
 thresholds:
   "cpu_monitor.cpu_percent": {warning: 80, critical: 90}
-`)
+`+strings.Join(channelsYAML, ""))
 	s := &alertSite{st: testutil.Store(t, 100)}
 	cfgFn := func() *config.Config { return cfg }
-	plugins, _ := pht.Start(t, t.TempDir(), pluginhost.Options{})
+	pluginDir := t.TempDir()
+	if len(channelsYAML) > 0 {
+		pluginDir = pht.Dir(t, pht.Webhook)
+	}
+	plugins, _ := pht.Start(t, pluginDir, pluginhost.Options{})
 	policy := access.NewPolicy(cfgFn, access.NewHosts(cfg))
 	reg, err := channels.New(channels.Options{Config: cfgFn, Store: s.st, Journal: s.st, Plugins: plugins, Policy: policy})
 	if err != nil {
@@ -184,7 +190,7 @@ func TestAlertsPageInBrowser(t *testing.T) {
 	if n := evalJS[int](t, tc, `document.querySelectorAll("#recent-body tr").length`); n != 1 {
 		t.Errorf("%d recent rows, want 1", n)
 	}
-	screenshot(t, tc, "hbd-alerts-recent.png")
+	audit(t, tc, "alerts-recent")
 
 	// The view is in the address, so a reload (or a link) opens it.
 	do(t, tc, chromedp.Reload())

@@ -98,5 +98,5 @@ notification_channels:
 			t.Errorf("the form sent hosts %v for an empty field", ch.Hosts)
 		}
 	}
-	screenshot(t, ctx, "channels.png")
+	audit(t, ctx, "channels")
 }

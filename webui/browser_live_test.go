@@ -100,7 +100,7 @@ func TestLivePageShowsSilentHosts(t *testing.T) {
 	t.Cleanup(web.Close)
 
 	browser := startBrowser(t)
-	ctx := tab(t, browser)
+	ctx := tab(t, browser, noAlertRoutes)
 	do(t, ctx, chromedp.Navigate(web.URL+"/live"))
 	waitJS(t, ctx, "five host rows", `document.querySelectorAll("#hosts-body tr").length === 5`)
 	row := func(host string) (state, text string) {
@@ -138,5 +138,5 @@ func TestLivePageShowsSilentHosts(t *testing.T) {
 	if down := evalJS[string](t, ctx, `document.getElementById("host-summary").innerText`); !strings.Contains(strings.ToLower(down), "down\n2") {
 		t.Errorf("summary %q: want 2 down", down)
 	}
-	screenshot(t, ctx, "hbd-live-silent.png")
+	audit(t, ctx, "live-silent")
 }

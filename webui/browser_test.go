@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -58,6 +57,7 @@ type site struct {
 	url       string
 	api       *api.Server
 	hub       *ws.Hub
+	store     *store.Store
 	wsUpgrade atomic.Int32 // upgrades that reached the ws_port listener
 	logins    chan map[string]string
 }
@@ -71,6 +71,9 @@ watchhosts:
     key: "`+testutil.Key+`"
   db02:
     key: "`+testutil.Key+`"
+thresholds:
+  "cpu_monitor.cpu_percent": {warning: 40, critical: 90}
+  "disk_monitor.*.percent": {warning: 70, critical: 85}
 `)
 	st := testutil.Store(t, 100)
 	now := float64(time.Now().Unix())
@@ -92,7 +95,7 @@ watchhosts:
 		t.Fatal(err)
 	}
 
-	s := &site{logins: make(chan map[string]string, 10)}
+	s := &site{logins: make(chan map[string]string, 10), store: st}
 	s.hub = ws.New(ws.Options{
 		Authenticate: func(*http.Request) (access.Principal, bool) { return access.Principal{Admin: true, Open: true}, true },
 		Policy:       access.NewPolicy(func() *config.Config { return cfg }, access.NewHosts(cfg)),
@@ -271,20 +274,6 @@ func evalJS[T any](t *testing.T, ctx context.Context, expr string) T {
 	return v
 }
 
-func screenshot(t *testing.T, ctx context.Context, name string) {
-	dir := os.Getenv("HBD_SCREENSHOT_DIR")
-	if dir == "" {
-		return
-	}
-	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, name), buf, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestPagesInBrowser drives the real pages in headless chromium against an
 // API server with a real store and the live feed on its own port.
 func TestPagesInBrowser(t *testing.T) {
@@ -292,7 +281,7 @@ func TestPagesInBrowser(t *testing.T) {
 	browser := startBrowser(t)
 
 	t.Run("live shows hosts and follows the feed", func(t *testing.T) {
-		ctx := tab(t, browser)
+		ctx := tab(t, browser, noAlertRoutes)
 		do(t, ctx, chromedp.Navigate(s.url+"/live"))
 		waitJS(t, ctx, "host rows", `document.querySelectorAll("#hosts-body tr").length === 2`)
 		row := evalJS[string](t, ctx, `document.querySelector('tr[data-host="web01"]').innerText`)
@@ -336,7 +325,7 @@ func TestPagesInBrowser(t *testing.T) {
 		}
 		s.hub.PublishMessage("web01", store.Message{Time: float64(time.Now().Unix()), Host: "web01", Msg: "web01 ipv4 DOWN"})
 		waitJS(t, ctx, "pushed message", `document.querySelector("#messages li").innerText.includes("web01 ipv4 DOWN")`)
-		screenshot(t, ctx, "hbd-live.png")
+		audit(t, ctx, "live-feed")
 	})
 
 	t.Run("plugins shows cards and history", func(t *testing.T) {
@@ -365,22 +354,77 @@ func TestPagesInBrowser(t *testing.T) {
 
 		do(t, ctx, chromedp.Navigate(s.url+"/plugins?host=web01&plugin=cpu_monitor&metric=cpu_percent"))
 		waitJS(t, ctx, "cpu card", `document.getElementById("cards").innerText.includes("45.2 %")`)
-		waitJS(t, ctx, "history chart", `document.querySelector("#chart svg path.line") !== null`)
+		waitJS(t, ctx, "history chart", `document.querySelector("#chart")._uplot && document.querySelector("#chart").dataset.metric === "cpu_percent"`)
 		// 13 samples over the last hour, read back through ?since=&until=.
-		if n := evalJS[int](t, ctx, `document.querySelector("#chart svg path.line").getAttribute("d").split("L").length`); n != 13 {
+		if n := evalJS[int](t, ctx, `document.querySelector("#chart")._uplot.data[0].length`); n != 13 {
 			t.Errorf("chart has %d points, want 13", n)
 		}
-		if lbl := evalJS[string](t, ctx, `[...document.querySelectorAll("#chart svg text")].map(t => t.textContent).join(" ")`); !strings.Contains(lbl, "%") {
+		if lbl := evalJS[string](t, ctx, `document.querySelector("#chart")._uplot.axes[1]._values.join(" ")`); !strings.Contains(lbl, "%") {
 			t.Errorf("axis labels %q lack units", lbl)
 		}
+		// A percent metric spans 0–100, and the default range is the hour
+		// that has data, not 6 hours with a sliver of it.
+		if y := evalJS[[]float64](t, ctx, `(u => [u.scales.y.min, u.scales.y.max])(document.querySelector("#chart")._uplot)`); y[0] != 0 || y[1] != 100 {
+			t.Errorf("percent y axis %v, want [0 100]", y)
+		}
+		if span := evalJS[float64](t, ctx, `(u => u.scales.x.max - u.scales.x.min)(document.querySelector("#chart")._uplot)`); span < 3600 || span > 3700 {
+			t.Errorf("default range spans %v s, want the hour of data", span)
+		}
+		// The configured thresholds (40, 90) are drawn where the y axis
+		// puts those values.
+		lines := evalJS[[]map[string]any](t, ctx, `(c => c.drawnThresholds.map(d => ({level: d.level, value: d.value, y: d.y, want: Math.round(c._uplot.valToPos(d.value, "y", true))})))(document.querySelector("#chart"))`)
+		if len(lines) != 2 || lines[0]["level"] != "warning" || lines[0]["value"] != 40.0 || lines[1]["level"] != "critical" || lines[1]["value"] != 90.0 {
+			t.Errorf("threshold lines %v, want warning 40 and critical 90", lines)
+		}
+		for _, l := range lines {
+			if l["y"] != l["want"] {
+				t.Errorf("threshold line %v drawn off its value", l)
+			}
+		}
+		// The card's color follows the configured warning (40), not a
+		// fixed 75/90, and the card has a sparkline of the hour.
+		if lvl := evalJS[string](t, ctx, `document.querySelector('.metric[data-metric="cpu_percent"]').dataset.level`); lvl != "WARNING" {
+			t.Errorf("cpu card level %q, want WARNING (45.2 >= 40)", lvl)
+		}
+		waitJS(t, ctx, "sparkline", `document.querySelector('.metric[data-metric="cpu_percent"] .spark canvas') !== null`)
+		if n := evalJS[string](t, ctx, `document.querySelector('.metric[data-metric="cpu_percent"] .spark').dataset.points`); n != "12" && n != "13" {
+			t.Errorf("sparkline has %s points, want the hour's 12 or 13", n)
+		}
+		// Hovering shows the value and time in a tooltip; a drag zooms.
+		box := evalJS[[]float64](t, ctx, `(r => [r.left, r.top, r.width, r.height])(document.querySelector("#chart .u-over").getBoundingClientRect())`)
+		midY := box[1] + box[3]/2
+		do(t, ctx, chromedp.MouseEvent(chromedp.MouseMoved, box[0]+box[2]*0.5, midY))
+		waitJS(t, ctx, "tooltip", `(t => t && !t.hidden && t.innerText.includes("%"))(document.querySelector("#chart .chart-tip"))`)
+		do(t, ctx,
+			chromedp.MouseEvent(chromedp.MousePressed, box[0]+box[2]*0.2, midY, chromedp.ButtonLeft),
+			chromedp.MouseEvent(chromedp.MouseMoved, box[0]+box[2]*0.6, midY, chromedp.ButtonLeft),
+			chromedp.MouseEvent(chromedp.MouseReleased, box[0]+box[2]*0.6, midY, chromedp.ButtonLeft),
+		)
+		waitJS(t, ctx, "zoomed", `document.querySelector("#chart").dataset.zoomed === "true"`)
+		if span := evalJS[float64](t, ctx, `(u => u.scales.x.max - u.scales.x.min)(document.querySelector("#chart")._uplot)`); span > 2000 {
+			t.Errorf("after a drag over 40%% of the chart it spans %v s", span)
+		}
+		do(t, ctx, chromedp.MouseClickXY(box[0]+box[2]*0.5, midY, chromedp.ClickCount(2)))
+		waitJS(t, ctx, "zoomed out", `(u => u.scales.x.max - u.scales.x.min >= 3600)(document.querySelector("#chart")._uplot)`)
 		if sel := evalJS[string](t, ctx, `document.getElementById("host-select").value + "/" + document.getElementById("plugin-select").value`); sel != "web01/cpu_monitor" {
 			t.Errorf("selection %q", sel)
 		}
-		screenshot(t, ctx, "hbd-plugins.png")
+		audit(t, ctx, "plugins")
+
+		// Several series on one chart: every partition's percent.
+		do(t, ctx, chromedp.Navigate(s.url+"/plugins?host=web01&plugin=disk_monitor&metric=*.percent"))
+		waitJS(t, ctx, "partition chart", `document.querySelector("#chart").dataset.series === "2"`)
+		if labels := evalJS[string](t, ctx, `document.querySelector("#chart .u-legend").textContent`); !strings.Contains(labels, "/home") {
+			t.Errorf("legend %q lacks /home", labels)
+		}
+		if lines := evalJS[int](t, ctx, `document.querySelector("#chart").drawnThresholds.length`); lines != 2 {
+			t.Errorf("shared disk thresholds drew %d lines, want 2", lines)
+		}
+		audit(t, ctx, "plugins-disks")
 	})
 
 	t.Run("login posts JSON and follows only local next", func(t *testing.T) {
-		ctx := tab(t, browser, "status of 401")
+		ctx := tab(t, browser, "status of 401", noAlertRoutes)
 		cases := []struct{ next, want string }{
 			{"/plugins?host=web01", "/plugins?host=web01"},
 			{"//evil.example/x", "/live"},
@@ -428,6 +472,10 @@ func TestPagesInBrowser(t *testing.T) {
 		}
 	})
 }
+
+// noAlertRoutes is the console error of the live page's alert request on
+// a site that serves no alert routes.
+const noAlertRoutes = "/api/0/alerts?limit=1000)"
 
 func jsString(s string) string {
 	b, _ := json.Marshal(s)

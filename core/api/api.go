@@ -141,6 +141,7 @@ func New(d Deps) *Server {
 	e.HTTPErrorHandler = s.handleError
 	e.Use(s.recoverer)
 	s.Add(s.coreRoutes()...)
+	s.Add(s.uptimeRoutes()...)
 	if d.Accounts != nil {
 		s.Add(s.authRoutes()...)
 	}

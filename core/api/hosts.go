@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/hbdmon/hbd/core/alert"
 	"github.com/hbdmon/hbd/core/heartbeat"
 	"github.com/hbdmon/hbd/core/protocol"
 	"github.com/hbdmon/hbd/core/store"
@@ -263,14 +264,24 @@ func (s *Server) hostPlugins(c echo.Context) error {
 		return err
 	}
 	plugins := map[string]pluginSummaryJSON{}
+	var paths []string
 	for name, sum := range s.deps.Store.Plugins(host) {
 		plugins[name] = pluginSummaryJSON{
 			Timestamp:   sum.Latest.Timestamp,
 			Data:        protocol.Unflatten(sum.Latest.Paths, sum.Latest.Values),
 			SampleCount: sum.Count,
 		}
+		for _, p := range sum.Latest.Paths {
+			paths = append(paths, name+"."+p)
+		}
 	}
-	return c.JSON(http.StatusOK, map[string]any{"hostname": host, "plugins": plugins})
+	// The thresholds the evaluator applies to these metrics, for the
+	// charts' lines and the cards' colors.
+	thresholds, err := alert.ThresholdsFor(s.deps.Config(), host, paths)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"hostname": host, "plugins": plugins, "thresholds": thresholds})
 }
 
 func (s *Server) pluginSamples(c echo.Context) error {

@@ -33,18 +33,28 @@ type PageOptions struct {
 // uiPage is one page of the web UI: pages/<name>.html served at /<name>.
 type uiPage struct {
 	name    string
+	path    string // where it is served; "/<name>" when empty
 	title   string
 	access  Access
 	scripts []string // page scripts under static/, after the shared hbd.js
+	styles  []string // stylesheets under static/, after hbd.css
 }
+
+// uplot is the chart library (vendored from npm, webui/vendor/refresh.sh)
+// and the page scripts' wrapper around it.
+var (
+	uplotScripts = []string{"vendor/uplot/uPlot.iife.min.js", "charts.js"}
+	uplotStyles  = []string{"vendor/uplot/uPlot.min.css"}
+)
 
 // uiPages is the web UI. Every page is a browser page (HTML), so the guard
 // sends visitors without a session to the login page.
 var uiPages = []uiPage{
 	{name: "login", title: "Log in", access: Public, scripts: []string{"login.js"}},
 	{name: "live", title: "Live", access: Authenticated, scripts: []string{"live.js"}},
-	{name: "plugins", title: "Plugins", access: Authenticated, scripts: []string{"chart.js", "plugins.js"}},
-	{name: "alerts", title: "Alerts", access: Authenticated, scripts: []string{"alerts.js"}},
+	{name: "plugins", title: "Plugins", access: Authenticated, scripts: append(uplotScripts[:len(uplotScripts):len(uplotScripts)], "plugins.js"), styles: uplotStyles},
+	{name: "host", path: "/hosts/:hostname", title: "Host", access: HostMonitor, scripts: append(uplotScripts[:len(uplotScripts):len(uplotScripts)], "plugins.js", "host.js"), styles: uplotStyles},
+	{name: "alerts", title: "Alerts", access: Authenticated, scripts: []string{"alerts.js", "silences.js"}},
 	{name: "channels", title: "Notification channels", access: Authenticated, scripts: []string{"channels.js"}},
 	{name: "profile", title: "Profile", access: Authenticated, scripts: []string{"profile.js"}},
 }
@@ -62,6 +72,7 @@ type pageData struct {
 	Title   string
 	Nav     bool
 	Scripts []string
+	Styles  []string
 	WSPort  int
 	WSSPort int
 }
@@ -95,13 +106,29 @@ func (s *Server) PageRoutes(fsys fs.FS, opts PageOptions) ([]Route, error) {
 			return nil, fmt.Errorf("web UI page %s: %w", p.name, err)
 		}
 		var buf bytes.Buffer
-		data := pageData{Name: p.name, Title: p.title, Nav: p.name != "login", Scripts: p.scripts, WSPort: opts.WSPort, WSSPort: opts.WSSPort}
+		data := pageData{Name: p.name, Title: p.title, Nav: p.name != "login", Scripts: p.scripts, Styles: p.styles, WSPort: opts.WSPort, WSSPort: opts.WSSPort}
 		if err := t.ExecuteTemplate(&buf, "layout", data); err != nil {
 			return nil, fmt.Errorf("web UI page %s: %w", p.name, err)
 		}
+		path := p.path
+		if path == "" {
+			path = "/" + p.name
+		}
+		h := pageHandler(buf.Bytes(), opts)
+		if strings.Contains(path, ":hostname") {
+			// A page of one host: an unknown or invalid name is a 404
+			// like the API's, not an empty page.
+			page := h
+			h = func(c echo.Context) error {
+				if _, err := s.hostParam(c); err != nil {
+					return err
+				}
+				return page(c)
+			}
+		}
 		routes = append(routes, Route{
-			Method: http.MethodGet, Path: "/" + p.name, Access: p.access, HTML: true,
-			Handler: pageHandler(buf.Bytes(), opts),
+			Method: http.MethodGet, Path: path, Access: p.access, HTML: true,
+			Handler: h,
 		})
 	}
 	routes = append(routes, Route{

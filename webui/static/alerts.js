@@ -32,16 +32,38 @@
     return !!h && (h.owner === me.name || (Array.isArray(h.managers) && h.managers.includes(me.name)));
   }
 
+  // valueText says a heartbeat alert's value in words (the API's 0 UP,
+  // 1 LATE or DEGRADED, 2 DOWN); other values with their unit.
+  function valueText(path, v) {
+    const p = String(path || "");
+    if (/^heartbeat\.(host|ipv4|ipv6)$/.test(p)) {
+      const words = p === "heartbeat.host" ? ["UP", "DEGRADED", "DOWN"] : ["UP", "LATE", "DOWN"];
+      return words[v] || "–";
+    }
+    return HBD.fmtMetric(metricKey(p), v);
+  }
+
   function metricKey(path) {
     const parts = String(path || "").split(".");
     return parts[parts.length - 1];
   }
 
   // alertCell shows what happened in words, with the metric path under it.
-  function alertCell(text, path) {
+  // The metric path links to its chart on the host page (heartbeat
+  // alerts to the host page itself).
+  function alertCell(text, path, host) {
+    const p = String(path || ""), dot = p.indexOf(".");
+    let href = null;
+    if (host) {
+      href = "/hosts/" + encodeURIComponent(host);
+      if (dot > 0 && p.slice(0, dot) !== "heartbeat") {
+        href += "?plugin=" + encodeURIComponent(p.slice(0, dot)) + "&metric=" + encodeURIComponent(p.slice(dot + 1)) + "#history";
+      }
+    }
+    const code = el("code", { class: "sub", text: p });
     return el("td", { class: "wrap" },
-      el("div", { class: "atext", text: text || path }),
-      text ? el("code", { class: "sub", text: path }) : null);
+      el("div", { class: "atext", text: text || p }),
+      href ? el("a", { href: href, class: "chart-link", title: "Chart of " + p + " on " + host }, code) : code);
   }
 
   // deliveryMarker says what became of the notifications when that is
@@ -100,9 +122,9 @@
     for (const a of shown) {
       const tr = el("tr", {},
         el("td", {}, HBD.badge(a.level), a.flapping ? el("span", { class: "sub", text: "flapping" }) : null),
-        el("td", { class: "host" }, a.hostname),
-        alertCell(a.text, a.metric_path),
-        el("td", { class: "num", text: HBD.fmtMetric(metricKey(a.metric_path), a.last_value) }),
+        el("td", { class: "host" }, el("a", { href: "/hosts/" + encodeURIComponent(a.hostname), text: a.hostname })),
+        alertCell(a.text, a.metric_path, a.hostname),
+        el("td", { class: "num", text: valueText(a.metric_path, a.last_value) }),
         el("td", { class: "num", title: a.since ? "since " + new Date(a.since * 1000).toLocaleString() : null, text: a.since ? HBD.fmtDuration(HBD.now() - a.since) : "–" }),
         notifiedCell(a.notification_count, a.delivery),
         actionCell(a),
@@ -158,8 +180,8 @@
     for (const ep of recent) {
       const tr = el("tr", {},
         el("td", {}, HBD.badge(ep.worst_level)),
-        el("td", { class: "host" }, ep.hostname),
-        alertCell(ep.text, ep.metric_path),
+        el("td", { class: "host" }, el("a", { href: "/hosts/" + encodeURIComponent(ep.hostname), text: ep.hostname })),
+        alertCell(ep.text, ep.metric_path, ep.hostname),
         el("td", { title: new Date(ep.start * 1000).toLocaleString(), text: HBD.fmtTime(ep.start) }),
         el("td", { class: "num", text: HBD.fmtDuration(ep.duration_s) }),
         el("td", { class: "num", text: fmtPeak(ep.metric_path, ep.peak_value) }),
@@ -193,7 +215,7 @@
   }
 
   function show(v) {
-    view = v === "recent" ? "recent" : "active";
+    view = v === "recent" || v === "silences" ? v : "active";
     document.querySelectorAll("[data-view]").forEach((b) => {
       const on = b.dataset.view === view;
       b.classList.toggle("active", on);
@@ -201,6 +223,8 @@
     });
     $("active-view").hidden = view !== "active";
     $("recent-view").hidden = view !== "recent";
+    $("silences-view").hidden = view !== "silences";
+    document.dispatchEvent(new CustomEvent("hbd:view", { detail: view }));
     if (view === "recent" && !recentLoaded) loadRecent(false);
   }
 
@@ -221,12 +245,12 @@
     });
     document.querySelectorAll("[data-view]").forEach((b) => {
       b.addEventListener("click", () => {
-        history.replaceState(null, "", b.dataset.view === "recent" ? "#recent" : location.pathname + location.search);
+        history.replaceState(null, "", b.dataset.view === "active" ? location.pathname + location.search : "#" + b.dataset.view);
         show(b.dataset.view);
       });
     });
     $("recent-more").addEventListener("click", () => loadRecent(true));
-    show(location.hash === "#recent" ? "recent" : "active");
+    show(location.hash.slice(1));
     me = await HBD.me();
     HBD.every(REFRESH_MS, refresh);
     let pending = null;

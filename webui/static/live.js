@@ -1,5 +1,8 @@
 // live.js: the hosts table and recent messages, kept current by the live
-// feed (host and message frames) or, when it is unavailable, by polling.
+// feed (host, alert and message frames) or, when it is unavailable, by
+// polling. Each row shows the heartbeat state, the worst alert level of the
+// host and a 24 h uptime strip (from GET /api/0/uptime); the table filters
+// by state and by name (a glob: * and ?).
 "use strict";
 
 (function () {
@@ -11,6 +14,10 @@
   const SEVERITY = { DOWN: 0, DEGRADED: 1, LATE: 2, UNKNOWN: 3, UP: 4 };
   let pollTimer = null;
   let flashed = new Set();
+  const worst = new Map(); // host -> worst non-OK alert level
+  const strips = new Map(); // host -> {uptime_24h, strip}
+  const LEVEL_RANK = { OK: 0, UNKNOWN: 1, WARNING: 2, CRITICAL: 3 };
+  const filter = { state: "", name: "" };
 
   // CLOCK_SHOWN_MS: a clock offset is shown from 1 s on, and as critical
   // from a minute on.
@@ -90,22 +97,59 @@
       case "latency": return latencyOf(m);
       case "loss": return lossOf(m);
       case "seen": return m.lastSeen ? -m.lastSeen : null;
+      case "alert": return worst.has(m.name) ? -LEVEL_RANK[worst.get(m.name)] : null;
       default: return m.name;
     }
   }
 
-  function familyCell(c) {
-    if (!c) return el("td", { class: "muted", text: "–" });
+  function familyCell(c, cls) {
+    if (!c) return el("td", { class: "muted " + cls, text: "–" });
     // A DOWN connection's latency is from before it went silent.
     const sub = c.state === "DOWN"
       ? (c.last_seen ? "last seen " + HBD.fmtAgo(c.last_seen) : "")
       : (typeof c.latency_ms === "number" && c.latency_ms > 0 ? HBD.fmtNumber(c.latency_ms, 1) + " ms" : "");
-    return el("td", { title: c.address ? "from " + c.address : null }, HBD.badge(c.state, "soft"), sub ? el("span", { class: "sub", text: sub }) : null);
+    return el("td", { class: cls, title: c.address ? "from " + c.address : null }, HBD.badge(c.state, "soft"), sub ? el("span", { class: "sub", text: sub }) : null);
+  }
+
+  // globRE turns the name filter into a regular expression: * and ?
+  // are wildcards, anything else is literal; no wildcard means "contains".
+  function globRE(g) {
+    const esc = g.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
+    return new RegExp(/[*?]/.test(g) ? "^" + esc + "$" : esc, "i");
+  }
+
+  function shown(m) {
+    if (filter.name && !globRE(filter.name).test(m.name)) return false;
+    const lvl = worst.get(m.name);
+    switch (filter.state) {
+      case "": return true;
+      case "problem": return m.state === "DOWN" || m.state === "DEGRADED" || m.state === "LATE" || (lvl !== undefined && lvl !== "OK");
+      case "ALERT": return lvl !== undefined && lvl !== "OK";
+      case "DEGRADED": return m.state === "DEGRADED" || m.state === "LATE";
+      default: return m.state === filter.state;
+    }
+  }
+
+  function stripCell(name) {
+    const u = strips.get(name);
+    const td = el("td", { class: "col-strip" });
+    if (!u) return td;
+    const strip = el("span", { class: "strip mini", role: "img" });
+    const n = u.strip.length;
+    u.strip.forEach((st, i) => {
+      const hoursAgo = 24 - i * 24 / n;
+      strip.append(el("span", { class: "cell " + (st || "NONE"), title: HBD.fmtNumber(hoursAgo, 0) + " h ago: " + (st || "no data") }));
+    });
+    const pct = typeof u.uptime_24h === "number" ? HBD.fmtNumber(u.uptime_24h, u.uptime_24h >= 99.9 && u.uptime_24h < 100 ? 2 : 1) + " %" : "no data";
+    strip.setAttribute("aria-label", "Uptime over 24 h: " + pct);
+    td.append(strip, el("span", { class: "sub", text: pct }));
+    return td;
   }
 
   function render() {
     const body = document.getElementById("hosts-body");
-    const rows = [...hosts.values()].sort((a, b) => {
+    const all = [...hosts.values()];
+    const rows = all.filter(shown).sort((a, b) => {
       const c = HBD.compare(sortValue(a, sort.key), sortValue(b, sort.key));
       return (c !== 0 ? c * sort.dir : HBD.compare(a.name, b.name));
     });
@@ -113,24 +157,30 @@
     for (const m of rows) {
       const lat = latencyOf(m), loss = lossOf(m), why = statusText(m);
       const tr = el("tr", { class: flashed.has(m.name) ? "flash" : null },
-        el("td", { class: "host" }, m.name, m.dyn ? el("span", { class: "sub", text: "dynamic" }) : null,
+        el("td", { class: "host" }, el("a", { href: "/hosts/" + encodeURIComponent(m.name), text: m.name }), m.dyn ? el("span", { class: "sub", text: "dynamic" }) : null,
           m.watched === false ? " " : null,
           m.watched === false ? el("span", { class: "badge soft not-watched", title: "No alerts for this host: a dynamic host while watch_dynamic is off, or a host no longer in watchhosts", text: "not watched" }) : null,
           clockBadge(m) ? " " : null, clockBadge(m)),
         el("td", { class: "state" }, HBD.badge(m.state), why ? el("span", { class: "sub why", text: why }) : null),
-        familyCell(m.conns.ipv4),
-        familyCell(m.conns.ipv6),
-        el("td", { class: "num", text: lat === null ? "–" : HBD.fmtNumber(lat, 1) + " ms" }),
-        el("td", { class: "num", text: loss === null ? "–" : HBD.fmtNumber(loss, 1) + " %" }),
+        el("td", { class: "alert-level" }, m.watched === false ? el("span", { class: "muted", title: "Not evaluated", text: "–" }) : worst.has(m.name) ? el("a", { href: "/hosts/" + encodeURIComponent(m.name) + "#alerts-h", title: "Alerts of " + m.name }, HBD.badge(worst.get(m.name))) : HBD.badge("OK", "soft")),
+        stripCell(m.name),
+        familyCell(m.conns.ipv4, "col-wide"),
+        familyCell(m.conns.ipv6, "col-wide"),
+        el("td", { class: "num col-wide", text: lat === null ? "–" : HBD.fmtNumber(lat, 1) + " ms" }),
+        el("td", { class: "num col-wide", text: loss === null ? "–" : HBD.fmtNumber(loss, 1) + " %" }),
         el("td", { class: "num", title: m.lastSeen ? new Date(m.lastSeen * 1000).toLocaleString() : null, text: HBD.fmtAgo(m.lastSeen) }),
       );
       tr.dataset.host = m.name;
       tr.dataset.state = m.state;
+      tr.dataset.alert = worst.get(m.name) || "OK";
       body.append(tr);
     }
     flashed = new Set();
-    document.getElementById("hosts-empty").hidden = rows.length > 0;
-    renderSummary(rows);
+    document.getElementById("hosts-empty").hidden = all.length > 0;
+    const f = document.getElementById("hosts-filtered");
+    f.hidden = rows.length === all.length;
+    f.textContent = "Showing " + rows.length + " of " + all.length + " hosts.";
+    renderSummary(all);
   }
 
   function renderSummary(rows) {
@@ -149,7 +199,7 @@
     const list = HBD.clear(document.getElementById("messages"));
     for (const m of messages) {
       list.append(el("li", {},
-        el("time", { text: HBD.fmtTime(m.time) }),
+        el("time", { text: HBD.fmtAgo(m.time), title: new Date(m.time * 1000).toLocaleString(), datetime: new Date(m.time * 1000).toISOString() }),
         el("span", { class: "mhost", text: m.host || "hbd" }),
         el("span", { class: "mtext", text: m.msg }),
       ));
@@ -174,6 +224,36 @@
     render();
   }
 
+  // loadAlerts reads the worst non-OK level per host (most severe first,
+  // so the first alert of a host is its worst).
+  async function loadAlerts() {
+    const r = await HBD.api("GET", "/api/0/alerts?limit=1000");
+    if (!r.ok || !r.data || !Array.isArray(r.data.alerts)) return;
+    worst.clear();
+    for (const a of r.data.alerts) {
+      if (!a || typeof a.hostname !== "string" || !(a.level in LEVEL_RANK)) continue;
+      if (!worst.has(a.hostname) || LEVEL_RANK[a.level] > LEVEL_RANK[worst.get(a.hostname)]) worst.set(a.hostname, a.level);
+    }
+    render();
+  }
+
+  // loadUptime reads the strips of every host, 100 per request.
+  async function loadUptime() {
+    const names = [...hosts.keys()].sort();
+    for (let i = 0; i < names.length && i < 1000; i += 100) {
+      const r = await HBD.api("GET", "/api/0/uptime?buckets=24&hosts=" + names.slice(i, i + 100).map(encodeURIComponent).join(","));
+      if (!r.ok || !r.data || typeof r.data.hosts !== "object") return;
+      for (const [name, u] of Object.entries(r.data.hosts)) if (u && Array.isArray(u.strip)) strips.set(name, u);
+    }
+    render();
+  }
+
+  let alertTimer = null;
+  function alertsChanged() {
+    clearTimeout(alertTimer);
+    alertTimer = setTimeout(loadAlerts, 500);
+  }
+
   async function loadMessages() {
     const r = await HBD.api("GET", "/api/0/messages?limit=30");
     if (r.ok && Array.isArray(r.data)) {
@@ -187,6 +267,8 @@
       hosts.set(data.name, model(data));
       flashed.add(data.name);
       render();
+    } else if (type === "alert") {
+      alertsChanged();
     } else if (type === "message" && typeof data.msg === "string") {
       messages.unshift(data);
       messages = messages.slice(0, MAX_MESSAGES);
@@ -199,17 +281,35 @@
     if (s === "live") {
       // The feed carries changes; a slow refresh picks up hosts added to
       // the configuration and resyncs anything missed while reconnecting.
-      loadHosts();
+      loadHosts().then(loadUptime);
       loadMessages();
-      pollTimer = setInterval(() => { if (!document.hidden) { loadHosts(); loadMessages(); } }, 60000);
+      loadAlerts();
+      pollTimer = setInterval(() => { if (!document.hidden) { loadHosts().then(loadUptime); loadMessages(); loadAlerts(); } }, 60000);
     } else {
-      pollTimer = HBD.every(10000, () => { loadHosts(); loadMessages(); });
+      let n = 0;
+      pollTimer = HBD.every(10000, () => { loadHosts().then(() => { if (n++ % 6 === 0) loadUptime(); }); loadMessages(); loadAlerts(); });
     }
   }
 
   document.addEventListener("DOMContentLoaded", () => {
     HBD.sortable(document.getElementById("hosts"), sort, render);
-    HBD.feed(["host", "message"], onFeed, onStatus);
+    const params = new URLSearchParams(location.search);
+    const sf = document.getElementById("state-filter"), nf = document.getElementById("name-filter");
+    filter.state = sf.value = params.get("state") || "";
+    if (sf.value !== filter.state) filter.state = sf.value = "";
+    filter.name = nf.value = params.get("name") || "";
+    const onFilter = () => {
+      filter.state = sf.value;
+      filter.name = nf.value.trim();
+      const q = new URLSearchParams();
+      if (filter.state) q.set("state", filter.state);
+      if (filter.name) q.set("name", filter.name);
+      history.replaceState(null, "", "/live" + (q.toString() ? "?" + q.toString() : ""));
+      render();
+    };
+    sf.addEventListener("change", onFilter);
+    nf.addEventListener("input", onFilter);
+    HBD.feed(["host", "alert", "message"], onFeed, onStatus);
     setInterval(() => { if (!document.hidden && hosts.size) render(); }, 5000);
   });
 })();

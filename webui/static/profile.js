@@ -48,7 +48,10 @@
     }
     me = r.data;
     if (me.open) {
-      disableAll("This server runs without user accounts (open mode): there is no profile to edit.");
+      // Open mode: say how to turn users on instead of showing forms
+      // nobody can use.
+      $("profile-forms").hidden = true;
+      $("open-mode").hidden = false;
       return;
     }
     $("pf-name").value = me.name || "";
