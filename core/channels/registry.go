@@ -444,19 +444,18 @@ func (r *Registry) testEvent(name string, pr access.Principal) sdk.Event {
 }
 
 // HostURL returns the link to host's page in the web UI under public (the
-// public_url setting, without trailing slash): the host's plugin values,
-// with metricPath's plugin and metric selected when it is a plugin metric.
-// "" when public is "".
+// public_url setting, without trailing slash), with metricPath's plugin and
+// metric chart selected when it is a plugin metric (the alerts page links
+// the same way). "" when public is "".
 func HostURL(public, host, metricPath string) string {
 	if public == "" {
 		return ""
 	}
-	q := url.Values{"host": {host}}
+	u := public + "/hosts/" + url.PathEscape(host)
 	if plugin, metric, ok := strings.Cut(metricPath, "."); ok && plugin != "heartbeat" {
-		q.Set("plugin", plugin)
-		q.Set("metric", metric)
+		u += "?" + url.Values{"plugin": {plugin}, "metric": {metric}}.Encode() + "#history"
 	}
-	return public + "/plugins?" + q.Encode()
+	return u
 }
 
 // modifiable returns the user channel pr may change or delete.

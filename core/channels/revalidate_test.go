@@ -163,7 +163,7 @@ func TestTestNotificationIsARealisticSample(t *testing.T) {
 	if p["kind"] != "test" || p["test"] != true || p["host"] != "web01" || p["metric_path"] != "cpu_monitor.cpu_percent" ||
 		p["value"] != 97.2 || p["threshold"] != 95.0 || p["comparison"] != ">=" || p["channel"] != "mine" ||
 		!strings.HasPrefix(p["title"].(string), "[TEST] web01 cpu_monitor.cpu_percent 97.2 ≥ 95") ||
-		!strings.Contains(p["message"].(string), "requested by alice") || p["url"] != "https://hbd.example.com/plugins?host=web01&metric=cpu_percent&plugin=cpu_monitor" || !strings.Contains(p["id"].(string), "/") {
+		!strings.Contains(p["message"].(string), "requested by alice") || p["url"] != "https://hbd.example.com/hosts/web01?metric=cpu_percent&plugin=cpu_monitor#history" || !strings.Contains(p["id"].(string), "/") {
 		t.Errorf("test payload %s", reqs[0].Body)
 	}
 }

@@ -75,7 +75,7 @@ func TestDeliveredEventIsComplete(t *testing.T) {
 		}
 		got = append(got, p)
 	}
-	link := "https://hbd.example.com/plugins?host=web01&metric=cpu_percent&plugin=cpu_monitor"
+	link := "https://hbd.example.com/hosts/web01?metric=cpu_percent&plugin=cpu_monitor#history"
 	if p := got[0]; p.Kind != string(sdk.KindFiring) || p.Threshold == nil || *p.Threshold != 95 || p.Comparison != ">=" ||
 		p.Owner != "alice" || p.URL != link || p.Key != sdk.SafeID(ev.ID) || !strings.Contains(p.Text, "Threshold: >= 95") {
 		t.Errorf("firing payload %+v", p)

@@ -32,7 +32,7 @@ notification_channels:
   c_opsgenie: {type: opsgenie, api_url: "%[1]s/opsgenie", api_key: "okey"}
 `, u))
 	services := []string{"slack", "discord", "teams", "telegram", "matrix", "ntfy", "gotify", "pagerduty", "opsgenie"}
-	const link = "https://hbd.example.com/plugins?host=web01"
+	const link = "https://hbd.example.com/hosts/web01"
 
 	byService := func(reqs []pht.Request) map[string][]pht.Request {
 		out := map[string][]pht.Request{}

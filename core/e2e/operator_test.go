@@ -78,7 +78,7 @@ notification_channels:
 	var fire, resolve map[string]any
 	json.Unmarshal(reqs[0].Body, &fire)
 	json.Unmarshal(reqs[1].Body, &resolve)
-	link := "https://hbd.example.com/plugins?host=web01&metric=cpu_percent&plugin=cpu_monitor"
+	link := "https://hbd.example.com/hosts/web01?metric=cpu_percent&plugin=cpu_monitor#history"
 	if fire["kind"] != "firing" || fire["threshold"] != 90.0 || fire["comparison"] != ">=" || fire["url"] != link ||
 		!strings.Contains(fire["summary"].(string), "97 ≥ 90") || !strings.HasPrefix(fire["title"].(string), "[CRITICAL] web01") {
 		t.Errorf("firing payload %s", reqs[0].Body)
