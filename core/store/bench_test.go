@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hbdmon/hbd/core/testutil/cputime"
 )
 
 // fiveFields is the shape of a typical cpu_monitor sample.
@@ -30,6 +32,7 @@ func BenchmarkAppendSamples(b *testing.B) {
 	b.SetParallelism(16)
 	var next atomic.Int64
 	b.ResetTimer()
+	cpu := cputime.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			n := next.Add(1)
@@ -43,6 +46,7 @@ func BenchmarkAppendSamples(b *testing.B) {
 			}
 		}
 	})
+	cputime.Report(b, cpu, b.N*10, "sample")
 	b.ReportMetric(float64(b.N*10)/b.Elapsed().Seconds(), "samples/s")
 }
 
