@@ -76,11 +76,7 @@ func (s *Store) AppendSamples(ctx context.Context, host string, batch []PluginSa
 	now := toUnix(time.Now())
 	op := writeOp{done: make(chan error, 1), label: labelSamples}
 	op.fn = func(tx *sql.Tx) error {
-		stmt, err := tx.Prepare(`INSERT OR REPLACE INTO samples (series, ts, vals) VALUES (?, ?, ?)`)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
+		rows := make([]any, 0, 3*len(batch))
 		for i, ps := range batch {
 			id := pins[i].id
 			if id == 0 {
@@ -95,11 +91,12 @@ func (s *Store) AppendSamples(ctx context.Context, host string, batch []PluginSa
 				}
 			}
 			ids[i] = id
-			if _, err := stmt.Exec(id, ps.Timestamp, encodeValues(ps.Values)); err != nil {
-				return err
-			}
+			rows = append(rows, id, ps.Timestamp, encodeValues(ps.Values))
 		}
-		_, err = tx.Exec(`UPDATE hosts SET last_seen = ? WHERE name = ?`, now, host)
+		if err := s.stmts.insertSamples(tx, rows); err != nil {
+			return err
+		}
+		_, err := tx.Stmt(s.stmts.touchHost).Exec(now, host)
 		return err
 	}
 	// The series stay pinned until the write's outcome is final, even when
