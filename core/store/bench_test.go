@@ -71,7 +71,8 @@ func BenchmarkLatest(b *testing.B) {
 }
 
 // BenchmarkBytesPerValue fills 1,000 host rings with 100 five-field samples
-// and reports the bytes per stored value in memory and on disk.
+// (four varying two-decimal values, one constant) and reports the bytes
+// per stored value in memory and on disk.
 func BenchmarkBytesPerValue(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		dir := b.TempDir()
@@ -83,7 +84,11 @@ func BenchmarkBytesPerValue(b *testing.B) {
 		for h := 0; h < hosts; h++ {
 			batch := make([]PluginSample, perHost)
 			for j := range batch {
-				batch[j] = fiveFields(float64(j + 1))
+				// Values vary as an agent's do (two decimals); cpu_count
+				// stays constant.
+				k := h*perHost + j
+				batch[j] = sample("cpu_monitor", float64(j+1), "cpu_count", 2.0, "cpu_percent", float64(k*37%10000)/100,
+					"load_15min", float64(k%300)/100, "load_1min", float64(k*7%800)/100, "load_5min", float64(k*3%500)/100)
 			}
 			if err := s.AppendSamples(context.Background(), fmt.Sprintf("host%04d", h), batch); err != nil {
 				b.Fatal(err)
