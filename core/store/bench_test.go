@@ -177,7 +177,7 @@ func BenchmarkRestart(b *testing.B) {
 	s.Close()
 	b.ResetTimer()
 	var peak uint64
-	var opening time.Duration
+	var opening, cpu time.Duration
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		runtime.GC()
@@ -200,12 +200,13 @@ func BenchmarkRestart(b *testing.B) {
 				}
 			}
 		}()
-		began := time.Now()
+		began, cpu0 := time.Now(), cputime.Now()
 		s, err := Open(context.Background(), dir, Options{SampleHistory: perSeries})
 		if err != nil {
 			b.Fatal(err)
 		}
 		opening += time.Since(began)
+		cpu += cputime.Now() - cpu0
 		close(stop)
 		if m := <-done; m > peak {
 			peak = m
@@ -216,5 +217,6 @@ func BenchmarkRestart(b *testing.B) {
 		s.Close()
 	}
 	b.ReportMetric(float64(hosts*plugins*perSeries*b.N)/opening.Seconds(), "samples/s")
+	b.ReportMetric(float64(cpu)/float64(time.Microsecond)/float64(hosts*plugins*perSeries*b.N), "cpu-µs/sample")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
 }
