@@ -76,6 +76,7 @@ func (s *Store) AppendSamples(ctx context.Context, host string, batch []PluginSa
 	}
 	ids := make([]int64, len(batch)) // set by the last run of the write
 	now := toUnix(time.Now())
+	writeSeen := s.seenDue(host, now)
 	op := writeOp{done: make(chan error, 1), label: labelSamples}
 	op.fn = func(tx *sql.Tx) error {
 		rows := make([]any, 0, 3*len(batch))
@@ -98,6 +99,9 @@ func (s *Store) AppendSamples(ctx context.Context, host string, batch []PluginSa
 		if err := s.stmts.insertSamples(tx, rows); err != nil {
 			return err
 		}
+		if !writeSeen {
+			return nil
+		}
 		_, err := tx.Stmt(s.stmts.touchHost).Exec(now, host)
 		return err
 	}
@@ -114,6 +118,27 @@ func (s *Store) AppendSamples(ctx context.Context, host string, batch []PluginSa
 	s.stats.SamplesAppended.Add(uint64(len(batch)))
 	s.publish(SampleEvent{Host: host, Samples: batch})
 	return nil
+}
+
+// lastSeenEvery is how often a host's last_seen is written with its
+// samples: the memory copy is exact, the stored one (read at restart) at
+// most this old. Writing it with every batch dirtied one page of the hosts
+// table per batch, and so a WAL frame per batch.
+const lastSeenEvery = 30.0 // seconds
+
+// seenDue reports whether a batch of host at now should write last_seen,
+// and if so counts it as written.
+func (s *Store) seenDue(host string, now float64) bool {
+	s.seenMu.Lock()
+	defer s.seenMu.Unlock()
+	if last, ok := s.seenWritten[host]; ok && now-last < lastSeenEvery && now >= last {
+		return false
+	}
+	if s.seenWritten == nil {
+		s.seenWritten = map[string]float64{}
+	}
+	s.seenWritten[host] = now
+	return true
 }
 
 func seriesCacheKey(host, plugin string, paths []string) string {

@@ -73,6 +73,9 @@ type Store struct {
 	dynHosts    int            // hosts with Dyn set
 	health      health
 
+	seenMu      sync.Mutex
+	seenWritten map[string]float64 // host -> the last_seen last written with its samples
+
 	stats     Stats
 	retention atomic.Int64 // time.Duration
 
