@@ -100,14 +100,14 @@ func TestDecodeFlatLeavesTheRestToEncodingJSON(t *testing.T) {
 		wide[i] = fmt.Sprintf(`"k%d":%d`, i, i)
 	}
 	for _, data := range []string{
-		`{"a":1,"a":2}`,                    // last one wins in a map
-		`{"a":{"b":1},"a":{"c":2}}`,         // the second object replaces the first
-		`{"a":1,"a":{}}`,                    // the object replaces the number
-		`{"a":{"b":1},"a":2}`,               //
-		`{"a.b":1}`,                         // ambiguous path
-		`{"":1}`,                            // empty key
-		`{"a\u0085":1}`,                     // escape
-		`{"é":1}`,                           // not ASCII
+		`{"a":1,"a":2}`,             // last one wins in a map
+		`{"a":{"b":1},"a":{"c":2}}`, // the second object replaces the first
+		`{"a":1,"a":{}}`,            // the object replaces the number
+		`{"a":{"b":1},"a":2}`,       // the number replaces the object
+		`{"a.b":1}`,                 // ambiguous path
+		`{"":1}`,                    // empty key
+		`{"a\u0085":1}`,             // escape
+		`{"é":1}`,                   // not ASCII
 		`{"a":null}`, `{"a":"1"}`, `{"a":[1]}`, `{"a":true}`,
 		`{"a":1e999}`, `{"a":-}`, `{"a":01}`, `{"a":1.}`, `{"a":.5}`, `{"a":1e}`, `{"a":+1}`, `{"a":0x10}`,
 		`{}`, `{"a":{}}`, // no numeric value
