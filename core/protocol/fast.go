@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"slices"
 	"strconv"
 	"unsafe"
@@ -39,17 +40,9 @@ func DecodeFlat(body []byte) (out []FlatSample, ok bool) {
 		if len(out) == MaxBatchSamples {
 			return nil, false
 		}
-		s, ok := d.sample()
+		s, ok := d.sample(out)
 		if !ok {
 			return nil, false
-		}
-		// Share the path set of an earlier sample of the batch: agents
-		// send one shape per plugin.
-		for i := len(out) - 1; i >= 0; i-- {
-			if slices.Equal(out[i].Paths, s.Paths) {
-				s.Paths = out[i].Paths
-				break
-			}
 		}
 		out = append(out, s)
 		if d.eat(',') {
@@ -183,7 +176,7 @@ func (d *fastDecoder) num() (float64, bool) {
 
 // sample reads one sample object: exactly the keys plugin, timestamp and
 // data, once each, in any order.
-func (d *fastDecoder) sample() (FlatSample, bool) {
+func (d *fastDecoder) sample(out []FlatSample) (FlatSample, bool) {
 	var s FlatSample
 	if !d.eat('{') {
 		return s, false
@@ -233,26 +226,52 @@ func (d *fastDecoder) sample() (FlatSample, bool) {
 	if !seen[0] || !seen[1] || !seen[2] || len(d.leaves) == 0 {
 		return s, false
 	}
-	names := string(d.names) // one allocation for the sample's paths
+	names := d.names
 	slices.SortFunc(d.leaves, func(a, b leaf) int {
-		x, y := names[a.start:a.end], names[b.start:b.end]
-		switch {
-		case x < y:
-			return -1
-		case x > y:
-			return 1
-		}
-		return 0
+		return bytes.Compare(names[a.start:a.end], names[b.start:b.end])
 	})
-	s.Paths = make([]string, len(d.leaves))
-	s.Values = make([]float64, len(d.leaves))
-	for i, l := range d.leaves {
-		s.Paths[i], s.Values[i] = names[l.start:l.end], l.v
-		if i > 0 && s.Paths[i] == s.Paths[i-1] {
+	for i := 1; i < len(d.leaves); i++ {
+		a, b := d.leaves[i-1], d.leaves[i]
+		if bytes.Equal(names[a.start:a.end], names[b.start:b.end]) {
 			return s, false // a duplicate key: the last one wins in a map
 		}
 	}
+	s.Values = make([]float64, len(d.leaves))
+	for i, l := range d.leaves {
+		s.Values[i] = l.v
+	}
+	// Share the path set of an earlier sample of the batch (agents send
+	// one shape per plugin), else make one string holding every path.
+	for i := len(out) - 1; i >= 0 && i >= len(out)-maxShapeLookback; i-- {
+		if d.samePaths(out[i].Paths) {
+			s.Paths = out[i].Paths
+			return s, true
+		}
+	}
+	all := string(names)
+	s.Paths = make([]string, len(d.leaves))
+	for i, l := range d.leaves {
+		s.Paths[i] = all[l.start:l.end]
+	}
 	return s, true
+}
+
+// maxShapeLookback bounds the earlier samples whose path sets a sample is
+// compared with.
+const maxShapeLookback = 8
+
+// samePaths reports whether the sorted leaves of the sample being read
+// have exactly the paths of an earlier sample.
+func (d *fastDecoder) samePaths(paths []string) bool {
+	if len(paths) != len(d.leaves) {
+		return false
+	}
+	for i, l := range d.leaves {
+		if paths[i] != string(d.names[l.start:l.end]) {
+			return false
+		}
+	}
+	return true
 }
 
 // object reads the members of a data object after its '{' at nesting
