@@ -37,8 +37,8 @@ const MaxRingColumns = 1024
 // the sample brings paths it has not seen (existing rows get NaN there).
 // Past MaxRingColumns it first drops columns no live sample uses, and if
 // that is not enough it starts the ring over with the new sample's paths.
-func (r *ring) columnsFor(paths []string) []int {
-	idx := make([]int, len(paths))
+func (r *ring) columnsFor(paths []string, idx []int) []int {
+	idx = slices.Grow(idx[:0], len(paths))[:len(paths)]
 	missing := false
 	for i, p := range paths {
 		j := sort.SearchStrings(r.paths, p)
@@ -121,7 +121,8 @@ func (r *ring) add(ts float64, paths []string, values []float64) {
 	if r.n == capacity && ts < r.ts[r.head] {
 		return // the head slot holds the oldest sample of a full ring
 	}
-	idx := r.columnsFor(paths)
+	var buf [32]int
+	idx := r.columnsFor(paths, buf[:0])
 	// Slot head is written; it holds the only live sample when the ring
 	// was empty (or holds one slot), which lets a constant column take
 	// any value.

@@ -80,6 +80,11 @@ func (s *Store) AppendSamples(ctx context.Context, host string, batch []PluginSa
 	op := writeOp{done: make(chan error, 1), label: labelSamples}
 	op.fn = func(tx *sql.Tx) error {
 		rows := make([]any, 0, 3*len(batch))
+		n := 0
+		for _, ps := range batch {
+			n += 8 * len(ps.Values)
+		}
+		blobs := make([]byte, 0, n) // every sample's value blob, back to back
 		for i, ps := range batch {
 			id := pins[i].id
 			if id == 0 {
@@ -94,7 +99,9 @@ func (s *Store) AppendSamples(ctx context.Context, host string, batch []PluginSa
 				}
 			}
 			ids[i] = id
-			rows = append(rows, id, ps.Timestamp, encodeValues(ps.Values))
+			from := len(blobs)
+			blobs = appendValues(blobs, ps.Values)
+			rows = append(rows, id, ps.Timestamp, blobs[from:len(blobs):len(blobs)])
 		}
 		if err := s.stmts.insertSamples(tx, rows); err != nil {
 			return err
@@ -141,6 +148,21 @@ func (s *Store) seenDue(host string, now float64) bool {
 	return true
 }
 
+// batchSeriesKey is seriesCacheKey of batch[i], reusing the key of an
+// earlier sample of the same plugin that shares its Paths slice (the
+// decoder shares one per shape), so a batch builds a key per shape, not
+// per sample.
+func batchSeriesKey(host string, batch []PluginSample, keys []string, i int) string {
+	ps := batch[i]
+	for j := i - 1; j >= 0 && j >= i-8; j-- {
+		q := batch[j]
+		if q.Plugin == ps.Plugin && len(q.Paths) == len(ps.Paths) && len(ps.Paths) > 0 && &q.Paths[0] == &ps.Paths[0] {
+			return keys[j]
+		}
+	}
+	return seriesCacheKey(host, ps.Plugin, ps.Paths)
+}
+
 func seriesCacheKey(host, plugin string, paths []string) string {
 	return host + "\x00" + plugin + "\x00" + strings.Join(paths, "\n")
 }
@@ -171,8 +193,8 @@ func (s *Store) pinSeries(host string, batch []PluginSample) ([]pinned, error) {
 	keys := make([]string, len(batch))
 	missing := false
 	s.mu.RLock()
-	for i, ps := range batch {
-		keys[i] = seriesCacheKey(host, ps.Plugin, ps.Paths)
+	for i := range batch {
+		keys[i] = batchSeriesKey(host, batch, keys, i)
 		if e := s.series[keys[i]]; e != nil {
 			e.uses.Add(1)
 			pins[i] = pinned{e, e.id}
@@ -367,6 +389,14 @@ func decodeSample(paths string, ts float64, blob []byte) (Sample, error) {
 		return Sample{}, fmt.Errorf("sample at %v: %d bytes for %d paths", ts, len(blob), len(p))
 	}
 	return Sample{Timestamp: ts, Paths: p, Values: decodeValues(blob)}, nil
+}
+
+// appendValues appends the little-endian float64s of v to b.
+func appendValues(b []byte, v []float64) []byte {
+	for _, f := range v {
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(f))
+	}
+	return b
 }
 
 func encodeValues(v []float64) []byte {
