@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -262,15 +263,62 @@ func (s *Server) hostPlugins(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	plugins := map[string]pluginSummaryJSON{}
-	for name, sum := range s.deps.Store.Plugins(host) {
-		plugins[name] = pluginSummaryJSON{
-			Timestamp:   sum.Latest.Timestamp,
-			Data:        protocol.Unflatten(sum.Latest.Paths, sum.Latest.Values),
-			SampleCount: sum.Count,
-		}
+	return jsonBytes(c, hostPluginsJSON(host, s.deps.Store.Plugins(host)))
+}
+
+// hostPluginsJSON is the answer of GET /api/0/hosts/{h}/plugins: what
+// c.JSON writes for {"hostname": host, "plugins": {name:
+// pluginSummaryJSON}}, byte for byte, written without the maps.
+func hostPluginsJSON(host string, sums map[string]store.PluginSummary) []byte {
+	names := make([]string, 0, len(sums))
+	for name := range sums {
+		names = append(names, name)
 	}
-	return c.JSON(http.StatusOK, map[string]any{"hostname": host, "plugins": plugins})
+	slices.Sort(names)
+	b := make([]byte, 0, 256+512*len(names))
+	b = append(b, `{"hostname":`...)
+	b = appendJSONString(b, host)
+	b = append(b, `,"plugins":{`...)
+	for i, name := range names {
+		sum := sums[name]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, name)
+		b = append(b, `:{"timestamp":`...)
+		b = appendJSONFloat(b, sum.Latest.Timestamp)
+		b = append(b, `,"data":`...)
+		b = appendNested(b, sum.Latest.Paths, sum.Latest.Values)
+		b = append(b, `,"sample_count":`...)
+		b = strconv.AppendInt(b, int64(sum.Count), 10)
+		b = append(b, '}')
+	}
+	return append(b, "}}\n"...)
+}
+
+// samplesJSON is the answer of GET /api/0/hosts/{h}/plugins/{p}: what
+// c.JSON writes for {"hostname", "plugin", "samples": [SampleJSON],
+// "sample_count"}, byte for byte, written without the maps.
+func samplesJSON(host, plugin string, samples []store.Sample) []byte {
+	b := make([]byte, 0, 256+512*len(samples))
+	b = append(b, `{"hostname":`...)
+	b = appendJSONString(b, host)
+	b = append(b, `,"plugin":`...)
+	b = appendJSONString(b, plugin)
+	b = append(b, `,"sample_count":`...)
+	b = strconv.AppendInt(b, int64(len(samples)), 10)
+	b = append(b, `,"samples":[`...)
+	for i, smp := range samples {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"timestamp":`...)
+		b = appendJSONFloat(b, smp.Timestamp)
+		b = append(b, `,"data":`...)
+		b = appendNested(b, smp.Paths, smp.Values)
+		b = append(b, '}')
+	}
+	return append(b, "]}\n"...)
 }
 
 func (s *Server) pluginSamples(c echo.Context) error {
@@ -317,16 +365,7 @@ func (s *Server) pluginSamples(c echo.Context) error {
 			return Errorf(http.StatusNotFound, "Plugin '%s' not found for host '%s'", clipName(plugin), host)
 		}
 	}
-	out := make([]SampleJSON, len(samples))
-	for i, smp := range samples {
-		out[i] = SampleJSON{Timestamp: smp.Timestamp, Data: protocol.Unflatten(smp.Paths, smp.Values)}
-	}
-	return c.JSON(http.StatusOK, map[string]any{
-		"hostname":     host,
-		"plugin":       plugin,
-		"samples":      out,
-		"sample_count": len(out),
-	})
+	return jsonBytes(c, samplesJSON(host, plugin, samples))
 }
 
 // intParam reads a positive integer query parameter, capped at max.
