@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,7 +10,9 @@ import (
 	"time"
 
 	"github.com/hbdmon/hbd/core/protocol"
+	"github.com/hbdmon/hbd/core/store"
 	"github.com/hbdmon/hbd/core/testutil"
+	"github.com/hbdmon/hbd/core/testutil/cputime"
 )
 
 // BenchmarkIngestHTTP measures signed ingestion end to end over loopback
@@ -42,4 +45,41 @@ func BenchmarkIngestHTTP(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N*20)/b.Elapsed().Seconds(), "samples/s")
+}
+
+// BenchmarkHostPlugins measures GET /api/0/hosts/{h}/plugins over loopback
+// from 8 concurrent readers, for a host with the four built-in plugins'
+// shapes (29 values), and reports the process's CPU per request.
+func BenchmarkHostPlugins(b *testing.B) {
+	f := newFixture(b)
+	ctx := context.Background()
+	now := float64(time.Now().Unix())
+	batch := []store.PluginSample{
+		{Plugin: "cpu_monitor", Sample: store.Sample{Timestamp: now, Paths: []string{"cpu_count", "cpu_percent", "frequency", "load_15min", "load_1min", "load_5min"}, Values: []float64{8, 12.5, 2400, 0.7, 0.52, 0.61}}},
+		{Plugin: "memory_monitor", Sample: store.Sample{Timestamp: now, Paths: []string{"available_mb", "percent", "swap_percent", "swap_total_mb", "swap_used_mb", "total_mb", "used_mb"}, Values: []float64{8123.5, 41.2, 1.5, 2048, 30.75, 16000, 6123.25}}},
+		{Plugin: "disk_monitor", Sample: store.Sample{Timestamp: now, Paths: []string{"/.free_gb", "/.percent", "/.total_gb", "/.used_gb", "/boot.free_gb", "/boot.percent", "/boot.total_gb", "/boot.used_gb", "io.sda.read_bytes", "io.sda.write_bytes"}, Values: []float64{59.9, 40.5, 100, 40.1, 0.8, 20, 1, 0.2, 123456789, 987654321}}},
+		{Plugin: "network_monitor", Sample: store.Sample{Timestamp: now, Paths: []string{"connections.established", "connections.listen", "eth0.bytes_recv", "eth0.bytes_sent", "eth0.errin", "eth0.errout"}, Values: []float64{42, 7, 654321, 123456, 0, 0}}},
+	}
+	if err := f.store.AppendSamples(ctx, "web01", batch); err != nil {
+		b.Fatal(err)
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	url := f.srv.URL + "/api/0/hosts/web01/plugins"
+	b.SetParallelism(4)
+	b.ResetTimer()
+	cpu := cputime.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp, err := client.Get(url)
+			if err != nil {
+				b.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				b.Fatal(fmt.Sprint(resp.StatusCode))
+			}
+		}
+	})
+	cputime.Report(b, cpu, b.N, "req")
 }

@@ -1,9 +1,11 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"math"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -263,14 +265,9 @@ func (s *Server) hostPlugins(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	plugins := map[string]pluginSummaryJSON{}
+	sums := s.deps.Store.Plugins(host)
 	var paths []string
-	for name, sum := range s.deps.Store.Plugins(host) {
-		plugins[name] = pluginSummaryJSON{
-			Timestamp:   sum.Latest.Timestamp,
-			Data:        protocol.Unflatten(sum.Latest.Paths, sum.Latest.Values),
-			SampleCount: sum.Count,
-		}
+	for name, sum := range sums {
 		for _, p := range sum.Latest.Paths {
 			paths = append(paths, name+"."+p)
 		}
@@ -281,7 +278,73 @@ func (s *Server) hostPlugins(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"hostname": host, "plugins": plugins, "thresholds": thresholds})
+	b, err := hostPluginsJSON(host, sums, thresholds)
+	if err != nil {
+		return err
+	}
+	return jsonBytes(c, b)
+}
+
+// hostPluginsJSON is the answer of GET /api/0/hosts/{h}/plugins: what
+// c.JSON writes for {"hostname": host, "plugins": {name:
+// pluginSummaryJSON}, "thresholds": thresholds}, byte for byte, written
+// without the maps.
+func hostPluginsJSON(host string, sums map[string]store.PluginSummary, thresholds map[string]alert.Threshold) ([]byte, error) {
+	th, err := json.Marshal(thresholds)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(sums))
+	for name := range sums {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	b := make([]byte, 0, 256+512*len(names))
+	b = append(b, `{"hostname":`...)
+	b = appendJSONString(b, host)
+	b = append(b, `,"plugins":{`...)
+	for i, name := range names {
+		sum := sums[name]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, name)
+		b = append(b, `:{"timestamp":`...)
+		b = appendJSONFloat(b, sum.Latest.Timestamp)
+		b = append(b, `,"data":`...)
+		b = appendNested(b, sum.Latest.Paths, sum.Latest.Values)
+		b = append(b, `,"sample_count":`...)
+		b = strconv.AppendInt(b, int64(sum.Count), 10)
+		b = append(b, '}')
+	}
+	b = append(b, `},"thresholds":`...)
+	b = append(b, th...)
+	return append(b, "}\n"...), nil
+}
+
+// samplesJSON is the answer of GET /api/0/hosts/{h}/plugins/{p}: what
+// c.JSON writes for {"hostname", "plugin", "samples": [SampleJSON],
+// "sample_count"}, byte for byte, written without the maps.
+func samplesJSON(host, plugin string, samples []store.Sample) []byte {
+	b := make([]byte, 0, 256+512*len(samples))
+	b = append(b, `{"hostname":`...)
+	b = appendJSONString(b, host)
+	b = append(b, `,"plugin":`...)
+	b = appendJSONString(b, plugin)
+	b = append(b, `,"sample_count":`...)
+	b = strconv.AppendInt(b, int64(len(samples)), 10)
+	b = append(b, `,"samples":[`...)
+	for i, smp := range samples {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"timestamp":`...)
+		b = appendJSONFloat(b, smp.Timestamp)
+		b = append(b, `,"data":`...)
+		b = appendNested(b, smp.Paths, smp.Values)
+		b = append(b, '}')
+	}
+	return append(b, "]}\n"...)
 }
 
 func (s *Server) pluginSamples(c echo.Context) error {
@@ -328,16 +391,7 @@ func (s *Server) pluginSamples(c echo.Context) error {
 			return Errorf(http.StatusNotFound, "Plugin '%s' not found for host '%s'", clipName(plugin), host)
 		}
 	}
-	out := make([]SampleJSON, len(samples))
-	for i, smp := range samples {
-		out[i] = SampleJSON{Timestamp: smp.Timestamp, Data: protocol.Unflatten(smp.Paths, smp.Values)}
-	}
-	return c.JSON(http.StatusOK, map[string]any{
-		"hostname":     host,
-		"plugin":       plugin,
-		"samples":      out,
-		"sample_count": len(out),
-	})
+	return jsonBytes(c, samplesJSON(host, plugin, samples))
 }
 
 // intParam reads a positive integer query parameter, capped at max.

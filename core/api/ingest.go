@@ -353,40 +353,9 @@ func (s *Server) ingest(c echo.Context) error {
 	}
 	applied := false
 	defer func() { ticket.settle(applied) }()
-	var batch protocol.Batch
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&batch); err != nil {
-		return Errorf(http.StatusBadRequest, "invalid batch JSON: %v", err)
-	}
-	if len(batch.Samples) == 0 {
-		return Errorf(http.StatusBadRequest, "batch has no samples")
-	}
-	if len(batch.Samples) > protocol.MaxBatchSamples {
-		return Errorf(http.StatusRequestEntityTooLarge, "batch has %d samples, at most %d allowed", len(batch.Samples), protocol.MaxBatchSamples)
-	}
-	future := float64(now.Add(maxFutureSkew).Unix())
-	out := make([]store.PluginSample, 0, len(batch.Samples))
-	for i, smp := range batch.Samples {
-		if err := protocol.ValidatePlugin(smp.Plugin); err != nil {
-			return Errorf(http.StatusBadRequest, "samples[%d]: %v", i, err)
-		}
-		if smp.Timestamp <= 0 || smp.Timestamp > future {
-			return Errorf(http.StatusBadRequest, "samples[%d]: timestamp %v is not a unix time within %s of the server clock", i, smp.Timestamp, maxFutureSkew)
-		}
-		metrics, err := protocol.Flatten(smp.Data)
-		if err != nil {
-			return Errorf(http.StatusBadRequest, "samples[%d] (%s): %v", i, smp.Plugin, err)
-		}
-		ps := store.PluginSample{Plugin: smp.Plugin, Sample: store.Sample{
-			Timestamp: smp.Timestamp,
-			Paths:     make([]string, len(metrics)),
-			Values:    make([]float64, len(metrics)),
-		}}
-		for j, m := range metrics {
-			ps.Paths[j], ps.Values[j] = m.Path, m.Value
-		}
-		out = append(out, ps)
+	out, err := decodeBatch(body, now)
+	if err != nil {
+		return err
 	}
 	ctx := req.Context()
 	if _, err := s.deps.Store.EnsureHost(ctx, host, dyn); err != nil {
@@ -400,4 +369,61 @@ func (s *Server) ingest(c echo.Context) error {
 	}
 	applied = true
 	return c.JSON(http.StatusOK, map[string]any{"ok": true, "accepted": len(out)})
+}
+
+// decodeBatch parses and validates a verified batch body. The common form
+// takes protocol.DecodeFlat; anything else (and every refusal's wording)
+// comes from encoding/json and protocol.Flatten.
+func decodeBatch(body []byte, now time.Time) ([]store.PluginSample, error) {
+	future := float64(now.Add(maxFutureSkew).Unix())
+	if flat, ok := protocol.DecodeFlat(body); ok {
+		out := make([]store.PluginSample, len(flat))
+		for i, smp := range flat {
+			if err := protocol.ValidatePlugin(smp.Plugin); err != nil {
+				return nil, Errorf(http.StatusBadRequest, "samples[%d]: %v", i, err)
+			}
+			if smp.Timestamp <= 0 || smp.Timestamp > future {
+				return nil, Errorf(http.StatusBadRequest, "samples[%d]: timestamp %v is not a unix time within %s of the server clock", i, smp.Timestamp, maxFutureSkew)
+			}
+			out[i] = store.PluginSample{Plugin: smp.Plugin, Sample: store.Sample{
+				Timestamp: smp.Timestamp, Paths: smp.Paths, Values: smp.Values,
+			}}
+		}
+		return out, nil
+	}
+	var batch protocol.Batch
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&batch); err != nil {
+		return nil, Errorf(http.StatusBadRequest, "invalid batch JSON: %v", err)
+	}
+	if len(batch.Samples) == 0 {
+		return nil, Errorf(http.StatusBadRequest, "batch has no samples")
+	}
+	if len(batch.Samples) > protocol.MaxBatchSamples {
+		return nil, Errorf(http.StatusRequestEntityTooLarge, "batch has %d samples, at most %d allowed", len(batch.Samples), protocol.MaxBatchSamples)
+	}
+	out := make([]store.PluginSample, 0, len(batch.Samples))
+	for i, smp := range batch.Samples {
+		if err := protocol.ValidatePlugin(smp.Plugin); err != nil {
+			return nil, Errorf(http.StatusBadRequest, "samples[%d]: %v", i, err)
+		}
+		if smp.Timestamp <= 0 || smp.Timestamp > future {
+			return nil, Errorf(http.StatusBadRequest, "samples[%d]: timestamp %v is not a unix time within %s of the server clock", i, smp.Timestamp, maxFutureSkew)
+		}
+		metrics, err := protocol.Flatten(smp.Data)
+		if err != nil {
+			return nil, Errorf(http.StatusBadRequest, "samples[%d] (%s): %v", i, smp.Plugin, err)
+		}
+		ps := store.PluginSample{Plugin: smp.Plugin, Sample: store.Sample{
+			Timestamp: smp.Timestamp,
+			Paths:     make([]string, len(metrics)),
+			Values:    make([]float64, len(metrics)),
+		}}
+		for j, m := range metrics {
+			ps.Paths[j], ps.Values[j] = m.Path, m.Value
+		}
+		out = append(out, ps)
+	}
+	return out, nil
 }

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hbdmon/hbd/core/testutil/cputime"
 )
 
 // fiveFields is the shape of a typical cpu_monitor sample.
@@ -30,6 +32,7 @@ func BenchmarkAppendSamples(b *testing.B) {
 	b.SetParallelism(16)
 	var next atomic.Int64
 	b.ResetTimer()
+	cpu := cputime.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			n := next.Add(1)
@@ -43,6 +46,7 @@ func BenchmarkAppendSamples(b *testing.B) {
 			}
 		}
 	})
+	cputime.Report(b, cpu, b.N*10, "sample")
 	b.ReportMetric(float64(b.N*10)/b.Elapsed().Seconds(), "samples/s")
 }
 
@@ -67,7 +71,8 @@ func BenchmarkLatest(b *testing.B) {
 }
 
 // BenchmarkBytesPerValue fills 1,000 host rings with 100 five-field samples
-// and reports the bytes per stored value in memory and on disk.
+// (four varying two-decimal values, one constant) and reports the bytes
+// per stored value in memory and on disk.
 func BenchmarkBytesPerValue(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		dir := b.TempDir()
@@ -79,7 +84,11 @@ func BenchmarkBytesPerValue(b *testing.B) {
 		for h := 0; h < hosts; h++ {
 			batch := make([]PluginSample, perHost)
 			for j := range batch {
-				batch[j] = fiveFields(float64(j + 1))
+				// Values vary as an agent's do (two decimals); cpu_count
+				// stays constant.
+				k := h*perHost + j
+				batch[j] = sample("cpu_monitor", float64(j+1), "cpu_count", 2.0, "cpu_percent", float64(k*37%10000)/100,
+					"load_15min", float64(k%300)/100, "load_1min", float64(k*7%800)/100, "load_5min", float64(k*3%500)/100)
 			}
 			if err := s.AppendSamples(context.Background(), fmt.Sprintf("host%04d", h), batch); err != nil {
 				b.Fatal(err)
@@ -168,7 +177,7 @@ func BenchmarkRestart(b *testing.B) {
 	s.Close()
 	b.ResetTimer()
 	var peak uint64
-	var opening time.Duration
+	var opening, cpu time.Duration
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		runtime.GC()
@@ -191,12 +200,13 @@ func BenchmarkRestart(b *testing.B) {
 				}
 			}
 		}()
-		began := time.Now()
+		began, cpu0 := time.Now(), cputime.Now()
 		s, err := Open(context.Background(), dir, Options{SampleHistory: perSeries})
 		if err != nil {
 			b.Fatal(err)
 		}
 		opening += time.Since(began)
+		cpu += cputime.Now() - cpu0
 		close(stop)
 		if m := <-done; m > peak {
 			peak = m
@@ -207,5 +217,6 @@ func BenchmarkRestart(b *testing.B) {
 		s.Close()
 	}
 	b.ReportMetric(float64(hosts*plugins*perSeries*b.N)/opening.Seconds(), "samples/s")
+	b.ReportMetric(float64(cpu)/float64(time.Microsecond)/float64(hosts*plugins*perSeries*b.N), "cpu-µs/sample")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
 }

@@ -1,20 +1,25 @@
 package store
 
 import (
+	"encoding/binary"
 	"math"
+	"slices"
 	"sort"
 	"sync"
 )
 
 // ring keeps the most recent samples of one host/plugin in columns: one
-// timestamp column and one float64 column per metric path, so a stored value
-// costs 8 bytes plus its share of the timestamp, not a Go map per sample.
-// A path absent from a sample is stored as NaN and left out on read.
+// timestamp column and one value column per metric path, so a stored value
+// costs at most 8 bytes plus its share of the timestamp, not a Go map per
+// sample. Each value column takes the narrowest exact form its values
+// allow (see column): a constant costs nothing per sample, a value with
+// at most two decimals (what the agent sends) 2 or 4 bytes. A path absent
+// from a sample is stored as NaN and left out on read.
 type ring struct {
 	mu    sync.RWMutex
 	paths []string  // sorted metric paths, the column names
+	cols  []column  // parallel to paths; each holds len(ts) slots
 	ts    []float64 // len cap; ts[i] of slot i
-	vals  []float64 // cap*len(paths); slot i holds vals[i*len(paths):(i+1)*len(paths)]
 	head  int       // next slot to write
 	n     int       // filled slots
 	total uint64    // samples ever appended (for sample_count after trimming)
@@ -32,8 +37,8 @@ const MaxRingColumns = 1024
 // the sample brings paths it has not seen (existing rows get NaN there).
 // Past MaxRingColumns it first drops columns no live sample uses, and if
 // that is not enough it starts the ring over with the new sample's paths.
-func (r *ring) columnsFor(paths []string) []int {
-	idx := make([]int, len(paths))
+func (r *ring) columnsFor(paths []string, idx []int) []int {
+	idx = slices.Grow(idx[:0], len(paths))[:len(paths)]
 	missing := false
 	for i, p := range paths {
 		j := sort.SearchStrings(r.paths, p)
@@ -49,32 +54,18 @@ func (r *ring) columnsFor(paths []string) []int {
 	if len(r.paths)+len(paths) > MaxRingColumns {
 		r.compact()
 		if len(r.paths)+len(paths) > MaxRingColumns {
-			r.paths, r.vals = nil, nil
+			r.paths, r.cols = nil, nil
 			r.head, r.n = 0, 0
 		}
 	}
-	merged := append([]string(nil), r.paths...)
 	for _, p := range paths {
-		j := sort.SearchStrings(merged, p)
-		if j == len(merged) || merged[j] != p {
-			merged = append(merged, "")
-			copy(merged[j+1:], merged[j:])
-			merged[j] = p
+		j := sort.SearchStrings(r.paths, p)
+		if j == len(r.paths) || r.paths[j] != p {
+			r.paths = slices.Insert(r.paths, j, p)
+			// Every held sample lacks the new path.
+			r.cols = slices.Insert(r.cols, j, column{c: math.NaN()})
 		}
 	}
-	capacity := len(r.ts)
-	nv := make([]float64, capacity*len(merged))
-	for i := range nv {
-		nv[i] = math.NaN()
-	}
-	old := len(r.paths)
-	for oi, p := range r.paths {
-		ni := sort.SearchStrings(merged, p)
-		for s := 0; s < capacity; s++ {
-			nv[s*len(merged)+ni] = r.vals[s*old+oi]
-		}
-	}
-	r.paths, r.vals = merged, nv
 	for i, p := range paths {
 		idx[i] = sort.SearchStrings(r.paths, p)
 	}
@@ -83,29 +74,21 @@ func (r *ring) columnsFor(paths []string) []int {
 
 // compact drops the columns that hold no value in any live slot.
 func (r *ring) compact() {
-	w := len(r.paths)
-	keep := make([]int, 0, w)
-	for c := 0; c < w; c++ {
-		for k := 0; k < r.n; k++ {
+	keep := 0
+	for c := range r.cols {
+		used := false
+		for k := 0; k < r.n && !used; k++ {
 			slot := (r.head - 1 - k + len(r.ts)) % len(r.ts)
-			if !math.IsNaN(r.vals[slot*w+c]) {
-				keep = append(keep, c)
-				break
-			}
+			used = !math.IsNaN(r.cols[c].get(slot))
+		}
+		if used {
+			r.paths[keep], r.cols[keep] = r.paths[c], r.cols[c]
+			keep++
 		}
 	}
-	if len(keep) == w {
-		return
-	}
-	paths := make([]string, len(keep))
-	vals := make([]float64, len(r.ts)*len(keep))
-	for i, c := range keep {
-		paths[i] = r.paths[c]
-		for slot := range r.ts {
-			vals[slot*len(keep)+i] = r.vals[slot*w+c]
-		}
-	}
-	r.paths, r.vals = paths, vals
+	clear(r.paths[keep:])
+	clear(r.cols[keep:])
+	r.paths, r.cols = r.paths[:keep], r.cols[:keep]
 }
 
 // has reports whether a live slot holds a sample taken at ts.
@@ -138,14 +121,25 @@ func (r *ring) add(ts float64, paths []string, values []float64) {
 	if r.n == capacity && ts < r.ts[r.head] {
 		return // the head slot holds the oldest sample of a full ring
 	}
-	cols := r.columnsFor(paths)
-	w := len(r.paths)
-	row := r.vals[r.head*w : (r.head+1)*w]
-	for i := range row {
-		row[i] = math.NaN()
-	}
-	for i, c := range cols {
-		row[c] = values[i]
+	var buf [32]int
+	idx := r.columnsFor(paths, buf[:0])
+	// Slot head is written; it holds the only live sample when the ring
+	// was empty (or holds one slot), which lets a constant column take
+	// any value.
+	alone := r.n == 0 || capacity == 1
+	sorted := slices.IsSorted(idx)
+	next := 0 // the sample's value for column c, if any, is values[next]
+	for c := range r.cols {
+		v := math.NaN()
+		if next < len(idx) && idx[next] == c {
+			v = values[next]
+			next++
+		} else if !sorted {
+			if k := slices.Index(idx, c); k >= 0 {
+				v = values[k]
+			}
+		}
+		r.cols[c].set(r.head, v, capacity, alone)
 	}
 	r.ts[r.head] = ts
 	// Move the new sample back past the newer ones (late arrivals are
@@ -161,9 +155,8 @@ func (r *ring) add(ts float64, paths []string, values []float64) {
 			break
 		}
 		r.ts[prev], r.ts[cur] = r.ts[cur], r.ts[prev]
-		a, b := r.vals[prev*w:(prev+1)*w], r.vals[cur*w:(cur+1)*w]
-		for i := range a {
-			a[i], b[i] = b[i], a[i]
+		for c := range r.cols {
+			r.cols[c].swap(prev, cur)
 		}
 		cur = prev
 	}
@@ -184,10 +177,9 @@ func (r *ring) latest(limit int) []Sample {
 	w := len(r.paths)
 	for k := 0; k < limit; k++ {
 		slot := (r.head - 1 - k + len(r.ts)) % len(r.ts)
-		row := r.vals[slot*w : (slot+1)*w]
 		s := Sample{Timestamp: r.ts[slot], Paths: make([]string, 0, w), Values: make([]float64, 0, w)}
-		for c, v := range row {
-			if !math.IsNaN(v) {
+		for c := range r.cols {
+			if v := r.cols[c].get(slot); !math.IsNaN(v) {
 				s.Paths = append(s.Paths, r.paths[c])
 				s.Values = append(s.Values, v)
 			}
@@ -207,5 +199,125 @@ func (r *ring) count() int {
 func (r *ring) memBytes() (bytes, values int) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return 8*len(r.ts) + 8*len(r.vals), r.n * len(r.paths)
+	bytes = 8 * len(r.ts)
+	for c := range r.cols {
+		bytes += len(r.cols[c].buf)
+	}
+	return bytes, r.n * len(r.paths)
+}
+
+// A column's form, narrowest first. A wider form holds every value of a
+// narrower one, exactly; a column only ever widens.
+const (
+	colConst uint8 = iota // every live slot holds c (NaN: absent); no bytes per slot
+	colDec16              // value×100 as int16, NaN as math.MinInt16: 2 bytes
+	colDec32              // value×100 as int32, NaN as math.MinInt32: 4 bytes
+	colF64                // the float64 bits: 8 bytes
+)
+
+// column is one metric path's values, one per ring slot, in the narrowest
+// form that holds them exactly (bit for bit; -0 and values with more than
+// two decimals take colF64).
+type column struct {
+	kind uint8
+	c    float64 // colConst's value
+	buf  []byte  // little-endian slots of colDec16, colDec32, colF64
+}
+
+// formOf returns the narrowest form that holds v exactly.
+func formOf(v float64) uint8 {
+	if math.IsNaN(v) {
+		return colDec16 // the sentinel of any integer form
+	}
+	n := math.Round(v * 100)
+	if n > math.MinInt32 && n <= math.MaxInt32 && math.Float64bits(float64(int32(n))/100) == math.Float64bits(v) {
+		if n > math.MinInt16 && n <= math.MaxInt16 {
+			return colDec16
+		}
+		return colDec32
+	}
+	return colF64
+}
+
+func (col *column) get(slot int) float64 {
+	switch col.kind {
+	case colConst:
+		return col.c
+	case colDec16:
+		if x := int16(binary.LittleEndian.Uint16(col.buf[2*slot:])); x != math.MinInt16 {
+			return float64(x) / 100
+		}
+	case colDec32:
+		if x := int32(binary.LittleEndian.Uint32(col.buf[4*slot:])); x != math.MinInt32 {
+			return float64(x) / 100
+		}
+	default:
+		return math.Float64frombits(binary.LittleEndian.Uint64(col.buf[8*slot:]))
+	}
+	return math.NaN()
+}
+
+// put stores v in slot; the form must hold it.
+func (col *column) put(slot int, v float64) {
+	switch col.kind {
+	case colDec16:
+		x := int16(math.MinInt16)
+		if !math.IsNaN(v) {
+			x = int16(math.Round(v * 100))
+		}
+		binary.LittleEndian.PutUint16(col.buf[2*slot:], uint16(x))
+	case colDec32:
+		x := int32(math.MinInt32)
+		if !math.IsNaN(v) {
+			x = int32(math.Round(v * 100))
+		}
+		binary.LittleEndian.PutUint32(col.buf[4*slot:], uint32(x))
+	case colF64:
+		binary.LittleEndian.PutUint64(col.buf[8*slot:], math.Float64bits(v))
+	}
+}
+
+// set stores v in slot of a column of capacity slots; alone says no other
+// slot is live, so a constant column may take v as its constant.
+func (col *column) set(slot int, v float64, capacity int, alone bool) {
+	if col.kind == colConst {
+		if math.Float64bits(v) == math.Float64bits(col.c) || alone {
+			col.c = v
+			return
+		}
+	} else if formOf(v) <= col.kind {
+		col.put(slot, v)
+		return
+	}
+	col.widen(max(formOf(v), formOf(col.c), colDec16), capacity)
+	col.put(slot, v)
+}
+
+// widen moves the column to form kind, keeping every slot's value.
+func (col *column) widen(kind uint8, capacity int) {
+	if kind <= col.kind && col.kind != colConst {
+		return
+	}
+	old := *col
+	size := 8
+	switch kind {
+	case colDec16:
+		size = 2
+	case colDec32:
+		size = 4
+	}
+	*col = column{kind: kind, buf: make([]byte, size*capacity)}
+	for slot := 0; slot < capacity; slot++ {
+		col.put(slot, old.get(slot))
+	}
+}
+
+// swap exchanges the values of two slots.
+func (col *column) swap(a, b int) {
+	if col.kind == colConst {
+		return
+	}
+	va, vb := col.get(a), col.get(b)
+	col.put(a, vb)
+	col.put(b, va)
 }

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -74,13 +76,15 @@ func (s *Store) AppendSamples(ctx context.Context, host string, batch []PluginSa
 	}
 	ids := make([]int64, len(batch)) // set by the last run of the write
 	now := toUnix(time.Now())
+	writeSeen := s.seenDue(host, now)
 	op := writeOp{done: make(chan error, 1), label: labelSamples}
 	op.fn = func(tx *sql.Tx) error {
-		stmt, err := tx.Prepare(`INSERT OR REPLACE INTO samples (series, ts, vals) VALUES (?, ?, ?)`)
-		if err != nil {
-			return err
+		rows := make([]any, 0, 3*len(batch))
+		n := 0
+		for _, ps := range batch {
+			n += 8 * len(ps.Values)
 		}
-		defer stmt.Close()
+		blobs := make([]byte, 0, n) // every sample's value blob, back to back
 		for i, ps := range batch {
 			id := pins[i].id
 			if id == 0 {
@@ -95,11 +99,17 @@ func (s *Store) AppendSamples(ctx context.Context, host string, batch []PluginSa
 				}
 			}
 			ids[i] = id
-			if _, err := stmt.Exec(id, ps.Timestamp, encodeValues(ps.Values)); err != nil {
-				return err
-			}
+			from := len(blobs)
+			blobs = appendValues(blobs, ps.Values)
+			rows = append(rows, id, ps.Timestamp, blobs[from:len(blobs):len(blobs)])
 		}
-		_, err = tx.Exec(`UPDATE hosts SET last_seen = ? WHERE name = ?`, now, host)
+		if err := s.stmts.insertSamples(tx, rows); err != nil {
+			return err
+		}
+		if !writeSeen {
+			return nil
+		}
+		_, err := tx.Stmt(s.stmts.touchHost).Exec(now, host)
 		return err
 	}
 	// The series stay pinned until the write's outcome is final, even when
@@ -115,6 +125,42 @@ func (s *Store) AppendSamples(ctx context.Context, host string, batch []PluginSa
 	s.stats.SamplesAppended.Add(uint64(len(batch)))
 	s.publish(SampleEvent{Host: host, Samples: batch})
 	return nil
+}
+
+// lastSeenEvery is how often a host's last_seen is written with its
+// samples: the memory copy is exact, the stored one (read at restart) at
+// most this old. Writing it with every batch dirtied one page of the hosts
+// table per batch, and so a WAL frame per batch.
+const lastSeenEvery = 30.0 // seconds
+
+// seenDue reports whether a batch of host at now should write last_seen,
+// and if so counts it as written.
+func (s *Store) seenDue(host string, now float64) bool {
+	s.seenMu.Lock()
+	defer s.seenMu.Unlock()
+	if last, ok := s.seenWritten[host]; ok && now-last < lastSeenEvery && now >= last {
+		return false
+	}
+	if s.seenWritten == nil {
+		s.seenWritten = map[string]float64{}
+	}
+	s.seenWritten[host] = now
+	return true
+}
+
+// batchSeriesKey is seriesCacheKey of batch[i], reusing the key of an
+// earlier sample of the same plugin that shares its Paths slice (the
+// decoder shares one per shape), so a batch builds a key per shape, not
+// per sample.
+func batchSeriesKey(host string, batch []PluginSample, keys []string, i int) string {
+	ps := batch[i]
+	for j := i - 1; j >= 0 && j >= i-8; j-- {
+		q := batch[j]
+		if q.Plugin == ps.Plugin && len(q.Paths) == len(ps.Paths) && len(ps.Paths) > 0 && &q.Paths[0] == &ps.Paths[0] {
+			return keys[j]
+		}
+	}
+	return seriesCacheKey(host, ps.Plugin, ps.Paths)
 }
 
 func seriesCacheKey(host, plugin string, paths []string) string {
@@ -147,8 +193,8 @@ func (s *Store) pinSeries(host string, batch []PluginSample) ([]pinned, error) {
 	keys := make([]string, len(batch))
 	missing := false
 	s.mu.RLock()
-	for i, ps := range batch {
-		keys[i] = seriesCacheKey(host, ps.Plugin, ps.Paths)
+	for i := range batch {
+		keys[i] = batchSeriesKey(host, batch, keys, i)
 		if e := s.series[keys[i]]; e != nil {
 			e.uses.Add(1)
 			pins[i] = pinned{e, e.id}
@@ -345,6 +391,14 @@ func decodeSample(paths string, ts float64, blob []byte) (Sample, error) {
 	return Sample{Timestamp: ts, Paths: p, Values: decodeValues(blob)}, nil
 }
 
+// appendValues appends the little-endian float64s of v to b.
+func appendValues(b []byte, v []float64) []byte {
+	for _, f := range v {
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(f))
+	}
+	return b
+}
+
 func encodeValues(v []float64) []byte {
 	b := make([]byte, 8*len(v))
 	for i, f := range v {
@@ -363,7 +417,8 @@ func decodeValues(b []byte) []float64 {
 
 // load fills the caches and rings from the database at start. It streams
 // the rows one (host, plugin) at a time: only that plugin's newest samples
-// are held before its ring is built, never the whole database's.
+// are held before its ring is built (per worker), never the whole
+// database's.
 func (s *Store) load(ctx context.Context) error {
 	rows, err := s.wdb.QueryContext(ctx, `SELECT name, dyn, first_seen, last_seen FROM hosts`)
 	if err != nil {
@@ -381,19 +436,15 @@ func (s *Store) load(ctx context.Context) error {
 		}
 	}
 	rows.Close()
-	type ser struct {
-		id                  int64
-		host, plugin, paths string
-	}
 	// The series list (not their samples) is read first: the writer's one
 	// connection cannot hold this cursor open while it reads samples.
-	var all []ser
+	var all []loadSeries
 	rows, err = s.wdb.QueryContext(ctx, `SELECT id, host, plugin, paths FROM series ORDER BY host, plugin, id`)
 	if err != nil {
 		return err
 	}
 	for rows.Next() {
-		var x ser
+		var x loadSeries
 		if err := rows.Scan(&x.id, &x.host, &x.plugin, &x.paths); err != nil {
 			rows.Close()
 			return err
@@ -404,69 +455,136 @@ func (s *Store) load(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	newest, err := s.wdb.PrepareContext(ctx, `SELECT ts, vals FROM samples WHERE series = ? ORDER BY ts DESC LIMIT ?`)
-	if err != nil {
-		return err
-	}
-	defer newest.Close()
-	var group []Sample // the newest samples of one (host, plugin), reused
+	// The (host, plugin) groups of the list, each built into one ring by
+	// one of a few workers on the read pool (the rows are the work; with
+	// two cores, two readers halve the restart).
+	type span struct{ start, end int }
+	var groups []span
 	for start := 0; start < len(all); {
-		k := seriesKey{all[start].host, all[start].plugin}
 		end := start
-		group = group[:0]
-		for ; end < len(all) && all[end].host == k.host && all[end].plugin == k.plugin; end++ {
+		for ; end < len(all) && all[end].host == all[start].host && all[end].plugin == all[start].plugin; end++ {
 			x := all[end]
+			k := seriesKey{x.host, x.plugin}
 			key := x.host + "\x00" + x.plugin + "\x00" + x.paths
 			s.series[key] = &seriesEntry{id: x.id, key: key, series: k}
 			s.countSeries(k, 1)
-			paths := strings.Split(x.paths, "\n") // shared by the series' samples
-			from := len(group)
-			r, err := newest.QueryContext(ctx, x.id, s.opts.SampleHistory)
-			if err != nil {
-				return err
-			}
-			for r.Next() {
-				var ts float64
-				var blob []byte
-				if err := r.Scan(&ts, &blob); err != nil {
-					r.Close()
-					return err
-				}
-				if len(blob) != 8*len(paths) {
-					// One bad row must not keep the daemon from starting.
-					s.log.Warn("skipping undecodable sample", "host", x.host, "plugin", x.plugin,
-						"error", fmt.Errorf("sample at %v: %d bytes for %d paths", ts, len(blob), len(paths)))
-					continue
-				}
-				group = append(group, Sample{Timestamp: ts, Paths: paths, Values: decodeValues(blob)})
-			}
-			r.Close()
-			if err := r.Err(); err != nil {
-				return err
-			}
-			slices.Reverse(group[from:]) // oldest first
 		}
-		several := end-start > 1
+		groups = append(groups, span{start, end})
 		start = end
-		if len(group) == 0 {
-			continue
+	}
+	rings := make([]*ring, len(groups))
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < min(runtime.GOMAXPROCS(0), loadWorkers); w++ {
+		wg.Go(func() {
+			newest, err := s.rdb.PrepareContext(ctx, `SELECT ts, vals FROM samples WHERE series = ? ORDER BY ts DESC LIMIT ?`)
+			if err != nil {
+				cancel(err)
+				return
+			}
+			defer newest.Close()
+			var l groupLoader
+			for {
+				g := int(next.Add(1) - 1)
+				if g >= len(groups) || ctx.Err() != nil {
+					return
+				}
+				r, err := l.build(ctx, s, newest, all[groups[g].start:groups[g].end])
+				if err != nil {
+					cancel(err)
+					return
+				}
+				rings[g] = r
+			}
+		})
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	for g, r := range rings {
+		if r != nil {
+			x := all[groups[g].start]
+			s.addRingLocked(seriesKey{x.host, x.plugin}, r)
 		}
-		if several {
-			// Several path sets of one plugin: merge them by time.
-			sort.SliceStable(group, func(i, j int) bool { return group[i].Timestamp < group[j].Timestamp })
-		}
-		keep := group
-		if len(keep) > s.opts.SampleHistory {
-			keep = keep[len(keep)-s.opts.SampleHistory:]
-		}
-		rg := newRing(s.opts.SampleHistory)
-		for _, smp := range keep {
-			rg.add(smp.Timestamp, smp.Paths, smp.Values)
-		}
-		s.addRingLocked(k, rg)
-		clear(group) // the ring copied the values
 	}
 	return nil
+}
+
+// loadWorkers bounds the goroutines (and read connections) of a restart.
+const loadWorkers = 4
+
+// loadSeries is a stored series as the restart reads it.
+type loadSeries struct {
+	id                  int64
+	host, plugin, paths string
+}
+
+// groupLoader builds the ring of one (host, plugin) from its series'
+// newest rows; its buffers are reused from group to group.
+type groupLoader struct {
+	rows []loadRow
+	vals []float64 // the values of rows, back to back
+}
+
+type loadRow struct {
+	ts    float64
+	paths []string
+	off   int // of its values in vals
+}
+
+func (l *groupLoader) build(ctx context.Context, s *Store, newest *sql.Stmt, list []loadSeries) (*ring, error) {
+	l.rows, l.vals = l.rows[:0], l.vals[:0]
+	for _, x := range list {
+		paths := strings.Split(x.paths, "\n") // shared by the series' samples
+		from := len(l.rows)
+		r, err := newest.QueryContext(ctx, x.id, s.opts.SampleHistory)
+		if err != nil {
+			return nil, err
+		}
+		for r.Next() {
+			var ts float64
+			var blob sql.RawBytes
+			if err := r.Scan(&ts, &blob); err != nil {
+				r.Close()
+				return nil, err
+			}
+			if len(blob) != 8*len(paths) {
+				// One bad row must not keep the daemon from starting.
+				s.log.Warn("skipping undecodable sample", "host", x.host, "plugin", x.plugin,
+					"error", fmt.Errorf("sample at %v: %d bytes for %d paths", ts, len(blob), len(paths)))
+				continue
+			}
+			l.rows = append(l.rows, loadRow{ts: ts, paths: paths, off: len(l.vals)})
+			for i := 0; i < len(blob); i += 8 {
+				l.vals = append(l.vals, math.Float64frombits(binary.LittleEndian.Uint64(blob[i:])))
+			}
+		}
+		r.Close()
+		if err := r.Err(); err != nil {
+			return nil, err
+		}
+		slices.Reverse(l.rows[from:]) // oldest first
+	}
+	if len(l.rows) == 0 {
+		return nil, nil
+	}
+	if len(list) > 1 {
+		// Several path sets of one plugin: merge them by time.
+		sort.SliceStable(l.rows, func(i, j int) bool { return l.rows[i].ts < l.rows[j].ts })
+	}
+	keep := l.rows
+	if len(keep) > s.opts.SampleHistory {
+		keep = keep[len(keep)-s.opts.SampleHistory:]
+	}
+	rg := newRing(s.opts.SampleHistory)
+	for _, row := range keep {
+		rg.add(row.ts, row.paths, l.vals[row.off:row.off+len(row.paths)])
+	}
+	clear(l.rows) // drop the paths; the ring copied the values
+	return rg, nil
 }
 
 // MemoryStats reports the bytes held by the in-memory sample columns and how

@@ -56,6 +56,7 @@ type Store struct {
 
 	queue chan writeOp
 	done  chan struct{}
+	stmts hotStmts // the writer's prepared statements
 	wg    sync.WaitGroup
 
 	sendMu   sync.RWMutex // held (read) while queueing, (write) while closing
@@ -71,6 +72,9 @@ type Store struct {
 	pluginCount map[string]int // hosts' plugins with at least one series
 	dynHosts    int            // hosts with Dyn set
 	health      health
+
+	seenMu      sync.Mutex
+	seenWritten map[string]float64 // host -> the last_seen last written with its samples
 
 	stats     Stats
 	retention atomic.Int64 // time.Duration
@@ -162,7 +166,13 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("database %s: %w", path, err)
 	}
+	if err := s.stmts.prepare(ctx, wdb); err != nil {
+		wdb.Close()
+		rdb.Close()
+		return nil, fmt.Errorf("database %s: %w", path, err)
+	}
 	if err := s.load(ctx); err != nil {
+		s.stmts.close()
 		wdb.Close()
 		rdb.Close()
 		return nil, fmt.Errorf("database %s: %w", path, err)
@@ -199,6 +209,7 @@ func (s *Store) Close() error {
 	}
 	s.sendMu.Unlock()
 	s.wg.Wait()
+	s.stmts.close()
 	err := s.wdb.Close()
 	if e := s.rdb.Close(); err == nil {
 		err = e

@@ -379,3 +379,45 @@ func TestHostNamesListsEveryReportedHostSortedAndSurvivesReopen(t *testing.T) {
 		t.Fatalf("after reopen: HostNames %q, want %q", got, want)
 	}
 }
+
+// TestLastSeenSurvivesRestart: a host's last_seen is written with its
+// first batch and then at most every lastSeenEvery; memory follows every
+// batch, and a restart reads back a time no older than that.
+func TestLastSeenSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(context.Background(), dir, Options{SampleHistory: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := s.EnsureHost(ctx, "web01", false); err != nil {
+		t.Fatal(err)
+	}
+	put := func(ts float64) {
+		t.Helper()
+		if err := s.AppendSamples(ctx, "web01", []PluginSample{{Plugin: "p",
+			Sample: Sample{Timestamp: ts, Paths: []string{"v"}, Values: []float64{ts}}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(1)
+	first, _ := s.Host("web01")
+	put(2)
+	second, _ := s.Host("web01")
+	if second.LastSeen < first.LastSeen {
+		t.Fatalf("memory last_seen went back: %v then %v", first.LastSeen, second.LastSeen)
+	}
+	s.Close()
+	s, err = Open(ctx, dir, Options{SampleHistory: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, ok := s.Host("web01")
+	if !ok || got.LastSeen < first.LastSeen || got.LastSeen > second.LastSeen {
+		t.Fatalf("after restart last_seen %v (known %v), want within [%v, %v]", got.LastSeen, ok, first.LastSeen, second.LastSeen)
+	}
+	if l, err := s.Latest("web01", "p", 0); err != nil || len(l) != 2 {
+		t.Fatalf("samples after restart: %v %v", l, err)
+	}
+}
