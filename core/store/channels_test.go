@@ -10,10 +10,12 @@ import (
 	"github.com/hbdmon/hbd/core/dispatch/dispatchrecord"
 )
 
-func TestUserChannelsAndDeliveriesSurviveRestart(t *testing.T) {
-	dir := t.TempDir()
+func TestUserChannelsAndDeliveriesSurviveRestart(t *testing.T) { forBackends(t, testUserChannelsAndDeliveriesSurviveRestart) }
+
+func testUserChannelsAndDeliveriesSurviveRestart(t *testing.T, be backend) {
+	dir := be.place(t)
 	ctx := context.Background()
-	s, err := Open(ctx, dir, Options{})
+	s, err := be.open(ctx, dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +46,7 @@ func TestUserChannelsAndDeliveriesSurviveRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s, err = Open(ctx, dir, Options{})
+	s, err = be.open(ctx, dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 )
 
 // migration is one versioned schema change. Each feature file registers
@@ -67,7 +68,7 @@ CREATE INDEX journal_ts ON journal (ts);
 }
 
 func (s *Store) migrate(ctx context.Context) error {
-	if _, err := s.wdb.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied REAL NOT NULL)`); err != nil {
+	if _, err := s.wdb.ExecContext(ctx, s.schemaMigrationsDDL()); err != nil {
 		return err
 	}
 	applied := map[int]bool{}
@@ -87,15 +88,14 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	if err := checkSchemaVersions(s.path, applied); err != nil {
+	known := s.knownMigrations()
+	if err := checkSchemaVersions(s.path, applied, known); err != nil {
 		return err
 	}
-	migrationsMu.Lock()
-	list := make([]migration, 0, len(migrations))
-	for _, m := range migrations {
+	list := make([]migration, 0, len(known))
+	for _, m := range known {
 		list = append(list, m)
 	}
-	migrationsMu.Unlock()
 	sort.Slice(list, func(i, j int) bool { return list[i].Version < list[j].Version })
 	for _, m := range list {
 		if applied[m.Version] {
@@ -118,7 +118,7 @@ func (s *Store) apply(ctx context.Context, m migration) error {
 		tx.Rollback()
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied) VALUES (?, ?, unixepoch('subsec'))`, m.Version, m.Name); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied) VALUES (?, ?, ?)`, m.Version, m.Name, toUnix(time.Now())); err != nil {
 		tx.Rollback()
 		return err
 	}
