@@ -44,6 +44,9 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Store, error)
 	if err != nil {
 		return nil, ErrBadDSN
 	}
+	if opts.Password != "" {
+		cfg.Password = opts.Password
+	}
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = 10 * time.Second
 	}
@@ -76,6 +79,16 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Store, error)
 		return nil, fmt.Errorf("database %s: %w", where, err)
 	}
 	return s, nil
+}
+
+// CheckDSN reports whether dsn is a PostgreSQL connection string
+// OpenPostgres can use, without connecting (check-config). The error
+// never repeats the string.
+func CheckDSN(dsn string) error {
+	if _, err := pgx.ParseConfig(dsn); err != nil {
+		return ErrBadDSN
+	}
+	return nil
 }
 
 // describePG names a database for messages: host, port and database, no

@@ -35,6 +35,10 @@ type Options struct {
 	SampleHistory int           // samples kept in memory per host/plugin
 	Retention     time.Duration // persisted samples and journal older than this are trimmed; 0 keeps all
 	Logger        hclog.Logger
+	// Password, for PostgreSQL, replaces the DSN's password (the
+	// config's store.password_file); "" keeps the DSN's, PGPASSWORD's or
+	// .pgpass's.
+	Password string
 }
 
 // Store is the daemon's storage. It is safe for concurrent use.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/daemon"
+	"github.com/hbdmon/hbd/core/store"
 )
 
 func main() {
@@ -70,6 +71,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		cfg, err := config.Load(path, nil)
 		if err == nil {
 			err = config.CheckAgainstState(cfg)
+		}
+		if err == nil && cfg.Store.Postgres() {
+			err = checkStoreDSN(path, cfg)
 		}
 		if err != nil {
 			fmt.Fprintln(stderr, err)
@@ -183,4 +187,25 @@ func hashPassword(stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout, string(h))
 	return 0
+}
+
+// checkStoreDSN parses the PostgreSQL connection string without
+// connecting; the message names the key, never the value.
+func checkStoreDSN(path string, cfg *config.Config) error {
+	dsn, _, err := cfg.Store.Connection()
+	if err != nil {
+		var ce *config.Error
+		if errors.As(err, &ce) && ce.File == "" {
+			ce.File = path
+		}
+		return err
+	}
+	if err := store.CheckDSN(dsn.Reveal()); err != nil {
+		key := "store.dsn"
+		if cfg.Store.DSNFile != "" {
+			key = "store.dsn_file"
+		}
+		return &config.Error{File: path, Key: key, Msg: strings.TrimPrefix(err.Error(), "store.dsn: ")}
+	}
+	return nil
 }
