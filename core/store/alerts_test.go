@@ -59,7 +59,9 @@ func testAlertStatesSurviveRestart(t *testing.T, be backend) {
 	}
 }
 
-func TestSaveAlertStatesSyncIsVisibleAtOnce(t *testing.T) { forBackends(t, testSaveAlertStatesSyncIsVisibleAtOnce) }
+func TestSaveAlertStatesSyncIsVisibleAtOnce(t *testing.T) {
+	forBackends(t, testSaveAlertStatesSyncIsVisibleAtOnce)
+}
 
 func testSaveAlertStatesSyncIsVisibleAtOnce(t *testing.T, be backend) {
 	s := be.openAt(t, be.place(t), 10)

@@ -8,7 +8,9 @@ import (
 	"github.com/hbdmon/hbd/core/auth/authrecord"
 )
 
-func TestUserOverlayRoundTripsAndSurvivesReopen(t *testing.T) { forBackends(t, testUserOverlayRoundTripsAndSurvivesReopen) }
+func TestUserOverlayRoundTripsAndSurvivesReopen(t *testing.T) {
+	forBackends(t, testUserOverlayRoundTripsAndSurvivesReopen)
+}
 
 func testUserOverlayRoundTripsAndSurvivesReopen(t *testing.T, be backend) {
 	dir := be.place(t)
@@ -46,7 +48,9 @@ func testUserOverlayRoundTripsAndSurvivesReopen(t *testing.T, be backend) {
 	}
 }
 
-func TestSessionsExpireAndAreDeletedByUserOrHash(t *testing.T) { forBackends(t, testSessionsExpireAndAreDeletedByUserOrHash) }
+func TestSessionsExpireAndAreDeletedByUserOrHash(t *testing.T) {
+	forBackends(t, testSessionsExpireAndAreDeletedByUserOrHash)
+}
 
 func testSessionsExpireAndAreDeletedByUserOrHash(t *testing.T, be backend) {
 	dir := be.place(t)

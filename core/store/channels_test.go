@@ -10,7 +10,9 @@ import (
 	"github.com/hbdmon/hbd/core/dispatch/dispatchrecord"
 )
 
-func TestUserChannelsAndDeliveriesSurviveRestart(t *testing.T) { forBackends(t, testUserChannelsAndDeliveriesSurviveRestart) }
+func TestUserChannelsAndDeliveriesSurviveRestart(t *testing.T) {
+	forBackends(t, testUserChannelsAndDeliveriesSurviveRestart)
+}
 
 func testUserChannelsAndDeliveriesSurviveRestart(t *testing.T, be backend) {
 	dir := be.place(t)

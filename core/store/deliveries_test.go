@@ -8,7 +8,9 @@ import (
 	"github.com/hbdmon/hbd/core/dispatch/dispatchrecord"
 )
 
-func TestQueueDeliveriesNeverQueuesAPairTwice(t *testing.T) { forBackends(t, testQueueDeliveriesNeverQueuesAPairTwice) }
+func TestQueueDeliveriesNeverQueuesAPairTwice(t *testing.T) {
+	forBackends(t, testQueueDeliveriesNeverQueuesAPairTwice)
+}
 
 func testQueueDeliveriesNeverQueuesAPairTwice(t *testing.T, be backend) {
 	dir := be.place(t)

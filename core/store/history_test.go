@@ -29,7 +29,9 @@ func episodes(t *testing.T, s *Store, q record.EpisodeQuery) []record.Episode {
 	return eps
 }
 
-func TestEpisodesSurviveRestartAndUpdateInPlace(t *testing.T) { forBackends(t, testEpisodesSurviveRestartAndUpdateInPlace) }
+func TestEpisodesSurviveRestartAndUpdateInPlace(t *testing.T) {
+	forBackends(t, testEpisodesSurviveRestartAndUpdateInPlace)
+}
 
 func testEpisodesSurviveRestartAndUpdateInPlace(t *testing.T, be backend) {
 	dir := be.place(t)
@@ -152,7 +154,9 @@ func testEpisodeQueries(t *testing.T, be backend) {
 	}
 }
 
-func TestRetentionTrimsEndedEpisodesOnly(t *testing.T) { forBackends(t, testRetentionTrimsEndedEpisodesOnly) }
+func TestRetentionTrimsEndedEpisodesOnly(t *testing.T) {
+	forBackends(t, testRetentionTrimsEndedEpisodesOnly)
+}
 
 func testRetentionTrimsEndedEpisodesOnly(t *testing.T, be backend) {
 	s := be.openAt(t, be.place(t), 10)

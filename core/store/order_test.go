@@ -10,7 +10,9 @@ import (
 // the newest in /plugins and first in the "newest first" list (issue 9).
 // The in-memory history keeps timestamp order; a full ring keeps the
 // newest samples.
-func TestLateSampleTakesItsPlaceInTheHistory(t *testing.T) { forBackends(t, testLateSampleTakesItsPlaceInTheHistory) }
+func TestLateSampleTakesItsPlaceInTheHistory(t *testing.T) {
+	forBackends(t, testLateSampleTakesItsPlaceInTheHistory)
+}
 
 func testLateSampleTakesItsPlaceInTheHistory(t *testing.T, be backend) {
 	s := be.openAt(t, be.place(t), 4)

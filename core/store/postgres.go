@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"time"
@@ -57,10 +58,10 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Store, error)
 	rcfg := cfg.Copy()
 	// Readers cannot write, as SQLite's query_only readers.
 	rcfg.RuntimeParams["default_transaction_read_only"] = "on"
-	wdb := sql.OpenDB(pgConnector{stdlib.GetConnector(*cfg)})
+	wdb := sql.OpenDB(pgConnector{stdlib.GetConnector(*cfg), false})
 	wdb.SetMaxOpenConns(1)
 	wdb.SetMaxIdleConns(1)
-	rdb := sql.OpenDB(pgConnector{stdlib.GetConnector(*rcfg)})
+	rdb := sql.OpenDB(pgConnector{stdlib.GetConnector(*rcfg), true})
 	rdb.SetMaxOpenConns(4)
 	rdb.SetMaxIdleConns(4)
 	if err := wdb.PingContext(ctx); err != nil {
@@ -126,22 +127,66 @@ func pgStorageFailure(err error) bool {
 		errors.Is(err, sql.ErrConnDone) || pgconn.Timeout(err)
 }
 
+// sessionLost reports whether a statement of a write transaction failed
+// because the database session ended (PostgreSQL restarted or failed
+// over, the backend terminated): the transaction cannot have committed,
+// so the writer runs it once more on a new connection. SQLite has no
+// sessions to lose.
+func (s *Store) sessionLost(err error) bool { return s.pg && pgSessionLost(err) }
+
+func pgSessionLost(err error) bool {
+	if err == nil {
+		return false
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Severity == "FATAL" || pe.Severity == "PANIC" || (len(pe.Code) >= 2 && pe.Code[:2] == "08") ||
+			pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03"
+	}
+	var ne net.Error
+	return errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.As(err, &ne)
+}
+
 // pgConnector wraps pgx's database/sql connector so that every statement
 // the store prepares or runs is rewritten from SQLite's dialect (pgSQL)
 // and bool arguments are stored as 0 and 1, as in SQLite's INTEGER flags.
-type pgConnector struct{ inner driver.Connector }
+//
+// A session the server ended while the connection sat idle (a restart, a
+// failover, pg_terminate_backend) shows only when the next statement
+// reads the answer. When that statement is a BEGIN, or any query on the
+// read-only readers, nothing was done yet: the wrapper answers
+// driver.ErrBadConn and database/sql retries on a new connection, so the
+// write or read goes through instead of failing once per pooled
+// connection. A statement inside a transaction is never retried here: the
+// writer's group-commit retry decides, and a failed write is answered as
+// not stored.
+type pgConnector struct {
+	inner    driver.Connector
+	readOnly bool
+}
 
 func (c pgConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	conn, err := c.inner.Connect(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &pgConn{conn.(*stdlib.Conn)}, nil
+	return &pgConn{conn.(*stdlib.Conn), c.readOnly}, nil
 }
 
 func (c pgConnector) Driver() driver.Driver { return c.inner.Driver() }
 
-type pgConn struct{ c *stdlib.Conn }
+type pgConn struct {
+	c        *stdlib.Conn
+	readOnly bool
+}
+
+// lost turns err into driver.ErrBadConn when the session is gone.
+func (c *pgConn) lost(err error) error {
+	if err != nil && (c.c.Conn().IsClosed() || pgSessionLost(err)) {
+		return driver.ErrBadConn
+	}
+	return err
+}
 
 func (c *pgConn) Prepare(q string) (driver.Stmt, error) {
 	return c.PrepareContext(context.Background(), q)
@@ -157,12 +202,13 @@ func (c *pgConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, err
 
 func (c *pgConn) Close() error { return c.c.Close() }
 func (c *pgConn) Begin() (driver.Tx, error) {
-	return c.c.BeginTx(context.Background(), driver.TxOptions{})
+	return c.BeginTx(context.Background(), driver.TxOptions{})
 }
 func (c *pgConn) Ping(ctx context.Context) error { return c.c.Ping(ctx) }
 
 func (c *pgConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	return c.c.BeginTx(ctx, opts)
+	tx, err := c.c.BeginTx(ctx, opts)
+	return tx, c.lost(err)
 }
 
 func (c *pgConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
@@ -178,7 +224,11 @@ func (c *pgConn) QueryContext(ctx context.Context, q string, args []driver.Named
 	if err != nil {
 		return nil, err
 	}
-	return c.c.QueryContext(ctx, pq, args)
+	rows, err := c.c.QueryContext(ctx, pq, args)
+	if c.readOnly {
+		err = c.lost(err)
+	}
+	return rows, err
 }
 
 func (c *pgConn) ResetSession(ctx context.Context) error { return c.c.ResetSession(ctx) }

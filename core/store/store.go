@@ -393,6 +393,8 @@ func (s *Store) runTx(batch []writeOp) (err error) {
 		}
 		err = s.noteTx(err)
 	}()
+	retried := false
+again:
 	tx, err := s.wdb.Begin()
 	if err != nil {
 		return err
@@ -400,6 +402,11 @@ func (s *Store) runTx(batch []writeOp) (err error) {
 	for _, op := range batch {
 		if err := op.fn(tx); err != nil {
 			tx.Rollback()
+			if !retried && s.sessionLost(err) {
+				// Nothing of it committed: run it again on a new session.
+				retried = true
+				goto again
+			}
 			return err
 		}
 	}

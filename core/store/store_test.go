@@ -36,7 +36,9 @@ func sample(plugin string, ts float64, kv ...any) PluginSample {
 	return ps
 }
 
-func TestLatestIsNewestFirstAndBounded(t *testing.T) { forBackends(t, testLatestIsNewestFirstAndBounded) }
+func TestLatestIsNewestFirstAndBounded(t *testing.T) {
+	forBackends(t, testLatestIsNewestFirstAndBounded)
+}
 
 func testLatestIsNewestFirstAndBounded(t *testing.T, be backend) {
 	s := be.openAt(t, be.place(t), 5)
@@ -71,7 +73,9 @@ func testRingWidensForNewPaths(t *testing.T, be backend) {
 	}
 }
 
-func TestRestartReloadsRingsAndHistory(t *testing.T) { forBackends(t, testRestartReloadsRingsAndHistory) }
+func TestRestartReloadsRingsAndHistory(t *testing.T) {
+	forBackends(t, testRestartReloadsRingsAndHistory)
+}
 
 func testRestartReloadsRingsAndHistory(t *testing.T, be backend) {
 	dir := be.place(t)
@@ -268,7 +272,9 @@ func testResentSampleNotDuplicatedInMemory(t *testing.T, be backend) {
 	}
 }
 
-func TestRingColumnsStayBoundedWhenKeysKeepChanging(t *testing.T) { forBackends(t, testRingColumnsStayBoundedWhenKeysKeepChanging) }
+func TestRingColumnsStayBoundedWhenKeysKeepChanging(t *testing.T) {
+	forBackends(t, testRingColumnsStayBoundedWhenKeysKeepChanging)
+}
 
 func testRingColumnsStayBoundedWhenKeysKeepChanging(t *testing.T, be backend) {
 	r := newRing(5)
@@ -289,7 +295,9 @@ func testRingColumnsStayBoundedWhenKeysKeepChanging(t *testing.T, be backend) {
 	}
 }
 
-func TestTooManySeriesRefusedAndTrimFreesThem(t *testing.T) { forBackends(t, testTooManySeriesRefusedAndTrimFreesThem) }
+func TestTooManySeriesRefusedAndTrimFreesThem(t *testing.T) {
+	forBackends(t, testTooManySeriesRefusedAndTrimFreesThem)
+}
 
 func testTooManySeriesRefusedAndTrimFreesThem(t *testing.T, be backend) {
 	s := be.openAt(t, be.place(t), 10)
@@ -315,7 +323,9 @@ func testTooManySeriesRefusedAndTrimFreesThem(t *testing.T, be backend) {
 	}
 }
 
-func TestUndecodableRowDoesNotStopStart(t *testing.T) { forBackends(t, testUndecodableRowDoesNotStopStart) }
+func TestUndecodableRowDoesNotStopStart(t *testing.T) {
+	forBackends(t, testUndecodableRowDoesNotStopStart)
+}
 
 func testUndecodableRowDoesNotStopStart(t *testing.T, be backend) {
 	dir := be.place(t)
@@ -354,7 +364,9 @@ func testUndecodableRowDoesNotStopStart(t *testing.T, be backend) {
 // TestEnsureHostJournalsASelfRegistrationOnce: the store is the one place
 // a dynamic host's registration is recorded, once, whichever path heard
 // it first; a configured host is not journaled.
-func TestEnsureHostJournalsASelfRegistrationOnce(t *testing.T) { forBackends(t, testEnsureHostJournalsASelfRegistrationOnce) }
+func TestEnsureHostJournalsASelfRegistrationOnce(t *testing.T) {
+	forBackends(t, testEnsureHostJournalsASelfRegistrationOnce)
+}
 
 func testEnsureHostJournalsASelfRegistrationOnce(t *testing.T, be backend) {
 	s := be.openAt(t, be.place(t), 10)
@@ -387,7 +399,9 @@ func testEnsureHostJournalsASelfRegistrationOnce(t *testing.T, be backend) {
 // TestHostNamesListsEveryReportedHostSortedAndSurvivesReopen: HostNames
 // (what dispatch adds to the configured hosts) holds every host that
 // reported, sorted, also after a restart.
-func TestHostNamesListsEveryReportedHostSortedAndSurvivesReopen(t *testing.T) { forBackends(t, testHostNamesListsEveryReportedHostSortedAndSurvivesReopen) }
+func TestHostNamesListsEveryReportedHostSortedAndSurvivesReopen(t *testing.T) {
+	forBackends(t, testHostNamesListsEveryReportedHostSortedAndSurvivesReopen)
+}
 
 func testHostNamesListsEveryReportedHostSortedAndSurvivesReopen(t *testing.T, be backend) {
 	dir := be.place(t)

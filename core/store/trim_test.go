@@ -19,7 +19,9 @@ import (
 // "FOREIGN KEY constraint failed" until a restart (issue 12). Batches and
 // trims race here as they do in the daemon: no batch may fail, and every
 // series must still take samples afterwards.
-func TestTrimNeverDeletesASeriesABatchIsUsing(t *testing.T) { forBackends(t, testTrimNeverDeletesASeriesABatchIsUsing) }
+func TestTrimNeverDeletesASeriesABatchIsUsing(t *testing.T) {
+	forBackends(t, testTrimNeverDeletesASeriesABatchIsUsing)
+}
 
 func testTrimNeverDeletesASeriesABatchIsUsing(t *testing.T, be backend) {
 	s := be.openAt(t, be.place(t), 10)
@@ -99,7 +101,9 @@ func hasLabel(labels []string, want string) bool {
 // The store held its lock across the commit that drops empty series, so
 // every read of memory (Latest, Plugins, hosts) waited on the disk. A
 // commit held in a hook must not keep a read from completing.
-func TestReadsDoNotWaitOnTheSeriesDropCommit(t *testing.T) { forBackends(t, testReadsDoNotWaitOnTheSeriesDropCommit) }
+func TestReadsDoNotWaitOnTheSeriesDropCommit(t *testing.T) {
+	forBackends(t, testReadsDoNotWaitOnTheSeriesDropCommit)
+}
 
 func testReadsDoNotWaitOnTheSeriesDropCommit(t *testing.T, be backend) {
 	s := be.openAt(t, be.place(t), 10)
@@ -157,7 +161,9 @@ func testReadsDoNotWaitOnTheSeriesDropCommit(t *testing.T, be backend) {
 // single writer, so every write queued meanwhile waited for all of it. The
 // trim now runs in transactions of at most trimChunk rows, and a write
 // queued while it runs commits between two of them.
-func TestTrimRunsInChunksBetweenOtherWrites(t *testing.T) { forBackends(t, testTrimRunsInChunksBetweenOtherWrites) }
+func TestTrimRunsInChunksBetweenOtherWrites(t *testing.T) {
+	forBackends(t, testTrimRunsInChunksBetweenOtherWrites)
+}
 
 func testTrimRunsInChunksBetweenOtherWrites(t *testing.T, be backend) {
 	defer func(n int) { trimChunk = n }(trimChunk)
@@ -228,7 +234,9 @@ func testTrimRunsInChunksBetweenOtherWrites(t *testing.T, be backend) {
 
 // Plugins answers from the per-host index: a host's own plugins, before
 // and after a restart, never another host's.
-func TestPluginsListsOnlyTheHostsOwnPlugins(t *testing.T) { forBackends(t, testPluginsListsOnlyTheHostsOwnPlugins) }
+func TestPluginsListsOnlyTheHostsOwnPlugins(t *testing.T) {
+	forBackends(t, testPluginsListsOnlyTheHostsOwnPlugins)
+}
 
 func testPluginsListsOnlyTheHostsOwnPlugins(t *testing.T, be backend) {
 	dir := be.place(t)
@@ -304,7 +312,9 @@ func testRestartRebuildsTheSameRings(t *testing.T, be backend) {
 
 // A batch that never reaches the writer (the store is closed) releases
 // the series it reserved: no placeholder stays counted against the bounds.
-func TestRefusedBatchReleasesItsSeries(t *testing.T) { forBackends(t, testRefusedBatchReleasesItsSeries) }
+func TestRefusedBatchReleasesItsSeries(t *testing.T) {
+	forBackends(t, testRefusedBatchReleasesItsSeries)
+}
 
 func testRefusedBatchReleasesItsSeries(t *testing.T, be backend) {
 	s, err := be.open(context.Background(), be.place(t), Options{})
