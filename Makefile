@@ -46,8 +46,13 @@ test-deps:
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; }
 
+# PG_STORE_PACKAGES run a second time with their stores on PostgreSQL
+# (the store package itself runs every case on both backends).
+PG_STORE_PACKAGES := ./core/alert/... ./core/auth/... ./core/channels/... ./core/dispatch/... ./core/heartbeat/...
+
 test: test-deps
 	$(GO) test $(TEST_FLAGS) $(MODULES)
+	HBD_TEST_STORE=postgres $(GO) test $(TEST_FLAGS) $(PG_STORE_PACKAGES)
 	$(MAKE) --no-print-directory fuzz
 
 # fuzz runs every fuzz target briefly (their seed corpora also run as
