@@ -151,3 +151,12 @@ func TestPostgresBadDSNIsNotRepeated(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// An unreachable server is refused at start, naming where, never the
+// password.
+func TestPostgresUnreachableIsRefusedWithoutThePassword(t *testing.T) {
+	_, err := OpenPostgres(context.Background(), "host="+t.TempDir()+" port=1 user=hbd password=hunter2 dbname=hbd connect_timeout=5", Options{})
+	if err == nil || !strings.Contains(err.Error(), "cannot connect to postgres") || !strings.Contains(err.Error(), "database hbd") || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("err = %v", err)
+	}
+}
