@@ -12,7 +12,8 @@ import (
 // its own from an init function. Versions are applied in ascending order,
 // each exactly once, inside one transaction. Ranges keep feature files
 // apart: 1–9 core, 10–19 alerting, 20–29 notifications, 30–39 users and
-// sessions.
+// sessions, 40–49 the cluster (PostgreSQL only). PostgreSQL has its own
+// list with the same versions (migrations_postgres.go).
 type migration struct {
 	Version int
 	Name    string

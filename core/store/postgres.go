@@ -71,9 +71,14 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Store, error)
 	}
 	s := newStore(where, wdb, rdb, opts)
 	s.pg = true
+	// The lease has a connection of its own: a renewal must never queue
+	// behind the writer's group commits.
+	s.ldb = sql.OpenDB(pgConnector{stdlib.GetConnector(*cfg.Copy()), false})
+	s.ldb.SetMaxOpenConns(1)
 	if err := s.start(ctx); err != nil {
 		wdb.Close()
 		rdb.Close()
+		s.ldb.Close()
 		if errors.Is(err, ErrNewerSchema) {
 			return nil, err
 		}

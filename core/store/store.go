@@ -54,6 +54,7 @@ type Options struct {
 type Store struct {
 	path string  // the SQLite file, or a PostgreSQL database described without credentials
 	pg   bool    // PostgreSQL (OpenPostgres) rather than SQLite
+	ldb  *sql.DB // PostgreSQL: the leader lease's own connection (lease.go), nil for SQLite
 	wdb  *sql.DB // the writer's single connection
 	rdb  *sql.DB // readers
 	opts Options
@@ -231,6 +232,11 @@ func (s *Store) Close() error {
 	err := s.wdb.Close()
 	if e := s.rdb.Close(); err == nil {
 		err = e
+	}
+	if s.ldb != nil {
+		if e := s.ldb.Close(); err == nil {
+			err = e
+		}
 	}
 	return err
 }
