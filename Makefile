@@ -38,15 +38,26 @@ run: build
 	HBC_API_URL=http://127.0.0.1:$$port HBC_SERVER_IPV4=127.0.0.1:$$hb HBC_SERVER_IPV6="[::1]:$$hb" \
 	bin/hbc -config examples/hbc.yaml
 
-# test-deps installs what the browser tests need on a fresh Debian machine.
+# test-deps installs what the tests need on a fresh Debian machine:
+# chromium for the browser tests, PostgreSQL's server binaries (initdb,
+# postgres) for the PostgreSQL store tests, which start their own server.
 test-deps:
 	@command -v chromium >/dev/null 2>&1 || { \
 		echo "installing chromium for the browser tests"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	@{ command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || { \
+		echo "installing postgresql for the PostgreSQL store tests"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; }
+
+# PG_STORE_PACKAGES run a second time with their stores on PostgreSQL
+# (the store package itself runs every case on both backends).
+PG_STORE_PACKAGES := ./core/alert/... ./core/auth/... ./core/channels/... ./core/dispatch/... ./core/heartbeat/...
 
 test: test-deps
 	$(GO) test $(TEST_FLAGS) $(MODULES)
+	HBD_TEST_STORE=postgres $(GO) test $(TEST_FLAGS) $(PG_STORE_PACKAGES)
 	$(MAKE) --no-print-directory fuzz
 
 # fuzz runs every fuzz target briefly (their seed corpora also run as

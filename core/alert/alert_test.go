@@ -12,6 +12,7 @@ import (
 	"github.com/hbdmon/hbd/core/access"
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/store"
+	"github.com/hbdmon/hbd/core/testutil"
 	"github.com/hbdmon/hbd/sdk/level"
 )
 
@@ -637,8 +638,7 @@ func quiet() *config.Config {
 
 func TestConcurrentUseWithBackgroundLoop(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := store.Open(ctx, dir, store.Options{SampleHistory: 10})
+	st, err := testutil.OpenStore(ctx, testutil.StorePlace(t), store.Options{SampleHistory: 10})
 	if err != nil {
 		t.Fatal(err)
 	}

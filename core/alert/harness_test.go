@@ -11,6 +11,7 @@ import (
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/heartbeat"
 	"github.com/hbdmon/hbd/core/store"
+	"github.com/hbdmon/hbd/core/testutil"
 	"github.com/hbdmon/hbd/sdk/level"
 )
 
@@ -103,7 +104,7 @@ type harness struct {
 
 func newHarness(t *testing.T, cfg *config.Config) *harness {
 	t.Helper()
-	h := &harness{t: t, dir: t.TempDir(), now: t0}
+	h := &harness{t: t, dir: testutil.StorePlace(t), now: t0}
 	h.open(cfg)
 	return h
 }
@@ -111,7 +112,7 @@ func newHarness(t *testing.T, cfg *config.Config) *harness {
 // open (re)opens the store and a fresh evaluator on h.dir.
 func (h *harness) open(cfg *config.Config) {
 	h.t.Helper()
-	st, err := store.Open(context.Background(), h.dir, store.Options{SampleHistory: 10})
+	st, err := testutil.OpenStore(context.Background(), h.dir, store.Options{SampleHistory: 10})
 	if err != nil {
 		h.t.Fatal(err)
 	}

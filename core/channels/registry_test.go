@@ -52,7 +52,7 @@ func start(t *testing.T, dir string) (*channels.Registry, *store.Store) {
 	t.Helper()
 	cfg := testutil.Config(t, strings.NewReplacer("HASH", hash, "KEY", testutil.Key).Replace(yaml))
 	conf := func() *config.Config { return cfg }
-	st, err := store.Open(context.Background(), dir, store.Options{})
+	st, err := testutil.OpenStore(context.Background(), dir, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func start(t *testing.T, dir string) (*channels.Registry, *store.Store) {
 }
 
 func TestRegistryOwnershipVisibilityMaskingAndPersistence(t *testing.T) {
-	dir := t.TempDir()
+	dir := testutil.StorePlace(t)
 	reg, st := start(t, dir)
 	w := &watcher{}
 	reg.Watch(w)
@@ -144,7 +144,7 @@ func TestRegistryOwnershipVisibilityMaskingAndPersistence(t *testing.T) {
 }
 
 func TestDeleteTellsWatchersOnceStored(t *testing.T) {
-	reg, st := start(t, t.TempDir())
+	reg, st := start(t, testutil.StorePlace(t))
 	ctx := context.Background()
 	var lines []string
 	w := &journalWatcher{st: st, seen: &lines}

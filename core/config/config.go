@@ -81,6 +81,9 @@ type Config struct {
 	PluginChecksums map[string]string `koanf:"plugin_checksums"`
 	SampleHistory   int               `koanf:"sample_history"`
 	Retention       time.Duration     `koanf:"retention"`
+	// Store selects the database: SQLite in data_dir (default) or
+	// PostgreSQL (store.go).
+	Store Store `koanf:"store"`
 
 	// AllowedHosts are extra names under which the daemon is reached
 	// (its DNS name behind a proxy, say). In open mode a request whose
@@ -319,6 +322,7 @@ func defaults() Config {
 		HBListen4:        "0.0.0.0",
 		HBListen6:        "::",
 		DataDir:          "./data",
+		Store:            Store{Driver: StoreSQLite},
 		SampleHistory:    DefaultSampleHistory,
 		Retention:        DefaultRetention,
 		LogLevel:         "info",

@@ -81,6 +81,9 @@ func (c *Config) validate() error {
 	if c.DataDir == "" {
 		return bad("data_dir", "must not be empty")
 	}
+	if err := c.validateStore(); err != nil {
+		return err
+	}
 	if c.SampleHistory < 1 || c.SampleHistory > 100000 {
 		return bad("sample_history", "must be between 1 and 100000, got %d", c.SampleHistory)
 	}

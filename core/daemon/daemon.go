@@ -123,11 +123,7 @@ func New(ctx context.Context, path string, opts Options) (*Daemon, error) {
 		return nil, err
 	}
 
-	st, err := store.Open(ctx, cfg.DataDir, store.Options{
-		SampleHistory: cfg.SampleHistory,
-		Retention:     cfg.Retention,
-		Logger:        log,
-	})
+	st, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return fail(err)
 	}

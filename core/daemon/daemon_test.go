@@ -40,11 +40,16 @@ watchhosts:
 // TestKill9LosesNoAcknowledgedSample feeds signed batches to a real hbd
 // process, kills it with SIGKILL while batches are in flight, restarts it
 // and finds every batch that was answered 200 in the history.
-func TestKill9LosesNoAcknowledgedSample(t *testing.T) {
+func TestKill9LosesNoAcknowledgedSample(t *testing.T) { kill9LosesNoAcknowledgedSample(t, "") }
+
+// kill9LosesNoAcknowledgedSample runs the test with extra config (the
+// store key) and returns the daemon's directory, the acknowledged count
+// and both daemons' logs.
+func kill9LosesNoAcknowledgedSample(t *testing.T, extra string) (string, int64, string) {
 	bin := testutil.Build(t, "./core/cmd/hbd")
 	dir := t.TempDir()
 	port := testutil.FreePort(t)
-	writeConfig(t, dir, port, "")
+	writeConfig(t, dir, port, extra)
 	d := testutil.StartDaemon(t, bin, dir, port)
 
 	key := []byte(testutil.Key)
@@ -104,6 +109,7 @@ func TestKill9LosesNoAcknowledgedSample(t *testing.T) {
 		}
 	}
 	t.Logf("%d batches acknowledged before SIGKILL, %d stored after restart", n, len(body.Samples))
+	return dir, n, d.Stderr() + d2.Stderr()
 }
 
 func TestBadConfigRefusesToStart(t *testing.T) {

@@ -320,7 +320,7 @@ func TestSameEventIsNeverQueuedTwiceAcrossARestart(t *testing.T) {
 		t.Fatalf("pending after stop = %+v, want one per channel", p)
 	}
 	// Make the stored retries due now, as if the minute had passed.
-	st, err := store.Open(context.Background(), e.dir, store.Options{})
+	st, err := testutil.OpenStore(context.Background(), e.dir, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

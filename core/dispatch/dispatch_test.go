@@ -50,7 +50,7 @@ type env struct {
 // whose url or api_url is RCV_<name> points at a receiver of that name.
 func newEnv(t *testing.T, yaml string, receivers ...string) *env {
 	t.Helper()
-	e := &env{rcv: map[string]*pht.Receiver{}, dir: t.TempDir()}
+	e := &env{rcv: map[string]*pht.Receiver{}, dir: testutil.StorePlace(t)}
 	for _, name := range receivers {
 		r := pht.NewReceiver(t)
 		e.rcv[name] = r
@@ -77,7 +77,7 @@ func hooksEnv(t *testing.T, names ...string) *env {
 // open (re)opens the store, a channel registry and a dispatcher on e.dir.
 func (e *env) open(t *testing.T, opts dispatch.Options) {
 	t.Helper()
-	st, err := store.Open(context.Background(), e.dir, store.Options{})
+	st, err := testutil.OpenStore(context.Background(), e.dir, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -481,7 +481,7 @@ func TestPendingDeliveriesSurviveRestart(t *testing.T) {
 	}
 	e.close()
 	// Simulate the minute passing: make the stored delivery due now.
-	st, err := store.Open(context.Background(), e.dir, store.Options{})
+	st, err := testutil.OpenStore(context.Background(), e.dir, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -562,7 +562,7 @@ func pending(t *testing.T, st *store.Store, dir ...string) []dispatchrecord.Deli
 	t.Helper()
 	if st == nil {
 		var err error
-		st, err = store.Open(context.Background(), dir[0], store.Options{})
+		st, err = testutil.OpenStore(context.Background(), dir[0], store.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

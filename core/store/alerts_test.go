@@ -8,10 +8,12 @@ import (
 	"github.com/hbdmon/hbd/core/alert/record"
 )
 
-func TestAlertStatesSurviveRestart(t *testing.T) {
-	dir := t.TempDir()
+func TestAlertStatesSurviveRestart(t *testing.T) { forBackends(t, testAlertStatesSurviveRestart) }
+
+func testAlertStatesSurviveRestart(t *testing.T, be backend) {
+	dir := be.place(t)
 	ctx := context.Background()
-	s, err := Open(ctx, dir, Options{})
+	s, err := be.open(ctx, dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +42,7 @@ func TestAlertStatesSurviveRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s = open(t, dir, 10)
+	s = be.openAt(t, dir, 10)
 	got, err := s.AlertStates(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +60,11 @@ func TestAlertStatesSurviveRestart(t *testing.T) {
 }
 
 func TestSaveAlertStatesSyncIsVisibleAtOnce(t *testing.T) {
-	s := open(t, t.TempDir(), 10)
+	forBackends(t, testSaveAlertStatesSyncIsVisibleAtOnce)
+}
+
+func testSaveAlertStatesSyncIsVisibleAtOnce(t *testing.T, be backend) {
+	s := be.openAt(t, be.place(t), 10)
 	ctx := context.Background()
 	if err := s.SaveAlertStatesSync(ctx, []record.SavedState{{Host: "h", Metric: "m", Level: "OK"}}, nil); err != nil {
 		t.Fatal(err)

@@ -139,7 +139,7 @@ func (s *Store) CreateSession(ctx context.Context, se authrecord.Session) error 
 
 // Sessions returns every session that has not expired at now.
 func (s *Store) Sessions(ctx context.Context, now time.Time) ([]authrecord.Session, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT token_hash, user, created, expires, last_used, client FROM sessions WHERE expires > ? ORDER BY created`, toUnix(now))
+	rows, err := s.rdb.QueryContext(ctx, `SELECT token_hash, user, created, expires, last_used, client FROM sessions WHERE expires > ? ORDER BY created, token_hash`, toUnix(now))
 	if err != nil {
 		return nil, fmt.Errorf("read sessions: %w", err)
 	}

@@ -9,9 +9,13 @@ import (
 )
 
 func TestUserOverlayRoundTripsAndSurvivesReopen(t *testing.T) {
-	dir := t.TempDir()
+	forBackends(t, testUserOverlayRoundTripsAndSurvivesReopen)
+}
+
+func testUserOverlayRoundTripsAndSurvivesReopen(t *testing.T, be backend) {
+	dir := be.place(t)
 	ctx := context.Background()
-	s, err := Open(ctx, dir, Options{})
+	s, err := be.open(ctx, dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +31,7 @@ func TestUserOverlayRoundTripsAndSurvivesReopen(t *testing.T) {
 	}
 	s.Close()
 
-	s = open(t, dir, 0)
+	s = be.openAt(t, dir, 0)
 	got, err := s.UserOverlays(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -45,9 +49,13 @@ func TestUserOverlayRoundTripsAndSurvivesReopen(t *testing.T) {
 }
 
 func TestSessionsExpireAndAreDeletedByUserOrHash(t *testing.T) {
-	dir := t.TempDir()
+	forBackends(t, testSessionsExpireAndAreDeletedByUserOrHash)
+}
+
+func testSessionsExpireAndAreDeletedByUserOrHash(t *testing.T, be backend) {
+	dir := be.place(t)
 	ctx := context.Background()
-	s, err := Open(ctx, dir, Options{})
+	s, err := be.open(ctx, dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +78,7 @@ func TestSessionsExpireAndAreDeletedByUserOrHash(t *testing.T) {
 	s.DeleteExpiredSessions(now)
 	s.Close()
 
-	s = open(t, dir, 0)
+	s = be.openAt(t, dir, 0)
 	list, err := s.Sessions(ctx, now)
 	if err != nil {
 		t.Fatal(err)

@@ -7,18 +7,16 @@ import (
 	"testing"
 
 	"github.com/hbdmon/hbd/core/store"
+	"github.com/hbdmon/hbd/core/testutil/pgtest"
 )
 
 // A host inventing plugin names cannot grow the store without end
 // (issue 10): past MaxPluginsPerHost a new plugin is refused, known ones
 // and other hosts still store.
-func TestPluginsPerHostAreBounded(t *testing.T) {
+func TestPluginsPerHostAreBounded(t *testing.T) { eachStore(t, testPluginsPerHostAreBounded) }
+
+func testPluginsPerHostAreBounded(t *testing.T, st *store.Store) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, t.TempDir(), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	put := func(host, plugin string, ts float64) error {
 		return st.AppendSamples(ctx, host, []store.PluginSample{{Plugin: plugin,
 			Sample: store.Sample{Timestamp: ts, Paths: []string{"v"}, Values: []float64{1}}}})
@@ -36,5 +34,26 @@ func TestPluginsPerHostAreBounded(t *testing.T) {
 	}
 	if err := put("web02", "one_too_many", 1); err != nil {
 		t.Fatalf("another host: %v", err)
+	}
+}
+
+// eachStore runs a test of this external package on a fresh store of
+// each backend (the internal tests use forBackends).
+func eachStore(t *testing.T, test func(t *testing.T, st *store.Store)) {
+	for _, be := range []string{store.DriverSQLite, store.DriverPostgres} {
+		t.Run(be, func(t *testing.T) {
+			var st *store.Store
+			var err error
+			if be == store.DriverPostgres {
+				st, err = store.OpenPostgres(context.Background(), pgtest.DSN(t), store.Options{})
+			} else {
+				st, err = store.Open(context.Background(), t.TempDir(), store.Options{})
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			test(t, st)
+		})
 	}
 }

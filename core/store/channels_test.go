@@ -11,9 +11,13 @@ import (
 )
 
 func TestUserChannelsAndDeliveriesSurviveRestart(t *testing.T) {
-	dir := t.TempDir()
+	forBackends(t, testUserChannelsAndDeliveriesSurviveRestart)
+}
+
+func testUserChannelsAndDeliveriesSurviveRestart(t *testing.T, be backend) {
+	dir := be.place(t)
 	ctx := context.Background()
-	s, err := Open(ctx, dir, Options{})
+	s, err := be.open(ctx, dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +48,7 @@ func TestUserChannelsAndDeliveriesSurviveRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s, err = Open(ctx, dir, Options{})
+	s, err = be.open(ctx, dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -69,7 +69,7 @@ func (s *Store) QueueDeliveries(ctx context.Context, eventID string, ep dispatch
 			return nil
 		}
 		_, err := tx.Exec(`INSERT INTO notify_episodes (host, metric, start_ms, queued, updated) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (host, metric, start_ms) DO UPDATE SET queued = queued + excluded.queued, updated = excluded.updated`,
+			ON CONFLICT (host, metric, start_ms) DO UPDATE SET queued = notify_episodes.queued + excluded.queued, updated = excluded.updated`,
 			ep.Host, ep.Metric, ep.StartMs, queued, now)
 		return err
 	})

@@ -9,9 +9,13 @@ import (
 )
 
 func TestQueueDeliveriesNeverQueuesAPairTwice(t *testing.T) {
-	dir := t.TempDir()
+	forBackends(t, testQueueDeliveriesNeverQueuesAPairTwice)
+}
+
+func testQueueDeliveriesNeverQueuesAPairTwice(t *testing.T, be backend) {
+	dir := be.place(t)
 	ctx := context.Background()
-	s, err := Open(ctx, dir, Options{})
+	s, err := be.open(ctx, dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +32,7 @@ func TestQueueDeliveriesNeverQueuesAPairTwice(t *testing.T) {
 
 	// Reopened (as after a crash), the same pairs are refused, a new
 	// channel is not.
-	s, err = Open(ctx, dir, Options{})
+	s, err = be.open(ctx, dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,7 +45,7 @@ func (s *Store) noteTx(err error) error {
 		s.health.lastOK.Store(now)
 		return nil
 	}
-	if !storageFailure(err) {
+	if !s.storageFailure(err) {
 		return err
 	}
 	msg := err.Error()

@@ -9,10 +9,12 @@ import (
 	"github.com/hbdmon/hbd/core/heartbeat/record"
 )
 
-func TestHostHeartbeatsSurviveReopen(t *testing.T) {
+func TestHostHeartbeatsSurviveReopen(t *testing.T) { forBackends(t, testHostHeartbeatsSurviveReopen) }
+
+func testHostHeartbeatsSurviveReopen(t *testing.T, be backend) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	s, err := Open(ctx, dir, Options{})
+	dir := be.place(t)
+	s, err := be.open(ctx, dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +32,7 @@ func TestHostHeartbeatsSurviveReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s = open(t, dir, 10)
+	s = be.openAt(t, dir, 10)
 	got, err := s.HostHeartbeats(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -30,9 +30,13 @@ func episodes(t *testing.T, s *Store, q record.EpisodeQuery) []record.Episode {
 }
 
 func TestEpisodesSurviveRestartAndUpdateInPlace(t *testing.T) {
-	dir := t.TempDir()
+	forBackends(t, testEpisodesSurviveRestartAndUpdateInPlace)
+}
+
+func testEpisodesSurviveRestartAndUpdateInPlace(t *testing.T, be backend) {
+	dir := be.place(t)
 	ctx := context.Background()
-	s, err := Open(ctx, dir, Options{})
+	s, err := be.open(ctx, dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +57,7 @@ func TestEpisodesSurviveRestartAndUpdateInPlace(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s = open(t, dir, 10)
+	s = be.openAt(t, dir, 10)
 	got, err := s.OpenEpisodes(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -87,8 +91,10 @@ func TestEpisodesSurviveRestartAndUpdateInPlace(t *testing.T) {
 	}
 }
 
-func TestEpisodeQueries(t *testing.T) {
-	s := open(t, t.TempDir(), 10)
+func TestEpisodeQueries(t *testing.T) { forBackends(t, testEpisodeQueries) }
+
+func testEpisodeQueries(t *testing.T, be backend) {
+	s := be.openAt(t, be.place(t), 10)
 	ctx := context.Background()
 	var eps []record.Episode
 	// Two episodes start at the same time on different metrics, so the
@@ -149,7 +155,11 @@ func TestEpisodeQueries(t *testing.T) {
 }
 
 func TestRetentionTrimsEndedEpisodesOnly(t *testing.T) {
-	s := open(t, t.TempDir(), 10)
+	forBackends(t, testRetentionTrimsEndedEpisodesOnly)
+}
+
+func testRetentionTrimsEndedEpisodesOnly(t *testing.T, be backend) {
+	s := be.openAt(t, be.place(t), 10)
 	ctx := context.Background()
 	old := float64(time.Now().Add(-48 * time.Hour).Unix())
 	recent := float64(time.Now().Add(-time.Hour).Unix())
@@ -171,10 +181,12 @@ func TestRetentionTrimsEndedEpisodesOnly(t *testing.T) {
 	}
 }
 
-func TestEpisodesAreBounded(t *testing.T) {
+func TestEpisodesAreBounded(t *testing.T) { forBackends(t, testEpisodesAreBounded) }
+
+func testEpisodesAreBounded(t *testing.T, be backend) {
 	defer func(n int) { maxEpisodes = n }(maxEpisodes)
 	maxEpisodes = 3
-	s := open(t, t.TempDir(), 10)
+	s := be.openAt(t, be.place(t), 10)
 	ctx := context.Background()
 	// The oldest episode is still open: it stays however many follow.
 	if err := s.SaveEpisodesSync(ctx, record.Episode{Host: "h", Metric: "open", Start: 1, WorstLevel: "CRITICAL"}); err != nil {

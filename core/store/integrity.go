@@ -91,9 +91,7 @@ var ErrNewerSchema = errors.New("database schema is newer than this hbd")
 // checkSchemaVersions refuses a database that holds migrations this binary
 // does not know: it was written by a newer hbd, and running an older one on
 // it could damage data.
-func checkSchemaVersions(path string, applied map[int]bool) error {
-	migrationsMu.Lock()
-	defer migrationsMu.Unlock()
+func checkSchemaVersions(path string, applied map[int]bool, migrations map[int]migration) error {
 	var unknown []int
 	for v := range applied {
 		if _, ok := migrations[v]; !ok {

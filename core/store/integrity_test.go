@@ -119,12 +119,9 @@ func TestNewerSchemaIsRefused(t *testing.T) {
 // Journal lines are stored without control or bidi characters (a silence
 // comment "\x00\x1b[31m" was journaled raw), and a cut never splits a
 // character.
-func TestJournalLinesAreSafeToShow(t *testing.T) {
-	st, err := store.Open(context.Background(), t.TempDir(), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+func TestJournalLinesAreSafeToShow(t *testing.T) { eachStore(t, testJournalLinesAreSafeToShow) }
+
+func testJournalLinesAreSafeToShow(t *testing.T, st *store.Store) {
 	ctx := context.Background()
 	if err := st.JournalSync(ctx, "web01", "silence: \x00\x1b[31mred\u202Etxt.exe"); err != nil {
 		t.Fatal(err)

@@ -5,13 +5,15 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 )
 
 // migration is one versioned schema change. Each feature file registers
 // its own from an init function. Versions are applied in ascending order,
 // each exactly once, inside one transaction. Ranges keep feature files
 // apart: 1–9 core, 10–19 alerting, 20–29 notifications, 30–39 users and
-// sessions.
+// sessions, 40–49 the cluster (PostgreSQL only). PostgreSQL has its own
+// list with the same versions (migrations_postgres.go).
 type migration struct {
 	Version int
 	Name    string
@@ -67,7 +69,7 @@ CREATE INDEX journal_ts ON journal (ts);
 }
 
 func (s *Store) migrate(ctx context.Context) error {
-	if _, err := s.wdb.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied REAL NOT NULL)`); err != nil {
+	if _, err := s.wdb.ExecContext(ctx, s.schemaMigrationsDDL()); err != nil {
 		return err
 	}
 	applied := map[int]bool{}
@@ -87,15 +89,14 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	if err := checkSchemaVersions(s.path, applied); err != nil {
+	known := s.knownMigrations()
+	if err := checkSchemaVersions(s.path, applied, known); err != nil {
 		return err
 	}
-	migrationsMu.Lock()
-	list := make([]migration, 0, len(migrations))
-	for _, m := range migrations {
+	list := make([]migration, 0, len(known))
+	for _, m := range known {
 		list = append(list, m)
 	}
-	migrationsMu.Unlock()
 	sort.Slice(list, func(i, j int) bool { return list[i].Version < list[j].Version })
 	backedUp := len(applied) == 0 // a new database has nothing to keep
 	for _, m := range list {
@@ -127,7 +128,7 @@ func (s *Store) apply(ctx context.Context, m migration) error {
 		tx.Rollback()
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied) VALUES (?, ?, unixepoch('subsec'))`, m.Version, m.Name); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied) VALUES (?, ?, ?)`, m.Version, m.Name, toUnix(time.Now())); err != nil {
 		tx.Rollback()
 		return err
 	}

@@ -11,7 +11,11 @@ import (
 // The in-memory history keeps timestamp order; a full ring keeps the
 // newest samples.
 func TestLateSampleTakesItsPlaceInTheHistory(t *testing.T) {
-	s := open(t, t.TempDir(), 4)
+	forBackends(t, testLateSampleTakesItsPlaceInTheHistory)
+}
+
+func testLateSampleTakesItsPlaceInTheHistory(t *testing.T, be backend) {
+	s := be.openAt(t, be.place(t), 4)
 	ctx := context.Background()
 	put := func(ts float64) {
 		t.Helper()

@@ -35,6 +35,10 @@ type Options struct {
 	SampleHistory int           // samples kept in memory per host/plugin
 	Retention     time.Duration // persisted samples and journal older than this are trimmed; 0 keeps all
 	Logger        hclog.Logger
+	// Password, for PostgreSQL, replaces the DSN's password (the
+	// config's store.password_file); "" keeps the DSN's, PGPASSWORD's or
+	// .pgpass's.
+	Password string
 }
 
 // Store is the daemon's storage. It is safe for concurrent use.
@@ -48,7 +52,9 @@ type Options struct {
 // deleted, so a cached id always names a stored series. Retention runs
 // in transactions of at most trimChunk rows, each alone on the writer.
 type Store struct {
-	path string
+	path string  // the SQLite file, or a PostgreSQL database described without credentials
+	pg   bool    // PostgreSQL (OpenPostgres) rather than SQLite
+	ldb  *sql.DB // PostgreSQL: the leader lease's own connection (lease.go), nil for SQLite
 	wdb  *sql.DB // the writer's single connection
 	rdb  *sql.DB // readers
 	opts Options
@@ -134,7 +140,27 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("database %s: %w", path, err)
 	}
 	rdb.SetMaxOpenConns(4)
-	s := &Store{
+	s := newStore(path, wdb, rdb, opts)
+	if err := s.secureFiles(dir); err != nil {
+		wdb.Close()
+		rdb.Close()
+		return nil, err
+	}
+	if err := s.start(ctx); err != nil {
+		wdb.Close()
+		rdb.Close()
+		if errors.Is(err, ErrNewerSchema) || errors.Is(err, ErrDamaged) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("database %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// newStore builds a Store on opened database handles (path names the
+// database in messages).
+func newStore(path string, wdb, rdb *sql.DB, opts Options) *Store {
+	return &Store{
 		path: path, wdb: wdb, rdb: rdb, opts: opts, log: opts.Logger.Named("store"),
 		queue:  make(chan writeOp, 4096),
 		done:   make(chan struct{}),
@@ -148,41 +174,33 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		seriesCount: map[seriesKey]int{},
 		pluginCount: map[string]int{},
 	}
-	if err := s.secureFiles(dir); err != nil {
-		wdb.Close()
-		rdb.Close()
-		return nil, err
-	}
-	if err := s.checkIntegrity(ctx); err != nil {
-		wdb.Close()
-		rdb.Close()
-		return nil, err
+}
+
+// start checks and migrates the database, loads the caches and rings and
+// starts the writer and retention goroutines; it is the same for both
+// backends.
+func (s *Store) start(ctx context.Context) error {
+	if !s.pg {
+		if err := s.checkIntegrity(ctx); err != nil {
+			return err
+		}
 	}
 	if err := s.migrate(ctx); err != nil {
-		wdb.Close()
-		rdb.Close()
-		if errors.Is(err, ErrNewerSchema) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("database %s: %w", path, err)
+		return err
 	}
-	if err := s.stmts.prepare(ctx, wdb); err != nil {
-		wdb.Close()
-		rdb.Close()
-		return nil, fmt.Errorf("database %s: %w", path, err)
+	if err := s.stmts.prepare(ctx, s.wdb); err != nil {
+		return err
 	}
 	if err := s.load(ctx); err != nil {
 		s.stmts.close()
-		wdb.Close()
-		rdb.Close()
-		return nil, fmt.Errorf("database %s: %w", path, err)
+		return err
 	}
 	s.wg.Add(1)
 	go s.writer()
-	s.retention.Store(int64(opts.Retention))
+	s.retention.Store(int64(s.opts.Retention))
 	s.wg.Add(1)
 	go s.retentionLoop()
-	return s, nil
+	return nil
 }
 
 func unwrapPath(err error) error {
@@ -213,6 +231,11 @@ func (s *Store) Close() error {
 	err := s.wdb.Close()
 	if e := s.rdb.Close(); err == nil {
 		err = e
+	}
+	if s.ldb != nil {
+		if e := s.ldb.Close(); err == nil {
+			err = e
+		}
 	}
 	return err
 }
@@ -375,6 +398,8 @@ func (s *Store) runTx(batch []writeOp) (err error) {
 		}
 		err = s.noteTx(err)
 	}()
+	retried := false
+again:
 	tx, err := s.wdb.Begin()
 	if err != nil {
 		return err
@@ -382,6 +407,11 @@ func (s *Store) runTx(batch []writeOp) (err error) {
 	for _, op := range batch {
 		if err := op.fn(tx); err != nil {
 			tx.Rollback()
+			if !retried && s.sessionLost(err) {
+				// Nothing of it committed: run it again on a new session.
+				retried = true
+				goto again
+			}
 			return err
 		}
 	}

@@ -37,7 +37,11 @@ func sample(plugin string, ts float64, kv ...any) PluginSample {
 }
 
 func TestLatestIsNewestFirstAndBounded(t *testing.T) {
-	s := open(t, t.TempDir(), 5)
+	forBackends(t, testLatestIsNewestFirstAndBounded)
+}
+
+func testLatestIsNewestFirstAndBounded(t *testing.T, be backend) {
+	s := be.openAt(t, be.place(t), 5)
 	ctx := context.Background()
 	for i := 1; i <= 8; i++ {
 		if err := s.AppendSamples(ctx, "web01", []PluginSample{sample("cpu_monitor", float64(i), "cpu_percent", float64(i*10))}); err != nil {
@@ -56,8 +60,10 @@ func TestLatestIsNewestFirstAndBounded(t *testing.T) {
 	}
 }
 
-func TestRingWidensForNewPaths(t *testing.T) {
-	s := open(t, t.TempDir(), 10)
+func TestRingWidensForNewPaths(t *testing.T) { forBackends(t, testRingWidensForNewPaths) }
+
+func testRingWidensForNewPaths(t *testing.T, be backend) {
+	s := be.openAt(t, be.place(t), 10)
 	ctx := context.Background()
 	s.AppendSamples(ctx, "h", []PluginSample{sample("disk_monitor", 1, "/.percent", 10.0)})
 	s.AppendSamples(ctx, "h", []PluginSample{sample("disk_monitor", 2, "/.percent", 11.0, "/home.percent", 50.0)})
@@ -68,9 +74,13 @@ func TestRingWidensForNewPaths(t *testing.T) {
 }
 
 func TestRestartReloadsRingsAndHistory(t *testing.T) {
-	dir := t.TempDir()
+	forBackends(t, testRestartReloadsRingsAndHistory)
+}
+
+func testRestartReloadsRingsAndHistory(t *testing.T, be backend) {
+	dir := be.place(t)
 	ctx := context.Background()
-	s, err := Open(ctx, dir, Options{SampleHistory: 3})
+	s, err := be.open(ctx, dir, Options{SampleHistory: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +91,7 @@ func TestRestartReloadsRingsAndHistory(t *testing.T) {
 	s.Journal("web01", "web01 ipv6 DOWN")
 	s.Close()
 
-	s2 := open(t, dir, 3)
+	s2 := be.openAt(t, dir, 3)
 	got, _ := s2.Latest("web01", "memory_monitor", 10)
 	if len(got) != 3 || got[0].Timestamp != 6 {
 		t.Fatalf("ring after restart: %+v", got)
@@ -100,8 +110,10 @@ func TestRestartReloadsRingsAndHistory(t *testing.T) {
 	}
 }
 
-func TestResentSampleStoredOnce(t *testing.T) {
-	s := open(t, t.TempDir(), 10)
+func TestResentSampleStoredOnce(t *testing.T) { forBackends(t, testResentSampleStoredOnce) }
+
+func testResentSampleStoredOnce(t *testing.T, be backend) {
+	s := be.openAt(t, be.place(t), 10)
 	ctx := context.Background()
 	b := []PluginSample{sample("cpu_monitor", 42, "cpu_percent", 1.0)}
 	s.AppendSamples(ctx, "h", b)
@@ -112,8 +124,10 @@ func TestResentSampleStoredOnce(t *testing.T) {
 	}
 }
 
-func TestMessagesPaging(t *testing.T) {
-	s := open(t, t.TempDir(), 10)
+func TestMessagesPaging(t *testing.T) { forBackends(t, testMessagesPaging) }
+
+func testMessagesPaging(t *testing.T, be backend) {
+	s := be.openAt(t, be.place(t), 10)
 	ctx := context.Background()
 	for i := 0; i < 5; i++ {
 		if err := s.JournalSync(ctx, fmt.Sprintf("h%d", i%2), fmt.Sprintf("m%d", i)); err != nil {
@@ -139,8 +153,10 @@ func TestMessagesPaging(t *testing.T) {
 	}
 }
 
-func TestTrimDropsOldRows(t *testing.T) {
-	s := open(t, t.TempDir(), 10)
+func TestTrimDropsOldRows(t *testing.T) { forBackends(t, testTrimDropsOldRows) }
+
+func testTrimDropsOldRows(t *testing.T, be backend) {
+	s := be.openAt(t, be.place(t), 10)
 	ctx := context.Background()
 	old := float64(time.Now().Add(-48 * time.Hour).Unix())
 	s.AppendSamples(ctx, "h", []PluginSample{sample("p", old, "a", 1.0), sample("p", float64(time.Now().Unix()), "a", 2.0)})
@@ -175,13 +191,21 @@ func TestOpenErrors(t *testing.T) {
 // samples and prints an ack line after each commit, kills it with SIGKILL
 // mid-stream, and checks that every acknowledged sample is in the database.
 func TestKill9KeepsAcknowledgedSamples(t *testing.T) {
-	if os.Getenv("HBD_STORE_CHILD") != "" {
-		childWriter(os.Getenv("HBD_STORE_CHILD"))
+	if place := os.Getenv("HBD_STORE_CHILD"); place != "" {
+		be := sqliteBackend
+		if os.Getenv("HBD_STORE_CHILD_BACKEND") == DriverPostgres {
+			be = postgresBackend
+		}
+		childWriter(be, place)
 		return
 	}
-	dir := t.TempDir()
+	forBackends(t, testKill9KeepsAcknowledgedSamples)
+}
+
+func testKill9KeepsAcknowledgedSamples(t *testing.T, be backend) {
+	place := be.place(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestKill9KeepsAcknowledgedSamples$")
-	cmd.Env = append(os.Environ(), "HBD_STORE_CHILD="+dir)
+	cmd.Env = append(os.Environ(), "HBD_STORE_CHILD="+place, "HBD_STORE_CHILD_BACKEND="+be.name)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -204,7 +228,7 @@ func TestKill9KeepsAcknowledgedSamples(t *testing.T) {
 	if acked < 300 {
 		t.Fatalf("child acknowledged only %d samples", acked)
 	}
-	s := open(t, dir, 10)
+	s := be.openAt(t, place, 10)
 	hist, err := s.History(context.Background(), "web01", "cpu_monitor", 0, math.MaxFloat64, 1_000_000)
 	if err != nil {
 		t.Fatal(err)
@@ -221,8 +245,8 @@ func TestKill9KeepsAcknowledgedSamples(t *testing.T) {
 	t.Logf("%d acknowledged, %d stored after SIGKILL", acked, len(hist))
 }
 
-func childWriter(dir string) {
-	s, err := Open(context.Background(), dir, Options{})
+func childWriter(be backend, place string) {
+	s, err := be.open(context.Background(), place, Options{})
 	if err != nil {
 		fmt.Println("open:", err)
 		os.Exit(2)
@@ -236,8 +260,8 @@ func childWriter(dir string) {
 	}
 }
 
-func TestResentSampleNotDuplicatedInMemory(t *testing.T) {
-	s := open(t, t.TempDir(), 10)
+func testResentSampleNotDuplicatedInMemory(t *testing.T, be backend) {
+	s := be.openAt(t, be.place(t), 10)
 	ctx := context.Background()
 	b := []PluginSample{sample("cpu_monitor", 42, "cpu_percent", 1.0)}
 	for i := 0; i < 3; i++ {
@@ -249,6 +273,10 @@ func TestResentSampleNotDuplicatedInMemory(t *testing.T) {
 }
 
 func TestRingColumnsStayBoundedWhenKeysKeepChanging(t *testing.T) {
+	forBackends(t, testRingColumnsStayBoundedWhenKeysKeepChanging)
+}
+
+func testRingColumnsStayBoundedWhenKeysKeepChanging(t *testing.T, be backend) {
 	r := newRing(5)
 	for i := 0; i < 200; i++ {
 		paths := make([]string, 50)
@@ -268,7 +296,11 @@ func TestRingColumnsStayBoundedWhenKeysKeepChanging(t *testing.T) {
 }
 
 func TestTooManySeriesRefusedAndTrimFreesThem(t *testing.T) {
-	s := open(t, t.TempDir(), 10)
+	forBackends(t, testTooManySeriesRefusedAndTrimFreesThem)
+}
+
+func testTooManySeriesRefusedAndTrimFreesThem(t *testing.T, be backend) {
+	s := be.openAt(t, be.place(t), 10)
 	ctx := context.Background()
 	old := float64(time.Now().Add(-48 * time.Hour).Unix())
 	for i := 0; i < MaxSeriesPerPlugin; i++ {
@@ -292,9 +324,13 @@ func TestTooManySeriesRefusedAndTrimFreesThem(t *testing.T) {
 }
 
 func TestUndecodableRowDoesNotStopStart(t *testing.T) {
-	dir := t.TempDir()
+	forBackends(t, testUndecodableRowDoesNotStopStart)
+}
+
+func testUndecodableRowDoesNotStopStart(t *testing.T, be backend) {
+	dir := be.place(t)
 	ctx := context.Background()
-	s, err := Open(ctx, dir, Options{})
+	s, err := be.open(ctx, dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,17 +338,21 @@ func TestUndecodableRowDoesNotStopStart(t *testing.T) {
 	// A row whose blob does not match its series' paths, as a damaged file
 	// or an older bug could leave behind.
 	err = s.Write(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.Exec(`INSERT INTO series (host, plugin, paths) VALUES ('h', 'p', 'x' || char(10) || 'y')`); err != nil {
+		if _, err := tx.Exec(`INSERT INTO series (host, plugin, paths) VALUES ('h', 'p', ?)`, "x\ny"); err != nil {
 			return err
 		}
-		_, err := tx.Exec(`INSERT INTO samples (series, ts, vals) VALUES (last_insert_rowid(), 2, x'0000000000000000')`)
+		var id int64
+		if err := tx.QueryRow(`SELECT id FROM series WHERE host = 'h' AND plugin = 'p' AND paths = ?`, "x\ny").Scan(&id); err != nil {
+			return err
+		}
+		_, err := tx.Exec(`INSERT INTO samples (series, ts, vals) VALUES (?, 2, ?)`, id, make([]byte, 8))
 		return err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
-	s2 := open(t, dir, 10)
+	s2 := be.openAt(t, dir, 10)
 	if got, _ := s2.Latest("h", "p", 10); len(got) != 1 || got[0].Timestamp != 1 {
 		t.Fatalf("good sample not loaded: %+v", got)
 	}
@@ -325,7 +365,11 @@ func TestUndecodableRowDoesNotStopStart(t *testing.T) {
 // a dynamic host's registration is recorded, once, whichever path heard
 // it first; a configured host is not journaled.
 func TestEnsureHostJournalsASelfRegistrationOnce(t *testing.T) {
-	s := open(t, t.TempDir(), 10)
+	forBackends(t, testEnsureHostJournalsASelfRegistrationOnce)
+}
+
+func testEnsureHostJournalsASelfRegistrationOnce(t *testing.T, be backend) {
+	s := be.openAt(t, be.place(t), 10)
 	ctx := context.Background()
 	for i := 0; i < 3; i++ {
 		isNew, err := s.EnsureHost(ctx, "dyn01", true)
@@ -356,8 +400,12 @@ func TestEnsureHostJournalsASelfRegistrationOnce(t *testing.T) {
 // (what dispatch adds to the configured hosts) holds every host that
 // reported, sorted, also after a restart.
 func TestHostNamesListsEveryReportedHostSortedAndSurvivesReopen(t *testing.T) {
-	dir := t.TempDir()
-	s := open(t, dir, 10)
+	forBackends(t, testHostNamesListsEveryReportedHostSortedAndSurvivesReopen)
+}
+
+func testHostNamesListsEveryReportedHostSortedAndSurvivesReopen(t *testing.T, be backend) {
+	dir := be.place(t)
+	s := be.openAt(t, dir, 10)
 	ctx := context.Background()
 	if got := s.HostNames(); len(got) != 0 {
 		t.Fatalf("empty store: %q", got)
@@ -374,7 +422,7 @@ func TestHostNamesListsEveryReportedHostSortedAndSurvivesReopen(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s = open(t, dir, 10)
+	s = be.openAt(t, dir, 10)
 	if got := strings.Join(s.HostNames(), ","); got != want {
 		t.Fatalf("after reopen: HostNames %q, want %q", got, want)
 	}

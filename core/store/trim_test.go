@@ -20,7 +20,11 @@ import (
 // trims race here as they do in the daemon: no batch may fail, and every
 // series must still take samples afterwards.
 func TestTrimNeverDeletesASeriesABatchIsUsing(t *testing.T) {
-	s := open(t, t.TempDir(), 10)
+	forBackends(t, testTrimNeverDeletesASeriesABatchIsUsing)
+}
+
+func testTrimNeverDeletesASeriesABatchIsUsing(t *testing.T, be backend) {
+	s := be.openAt(t, be.place(t), 10)
 	ctx := context.Background()
 	const writers, perWriter = 4, 40
 	var stop atomic.Bool
@@ -98,7 +102,11 @@ func hasLabel(labels []string, want string) bool {
 // every read of memory (Latest, Plugins, hosts) waited on the disk. A
 // commit held in a hook must not keep a read from completing.
 func TestReadsDoNotWaitOnTheSeriesDropCommit(t *testing.T) {
-	s := open(t, t.TempDir(), 10)
+	forBackends(t, testReadsDoNotWaitOnTheSeriesDropCommit)
+}
+
+func testReadsDoNotWaitOnTheSeriesDropCommit(t *testing.T, be backend) {
+	s := be.openAt(t, be.place(t), 10)
 	ctx := context.Background()
 	old := float64(time.Now().Add(-48 * time.Hour).Unix())
 	if _, err := s.EnsureHost(ctx, "web01", false); err != nil {
@@ -154,9 +162,13 @@ func TestReadsDoNotWaitOnTheSeriesDropCommit(t *testing.T) {
 // trim now runs in transactions of at most trimChunk rows, and a write
 // queued while it runs commits between two of them.
 func TestTrimRunsInChunksBetweenOtherWrites(t *testing.T) {
+	forBackends(t, testTrimRunsInChunksBetweenOtherWrites)
+}
+
+func testTrimRunsInChunksBetweenOtherWrites(t *testing.T, be backend) {
 	defer func(n int) { trimChunk = n }(trimChunk)
 	trimChunk = 10
-	s := open(t, t.TempDir(), 10)
+	s := be.openAt(t, be.place(t), 10)
 	ctx := context.Background()
 	old := float64(time.Now().Add(-48 * time.Hour).Unix())
 	const series, perSeries = 5, 20
@@ -223,9 +235,13 @@ func TestTrimRunsInChunksBetweenOtherWrites(t *testing.T) {
 // Plugins answers from the per-host index: a host's own plugins, before
 // and after a restart, never another host's.
 func TestPluginsListsOnlyTheHostsOwnPlugins(t *testing.T) {
-	dir := t.TempDir()
+	forBackends(t, testPluginsListsOnlyTheHostsOwnPlugins)
+}
+
+func testPluginsListsOnlyTheHostsOwnPlugins(t *testing.T, be backend) {
+	dir := be.place(t)
 	ctx := context.Background()
-	s, err := Open(ctx, dir, Options{SampleHistory: 5})
+	s, err := be.open(ctx, dir, Options{SampleHistory: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,16 +262,18 @@ func TestPluginsListsOnlyTheHostsOwnPlugins(t *testing.T) {
 	}
 	check(s, "live")
 	s.Close()
-	check(open(t, dir, 5), "after a restart")
+	check(be.openAt(t, dir, 5), "after a restart")
 }
 
 // A restart streams the rows one plugin at a time; the rings it builds
 // hold what they held before it, also for a plugin whose path sets change
 // over time and for more stored samples than the ring keeps.
-func TestRestartRebuildsTheSameRings(t *testing.T) {
-	dir := t.TempDir()
+func TestRestartRebuildsTheSameRings(t *testing.T) { forBackends(t, testRestartRebuildsTheSameRings) }
+
+func testRestartRebuildsTheSameRings(t *testing.T, be backend) {
+	dir := be.place(t)
 	ctx := context.Background()
-	s, err := Open(ctx, dir, Options{SampleHistory: 6})
+	s, err := be.open(ctx, dir, Options{SampleHistory: 6})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +300,7 @@ func TestRestartRebuildsTheSameRings(t *testing.T) {
 		}
 	}
 	s.Close()
-	s = open(t, dir, 6)
+	s = be.openAt(t, dir, 6)
 	for k, want := range before {
 		h, p, _ := strings.Cut(k, "/")
 		got, err := s.Latest(h, p, 0)
@@ -295,7 +313,11 @@ func TestRestartRebuildsTheSameRings(t *testing.T) {
 // A batch that never reaches the writer (the store is closed) releases
 // the series it reserved: no placeholder stays counted against the bounds.
 func TestRefusedBatchReleasesItsSeries(t *testing.T) {
-	s, err := Open(context.Background(), t.TempDir(), Options{})
+	forBackends(t, testRefusedBatchReleasesItsSeries)
+}
+
+func testRefusedBatchReleasesItsSeries(t *testing.T, be backend) {
+	s, err := be.open(context.Background(), be.place(t), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

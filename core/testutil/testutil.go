@@ -25,10 +25,11 @@ import (
 // Key is a valid host key for test configs.
 const Key = "0123456789abcdef0123456789abcdef"
 
-// Store opens a store in a fresh temporary directory, closed at cleanup.
+// Store opens a store in a fresh place (a temporary directory, or a
+// PostgreSQL database with HBD_TEST_STORE=postgres), closed at cleanup.
 func Store(t testing.TB, history int) *store.Store {
 	t.Helper()
-	s, err := store.Open(context.Background(), t.TempDir(), store.Options{SampleHistory: history})
+	s, err := OpenStore(context.Background(), StorePlace(t), store.Options{SampleHistory: history})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -24,6 +25,9 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 	cfg, err := config.Load(path, nil)
 	if err == nil {
 		err = config.CheckAgainstState(cfg)
+	}
+	if err == nil && cfg.Store.Postgres() {
+		err = checkStoreDSN(path, cfg)
 	}
 	if err == nil {
 		err = checkServeState(cfg)
@@ -69,6 +73,27 @@ func checkServeState(cfg *config.Config) error {
 			sort.Strings(known)
 			return &config.Error{File: cfg.File, Key: "watchhosts." + h + ".notify", Msg: fmt.Sprintf("no channel named %q (channels: %v)", n, known)}
 		}
+	}
+	return nil
+}
+
+// checkStoreDSN parses the PostgreSQL connection string without
+// connecting; the message names the key, never the value.
+func checkStoreDSN(path string, cfg *config.Config) error {
+	dsn, _, err := cfg.Store.Connection()
+	if err != nil {
+		var ce *config.Error
+		if errors.As(err, &ce) && ce.File == "" {
+			ce.File = path
+		}
+		return err
+	}
+	if err := store.CheckDSN(dsn.Reveal()); err != nil {
+		key := "store.dsn"
+		if cfg.Store.DSNFile != "" {
+			key = "store.dsn_file"
+		}
+		return &config.Error{File: path, Key: key, Msg: strings.TrimPrefix(err.Error(), "store.dsn: ")}
 	}
 	return nil
 }
