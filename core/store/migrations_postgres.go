@@ -85,6 +85,15 @@ CREATE TABLE host_heartbeats (
 	last_seen DOUBLE PRECISION NOT NULL
 );
 `})
+	registerPG(migration{Version: 3, Name: "heartbeat state history", SQL: `
+CREATE TABLE host_states (
+	host   TEXT COLLATE "C" NOT NULL,
+	family TEXT COLLATE "C" NOT NULL,
+	ts     DOUBLE PRECISION NOT NULL,
+	state  TEXT NOT NULL
+);
+CREATE INDEX host_states_by_host ON host_states (host, family, ts);
+`})
 	registerPG(migration{Version: 10, Name: "alerting", SQL: `
 CREATE TABLE alert_states (
 	host               TEXT COLLATE "C" NOT NULL,

@@ -103,7 +103,7 @@ func (s *Store) AppendSamples(ctx context.Context, host string, batch []PluginSa
 			blobs = appendValues(blobs, ps.Values)
 			rows = append(rows, id, ps.Timestamp, blobs[from:len(blobs):len(blobs)])
 		}
-		if err := s.stmts.insertSamples(tx, rows); err != nil {
+		if err := s.stmts.insertSamples(tx, lastOfEachKey(rows)); err != nil {
 			return err
 		}
 		if !writeSeen {
@@ -598,4 +598,32 @@ func (s *Store) MemoryStats() (bytes, values int) {
 		values += v
 	}
 	return bytes, values
+}
+
+// lastOfEachKey drops the rows (series, ts, vals triples) that a later
+// row of the same series and timestamp replaces, keeping order: one
+// multi-row statement must not touch a row twice (PostgreSQL refuses
+// such an upsert; SQLite would keep the later row anyway).
+func lastOfEachKey(rows []any) []any {
+	type key struct {
+		id int64
+		ts float64
+	}
+	if len(rows) <= 3 {
+		return rows
+	}
+	last := make(map[key]int, len(rows)/3)
+	for i := 0; i < len(rows); i += 3 {
+		last[key{rows[i].(int64), rows[i+1].(float64)}] = i
+	}
+	if len(last) == len(rows)/3 {
+		return rows
+	}
+	out := make([]any, 0, 3*len(last))
+	for i := 0; i < len(rows); i += 3 {
+		if last[key{rows[i].(int64), rows[i+1].(float64)}] == i {
+			out = append(out, rows[i:i+3]...)
+		}
+	}
+	return out
 }

@@ -12,7 +12,7 @@ import (
 // the newest of each host and family, which says what held since.
 
 func init() {
-	register(migration{Version: 40, Name: "heartbeat state history", SQL: `
+	register(migration{Version: 3, Name: "heartbeat state history", SQL: `
 CREATE TABLE host_states (
 	host   TEXT NOT NULL,
 	family TEXT NOT NULL,
