@@ -153,5 +153,5 @@ func TestChannelFormRendersChoiceAndMultilineAndProblems(t *testing.T) {
 		chromedp.Click("#ch-save"),
 	)
 	waitJS(t, ctx, "focus on the bad template", `document.activeElement && document.activeElement.id === "f-title_template"`)
-	screenshot(t, ctx, "channel-form.png")
+	audit(t, ctx, "channel-form")
 }
