@@ -106,7 +106,8 @@ func TestPackagesInstallIntoAScratchRoot(t *testing.T) {
 	hbcDeb := filepath.Join(out, "hbc_1.2.3~test_"+arch+".deb")
 
 	t.Run("file lists and modes", func(t *testing.T) {
-		plugins, _ := filepath.Glob(filepath.Join(root, "notifiers", "*"))
+		// Every notifiers/<name> with a cmd/ is a plugin (as in the Makefile).
+		plugins, _ := filepath.Glob(filepath.Join(root, "notifiers", "*", "cmd"))
 		wantHbd := map[string]entry{
 			"/usr/bin/hbd":                        {"-rwxr-xr-x", "root/root"},
 			"/usr/lib/systemd/system/hbd.service": {"-rw-r--r--", "root/root"},
@@ -115,7 +116,7 @@ func TestPackagesInstallIntoAScratchRoot(t *testing.T) {
 			"/usr/share/doc/hbd/CONFIG.md":        {"-rw-r--r--", "root/root"},
 		}
 		for _, p := range plugins {
-			wantHbd["/usr/lib/hbd/plugins/hbd-notifier-"+filepath.Base(p)] = entry{"-rwxr-xr-x", "root/root"}
+			wantHbd["/usr/lib/hbd/plugins/hbd-notifier-"+filepath.Base(filepath.Dir(p))] = entry{"-rwxr-xr-x", "root/root"}
 		}
 		files := debContents(t, hbdDeb)
 		for path, w := range wantHbd {

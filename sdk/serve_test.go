@@ -281,7 +281,7 @@ func running(pid int) bool {
 // helper: the module cannot import core/testutil.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	const bound = 30 * time.Second
+	const bound = 60 * time.Second
 	deadline := time.Now().Add(bound)
 	for !cond() {
 		if time.Now().After(deadline) {

@@ -138,7 +138,7 @@ func TestAlertsPageInBrowser(t *testing.T) {
 	s.cpu(t, "web01", now.Add(-60*time.Second), 40)
 	// db02: WARNING now.
 	s.cpu(t, "db02", now.Add(-5*time.Second), 85)
-	testutil.Eventually(t, "the dispatcher to find no channel for db02", 5*time.Second, func() bool {
+	testutil.Eventually(t, "the dispatcher to find no channel for db02", 30*time.Second, func() bool {
 		st := s.ev.HostAlerts("db02")
 		if len(st) != 1 || st[0].EpisodeStart == 0 {
 			return false

@@ -24,7 +24,7 @@ func TestLiveAtAGlance(t *testing.T) {
 	s.st.RecordState("web01", "", "DOWN", float64(now.Add(-2*time.Hour).Unix()))
 	s.st.RecordState("web01", "", "UP", float64(now.Add(-90*time.Minute).Unix()))
 	s.st.Journal("web01", "web01 ipv4 UP")
-	testutil.Eventually(t, "web01 CRITICAL", 5*time.Second, func() bool {
+	testutil.Eventually(t, "web01 CRITICAL", 30*time.Second, func() bool {
 		st := s.ev.HostAlerts("web01")
 		return len(st) == 1 && st[0].Level == "CRITICAL"
 	})
@@ -77,7 +77,7 @@ func TestLiveAtAGlance(t *testing.T) {
 
 	// A heartbeat alert's value reads as a state, not as the number 2.
 	s.ev.ObserveHeartbeat(heartbeat.Change{Host: "db02", From: heartbeat.StateUp, To: heartbeat.StateDown, Time: time.Now()})
-	testutil.Eventually(t, "db02 heartbeat alert", 5*time.Second, func() bool {
+	testutil.Eventually(t, "db02 heartbeat alert", 30*time.Second, func() bool {
 		for _, st := range s.ev.HostAlerts("db02") {
 			if st.MetricPath == "heartbeat.host" && st.Level != "OK" {
 				return true

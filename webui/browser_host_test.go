@@ -35,7 +35,7 @@ func TestHostPage(t *testing.T) {
 		t.Errorf("ipv6 row %q", row)
 	}
 	// 20 h of history, 1 h of it DOWN: 95 % over 24 h, and a red cell.
-	testutil.Eventually(t, "uptime figures", 10*time.Second, func() bool {
+	testutil.Eventually(t, "uptime figures", 30*time.Second, func() bool {
 		do(t, ctx, chromedp.Navigate(s.url+"/hosts/web01?plugin=cpu_monitor&metric=cpu_percent"))
 		waitJS(t, ctx, "uptime", `document.querySelector('#uptime-figures dd[data-window="24h"]') !== null`)
 		return evalJS[string](t, ctx, `document.querySelector('#uptime-figures dd[data-window="24h"]').textContent`) == "95 %"

@@ -18,7 +18,7 @@ import (
 func TestSilencesInBrowser(t *testing.T) {
 	s := newAlertSite(t)
 	s.cpu(t, "web01", time.Now().Add(-5*time.Second), 95)
-	testutil.Eventually(t, "web01 CRITICAL", 5*time.Second, func() bool {
+	testutil.Eventually(t, "web01 CRITICAL", 30*time.Second, func() bool {
 		st := s.ev.HostAlerts("web01")
 		return len(st) == 1 && st[0].Level == "CRITICAL"
 	})
@@ -52,7 +52,7 @@ func TestSilencesInBrowser(t *testing.T) {
 	if d := sils[0].Until - sils[0].Created; d < 3599 || d > 3601 {
 		t.Errorf("silence lasts %v s, want 3600", d)
 	}
-	testutil.Eventually(t, "web01 silenced", 5*time.Second, func() bool {
+	testutil.Eventually(t, "web01 silenced", 30*time.Second, func() bool {
 		st := s.ev.HostAlerts("web01")
 		return len(st) == 1 && st[0].SilencedUntil > 0
 	})
@@ -98,7 +98,7 @@ func TestSilenceStopsNotification(t *testing.T) {
 
 	now := time.Now()
 	s.cpu(t, "web01", now.Add(-2*time.Second), 97)
-	testutil.Eventually(t, "web01 CRITICAL and silenced", 5*time.Second, func() bool {
+	testutil.Eventually(t, "web01 CRITICAL and silenced", 30*time.Second, func() bool {
 		st := s.ev.HostAlerts("web01")
 		return len(st) == 1 && st[0].Level == "CRITICAL" && st[0].SilencedUntil > 0
 	})

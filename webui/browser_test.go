@@ -244,7 +244,7 @@ func tab(t *testing.T, browser context.Context, allowed ...string) context.Conte
 			t.Errorf("browser console: %s", p)
 		}
 	})
-	tctx, tcancel := context.WithTimeout(ctx, 30*time.Second)
+	tctx, tcancel := context.WithTimeout(ctx, 180*time.Second)
 	t.Cleanup(tcancel)
 	return tctx
 }
@@ -259,7 +259,7 @@ func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Voi
 // waitJS polls a JavaScript condition until it holds.
 func waitJS(t *testing.T, ctx context.Context, what, expr string) {
 	t.Helper()
-	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(10*time.Second), chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
+	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(30*time.Second), chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
 		dom, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("main") ? document.querySelector("main").innerText : document.body.innerText`))
 		t.Fatalf("waiting for %s (%s): %v\npage text:\n%s", what, expr, err, dom)
 	}
