@@ -371,15 +371,7 @@ func formatDate(layout string, t time.Time) string {
 	return t.UTC().Format(layout)
 }
 
-func truncate(n int, s string) string {
-	if n < 1 {
-		return ""
-	}
-	if r := []rune(s); len(r) > n {
-		return string(r[:n-1]) + "…"
-	}
-	return s
-}
+func truncate(n int, s string) string { return Truncate(s, n) }
 
 func defaultValue(fallback, v any) any {
 	switch x := v.(type) {
