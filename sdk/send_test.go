@@ -147,7 +147,7 @@ func TestSendClassifiesFailures(t *testing.T) {
 		wait      time.Duration
 	}{
 		{name: "telegram flood wait", status: 429, body: `{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 3","parameters":{"retry_after":3}}`,
-			opts: []sdk.CallOption{sdk.QuoteJSON("description"), sdk.RetryAfterJSON("parameters.retry_after", time.Second)},
+			opts:  []sdk.CallOption{sdk.QuoteJSON("description"), sdk.RetryAfterJSON("parameters.retry_after", time.Second)},
 			quote: "HTTP 429 Too Many Requests: Too Many Requests: retry after 3", notQuote: "error_code", wait: 3 * time.Second},
 		{name: "matrix limit", status: 429, body: `{"errcode":"M_LIMIT_EXCEEDED","error":"Too Many Requests","retry_after_ms":1500}`,
 			opts:  []sdk.CallOption{sdk.QuoteJSON("errcode", "error"), sdk.RetryAfterJSON("retry_after_ms", time.Millisecond)},
