@@ -433,8 +433,10 @@ func FormatDuration(d time.Duration) string {
 // formatting there and nowhere else, so text stays readable and links keep
 // working:
 //
-//   - always \ ` * ~ | [ ] and <: code, emphasis, strike-through,
-//     spoilers, links and mentions ("<@123>");
+//   - always \ ` * ~ | and <: code, emphasis, strike-through, spoilers,
+//     autolinks and mentions ("<@123>");
+//   - a ] followed by "(": the end of a link's text ("[x](y)"), so that
+//     "[CRITICAL]" reads as it is and no link can be made;
 //   - _ unless it stands between two letters or digits (web_01 and
 //     cpu_monitor.cpu_percent stay as they are: an underscore inside a word
 //     is not emphasis);
@@ -487,7 +489,8 @@ func EscapeMarkdown(s string) string {
 			}
 			i, lineStart = j, false
 			continue
-		case strings.ContainsRune("\\`*~|[]<", r),
+		case strings.ContainsRune("\\`*~|<", r),
+			r == ']' && strings.HasPrefix(s[i+size:], "("),
 			lineStart && strings.ContainsRune("#>-+=", r),
 			r == '_' && !(isAlnum(lastRune(s[:i])) && isAlnum(firstRune(s[i+size:]))):
 			b.WriteByte('\\')

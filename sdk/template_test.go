@@ -142,17 +142,17 @@ func TestFormatDurationAndEscapes(t *testing.T) {
 		}
 	}
 	for in, want := range map[string]string{
-		"web_01 *[x](y)*":         `web_01 \*\[x\](y)\*`,
-		"a*b_c|d~e`f":             "a\\*b_c\\|d\\~e\\`f",
-		"_web_ __init__ a_ _b":    `\_web\_ \_\_init\_\_ a\_ \_b`,
-		"97.2 ≥ 95, -5, a+b! (x)": "97.2 ≥ 95, -5, a+b! (x)",
-		"<@123> \\o/":             `\<@123> \\o/`,
-		"# h\n> q\n - l\n+ p\n= e\n12. n\n3) m\nx # - 1.":                               "\\# h\n\\> q\n \\- l\n\\+ p\n\\= e\n12\\. n\n3\\) m\nx # - 1.",
+		"web_01 *[x](y)* [CRITICAL] ![i](u)":              `web_01 \*[x\](y)\* [CRITICAL] ![i\](u)`,
+		"a*b_c|d~e`f":                                     "a\\*b_c\\|d\\~e\\`f",
+		"_web_ __init__ a_ _b":                            `\_web\_ \_\_init\_\_ a\_ \_b`,
+		"97.2 ≥ 95, -5, a+b! (x)":                         "97.2 ≥ 95, -5, a+b! (x)",
+		"<@123> \\o/":                                     `\<@123> \\o/`,
+		"# h\n> q\n - l\n+ p\n= e\n12. n\n3) m\nx # - 1.": "\\# h\n\\> q\n \\- l\n\\+ p\n\\= e\n12\\. n\n3\\) m\nx # - 1.",
 		"see https://hbd.example.com/hosts/web_01?m=cpu_monitor.cpu_percent&x=*a* now_": "see https://hbd.example.com/hosts/web_01?m=cpu_monitor.cpu_percent&x=*a* now\\_",
-		"HTTPS://X.example/_a_\n_b":                                                     "HTTPS://X.example/_a_\n\\_b",
-		"12.5 up\n1.x\n2.":                                                              "12.5 up\n1.x\n2\\.",
-		"http:// *":                                                                     `http:// \*`,
-		"wéb_ü 🔴_x":                                                                     "wéb_ü 🔴\\_x",
+		"HTTPS://X.example/_a_\n_b": "HTTPS://X.example/_a_\n\\_b",
+		"12.5 up\n1.x\n2.":          "12.5 up\n1.x\n2\\.",
+		"http:// *":                 `http:// \*`,
+		"wéb_ü 🔴_x":                 "wéb_ü 🔴\\_x",
 	} {
 		if got := EscapeMarkdown(in); got != want {
 			t.Errorf("EscapeMarkdown(%q) = %q, want %q", in, got, want)
