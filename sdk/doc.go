@@ -44,8 +44,13 @@
 // and [RenderBody]. Templates are checked when a channel is saved
 // ([CheckTemplates], run by the SDK before Validate) and fall back to the
 // default rendering if they fail at delivery. [Color], [Emoji],
-// [FormatValue], [FormatDuration] and [EscapeMarkdown] help notifiers that
-// build their own payloads. [SampleEvent] is a realistic event of every
+// [FormatValue], [FormatDuration], [Truncate] and [EscapeMarkdown] help
+// notifiers that build their own payloads.
+//
+// HTTP: [PostJSON], [SendJSON], [PostForm] and [Send] make one call to a
+// service through an [HTTPClient] and turn the answer into nil or an error
+// marked for the daemon; [Header], [Headers], [DecodeAnswer], [QuoteJSON]
+// and [RetryAfterJSON] adjust them. [SampleEvent] is a realistic event of every
 // kind for tests and previews.
 //
 // Field types: besides text, secret, number and bool, a schema may declare
@@ -56,8 +61,9 @@
 // Errors returned by Notify are retried by the daemon with backoff unless
 // they are marked with [Permanent]. An error marked with [RetryAfter] asks
 // the daemon to wait at least as long as the service said before the next
-// attempt (bounded by the daemon's maximum retry delay); [HTTPError] and
-// [DoHTTP] mark 429 and 503 answers with a Retry-After header this way, and
+// attempt (bounded by the daemon's maximum retry delay); [HTTPError],
+// [DoHTTP] and [Send] mark 429 and 503 answers with a Retry-After header
+// (or, with [RetryAfterJSON], a wait in the body) this way, and
 // [ParseRetryAfter] reads the header for notifiers that parse answers
 // themselves. [RetryAfterOf] reads the wait back.
 //

@@ -33,8 +33,9 @@ func (e *retryAfterError) Permanent() bool { return false }
 // d above [MaxRetryAfter] is cut to it. RetryAfter(nil, d) is nil. The wait
 // survives the trip to the daemon.
 //
-// [HTTPError] and [DoHTTP] already return such an error for a 429 or 503
-// answer with a Retry-After header.
+// [HTTPError], [DoHTTP] and [Send] already return such an error for a 429
+// or 503 answer with a Retry-After header, and [Send] with
+// [RetryAfterJSON] for one that gives the wait in its body.
 func RetryAfter(err error, d time.Duration) error {
 	if err == nil {
 		return nil

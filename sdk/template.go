@@ -12,6 +12,8 @@ import (
 	"text/template"
 	"text/template/parse"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Operator-editable message templates.
@@ -371,15 +373,7 @@ func formatDate(layout string, t time.Time) string {
 	return t.UTC().Format(layout)
 }
 
-func truncate(n int, s string) string {
-	if n < 1 {
-		return ""
-	}
-	if r := []rune(s); len(r) > n {
-		return string(r[:n-1]) + "…"
-	}
-	return s
-}
+func truncate(n int, s string) string { return Truncate(s, n) }
 
 func defaultValue(fallback, v any) any {
 	switch x := v.(type) {
@@ -433,21 +427,95 @@ func FormatDuration(d time.Duration) string {
 	}
 }
 
-// markdownSpecial are the characters [EscapeMarkdown] escapes: those of
-// CommonMark and of Telegram's MarkdownV2.
-const markdownSpecial = "\\`*_{}[]()<>#+-=|.!~"
-
-// EscapeMarkdown puts a backslash before every Markdown special character
-// of s, so that a host name like "web_01" shows as written.
+// EscapeMarkdown makes s show as written in the Markdown of chat services
+// that follow CommonMark's inline rules (Discord, Mattermost, Rocket.Chat,
+// Zulip, GitHub): it puts a backslash before the characters that start
+// formatting there and nowhere else, so text stays readable and links keep
+// working:
+//
+//   - always \ ` * ~ | and <: code, emphasis, strike-through, spoilers,
+//     autolinks and mentions ("<@123>");
+//   - a ] followed by "(": the end of a link's text ("[x](y)"), so that
+//     "[CRITICAL]" reads as it is and no link can be made;
+//   - _ unless it stands between two letters or digits (web_01 and
+//     cpu_monitor.cpu_percent stay as they are: an underscore inside a word
+//     is not emphasis);
+//   - at the start of a line, # > - + = and the "." or ")" after leading
+//     digits when a space follows ("1. "): headings, quotes and lists;
+//   - nothing inside an http:// or https:// URL (up to the next white
+//     space), which the services link as it is.
+//
+// Other punctuation ("97.2", "-5", "a+b", "!") is left alone. It is not
+// for Telegram's MarkdownV2, which wants every one of _*[]()~`>#+-=|{}.!
+// escaped (send HTML there, escaped with html.EscapeString, as the
+// telegram notifier does), nor for Slack's mrkdwn, which has no backslash
+// escapes (replace &, < and > with entities). Escape values, not a whole
+// message whose own formatting you want kept.
 func EscapeMarkdown(s string) string {
 	var b strings.Builder
-	for _, r := range s {
-		if strings.ContainsRune(markdownSpecial, r) {
+	b.Grow(len(s) + len(s)/8)
+	lineStart := true
+	for i := 0; i < len(s); {
+		if hasURLPrefix(s[i:]) {
+			end := i + strings.IndexFunc(s[i:], unicode.IsSpace)
+			if end < i {
+				end = len(s)
+			}
+			b.WriteString(s[i:end])
+			i, lineStart = end, false
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == '\n':
+			lineStart = true
+			b.WriteRune(r)
+			i += size
+			continue
+		case lineStart && (r == ' ' || r == '\t'):
+			b.WriteRune(r)
+			i += size
+			continue
+		case lineStart && r >= '0' && r <= '9':
+			j := i
+			for j < len(s) && s[j] >= '0' && s[j] <= '9' {
+				j++
+			}
+			b.WriteString(s[i:j])
+			if j < len(s) && (s[j] == '.' || s[j] == ')') && (j+1 == len(s) || strings.IndexByte(" \t\r\n", s[j+1]) >= 0) {
+				b.WriteByte('\\')
+				b.WriteByte(s[j])
+				j++
+			}
+			i, lineStart = j, false
+			continue
+		case strings.ContainsRune("\\`*~|<", r),
+			r == ']' && strings.HasPrefix(s[i+size:], "("),
+			lineStart && strings.ContainsRune("#>-+=", r),
+			r == '_' && !(isAlnum(lastRune(s[:i])) && isAlnum(firstRune(s[i+size:]))):
 			b.WriteByte('\\')
 		}
 		b.WriteRune(r)
+		i += size
+		lineStart = false
 	}
 	return b.String()
+}
+
+func hasURLPrefix(s string) bool {
+	return len(s) > 8 && (strings.EqualFold(s[:7], "http://") || strings.EqualFold(s[:8], "https://"))
+}
+
+func isAlnum(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
+
+func lastRune(s string) rune {
+	r, _ := utf8.DecodeLastRuneInString(s)
+	return r
+}
+
+func firstRune(s string) rune {
+	r, _ := utf8.DecodeRuneInString(s)
+	return r
 }
 
 // Colours of [Color].

@@ -57,7 +57,7 @@ owner={{default "nobody" .Owner}} color={{.Color}} id={{safeid .ID}} json={{json
 		t.Errorf("title = %q (templates fold lines into one)", got.Title)
 	}
 	want := "web01 cpu_monitor.cpu_percent 97.2 ≥ 95 (CRITICAL) for 3 samples (97.2 >= 95) for 3m0s\n" +
-		"owner=alice color=#d32f2f id=" + SafeID(ev.ID) + ` json="web01" md=web\_01` + "\nopen https://hbd.example.com/hosts/web01"
+		"owner=alice color=#d32f2f id=" + SafeID(ev.ID) + ` json="web01" md=web_01` + "\nopen https://hbd.example.com/hosts/web01"
 	if got.Body != want {
 		t.Errorf("body =\n%s\nwant\n%s", got.Body, want)
 	}
@@ -141,8 +141,22 @@ func TestFormatDurationAndEscapes(t *testing.T) {
 			t.Errorf("FormatDuration(%s) = %q, want %q", d, got, want)
 		}
 	}
-	if got := EscapeMarkdown("web_01 *[x](y)*"); got != `web\_01 \*\[x\]\(y\)\*` {
-		t.Errorf("EscapeMarkdown = %q", got)
+	for in, want := range map[string]string{
+		"web_01 *[x](y)* [CRITICAL] ![i](u)":              `web_01 \*[x\](y)\* [CRITICAL] ![i\](u)`,
+		"a*b_c|d~e`f":                                     "a\\*b_c\\|d\\~e\\`f",
+		"_web_ __init__ a_ _b":                            `\_web\_ \_\_init\_\_ a\_ \_b`,
+		"97.2 ≥ 95, -5, a+b! (x)":                         "97.2 ≥ 95, -5, a+b! (x)",
+		"<@123> \\o/":                                     `\<@123> \\o/`,
+		"# h\n> q\n - l\n+ p\n= e\n12. n\n3) m\nx # - 1.": "\\# h\n\\> q\n \\- l\n\\+ p\n\\= e\n12\\. n\n3\\) m\nx # - 1.",
+		"see https://hbd.example.com/hosts/web_01?m=cpu_monitor.cpu_percent&x=*a* now_": "see https://hbd.example.com/hosts/web_01?m=cpu_monitor.cpu_percent&x=*a* now\\_",
+		"HTTPS://X.example/_a_\n_b": "HTTPS://X.example/_a_\n\\_b",
+		"12.5 up\n1.x\n2.":          "12.5 up\n1.x\n2\\.",
+		"http:// *":                 `http:// \*`,
+		"wéb_ü 🔴_x":                 "wéb_ü 🔴\\_x",
+	} {
+		if got := EscapeMarkdown(in); got != want {
+			t.Errorf("EscapeMarkdown(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 

@@ -3,12 +3,8 @@
 package discord
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -95,52 +91,21 @@ func (n *Notifier) Notify(ctx context.Context, cfg sdk.Settings, ev sdk.Event) e
 		return sdk.Permanent(err)
 	}
 	msg := sdk.Render(ctx, cfg, ev)
-	e := embed{Title: truncate(escape(msg.Title), maxTitle), Description: truncate(escape(msg.Body), maxDescription),
+	e := embed{Title: sdk.Truncate(escape(msg.Title), maxTitle), Description: sdk.Truncate(escape(msg.Body), maxDescription),
 		URL: ev.URL, Color: color(ev)}
 	if !ev.Time.IsZero() {
 		e.Timestamp = ev.Time.UTC().Format(time.RFC3339)
 	}
 	m := message{Username: s.username, Embeds: []embed{e}}
 	m.AllowedMentions.Parse = []string{}
-	body, err := json.Marshal(m)
-	if err != nil {
-		return sdk.Permanent(fmt.Errorf("encode message: %w", err))
+	// Discord explains a refusal in "message"; a 429 gives the wait in
+	// the Retry-After header and, in seconds with a fraction, in the
+	// body's retry_after.
+	if err := sdk.PostJSON(ctx, n.client, s.url, m, sdk.Header("User-Agent", "hbd-notifier-discord"),
+		sdk.QuoteJSON("message"), sdk.RetryAfterJSON("retry_after", time.Second)); err != nil {
+		return fmt.Errorf("discord: %w", err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
-	if err != nil {
-		return sdk.Permanent(fmt.Errorf("build request: %w", sdk.ErrBadURL))
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "hbd-notifier-discord")
-	resp, err := n.client.Do(req)
-	if err != nil {
-		return sdk.RequestError(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != http.StatusTooManyRequests {
-		if err := sdk.HTTPError(resp); err != nil {
-			return fmt.Errorf("discord: %w", err)
-		}
-		return nil
-	}
-	return fmt.Errorf("discord: %w", rateLimited(resp))
-}
-
-// rateLimited reads a 429 answer: the wait is in the Retry-After header
-// and, in seconds with a fraction, in the body's retry_after.
-func rateLimited(resp *http.Response) error {
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-	var answer struct {
-		Message    string  `json:"message"`
-		RetryAfter float64 `json:"retry_after"`
-	}
-	_ = json.Unmarshal(raw, &answer)
-	err := &sdk.HTTPStatusError{StatusCode: resp.StatusCode, Body: truncate(answer.Message, 200)}
-	wait, ok := sdk.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
-	if secs := answer.RetryAfter; !ok && secs > 0 && secs < sdk.MaxRetryAfter.Seconds() {
-		wait = time.Duration(math.Ceil(secs*1000)) * time.Millisecond
-	}
-	return sdk.RetryAfter(err, wait)
+	return nil
 }
 
 // color is the embed's colour, sdk.Color as a number.
@@ -149,18 +114,10 @@ func color(ev sdk.Event) int {
 	return int(c)
 }
 
-// escape makes Discord's markdown characters literal (bold, strike-through,
-// code, spoilers). Underscores stay: Discord does not read them as
-// emphasis inside a word (cpu_monitor.cpu_percent), and escaping them
-// would break the link in the body.
-var escape = strings.NewReplacer(`\`, `\\`, "*", `\*`, "~", `\~`, "`", "\\`", "|", `\|`).Replace
-
-func truncate(s string, max int) string {
-	if r := []rune(s); len(r) > max {
-		return string(r[:max-1]) + "…"
-	}
-	return s
-}
+// escape makes Discord's markdown literal (bold, strike-through, code,
+// spoilers, headings, masked links); underscores inside words
+// (cpu_monitor.cpu_percent) and the link in the body stay as they are.
+var escape = sdk.EscapeMarkdown
 
 // Interface guards
 var _ sdk.Notifier = (*Notifier)(nil)

@@ -116,7 +116,6 @@ func TestValidate(t *testing.T) {
 func TestConformance(t *testing.T) {
 	s := discordAPI(t)
 	sdktest.Conformance(t, New(), config(s))
-	fakeapi.CheckRestricted(t, New(), s, config(s))
 }
 
 func TestAlertAndRecoveryOverPluginProtocol(t *testing.T) {

@@ -3,9 +3,7 @@
 package gotify
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -96,19 +94,9 @@ func (n *Notifier) Notify(ctx context.Context, cfg sdk.Settings, ev sdk.Event) e
 	if ev.URL != "" {
 		m.Extras["client::notification"] = map[string]any{"click": map[string]string{"url": ev.URL}}
 	}
-	body, err := json.Marshal(m)
-	if err != nil {
-		return sdk.Permanent(fmt.Errorf("encode message: %w", err))
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
-	if err != nil {
-		return sdk.Permanent(fmt.Errorf("build request: %w", sdk.ErrBadURL))
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "hbd-notifier-gotify")
 	// The header keeps the token out of URLs, and so out of proxy logs.
-	req.Header.Set("X-Gotify-Key", s.token)
-	if err := sdk.DoHTTP(n.client, req); err != nil {
+	if err := sdk.PostJSON(ctx, n.client, s.url, m, sdk.Header("User-Agent", "hbd-notifier-gotify"),
+		sdk.Header("X-Gotify-Key", s.token)); err != nil {
 		return fmt.Errorf("gotify: %w", err)
 	}
 	return nil

@@ -3,13 +3,10 @@
 package matrix
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"html"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -93,57 +90,18 @@ func (n *Notifier) Notify(ctx context.Context, cfg sdk.Settings, ev sdk.Event) e
 		return sdk.Permanent(err)
 	}
 	msg := sdk.Render(ctx, cfg, ev)
-	text := truncate(msg.Body, maxBody)
-	body, err := json.Marshal(message{MsgType: s.msgtype, Body: msg.Title + "\n\n" + text, Format: "org.matrix.custom.html",
-		FormattedBody: "<b>" + html.EscapeString(msg.Title) + "</b><br>" + strings.ReplaceAll(html.EscapeString(text), "\n", "<br>")})
+	text := sdk.Truncate(msg.Body, maxBody)
+	m := message{MsgType: s.msgtype, Body: msg.Title + "\n\n" + text, Format: "org.matrix.custom.html",
+		FormattedBody: "<b>" + html.EscapeString(msg.Title) + "</b><br>" + strings.ReplaceAll(html.EscapeString(text), "\n", "<br>")}
+	// An M_LIMIT_EXCEEDED answer gives the wait in the Retry-After header
+	// (Matrix 1.10 and later) or the body's retry_after_ms.
+	err = sdk.SendJSON(ctx, n.client, http.MethodPut, s.url+sdk.SafeID(ev.ID), m,
+		sdk.Header("User-Agent", "hbd-notifier-matrix"), sdk.Header("Authorization", "Bearer "+s.token),
+		sdk.QuoteJSON("errcode", "error"), sdk.RetryAfterJSON("retry_after_ms", time.Millisecond))
 	if err != nil {
-		return sdk.Permanent(fmt.Errorf("encode message: %w", err))
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, s.url+sdk.SafeID(ev.ID), bytes.NewReader(body))
-	if err != nil {
-		return sdk.Permanent(fmt.Errorf("build request: %w", sdk.ErrBadURL))
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "hbd-notifier-matrix")
-	req.Header.Set("Authorization", "Bearer "+s.token)
-	resp, err := n.client.Do(req)
-	if err != nil {
-		return sdk.RequestError(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode == http.StatusTooManyRequests {
-		return fmt.Errorf("matrix: %w", rateLimited(resp))
-	}
-	if err := sdk.HTTPError(resp); err != nil {
 		return fmt.Errorf("matrix: %w", err)
 	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	return nil
-}
-
-// rateLimited reads an M_LIMIT_EXCEEDED answer: the wait is in the
-// Retry-After header (Matrix 1.10 and later) or the body's retry_after_ms.
-func rateLimited(resp *http.Response) error {
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-	var answer struct {
-		ErrCode      string `json:"errcode"`
-		Error        string `json:"error"`
-		RetryAfterMS int64  `json:"retry_after_ms"`
-	}
-	_ = json.Unmarshal(raw, &answer)
-	err := &sdk.HTTPStatusError{StatusCode: resp.StatusCode, Body: truncate(answer.ErrCode+": "+answer.Error, 200)}
-	wait, ok := sdk.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
-	if ms := answer.RetryAfterMS; !ok && ms > 0 && ms < sdk.MaxRetryAfter.Milliseconds() {
-		wait = time.Duration(ms) * time.Millisecond
-	}
-	return sdk.RetryAfter(err, wait)
-}
-
-func truncate(s string, max int) string {
-	if r := []rune(s); len(r) > max {
-		return string(r[:max-1]) + "…"
-	}
-	return s
 }
 
 // Interface guards

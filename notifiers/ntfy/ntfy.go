@@ -5,9 +5,7 @@
 package ntfy
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -110,24 +108,17 @@ func (n *Notifier) Notify(ctx context.Context, cfg sdk.Settings, ev sdk.Event) e
 		return sdk.Permanent(err)
 	}
 	msg := sdk.Render(ctx, cfg, ev)
-	body, err := json.Marshal(message{
+	m := message{
 		Topic: s.topic, Title: msg.Title, Message: msg.Body,
 		Priority: s.priorityFor(ev), Tags: tags(ev), Click: ev.URL,
-	})
-	if err != nil {
-		return sdk.Permanent(fmt.Errorf("encode message: %w", err))
+	}
+	bearer := ""
+	if s.token != "" {
+		bearer = "Bearer " + s.token
 	}
 	// JSON messages are published to the server root.
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.serverURL+"/", bytes.NewReader(body))
-	if err != nil {
-		return sdk.Permanent(fmt.Errorf("build request: %w", sdk.ErrBadURL))
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "hbd-notifier-ntfy")
-	if s.token != "" {
-		req.Header.Set("Authorization", "Bearer "+s.token)
-	}
-	if err := sdk.DoHTTP(n.client, req); err != nil {
+	if err := sdk.PostJSON(ctx, n.client, s.serverURL+"/", m, sdk.Header("User-Agent", "hbd-notifier-ntfy"),
+		sdk.Header("Authorization", bearer)); err != nil {
 		return fmt.Errorf("ntfy: %w", err)
 	}
 	return nil

@@ -5,9 +5,7 @@
 package opsgenie
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -127,7 +125,7 @@ func Alias(ev sdk.Event) string {
 
 // alert builds the create request for ev.
 func (s settings) alert(msg sdk.Message, ev sdk.Event, alias string) alert {
-	a := alert{Message: truncate(msg.Title, maxMessage), Alias: alias, Description: truncate(msg.Body, maxDescription),
+	a := alert{Message: sdk.Truncate(msg.Title, maxMessage), Alias: alias, Description: sdk.Truncate(msg.Body, maxDescription),
 		Tags: append([]string{"hbd", strings.ToLower(string(ev.Level))}, s.tags...), Entity: ev.Host, Source: "hbd",
 		Priority: priority(ev), Details: map[string]string{"host": ev.Host, "metric": ev.MetricPath, "level": string(ev.Level),
 			"value": sdk.FormatValue(ev.Value), "kind": string(ev.EffectiveKind())}}
@@ -168,28 +166,11 @@ func (n *Notifier) send(ctx context.Context, s settings, op, alias string, body 
 	if op != "create" {
 		u += "/" + alias + "/" + op + "?identifierType=alias"
 	}
-	raw, err := json.Marshal(body)
-	if err != nil {
-		return sdk.Permanent(fmt.Errorf("encode request: %w", err))
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(raw))
-	if err != nil {
-		return sdk.Permanent(fmt.Errorf("build request: %w", sdk.ErrBadURL))
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "hbd-notifier-opsgenie")
-	req.Header.Set("Authorization", "GenieKey "+s.key)
-	if err := sdk.DoHTTP(n.client, req); err != nil {
+	if err := sdk.PostJSON(ctx, n.client, u, body, sdk.Header("User-Agent", "hbd-notifier-opsgenie"),
+		sdk.Header("Authorization", "GenieKey "+s.key)); err != nil {
 		return fmt.Errorf("opsgenie %s alert: %w", op, err)
 	}
 	return nil
-}
-
-func truncate(s string, max int) string {
-	if r := []rune(s); len(r) > max {
-		return string(r[:max-1]) + "…"
-	}
-	return s
 }
 
 // Interface guards

@@ -5,9 +5,7 @@
 package pagerduty
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -132,7 +130,7 @@ func DedupKey(ev sdk.Event) string {
 // trigger builds the trigger event for ev.
 func (s settings) trigger(ctx context.Context, cfg sdk.Settings, ev sdk.Event, key string) event {
 	msg := sdk.Render(ctx, cfg, ev)
-	p := &payload{Summary: truncate(msg.Title, maxSummary), Source: ev.Host, Severity: severity(ev),
+	p := &payload{Summary: sdk.Truncate(msg.Title, maxSummary), Source: ev.Host, Severity: severity(ev),
 		Component: ev.MetricPath, Class: string(ev.EffectiveKind()),
 		CustomDetails: map[string]any{"text": msg.Body, "level": ev.Level, "previous_level": ev.PreviousLevel, "value": ev.Value}}
 	if p.Source == "" {
@@ -169,27 +167,10 @@ func severity(ev sdk.Event) string {
 }
 
 func (n *Notifier) send(ctx context.Context, s settings, e event) error {
-	body, err := json.Marshal(e)
-	if err != nil {
-		return sdk.Permanent(fmt.Errorf("encode event: %w", err))
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
-	if err != nil {
-		return sdk.Permanent(fmt.Errorf("build request: %w", sdk.ErrBadURL))
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "hbd-notifier-pagerduty")
-	if err := sdk.DoHTTP(n.client, req); err != nil {
+	if err := sdk.PostJSON(ctx, n.client, s.url, e, sdk.Header("User-Agent", "hbd-notifier-pagerduty")); err != nil {
 		return fmt.Errorf("pagerduty %s: %w", e.EventAction, err)
 	}
 	return nil
-}
-
-func truncate(s string, max int) string {
-	if r := []rune(s); len(r) > max {
-		return string(r[:max-1]) + "…"
-	}
-	return s
 }
 
 // Interface guards

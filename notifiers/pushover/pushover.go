@@ -3,10 +3,8 @@ package pushover
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -121,29 +119,15 @@ func (n *Notifier) Notify(ctx context.Context, cfg sdk.Settings, ev sdk.Event) e
 	if err != nil {
 		return sdk.Permanent(err)
 	}
-	form := s.form(ev, sdk.Render(ctx, cfg, ev))
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.apiURL, strings.NewReader(form.Encode()))
-	if err != nil {
-		return sdk.Permanent(fmt.Errorf("build request: %w", sdk.ErrBadURL))
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("User-Agent", "hbd-notifier-pushover")
-
-	resp, err := n.client.Do(req)
-	if err != nil {
-		return sdk.RequestError(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if err := sdk.HTTPError(resp); err != nil {
-		return err
-	}
 	// Pushover answers 200 with {"status":1} on success.
 	var answer struct {
 		Status int      `json:"status"`
 		Errors []string `json:"errors"`
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&answer); err != nil {
-		return sdk.WithReason(fmt.Errorf("pushover: unreadable answer: %w", err), sdk.ReasonFailed)
+	err = sdk.PostForm(ctx, n.client, s.apiURL, s.form(ev, sdk.Render(ctx, cfg, ev)),
+		sdk.Header("User-Agent", "hbd-notifier-pushover"), sdk.DecodeAnswer(&answer))
+	if err != nil {
+		return fmt.Errorf("pushover: %w", err)
 	}
 	if answer.Status != 1 {
 		return sdk.Permanent(sdk.WithReason(fmt.Errorf("pushover refused the message: %s", strings.Join(answer.Errors, "; ")), sdk.ReasonRejected))
@@ -156,8 +140,8 @@ func (s settings) form(ev sdk.Event, msg sdk.Message) url.Values {
 	f := url.Values{}
 	f.Set("token", s.token)
 	f.Set("user", s.user)
-	f.Set("title", truncate(msg.Title, maxTitle))
-	f.Set("message", truncate(msg.Body, maxMessage))
+	f.Set("title", sdk.Truncate(msg.Title, maxTitle))
+	f.Set("message", sdk.Truncate(msg.Body, maxMessage))
 	p := s.priorityFor(ev)
 	f.Set("priority", strconv.Itoa(p))
 	if p == priorityEmergency {
@@ -197,13 +181,6 @@ func (s settings) priorityFor(ev sdk.Event) int {
 	default:
 		return priorityNormal
 	}
-}
-
-func truncate(s string, max int) string {
-	if r := []rune(s); len(r) > max {
-		return string(r[:max-1]) + "…"
-	}
-	return s
 }
 
 // Interface guards

@@ -3,12 +3,9 @@
 package slack
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -120,48 +117,27 @@ func (n *Notifier) Notify(ctx context.Context, cfg sdk.Settings, ev sdk.Event) e
 	msg := sdk.Render(ctx, cfg, ev)
 	m := message{Channel: s.channel, Text: escape(msg.Title), Attachments: []attachment{{
 		Color: sdk.Color(ev), Title: escape(msg.Title), TitleLink: ev.URL, Footer: "hbd",
-		Text: escape(truncate(msg.Body, maxText)), TS: ev.Time.Unix(),
+		Text: escape(sdk.Truncate(msg.Body, maxText)), TS: ev.Time.Unix(),
 	}}}
 	if ev.Time.IsZero() {
 		m.Attachments[0].TS = 0
 	}
-	body, err := json.Marshal(m)
-	if err != nil {
-		return sdk.Permanent(fmt.Errorf("encode message: %w", err))
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
-	if err != nil {
-		return sdk.Permanent(fmt.Errorf("build request: %w", sdk.ErrBadURL))
-	}
-	req.Header.Set("Content-Type", "application/json; charset=utf-8")
-	req.Header.Set("User-Agent", "hbd-notifier-slack")
+	opts := []sdk.CallOption{sdk.Header("Content-Type", "application/json; charset=utf-8"), sdk.Header("User-Agent", "hbd-notifier-slack")}
 	if s.token == "" {
-		if err := sdk.DoHTTP(n.client, req); err != nil {
+		if err := sdk.PostJSON(ctx, n.client, s.url, m, opts...); err != nil {
 			return fmt.Errorf("slack webhook: %w", err)
 		}
 		return nil
 	}
-	req.Header.Set("Authorization", "Bearer "+s.token)
-	return n.postMessage(req)
-}
-
-// postMessage sends a chat.postMessage request, which answers 200 with
-// {"ok": false, "error": "<code>"} when it refuses.
-func (n *Notifier) postMessage(req *http.Request) error {
-	resp, err := n.client.Do(req)
-	if err != nil {
-		return sdk.RequestError(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if err := sdk.HTTPError(resp); err != nil {
-		return fmt.Errorf("slack chat.postMessage: %w", err)
-	}
+	// chat.postMessage answers 200 with {"ok": false, "error": "<code>"}
+	// when it refuses.
 	var answer struct {
 		OK    bool   `json:"ok"`
 		Error string `json:"error"`
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&answer); err != nil {
-		return sdk.WithReason(fmt.Errorf("slack chat.postMessage: unreadable answer: %w", err), sdk.ReasonFailed)
+	opts = append(opts, sdk.Header("Authorization", "Bearer "+s.token), sdk.DecodeAnswer(&answer))
+	if err := sdk.PostJSON(ctx, n.client, s.url, m, opts...); err != nil {
+		return fmt.Errorf("slack chat.postMessage: %w", err)
 	}
 	if answer.OK {
 		return nil
@@ -178,13 +154,6 @@ func (n *Notifier) postMessage(req *http.Request) error {
 // bodies, from templates too, are text: a host name cannot mention
 // @channel or fake a link.
 var escape = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace
-
-func truncate(s string, max int) string {
-	if r := []rune(s); len(r) > max {
-		return string(r[:max-1]) + "…"
-	}
-	return s
-}
 
 // Interface guards
 var _ sdk.Notifier = (*Notifier)(nil)

@@ -8,9 +8,7 @@
 package teams
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -94,18 +92,9 @@ func (n *Notifier) Notify(ctx context.Context, cfg sdk.Settings, ev sdk.Event) e
 	if err != nil {
 		return sdk.Permanent(err)
 	}
-	body, err := json.Marshal(message{Type: "message", Attachments: []attachment{{
-		ContentType: "application/vnd.microsoft.card.adaptive", Content: newCard(sdk.Render(ctx, cfg, ev), ev)}}})
-	if err != nil {
-		return sdk.Permanent(fmt.Errorf("encode card: %w", err))
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
-	if err != nil {
-		return sdk.Permanent(fmt.Errorf("build request: %w", sdk.ErrBadURL))
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "hbd-notifier-teams")
-	if err := sdk.DoHTTP(n.client, req); err != nil {
+	m := message{Type: "message", Attachments: []attachment{{
+		ContentType: "application/vnd.microsoft.card.adaptive", Content: newCard(sdk.Render(ctx, cfg, ev), ev)}}}
+	if err := sdk.PostJSON(ctx, n.client, u, m, sdk.Header("User-Agent", "hbd-notifier-teams")); err != nil {
 		return fmt.Errorf("teams: %w", err)
 	}
 	return nil
@@ -118,7 +107,7 @@ func (n *Notifier) Notify(ctx context.Context, cfg sdk.Settings, ev sdk.Event) e
 func newCard(msg sdk.Message, ev sdk.Event) card {
 	c := card{Schema: "http://adaptivecards.io/schemas/adaptive-card.json", Type: "AdaptiveCard", Version: "1.4"}
 	c.Body = append(c.Body, element{Type: "TextBlock", Text: msg.Title, Weight: "Bolder", Size: "Medium", Color: color(ev), Wrap: true})
-	c.Body = append(c.Body, element{Type: "TextBlock", Text: truncate(strings.TrimSpace(msg.Body), maxText), Wrap: true})
+	c.Body = append(c.Body, element{Type: "TextBlock", Text: sdk.Truncate(strings.TrimSpace(msg.Body), maxText), Wrap: true})
 	if ev.URL != "" {
 		c.Actions = []element{{Type: "Action.OpenUrl", Title: "Open in hbd", URL: ev.URL}}
 	}
@@ -139,13 +128,6 @@ func color(ev sdk.Event) string {
 	default:
 		return "Default"
 	}
-}
-
-func truncate(s string, max int) string {
-	if r := []rune(s); len(r) > max {
-		return string(r[:max-1]) + "…"
-	}
-	return s
 }
 
 // Interface guards

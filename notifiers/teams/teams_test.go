@@ -135,7 +135,6 @@ func TestValidate(t *testing.T) {
 func TestConformance(t *testing.T) {
 	s := teamsAPI(t)
 	sdktest.Conformance(t, New(), config(s))
-	fakeapi.CheckRestricted(t, New(), s, config(s))
 }
 
 func TestAlertAndRecoveryOverPluginProtocol(t *testing.T) {

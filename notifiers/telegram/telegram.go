@@ -3,13 +3,10 @@
 package telegram
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"html"
-	"io"
 	"net/http"
 	"regexp"
 	"strings"
@@ -131,50 +128,25 @@ func (n *Notifier) Notify(ctx context.Context, cfg sdk.Settings, ev sdk.Event) e
 	}
 	msg := sdk.Render(ctx, cfg, ev)
 	// HTML is the parse mode whose escaping is simplest: &, < and >.
-	text := "<b>" + html.EscapeString(msg.Title) + "</b>\n\n" + html.EscapeString(truncate(msg.Body, maxText))
-	body, err := json.Marshal(message{ChatID: s.chatID, MessageThreadID: s.thread, Text: text, ParseMode: "HTML",
-		LinkPreview: linkPreview{IsDisabled: true}, DisableNotification: s.silentRecoveries && ev.IsRecovery()})
-	if err != nil {
-		return sdk.Permanent(fmt.Errorf("encode message: %w", err))
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
-	if err != nil {
-		return sdk.Permanent(fmt.Errorf("build request: %w", sdk.ErrBadURL))
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "hbd-notifier-telegram")
-	resp, err := n.client.Do(req)
-	if err != nil {
-		return sdk.RequestError(err) // without the URL, which holds the token
-	}
-	defer func() { _ = resp.Body.Close() }()
+	text := "<b>" + html.EscapeString(msg.Title) + "</b>\n\n" + html.EscapeString(sdk.Truncate(msg.Body, maxText))
+	m := message{ChatID: s.chatID, MessageThreadID: s.thread, Text: text, ParseMode: "HTML",
+		LinkPreview: linkPreview{IsDisabled: true}, DisableNotification: s.silentRecoveries && ev.IsRecovery()}
+	// The Bot API explains a refusal in "description" and gives a flood
+	// wait in parameters.retry_after; an answer that is not JSON (a proxy,
+	// a gateway) is judged by its status. Errors never hold the URL, which
+	// holds the token.
 	var a answer
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if json.Unmarshal(raw, &a) != nil {
-		// Not the Bot API talking (a proxy, a gateway): judge by status.
-		if err := sdk.HTTPError(&http.Response{StatusCode: resp.StatusCode, Header: resp.Header, Body: io.NopCloser(bytes.NewReader(raw))}); err != nil {
-			return fmt.Errorf("telegram: %w", err)
-		}
-		return sdk.WithReason(errors.New("telegram: unreadable answer"), sdk.ReasonFailed)
+	err = sdk.PostJSON(ctx, n.client, s.url, m, sdk.Header("User-Agent", "hbd-notifier-telegram"), sdk.DecodeAnswer(&a),
+		sdk.QuoteJSON("description"), sdk.RetryAfterJSON("parameters.retry_after", time.Second))
+	switch {
+	case err != nil && a.Parameters.MigrateToChatID != 0:
+		return fmt.Errorf("telegram: %w (the group is now the supergroup %d: set chat_id to it)", err, a.Parameters.MigrateToChatID)
+	case err != nil:
+		return fmt.Errorf("telegram: %w", err)
+	case !a.OK:
+		return sdk.Permanent(sdk.WithReason(fmt.Errorf("telegram refused the message: %.200s", a.Description), sdk.ReasonRejected))
 	}
-	if a.OK && resp.StatusCode == http.StatusOK {
-		return nil
-	}
-	err = &sdk.HTTPStatusError{StatusCode: resp.StatusCode, Body: truncate(a.Description, 200)}
-	if a.Parameters.MigrateToChatID != 0 {
-		err = fmt.Errorf("%w (the group is now the supergroup %d: set chat_id to it)", err, a.Parameters.MigrateToChatID)
-	}
-	if resp.StatusCode == http.StatusTooManyRequests {
-		return fmt.Errorf("telegram: %w", sdk.RetryAfter(err, time.Duration(a.Parameters.RetryAfter)*time.Second))
-	}
-	return fmt.Errorf("telegram: %w", err)
-}
-
-func truncate(s string, max int) string {
-	if r := []rune(s); len(r) > max {
-		return string(r[:max-1]) + "…"
-	}
-	return s
+	return nil
 }
 
 // Interface guards

@@ -19,7 +19,6 @@
 package webhook
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -258,30 +257,19 @@ func (n *Notifier) Notify(ctx context.Context, cfg sdk.Settings, ev sdk.Event) e
 	if err != nil {
 		return sdk.Permanent(fmt.Errorf("encode event: %w", err))
 	}
-	req, err := http.NewRequestWithContext(ctx, s.method, s.url, bytes.NewReader(body))
-	if err != nil {
-		return sdk.Permanent(fmt.Errorf("build request: %w", sdk.ErrBadURL))
+	key, id := sdk.SafeID(ev.ID), ev.ID
+	if !headerSafe(id) {
+		id = key
 	}
-	for name, values := range s.headers {
-		req.Header[name] = values
-	}
-	if req.Header.Get("Content-Type") == "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if req.Header.Get("User-Agent") == "" {
-		req.Header.Set("User-Agent", "hbd-notifier-webhook")
-	}
-	key := sdk.SafeID(ev.ID)
-	req.Header.Set(EventKeyHeader, key)
-	if headerSafe(ev.ID) {
-		req.Header.Set(EventIDHeader, ev.ID)
-	} else {
-		req.Header.Set(EventIDHeader, key)
-	}
+	signature := ""
 	if s.secret != "" {
-		req.Header.Set(SignatureHeader, Sign(s.secret, body))
+		signature = Sign(s.secret, body)
 	}
-	return sdk.DoHTTP(n.client, req)
+	// The operator's headers may replace Content-Type and User-Agent, not
+	// the event and signature headers (parseHeaders refuses those).
+	return sdk.Send(ctx, n.client, s.method, s.url, body,
+		sdk.Header("Content-Type", "application/json"), sdk.Header("User-Agent", "hbd-notifier-webhook"), sdk.Headers(s.headers),
+		sdk.Header(EventKeyHeader, key), sdk.Header(EventIDHeader, id), sdk.Header(SignatureHeader, signature))
 }
 
 // Interface guards

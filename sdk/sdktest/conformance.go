@@ -44,10 +44,13 @@ import (
 //
 // valid must be a complete, valid configuration whose addresses point only
 // at servers the test itself started: Conformance never contacts anything
-// else. For the failure checks it redirects every text field holding an
-// http(s) URL (or defaulting to one) to local test servers; a notifier
-// without such fields (e-mail, say) is sent the valid configuration with its
-// secrets replaced, and the errors it returns are checked for leaks.
+// else. For the failure checks it redirects every text or secret field
+// holding an http(s) URL (or defaulting to one) to local test servers; a
+// secret URL (a Discord or Teams webhook) keeps its path and query with a
+// distinctive token appended to the path, which must stay out of errors
+// and logs like every secret. A notifier without URL fields (e-mail, say)
+// is sent the valid configuration with its secrets replaced, and the
+// errors it returns are checked for leaks.
 func Conformance(t *testing.T, n sdk.Notifier, valid sdk.Config) {
 	t.Helper()
 	schema := n.Schema()
@@ -90,13 +93,18 @@ func Conformance(t *testing.T, n sdk.Notifier, valid sdk.Config) {
 		}
 	})
 
-	secrets := secretConfig(schema)
+	secretValues, secrets := secretConfig(schema, valid)
 	withSecrets := func(base sdk.Config) sdk.Config {
 		cfg := clone(base)
-		maps.Copy(cfg, secrets)
+		maps.Copy(cfg, secretValues)
 		return cfg
 	}
 	urlKeys := urlFields(schema, valid)
+	// redirected is the valid configuration with its secrets replaced and
+	// every URL field pointing at base.
+	redirected := func(base string) sdk.Config {
+		return redirect(withSecrets(valid.WithDefaults(schema)), urlKeys, base)
+	}
 
 	t.Run("secrets stay out of validation errors", func(t *testing.T) {
 		for _, f := range schema.Fields {
@@ -132,7 +140,7 @@ func Conformance(t *testing.T, n sdk.Notifier, valid sdk.Config) {
 		}
 		for _, sc := range failingServices(t) {
 			t.Run(sc.name, func(t *testing.T) {
-				cfg := withSecrets(redirect(valid.WithDefaults(schema), urlKeys, sc.url))
+				cfg := redirected(sc.url)
 				logs := &lockedBuffer{}
 				var ctx context.Context
 				var cancel context.CancelFunc
@@ -187,7 +195,7 @@ func Conformance(t *testing.T, n sdk.Notifier, valid sdk.Config) {
 				http.Error(w, "sdktest: internal service", http.StatusBadRequest)
 			}))
 			defer internal.Close()
-			cfg := withSecrets(redirect(valid.WithDefaults(schema), urlKeys, internal.URL))
+			cfg := redirected(internal.URL)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			restricted := sdk.WithDestinations(ctx, &sdk.Destinations{Restricted: true})
@@ -205,7 +213,7 @@ func Conformance(t *testing.T, n sdk.Notifier, valid sdk.Config) {
 		t.Run("event ids stay out of url paths", func(t *testing.T) {
 			rec := NewReceiver(t)
 			rec.Respond(http.StatusOK, "{}")
-			cfg := withSecrets(redirect(valid.WithDefaults(schema), urlKeys, rec.URL))
+			cfg := redirected(rec.URL)
 			send := func(id string) ([]Request, error) {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
@@ -235,7 +243,7 @@ func Conformance(t *testing.T, n sdk.Notifier, valid sdk.Config) {
 		if len(urlKeys) > 0 {
 			rec := NewReceiver(t)
 			rec.Respond(http.StatusOK, "{}")
-			cfg = withSecrets(redirect(valid.WithDefaults(schema), urlKeys, rec.URL))
+			cfg = redirected(rec.URL)
 		}
 		for _, k := range sdk.Kinds {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -273,7 +281,7 @@ func Conformance(t *testing.T, n sdk.Notifier, valid sdk.Config) {
 		}
 		if len(urlKeys) > 0 {
 			svc := failingServices(t)[0]
-			err := h.Client.Notify(ctx, withSecrets(redirect(valid.WithDefaults(schema), urlKeys, svc.url)), conformanceEvent())
+			err := h.Client.Notify(ctx, redirected(svc.url), conformanceEvent())
 			if err == nil || sdk.IsPermanent(err) {
 				t.Errorf("Notify against %s over gRPC = %v, want a retryable error", svc.name, err)
 			} else {
@@ -298,19 +306,29 @@ func clone(c sdk.Config) sdk.Config {
 	return out
 }
 
-// secretConfig returns a distinctive, alphanumeric value for every secret
-// field, so a leak is unmistakable and format checks still pass.
-func secretConfig(s sdk.Schema) map[string]string {
-	out := map[string]string{}
+// secretConfig returns the values Conformance gives the secret fields and
+// the text of each that must never leak: a distinctive, alphanumeric token,
+// so a leak is unmistakable and format checks still pass. A secret field
+// whose valid value is an http(s) URL gets that URL with the token
+// appended to its path (a webhook URL's path is its credential).
+func secretConfig(s sdk.Schema, valid sdk.Config) (values, tokens map[string]string) {
+	values, tokens = map[string]string{}, map[string]string{}
+	eff := valid.WithDefaults(s)
 	for _, f := range s.Fields {
 		if f.Type != sdk.FieldSecret {
 			continue
 		}
 		b := make([]byte, 8)
 		_, _ = rand.Read(b)
-		out[f.Key] = "SdkTestSecret" + strings.ReplaceAll(f.Key, "_", "") + hex.EncodeToString(b)
+		tok := "SdkTestSecret" + strings.ReplaceAll(f.Key, "_", "") + hex.EncodeToString(b)
+		tokens[f.Key], values[f.Key] = tok, tok
+		if u, err := sdk.ParseHTTPURL(eff[f.Key]); err == nil {
+			u.Path = strings.TrimRight(u.Path, "/") + "/" + tok
+			u.RawPath = ""
+			values[f.Key] = u.String()
+		}
 	}
-	return out
+	return values, tokens
 }
 
 func assertNoSecret(t *testing.T, what, text string, secrets map[string]string) {
@@ -326,13 +344,13 @@ func captureLogs(ctx context.Context, out *lockedBuffer) context.Context {
 	return sdk.WithLogger(ctx, hclog.New(&hclog.LoggerOptions{Output: out, Level: hclog.Trace}))
 }
 
-// urlFields returns the text fields whose value in cfg, or default, is an
-// http(s) URL.
+// urlFields returns the text and secret fields whose value in cfg, or
+// default, is an http(s) URL.
 func urlFields(s sdk.Schema, cfg sdk.Config) []string {
 	var out []string
 	eff := cfg.WithDefaults(s)
 	for _, f := range s.Fields {
-		if f.Type != sdk.FieldText {
+		if f.Type != sdk.FieldText && f.Type != sdk.FieldSecret {
 			continue
 		}
 		if _, err := sdk.ParseHTTPURL(eff[f.Key]); err == nil {

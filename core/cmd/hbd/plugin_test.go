@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,5 +76,56 @@ func TestPluginInspectExplainsFailures(t *testing.T) {
 	}
 	if code := run([]string{"plugin", "-h"}, strings.NewReader(""), &out, &errb); code != 0 || !strings.Contains(out.String(), "hbd plugin inspect ./hbd-notifier-matrix") {
 		t.Errorf("hbd plugin -h: exit %d %q", code, out.String())
+	}
+}
+
+// TestPluginInspectPrintsEveryNotifierBinary: `hbd plugin inspect` prints
+// the type and every field of each binary built from notifiers/*/cmd (the
+// issue's "done when"), as text and as JSON that agree.
+func TestPluginInspectPrintsEveryNotifierBinary(t *testing.T) {
+	pkgs := pht.BuiltIn(t)
+	if len(pkgs) < 12 {
+		t.Fatalf("only %d notifier binaries: %v", len(pkgs), pkgs)
+	}
+	for _, pkg := range pkgs {
+		name := strings.TrimPrefix(filepath.Base(pkg), "hbd-notifier-")
+		t.Run(name, func(t *testing.T) {
+			bin := testutil.Build(t, pkg)
+			var text, js, errb bytes.Buffer
+			if code := run([]string{"plugin", "inspect", bin}, strings.NewReader(""), &text, &errb); code != 0 {
+				t.Fatalf("inspect: exit %d, stderr %q", code, errb.String())
+			}
+			if code := run([]string{"plugin", "inspect", "-json", bin}, strings.NewReader(""), &js, &errb); code != 0 {
+				t.Fatalf("inspect -json: exit %d, stderr %q", code, errb.String())
+			}
+			var s struct {
+				Type     string `json:"type"`
+				Label    string `json:"label"`
+				Protocol int    `json:"protocol"`
+				Fields   []struct {
+					Key  string `json:"key"`
+					Type string `json:"type"`
+				} `json:"fields"`
+			}
+			if err := json.Unmarshal(js.Bytes(), &s); err != nil || s.Type != name || s.Label == "" || s.Protocol != 2 || len(s.Fields) == 0 {
+				t.Fatalf("inspect -json = %v: %s", err, js.String())
+			}
+			head := fmt.Sprintf("notifier type %q (%s), protocol 2, %d fields", name, s.Label, len(s.Fields))
+			if !strings.Contains(text.String(), head) {
+				t.Errorf("output lacks %q:\n%s", head, text.String())
+			}
+			lines := strings.Split(text.String(), "\n")
+			for _, f := range s.Fields {
+				found := false
+				for _, l := range lines {
+					if fs := strings.Fields(l); len(fs) >= 2 && fs[0] == f.Key && strings.HasPrefix(fs[1], f.Type) {
+						found = true
+					}
+				}
+				if !found {
+					t.Errorf("output has no line for field %s (%s):\n%s", f.Key, f.Type, text.String())
+				}
+			}
+		})
 	}
 }

@@ -8,7 +8,6 @@ package fakeapi
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -199,21 +198,4 @@ func OverPlugin(t *testing.T, n sdk.Notifier, s *Server, cfg sdk.Config) []Reque
 		}
 	}
 	return s.Requests()[before:]
-}
-
-// CheckRestricted checks what the conformance kit cannot for a notifier
-// whose service address is a secret field (it only redirects text URL
-// fields): under a restricted destination policy Notify refuses cfg,
-// which points at the local s, without s getting a request.
-func CheckRestricted(t *testing.T, n sdk.Notifier, s *Server, cfg sdk.Config) {
-	t.Helper()
-	before := len(s.Requests())
-	ctx := sdk.WithDestinations(context.Background(), &sdk.Destinations{Restricted: true})
-	err := sdktest.Notify(ctx, n, cfg, Alert())
-	if !errors.Is(err, sdk.ErrDestinationRefused) || !sdk.IsPermanent(err) {
-		t.Errorf("Notify to loopback under a restricted policy = %v, want a permanent refusal", err)
-	}
-	if got := len(s.Requests()); got != before {
-		t.Errorf("the refused service got %d requests", got-before)
-	}
 }
