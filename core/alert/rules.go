@@ -8,6 +8,7 @@ import (
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/glob"
 	"github.com/hbdmon/hbd/core/heartbeat"
+	"github.com/hbdmon/hbd/core/protocol"
 	"github.com/hbdmon/hbd/sdk/level"
 )
 
@@ -71,10 +72,40 @@ func moreSpecific(a, b glob.Pattern) bool {
 // matching per-host rule, else the most specific matching global rule, else
 // nil.
 func (rs *ruleset) resolve(host, path string) *rule {
+	if path == AgentOldestUnsent {
+		return rs.agentRule(host)
+	}
 	if r := firstMatch(rs.host[host], path); r != nil {
 		return r
 	}
 	return firstMatch(rs.global, path)
+}
+
+// AgentOldestUnsent is the metric path of the age of the oldest sample
+// waiting in a host agent's spool (its health sample, plugin "hbc").
+const AgentOldestUnsent = protocol.AgentPlugin + "." + protocol.AgentOldestUnsent
+
+// defaultAgentRule applies to hbc.oldest_unsent_seconds when no configured
+// threshold does: a spool holding samples 10 minutes old is WARNING, an
+// hour old CRITICAL.
+var defaultAgentRule = &rule{
+	th:  config.Threshold{Warning: ptr(600.0), Critical: ptr(3600.0)},
+	key: "default (" + AgentOldestUnsent + ")",
+}
+
+// agentRule returns the rule for a host's hbc.oldest_unsent_seconds: the
+// most specific configured threshold (per host, then global) whose pattern
+// starts with "hbc." and matches it, else the default. A catch-all such as
+// "**", written for plugin metrics, does not apply.
+func (rs *ruleset) agentRule(host string) *rule {
+	for _, list := range [2][]rule{rs.host[host], rs.global} {
+		for i := range list {
+			if strings.HasPrefix(list[i].pat.String(), protocol.AgentPlugin+".") && list[i].pat.Match(AgentOldestUnsent) {
+				return &list[i]
+			}
+		}
+	}
+	return defaultAgentRule
 }
 
 func firstMatch(rules []rule, path string) *rule {
