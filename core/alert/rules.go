@@ -72,8 +72,8 @@ func moreSpecific(a, b glob.Pattern) bool {
 // matching per-host rule, else the most specific matching global rule, else
 // nil.
 func (rs *ruleset) resolve(host, path string) *rule {
-	if path == AgentOldestUnsent {
-		return rs.agentRule(host)
+	if strings.HasPrefix(path, protocol.AgentPlugin+".") {
+		return rs.agentRule(host, path)
 	}
 	if r := firstMatch(rs.host[host], path); r != nil {
 		return r
@@ -93,19 +93,24 @@ var defaultAgentRule = &rule{
 	key: "default (" + AgentOldestUnsent + ")",
 }
 
-// agentRule returns the rule for a host's hbc.oldest_unsent_seconds: the
-// most specific configured threshold (per host, then global) whose pattern
-// starts with "hbc." and matches it, else the default. A catch-all such as
-// "**", written for plugin metrics, does not apply.
-func (rs *ruleset) agentRule(host string) *rule {
+// agentRule returns the rule for one of a host's agent health paths
+// ("hbc.*"): the most specific configured threshold (per host, then
+// global) whose pattern starts with "hbc." and matches it, else the
+// default for hbc.oldest_unsent_seconds and none for the others. A
+// catch-all such as "**", written for plugin metrics, does not apply: it
+// would alert on hbc.last_send, a unix time.
+func (rs *ruleset) agentRule(host, path string) *rule {
 	for _, list := range [2][]rule{rs.host[host], rs.global} {
 		for i := range list {
-			if strings.HasPrefix(list[i].pat.String(), protocol.AgentPlugin+".") && list[i].pat.Match(AgentOldestUnsent) {
+			if strings.HasPrefix(list[i].pat.String(), protocol.AgentPlugin+".") && list[i].pat.Match(path) {
 				return &list[i]
 			}
 		}
 	}
-	return defaultAgentRule
+	if path == AgentOldestUnsent {
+		return defaultAgentRule
+	}
+	return nil
 }
 
 func firstMatch(rules []rule, path string) *rule {
