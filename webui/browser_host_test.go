@@ -1,6 +1,8 @@
 package webui_test
 
 import (
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +17,8 @@ import (
 // TestHostPage drives /hosts/{name}: state per family, uptime from the
 // recorded state history, cards with sparklines and the chart with its
 // threshold lines, the journal, access, a DOWN pushed by the live feed
-// without a reload, and the agent's hbc.yaml for a host without data. The
+// without a reload, the agent's health report, and the agent's hbc.yaml
+// for a host without data. The
 // site serves no alert routes, so the alerts request answers 404.
 func TestHostPage(t *testing.T) {
 	s := newSite(t)
@@ -23,6 +26,19 @@ func TestHostPage(t *testing.T) {
 	s.store.RecordState("web01", "", "UP", now-20*3600)
 	s.store.RecordState("web01", "", "DOWN", now-2*3600)
 	s.store.RecordState("web01", "", "UP", now-3600)
+	// web01's agent reports a backlog and a plugin failure (whose text
+	// must stay text).
+	health := fmt.Sprintf(`{"samples":[{"plugin":"hbc","timestamp":%v,"data":{"spool_bytes":2048,"spool_batches":1,`+
+		`"oldest_unsent_seconds":930,"last_send":%v,"plugin_errors":4,"spool_dropped":0}}],`+
+		`"agent":{"last_plugin_error":"app_probe: <img src=x onerror=window.pwned=1> exit status 2"}}`, now, now-930)
+	resp, err := http.DefaultClient.Do(testutil.SignedRequest(t, s.url, "web01", []byte(testutil.Key), []byte(health)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("agent health batch: %d", resp.StatusCode)
+	}
 	browser := startBrowser(t)
 	ctx := tab(t, browser, "/alerts)", noAlertRoutes)
 
@@ -31,6 +47,16 @@ func TestHostPage(t *testing.T) {
 	do(t, ctx, chromedp.Navigate(s.url+evalJS[string](t, ctx, `document.querySelector('tr[data-host="web01"] a').getAttribute("href")`)))
 	waitJS(t, ctx, "host page", `location.pathname === "/hosts/web01" && document.querySelector("h1").textContent === "web01"`)
 	waitJS(t, ctx, "families", `document.querySelectorAll("#families-body tr").length === 2`)
+	waitJS(t, ctx, "agent card", `!document.getElementById("agent").hidden`)
+	agent := evalJS[string](t, ctx, `document.getElementById("agent").innerText`)
+	for _, want := range []string{"2 KB · 1 batch", "15m 30s", "Plugin errors\n4", "app_probe: <img src=x onerror=window.pwned=1> exit status 2"} {
+		if !strings.Contains(agent, want) {
+			t.Errorf("agent card %q lacks %q", agent, want)
+		}
+	}
+	if evalJS[bool](t, ctx, `document.querySelector("#agent img") !== null || window.pwned === 1`) {
+		t.Error("the agent's plugin error was rendered as HTML")
+	}
 	if row := evalJS[string](t, ctx, `document.querySelector('#families-body tr[data-family="ipv6"]').innerText`); !strings.Contains(row, "1.8 ms") || !strings.Contains(row, "2 %") {
 		t.Errorf("ipv6 row %q", row)
 	}

@@ -113,7 +113,8 @@ thresholds:
 	})
 	wsURL, _ := url.Parse(wsSrv.URL)
 
-	srv := api.New(api.Deps{Config: func() *config.Config { return cfg }, Store: st, Connections: connections{}})
+	srv := api.New(api.Deps{Config: func() *config.Config { return cfg }, Store: st, Connections: connections{},
+		HostKey: func(h string) ([]byte, bool, bool) { k, ok := cfg.HostKey(h); return k, false, ok }})
 	routes, err := srv.PageRoutes(webui.FS(), api.PageOptions{WSPort: atoi(t, wsURL.Port())})
 	if err != nil {
 		t.Fatal(err)

@@ -61,6 +61,25 @@ type Agent struct {
 	cfg     Config
 	log     hclog.Logger
 	plugins []scheduled
+
+	mu           sync.Mutex
+	pluginErrors int64
+	lastError    string
+}
+
+// pluginFailed counts a failed plugin run for the health sample.
+func (a *Agent) pluginFailed(name string, err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.pluginErrors++
+	a.lastError = protocol.ClipAgentError(name + ": " + err.Error())
+}
+
+// Health returns the plugin side of the agent's health sample.
+func (a *Agent) Health() sender.Health {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return sender.Health{PluginErrors: a.pluginErrors, LastPluginError: a.lastError}
 }
 
 // New returns an agent for a Config from LoadConfig.
@@ -115,6 +134,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		Key:      a.cfg.Key.Bytes(),
 		Interval: a.cfg.SendInterval,
 		Logger:   a.log.Named("sender"),
+		Health:   a.Health,
 	}
 	if a.cfg.CAFile != "" {
 		pool, err := LoadCAs(a.cfg.CAFile)
@@ -181,6 +201,7 @@ func (a *Agent) schedule(ctx context.Context, s scheduled, sp *spool.Spool) {
 		lastErr = ""
 		if err != nil {
 			lastErr = err.Error()
+			a.pluginFailed(s.plugin.Name(), err)
 		}
 		t.Reset(max(0, s.interval-time.Since(start)))
 	}

@@ -238,3 +238,32 @@ func TestOnceReturnsOneRoundOfEveryEnabledPlugin(t *testing.T) {
 		t.Errorf("cpu_percent missing: %v", out[collect.CPU])
 	}
 }
+
+// A running agent counts its plugins' failures for its health sample and
+// sends that sample (plugin hbc) from its first flush on.
+func TestRunCountsPluginErrorsAndReportsHealth(t *testing.T) {
+	d := ingesttest.New(t, "web01", []byte(validKey))
+	srv := ingesttest.Serve(t, "127.0.0.1:0", d)
+	cfg := testConfig(t, srv.URL, t.TempDir())
+	cfg.Exec = []ExecConfig{counterPlugin(t, "counter", 50*time.Millisecond), brokenPlugin(t)}
+	a := New(cfg, testLogger(t))
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	testutil.Eventually(t, "two failures of the broken plugin and a health sample", 10*time.Second, func() bool {
+		return a.Health().PluginErrors >= 2 && len(samplesOf(d, protocol.AgentPlugin)) >= 1
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	h := a.Health()
+	if !strings.HasPrefix(h.LastPluginError, "broken: ") || len(h.LastPluginError) > protocol.MaxAgentErrorLength {
+		t.Fatalf("last plugin error %q: want the broken plugin's, at most %d bytes", h.LastPluginError, protocol.MaxAgentErrorLength)
+	}
+	for _, s := range samplesOf(d, protocol.AgentPlugin) {
+		if _, err := protocol.Flatten(s.Data); err != nil || s.Data[protocol.AgentSpoolBytes] == nil {
+			t.Fatalf("health sample %v: %v", s.Data, err)
+		}
+	}
+}

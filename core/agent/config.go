@@ -408,6 +408,8 @@ func (c *Config) check(src sources) []string {
 			fail(key+".name", "%q must be lower case letters, digits and '_', starting with a letter (at most 64)", e.Name)
 		case collect.Builtins[e.Name] != nil:
 			fail(key+".name", "%q is a built-in plugin name", e.Name)
+		case e.Name == protocol.AgentPlugin:
+			fail(key+".name", "%q is reserved for the agent's own health report", e.Name)
 		case seen[e.Name]:
 			fail(key+".name", "%q is used by another exec plugin", e.Name)
 		}

@@ -155,6 +155,8 @@ func TestBadConfigNamesFileKeyAndProblem(t *testing.T) {
 			want: []string{`exec[0].name: "Mail-Queue" must be lower case`}},
 		{name: "exec named like a built-in", extra: "exec:\n  - name: cpu_monitor\n    command: [/bin/true]\n",
 			want: []string{`exec[0].name: "cpu_monitor" is a built-in`}},
+		{name: "exec named like the health report", extra: "exec:\n  - name: hbc\n    command: [/bin/true]\n",
+			want: []string{`exec[0].name: "hbc" is reserved for the agent's own health report`}},
 		{name: "duplicate exec name", extra: "exec:\n  - name: q\n    command: [/bin/true]\n  - name: q\n    command: [/bin/true]\n",
 			want: []string{`exec[1].name: "q" is used by another`}},
 		{name: "exec without command", extra: "exec:\n  - name: q\n",

@@ -8,6 +8,7 @@ import (
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/glob"
 	"github.com/hbdmon/hbd/core/heartbeat"
+	"github.com/hbdmon/hbd/core/protocol"
 	"github.com/hbdmon/hbd/sdk/level"
 )
 
@@ -71,10 +72,45 @@ func moreSpecific(a, b glob.Pattern) bool {
 // matching per-host rule, else the most specific matching global rule, else
 // nil.
 func (rs *ruleset) resolve(host, path string) *rule {
+	if strings.HasPrefix(path, protocol.AgentPlugin+".") {
+		return rs.agentRule(host, path)
+	}
 	if r := firstMatch(rs.host[host], path); r != nil {
 		return r
 	}
 	return firstMatch(rs.global, path)
+}
+
+// AgentOldestUnsent is the metric path of the age of the oldest sample
+// waiting in a host agent's spool (its health sample, plugin "hbc").
+const AgentOldestUnsent = protocol.AgentPlugin + "." + protocol.AgentOldestUnsent
+
+// defaultAgentRule applies to hbc.oldest_unsent_seconds when no configured
+// threshold does: a spool holding samples 10 minutes old is WARNING, an
+// hour old CRITICAL.
+var defaultAgentRule = &rule{
+	th:  config.Threshold{Warning: ptr(600.0), Critical: ptr(3600.0)},
+	key: "default (" + AgentOldestUnsent + ")",
+}
+
+// agentRule returns the rule for one of a host's agent health paths
+// ("hbc.*"): the most specific configured threshold (per host, then
+// global) whose pattern starts with "hbc." and matches it, else the
+// default for hbc.oldest_unsent_seconds and none for the others. A
+// catch-all such as "**", written for plugin metrics, does not apply: it
+// would alert on hbc.last_send, a unix time.
+func (rs *ruleset) agentRule(host, path string) *rule {
+	for _, list := range [2][]rule{rs.host[host], rs.global} {
+		for i := range list {
+			if strings.HasPrefix(list[i].pat.String(), protocol.AgentPlugin+".") && list[i].pat.Match(path) {
+				return &list[i]
+			}
+		}
+	}
+	if path == AgentOldestUnsent {
+		return defaultAgentRule
+	}
+	return nil
 }
 
 func firstMatch(rules []rule, path string) *rule {

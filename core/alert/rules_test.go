@@ -90,3 +90,58 @@ func TestCandidateAppliesHysteresisOnlyWhenLeaving(t *testing.T) {
 		}
 	}
 }
+
+// hbc.oldest_unsent_seconds has a default rule; a threshold whose pattern
+// starts with "hbc." replaces it (per host before global), a catch-all
+// written for plugin metrics does not, and does not reach the agent's
+// other paths either.
+func TestAgentSpoolAgeHasADefaultRule(t *testing.T) {
+	cfg, err := config.Parse("agent.yaml", []byte(`
+watchhosts:
+  web01:
+    key: 0123456789abcdef0123456789abcdef
+  laptop01:
+    key: 0123456789abcdef0123456789abcdef
+    thresholds:
+      "hbc.oldest_*": {critical: 86400}
+thresholds:
+  "**": {warning: 1000}
+`), []string{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := compileRules(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ host, path, want string }{
+		{"web01", AgentOldestUnsent, "default (hbc.oldest_unsent_seconds)"},
+		{"laptop01", AgentOldestUnsent, "watchhosts.laptop01.thresholds.hbc.oldest_*"},
+		{"web01", "hbc.spool_bytes", ""}, // "**" is for plugin metrics
+	} {
+		if tc.want == "" {
+			if r := rs.resolve(tc.host, tc.path); r != nil {
+				t.Errorf("%s %s: rule %s, want none", tc.host, tc.path, r.key)
+			}
+			continue
+		}
+		if r := rs.resolve(tc.host, tc.path); r == nil || r.key != tc.want {
+			t.Errorf("%s %s: rule %v, want %s", tc.host, tc.path, r, tc.want)
+		}
+	}
+	r := rs.resolve("web01", AgentOldestUnsent)
+	if got := r.candidate(level.OK, 599); got != level.OK {
+		t.Errorf("599 s: %s, want OK", got)
+	}
+	if got := r.candidate(level.OK, 600); got != level.Warning {
+		t.Errorf("600 s: %s, want WARNING", got)
+	}
+	if got := r.candidate(level.OK, 3600); got != level.Critical {
+		t.Errorf("3600 s: %s, want CRITICAL", got)
+	}
+	cfg.Thresholds["hbc.oldest_unsent_seconds"] = config.Threshold{Warning: fp(60)}
+	rs, _ = compileRules(cfg)
+	if r := rs.resolve("web01", AgentOldestUnsent); r.key != "thresholds.hbc.oldest_unsent_seconds" {
+		t.Errorf("global hbc. rule not applied: %s", r.key)
+	}
+}

@@ -114,6 +114,7 @@ type Server struct {
 
 	replays  replayGuard // signed ingestion requests already applied
 	refusals refusalLog  // log lines of refused ingestion requests
+	agents   agentBook   // each host's newest agent health sample
 }
 
 // principalKey is the echo.Context key holding the caller's Principal.

@@ -72,6 +72,10 @@ type HostJSON struct {
 	// Reason says why the host is not heard from when more is known than
 	// silence, e.g. "clock 6m12s ahead of hbd"; empty otherwise.
 	Reason string `json:"reason"`
+	// Agent is the newest health its agent reported (spool, sends, plugin
+	// errors); null until an agent that reports it sent a batch since
+	// the daemon started.
+	Agent *AgentHealthJSON `json:"agent"`
 }
 
 // HostLiveness is what the heartbeat tracker knows of a host beyond the
@@ -195,6 +199,7 @@ func (s *Server) hostJSON(name string) HostJSON {
 	if lastSeen > 0 {
 		h.LastSeen = &lastSeen
 	}
+	h.Agent = s.agents.get(name)
 	return h
 }
 

@@ -75,6 +75,9 @@ type Sample struct {
 // Batch is the body of an ingestion request.
 type Batch struct {
 	Samples []Sample `json:"samples"`
+	// Agent is the agent's health text (see AgentInfo); only sent to
+	// daemons that announced "agent_health" in an earlier answer.
+	Agent *AgentInfo `json:"agent,omitempty"`
 }
 
 // Sign returns the hex signature for a batch body sent by host at unix time ts.

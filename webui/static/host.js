@@ -51,8 +51,35 @@
       tr.dataset.state = c.state;
       body.append(tr);
     }
+    renderAgent();
     renderAccess();
     renderConnect();
+  }
+
+  // renderAgent shows the agent's newest health report (null from agents
+  // that do not send one: the card stays hidden).
+  function renderAgent() {
+    const a = model.agent;
+    $("agent").hidden = !a;
+    if (!a) return;
+    const dl = HBD.clear($("agent-figures"));
+    const fig = (name, value, key, title) => {
+      const dd = el("dd", {}, value);
+      dd.dataset.field = key;
+      if (title) dd.title = title;
+      dl.append(el("dt", { text: name }), dd);
+    };
+    const waiting = a.spool_bytes > 0;
+    fig("Spool", waiting ? HBD.fmtMetric("bytes", a.spool_bytes) + " · " + HBD.fmtNumber(a.spool_batches, 0) +
+      (a.spool_batches === 1 ? " batch" : " batches") : "empty", "spool");
+    fig("Oldest unsent", waiting ? HBD.fmtDuration(a.oldest_unsent_seconds) : "none", "oldest");
+    fig("Last send", ago(a.last_send || 0), "last_send");
+    fig("Plugin errors", HBD.fmtNumber(a.plugin_errors, 0), "plugin_errors");
+    if (a.spool_dropped > 0) fig("Dropped (spool full)", HBD.fmtNumber(a.spool_dropped, 0), "dropped");
+    fig("Reported", ago(a.received_at), "reported");
+    const err = $("agent-error");
+    err.hidden = !a.last_plugin_error;
+    err.textContent = a.last_plugin_error ? "Last plugin error: " + a.last_plugin_error : "";
   }
 
   // The access form shows for the host's owner and admins (the server

@@ -14,6 +14,13 @@
 //     its answer (by how much, and the fix) is logged at warn instead.
 //   - anything else (5xx, 404, 429, network errors): kept and retried with
 //     exponential backoff starting at the send interval.
+//
+// With Options.Health set, the first batch of a flush carries the agent's
+// own health (protocol.AgentPlugin) at most every HealthEvery, built when
+// the batch is: the spool's depth including that batch, the age of its
+// oldest sample, the last batch the daemon took and the plugin errors. It
+// is never spooled; with nothing spooled it goes out alone. A daemon that
+// refuses it (an old daemon's plugin limit) gets the batch again without it.
 package sender
 
 import (
@@ -59,8 +66,12 @@ const clockSkewPrefix = "clock skew:"
 const DefaultTimeout = 30 * time.Second
 
 const (
-	batchPrefix      = `{"samples":[`
-	batchSuffix      = `]}`
+	batchPrefix = `{"samples":[`
+	batchSuffix = `]}`
+	// healthReserve is the room a batch leaves for the health sample and
+	// the agent object (a 256-byte error text is at most 1,536 bytes
+	// escaped).
+	healthReserve    = 4 << 10
 	defaultBackoff   = time.Minute
 	maxResponseBytes = 64 << 10
 )
@@ -77,6 +88,27 @@ type Options struct {
 	// Now is the clock the signed timestamp is taken from; time.Now when
 	// nil. Tests shift it to play a host whose clock is wrong.
 	Now func() time.Time
+	// Health, when set, returns the agent's plugin error counts for the
+	// health sample (see the package documentation); nil sends none.
+	Health func() Health
+	// HealthEvery is the least time between two health samples the
+	// daemon took; default DefaultHealthEvery, negative: every flush.
+	HealthEvery time.Duration
+}
+
+// DefaultHealthEvery is how often the agent reports its health by default.
+const DefaultHealthEvery = 30 * time.Second
+
+// Health is what only the agent's plugins know of its health.
+type Health struct {
+	PluginErrors    int64  // failed plugin runs since start
+	LastPluginError string // the newest one, "plugin: error"; "" when none
+}
+
+// Stater is implemented by queues that can tell their depth
+// (*spool.Spool); the health sample's spool figures come from it.
+type Stater interface {
+	Stats() spool.Stats
 }
 
 // Sender drains a Queue to the daemon. Run and Flush must not be called
@@ -93,10 +125,17 @@ type Sender struct {
 	// the daemon recognises and answers "duplicate" instead of storing it
 	// twice.
 	unsure *signed
+
+	lastSend   time.Time // the daemon's last 200
+	lastHealth time.Time // the last health sample the daemon took
+	// daemonHealth is true once the daemon answered "agent_health": it
+	// then takes the batch's "agent" object.
+	daemonHealth bool
 }
 
 // signed is one signed ingestion request.
 type signed struct {
+	recs []byte // the spooled records in the body, joined
 	body []byte
 	ts   int64
 	sig  string
@@ -120,6 +159,9 @@ func New(q Queue, o Options) *Sender {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.HealthEvery == 0 {
+		o.HealthEvery = DefaultHealthEvery
 	}
 	return &Sender{
 		q:   q,
@@ -179,21 +221,51 @@ func (s *Sender) Flush(ctx context.Context) error {
 	limit := protocol.MaxBatchSamples
 	budget := protocol.MaxBatchBytes - len(batchPrefix) - len(batchSuffix)
 	sent := 0
+	health := s.o.Health != nil && (s.lastHealth.IsZero() || s.o.Now().Sub(s.lastHealth) >= s.o.HealthEvery)
 	for {
-		recs, mark, err := s.q.Peek(limit, budget)
+		n, room := limit, budget
+		if health {
+			// Leave the health sample its place in the batch.
+			n, room = max(1, min(limit, protocol.MaxBatchSamples-1)), budget-healthReserve
+		}
+		recs, mark, err := s.q.Peek(n, room)
 		if err != nil {
 			return err
 		}
-		if len(recs) == 0 {
+		if len(recs) == 0 && !health {
 			if s.failing {
 				s.log.Info("daemon reachable again, spooled samples delivered", "samples", sent)
 				s.failing = false
 			}
 			return nil
 		}
-		status, msg, err := s.post(ctx, recs)
+		var extra []byte
+		var info *protocol.AgentInfo
+		if health {
+			extra, info = s.healthRecord(recs)
+		}
+		status, msg, err := s.post(ctx, recs, extra, info)
 		if err != nil {
 			return err
+		}
+		if status == http.StatusOK {
+			s.lastSend = s.o.Now()
+			s.daemonHealth = announcesHealth(msg)
+			if health {
+				s.lastHealth = s.lastSend
+			}
+		}
+		if health {
+			health = false
+			if refused(status) {
+				s.log.Debug("daemon refused the health sample; sending the batch without it", "status", status, "error", msg)
+				continue
+			}
+		}
+		if len(recs) == 0 {
+			if status == http.StatusOK {
+				continue
+			}
 		}
 		switch {
 		case status == http.StatusOK:
@@ -232,18 +304,36 @@ func refused(status int) bool {
 		status == http.StatusUnprocessableEntity
 }
 
-// post sends one signed batch and returns the status and the daemon's error
-// message (or, for 200, the raw body).
-func (s *Sender) post(ctx context.Context, recs [][]byte) (int, string, error) {
-	body := make([]byte, 0, len(batchPrefix)+len(batchSuffix)+len(recs)*256)
-	body = append(body, batchPrefix...)
-	body = append(body, bytes.Join(recs, []byte{','})...)
-	body = append(body, batchSuffix...)
-
+// post sends one signed batch of recs, plus the health record extra and
+// the agent object info when set, and returns the status and the daemon's
+// error message (or, for 200, the raw body). A batch of the same records
+// as the one sent without a definite answer goes again as that identical
+// request, with the health it carried then.
+func (s *Sender) post(ctx context.Context, recs [][]byte, extra []byte, info *protocol.AgentInfo) (int, string, error) {
+	joined := bytes.Join(recs, []byte{','})
 	now := s.o.Now().Unix()
 	sr := s.unsure
-	if sr == nil || !bytes.Equal(sr.body, body) || now-sr.ts >= int64(resignAfter/time.Second) || now < sr.ts {
-		sr = &signed{body: body, ts: now, sig: protocol.Sign(s.o.Key, s.o.Host, now, body)}
+	if sr == nil || !bytes.Equal(sr.recs, joined) || now-sr.ts >= int64(resignAfter/time.Second) || now < sr.ts {
+		body := make([]byte, 0, len(batchPrefix)+len(batchSuffix)+len(joined)+len(extra)+1)
+		body = append(body, batchPrefix...)
+		body = append(body, joined...)
+		if extra != nil {
+			if len(joined) > 0 {
+				body = append(body, ',')
+			}
+			body = append(body, extra...)
+		}
+		body = append(body, ']')
+		if info != nil {
+			raw, err := json.Marshal(info)
+			if err != nil {
+				return 0, "", fmt.Errorf("encode agent info: %w", err)
+			}
+			body = append(body, `,"agent":`...)
+			body = append(body, raw...)
+		}
+		body = append(body, '}')
+		sr = &signed{recs: joined, body: body, ts: now, sig: protocol.Sign(s.o.Key, s.o.Host, now, body)}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(sr.body))
 	if err != nil {
@@ -290,6 +380,72 @@ func excerpt(s string) string {
 		return s[:200] + "…"
 	}
 	return s
+}
+
+// announcesHealth reports whether a 200 answer says the daemon takes the
+// batch's "agent" object.
+func announcesHealth(body string) bool {
+	var r struct {
+		AgentHealth bool `json:"agent_health"`
+	}
+	return json.Unmarshal([]byte(body), &r) == nil && r.AgentHealth
+}
+
+// healthRecord builds the health sample for a batch of recs (the oldest
+// spooled records) and, for a daemon that takes it, the agent object.
+func (s *Sender) healthRecord(recs [][]byte) ([]byte, *protocol.AgentInfo) {
+	now := s.o.Now()
+	h := s.o.Health()
+	data := map[string]any{
+		protocol.AgentPluginErrors: float64(h.PluginErrors),
+		protocol.AgentLastSend:     0.0,
+		protocol.AgentOldestUnsent: 0.0,
+		protocol.AgentSpoolBytes:   0.0,
+		protocol.AgentSpoolBatches: 0.0,
+		protocol.AgentSpoolDropped: 0.0,
+	}
+	if !s.lastSend.IsZero() {
+		data[protocol.AgentLastSend] = float64(s.lastSend.UnixMilli()) / 1e3
+	}
+	if len(recs) > 0 {
+		var first struct {
+			Timestamp float64 `json:"timestamp"`
+		}
+		if json.Unmarshal(recs[0], &first) == nil && first.Timestamp > 0 {
+			data[protocol.AgentOldestUnsent] = max(0, float64(now.UnixMilli())/1e3-first.Timestamp)
+		}
+	}
+	if st, ok := s.q.(Stater); ok {
+		stats := st.Stats()
+		data[protocol.AgentSpoolBytes] = float64(stats.Pending)
+		data[protocol.AgentSpoolDropped] = float64(stats.Dropped)
+		data[protocol.AgentSpoolBatches] = float64(estimateBatches(stats.Pending, recs))
+	}
+	rec, err := json.Marshal(protocol.Sample{Plugin: protocol.AgentPlugin, Timestamp: float64(now.UnixMilli()) / 1e3, Data: data})
+	if err != nil {
+		return nil, nil // cannot happen: numbers only
+	}
+	var info *protocol.AgentInfo
+	if s.daemonHealth && h.LastPluginError != "" {
+		info = &protocol.AgentInfo{LastPluginError: protocol.ClipAgentError(h.LastPluginError)}
+	}
+	return rec, info
+}
+
+// estimateBatches estimates how many batches pending spooled bytes take,
+// from the record sizes of the first batch (recs): the spool counts bytes,
+// not records.
+func estimateBatches(pending int64, recs [][]byte) int64 {
+	if pending <= 0 || len(recs) == 0 {
+		return 0
+	}
+	size := 0
+	for _, r := range recs {
+		size += len(r) + spool.FrameOverhead
+	}
+	records := (pending*int64(len(recs)) + int64(size) - 1) / int64(size)
+	budget := int64(protocol.MaxBatchBytes - len(batchPrefix) - len(batchSuffix))
+	return max((records+protocol.MaxBatchSamples-1)/protocol.MaxBatchSamples, (pending+budget-1)/budget, 1)
 }
 
 func accepted(body string) (n int, duplicate, ok bool) {

@@ -301,6 +301,16 @@ func TestClockSkewIsExplained(t *testing.T) {
 // only once: the retry is the identical signed request, which hbd answers
 // as a duplicate.
 func TestBatchWhoseAnswerWasLostIsStoredOnce(t *testing.T) {
+	t.Run("plain", func(t *testing.T) { testLostAnswer(t, nil) })
+	// The retry carries the health sample of the first attempt, so it is
+	// the identical request even though the agent's health moved on.
+	var errs atomic.Int64
+	t.Run("with health", func(t *testing.T) {
+		testLostAnswer(t, func() Health { return Health{PluginErrors: errs.Add(1)} })
+	})
+}
+
+func testLostAnswer(t *testing.T, health func() Health) {
 	cfg := testutil.Config(t, "watchhosts:\n  "+testHost+":\n    key: \""+string(testKey)+"\"\n")
 	st := testutil.Store(t, 10)
 	srv := api.New(api.Deps{
@@ -339,7 +349,7 @@ func TestBatchWhoseAnswerWasLostIsStoredOnce(t *testing.T) {
 	// The retry comes seconds later: a fresh signature would differ.
 	var calls atomic.Int64
 	clock := func() time.Time { return time.Now().Add(time.Duration(calls.Add(1)) * 2 * time.Second) }
-	s := New(q, Options{URL: web.URL, Host: testHost, Key: testKey, Interval: time.Second, Now: clock})
+	s := New(q, Options{URL: web.URL, Host: testHost, Key: testKey, Interval: time.Second, Now: clock, Health: health, HealthEvery: -1})
 	if err := s.Flush(t.Context()); err == nil {
 		t.Fatal("Flush succeeded although the answer was lost")
 	}
@@ -357,7 +367,14 @@ func TestBatchWhoseAnswerWasLostIsStoredOnce(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(answers) != 2 || !strings.Contains(answers[0], `"accepted":3`) || !strings.Contains(answers[1], `"duplicate":true`) {
+	want := `"accepted":3`
+	if health != nil {
+		want = `"accepted":4` // and the health sample
+		if got, _ := st.Latest(testHost, protocol.AgentPlugin, 10); len(got) != 1 {
+			t.Fatalf("%d health samples stored, want 1", len(got))
+		}
+	}
+	if len(answers) != 2 || !strings.Contains(answers[0], want) || !strings.Contains(answers[1], `"duplicate":true`) {
 		t.Fatalf("hbd's answers %q: want the batch stored, then its retry recognised as a duplicate", answers)
 	}
 }
@@ -365,3 +382,80 @@ func TestBatchWhoseAnswerWasLostIsStoredOnce(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// A daemon older than the health report (ingesttest answers without
+// "agent_health") gets the health sample as an ordinary plugin's, never
+// the "agent" object it would refuse; with nothing spooled the health
+// goes out alone and says the spool is empty.
+func TestHealthReachesAnOldDaemonWithoutTheAgentObject(t *testing.T) {
+	d := ingesttest.New(t, testHost, testKey)
+	d.Reject = func(b protocol.Batch) int {
+		if b.Agent != nil {
+			t.Errorf("agent object sent to a daemon that did not announce agent_health: %+v", b.Agent)
+			return http.StatusBadRequest
+		}
+		return 0
+	}
+	web := ingesttest.Serve(t, "127.0.0.1:0", d)
+	q := newSpool(t)
+	enqueue(t, q, 1, 6, 0) // timestamps 1..5: the oldest is decades old
+	s := New(q, Options{URL: web.URL, Host: testHost, Key: testKey, Interval: time.Second, HealthEvery: -1,
+		Health: func() Health { return Health{PluginErrors: 3, LastPluginError: "exec_probe: boom"} }})
+	for range 2 {
+		if err := s.Flush(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var health []protocol.Sample
+	var n []int
+	for _, smp := range d.Samples() {
+		if smp.Plugin == protocol.AgentPlugin {
+			health = append(health, smp)
+			continue
+		}
+		n = append(n, int(smp.Data["n"].(float64)))
+	}
+	if !slices.Equal(n, seq(1, 6)) {
+		t.Fatalf("samples %v, want 1..5", n)
+	}
+	if len(health) != 2 {
+		t.Fatalf("%d health samples, want one per flush", len(health))
+	}
+	first, second := health[0].Data, health[1].Data
+	if first[protocol.AgentSpoolBytes].(float64) <= 0 || first[protocol.AgentSpoolBatches].(float64) != 1 ||
+		first[protocol.AgentOldestUnsent].(float64) < float64(time.Now().Unix()-10) || first[protocol.AgentLastSend].(float64) != 0 {
+		t.Errorf("health sent with the batch of 5: %v", first)
+	}
+	if second[protocol.AgentSpoolBytes].(float64) != 0 || second[protocol.AgentOldestUnsent].(float64) != 0 ||
+		second[protocol.AgentLastSend].(float64) <= 0 || second[protocol.AgentPluginErrors].(float64) != 3 {
+		t.Errorf("health sent alone after the drain: %v", second)
+	}
+}
+
+// A daemon that refuses the health sample (an old daemon at its plugin
+// limit answers 400) gets the batch again without it: no sample is
+// dropped for it.
+func TestRefusedHealthSampleCostsNoSample(t *testing.T) {
+	d := ingesttest.New(t, testHost, testKey)
+	d.Reject = func(b protocol.Batch) int {
+		for _, smp := range b.Samples {
+			if smp.Plugin == protocol.AgentPlugin {
+				return http.StatusBadRequest
+			}
+		}
+		return 0
+	}
+	web := ingesttest.Serve(t, "127.0.0.1:0", d)
+	q := newSpool(t)
+	enqueue(t, q, 0, 7, 0)
+	s := New(q, Options{URL: web.URL, Host: testHost, Key: testKey, Interval: time.Second, HealthEvery: -1,
+		Health: func() Health { return Health{} }})
+	for range 2 {
+		if err := s.Flush(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := numbers(d); !slices.Equal(got, seq(0, 7)) {
+		t.Fatalf("samples %v, want 0..6 and no health sample", got)
+	}
+}

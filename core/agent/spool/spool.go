@@ -57,6 +57,10 @@ const (
 	maxSegment     = 4 << 20
 )
 
+// FrameOverhead is what the spool adds to each record on disk (length and
+// checksum), counted in Stats.Pending.
+const FrameOverhead = headerSize
+
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 // Options tune a spool. MaxBytes is required.
