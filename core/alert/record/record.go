@@ -53,6 +53,9 @@ type Silence struct {
 	Host      string  `json:"host"`
 	Metric    string  `json:"metric"`
 	Created   float64 `json:"created"`
+	// Starts is when the silence takes effect (unix seconds); a silence
+	// scheduled for later holds nothing back before it.
+	Starts    float64 `json:"starts"`
 	Until     float64 `json:"until"`
 	CreatedBy string  `json:"created_by"`
 	Comment   string  `json:"comment"`
