@@ -47,7 +47,7 @@ maintenance:
 	}
 
 	f.ingest(t, "web01", "disk_monitor", map[string]any{"/": map[string]any{"percent": 95.0}}) // in the window
-	f.ingest(t, "web01", "cpu_monitor", map[string]any{"cpu_percent": 95.0})                  // silence not started
+	f.ingest(t, "web01", "cpu_monitor", map[string]any{"cpu_percent": 95.0})                   // silence not started
 	reqs := f.rcv.Wait(t, 1, 10*time.Second)
 	if !strings.Contains(string(reqs[0].Body), "cpu_monitor.cpu_percent") {
 		t.Fatalf("delivered %s", reqs[0].Body)
