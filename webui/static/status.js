@@ -53,7 +53,7 @@
     const down = d.hosts.filter((h) => h.state === "DOWN").length;
     const degraded = d.hosts.filter((h) => h.state === "DEGRADED").length;
     $("status-summary").textContent = down ? down + " of " + d.hosts.length + " down" :
-      degraded ? degraded + " of " + d.hosts.length + " degraded" : "All " + d.hosts.length + " systems operational";
+      degraded ? degraded + " of " + d.hosts.length + " degraded" : "All systems operational";
     $("status-summary").className = down ? "status-summary DOWN" : degraded ? "status-summary DEGRADED" : "status-summary UP";
     $("status-updated").textContent = new Date(d.updated * 1000).toLocaleString();
   }
