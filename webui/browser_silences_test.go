@@ -113,3 +113,62 @@ func TestSilenceStopsNotification(t *testing.T) {
 		t.Errorf("first notification %s, want db02's", reqs[0].Body)
 	}
 }
+
+// TestScheduledSilenceAndMaintenanceInBrowser: the Silences view lists
+// the configured maintenance window (read-only) and schedules a silence
+// for later. db02's alert, raised inside the window, reaches nobody;
+// web01's, raised before its scheduled silence starts, reaches a real
+// webhook receiver: the channel delivers in order, so db02's would have
+// come first.
+func TestScheduledSilenceAndMaintenanceInBrowser(t *testing.T) {
+	rcv := pht.NewReceiver(t)
+	s := newAlertSite(t, "notification_channels:\n  ops: {type: webhook, url: \""+rcv.URL+"/hook\"}\n",
+		"maintenance:\n  - {name: nightly backup, host: db02, start: \"00:00\", end: \"00:00\", comment: restic}\n")
+	browser := startBrowser(t)
+	ctx := tab(t, browser)
+	do(t, ctx, chromedp.Navigate(s.url+"/alerts#silences"))
+	waitJS(t, ctx, "maintenance window listed", `document.querySelectorAll('#windows-body tr[data-active="yes"]').length === 1`)
+	row := evalJS[string](t, ctx, `document.querySelector("#windows-body tr").innerText`)
+	for _, want := range []string{"nightly backup", "db02", "**", "every day, 00:00–00:00 UTC", "in maintenance, ends in", "restic"} {
+		if !strings.Contains(row, want) {
+			t.Errorf("window row %q lacks %q", row, want)
+		}
+	}
+	do(t, ctx, chromedp.SendKeys(chromedp.ID("sil-host"), "web01"))
+	evalJS[bool](t, ctx, `(() => { const k = document.getElementById("sil-start-kind"); k.value = "at"; k.dispatchEvent(new Event("change")); return true; })()`)
+	waitJS(t, ctx, "start input", `!document.getElementById("sil-start-label").hidden && document.getElementById("sil-start").value !== ""`)
+	do(t, ctx,
+		chromedp.SendKeys(chromedp.ID("sil-comment"), "release"),
+		chromedp.Click(chromedp.ID("sil-submit")),
+	)
+	waitJS(t, ctx, "scheduled silence listed", `document.querySelectorAll('#silences-body tr[data-scheduled="yes"]').length === 1`)
+	sils := s.ev.Silences()
+	if len(sils) != 1 || sils[0].Host != "web01" {
+		t.Fatalf("silences %+v", sils)
+	}
+	now := float64(time.Now().Unix())
+	if sils[0].Starts < now+50*60 || sils[0].Starts > now+61*60 || sils[0].Until-sils[0].Starts < 7199 || sils[0].Until-sils[0].Starts > 7201 {
+		t.Errorf("scheduled silence %+v, want a start in about 1h lasting 2h", sils[0])
+	}
+	if srow := evalJS[string](t, ctx, `document.querySelector("#silences-body tr").innerText`); !strings.Contains(srow, "in 59m") && !strings.Contains(srow, "in 1h") {
+		t.Errorf("scheduled row %q does not say when it starts", srow)
+	}
+	audit(t, ctx, "alerts-maintenance")
+
+	at := time.Now()
+	s.cpu(t, "db02", at.Add(-2*time.Second), 97)
+	testutil.Eventually(t, "db02 CRITICAL in maintenance", 5*time.Second, func() bool {
+		st := s.ev.HostAlerts("db02")
+		return len(st) == 1 && st[0].Level == "CRITICAL" && st[0].SilencedUntil > 0
+	})
+	s.cpu(t, "web01", at.Add(-time.Second), 97)
+	reqs := rcv.Wait(t, 1, 15*time.Second)
+	if !strings.Contains(string(reqs[0].Body), "web01") {
+		t.Errorf("first notification %s, want web01's", reqs[0].Body)
+	}
+	for _, r := range rcv.Requests() {
+		if strings.Contains(string(r.Body), "db02") {
+			t.Errorf("db02's alert in maintenance reached the receiver: %s", r.Body)
+		}
+	}
+}

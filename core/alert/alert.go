@@ -189,6 +189,8 @@ type Evaluator struct {
 	silMu    sync.RWMutex
 	silences []silence
 
+	windows atomic.Pointer[[]window] // maintenance windows, swapped by Reload
+
 	// emitMu orders sink calls and journal lines: it is taken before the
 	// host lock that produced them is released.
 	emitMu sync.Mutex
@@ -258,7 +260,7 @@ func New(cfg *config.Config, repo Repository, log hclog.Logger, sinks ...Sink) (
 	if err != nil {
 		return nil, err
 	}
-	return &Evaluator{
+	e := &Evaluator{
 		Now:          time.Now,
 		FamilySettle: DefaultFamilySettle,
 		repo:         repo,
@@ -268,7 +270,11 @@ func New(cfg *config.Config, repo Repository, log hclog.Logger, sinks ...Sink) (
 		hosts:        map[string]*hostState{},
 		held:         map[Key]time.Time{},
 		done:         make(chan struct{}),
-	}, nil
+	}
+	if err := e.setWindows(cfg); err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
 // Start loads persisted states and silences, re-evaluates them against the

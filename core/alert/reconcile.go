@@ -21,6 +21,9 @@ func (e *Evaluator) Reload(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	if err := e.setWindows(cfg); err != nil {
+		return err
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.rules = rs

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/glob"
 )
 
@@ -16,8 +17,11 @@ type SilenceSpec struct {
 	Host     string // host-name glob (required)
 	Metric   string // metric-path glob; "**" (everything) when empty
 	Duration time.Duration
-	Comment  string
-	By       string // the user creating it; empty in open mode
+	// Starts schedules the silence for later; zero (or a time already
+	// past) starts it now. Duration counts from the start.
+	Starts  time.Time
+	Comment string
+	By      string // the user creating it; empty in open mode
 }
 
 // MaxCommentBytes bounds a silence comment.
@@ -35,17 +39,28 @@ func compileSilence(sl Silence) (silence, error) {
 	return silence{Silence: sl, host: h, metric: m}, nil
 }
 
-// silencedUntil returns the end of the longest active silence matching a
-// host's metric, zero when none does.
+// silencedUntil returns the end of the longest active silence or
+// maintenance window matching a host's metric, zero when none does.
 func (e *Evaluator) silencedUntil(host, metric string, now time.Time) float64 {
 	t := toUnix(now)
 	var until float64
 	e.silMu.RLock()
-	defer e.silMu.RUnlock()
 	for i := range e.silences {
 		s := &e.silences[i]
-		if s.Until > t && s.Until > until && s.host.Match(host) && s.metric.Match(metric) && e.creatorManages(s, host) {
+		if s.Starts <= t && s.Until > t && s.Until > until && s.host.Match(host) && s.metric.Match(metric) && e.creatorManages(s, host) {
 			until = s.Until
+		}
+	}
+	e.silMu.RUnlock()
+	if ws := e.windows.Load(); ws != nil {
+		for i := range *ws {
+			w := &(*ws)[i]
+			if !w.host.Match(host) || !w.metric.Match(metric) {
+				continue
+			}
+			if end, ok := w.sched.Active(now); ok && toUnix(end) > until {
+				until = toUnix(end)
+			}
 		}
 	}
 	return until
@@ -71,6 +86,9 @@ func (e *Evaluator) addSilences(list []Status, now time.Time) {
 	e.silMu.RLock()
 	n := len(e.silences)
 	e.silMu.RUnlock()
+	if ws := e.windows.Load(); ws != nil {
+		n += len(*ws)
+	}
 	if n == 0 {
 		return
 	}
@@ -89,6 +107,8 @@ func (spec SilenceSpec) Validate() error {
 		return fmt.Errorf("%w: duration must be positive, e.g. \"2h\"", ErrInvalid)
 	case spec.Duration > MaxSilence:
 		return fmt.Errorf("%w: duration must not exceed %s", ErrInvalid, MaxSilence)
+	case !spec.Starts.IsZero() && spec.Starts.Sub(time.Now()) > MaxSilence:
+		return fmt.Errorf("%w: starts_at must be within %s from now", ErrInvalid, MaxSilence)
 	case len(spec.Comment) > MaxCommentBytes:
 		return fmt.Errorf("%w: comment longer than %d bytes", ErrInvalid, MaxCommentBytes)
 	}
@@ -113,9 +133,13 @@ func (e *Evaluator) AddSilence(ctx context.Context, spec SilenceSpec) (Silence, 
 		spec.Metric = "**"
 	}
 	now := e.now()
+	start := now
+	if spec.Starts.After(now) {
+		start = spec.Starts
+	}
 	sl := Silence{
 		ID: newID(), Host: spec.Host, Metric: spec.Metric,
-		Created: toUnix(now), Until: toUnix(now.Add(spec.Duration)),
+		Created: toUnix(now), Starts: toUnix(start), Until: toUnix(start.Add(spec.Duration)),
 		CreatedBy: spec.By, Comment: spec.Comment,
 	}
 	c, err := compileSilence(sl)
@@ -130,6 +154,10 @@ func (e *Evaluator) AddSilence(ctx context.Context, spec SilenceSpec) (Silence, 
 	e.silMu.Unlock()
 	msg := fmt.Sprintf("silence %s by %s: host %s metric %s until %s", sl.ID, who(spec.By), sl.Host, sl.Metric,
 		fromUnix(sl.Until).UTC().Format(time.RFC3339))
+	if start.After(now) {
+		msg = fmt.Sprintf("silence %s by %s: host %s metric %s from %s until %s", sl.ID, who(spec.By), sl.Host, sl.Metric,
+			fromUnix(sl.Starts).UTC().Format(time.RFC3339), fromUnix(sl.Until).UTC().Format(time.RFC3339))
+	}
 	if sl.Comment != "" {
 		msg += " (" + sl.Comment + ")"
 	}
@@ -161,7 +189,7 @@ func (e *Evaluator) RemoveSilence(ctx context.Context, id, by string) error {
 	return nil
 }
 
-// Silence returns an active silence by id.
+// Silence returns an active or scheduled silence by id.
 func (e *Evaluator) Silence(id string) (Silence, bool) {
 	now := toUnix(e.now())
 	e.silMu.RLock()
@@ -174,7 +202,7 @@ func (e *Evaluator) Silence(id string) (Silence, bool) {
 	return Silence{}, false
 }
 
-// Silences returns the active silences, oldest first.
+// Silences returns the active and scheduled silences, oldest first.
 func (e *Evaluator) Silences() []Silence {
 	now := toUnix(e.now())
 	out := []Silence{}
@@ -239,4 +267,69 @@ func newID() string {
 		panic(err) // crypto/rand never fails on supported platforms
 	}
 	return hex.EncodeToString(b[:])
+}
+
+// window is a compiled maintenance window.
+type window struct {
+	config.Maintenance
+	sched        config.Schedule
+	host, metric glob.Pattern
+}
+
+// compileWindows compiles cfg's maintenance windows (validated by config).
+func compileWindows(cfg *config.Config) ([]window, error) {
+	out := make([]window, 0, len(cfg.Maintenance))
+	for i, m := range cfg.Maintenance {
+		if m.Metric == "" {
+			m.Metric = "**"
+		}
+		sched, err := m.Schedule()
+		if err != nil {
+			return nil, fmt.Errorf("maintenance.%d: %w", i, err)
+		}
+		h, err := glob.Compile(m.Host)
+		if err != nil {
+			return nil, fmt.Errorf("maintenance.%d.host: %w", i, err)
+		}
+		mp, err := glob.Compile(m.Metric)
+		if err != nil {
+			return nil, fmt.Errorf("maintenance.%d.metric: %w", i, err)
+		}
+		out = append(out, window{Maintenance: m, sched: sched, host: h, metric: mp})
+	}
+	return out, nil
+}
+
+// Window is a configured maintenance window as the API shows it: the
+// entry, whether it holds now, and its current or next occurrence.
+type Window struct {
+	config.Maintenance
+	Active    bool
+	NextStart time.Time
+	NextEnd   time.Time
+}
+
+// Windows returns the configured maintenance windows, in config order.
+func (e *Evaluator) Windows() []Window {
+	now := e.now()
+	out := []Window{}
+	ws := e.windows.Load()
+	if ws == nil {
+		return out
+	}
+	for _, w := range *ws {
+		_, active := w.sched.Active(now)
+		s, end := w.sched.Next(now)
+		out = append(out, Window{Maintenance: w.Maintenance, Active: active, NextStart: s, NextEnd: end})
+	}
+	return out
+}
+
+func (e *Evaluator) setWindows(cfg *config.Config) error {
+	ws, err := compileWindows(cfg)
+	if err != nil {
+		return err
+	}
+	e.windows.Store(&ws)
+	return nil
 }

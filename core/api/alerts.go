@@ -47,6 +47,8 @@ type AlertSource interface {
 	Silences() []alert.Silence
 	// RemoveSilence ends a silence (alert.ErrUnknownSilence).
 	RemoveSilence(ctx context.Context, id, by string) error
+	// Windows returns the configured maintenance windows.
+	Windows() []alert.Window
 }
 
 // DeliveryStatus reports what became of the notifications of an alert
@@ -86,6 +88,7 @@ func (s *Server) AlertRoutes(src AlertSource, deliveries ...DeliveryStatus) []Ro
 		{Method: http.MethodGet, Path: "/api/0/silences", Access: Authenticated, Handler: a.listSilences},
 		{Method: http.MethodPost, Path: "/api/0/silences", Access: Authenticated, Handler: a.addSilence},
 		{Method: http.MethodDelete, Path: "/api/0/silences/:id", Access: Authenticated, Handler: a.removeSilence},
+		{Method: http.MethodGet, Path: "/api/0/maintenance", Access: Authenticated, Handler: a.listWindows},
 	}
 }
 
@@ -172,9 +175,27 @@ type SilenceJSON struct {
 	Host      string  `json:"host"`
 	Metric    string  `json:"metric"`
 	Created   float64 `json:"created"`
+	StartsAt  float64 `json:"starts_at"`
 	Until     float64 `json:"until"`
 	CreatedBy *string `json:"created_by"`
 	Comment   string  `json:"comment"`
+}
+
+// WindowJSON is a configured maintenance window as the API shows it.
+type WindowJSON struct {
+	Name     string   `json:"name"`
+	Host     string   `json:"host"`
+	Metric   string   `json:"metric"`
+	Days     []string `json:"days"`
+	Start    string   `json:"start"`
+	End      string   `json:"end"`
+	TimeZone string   `json:"time_zone"`
+	Comment  string   `json:"comment"`
+	Active   bool     `json:"active"`
+	// NextStart and NextEnd bound the current (when active) or next
+	// occurrence, unix seconds.
+	NextStart float64 `json:"next_start"`
+	NextEnd   float64 `json:"next_end"`
 }
 
 // alertJSON shapes a state; the dispatcher, when wired, tells what became
@@ -207,7 +228,10 @@ func unixTime(f float64) time.Time {
 }
 
 func silenceJSON(sl alert.Silence) SilenceJSON {
-	out := SilenceJSON{ID: sl.ID, Host: sl.Host, Metric: sl.Metric, Created: sl.Created, Until: sl.Until, Comment: sl.Comment}
+	out := SilenceJSON{ID: sl.ID, Host: sl.Host, Metric: sl.Metric, Created: sl.Created, StartsAt: sl.Starts, Until: sl.Until, Comment: sl.Comment}
+	if out.StartsAt == 0 {
+		out.StartsAt = sl.Created
+	}
 	if sl.CreatedBy != "" {
 		by := sl.CreatedBy
 		out.CreatedBy = &by
@@ -479,12 +503,17 @@ func (a *alertHandlers) addSilence(c echo.Context) error {
 		Host     string          `json:"host"`
 		Metric   string          `json:"metric"`
 		Duration json.RawMessage `json:"duration"`
+		StartsAt json.RawMessage `json:"starts_at"`
 		Comment  string          `json:"comment"`
 	}
 	if err := decodeBody(c, &req); err != nil {
 		return err
 	}
 	d, err := silenceDuration(req.Duration)
+	if err != nil {
+		return err
+	}
+	starts, err := silenceStart(req.StartsAt)
 	if err != nil {
 		return err
 	}
@@ -499,7 +528,7 @@ func (a *alertHandlers) addSilence(c echo.Context) error {
 	p := PrincipalOf(c)
 	spec := alert.SilenceSpec{
 		Host: strings.TrimSpace(req.Host), Metric: strings.TrimSpace(req.Metric),
-		Duration: d, Comment: req.Comment, By: p.User,
+		Duration: d, Starts: starts, Comment: req.Comment, By: p.User,
 	}
 	if err := spec.Validate(); err != nil {
 		return invalid(err)
@@ -541,6 +570,56 @@ func silenceDuration(raw json.RawMessage) (time.Duration, error) {
 		return 0, bad
 	}
 	return d, nil
+}
+
+// silenceStart reads starts_at: absent or null (now), unix seconds or an
+// RFC 3339 time.
+func silenceStart(raw json.RawMessage) (time.Time, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return time.Time{}, nil
+	}
+	bad := Errorf(http.StatusBadRequest, "starts_at must be unix seconds or an RFC 3339 time such as \"2026-03-01T02:00:00Z\", within %s from now", alert.MaxSilence)
+	var text string
+	if err := json.Unmarshal(raw, &text); err == nil {
+		t, err := time.Parse(time.RFC3339, text)
+		if err != nil {
+			return time.Time{}, bad
+		}
+		return t, nil
+	}
+	var secs float64
+	if err := json.Unmarshal(raw, &secs); err != nil || secs < 0 || secs > 1e11 || math.IsNaN(secs) {
+		return time.Time{}, bad
+	}
+	return unixTime(secs), nil
+}
+
+func (a *alertHandlers) listWindows(c echo.Context) error {
+	p := PrincipalOf(c)
+	out := []WindowJSON{}
+	for _, w := range a.src.Windows() {
+		if !a.s.maySeeSilence(p, alert.Silence{Host: w.Host}) {
+			continue
+		}
+		days := w.Days
+		if days == nil {
+			days = []string{}
+		}
+		tz := w.TimeZone
+		if tz == "" {
+			tz = "UTC"
+		}
+		metric := w.Metric
+		if metric == "" {
+			metric = "**"
+		}
+		out = append(out, WindowJSON{
+			Name: w.Name, Host: w.Host, Metric: metric, Days: days, Start: w.Start, End: w.End,
+			TimeZone: tz, Comment: w.Comment, Active: w.Active,
+			NextStart: float64(w.NextStart.Unix()), NextEnd: float64(w.NextEnd.Unix()),
+		})
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 func (a *alertHandlers) removeSilence(c echo.Context) error {

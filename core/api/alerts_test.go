@@ -387,8 +387,8 @@ func TestSilenceEndpoints(t *testing.T) {
 		sl.Until-sl.Created < 7199 || sl.Until-sl.Created > 7201 || len(sl.ID) != 16 {
 		t.Fatalf("silence %s", body)
 	}
-	wantSilence := fmt.Sprintf(`{"id":"%s","host":"web01","metric":"cpu_monitor.*","created":%s,"until":%s,"created_by":"alice","comment":"kernel upgrade"}`,
-		sl.ID, num(sl.Created), num(sl.Until))
+	wantSilence := fmt.Sprintf(`{"id":"%s","host":"web01","metric":"cpu_monitor.*","created":%s,"starts_at":%s,"until":%s,"created_by":"alice","comment":"kernel upgrade"}`,
+		sl.ID, num(sl.Created), num(sl.Created), num(sl.Until))
 	if !strings.Contains(body, wantSilence) {
 		t.Fatalf("shape %s, want %s", body, wantSilence)
 	}

@@ -115,6 +115,7 @@ type Server struct {
 	replays  replayGuard // signed ingestion requests already applied
 	refusals refusalLog  // log lines of refused ingestion requests
 	agents   agentBook   // each host's newest agent health sample
+	status   statusCache // the public status page's answer (status.go)
 }
 
 // principalKey is the echo.Context key holding the caller's Principal.
@@ -143,6 +144,7 @@ func New(d Deps) *Server {
 	e.Use(s.recoverer)
 	s.Add(s.coreRoutes()...)
 	s.Add(s.uptimeRoutes()...)
+	s.Add(s.statusRoutes()...)
 	if d.Accounts != nil {
 		s.Add(s.authRoutes()...)
 	}

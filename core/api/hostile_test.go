@@ -117,6 +117,8 @@ func newHostileFixture(t *testing.T, open bool) *hostileFixture {
 	base := authtest.Config(open)
 	cfg.Users, cfg.Watchhosts, cfg.AllowedHosts, cfg.Auth = base.Users, base.Watchhosts, base.AllowedHosts, base.Auth
 	f.key = []byte(cfg.Watchhosts[hostileHost].Key)
+	// Every route answers its control request: the status page is on.
+	cfg.StatusPage = config.StatusPage{Title: "Status", Hosts: []string{hostileHost}}
 	conf := func() *config.Config { return cfg }
 
 	st, err := store.Open(context.Background(), t.TempDir(), store.Options{SampleHistory: 10})

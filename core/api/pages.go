@@ -57,6 +57,9 @@ var uiPages = []uiPage{
 	{name: "alerts", title: "Alerts", access: Authenticated, scripts: []string{"alerts.js", "silences.js"}},
 	{name: "channels", title: "Notification channels", access: Authenticated, scripts: []string{"channels.js"}},
 	{name: "profile", title: "Profile", access: Authenticated, scripts: []string{"profile.js"}},
+	// The public status page (status.go): no session, no navigation, a 404
+	// unless status_page.hosts lists hosts.
+	{name: "status", title: "Status", access: Public, scripts: []string{"status.js"}},
 }
 
 // asset is one static file, read once at start.
@@ -106,7 +109,7 @@ func (s *Server) PageRoutes(fsys fs.FS, opts PageOptions) ([]Route, error) {
 			return nil, fmt.Errorf("web UI page %s: %w", p.name, err)
 		}
 		var buf bytes.Buffer
-		data := pageData{Name: p.name, Title: p.title, Nav: p.name != "login", Scripts: p.scripts, Styles: p.styles, WSPort: opts.WSPort, WSSPort: opts.WSSPort}
+		data := pageData{Name: p.name, Title: p.title, Nav: p.name != "login" && p.name != "status", Scripts: p.scripts, Styles: p.styles, WSPort: opts.WSPort, WSSPort: opts.WSSPort}
 		if err := t.ExecuteTemplate(&buf, "layout", data); err != nil {
 			return nil, fmt.Errorf("web UI page %s: %w", p.name, err)
 		}
@@ -122,6 +125,15 @@ func (s *Server) PageRoutes(fsys fs.FS, opts PageOptions) ([]Route, error) {
 			h = func(c echo.Context) error {
 				if _, err := s.hostParam(c); err != nil {
 					return err
+				}
+				return page(c)
+			}
+		}
+		if p.name == "status" {
+			page := h
+			h = func(c echo.Context) error {
+				if !s.statusPageEnabled() {
+					return Errorf(http.StatusNotFound, "No status page is configured")
 				}
 				return page(c)
 			}

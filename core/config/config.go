@@ -120,6 +120,11 @@ type Config struct {
 	Auth       Auth                 `koanf:"auth"`
 	Channels   map[string]Channel   `koanf:"-"`
 
+	// Maintenance are recurring maintenance windows (maintenance.go).
+	Maintenance []Maintenance `koanf:"maintenance"`
+	// StatusPage is the opt-in public status page (maintenance.go).
+	StatusPage StatusPage `koanf:"status_page"`
+
 	// ExplicitNoHosts and ExplicitNoChannels are true when the file says
 	// `watchhosts: {}` or `notification_channels: {}`: the operator means
 	// to watch no host or to have no channel (see CheckTransition). They

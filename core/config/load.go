@@ -87,8 +87,12 @@ func Parse(name string, raw []byte, environ []string) (*Config, error) {
 		},
 	})
 	fileKeys := map[string]bool{}
+	var fileLists []string // keys holding lists (maintenance:): koanf does not flatten them
 	for _, k := range ko.Keys() {
 		fileKeys[strings.ReplaceAll(k, delim, ".")] = true
+		if _, ok := ko.Get(k).([]any); ok {
+			fileLists = append(fileLists, strings.ReplaceAll(k, delim, ".")+".")
+		}
 	}
 	if err := ko.Load(envp, nil); err != nil {
 		return nil, fail("", "environment overrides: %v", err)
@@ -134,7 +138,7 @@ func Parse(name string, raw []byte, environ []string) (*Config, error) {
 	var fromEnv []string
 	for _, u := range md.Unused {
 		key := dotted(u)
-		if inFile(fileKeys, key) {
+		if inFile(fileKeys, key) || inList(fileLists, key) {
 			return nil, fail(key, "unknown key")
 		}
 		fromEnv = append(fromEnv, EnvPrefix+strings.ToUpper(strings.ReplaceAll(key, ".", "__")))
@@ -160,6 +164,16 @@ func inFile(fileKeys map[string]bool, key string) bool {
 	}
 	for k := range fileKeys {
 		if strings.HasPrefix(k, key+".") {
+			return true
+		}
+	}
+	return false
+}
+
+// inList reports whether key lies inside a list the file set.
+func inList(lists []string, key string) bool {
+	for _, l := range lists {
+		if strings.HasPrefix(key, l) {
 			return true
 		}
 	}

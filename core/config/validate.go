@@ -59,6 +59,12 @@ func (c *Config) validate() error {
 			return bad(l.key, "must be between 1 and %d, got %d", MaxWSClients, l.v)
 		}
 	}
+	if err := c.validateMaintenance(); err != nil {
+		return err
+	}
+	if err := c.validateStatusPage(); err != nil {
+		return err
+	}
 	if c.MetricsMaxValues < 0 || c.MetricsMaxValues > MaxMetricsValues {
 		return bad("metrics_max_values", "must be between 0 (none) and %d, got %d", MaxMetricsValues, c.MetricsMaxValues)
 	}

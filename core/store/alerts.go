@@ -53,6 +53,12 @@ ALTER TABLE alert_states ADD COLUMN prev_level TEXT NOT NULL DEFAULT '';
 ALTER TABLE alert_states ADD COLUMN last_kind TEXT NOT NULL DEFAULT '';
 ALTER TABLE alert_states ADD COLUMN last_episode REAL NOT NULL DEFAULT 0;
 `})
+	// When a silence takes effect: silences may be scheduled for later.
+	// Rows from before it started at creation.
+	register(migration{Version: 14, Name: "silence start", SQL: `
+ALTER TABLE alert_silences ADD COLUMN starts REAL NOT NULL DEFAULT 0;
+UPDATE alert_silences SET starts = created;
+`})
 }
 
 const upsertAlertState = `INSERT INTO alert_states
@@ -144,8 +150,8 @@ func (s *Store) AlertStates(ctx context.Context) ([]record.SavedState, error) {
 // SaveSilence stores (or replaces) a silence and returns once committed.
 func (s *Store) SaveSilence(ctx context.Context, sl record.Silence) error {
 	err := s.Write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.Exec(`INSERT OR REPLACE INTO alert_silences (id, host, metric, created, until, created_by, comment)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, sl.ID, sl.Host, sl.Metric, sl.Created, sl.Until, sl.CreatedBy, sl.Comment)
+		_, err := tx.Exec(`INSERT OR REPLACE INTO alert_silences (id, host, metric, created, starts, until, created_by, comment)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, sl.ID, sl.Host, sl.Metric, sl.Created, sl.Starts, sl.Until, sl.CreatedBy, sl.Comment)
 		return err
 	})
 	if err != nil {
@@ -175,7 +181,7 @@ func deleteSilence(tx *sql.Tx, id string) error {
 
 // Silences returns every persisted silence, oldest first.
 func (s *Store) Silences(ctx context.Context) ([]record.Silence, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT id, host, metric, created, until, created_by, comment
+	rows, err := s.rdb.QueryContext(ctx, `SELECT id, host, metric, created, starts, until, created_by, comment
 		FROM alert_silences ORDER BY created, id`)
 	if err != nil {
 		return nil, fmt.Errorf("read silences: %w", err)
@@ -184,7 +190,7 @@ func (s *Store) Silences(ctx context.Context) ([]record.Silence, error) {
 	out := []record.Silence{}
 	for rows.Next() {
 		var sl record.Silence
-		if err := rows.Scan(&sl.ID, &sl.Host, &sl.Metric, &sl.Created, &sl.Until, &sl.CreatedBy, &sl.Comment); err != nil {
+		if err := rows.Scan(&sl.ID, &sl.Host, &sl.Metric, &sl.Created, &sl.Starts, &sl.Until, &sl.CreatedBy, &sl.Comment); err != nil {
 			return nil, fmt.Errorf("read silences: %w", err)
 		}
 		out = append(out, sl)

@@ -145,6 +145,10 @@ ALTER TABLE alert_states ADD COLUMN prev_level TEXT NOT NULL DEFAULT '';
 ALTER TABLE alert_states ADD COLUMN last_kind TEXT NOT NULL DEFAULT '';
 ALTER TABLE alert_states ADD COLUMN last_episode DOUBLE PRECISION NOT NULL DEFAULT 0;
 `})
+	registerPG(migration{Version: 14, Name: "silence start", SQL: `
+ALTER TABLE alert_silences ADD COLUMN starts DOUBLE PRECISION NOT NULL DEFAULT 0;
+UPDATE alert_silences SET starts = created;
+`})
 	registerPG(migration{Version: 20, Name: "notification channels", SQL: `
 CREATE TABLE notification_channels (
 	name      TEXT COLLATE "C" PRIMARY KEY,

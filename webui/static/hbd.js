@@ -288,7 +288,7 @@
 
   // Nav bar: who is logged in, and the logout link.
   document.addEventListener("DOMContentLoaded", () => {
-    if (document.body.dataset.page === "login") return;
+    if (document.body.dataset.page === "login" || document.body.dataset.page === "status") return;
     HBD.me().then((me) => {
       const who = document.getElementById("nav-user");
       const out = document.getElementById("nav-logout");

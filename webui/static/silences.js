@@ -1,6 +1,8 @@
 // silences.js: the Silences view of the alerts page: create a silence
-// (host and metric globs, ending after a duration or at a time, with a
-// comment), list the active ones and delete them. Permission-aware: the
+// (host and metric globs, starting now or at a time, ending after a
+// duration or at a time, with a comment), list the active and scheduled
+// ones and delete them, and show the configured maintenance windows
+// (read-only). Permission-aware: the
 // form says which visible hosts the host glob matches and which of them
 // the caller may not silence (the server decides: a manager of every
 // matching host); a delete button shows only where the caller may delete.
@@ -78,16 +80,57 @@
           loadSilences();
         });
       }
+      const scheduled = typeof s.starts_at === "number" && s.starts_at > HBD.now();
       const tr = el("tr", {},
         el("td", {}, el("code", { text: s.host })),
         el("td", {}, el("code", { text: s.metric })),
+        el("td", { class: "num", title: new Date((s.starts_at || s.created) * 1000).toLocaleString(), text: scheduled ? "in " + HBD.fmtDuration(s.starts_at - HBD.now()) : "active" }),
         el("td", { class: "num", title: new Date(s.until * 1000).toLocaleString(), text: "in " + HBD.fmtDuration(s.until - HBD.now()) }),
         el("td", { text: s.created_by || "open mode" }),
         el("td", { class: "wrap", text: s.comment || "" }),
         el("td", {}, del),
       );
       tr.dataset.id = s.id;
+      tr.dataset.scheduled = scheduled ? "yes" : "no";
       tr.dataset.host = s.host;
+      body.append(tr);
+    }
+  }
+
+  const DAYS = ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"];
+
+  function days(list) {
+    if (!Array.isArray(list) || list.length === 0) return "every day";
+    return list.map((d) => {
+      const full = DAYS.find((n) => n.startsWith(String(d).toLowerCase().slice(0, 3)));
+      return full ? "every " + full[0].toUpperCase() + full.slice(1) : String(d);
+    }).join(", ");
+  }
+
+  async function loadWindows() {
+    const r = await HBD.api("GET", "/api/0/maintenance");
+    const body = HBD.clear($("windows-body"));
+    if (!r.ok || !Array.isArray(r.data)) {
+      $("windows-empty").hidden = false;
+      $("windows-empty").textContent = "Maintenance windows are unavailable: " + (r.error || "unexpected answer");
+      return;
+    }
+    $("windows-empty").hidden = r.data.length > 0;
+    for (const w of r.data) {
+      if (!w || typeof w.host !== "string") continue;
+      const when = days(w.days) + ", " + w.start + "–" + w.end + " " + w.time_zone;
+      const now = w.active
+        ? "in maintenance, ends in " + HBD.fmtDuration(w.next_end - HBD.now())
+        : "next in " + HBD.fmtDuration(w.next_start - HBD.now());
+      const tr = el("tr", {},
+        el("td", { text: w.name || "—" }),
+        el("td", {}, el("code", { text: w.host })),
+        el("td", {}, el("code", { text: w.metric })),
+        el("td", { text: when }),
+        el("td", { title: new Date((w.active ? w.next_end : w.next_start) * 1000).toLocaleString(), text: now }),
+        el("td", { class: "wrap", text: w.comment || "" }),
+      );
+      tr.dataset.active = w.active ? "yes" : "no";
       body.append(tr);
     }
   }
@@ -95,27 +138,37 @@
   async function create(ev) {
     ev.preventDefault();
     let duration;
+    let starts = HBD.now();
+    const body = { host: $("sil-host").value.trim(), metric: $("sil-metric").value.trim() || "**", comment: $("sil-comment").value.trim() };
+    if ($("sil-start-kind").value === "at") {
+      starts = Math.round(new Date($("sil-start").value).getTime() / 1000);
+      if (!isFinite(starts)) { HBD.notice("Choose when the silence starts.", "error"); return; }
+      if (starts > HBD.now()) body.starts_at = starts;
+      else starts = HBD.now();
+    }
     if ($("sil-end-kind").value === "at") {
       const t = new Date($("sil-until").value).getTime() / 1000;
       if (!isFinite(t)) { HBD.notice("Choose when the silence ends.", "error"); return; }
-      duration = Math.round(t - HBD.now());
-      if (duration <= 0) { HBD.notice("The end of the silence is in the past.", "error"); return; }
+      duration = Math.round(t - starts);
+      if (duration <= 0) { HBD.notice("The end of the silence is not after its start.", "error"); return; }
     } else {
       duration = Number($("sil-duration").value);
     }
-    const body = { host: $("sil-host").value.trim(), metric: $("sil-metric").value.trim() || "**", duration: duration, comment: $("sil-comment").value.trim() };
+    body.duration = duration;
     const r = await HBD.api("POST", "/api/0/silences", body);
     if (!r.ok) {
       HBD.notice("Could not create the silence: " + r.error, "error");
       return;
     }
-    HBD.notice("Silenced " + body.host + " " + body.metric + " for " + HBD.fmtDuration(duration) + ".", "ok");
+    HBD.notice(body.starts_at
+      ? "Scheduled a silence of " + body.host + " " + body.metric + " in " + HBD.fmtDuration(body.starts_at - HBD.now()) + ", for " + HBD.fmtDuration(duration) + "."
+      : "Silenced " + body.host + " " + body.metric + " for " + HBD.fmtDuration(duration) + ".", "ok");
     $("sil-comment").value = "";
     loadSilences();
   }
 
   async function init() {
-    if (loaded) { loadSilences(); return; }
+    if (loaded) { loadSilences(); loadWindows(); return; }
     loaded = true;
     me = await HBD.me();
     const r = await HBD.api("GET", "/api/0/hosts");
@@ -125,6 +178,12 @@
     if (params.get("silence_metric")) $("sil-metric").value = params.get("silence_metric");
     showMatch();
     loadSilences();
+    loadWindows();
+  }
+
+  function localInput(d) {
+    d.setMinutes(d.getMinutes() - d.getTimezoneOffset());
+    return d.toISOString().slice(0, 16);
   }
 
   document.addEventListener("DOMContentLoaded", () => {
@@ -134,11 +193,12 @@
       const at = $("sil-end-kind").value === "at";
       $("sil-duration-label").hidden = at;
       $("sil-until-label").hidden = !at;
-      if (at && !$("sil-until").value) {
-        const d = new Date(Date.now() + 2 * 3600 * 1000);
-        d.setMinutes(d.getMinutes() - d.getTimezoneOffset());
-        $("sil-until").value = d.toISOString().slice(0, 16);
-      }
+      if (at && !$("sil-until").value) $("sil-until").value = localInput(new Date(Date.now() + 2 * 3600 * 1000));
+    });
+    $("sil-start-kind").addEventListener("change", () => {
+      const at = $("sil-start-kind").value === "at";
+      $("sil-start-label").hidden = !at;
+      if (at && !$("sil-start").value) $("sil-start").value = localInput(new Date(Date.now() + 3600 * 1000));
     });
   });
   // Registered now, before alerts.js shows the view named in the address.

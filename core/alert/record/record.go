@@ -49,10 +49,13 @@ type SavedState struct {
 // changes are still evaluated and journaled, and a non-OK level nobody was
 // told about is notified when the silence ends.
 type Silence struct {
-	ID        string  `json:"id"`
-	Host      string  `json:"host"`
-	Metric    string  `json:"metric"`
-	Created   float64 `json:"created"`
+	ID      string  `json:"id"`
+	Host    string  `json:"host"`
+	Metric  string  `json:"metric"`
+	Created float64 `json:"created"`
+	// Starts is when the silence takes effect (unix seconds); a silence
+	// scheduled for later holds nothing back before it.
+	Starts    float64 `json:"starts"`
 	Until     float64 `json:"until"`
 	CreatedBy string  `json:"created_by"`
 	Comment   string  `json:"comment"`
