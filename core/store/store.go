@@ -188,7 +188,7 @@ func (s *Store) start(ctx context.Context) error {
 	if err := s.migrate(ctx); err != nil {
 		return err
 	}
-	if err := s.stmts.prepare(ctx, s.wdb); err != nil {
+	if err := s.stmts.prepare(ctx, s.wdb, s.pg); err != nil {
 		return err
 	}
 	if err := s.load(ctx); err != nil {
