@@ -63,6 +63,11 @@ type Store struct {
 	queue chan writeOp
 	done  chan struct{}
 	stmts hotStmts // the writer's prepared statements
+	// txRows are the sample rows of the transaction being written, on
+	// PostgreSQL, where every sample write of a group defers its rows so
+	// that they go in one statement (a round trip to the server costs
+	// more than the rows). Used by the writer goroutine only.
+	txRows []any
 	wg    sync.WaitGroup
 
 	sendMu   sync.RWMutex // held (read) while queueing, (write) while closing
@@ -404,8 +409,20 @@ again:
 	if err != nil {
 		return err
 	}
-	for _, op := range batch {
-		if err := op.fn(tx); err != nil {
+	clear(s.txRows)
+	s.txRows = s.txRows[:0]
+	for i := 0; i <= len(batch); i++ {
+		var err error
+		switch {
+		case i == len(batch) || batch[i].label != labelSamples:
+			// Rows deferred by sample writes go in before any other
+			// write runs, so the group's order is kept.
+			err = s.flushRows(tx)
+		}
+		if err == nil && i < len(batch) {
+			err = batch[i].fn(tx)
+		}
+		if err != nil {
 			tx.Rollback()
 			if !retried && s.sessionLost(err) {
 				// Nothing of it committed: run it again on a new session.
@@ -425,6 +442,19 @@ again:
 		s.hooks.committed(labels(batch))
 	}
 	return nil
+}
+
+// flushRows stores the sample rows the group's sample writes deferred
+// (PostgreSQL: one statement for the whole group, see AppendSamples).
+func (s *Store) flushRows(tx *sql.Tx) error {
+	if len(s.txRows) == 0 {
+		return nil
+	}
+	rows := lastOfEachKey(s.txRows)
+	err := s.stmts.insertSamples(tx, rows)
+	clear(s.txRows)
+	s.txRows = s.txRows[:0]
+	return err
 }
 
 func labels(batch []writeOp) []string {
