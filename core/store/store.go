@@ -68,7 +68,7 @@ type Store struct {
 	// that they go in one statement (a round trip to the server costs
 	// more than the rows). Used by the writer goroutine only.
 	txRows []any
-	wg    sync.WaitGroup
+	wg     sync.WaitGroup
 
 	sendMu   sync.RWMutex // held (read) while queueing, (write) while closing
 	isClosed bool
@@ -413,8 +413,7 @@ again:
 	s.txRows = s.txRows[:0]
 	for i := 0; i <= len(batch); i++ {
 		var err error
-		switch {
-		case i == len(batch) || batch[i].label != labelSamples:
+		if i == len(batch) || batch[i].label != labelSamples {
 			// Rows deferred by sample writes go in before any other
 			// write runs, so the group's order is kept.
 			err = s.flushRows(tx)

@@ -397,7 +397,7 @@ func TestBatchesFailOverToTheNextDaemon(t *testing.T) {
 	r1 := &sigRecorder{h: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if lose.Load() {
 			d1.ServeHTTP(httptest.NewRecorder(), r) // stored...
-			panic(http.ErrAbortHandler)            // ...but the answer is lost
+			panic(http.ErrAbortHandler)             // ...but the answer is lost
 		}
 		d1.ServeHTTP(w, r)
 	})}
