@@ -151,9 +151,6 @@ func New(q Queue, o Options) *Sender {
 	return &Sender{q: q, o: o, urls: urls, log: o.Logger}
 }
 
-// Daemon returns the ingestion URL batches currently go to.
-func (s *Sender) Daemon() string { return s.urls[s.cur] }
-
 // failover moves to the next daemon after the current one failed with
 // err; it reports false when every daemon failed since the last batch
 // that went through (tried counts them).

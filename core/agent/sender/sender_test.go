@@ -481,3 +481,30 @@ func TestBatchesFailOverToTheNextDaemon(t *testing.T) {
 		t.Fatalf("failover and failback not logged:\n%s", logs.String())
 	}
 }
+
+// A daemon that accepts the connection and never answers: the request
+// times out and the same batch goes to the next daemon.
+func TestBatchFailsOverFromADaemonThatHangs(t *testing.T) {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	var hung atomic.Int64
+	s1 := ingesttest.Serve(t, "127.0.0.1:0", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hung.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	d2 := ingesttest.New(t, testHost, testKey)
+	s2 := ingesttest.Serve(t, "127.0.0.1:0", d2)
+	q := newSpool(t)
+	s := New(q, Options{URLs: []string{s1.URL, s2.URL}, Host: testHost, Key: testKey, Interval: time.Second,
+		Client: &http.Client{Timeout: 300 * time.Millisecond}})
+	enqueue(t, q, 0, 5, 0)
+	if err := s.Flush(t.Context()); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	if hung.Load() != 1 || !slices.Equal(numbers(d2), seq(0, 5)) {
+		t.Fatalf("hung daemon got %d requests, the second stored %v", hung.Load(), numbers(d2))
+	}
+}
