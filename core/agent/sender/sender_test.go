@@ -486,17 +486,16 @@ func TestBatchesFailOverToTheNextDaemon(t *testing.T) {
 // times out and the same batch goes to the next daemon.
 func TestBatchFailsOverFromADaemonThatHangs(t *testing.T) {
 	release := make(chan struct{})
-	t.Cleanup(func() { close(release) })
 	var hung atomic.Int64
 	s1 := ingesttest.Serve(t, "127.0.0.1:0", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hung.Add(1)
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
+		<-release
 	}))
 	d2 := ingesttest.New(t, testHost, testKey)
 	s2 := ingesttest.Serve(t, "127.0.0.1:0", d2)
+	// Registered after the servers, so it runs before they close (a
+	// server's Close waits for its handlers).
+	t.Cleanup(func() { close(release) })
 	q := newSpool(t)
 	s := New(q, Options{URLs: []string{s1.URL, s2.URL}, Host: testHost, Key: testKey, Interval: time.Second,
 		Client: &http.Client{Timeout: 300 * time.Millisecond}})
