@@ -111,8 +111,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	for _, s := range a.plugins {
 		names = append(names, s.plugin.Name())
 	}
-	a.log.Info("agent starting", "host", a.cfg.Host, "api_url", a.cfg.APIURL, "plugins", names)
-	if a.cfg.APIURL == "" {
+	urls := a.cfg.DaemonURLs()
+	a.log.Info("agent starting", "host", a.cfg.Host, "api_urls", urls, "plugins", names)
+	if len(urls) == 0 {
 		<-ctx.Done() // no plugins, nothing to deliver: heartbeats only
 		return nil
 	}
@@ -129,7 +130,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.log.Info("resuming from spool", "dir", a.cfg.SpoolDir, "pending_bytes", st.Pending)
 	}
 	opts := sender.Options{
-		URL:      a.cfg.APIURL,
+		URLs:     urls,
 		Host:     a.cfg.Host,
 		Key:      a.cfg.Key.Bytes(),
 		Interval: a.cfg.SendInterval,

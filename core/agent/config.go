@@ -72,10 +72,19 @@ type Config struct {
 	// (host:port, IPv6 in brackets); either may be empty, not both.
 	ServerIPv4 string `koanf:"server_ipv4"`
 	ServerIPv6 string `koanf:"server_ipv6"`
+	// ServersIPv4 and ServersIPv6 list the UDP heartbeat addresses of
+	// several daemons (one database, see docs/HA.md), instead of
+	// ServerIPv4 and ServerIPv6: every listed daemon gets heartbeats.
+	ServersIPv4 []string `koanf:"servers_ipv4"`
+	ServersIPv6 []string `koanf:"servers_ipv6"`
 	// HeartbeatInterval is the pause between heartbeats per address family.
 	HeartbeatInterval time.Duration `koanf:"heartbeat_interval"`
 	// APIURL is the daemon's HTTP base URL that sample batches go to.
 	APIURL string `koanf:"api_url"`
+	// APIURLs lists the HTTP base URLs of several daemons, instead of
+	// APIURL, in order of preference: a batch goes to one and fails over
+	// to the next when it cannot take it.
+	APIURLs []string `koanf:"api_urls"`
 	// CAFile is an optional PEM file of certificate authorities trusted,
 	// besides the system's, for an https api_url (a daemon with a
 	// self-signed or private-CA certificate). The daemon's certificate is
@@ -94,6 +103,54 @@ type Config struct {
 	Plugins map[string]PluginConfig `koanf:"plugins"`
 	// Exec lists command plugins.
 	Exec []ExecConfig `koanf:"exec"`
+}
+
+// MaxDaemons bounds the address lists (api_urls, servers_ipv4,
+// servers_ipv6).
+const MaxDaemons = 16
+
+// listKeys are the keys holding address lists; from the environment they
+// are written separated by commas or spaces
+// (HBC_API_URLS="http://a:50004,http://b:50004").
+var listKeys = map[string]bool{"api_urls": true, "servers_ipv4": true, "servers_ipv6": true}
+
+// DaemonURLs returns the daemons' HTTP base URLs in order of preference:
+// APIURLs, or APIURL alone; none when samples are not delivered.
+func (c Config) DaemonURLs() []string {
+	if len(c.APIURLs) > 0 {
+		return c.APIURLs
+	}
+	if c.APIURL != "" {
+		return []string{c.APIURL}
+	}
+	return nil
+}
+
+// HeartbeatTarget is one daemon's pair of UDP heartbeat addresses; either
+// may be empty, not both.
+type HeartbeatTarget struct{ IPv4, IPv6 string }
+
+// HeartbeatTargets returns the daemons heartbeats go to: the i-th entries
+// of ServersIPv4 and ServersIPv6 form one target (one heartbeat stream,
+// as ServerIPv4 and ServerIPv6 do), or ServerIPv4 and ServerIPv6 alone.
+func (c Config) HeartbeatTargets() []HeartbeatTarget {
+	v4, v6 := c.ServersIPv4, c.ServersIPv6
+	if len(v4) == 0 && c.ServerIPv4 != "" {
+		v4 = []string{c.ServerIPv4}
+	}
+	if len(v6) == 0 && c.ServerIPv6 != "" {
+		v6 = []string{c.ServerIPv6}
+	}
+	out := make([]HeartbeatTarget, max(len(v4), len(v6)))
+	for i := range out {
+		if i < len(v4) {
+			out[i].IPv4 = v4[i]
+		}
+		if i < len(v6) {
+			out[i].IPv6 = v6[i]
+		}
+	}
+	return out
 }
 
 // PluginConfig configures a built-in plugin.
@@ -156,6 +213,9 @@ func loadConfig(path string, environ func() []string) (Config, error) {
 		TransformFunc: func(name, value string) (string, any) {
 			key := strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(name, EnvPrefix), "__", "."))
 			src.env[key] = name
+			if listKeys[key] {
+				return key, strings.FieldsFunc(value, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' })
+			}
 			return key, value
 		},
 	}), nil)
@@ -202,7 +262,7 @@ type sources struct {
 
 func (s sources) describe(key, problem string) string {
 	for k, name := range s.env {
-		if k == key || strings.HasPrefix(k, key+".") {
+		if k == key || strings.HasPrefix(k, key+".") || strings.HasPrefix(key, k+"[") {
 			return fmt.Sprintf("environment %s (%s): %s", name, key, problem)
 		}
 	}
@@ -341,19 +401,43 @@ func (c *Config) check(src sources) []string {
 	case len(c.Key) < MinKeyBytes:
 		fail("key", "must be at least %d bytes, has %d", MinKeyBytes, len(c.Key))
 	}
-	if c.ServerIPv4 == "" && c.ServerIPv6 == "" {
-		fail("server_ipv4", "set server_ipv4, server_ipv6 or both")
+	checkList := func(single, list string, n int, value string) {
+		switch {
+		case n > 0 && value != "":
+			fail(list, "set %s or %s, not both", single, list)
+		case n > MaxDaemons:
+			fail(list, "lists %d daemons, at most %d", n, MaxDaemons)
+		}
+	}
+	checkList("server_ipv4", "servers_ipv4", len(c.ServersIPv4), c.ServerIPv4)
+	checkList("server_ipv6", "servers_ipv6", len(c.ServersIPv6), c.ServerIPv6)
+	checkList("api_url", "api_urls", len(c.APIURLs), c.APIURL)
+	if c.ServerIPv4 == "" && c.ServerIPv6 == "" && len(c.ServersIPv4) == 0 && len(c.ServersIPv6) == 0 {
+		fail("server_ipv4", "set server_ipv4, server_ipv6 or both (or the lists servers_ipv4, servers_ipv6)")
+	}
+	checkAddrs := func(key string, addrs []string, v6 bool, list bool) {
+		seen := map[string]bool{}
+		for i, a := range addrs {
+			k := key
+			if list {
+				k = fmt.Sprintf("%s[%d]", key, i)
+			}
+			if err := checkUDPAddr(a, v6); err != nil {
+				fail(k, "%v", err)
+			} else if seen[a] {
+				fail(k, "%q is listed twice", a)
+			}
+			seen[a] = true
+		}
 	}
 	if c.ServerIPv4 != "" {
-		if err := checkUDPAddr(c.ServerIPv4, false); err != nil {
-			fail("server_ipv4", "%v", err)
-		}
+		checkAddrs("server_ipv4", []string{c.ServerIPv4}, false, false)
 	}
 	if c.ServerIPv6 != "" {
-		if err := checkUDPAddr(c.ServerIPv6, true); err != nil {
-			fail("server_ipv6", "%v", err)
-		}
+		checkAddrs("server_ipv6", []string{c.ServerIPv6}, true, false)
 	}
+	checkAddrs("servers_ipv4", c.ServersIPv4, false, true)
+	checkAddrs("servers_ipv6", c.ServersIPv6, true, true)
 	checkInterval := func(key string, d time.Duration) {
 		if d < MinInterval {
 			fail(key, "%s is below the minimum of %s", d, MinInterval)
@@ -376,12 +460,23 @@ func (c *Config) check(src sources) []string {
 		checkInterval("plugins."+name+".interval", p.Interval)
 		needsAPI = needsAPI || p.Enabled
 	}
-	if c.APIURL == "" && needsAPI {
-		fail("api_url", "required while any plugin is enabled")
+	if c.APIURL == "" && len(c.APIURLs) == 0 && needsAPI {
+		fail("api_url", "required while any plugin is enabled (or the list api_urls)")
 	}
 	if c.APIURL != "" {
 		if err := checkAPIURL(c.APIURL); err != nil {
 			fail("api_url", "%v", err)
+		}
+	}
+	seenURL := map[string]bool{}
+	for i, u := range c.APIURLs {
+		key := fmt.Sprintf("api_urls[%d]", i)
+		if err := checkAPIURL(u); err != nil {
+			fail(key, "%v", err)
+		} else if norm := strings.TrimRight(u, "/"); seenURL[norm] {
+			fail(key, "%q is listed twice", u)
+		} else {
+			seenURL[norm] = true
 		}
 	}
 	if c.CAFile != "" {

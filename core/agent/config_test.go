@@ -167,6 +167,18 @@ func TestBadConfigNamesFileKeyAndProblem(t *testing.T) {
 			want: []string{"exec[0].timeout: 6s must be positive and at most the interval"}},
 		{name: "several problems at once", extra: "key: short\nlog_level: loud\n",
 			want: []string{"key: must be at least", "log_level:"}},
+		{name: "single address and list together", extra: "servers_ipv4: [\"127.0.0.1:50013\"]\n",
+			want: []string{"servers_ipv4: set server_ipv4 or servers_ipv4, not both"}},
+		{name: "api_url and api_urls together", extra: "api_urls: [\"http://127.0.0.1:50014\"]\n",
+			want: []string{"api_urls: set api_url or api_urls, not both"}},
+		{name: "bad list entry is named by index", extra: noSingles + "servers_ipv4: [\"127.0.0.1:50003\", \"[::1]:50003\"]\napi_urls: [\"http://a:1\", \"b:2\"]\n",
+			want: []string{`servers_ipv4[1]: "[::1]:50003" is not an IPv4 address`, `api_urls[1]: "b:2" must be an http://`}},
+		{name: "daemon listed twice", extra: noSingles + "servers_ipv4: [\"127.0.0.1:50003\", \"127.0.0.1:50003\"]\napi_urls: [\"http://a:1\", \"http://a:1/\"]\n",
+			want: []string{`servers_ipv4[1]: "127.0.0.1:50003" is listed twice`, `api_urls[1]: "http://a:1/" is listed twice`}},
+		{name: "too many daemons", extra: noSingles + "servers_ipv4: [" + strings.Repeat(`"127.0.0.1:1",`, MaxDaemons) + "\"127.0.0.1:2\"]\napi_urls: [\"http://a:1\"]\n",
+			want: []string{"servers_ipv4: lists 17 daemons, at most 16"}},
+		{name: "bad list entry from the environment names the variable", env: []string{"HBC_API_URL=", "HBC_API_URLS=http://a:1, ftp://b:2"},
+			want: []string{`environment HBC_API_URLS (api_urls[1]): "ftp://b:2" must be an http://`}},
 		{name: "bad environment value names the variable", env: []string{"HBC_SEND_INTERVAL=soon"},
 			want: []string{"environment HBC_SEND_INTERVAL (send_interval):", `invalid duration "soon"`}},
 		{name: "unknown environment key names the variable", env: []string{"HBC_SPOOL=1"},
@@ -195,6 +207,48 @@ func TestBadConfigNamesFileKeyAndProblem(t *testing.T) {
 				t.Errorf("error leaks the key:\n%s", msg)
 			}
 		})
+	}
+}
+
+// noSingles empties the single-address keys writeConfig adds.
+const noSingles = "server_ipv4: \"\"\napi_url: \"\"\n"
+
+// Several daemons: lists from the file or from the environment (commas or
+// spaces); the i-th entries of servers_ipv4 and servers_ipv6 are one
+// heartbeat target, and the single keys still work alone.
+func TestDaemonListsFromFileAndEnvironment(t *testing.T) {
+	path := writeConfig(t, noSingles+`servers_ipv4: ["127.0.0.1:50003", "192.0.2.2:50003", "hbd3.example.net:50003"]
+servers_ipv6: ["[::1]:50003"]
+api_urls: ["http://127.0.0.1:50004", "https://192.0.2.2:50004"]
+`)
+	cfg, err := loadConfig(path, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantTargets := []HeartbeatTarget{{"127.0.0.1:50003", "[::1]:50003"}, {"192.0.2.2:50003", ""}, {"hbd3.example.net:50003", ""}}
+	if fmt.Sprint(cfg.HeartbeatTargets()) != fmt.Sprint(wantTargets) {
+		t.Errorf("heartbeat targets %v, want %v", cfg.HeartbeatTargets(), wantTargets)
+	}
+	if got := fmt.Sprint(cfg.DaemonURLs()); got != "[http://127.0.0.1:50004 https://192.0.2.2:50004]" {
+		t.Errorf("daemon URLs %s", got)
+	}
+
+	env := []string{"HBC_SERVERS_IPV4=", "HBC_SERVERS_IPV6=[::1]:50003 [::1]:50013", "HBC_API_URLS=http://h1:50004,http://h2:50004"}
+	cfg, err = loadConfig(path, func() []string { return env })
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantTargets = []HeartbeatTarget{{"", "[::1]:50003"}, {"", "[::1]:50013"}}
+	if fmt.Sprint(cfg.HeartbeatTargets()) != fmt.Sprint(wantTargets) || fmt.Sprint(cfg.DaemonURLs()) != "[http://h1:50004 http://h2:50004]" {
+		t.Errorf("environment lists: targets %v, URLs %v", cfg.HeartbeatTargets(), cfg.DaemonURLs())
+	}
+
+	cfg, err = loadConfig(writeConfig(t, "server_ipv6: \"[::1]:50003\"\n"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(cfg.HeartbeatTargets()) != "[{127.0.0.1:50003 [::1]:50003}]" || fmt.Sprint(cfg.DaemonURLs()) != "[http://127.0.0.1:50004]" {
+		t.Errorf("single keys: targets %v, URLs %v", cfg.HeartbeatTargets(), cfg.DaemonURLs())
 	}
 }
 

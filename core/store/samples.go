@@ -103,7 +103,10 @@ func (s *Store) AppendSamples(ctx context.Context, host string, batch []PluginSa
 			blobs = appendValues(blobs, ps.Values)
 			rows = append(rows, id, ps.Timestamp, blobs[from:len(blobs):len(blobs)])
 		}
-		if err := s.stmts.insertSamples(tx, lastOfEachKey(rows)); err != nil {
+		if s.pg {
+			// Stored with the rest of the group's rows (runTx).
+			s.txRows = append(s.txRows, rows...)
+		} else if err := s.stmts.insertSamples(tx, lastOfEachKey(rows)); err != nil {
 			return err
 		}
 		if !writeSeen {

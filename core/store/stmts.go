@@ -12,6 +12,12 @@ const (
 	insertSampleSQL = `INSERT OR REPLACE INTO samples (series, ts, vals) VALUES `
 	sampleRowSQL    = `(?, ?, ?)`
 	touchHostSQL    = `UPDATE hosts SET last_seen = ? WHERE name = ?`
+	// pgInsertSamplesSQL stores any number of sample rows in one
+	// PostgreSQL statement: three arrays, unnested row by row. (Not
+	// INSERT OR REPLACE: the dialect rewrite knows only VALUES lists.)
+	pgInsertSamplesSQL = `INSERT INTO samples (series, ts, vals)
+SELECT * FROM unnest(?::bigint[], ?::double precision[], ?::bytea[])
+ON CONFLICT (series, ts) DO UPDATE SET vals = excluded.vals`
 )
 
 // sampleChunks are the row counts of the prepared multi-row sample
@@ -26,10 +32,24 @@ var sampleChunks = [...]int{64, 16, 4, 1}
 type hotStmts struct {
 	inserts   [len(sampleChunks)]*sql.Stmt
 	touchHost *sql.Stmt
+	// pgInsert, on PostgreSQL, replaces inserts: one statement per batch
+	// whatever its size, where the chunks cost up to n/64 + 9 round
+	// trips to the server.
+	pgInsert *sql.Stmt
 }
 
-func (h *hotStmts) prepare(ctx context.Context, db *sql.DB) error {
+func (h *hotStmts) prepare(ctx context.Context, db *sql.DB, pg bool) error {
+	if pg {
+		st, err := db.PrepareContext(ctx, pgInsertSamplesSQL)
+		if err != nil {
+			return err
+		}
+		h.pgInsert = st
+	}
 	for i, n := range sampleChunks {
+		if pg {
+			break
+		}
 		q := insertSampleSQL + strings.TrimSuffix(strings.Repeat(sampleRowSQL+", ", n), ", ")
 		st, err := db.PrepareContext(ctx, q)
 		if err != nil {
@@ -48,7 +68,7 @@ func (h *hotStmts) prepare(ctx context.Context, db *sql.DB) error {
 }
 
 func (h *hotStmts) close() {
-	for _, st := range append(h.inserts[:], h.touchHost) {
+	for _, st := range append(h.inserts[:], h.touchHost, h.pgInsert) {
 		if st != nil {
 			st.Close()
 		}
@@ -58,6 +78,17 @@ func (h *hotStmts) close() {
 // insertSamples stores rows (series, ts, vals triples, in order: a later
 // row of the same series and timestamp replaces an earlier one) in tx.
 func (h *hotStmts) insertSamples(tx *sql.Tx, rows []any) error {
+	if h.pgInsert != nil {
+		// rows never repeat a series and timestamp (lastOfEachKey): one
+		// statement may not upsert a row twice in PostgreSQL.
+		n := len(rows) / 3
+		series, ts, vals := make([]int64, n), make([]float64, n), make([][]byte, n)
+		for i := range n {
+			series[i], ts[i], vals[i] = rows[3*i].(int64), rows[3*i+1].(float64), rows[3*i+2].([]byte)
+		}
+		_, err := tx.Stmt(h.pgInsert).Exec(series, ts, vals)
+		return err
+	}
 	for i, n := range sampleChunks {
 		st := (*sql.Stmt)(nil)
 		for len(rows) >= 3*n {

@@ -63,7 +63,12 @@ type Store struct {
 	queue chan writeOp
 	done  chan struct{}
 	stmts hotStmts // the writer's prepared statements
-	wg    sync.WaitGroup
+	// txRows are the sample rows of the transaction being written, on
+	// PostgreSQL, where every sample write of a group defers its rows so
+	// that they go in one statement (a round trip to the server costs
+	// more than the rows). Used by the writer goroutine only.
+	txRows []any
+	wg     sync.WaitGroup
 
 	sendMu   sync.RWMutex // held (read) while queueing, (write) while closing
 	isClosed bool
@@ -188,7 +193,7 @@ func (s *Store) start(ctx context.Context) error {
 	if err := s.migrate(ctx); err != nil {
 		return err
 	}
-	if err := s.stmts.prepare(ctx, s.wdb); err != nil {
+	if err := s.stmts.prepare(ctx, s.wdb, s.pg); err != nil {
 		return err
 	}
 	if err := s.load(ctx); err != nil {
@@ -404,8 +409,19 @@ again:
 	if err != nil {
 		return err
 	}
-	for _, op := range batch {
-		if err := op.fn(tx); err != nil {
+	clear(s.txRows)
+	s.txRows = s.txRows[:0]
+	for i := 0; i <= len(batch); i++ {
+		var err error
+		if i == len(batch) || batch[i].label != labelSamples {
+			// Rows deferred by sample writes go in before any other
+			// write runs, so the group's order is kept.
+			err = s.flushRows(tx)
+		}
+		if err == nil && i < len(batch) {
+			err = batch[i].fn(tx)
+		}
+		if err != nil {
 			tx.Rollback()
 			if !retried && s.sessionLost(err) {
 				// Nothing of it committed: run it again on a new session.
@@ -425,6 +441,19 @@ again:
 		s.hooks.committed(labels(batch))
 	}
 	return nil
+}
+
+// flushRows stores the sample rows the group's sample writes deferred
+// (PostgreSQL: one statement for the whole group, see AppendSamples).
+func (s *Store) flushRows(tx *sql.Tx) error {
+	if len(s.txRows) == 0 {
+		return nil
+	}
+	rows := lastOfEachKey(s.txRows)
+	err := s.stmts.insertSamples(tx, rows)
+	clear(s.txRows)
+	s.txRows = s.txRows[:0]
+	return err
 }
 
 func labels(batch []writeOp) []string {

@@ -12,8 +12,10 @@
 //     samples keep spooling until it is fixed. When the daemon says the
 //     clocks differ by more than protocol.MaxClockSkew ("clock skew: ..."),
 //     its answer (by how much, and the fix) is logged at warn instead.
-//   - anything else (5xx, 404, 429, network errors): kept and retried with
-//     exponential backoff starting at the send interval.
+//   - anything else (5xx, 404, 429, network errors, timeouts): kept; with
+//     several daemons (Options.URLs) the identical signed batch goes to the
+//     next daemon at once (failover); when every daemon failed, retried
+//     with exponential backoff starting at the send interval.
 //
 // With Options.Health set, the first batch of a flush carries the agent's
 // own health (protocol.AgentPlugin) at most every HealthEvery, built when
@@ -21,6 +23,14 @@
 // oldest sample, the last batch the daemon took and the plugin errors. It
 // is never spooled; with nothing spooled it goes out alone. A daemon that
 // refuses it (an old daemon's plugin limit) gets the batch again without it.
+//
+// Several daemons on one database (docs/HA.md): the sender stays with the
+// daemon that took the last batch and moves on only when it fails; after
+// FailbackAfter on another daemon it tries the first listed again. A
+// batch sent without a definite answer is resent as the identical signed
+// request, wherever it goes: the daemon that stored it answers it as a
+// duplicate, and another daemon stores its samples over the same rows
+// (one row per series and timestamp), so it is stored once.
 package sender
 
 import (
@@ -65,6 +75,10 @@ const clockSkewPrefix = "clock skew:"
 // DefaultTimeout bounds one delivery request of the default client.
 const DefaultTimeout = 30 * time.Second
 
+// FailbackAfter is how long the sender stays with a daemon other than the
+// first listed before it tries the first again.
+const FailbackAfter = 5 * time.Minute
+
 const (
 	batchPrefix = `{"samples":[`
 	batchSuffix = `]}`
@@ -78,7 +92,10 @@ const (
 
 // Options configure a Sender. URL, Host, Key and Interval are required.
 type Options struct {
-	URL        string        // daemon HTTP base, e.g. http://127.0.0.1:50004
+	URL string // daemon HTTP base, e.g. http://127.0.0.1:50004
+	// URLs lists several daemons' HTTP bases in order of preference,
+	// instead of URL; batches fail over between them.
+	URLs       []string
 	Host       string        // this host's name as the daemon knows it
 	Key        []byte        // this host's secret
 	Interval   time.Duration // pause between flushes while the daemon answers
@@ -116,7 +133,9 @@ type Stater interface {
 type Sender struct {
 	q       Queue
 	o       Options
-	url     string
+	urls    []string // ingestion endpoints, in order of preference
+	cur     int      // index in urls of the daemon batches go to
+	since   time.Time
 	log     hclog.Logger
 	failing bool
 	// unsure is the last batch sent without a definite answer (a
@@ -163,12 +182,34 @@ func New(q Queue, o Options) *Sender {
 	if o.HealthEvery == 0 {
 		o.HealthEvery = DefaultHealthEvery
 	}
-	return &Sender{
-		q:   q,
-		o:   o,
-		url: strings.TrimRight(o.URL, "/") + protocol.IngestPath,
-		log: o.Logger,
+	bases := o.URLs
+	if len(bases) == 0 {
+		bases = []string{o.URL}
 	}
+	urls := make([]string, len(bases))
+	for i, b := range bases {
+		urls[i] = strings.TrimRight(b, "/") + protocol.IngestPath
+	}
+	return &Sender{q: q, o: o, urls: urls, log: o.Logger}
+}
+
+// failover moves to the next daemon after the current one failed with
+// err; it reports false when every daemon failed since the last batch
+// that went through (tried counts them).
+func (s *Sender) failover(tried *int, err error) bool {
+	*tried++
+	if *tried >= len(s.urls) {
+		return false
+	}
+	from := s.urls[s.cur]
+	s.cur = (s.cur + 1) % len(s.urls)
+	s.since = s.o.Now()
+	log := s.log.Warn
+	if s.failing {
+		log = s.log.Debug // every daemon failed before: the outage is logged
+	}
+	log("daemon cannot take samples; failing over to the next", "from", from, "to", s.urls[s.cur], "error", err)
+	return true
 }
 
 // Run flushes the queue at once (a backlog from an earlier run goes out
@@ -220,8 +261,12 @@ func jitter(d time.Duration) time.Duration {
 func (s *Sender) Flush(ctx context.Context) error {
 	limit := protocol.MaxBatchSamples
 	budget := protocol.MaxBatchBytes - len(batchPrefix) - len(batchSuffix)
-	sent := 0
+	sent, tried := 0, 0
 	health := s.o.Health != nil && (s.lastHealth.IsZero() || s.o.Now().Sub(s.lastHealth) >= s.o.HealthEvery)
+	if s.cur != 0 && s.o.Now().Sub(s.since) >= FailbackAfter {
+		s.log.Info("trying the first daemon again", "daemon", s.urls[0], "was", s.urls[s.cur])
+		s.cur = 0
+	}
 	for {
 		n, room := limit, budget
 		if health {
@@ -245,9 +290,16 @@ func (s *Sender) Flush(ctx context.Context) error {
 			extra, info = s.healthRecord(recs)
 		}
 		status, msg, err := s.post(ctx, recs, extra, info)
+		if err == nil && retryLater(status) {
+			err = fmt.Errorf("daemon answered %d: %s", status, msg)
+		}
 		if err != nil {
+			if ctx.Err() == nil && s.failover(&tried, err) {
+				continue // the same batch, to the next daemon
+			}
 			return err
 		}
+		tried = 0
 		if status == http.StatusOK {
 			s.lastSend = s.o.Now()
 			s.daemonHealth = announcesHealth(msg)
@@ -288,13 +340,18 @@ func (s *Sender) Flush(ctx context.Context) error {
 			s.log.Error("daemon rejects this host's key or clock; samples keep spooling until host, key and clock match the daemon",
 				"host", s.o.Host, "status", status, "error", msg)
 			return fmt.Errorf("%w (status %d: %s)", ErrKeyRejected, status, msg)
-		default:
-			return fmt.Errorf("daemon answered %d: %s", status, msg)
 		}
 		if err := s.q.Commit(mark); err != nil {
 			return err
 		}
 	}
+}
+
+// retryLater reports a status with which the daemon says it cannot take
+// the batch now (5xx, 404, 429, ...): another daemon may.
+func retryLater(status int) bool {
+	return status != http.StatusOK && !refused(status) &&
+		status != http.StatusUnauthorized && status != http.StatusForbidden
 }
 
 // refused reports a status with which the daemon says it will never take
@@ -335,7 +392,7 @@ func (s *Sender) post(ctx context.Context, recs [][]byte, extra []byte, info *pr
 		body = append(body, '}')
 		sr = &signed{recs: joined, body: body, ts: now, sig: protocol.Sign(s.o.Key, s.o.Host, now, body)}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(sr.body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.urls[s.cur], bytes.NewReader(sr.body))
 	if err != nil {
 		return 0, "", fmt.Errorf("build request: %w", err)
 	}

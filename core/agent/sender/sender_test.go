@@ -459,3 +459,145 @@ func TestRefusedHealthSampleCostsNoSample(t *testing.T) {
 		t.Fatalf("samples %v, want 0..6 and no health sample", got)
 	}
 }
+
+// sigRecorder passes requests to h and records each one's signature.
+type sigRecorder struct {
+	h    http.Handler
+	mu   sync.Mutex
+	sigs []string
+}
+
+func (r *sigRecorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	r.mu.Lock()
+	r.sigs = append(r.sigs, req.Header.Get(protocol.HeaderSignature))
+	r.mu.Unlock()
+	r.h.ServeHTTP(w, req)
+}
+
+func (r *sigRecorder) all() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.sigs)
+}
+
+// Several daemons: a batch one daemon cannot take (5xx, its answer lost,
+// connection refused) goes at once to the next one as the identical signed
+// request; the sender stays with the daemon that took it, wraps around the
+// list, returns an error only when every daemon failed, and goes back to
+// the first after FailbackAfter.
+func TestBatchesFailOverToTheNextDaemon(t *testing.T) {
+	d1, d2 := ingesttest.New(t, testHost, testKey), ingesttest.New(t, testHost, testKey)
+	var lose atomic.Bool
+	r1 := &sigRecorder{h: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if lose.Load() {
+			d1.ServeHTTP(httptest.NewRecorder(), r) // stored...
+			panic(http.ErrAbortHandler)             // ...but the answer is lost
+		}
+		d1.ServeHTTP(w, r)
+	})}
+	r2 := &sigRecorder{h: d2}
+	s1, s2 := ingesttest.Serve(t, "127.0.0.1:0", r1), ingesttest.Serve(t, "127.0.0.1:0", r2)
+	var now atomic.Int64
+	now.Store(time.Now().Unix())
+	clock := func() time.Time { return time.Unix(now.Load(), 0) }
+	q := newSpool(t)
+	var logs strings.Builder
+	var logMu sync.Mutex
+	s := New(q, Options{URLs: []string{s1.URL, s2.URL + "/"}, Host: testHost, Key: testKey, Interval: time.Second, Now: clock,
+		Client: &http.Client{Timeout: 5 * time.Second},
+		Logger: hclog.New(&hclog.LoggerOptions{Output: writerFunc(func(p []byte) (int, error) {
+			logMu.Lock()
+			defer logMu.Unlock()
+			return logs.Write(p)
+		})})})
+	flush := func(from, to int) {
+		t.Helper()
+		enqueue(t, q, from, to, 0)
+		if err := s.Flush(t.Context()); err != nil {
+			t.Fatalf("Flush of %d..%d: %v", from, to-1, err)
+		}
+	}
+
+	flush(0, 5) // to the first daemon
+	d1.SetStatus(http.StatusServiceUnavailable)
+	flush(5, 10) // 503: to the second, in the same Flush
+	d1.SetStatus(0)
+	flush(10, 15) // stays with the second
+	if got, want := numbers(d1), seq(0, 5); !slices.Equal(got, want) {
+		t.Fatalf("first daemon stored %v, want %v", got, want)
+	}
+	if got, want := numbers(d2), seq(5, 15); !slices.Equal(got, want) {
+		t.Fatalf("second daemon stored %v, want %v", got, want)
+	}
+	if sigs1, sigs2 := r1.all(), r2.all(); len(sigs1) != 2 || sigs1[1] != sigs2[0] {
+		t.Fatalf("the batch refused with 503 was not resent as the identical signed request: %q then %q", sigs1, sigs2)
+	}
+
+	s2.Close() // connection refused: wraps around to the first
+	flush(15, 20)
+	if got := numbers(d1); !slices.Equal(got, append(seq(0, 5), seq(15, 20)...)) {
+		t.Fatalf("after the second daemon went away the first stored %v", got)
+	}
+
+	d1.SetStatus(http.StatusInternalServerError) // every daemon fails
+	enqueue(t, q, 20, 25, 0)
+	if err := s.Flush(t.Context()); err == nil || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("Flush with every daemon failing: %v, want the error of the last one tried", err)
+	}
+	if recs, _, _ := q.Peek(10, 1<<20); len(recs) != 5 {
+		t.Fatalf("%d samples spooled after every daemon failed, want 5", len(recs))
+	}
+
+	// The second daemon is back; the first stores the batch but its answer
+	// is lost: the identical request goes to the second.
+	d1.SetStatus(0)
+	lose.Store(true)
+	ingesttest.Serve(t, s2.Listener.Addr().String(), r2)
+	if err := s.Flush(t.Context()); err != nil {
+		t.Fatalf("Flush after a lost answer: %v", err)
+	}
+	sigs1, sigs2 := r1.all(), r2.all()
+	if sigs1[len(sigs1)-1] != sigs2[len(sigs2)-1] || !slices.Equal(numbers(d2)[10:], seq(20, 25)) {
+		t.Fatalf("the batch whose answer was lost went to the second daemon as %q (first: %q), stored %v",
+			sigs2[len(sigs2)-1], sigs1[len(sigs1)-1], numbers(d2))
+	}
+	lose.Store(false)
+
+	// Failback: FailbackAfter later, the first daemon is tried again.
+	now.Add(int64(FailbackAfter / time.Second))
+	flush(25, 30)
+	if got := numbers(d1); !slices.Equal(got[len(got)-5:], seq(25, 30)) {
+		t.Fatalf("no failback to the first daemon: it stored %v", got)
+	}
+	logMu.Lock()
+	defer logMu.Unlock()
+	if !strings.Contains(logs.String(), "failing over to the next") || !strings.Contains(logs.String(), "trying the first daemon again") {
+		t.Fatalf("failover and failback not logged:\n%s", logs.String())
+	}
+}
+
+// A daemon that accepts the connection and never answers: the request
+// times out and the same batch goes to the next daemon.
+func TestBatchFailsOverFromADaemonThatHangs(t *testing.T) {
+	release := make(chan struct{})
+	var hung atomic.Int64
+	s1 := ingesttest.Serve(t, "127.0.0.1:0", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hung.Add(1)
+		<-release
+	}))
+	d2 := ingesttest.New(t, testHost, testKey)
+	s2 := ingesttest.Serve(t, "127.0.0.1:0", d2)
+	// Registered after the servers, so it runs before they close (a
+	// server's Close waits for its handlers).
+	t.Cleanup(func() { close(release) })
+	q := newSpool(t)
+	s := New(q, Options{URLs: []string{s1.URL, s2.URL}, Host: testHost, Key: testKey, Interval: time.Second,
+		Client: &http.Client{Timeout: 300 * time.Millisecond}})
+	enqueue(t, q, 0, 5, 0)
+	if err := s.Flush(t.Context()); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	if hung.Load() != 1 || !slices.Equal(numbers(d2), seq(0, 5)) {
+		t.Fatalf("hung daemon got %d requests, the second stored %v", hung.Load(), numbers(d2))
+	}
+}

@@ -114,27 +114,37 @@ func once(ctx context.Context, cfg agent.Config, logger hclog.Logger, stdout io.
 	return 0
 }
 
-// startHeartbeats starts the UDP heartbeat senders for cfg.ServerIPv4 and
-// cfg.ServerIPv6 every cfg.HeartbeatInterval, signed with the host key (or
-// the enroll key); they stop when ctx ends.
+// startHeartbeats starts one UDP heartbeat sender per daemon of
+// cfg.HeartbeatTargets (server_ipv4 and server_ipv6, or the lists
+// servers_ipv4 and servers_ipv6), every cfg.HeartbeatInterval, signed with
+// the host key (or the enroll key); they stop when ctx ends. Every daemon
+// gets its own stream (its own session and sequence numbers): UDP has no
+// answer to fail over on, so each listed daemon hears from the host, and
+// daemons that share replay state never see one datagram twice.
 func startHeartbeats(ctx context.Context, cfg agent.Config, logger hclog.Logger) error {
-	hc := heartbeat.ClientConfig{
-		Host:     cfg.Host,
-		Interval: cfg.HeartbeatInterval,
-		Addr4:    cfg.ServerIPv4,
-		Addr6:    cfg.ServerIPv6,
-		Logger:   logger.Named("heartbeat"),
+	var clients []*heartbeat.Client
+	for _, target := range cfg.HeartbeatTargets() {
+		hc := heartbeat.ClientConfig{
+			Host:     cfg.Host,
+			Interval: cfg.HeartbeatInterval,
+			Addr4:    target.IPv4,
+			Addr6:    target.IPv6,
+			Logger:   logger.Named("heartbeat"),
+		}
+		if cfg.EnrollKey != "" {
+			hc.EnrollKey = cfg.EnrollKey.Bytes()
+		} else {
+			hc.Key = cfg.Key.Bytes()
+		}
+		c, err := heartbeat.NewClient(hc)
+		if err != nil {
+			return err
+		}
+		clients = append(clients, c)
 	}
-	if cfg.EnrollKey != "" {
-		hc.EnrollKey = cfg.EnrollKey.Bytes()
-	} else {
-		hc.Key = cfg.Key.Bytes()
+	for _, c := range clients {
+		go c.Run(ctx)
 	}
-	c, err := heartbeat.NewClient(hc)
-	if err != nil {
-		return err
-	}
-	go c.Run(ctx)
 	return nil
 }
 
