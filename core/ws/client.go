@@ -17,6 +17,8 @@ type client struct {
 	conn      *websocket.Conn
 	principal access.Principal
 	types     typeSet
+	batched   bool   // takes multi-message frames (?batch=1)
+	cut       uint64 // a batched client gets the messages numbered from cut on
 	remote    string
 	req       *http.Request // headers of the upgrade, for re-authentication
 
@@ -81,9 +83,17 @@ func (c *client) writeLoop(h *Hub) {
 		defer t.Stop()
 		expiry = t.C
 	}
-	for _, hs := range c.initial {
-		if !c.write(encode(TypeHost, hs), h.opts.WriteTimeout) {
-			return
+	if c.batched {
+		for _, frame := range encodeHosts(c.initial) {
+			if !c.write(frame, h.opts.WriteTimeout) {
+				return
+			}
+		}
+	} else {
+		for _, hs := range c.initial {
+			if !c.write(encode(TypeHost, hs), h.opts.WriteTimeout) {
+				return
+			}
 		}
 	}
 	c.initial = nil
