@@ -33,7 +33,7 @@ import (
 // clients, the messages not delivered and the clients dropped. Run it with
 // a fixed count so the stalled client's buffers fill (about 300 frames):
 //
-//	go test -run '^$' -bench 'Fanout1000//rate=5/' -benchtime 400x ./core/ws/
+//	go test -run '^$' -bench 'Fanout1000//rate=5$/' -benchtime 400x ./core/ws/
 //	go test -run '^$' -bench 'Fanout1000//rate=50/' -benchtime 1000x ./core/ws/
 func BenchmarkFanout1000(b *testing.B) {
 	for _, mode := range []string{"single", "batch"} {
