@@ -203,21 +203,18 @@ func encodeBatch(batch []pending, picked []int) []byte {
 // client's snapshot.
 const snapshotBatch = 500
 
-// encodeHosts is the snapshot frames of a batched client: arrays of at
-// most snapshotBatch "host" messages.
-func encodeHosts(hosts []Host) [][]byte {
-	var frames [][]byte
-	for len(hosts) > 0 {
-		n := min(len(hosts), snapshotBatch)
-		b := []byte{'['}
-		for i, hs := range hosts[:n] {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, encode(TypeHost, hs)...)
+// nextHosts encodes the first snapshot frame of a batched client's
+// remaining hosts (an array of at most snapshotBatch "host" messages) and
+// returns the hosts left; the writer encodes one frame at a time, so a
+// client holds one frame of its snapshot in memory, not all of them.
+func nextHosts(hosts []Host) (frame []byte, rest []Host) {
+	n := min(len(hosts), snapshotBatch)
+	b := []byte{'['}
+	for i, hs := range hosts[:n] {
+		if i > 0 {
+			b = append(b, ',')
 		}
-		frames = append(frames, append(b, ']'))
-		hosts = hosts[n:]
+		b = append(b, encode(TypeHost, hs)...)
 	}
-	return frames
+	return append(b, ']'), hosts[n:]
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/hbdmon/hbd/core/access"
 	"github.com/hbdmon/hbd/core/testutil"
 	"github.com/hbdmon/hbd/core/ws"
 )
@@ -314,4 +315,35 @@ func TestBatchedClientWithAFullQueueIsDropped(t *testing.T) {
 		t.Fatalf("hbd_ws_dropped_total{reason=queue_full} = %v, want 1", v)
 	}
 	testutil.Eventually(t, "client removed", 5*time.Second, func() bool { return h.Clients() == 0 })
+}
+
+// A large snapshot comes in arrays of at most 500 hosts, in order.
+func TestBatchedSnapshotIsSplit(t *testing.T) {
+	var hosts []ws.Host
+	for i := 0; i < 1201; i++ {
+		hosts = append(hosts, ws.Host{Name: fmt.Sprintf("h%04d", i), State: "UP"})
+	}
+	h, url := newHub(t, ws.Options{
+		Authenticate: anyRoot,
+		Snapshot:     func() []ws.Host { return hosts },
+	})
+	c := dialBatched(t, h, url, "root")
+	next := 0
+	for _, want := range []int{500, 500, 201} {
+		fs := readBatch(t, c)
+		if len(fs) != want {
+			t.Fatalf("snapshot frame of %d hosts, want %d", len(fs), want)
+		}
+		for _, f := range fs {
+			if l := label(t, f); l != fmt.Sprintf("host h%04d", next) {
+				t.Fatalf("snapshot host %d: %s", next, l)
+			}
+			next++
+		}
+	}
+}
+
+// anyRoot authenticates every upgrade as an administrator.
+func anyRoot(*http.Request) (access.Principal, bool) {
+	return access.Principal{User: "root", Admin: true}, true
 }

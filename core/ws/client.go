@@ -84,7 +84,9 @@ func (c *client) writeLoop(h *Hub) {
 		expiry = t.C
 	}
 	if c.batched {
-		for _, frame := range encodeHosts(c.initial) {
+		for rest := c.initial; len(rest) > 0; {
+			var frame []byte
+			frame, rest = nextHosts(rest)
 			if !c.write(frame, h.opts.WriteTimeout) {
 				return
 			}
