@@ -334,6 +334,9 @@ func TestPagesInBrowser(t *testing.T) {
 		}
 		s.hub.PublishMessage("web01", store.Message{Time: float64(time.Now().Unix()), Host: "web01", Msg: "web01 ipv4 DOWN"})
 		waitJS(t, ctx, "pushed message", `document.querySelector("#messages li").innerText.includes("web01 ipv4 DOWN")`)
+		// The pushed row flashes (1.2 s); contrast is checked on the
+		// settled page, not mid-animation.
+		waitJS(t, ctx, "row flash over", `document.getAnimations().length === 0`)
 		audit(t, ctx, "live-feed")
 	})
 
