@@ -59,6 +59,7 @@ type site struct {
 	hub       *ws.Hub
 	store     *store.Store
 	wsUpgrade atomic.Int32 // upgrades that reached the ws_port listener
+	wsBatched atomic.Int32 // of them, those asking for multi-message frames
 	logins    chan map[string]string
 }
 
@@ -103,6 +104,9 @@ thresholds:
 	port := s.hub.PortHandler()
 	wsSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.wsUpgrade.Add(1)
+		if r.URL.Query().Get("batch") == "1" {
+			s.wsBatched.Add(1)
+		}
 		port.ServeHTTP(w, r)
 	}))
 	t.Cleanup(func() {
@@ -316,6 +320,11 @@ func TestPagesInBrowser(t *testing.T) {
 		if s.wsUpgrade.Load() == 0 {
 			t.Error("the page did not connect to the ws_port listener")
 		}
+		// The page reads multi-message frames (arrays): what follows
+		// arrives that way.
+		if s.wsBatched.Load() == 0 {
+			t.Error("the page did not ask for multi-message frames (batch=1)")
+		}
 		s.hub.PublishHost(ws.Host{Name: "web01", State: "DOWN", Connections: []heartbeat.ConnectionStatus{
 			{Family: heartbeat.IPv4, State: heartbeat.StateDown}, {Family: heartbeat.IPv6, State: heartbeat.StateLate, LatencyMS: 9.5},
 		}})
@@ -326,6 +335,9 @@ func TestPagesInBrowser(t *testing.T) {
 		}
 		s.hub.PublishMessage("web01", store.Message{Time: float64(time.Now().Unix()), Host: "web01", Msg: "web01 ipv4 DOWN"})
 		waitJS(t, ctx, "pushed message", `document.querySelector("#messages li").innerText.includes("web01 ipv4 DOWN")`)
+		// The pushed row flashes (1.2 s); contrast is checked on the
+		// settled page, not mid-animation.
+		waitJS(t, ctx, "row flash over", `document.getAnimations().length === 0`)
 		audit(t, ctx, "live-feed")
 	})
 

@@ -81,6 +81,9 @@ type Config struct {
 	PluginChecksums map[string]string `koanf:"plugin_checksums"`
 	SampleHistory   int               `koanf:"sample_history"`
 	Retention       time.Duration     `koanf:"retention"`
+	// MemoryLimit is the Go runtime's soft memory limit ("768MiB";
+	// "off": none); the GOMEMLIMIT environment variable wins over it.
+	MemoryLimit string `koanf:"memory_limit"`
 	// Store selects the database: SQLite in data_dir (default) or
 	// PostgreSQL (store.go).
 	Store Store `koanf:"store"`
@@ -330,6 +333,7 @@ func defaults() Config {
 		Store:            Store{Driver: StoreSQLite},
 		SampleHistory:    DefaultSampleHistory,
 		Retention:        DefaultRetention,
+		MemoryLimit:      DefaultMemoryLimit,
 		LogLevel:         "info",
 		WatchDynamic:     true,
 		MaxDynamicHosts:  DefaultMaxDynamic,

@@ -96,6 +96,9 @@ func (c *Config) validate() error {
 	if c.Retention < 0 {
 		return bad("retention", "must not be negative")
 	}
+	if err := c.validateMemoryLimit(); err != nil {
+		return err
+	}
 	switch strings.ToLower(c.LogLevel) {
 	case "trace", "debug", "info", "warn", "error":
 	default:

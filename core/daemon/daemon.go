@@ -114,6 +114,7 @@ func New(ctx context.Context, path string, opts Options) (*Daemon, error) {
 	for _, w := range cfg.Warnings {
 		log.Warn(w, "file", path)
 	}
+	applyMemoryLimit(cfg, log)
 	d := &Daemon{path: path, log: log, startedAt: time.Now()}
 	d.cfg.Store(cfg)
 	d.svcCtx, d.stopServices = context.WithCancel(context.Background())
@@ -258,6 +259,7 @@ func (d *Daemon) Reload() error {
 	}
 	d.cfg.Store(cfg)
 	d.recordConfig(cfg)
+	applyMemoryLimit(cfg, d.log)
 	for _, w := range cfg.Warnings {
 		d.log.Warn(w, "file", d.path)
 	}

@@ -2,8 +2,10 @@ package daemon_test
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -55,5 +57,37 @@ func TestWSMaxClientsIsConfiguredAndReloaded(t *testing.T) {
 	}
 	if code, err := dial(); err != nil || code != http.StatusSwitchingProtocols {
 		t.Fatalf("second client after reloading ws_max_clients 2: %d %v", code, err)
+	}
+}
+
+// memory_limit sets the runtime's soft memory limit at start and on a
+// reload; "off" removes it. (Not parallel: the limit is process-wide.)
+func TestMemoryLimitIsAppliedAndReloaded(t *testing.T) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		t.Skip("GOMEMLIMIT is set in the environment, which wins over memory_limit")
+	}
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	dir := t.TempDir()
+	cfgPath := writeLivenessConfig(t, dir, testutil.FreePort(t), false)
+	base, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := func(line string) {
+		if err := os.WriteFile(cfgPath, append(append([]byte{}, base...), line...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set("memory_limit: 900MiB\n")
+	a := startInProcess(t, cfgPath)
+	if got := debug.SetMemoryLimit(-1); got != 900<<20 {
+		t.Fatalf("memory limit after start %d, want %d", got, 900<<20)
+	}
+	set("memory_limit: off\n")
+	if err := a.d.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
+		t.Fatalf("memory limit after reloading off: %d", got)
 	}
 }

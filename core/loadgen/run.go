@@ -87,6 +87,10 @@ type Config struct {
 	// addresses (127.0.0.2 ...) when the daemon is on 127.0.0.1, so caps
 	// per remote address (open mode) do not refuse them. 0: one address.
 	WSSources int
+	// WSPlain makes the feed clients take one frame per message, as old
+	// clients do; by default they ask for multi-message frames
+	// (?batch=1) like the web UI.
+	WSPlain bool
 
 	// PID is the daemon's process, sampled from /proc (0: not sampled).
 	PID int
@@ -150,6 +154,9 @@ func (c *Config) fill() error {
 			scheme = "wss"
 		}
 		c.WSURL = scheme + "://" + u.Host + "/hbd"
+		if !c.WSPlain {
+			c.WSURL += "?batch=1"
+		}
 	}
 	if len(c.EnrollKey) == 0 {
 		return fmt.Errorf("the daemon's enroll_key is required (the hosts' keys derive from it)")

@@ -235,12 +235,13 @@ var (
 )
 
 // take counts a frame and records the delivery latency of every sample in
-// it (every "timestamp" of a plugin frame, so coalesced frames count too).
+// it (every "timestamp" of a plugin frame, or of a multi-message frame,
+// where only plugin messages have that key).
 func (c *wsClient) take(msg []byte, stallAt time.Time) {
 	now := time.Now()
 	c.frames++
 	c.bytes += uint64(len(msg))
-	if !bytes.HasPrefix(msg, pluginPrefix) {
+	if !bytes.HasPrefix(msg, pluginPrefix) && !bytes.HasPrefix(msg, []byte("[")) {
 		return
 	}
 	// A stalled client's latencies are its own stall; only its newest

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 )
 
 // ring keeps the most recent samples of one host/plugin in columns: one
@@ -23,6 +24,26 @@ type ring struct {
 	head  int       // next slot to write
 	n     int       // filled slots
 	total uint64    // samples ever appended (for sample_count after trimming)
+	// mem, once the ring is filed in a store, is the store's running
+	// total of ring memory, which add keeps up to date.
+	mem *ringMem
+}
+
+// ringMem is the running total of the bytes and values all of a store's
+// rings hold, so /metrics reads it without locking every ring.
+type ringMem struct {
+	bytes, values atomic.Int64
+}
+
+// attach files r's memory under m; r must not be shared yet or its lock
+// must not be held.
+func (r *ring) attach(m *ringMem) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.mem = m
+	b, v := r.sizeLocked()
+	m.bytes.Add(int64(b))
+	m.values.Add(int64(v))
 }
 
 func newRing(capacity int) *ring {
@@ -116,6 +137,15 @@ func (r *ring) add(ts float64, paths []string, values []float64) {
 	if r.has(ts) {
 		return
 	}
+	if r.mem != nil {
+		b0, v0 := r.sizeLocked()
+		defer func() {
+			if b1, v1 := r.sizeLocked(); b1 != b0 || v1 != v0 {
+				r.mem.bytes.Add(int64(b1 - b0))
+				r.mem.values.Add(int64(v1 - v0))
+			}
+		}()
+	}
 	r.total++
 	capacity := len(r.ts)
 	if r.n == capacity && ts < r.ts[r.head] {
@@ -199,6 +229,11 @@ func (r *ring) count() int {
 func (r *ring) memBytes() (bytes, values int) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
+	return r.sizeLocked()
+}
+
+// sizeLocked is memBytes with r.mu held.
+func (r *ring) sizeLocked() (bytes, values int) {
 	bytes = 8 * len(r.ts)
 	for c := range r.cols {
 		bytes += len(r.cols[c].buf)

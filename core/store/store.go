@@ -76,6 +76,7 @@ type Store struct {
 
 	mu          sync.RWMutex
 	rings       map[seriesKey]*ring
+	ringMem     ringMem                     // what the rings hold, kept up to date by each ring
 	hostRings   map[string]map[string]*ring // host -> plugin -> ring (the same rings), so a host's reads cost its own plugins
 	hosts       map[string]HostInfo
 	series      map[string]*seriesEntry // host\x00plugin\x00paths -> series id and its users

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -22,21 +23,38 @@ import (
 
 // BenchmarkFanout1000 fans plugin samples (about 1 KB each, distinct
 // hosts, so nothing is coalesced) out to 1,000 real WebSocket clients over
-// loopback, paced at 5 publishes/s (5,000 frames/s, 5 MB/s), with and
-// without one client that never reads. Each iteration is one publish. It
-// reports the achieved publish rate, delivered frames/s, the delivery
+// loopback, paced at 5 or 50 publishes/s (5,000 or 50,000 messages/s to
+// deliver), with and without one client that never reads, to clients
+// taking one frame per message (mode=single) or multi-message frames
+// (mode=batch, ?batch=1). Each iteration is one publish. It reports the
+// achieved publish rate, delivered messages/s, the process's CPU
+// (user+system, clients included) per delivered message, the delivery
 // latency (publish to a client's read) p50/p99 over 100 observing
-// clients, the frames not delivered and the clients dropped. Run it with a
-// fixed count so the stalled client's buffers fill (about 300 frames):
+// clients, the messages not delivered and the clients dropped. Run it with
+// a fixed count so the stalled client's buffers fill (about 300 frames):
 //
-//	go test -run '^$' -bench Fanout1000 -benchtime 400x ./core/ws/
+//	go test -run '^$' -bench 'Fanout1000//rate=5$/' -benchtime 400x ./core/ws/
+//	go test -run '^$' -bench 'Fanout1000//rate=50/' -benchtime 1000x ./core/ws/
 func BenchmarkFanout1000(b *testing.B) {
-	for _, stalled := range []int{0, 1} {
-		b.Run(fmt.Sprintf("stalled=%d", stalled), func(b *testing.B) { benchFanout(b, 1000, stalled, 5) })
+	for _, mode := range []string{"single", "batch"} {
+		for _, rate := range []float64{5, 50} {
+			for _, stalled := range []int{0, 1} {
+				b.Run(fmt.Sprintf("mode=%s/rate=%g/stalled=%d", mode, rate, stalled), func(b *testing.B) {
+					benchFanout(b, 1000, stalled, rate, mode == "batch")
+				})
+			}
+		}
 	}
 }
 
-func benchFanout(b *testing.B, clients, stalled int, rate float64) {
+// cpuTime is the process's user+system CPU so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func benchFanout(b *testing.B, clients, stalled int, rate float64, batched bool) {
 	h := ws.New(ws.Options{
 		Authenticate: func(r *http.Request) (access.Principal, bool) {
 			// Distinct administrators: every host visible, no per-user cap.
@@ -55,6 +73,9 @@ func benchFanout(b *testing.B, clients, stalled int, rate float64) {
 		h.Shutdown(ctx)
 	}()
 	url := "ws" + strings.TrimPrefix(srv.URL, "http") + ws.Path
+	if batched {
+		url += "?batch=1"
+	}
 
 	n := b.N
 	published := make([]atomic.Int64, n) // publish time by sequence, unix ns
@@ -72,6 +93,7 @@ func benchFanout(b *testing.B, clients, stalled int, rate float64) {
 		if err != nil {
 			b.Fatalf("dial %d: %v", i, err)
 		}
+		c.SetReadLimit(1 << 24) // a batched frame carries up to MaxBatch messages
 		conns = append(conns, c)
 		return c
 	}
@@ -85,13 +107,16 @@ func benchFanout(b *testing.B, clients, stalled int, rate float64) {
 				if err != nil {
 					return
 				}
-				received.Add(1)
 				if i%(clients/observers) != 0 {
+					received.Add(int64(bytes.Count(msg, []byte(`{"type":`))))
 					continue
 				}
-				seq := seqOf(msg)
-				if seq >= 0 && seq < n {
-					lat[i/(clients/observers)] = append(lat[i/(clients/observers)], time.Duration(time.Now().UnixNano()-published[seq].Load()))
+				now := time.Now().UnixNano()
+				for _, seq := range seqsOf(msg) {
+					received.Add(1)
+					if seq >= 0 && seq < n {
+						lat[i/(clients/observers)] = append(lat[i/(clients/observers)], time.Duration(now-published[seq].Load()))
+					}
 				}
 			}
 		}(i)
@@ -109,6 +134,7 @@ func benchFanout(b *testing.B, clients, stalled int, rate float64) {
 	}
 	every := time.Duration(float64(time.Second) / rate)
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	start := time.Now()
 	for seq := 0; seq < n; seq++ {
 		if d := time.Until(start.Add(time.Duration(seq) * every)); d > 0 {
@@ -125,6 +151,7 @@ func benchFanout(b *testing.B, clients, stalled int, rate float64) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	b.StopTimer()
+	cpu := cpuTime() - cpu0
 	stop()
 	for _, c := range conns {
 		c.CloseNow()
@@ -143,7 +170,10 @@ func benchFanout(b *testing.B, clients, stalled int, rate float64) {
 		return float64(all[int(p*float64(len(all)-1))]) / 1e6
 	}
 	b.ReportMetric(float64(n)/elapsed.Seconds(), "publishes/s")
-	b.ReportMetric(float64(received.Load())/elapsed.Seconds(), "frames/s")
+	b.ReportMetric(float64(received.Load())/elapsed.Seconds(), "msgs/s")
+	if r := received.Load(); r > 0 {
+		b.ReportMetric(float64(cpu.Microseconds())/float64(r), "cpu-µs/msg")
+	}
 	b.ReportMetric(pct(0.50), "p50-ms")
 	b.ReportMetric(pct(0.99), "p99-ms")
 	b.ReportMetric(float64(want-received.Load()), "undelivered")
@@ -153,20 +183,24 @@ func benchFanout(b *testing.B, clients, stalled int, rate float64) {
 	}
 }
 
-// seqOf returns a plugin frame's timestamp, the benchmark's sequence.
-func seqOf(msg []byte) int {
-	i := bytes.LastIndex(msg, []byte(`"timestamp":`))
-	if i < 0 {
-		return -1
+// seqsOf returns the timestamps of a frame's plugin messages (one, or
+// several in a batched frame), the benchmark's sequence numbers.
+func seqsOf(msg []byte) []int {
+	var seqs []int
+	for {
+		i := bytes.Index(msg, []byte(`"timestamp":`))
+		if i < 0 {
+			return seqs
+		}
+		msg = msg[i+len(`"timestamp":`):]
+		j := bytes.IndexAny(msg, ",}")
+		if j < 0 {
+			return seqs
+		}
+		v, err := strconv.Atoi(string(msg[:j]))
+		if err != nil {
+			v = -1
+		}
+		seqs = append(seqs, v)
 	}
-	rest := msg[i+len(`"timestamp":`):]
-	j := bytes.IndexAny(rest, ",}")
-	if j < 0 {
-		return -1
-	}
-	v, err := strconv.Atoi(string(rest[:j]))
-	if err != nil {
-		return -1
-	}
-	return v
 }

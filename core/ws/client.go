@@ -17,11 +17,13 @@ type client struct {
 	conn      *websocket.Conn
 	principal access.Principal
 	types     typeSet
+	batched   bool   // takes multi-message frames (?batch=1)
+	cut       uint64 // a batched client gets the messages numbered from cut on
 	remote    string
 	req       *http.Request // headers of the upgrade, for re-authentication
 
 	out     *outbox
-	initial []Host // snapshot, written before the queue
+	initial []Host // snapshot (all hosts; the writer filters it), written before the queue
 	recheck chan struct{}
 	// deadline drops the client when a frame is not taken in time; armed
 	// around each write by the writer.
@@ -81,9 +83,28 @@ func (c *client) writeLoop(h *Hub) {
 		defer t.Stop()
 		expiry = t.C
 	}
+	// Only this goroutine changes c.principal (reauthenticate), so it
+	// reads it without the hub's lock.
+	visible := c.initial[:0:0]
 	for _, hs := range c.initial {
-		if !c.write(encode(TypeHost, hs), h.opts.WriteTimeout) {
-			return
+		if h.opts.Policy.CanSee(c.principal, hs.Name) {
+			visible = append(visible, hs)
+		}
+	}
+	c.initial = visible
+	if c.batched {
+		for rest := c.initial; len(rest) > 0; {
+			var frame []byte
+			frame, rest = nextHosts(rest)
+			if !c.write(frame, h.opts.WriteTimeout) {
+				return
+			}
+		}
+	} else {
+		for _, hs := range c.initial {
+			if !c.write(encode(TypeHost, hs), h.opts.WriteTimeout) {
+				return
+			}
 		}
 	}
 	c.initial = nil

@@ -10,6 +10,12 @@
 // queue in which a newer state of a host (or sample of a host's plugin)
 // replaces a queued older one, and a client whose queue still fills, or
 // that does not take a frame within WriteTimeout, is dropped and counted.
+//
+// A client that asks for it (?batch=1) gets multi-message frames instead:
+// a JSON array of the messages published since its last frame, at most one
+// frame per FlushInterval while the feed is busy. The hub builds each
+// array once per flush and shares it between the clients that get the
+// same messages (see batch.go).
 package ws
 
 import (
@@ -48,15 +54,17 @@ const (
 
 // Defaults for Options left zero.
 const (
-	DefaultMaxClients   = 5000
-	DefaultMaxPerUser   = 16
-	DefaultSendQueue    = 256
-	DefaultPingInterval = 30 * time.Second
-	DefaultWriteTimeout = time.Second
-	DefaultPongTimeout  = 10 * time.Second
-	DefaultSendBuffer   = 64 << 10
-	DefaultReadLimit    = 512
-	DefaultReauth       = time.Minute
+	DefaultMaxClients    = 5000
+	DefaultMaxPerUser    = 16
+	DefaultSendQueue     = 256
+	DefaultPingInterval  = 30 * time.Second
+	DefaultWriteTimeout  = time.Second
+	DefaultPongTimeout   = 10 * time.Second
+	DefaultSendBuffer    = 64 << 10
+	DefaultReadLimit     = 512
+	DefaultReauth        = time.Minute
+	DefaultFlushInterval = 100 * time.Millisecond
+	DefaultMaxBatch      = 1000
 )
 
 // Reasons a client is disconnected; they are the causes of its context.
@@ -153,7 +161,15 @@ type Options struct {
 	PongTimeout  time.Duration // a pong missing this long after a ping drops the client
 	ReadLimit    int64         // largest message accepted from a client
 	Reauth       time.Duration // how often a client's session is re-checked
-	Logger       hclog.Logger
+	// FlushInterval is the shortest time between two multi-message frames
+	// to a batched client (?batch=1): a message published when the feed
+	// was quiet goes out at once, later ones wait for the next flush.
+	FlushInterval time.Duration
+	// MaxBatch bounds the messages held for batched clients between two
+	// flushes (and so the messages of one frame); reaching it flushes
+	// early.
+	MaxBatch int
+	Logger   hclog.Logger
 }
 
 // Hub fans messages out to the connected clients. Its methods are safe for
@@ -168,12 +184,16 @@ type Hub struct {
 
 	mu       sync.RWMutex // held (read) while publishing, (write) to change clients
 	clients  map[*client]struct{}
-	reserved int            // upgrades in progress, counted against MaxClients
-	perUser  map[string]int // clients and upgrades by user (or address)
+	plain    map[*client]struct{} // the clients taking one frame per message
+	batched  map[*client]struct{} // the clients taking multi-message frames
+	reserved int                  // upgrades in progress, counted against MaxClients
+	perUser  map[string]int       // clients and upgrades by user (or address)
 	closing  bool
 
 	dropped   [len(dropReasons)]atomic.Uint64 // by dropReasons index
 	coalesced atomic.Uint64                   // queued frames replaced by a newer one
+
+	batch batcher
 }
 
 // New returns a hub ready to serve. It panics when Authenticate or Policy
@@ -209,6 +229,12 @@ func New(opts Options) *Hub {
 	if opts.Reauth <= 0 {
 		opts.Reauth = DefaultReauth
 	}
+	if opts.FlushInterval <= 0 {
+		opts.FlushInterval = DefaultFlushInterval
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = DefaultMaxBatch
+	}
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
 	}
@@ -219,7 +245,10 @@ func New(opts Options) *Hub {
 		ctx:     ctx,
 		cancel:  cancel,
 		clients: map[*client]struct{}{},
+		plain:   map[*client]struct{}{},
+		batched: map[*client]struct{}{},
 		perUser: map[string]int{},
+		batch:   batcher{kick: make(chan struct{}, 1)},
 	}
 }
 
@@ -342,8 +371,16 @@ func (h *Hub) mayReceive(p access.Principal, host string) bool {
 func (h *Hub) broadcast(typ, host, key string, msg []byte) {
 	var slow []*client
 	var replaced uint64
+	flushNow := false
 	h.mu.RLock()
-	for c := range h.clients {
+	if len(h.batched) > 0 {
+		var merged bool
+		merged, flushNow = h.batch.add(typ, host, key, msg, h.opts.MaxBatch)
+		if merged {
+			replaced++
+		}
+	}
+	for c := range h.plain {
 		if !c.wants(typ) || !h.mayReceive(c.principal, host) {
 			continue
 		}
@@ -361,6 +398,9 @@ func (h *Hub) broadcast(typ, host, key string, msg []byte) {
 	for _, c := range slow {
 		h.remove(c, ErrSlowClient)
 	}
+	if flushNow {
+		h.flush()
+	}
 }
 
 // remove unregisters c and ends its connection with cause. The first
@@ -369,6 +409,8 @@ func (h *Hub) remove(c *client, cause error) {
 	h.mu.Lock()
 	_, ok := h.clients[c]
 	delete(h.clients, c)
+	delete(h.plain, c)
+	delete(h.batched, c)
 	h.mu.Unlock()
 	if ok {
 		for i, r := range dropReasons {
@@ -397,7 +439,8 @@ func (h *Hub) Recheck() {
 }
 
 // ServeHTTP upgrades an authenticated request to the feed. The optional
-// query parameter types=host,message limits the message types sent.
+// query parameter types=host,message limits the message types sent;
+// batch=1 asks for multi-message frames (JSON arrays of messages).
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		httpError(w, http.StatusMethodNotAllowed, "The live feed accepts only GET upgrade requests")
@@ -409,6 +452,11 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	types, err := parseTypes(r.URL.Query().Get("types"))
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	batched, err := parseBatch(r.URL.Query().Get("batch"))
 	if err != nil {
 		httpError(w, http.StatusBadRequest, err.Error())
 		return
@@ -439,6 +487,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	conn.SetReadLimit(h.opts.ReadLimit)
 	c := newClient(h.ctx, conn, p, types, newOutbox(h.opts.SendQueue), r)
+	c.batched = batched
 	h.register(c)
 	h.log.Debug("client connected", "user", p.User, "remote", c.remote)
 	cause := c.run(h)
@@ -524,15 +573,23 @@ func (h *Hub) register(c *client) {
 		return
 	}
 	h.clients[c] = struct{}{}
+	if c.batched {
+		h.batched[c] = struct{}{}
+		c.cut = h.batch.next()
+		h.batch.start.Do(func() {
+			h.wg.Add(1)
+			go h.flusher()
+		})
+	} else {
+		h.plain[c] = struct{}{}
+	}
 	if h.opts.Snapshot == nil || !c.wants(TypeHost) {
 		return
 	}
-	// The client's writer encodes them, outside the lock.
-	for _, hs := range h.opts.Snapshot() {
-		if h.opts.Policy.CanSee(c.principal, hs.Name) {
-			c.initial = append(c.initial, hs)
-		}
-	}
+	// The client's writer filters and encodes them, outside the lock:
+	// with 10,000 hosts and many clients connecting at once, copying
+	// here made every upgrade wait for all earlier ones.
+	c.initial = h.opts.Snapshot()
 }
 
 // sendBufferWriter sets the kernel send buffer of the connection that
@@ -648,6 +705,18 @@ func parseTypes(v string) (typeSet, error) {
 		s |= bit
 	}
 	return s, nil
+}
+
+// parseBatch reads the batch parameter: 1 or true asks for multi-message
+// frames, 0, false or nothing for one frame per message.
+func parseBatch(v string) (bool, error) {
+	switch strings.ToLower(v) {
+	case "", "0", "false":
+		return false, nil
+	case "1", "true":
+		return true, nil
+	}
+	return false, errors.New("batch must be 1 (multi-message frames) or 0")
 }
 
 func httpError(w http.ResponseWriter, status int, msg string) {

@@ -201,12 +201,14 @@
   // feed opens the live feed (WebSocket /hbd). It tries ws_port first (the
   // page's data-ws-port), then the page's own origin, and reconnects with
   // backoff. onStatus receives "live" or "polling": while "polling", the
-  // page should poll the REST API instead.
+  // page should poll the REST API instead. It asks for multi-message
+  // frames (batch=1): each frame is a JSON array of messages, handed to
+  // onMessage one by one in order (a single object is read too).
   HBD.feed = function (types, onMessage, onStatus) {
     const secure = location.protocol === "https:";
     const port = secure ? document.body.dataset.wssPort : document.body.dataset.wsPort;
     const scheme = secure ? "wss://" : "ws://";
-    const query = types && types.length ? "?types=" + types.join(",") : "";
+    const query = "?batch=1" + (types && types.length ? "&types=" + types.join(",") : "");
     const urls = [];
     if (port && port !== "0" && port !== location.port) {
       urls.push(scheme + location.hostname + ":" + port + "/hbd" + query);
@@ -238,9 +240,11 @@
       }
       sock.onopen = () => { opened = true; delay = 1000; setStatus("live"); };
       sock.onmessage = (ev) => {
-        let m;
-        try { m = JSON.parse(ev.data); } catch (e) { return; }
-        if (m && typeof m.type === "string") onMessage(m.type, m.data || {});
+        let frame;
+        try { frame = JSON.parse(ev.data); } catch (e) { return; }
+        for (const m of Array.isArray(frame) ? frame : [frame]) {
+          if (m && typeof m.type === "string") onMessage(m.type, m.data || {});
+        }
       };
       sock.onclose = () => {
         if (!opened) attempt++;

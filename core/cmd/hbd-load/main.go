@@ -63,6 +63,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.WSClients, "ws-clients", d.WSClients, "live feed clients")
 	fs.IntVar(&cfg.WSStalled, "ws-stalled", d.WSStalled, "feed clients that stop reading halfway through the ws phase")
 	fs.IntVar(&cfg.WSSources, "ws-sources", d.WSSources, "loopback source addresses the feed clients are spread over (0: one)")
+	fs.BoolVar(&cfg.WSPlain, "ws-plain", false, "feed clients take one frame per message (default: multi-message frames, ?batch=1, like the web UI)")
 	fs.IntVar(&cfg.PID, "pid", 0, "the daemon's pid for /proc sampling (default: the process listening on -url's port)")
 	jsonOut := fs.String("json", "", "write the figures as JSON to this file")
 	quiet := fs.Bool("q", false, "no progress lines")
