@@ -63,9 +63,7 @@ func TestWSMaxClientsIsConfiguredAndReloaded(t *testing.T) {
 // memory_limit sets the runtime's soft memory limit at start and on a
 // reload; "off" removes it. (Not parallel: the limit is process-wide.)
 func TestMemoryLimitIsAppliedAndReloaded(t *testing.T) {
-	if os.Getenv("GOMEMLIMIT") != "" {
-		t.Skip("GOMEMLIMIT is set in the environment, which wins over memory_limit")
-	}
+	t.Setenv("GOMEMLIMIT", "") // the environment would win over memory_limit
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
 	dir := t.TempDir()
 	cfgPath := writeLivenessConfig(t, dir, testutil.FreePort(t), false)
