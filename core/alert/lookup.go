@@ -1,6 +1,10 @@
 package alert
 
-import "github.com/hbdmon/hbd/core/config"
+import (
+	"sync/atomic"
+
+	"github.com/hbdmon/hbd/core/config"
+)
 
 // Threshold is the threshold rule that applies to one metric of a host, as
 // the API serves it to the charts.
@@ -15,13 +19,23 @@ type Threshold struct {
 	Rule string `json:"rule"`
 }
 
+// lookupRules is the ruleset ThresholdsFor compiled last (read-only once
+// compiled, like the evaluator's).
+var lookupRules atomic.Pointer[ruleset]
+
 // ThresholdsFor resolves, for each metric path ("plugin.key...") of host,
 // the rule the evaluator applies to it (the most specific per-host rule,
 // else the most specific global one). Paths without a rule are left out.
+// The rules are compiled once per config (a reload makes a new one), not
+// per call: the plugin pages call this on every read.
 func ThresholdsFor(cfg *config.Config, host string, paths []string) (map[string]Threshold, error) {
-	rs, err := compileRules(cfg)
-	if err != nil {
-		return nil, err
+	rs := lookupRules.Load()
+	if rs == nil || rs.cfg != cfg {
+		var err error
+		if rs, err = compileRules(cfg); err != nil {
+			return nil, err
+		}
+		lookupRules.Store(rs)
 	}
 	out := map[string]Threshold{}
 	for _, p := range paths {
