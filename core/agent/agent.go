@@ -82,6 +82,18 @@ func (a *Agent) Health() sender.Health {
 	return sender.Health{PluginErrors: a.pluginErrors, LastPluginError: a.lastError}
 }
 
+// Units returns the units every plugin of the agent declares, and those of
+// its health sample (protocol.AgentPlugin).
+func (a *Agent) Units() protocol.Units {
+	out := protocol.Units{protocol.AgentPlugin: protocol.AgentUnits}
+	for _, s := range a.plugins {
+		if u, ok := s.plugin.(collect.Uniter); ok && len(u.Units()) > 0 {
+			out[s.plugin.Name()] = u.Units()
+		}
+	}
+	return out
+}
+
 // New returns an agent for a Config from LoadConfig.
 func New(cfg Config, logger hclog.Logger) *Agent {
 	a := &Agent{cfg: cfg, log: logger}
@@ -97,7 +109,7 @@ func New(cfg Config, logger hclog.Logger) *Agent {
 		a.plugins = append(a.plugins, scheduled{collect.Builtins[name](), iv, iv})
 	}
 	for _, e := range cfg.Exec {
-		p := collect.NewExec(collect.ExecSpec{Name: e.Name, Command: e.Command, Timeout: e.Timeout})
+		p := collect.NewExec(collect.ExecSpec{Name: e.Name, Command: e.Command, Timeout: e.Timeout, Units: e.UnitMap})
 		a.plugins = append(a.plugins, scheduled{p, e.Interval, max(e.Interval, e.Timeout)})
 	}
 	return a
@@ -136,6 +148,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		Interval: a.cfg.SendInterval,
 		Logger:   a.log.Named("sender"),
 		Health:   a.Health,
+		Units:    a.Units(),
 	}
 	if a.cfg.CAFile != "" {
 		pool, err := LoadCAs(a.cfg.CAFile)

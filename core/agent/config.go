@@ -165,6 +165,13 @@ type ExecConfig struct {
 	Command  []string      `koanf:"command"`
 	Interval time.Duration `koanf:"interval"`
 	Timeout  time.Duration `koanf:"timeout"`
+	// Units declares the units of the plugin's metrics: metric path
+	// (or last path segment) -> unit of the protocol's vocabulary,
+	// nested maps allowed ("workers: {busy: count}" is "workers.busy").
+	// Checked and flattened into UnitMap by LoadConfig.
+	Units map[string]any `koanf:"units"`
+	// UnitMap is Units flattened and checked.
+	UnitMap map[string]string `koanf:"-"`
 }
 
 // defaults are loaded before the file, so the file and the environment
@@ -524,8 +531,54 @@ func (c *Config) check(src sources) []string {
 		if e.Timeout <= 0 || e.Timeout > e.Interval {
 			fail(key+".timeout", "%s must be positive and at most the interval (%s)", e.Timeout, e.Interval)
 		}
+		if len(e.Units) > 0 {
+			units, err := flattenUnits(e.Units)
+			if err == nil {
+				err = protocol.ValidatePluginUnits(units)
+			}
+			if err != nil {
+				fail(key+".units", "%s", strings.TrimPrefix(err.Error(), protocol.ErrInvalid.Error()+": "))
+			} else {
+				e.UnitMap = units
+			}
+		}
 	}
 	return errs
+}
+
+// flattenUnits turns an exec plugin's units, nested maps allowed, into
+// metric path -> unit.
+func flattenUnits(in map[string]any) (map[string]string, error) {
+	out := map[string]string{}
+	var walk func(prefix string, m map[string]any, depth int) error
+	walk = func(prefix string, m map[string]any, depth int) error {
+		if depth > protocol.MaxSampleDepth {
+			return fmt.Errorf("nested deeper than %d levels", protocol.MaxSampleDepth)
+		}
+		for k, v := range m {
+			p := k
+			if prefix != "" {
+				p = prefix + "." + k
+			}
+			switch x := v.(type) {
+			case string:
+				out[p] = x
+			case nil:
+				out[p] = ""
+			case map[string]any:
+				if err := walk(p, x, depth+1); err != nil {
+					return err
+				}
+			default:
+				return fmt.Errorf("unit of %q must be a unit name (a string, e.g. \"bytes\"), got %v", p, v)
+			}
+		}
+		return nil
+	}
+	if err := walk("", in, 1); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func checkUDPAddr(addr string, v6 bool) error {

@@ -84,17 +84,23 @@ func TestReadAnswersMatchEncodingJSON(t *testing.T) {
 			thresholds["cpu_monitor.<cpu>"] = alert.Threshold{Warning: &w, Critical: &c, For: 2, Rule: "thresholds.cpu_monitor.*"}
 			thresholds["disk_monitor.free"] = alert.Threshold{Critical: &w, Below: true, Rule: "hosts.web01"}
 		}
-		got, err := hostPluginsJSON(host, sums, thresholds)
+		units := map[string]string{}
+		if round%3 == 1 {
+			units["cpu_monitor.cpu_percent"] = "percent"
+			units["network_monitor.<eth0>.bytes_sent"] = "bytes_total"
+			units["x&y.load"] = ""
+		}
+		got, err := hostPluginsJSON(host, sums, thresholds, units)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := referenceJSON(t, map[string]any{"hostname": host, "plugins": ref, "thresholds": thresholds})
+		want := referenceJSON(t, map[string]any{"hostname": host, "plugins": ref, "thresholds": thresholds, "units": units})
 		if !bytes.Equal(got, want) {
 			t.Fatalf("plugins answer\n got %s\nwant %s", got, want)
 		}
 		plugin := []string{"cpu_monitor", "<script>", "bad\xffutf8"}[rng.IntN(3)]
-		got = samplesJSON(host, plugin, samples)
-		want = referenceJSON(t, map[string]any{"hostname": host, "plugin": plugin, "samples": refSamples, "sample_count": len(refSamples)})
+		got = samplesJSON(host, plugin, samples, units)
+		want = referenceJSON(t, map[string]any{"hostname": host, "plugin": plugin, "samples": refSamples, "sample_count": len(refSamples), "units": units})
 		if !bytes.Equal(got, want) {
 			t.Fatalf("samples answer\n got %s\nwant %s", got, want)
 		}
@@ -104,14 +110,14 @@ func TestReadAnswersMatchEncodingJSON(t *testing.T) {
 // TestReadAnswersPretty: ?pretty indents as c.JSON did.
 func TestReadAnswersPretty(t *testing.T) {
 	e := echo.New()
-	body := map[string]any{"hostname": "web01", "plugins": map[string]pluginSummaryJSON{"p": {Timestamp: 1.5, Data: map[string]any{"a": map[string]any{"b": 2.0}}, SampleCount: 3}}, "thresholds": map[string]alert.Threshold{}}
+	body := map[string]any{"hostname": "web01", "plugins": map[string]pluginSummaryJSON{"p": {Timestamp: 1.5, Data: map[string]any{"a": map[string]any{"b": 2.0}}, SampleCount: 3}}, "thresholds": map[string]alert.Threshold{}, "units": map[string]string{"p.a.b": "MHz"}}
 	for _, target := range []string{"/x", "/x?pretty"} {
 		want := httptest.NewRecorder()
 		if err := e.NewContext(httptest.NewRequest(http.MethodGet, target, nil), want).JSON(http.StatusOK, body); err != nil {
 			t.Fatal(err)
 		}
 		got := httptest.NewRecorder()
-		b, err := hostPluginsJSON("web01", map[string]store.PluginSummary{"p": {Latest: store.Sample{Timestamp: 1.5, Paths: []string{"a.b"}, Values: []float64{2}}, Count: 3}}, map[string]alert.Threshold{})
+		b, err := hostPluginsJSON("web01", map[string]store.PluginSummary{"p": {Latest: store.Sample{Timestamp: 1.5, Paths: []string{"a.b"}, Values: []float64{2}}, Count: 3}}, map[string]alert.Threshold{}, map[string]string{"p.a.b": "MHz"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -283,7 +283,12 @@ func (s *Server) hostPlugins(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	b, err := hostPluginsJSON(host, sums, thresholds)
+	declared := s.hostUnits(c.Request().Context(), host)
+	units := map[string]string{}
+	for name, sum := range sums {
+		metricUnits(units, name, declared[name], sum.Latest)
+	}
+	b, err := hostPluginsJSON(host, sums, thresholds, units)
 	if err != nil {
 		return err
 	}
@@ -292,10 +297,14 @@ func (s *Server) hostPlugins(c echo.Context) error {
 
 // hostPluginsJSON is the answer of GET /api/0/hosts/{h}/plugins: what
 // c.JSON writes for {"hostname": host, "plugins": {name:
-// pluginSummaryJSON}, "thresholds": thresholds}, byte for byte, written
-// without the maps.
-func hostPluginsJSON(host string, sums map[string]store.PluginSummary, thresholds map[string]alert.Threshold) ([]byte, error) {
+// pluginSummaryJSON}, "thresholds": thresholds, "units": units}, byte for
+// byte, written without the maps.
+func hostPluginsJSON(host string, sums map[string]store.PluginSummary, thresholds map[string]alert.Threshold, units map[string]string) ([]byte, error) {
 	th, err := json.Marshal(thresholds)
+	if err != nil {
+		return nil, err
+	}
+	un, err := unitsJSON(units)
 	if err != nil {
 		return nil, err
 	}
@@ -324,13 +333,28 @@ func hostPluginsJSON(host string, sums map[string]store.PluginSummary, threshold
 	}
 	b = append(b, `},"thresholds":`...)
 	b = append(b, th...)
+	b = append(b, `,"units":`...)
+	b = append(b, un...)
 	return append(b, "}\n"...), nil
+}
+
+// unitsJSON encodes the "units" object of the plugin answers ({} when
+// none).
+func unitsJSON(units map[string]string) ([]byte, error) {
+	if units == nil {
+		units = map[string]string{}
+	}
+	return json.Marshal(units)
 }
 
 // samplesJSON is the answer of GET /api/0/hosts/{h}/plugins/{p}: what
 // c.JSON writes for {"hostname", "plugin", "samples": [SampleJSON],
-// "sample_count"}, byte for byte, written without the maps.
-func samplesJSON(host, plugin string, samples []store.Sample) []byte {
+// "sample_count", "units"}, byte for byte, written without the maps.
+func samplesJSON(host, plugin string, samples []store.Sample, units map[string]string) []byte {
+	un, err := unitsJSON(units)
+	if err != nil {
+		un = []byte("{}") // cannot happen: strings only
+	}
 	b := make([]byte, 0, 256+512*len(samples))
 	b = append(b, `{"hostname":`...)
 	b = appendJSONString(b, host)
@@ -349,7 +373,9 @@ func samplesJSON(host, plugin string, samples []store.Sample) []byte {
 		b = appendNested(b, smp.Paths, smp.Values)
 		b = append(b, '}')
 	}
-	return append(b, "]}\n"...)
+	b = append(b, `],"units":`...)
+	b = append(b, un...)
+	return append(b, "}\n"...)
 }
 
 func (s *Server) pluginSamples(c echo.Context) error {
@@ -396,7 +422,9 @@ func (s *Server) pluginSamples(c echo.Context) error {
 			return Errorf(http.StatusNotFound, "Plugin '%s' not found for host '%s'", clipName(plugin), host)
 		}
 	}
-	return jsonBytes(c, samplesJSON(host, plugin, samples))
+	units := map[string]string{}
+	metricUnits(units, plugin, s.hostUnits(c.Request().Context(), host)[plugin], samples...)
+	return jsonBytes(c, samplesJSON(host, plugin, samples, units))
 }
 
 // intParam reads a positive integer query parameter, capped at max.

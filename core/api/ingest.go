@@ -343,7 +343,7 @@ func (s *Server) ingest(c echo.Context) error {
 	case replayDuplicate:
 		// The same signed request again: a retry whose first answer was
 		// lost, or a replay. Either way it is already stored.
-		return c.JSON(http.StatusOK, map[string]any{"ok": true, "accepted": 0, "duplicate": true, "agent_health": true})
+		return c.JSON(http.StatusOK, map[string]any{"ok": true, "accepted": 0, "duplicate": true, "agent_health": true, "units": s.unitStore() != nil})
 	case replayBusy:
 		c.Response().Header().Set("Retry-After", "1")
 		return Errorf(http.StatusServiceUnavailable, "the same batch is being stored right now; retry")
@@ -353,7 +353,7 @@ func (s *Server) ingest(c echo.Context) error {
 	}
 	applied := false
 	defer func() { ticket.settle(applied) }()
-	out, info, err := decodeBatch(body, now)
+	out, info, units, err := decodeBatch(body, now)
 	if err != nil {
 		return err
 	}
@@ -369,54 +369,63 @@ func (s *Server) ingest(c echo.Context) error {
 	}
 	applied = true
 	s.agents.observe(host, out, info, now)
-	// agent_health tells the agent this daemon takes the batch's "agent"
-	// object (protocol.AgentInfo); older daemons refuse unknown fields.
-	return c.JSON(http.StatusOK, map[string]any{"ok": true, "accepted": len(out), "agent_health": true})
+	us := s.unitStore()
+	if us != nil && len(units) > 0 {
+		// The samples are stored: units that cannot be written now are
+		// sent again later (protocol.UnitsEvery), not worth a refusal.
+		if err := us.SetUnits(ctx, host, units); err != nil {
+			s.log.Warn("cannot store plugin units", "host", host, "error", err)
+		}
+	}
+	// agent_health and units tell the agent this daemon takes the batch's
+	// "agent" object (protocol.AgentInfo) and "units" (protocol.Units);
+	// older daemons refuse unknown fields.
+	return c.JSON(http.StatusOK, map[string]any{"ok": true, "accepted": len(out), "agent_health": true, "units": us != nil})
 }
 
 // decodeBatch parses and validates a verified batch body. The common form
 // takes protocol.DecodeFlat; anything else (and every refusal's wording)
 // comes from encoding/json and protocol.Flatten.
-func decodeBatch(body []byte, now time.Time) ([]store.PluginSample, *protocol.AgentInfo, error) {
+func decodeBatch(body []byte, now time.Time) ([]store.PluginSample, *protocol.AgentInfo, protocol.Units, error) {
 	future := float64(now.Add(maxFutureSkew).Unix())
 	if flat, ok := protocol.DecodeFlat(body); ok {
 		out := make([]store.PluginSample, len(flat))
 		for i, smp := range flat {
 			if err := protocol.ValidatePlugin(smp.Plugin); err != nil {
-				return nil, nil, Errorf(http.StatusBadRequest, "samples[%d]: %v", i, err)
+				return nil, nil, nil, Errorf(http.StatusBadRequest, "samples[%d]: %v", i, err)
 			}
 			if smp.Timestamp <= 0 || smp.Timestamp > future {
-				return nil, nil, Errorf(http.StatusBadRequest, "samples[%d]: timestamp %v is not a unix time within %s of the server clock", i, smp.Timestamp, maxFutureSkew)
+				return nil, nil, nil, Errorf(http.StatusBadRequest, "samples[%d]: timestamp %v is not a unix time within %s of the server clock", i, smp.Timestamp, maxFutureSkew)
 			}
 			out[i] = store.PluginSample{Plugin: smp.Plugin, Sample: store.Sample{
 				Timestamp: smp.Timestamp, Paths: smp.Paths, Values: smp.Values,
 			}}
 		}
-		return out, nil, nil
+		return out, nil, nil, nil
 	}
 	var batch protocol.Batch
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&batch); err != nil {
-		return nil, nil, Errorf(http.StatusBadRequest, "invalid batch JSON: %v", err)
+		return nil, nil, nil, Errorf(http.StatusBadRequest, "invalid batch JSON: %v", err)
 	}
 	if len(batch.Samples) == 0 {
-		return nil, nil, Errorf(http.StatusBadRequest, "batch has no samples")
+		return nil, nil, nil, Errorf(http.StatusBadRequest, "batch has no samples")
 	}
 	if len(batch.Samples) > protocol.MaxBatchSamples {
-		return nil, nil, Errorf(http.StatusRequestEntityTooLarge, "batch has %d samples, at most %d allowed", len(batch.Samples), protocol.MaxBatchSamples)
+		return nil, nil, nil, Errorf(http.StatusRequestEntityTooLarge, "batch has %d samples, at most %d allowed", len(batch.Samples), protocol.MaxBatchSamples)
 	}
 	out := make([]store.PluginSample, 0, len(batch.Samples))
 	for i, smp := range batch.Samples {
 		if err := protocol.ValidatePlugin(smp.Plugin); err != nil {
-			return nil, nil, Errorf(http.StatusBadRequest, "samples[%d]: %v", i, err)
+			return nil, nil, nil, Errorf(http.StatusBadRequest, "samples[%d]: %v", i, err)
 		}
 		if smp.Timestamp <= 0 || smp.Timestamp > future {
-			return nil, nil, Errorf(http.StatusBadRequest, "samples[%d]: timestamp %v is not a unix time within %s of the server clock", i, smp.Timestamp, maxFutureSkew)
+			return nil, nil, nil, Errorf(http.StatusBadRequest, "samples[%d]: timestamp %v is not a unix time within %s of the server clock", i, smp.Timestamp, maxFutureSkew)
 		}
 		metrics, err := protocol.Flatten(smp.Data)
 		if err != nil {
-			return nil, nil, Errorf(http.StatusBadRequest, "samples[%d] (%s): %v", i, smp.Plugin, err)
+			return nil, nil, nil, Errorf(http.StatusBadRequest, "samples[%d] (%s): %v", i, smp.Plugin, err)
 		}
 		ps := store.PluginSample{Plugin: smp.Plugin, Sample: store.Sample{
 			Timestamp: smp.Timestamp,
@@ -428,5 +437,12 @@ func decodeBatch(body []byte, now time.Time) ([]store.PluginSample, *protocol.Ag
 		}
 		out = append(out, ps)
 	}
-	return out, batch.Agent, nil
+	var units protocol.Units
+	if batch.Units != nil {
+		var err error
+		if units, err = protocol.CleanUnits(batch.Units); err != nil {
+			return nil, nil, nil, Errorf(http.StatusBadRequest, "%v", err)
+		}
+	}
+	return out, batch.Agent, units, nil
 }

@@ -30,6 +30,18 @@ const (
 	MaxAgentErrorLength = 256                     // bytes of LastPluginError kept
 )
 
+// AgentUnits are the units of the health sample's data keys.
+var AgentUnits = map[string]string{
+	AgentSpoolBytes:   UnitBytes,
+	AgentSpoolBatches: UnitCount,
+	AgentOldestUnsent: UnitSeconds,
+	AgentLastSend:     UnitUnixTime,
+	// Counters since the agent started, but small numbers an operator
+	// reads as totals: declared as counts, so they show as such.
+	AgentPluginErrors: UnitCount,
+	AgentSpoolDropped: UnitCount,
+}
+
 // AgentInfo is the optional "agent" object of a batch: what the health
 // sample cannot carry because it is not a number.
 type AgentInfo struct {

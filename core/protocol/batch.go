@@ -78,6 +78,9 @@ type Batch struct {
 	// Agent is the agent's health text (see AgentInfo); only sent to
 	// daemons that announced "agent_health" in an earlier answer.
 	Agent *AgentInfo `json:"agent,omitempty"`
+	// Units are the units the agent's plugins declare (see Units); only
+	// sent to daemons that announced "units" in an earlier answer.
+	Units Units `json:"units,omitempty"`
 }
 
 // Sign returns the hex signature for a batch body sent by host at unix time ts.

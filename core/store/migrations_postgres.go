@@ -94,6 +94,15 @@ CREATE TABLE host_states (
 );
 CREATE INDEX host_states_by_host ON host_states (host, family, ts);
 `})
+	registerPG(migration{Version: 4, Name: "plugin units", SQL: `
+CREATE TABLE plugin_units (
+	host    TEXT COLLATE "C" NOT NULL,
+	plugin  TEXT COLLATE "C" NOT NULL,
+	units   TEXT NOT NULL,
+	updated DOUBLE PRECISION NOT NULL,
+	PRIMARY KEY (host, plugin)
+);
+`})
 	registerPG(migration{Version: 10, Name: "alerting", SQL: `
 CREATE TABLE alert_states (
 	host               TEXT COLLATE "C" NOT NULL,

@@ -93,6 +93,8 @@ type Store struct {
 
 	hooks writerHooks // set by tests right after Open
 
+	units unitCache // plugin units (units.go), read on first use
+
 	listenMu         sync.RWMutex
 	listeners        []func(SampleEvent)
 	journalListeners []func(Message)

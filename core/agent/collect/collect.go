@@ -37,6 +37,14 @@ type Primer interface {
 	Prime(ctx context.Context) error
 }
 
+// Uniter is implemented by plugins that declare the units of what they
+// report: keys are metric paths inside the plugin's data or last path
+// segments (protocol.UnitOf), values units of the protocol's vocabulary
+// (protocol.ValidUnit). The map must not be modified.
+type Uniter interface {
+	Units() map[string]string
+}
+
 // Builtins maps each built-in plugin name to its constructor.
 var Builtins = map[string]func() Plugin{
 	CPU:     func() Plugin { return NewCPU() },

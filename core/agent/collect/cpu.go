@@ -10,6 +10,8 @@ import (
 
 	"github.com/shirou/gopsutil/v4/cpu"
 	"github.com/shirou/gopsutil/v4/load"
+
+	"github.com/hbdmon/hbd/core/protocol"
 )
 
 // CPUPlugin reports cpu_percent (busy share of all CPUs since the previous
@@ -130,8 +132,21 @@ func frequencyMHz(ctx context.Context) float64 {
 	return sum / float64(n)
 }
 
+var cpuUnits = map[string]string{
+	"cpu_percent": protocol.UnitPercent,
+	"load_1min":   protocol.UnitNone,
+	"load_5min":   protocol.UnitNone,
+	"load_15min":  protocol.UnitNone,
+	"frequency":   protocol.UnitMHz,
+	"cpu_count":   protocol.UnitCount,
+}
+
+// Units implements Uniter.
+func (*CPUPlugin) Units() map[string]string { return cpuUnits }
+
 // Interface guards
 var (
 	_ Plugin = (*CPUPlugin)(nil)
+	_ Uniter = (*CPUPlugin)(nil)
 	_ Primer = (*CPUPlugin)(nil)
 )

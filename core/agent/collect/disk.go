@@ -162,8 +162,27 @@ func (p *DiskPlugin) io(ctx context.Context) (map[string]any, error) {
 	return out, nil
 }
 
+// diskUnits are keyed by last segment: the same for every mount point and
+// device.
+var diskUnits = map[string]string{
+	"percent":           protocol.UnitPercent,
+	"used_gb":           protocol.UnitGiB,
+	"free_gb":           protocol.UnitGiB,
+	"total_gb":          protocol.UnitGiB,
+	"read_bytes":        protocol.UnitBytesTotal,
+	"write_bytes":       protocol.UnitBytesTotal,
+	"read_count":        protocol.UnitCountTotal,
+	"write_count":       protocol.UnitCountTotal,
+	"read_bytes_per_s":  protocol.UnitBytesPerS,
+	"write_bytes_per_s": protocol.UnitBytesPerS,
+}
+
+// Units implements Uniter.
+func (*DiskPlugin) Units() map[string]string { return diskUnits }
+
 // Interface guards
 var (
 	_ Plugin = (*DiskPlugin)(nil)
+	_ Uniter = (*DiskPlugin)(nil)
 	_ Primer = (*DiskPlugin)(nil)
 )

@@ -25,6 +25,9 @@ type ExecSpec struct {
 	Name    string
 	Command []string
 	Timeout time.Duration
+	// Units are the units the plugin's config declares (hbc.yaml
+	// "units"), validated with protocol.ValidatePluginUnits; nil: none.
+	Units map[string]string
 }
 
 // ExecPlugin runs a command each Collect and parses its stdout: a JSON
@@ -138,5 +141,11 @@ func (b *cappedBuffer) Write(p []byte) (int, error) {
 func (b *cappedBuffer) Bytes() []byte  { return b.buf.Bytes() }
 func (b *cappedBuffer) String() string { return b.buf.String() }
 
+// Units implements Uniter: the units of the plugin's config.
+func (p *ExecPlugin) Units() map[string]string { return p.spec.Units }
+
 // Interface guards
-var _ Plugin = (*ExecPlugin)(nil)
+var (
+	_ Plugin = (*ExecPlugin)(nil)
+	_ Uniter = (*ExecPlugin)(nil)
+)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/shirou/gopsutil/v4/mem"
+
+	"github.com/hbdmon/hbd/core/protocol"
 )
 
 // MemoryPlugin reports percent, available_mb, total_mb, used_mb,
@@ -37,5 +39,21 @@ func (*MemoryPlugin) Collect(ctx context.Context) (map[string]any, error) {
 	return data, nil
 }
 
+var memoryUnits = map[string]string{
+	"percent":       protocol.UnitPercent,
+	"available_mb":  protocol.UnitMiB,
+	"total_mb":      protocol.UnitMiB,
+	"used_mb":       protocol.UnitMiB,
+	"swap_percent":  protocol.UnitPercent,
+	"swap_total_mb": protocol.UnitMiB,
+	"swap_used_mb":  protocol.UnitMiB,
+}
+
+// Units implements Uniter.
+func (*MemoryPlugin) Units() map[string]string { return memoryUnits }
+
 // Interface guards
-var _ Plugin = (*MemoryPlugin)(nil)
+var (
+	_ Plugin = (*MemoryPlugin)(nil)
+	_ Uniter = (*MemoryPlugin)(nil)
+)

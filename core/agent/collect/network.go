@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/shirou/gopsutil/v4/net"
+
+	"github.com/hbdmon/hbd/core/protocol"
 )
 
 // maxInterfaces keeps a network_monitor sample within
@@ -148,8 +150,31 @@ func connectionCounts() (map[string]any, error) {
 	}, nil
 }
 
+// networkUnits: the interface fields by last segment, the connection
+// counts by path (an interface may be called "total").
+var networkUnits = map[string]string{
+	"bytes_sent":              protocol.UnitBytesTotal,
+	"bytes_recv":              protocol.UnitBytesTotal,
+	"packets_sent":            protocol.UnitCountTotal,
+	"packets_recv":            protocol.UnitCountTotal,
+	"errin":                   protocol.UnitCountTotal,
+	"errout":                  protocol.UnitCountTotal,
+	"dropin":                  protocol.UnitCountTotal,
+	"dropout":                 protocol.UnitCountTotal,
+	"bytes_sent_per_s":        protocol.UnitBytesPerS,
+	"bytes_recv_per_s":        protocol.UnitBytesPerS,
+	"connections.total":       protocol.UnitCount,
+	"connections.established": protocol.UnitCount,
+	"connections.listen":      protocol.UnitCount,
+	"connections.time_wait":   protocol.UnitCount,
+}
+
+// Units implements Uniter.
+func (*NetworkPlugin) Units() map[string]string { return networkUnits }
+
 // Interface guards
 var (
 	_ Plugin = (*NetworkPlugin)(nil)
+	_ Uniter = (*NetworkPlugin)(nil)
 	_ Primer = (*NetworkPlugin)(nil)
 )

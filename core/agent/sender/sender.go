@@ -111,6 +111,15 @@ type Options struct {
 	// HealthEvery is the least time between two health samples the
 	// daemon took; default DefaultHealthEvery, negative: every flush.
 	HealthEvery time.Duration
+	// Units, when set, are the units the agent's plugins declare. They go
+	// in the batch's "units" object to a daemon that announced "units"
+	// in a 200 answer: in the first batch after that, then every
+	// UnitsEvery (see protocol.Units).
+	Units protocol.Units
+	// UnitsEvery is the least time between two batches carrying the
+	// units the daemon took; default protocol.UnitsEvery, negative: every
+	// batch.
+	UnitsEvery time.Duration
 }
 
 // DefaultHealthEvery is how often the agent reports its health by default.
@@ -150,6 +159,11 @@ type Sender struct {
 	// daemonHealth is true once the daemon answered "agent_health": it
 	// then takes the batch's "agent" object.
 	daemonHealth bool
+
+	units      []byte    // Options.Units encoded; nil when none
+	daemonUnit bool      // the daemon answered "units": it takes them
+	unitsAt    time.Time // when a daemon last took them
+	unitsOff   bool      // a daemon refused a batch only for them: not sent again
 }
 
 // signed is one signed ingestion request.
@@ -182,6 +196,9 @@ func New(q Queue, o Options) *Sender {
 	if o.HealthEvery == 0 {
 		o.HealthEvery = DefaultHealthEvery
 	}
+	if o.UnitsEvery == 0 {
+		o.UnitsEvery = protocol.UnitsEvery
+	}
 	bases := o.URLs
 	if len(bases) == 0 {
 		bases = []string{o.URL}
@@ -190,7 +207,25 @@ func New(q Queue, o Options) *Sender {
 	for i, b := range bases {
 		urls[i] = strings.TrimRight(b, "/") + protocol.IngestPath
 	}
-	return &Sender{q: q, o: o, urls: urls, log: o.Logger}
+	s := &Sender{q: q, o: o, urls: urls, log: o.Logger}
+	if len(o.Units) > 0 {
+		if raw, err := json.Marshal(o.Units); err == nil && len(raw) <= maxUnitsBytes {
+			s.units = raw
+		} else {
+			s.log.Warn("plugin units not sent: too large", "bytes", len(raw))
+		}
+	}
+	return s
+}
+
+// maxUnitsBytes bounds the units object, so that it leaves most of a
+// batch to samples.
+const maxUnitsBytes = protocol.MaxBatchBytes / 4
+
+// wantUnits reports whether the next batch should carry the units.
+func (s *Sender) wantUnits() bool {
+	return s.units != nil && s.daemonUnit && !s.unitsOff &&
+		(s.unitsAt.IsZero() || s.o.Now().Sub(s.unitsAt) >= s.o.UnitsEvery)
 }
 
 // failover moves to the next daemon after the current one failed with
@@ -273,6 +308,11 @@ func (s *Sender) Flush(ctx context.Context) error {
 			// Leave the health sample its place in the batch.
 			n, room = max(1, min(limit, protocol.MaxBatchSamples-1)), budget-healthReserve
 		}
+		var units []byte
+		if s.wantUnits() {
+			units = s.units
+			room -= len(units) + len(`,"units":`)
+		}
 		recs, mark, err := s.q.Peek(n, room)
 		if err != nil {
 			return err
@@ -289,7 +329,7 @@ func (s *Sender) Flush(ctx context.Context) error {
 		if health {
 			extra, info = s.healthRecord(recs)
 		}
-		status, msg, err := s.post(ctx, recs, extra, info)
+		status, msg, err := s.post(ctx, recs, extra, info, units)
 		if err == nil && retryLater(status) {
 			err = fmt.Errorf("daemon answered %d: %s", status, msg)
 		}
@@ -302,10 +342,20 @@ func (s *Sender) Flush(ctx context.Context) error {
 		tried = 0
 		if status == http.StatusOK {
 			s.lastSend = s.o.Now()
-			s.daemonHealth = announcesHealth(msg)
+			s.daemonHealth, s.daemonUnit = announces(msg)
 			if health {
 				s.lastHealth = s.lastSend
 			}
+			if units != nil {
+				s.unitsAt = s.lastSend
+			}
+		}
+		if units != nil && refused(status) {
+			// Units are an extra: a daemon that refuses a batch carrying
+			// them gets it again without, and no units any more.
+			s.log.Warn("daemon refused the plugin units; sending without them", "status", status, "error", msg)
+			s.unitsOff = true
+			continue
 		}
 		if health {
 			health = false
@@ -366,7 +416,7 @@ func refused(status int) bool {
 // error message (or, for 200, the raw body). A batch of the same records
 // as the one sent without a definite answer goes again as that identical
 // request, with the health it carried then.
-func (s *Sender) post(ctx context.Context, recs [][]byte, extra []byte, info *protocol.AgentInfo) (int, string, error) {
+func (s *Sender) post(ctx context.Context, recs [][]byte, extra []byte, info *protocol.AgentInfo, units []byte) (int, string, error) {
 	joined := bytes.Join(recs, []byte{','})
 	now := s.o.Now().Unix()
 	sr := s.unsure
@@ -388,6 +438,10 @@ func (s *Sender) post(ctx context.Context, recs [][]byte, extra []byte, info *pr
 			}
 			body = append(body, `,"agent":`...)
 			body = append(body, raw...)
+		}
+		if units != nil {
+			body = append(body, `,"units":`...)
+			body = append(body, units...)
 		}
 		body = append(body, '}')
 		sr = &signed{recs: joined, body: body, ts: now, sig: protocol.Sign(s.o.Key, s.o.Host, now, body)}
@@ -439,13 +493,17 @@ func excerpt(s string) string {
 	return s
 }
 
-// announcesHealth reports whether a 200 answer says the daemon takes the
-// batch's "agent" object.
-func announcesHealth(body string) bool {
+// announces reports whether a 200 answer says the daemon takes the
+// batch's "agent" object and its "units".
+func announces(body string) (health, units bool) {
 	var r struct {
 		AgentHealth bool `json:"agent_health"`
+		Units       bool `json:"units"`
 	}
-	return json.Unmarshal([]byte(body), &r) == nil && r.AgentHealth
+	if json.Unmarshal([]byte(body), &r) != nil {
+		return false, false
+	}
+	return r.AgentHealth, r.Units
 }
 
 // healthRecord builds the health sample for a batch of recs (the oldest
