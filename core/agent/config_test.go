@@ -4,14 +4,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/hbdmon/hbd/core/agent/collect"
 	"github.com/hbdmon/hbd/core/heartbeat"
+	"github.com/hbdmon/hbd/core/protocol"
 )
 
 const validKey = "test-key-0123456789abcdef-0123456789"
@@ -90,6 +94,25 @@ func TestDefaultsFillWhatTheFileLeavesOut(t *testing.T) {
 	}
 }
 
+// An exec plugin's units: flat keys, paths and nested maps all name
+// metric paths; the agent declares them with the plugin's name.
+func TestExecUnitsFromTheConfig(t *testing.T) {
+	path := writeConfig(t, "exec:\n  - name: queue\n    command: [/bin/true]\n    units:\n      depth: count\n"+
+		"      \"workers.busy\": percent\n      latency: {p99: milliseconds}\n      rx: bytes_total\n")
+	cfg, err := loadConfig(path, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"depth": "count", "workers.busy": "percent", "latency.p99": "milliseconds", "rx": "bytes_total"}
+	if got := cfg.Exec[0].UnitMap; !maps.Equal(got, want) {
+		t.Fatalf("units %v, want %v", got, want)
+	}
+	units := New(cfg, hclog.NewNullLogger()).Units()
+	if !maps.Equal(units["queue"], want) || units[collect.CPU]["frequency"] != "MHz" || units[protocol.AgentPlugin][protocol.AgentSpoolBytes] != "bytes" {
+		t.Fatalf("agent units %v", units)
+	}
+}
+
 func TestEnvironmentOverridesTheFile(t *testing.T) {
 	path := writeConfig(t, "send_interval: 5s\n")
 	env := []string{
@@ -163,6 +186,12 @@ func TestBadConfigNamesFileKeyAndProblem(t *testing.T) {
 			want: []string{"exec[0].command: must list the program"}},
 		{name: "exec command not found", extra: "exec:\n  - name: q\n    command: [/nonexistent/check]\n",
 			want: []string{"exec[0].command:", "/nonexistent/check"}},
+		{name: "exec unit not in the vocabulary", extra: "exec:\n  - name: q\n    command: [/bin/true]\n    units: {depth: furlongs}\n",
+			want: []string{`exec[0].units: unit "furlongs" of "depth" is not one of`, `"bytes/s"`}},
+		{name: "exec unit key with an empty segment", extra: "exec:\n  - name: q\n    command: [/bin/true]\n    units: {\"a..b\": count}\n",
+			want: []string{`exec[0].units: unit key "a..b" has an empty path segment`}},
+		{name: "exec unit that is not a name", extra: "exec:\n  - name: q\n    command: [/bin/true]\n    units: {depth: 5}\n",
+			want: []string{`exec[0].units: unit of "depth" must be a unit name`}},
 		{name: "exec timeout above interval", extra: "exec:\n  - name: q\n    command: [/bin/true]\n    interval: 5s\n    timeout: 6s\n",
 			want: []string{"exec[0].timeout: 6s must be positive and at most the interval"}},
 		{name: "several problems at once", extra: "key: short\nlog_level: loud\n",

@@ -16,7 +16,7 @@ import (
 // host and plugin holding the plugin's declared units as a JSON object
 // (key -> unit, keys as the agent declared them: metric paths or last path
 // segments, resolved with protocol.UnitOf). They are written only when
-// they change, kept in memory after the first read, and served with the
+// they change, kept in memory (read again after unitsFresh), and served with the
 // plugin data. At most MaxPluginsPerHost plugins per host.
 
 func init() {
@@ -31,48 +31,61 @@ CREATE TABLE plugin_units (
 `})
 }
 
-// unitCache is the memory copy of plugin_units: host -> plugin -> units.
-// The inner maps are never modified once stored (a change replaces them),
-// so readers may keep them.
+// unitCache is the memory copy of plugin_units: host -> plugin -> units,
+// each host's read from the database at most unitsFresh ago (several
+// daemons on one PostgreSQL database see each other's writes within
+// it). The inner maps are never modified once stored (a change replaces
+// them), so readers may keep them.
 type unitCache struct {
-	mu     sync.Mutex
-	loaded bool
-	hosts  map[string]map[string]map[string]string
+	mu    sync.Mutex
+	hosts map[string]hostUnits
 }
+
+type hostUnits struct {
+	plugins map[string]map[string]string
+	read    time.Time
+}
+
+// unitsFresh is how long a host's units are served from memory.
+const unitsFresh = time.Minute
 
 // unitsOf returns the store's unit cache.
 func (s *Store) unitsOf() *unitCache { return &s.units }
 
-// loadUnits reads plugin_units into the cache once. c.mu must be held.
-func (s *Store) loadUnits(ctx context.Context, c *unitCache) error {
-	if c.loaded {
-		return nil
+// hostUnitsLocked returns a host's units, read again when the memory copy
+// is older than unitsFresh. c.mu must be held.
+func (s *Store) hostUnitsLocked(ctx context.Context, c *unitCache, host string) (map[string]map[string]string, error) {
+	if h, ok := c.hosts[host]; ok && time.Since(h.read) < unitsFresh {
+		return h.plugins, nil
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT host, plugin, units FROM plugin_units`)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT plugin, units FROM plugin_units WHERE host = ?`, host)
 	if err != nil {
-		return fmt.Errorf("read plugin units: %w", err)
+		return nil, fmt.Errorf("read plugin units of %s: %w", host, err)
 	}
 	defer rows.Close()
-	hosts := map[string]map[string]map[string]string{}
+	var plugins map[string]map[string]string
 	for rows.Next() {
-		var host, plugin, raw string
-		if err := rows.Scan(&host, &plugin, &raw); err != nil {
-			return fmt.Errorf("read plugin units: %w", err)
+		var plugin, raw string
+		if err := rows.Scan(&plugin, &raw); err != nil {
+			return nil, fmt.Errorf("read plugin units of %s: %w", host, err)
 		}
 		var u map[string]string
 		if json.Unmarshal([]byte(raw), &u) != nil {
 			continue // not ours to repair; the next report replaces it
 		}
-		if hosts[host] == nil {
-			hosts[host] = map[string]map[string]string{}
+		if plugins == nil {
+			plugins = map[string]map[string]string{}
 		}
-		hosts[host][plugin] = u
+		plugins[plugin] = u
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read plugin units: %w", err)
+		return nil, fmt.Errorf("read plugin units of %s: %w", host, err)
 	}
-	c.hosts, c.loaded = hosts, true
-	return nil
+	if c.hosts == nil {
+		c.hosts = map[string]hostUnits{}
+	}
+	c.hosts[host] = hostUnits{plugins, time.Now()}
+	return plugins, nil
 }
 
 // SetUnits records the units a host's agent declares for its plugins
@@ -86,10 +99,10 @@ func (s *Store) SetUnits(ctx context.Context, host string, units protocol.Units)
 	c := s.unitsOf()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := s.loadUnits(ctx, c); err != nil {
+	have, err := s.hostUnitsLocked(ctx, c, host)
+	if err != nil {
 		return err
 	}
-	have := c.hosts[host]
 	changed := map[string]map[string]string{}
 	n := len(have)
 	for plugin, u := range units {
@@ -109,7 +122,7 @@ func (s *Store) SetUnits(ctx context.Context, host string, units protocol.Units)
 		return nil
 	}
 	now := toUnix(time.Now())
-	err := s.Write(ctx, func(tx *sql.Tx) error {
+	err = s.Write(ctx, func(tx *sql.Tx) error {
 		for plugin, u := range changed {
 			raw, err := json.Marshal(u)
 			if err != nil {
@@ -133,7 +146,7 @@ func (s *Store) SetUnits(ctx context.Context, host string, units protocol.Units)
 		next = map[string]map[string]string{}
 	}
 	maps.Copy(next, changed)
-	c.hosts[host] = next
+	c.hosts[host] = hostUnits{next, time.Now()}
 	return nil
 }
 
@@ -144,8 +157,5 @@ func (s *Store) Units(ctx context.Context, host string) (map[string]map[string]s
 	c := s.unitsOf()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := s.loadUnits(ctx, c); err != nil {
-		return nil, err
-	}
-	return c.hosts[host], nil
+	return s.hostUnitsLocked(ctx, c, host)
 }
