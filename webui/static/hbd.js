@@ -163,6 +163,93 @@
     }
   };
 
+  // Units the agents declare (served as "units" by the plugin endpoints,
+  // docs/AGENT.md): values are formatted with Intl.NumberFormat and
+  // Intl.RelativeTimeFormat in the browser's locale. A metric without a
+  // declared unit (an older agent) goes through fmtMetric's guessing.
+  const numberFormats = new Map();
+  function nf(opts) {
+    const key = JSON.stringify(opts);
+    let f = numberFormats.get(key);
+    if (!f) {
+      try { f = new Intl.NumberFormat(undefined, opts); } catch (e) { f = new Intl.NumberFormat(undefined, { maximumFractionDigits: opts.maximumFractionDigits }); }
+      numberFormats.set(key, f);
+    }
+    return f;
+  }
+  const digitsFor = (v) => (Math.abs(v) >= 100 ? 0 : Math.abs(v) >= 10 ? 1 : 2);
+  const BYTE_STEPS = ["byte", "kilobyte", "megabyte", "gigabyte", "terabyte", "petabyte"];
+  const BYTE_BASE = { bytes: 0, KiB: 1, MiB: 2, GiB: 3, bytes_total: 0 };
+
+  function fmtBytesIntl(v, perSecond) {
+    let i = 0;
+    while (Math.abs(v) >= 1024 && i < BYTE_STEPS.length - 1) { v /= 1024; i++; }
+    const unit = BYTE_STEPS[i] + (perSecond ? "-per-second" : "");
+    return nf({ style: "unit", unit: unit, unitDisplay: "short", maximumFractionDigits: Math.abs(v) >= 100 || i === 0 ? 0 : 1 }).format(v);
+  }
+
+  function fmtSecondsIntl(sec) {
+    const a = Math.abs(sec);
+    const [unit, div] = a < 1 ? ["millisecond", 0.001] : a < 120 ? ["second", 1] : a < 7200 ? ["minute", 60] : a < 172800 ? ["hour", 3600] : ["day", 86400];
+    const x = sec / div;
+    return nf({ style: "unit", unit: unit, unitDisplay: "short", maximumFractionDigits: Math.abs(x) >= 10 ? 0 : 1 }).format(x);
+  }
+
+  const relative = typeof Intl.RelativeTimeFormat === "function" ? new Intl.RelativeTimeFormat(undefined, { numeric: "auto" }) : null;
+  // fmtRelative says when a unix time was (or will be): "5 minutes ago".
+  HBD.fmtRelative = function (ts) {
+    if (typeof ts !== "number" || !isFinite(ts) || ts <= 0) return "never";
+    const d = ts - HBD.now(), a = Math.abs(d);
+    if (!relative) return HBD.fmtAgo(ts);
+    const [unit, div] = a < 60 ? ["second", 1] : a < 3600 ? ["minute", 60] : a < 86400 ? ["hour", 3600] : ["day", 86400];
+    return relative.format(Math.round(d / div), unit);
+  };
+
+  // isCounter: a declared counter since some start (boot); its rate is
+  // what to show. rateUnit is the unit of that rate.
+  HBD.isCounter = (unit) => typeof unit === "string" && /_total$/.test(unit);
+  HBD.rateUnit = (unit) => (unit === "bytes_total" ? "bytes/s" : "count/s");
+
+  // rates turns a counter's points ({t, v}, any order) into per-second
+  // rates between successive samples, oldest first; a counter that went
+  // back (a reboot) gives a gap.
+  HBD.rates = function (points) {
+    const pts = (points || []).filter((p) => typeof p.v === "number" && isFinite(p.v) && typeof p.t === "number").sort((a, b) => a.t - b.t);
+    const out = [];
+    for (let i = 1; i < pts.length; i++) {
+      const dt = pts[i].t - pts[i - 1].t, dv = pts[i].v - pts[i - 1].v;
+      out.push({ t: pts[i].t, v: dt > 0 && dv >= 0 ? dv / dt : null });
+    }
+    return out;
+  };
+
+  // fmtUnit formats v in a declared unit: "45.2%", "22.7 GB", "501 B/s",
+  // "2,100 MHz", "5 min", "3 minutes ago". A counter's own value is its
+  // total; format its rate with rateUnit(unit).
+  HBD.fmtUnit = function (unit, v) {
+    if (typeof v !== "number" || !isFinite(v)) return "–";
+    switch (unit) {
+      case "percent": return nf({ style: "unit", unit: "percent", maximumFractionDigits: 1 }).format(v);
+      case "bytes": case "KiB": case "MiB": case "GiB": case "bytes_total":
+        return fmtBytesIntl(v * Math.pow(1024, BYTE_BASE[unit]), false);
+      case "bytes/s": return fmtBytesIntl(v, true);
+      case "count/s": return nf({ maximumFractionDigits: digitsFor(v) }).format(v) + "/s";
+      case "count": case "count_total": return nf({ maximumFractionDigits: Number.isInteger(v) ? 0 : digitsFor(v) }).format(v);
+      case "MHz": return nf({ maximumFractionDigits: v >= 100 ? 0 : 1 }).format(v) + " MHz";
+      case "celsius": return nf({ style: "unit", unit: "celsius", maximumFractionDigits: 1 }).format(v);
+      case "seconds": return fmtSecondsIntl(v);
+      case "milliseconds": return Math.abs(v) < 1000 ? nf({ style: "unit", unit: "millisecond", unitDisplay: "short", maximumFractionDigits: v < 10 ? 2 : 1 }).format(v) : fmtSecondsIntl(v / 1000);
+      case "unixtime": return HBD.fmtRelative(v);
+      default: return nf({ maximumFractionDigits: digitsFor(v) }).format(v);
+    }
+  };
+
+  // fmtValue formats a metric's value by its declared unit, or, when it
+  // has none (undefined: an older agent), by guessing from its key.
+  HBD.fmtValue = function (unit, key, v) {
+    return unit === undefined ? HBD.fmtMetric(key, v) : HBD.fmtUnit(unit, v);
+  };
+
   HBD.fmtDuration = function (sec) {
     if (typeof sec !== "number" || !isFinite(sec) || sec < 0) return "–";
     sec = Math.floor(sec);
