@@ -76,7 +76,8 @@ func TestUnitsInBrowser(t *testing.T) {
 	do(t, ctx, chromedp.Navigate(s.url+"/plugins?host=db02&plugin=network_monitor&metric=eth0.packets_sent"))
 	// The rates need the last hour's samples: the cards are drawn again
 	// once they are read.
-	waitJS(t, ctx, "folded interfaces", `document.querySelector(".fold-toggle") !== null`)
+	// (The loopback folds at once; eth1 once its hour is known.)
+	waitJS(t, ctx, "folded interfaces", `document.querySelector('#folded-groups .group[data-group="eth1"]') !== null`)
 	if got := card("eth0.packets_sent"); got != "1/s" {
 		t.Errorf("packets_sent (a counter since boot, +600 per 600 s) shows %q, want 1/s", got)
 	}

@@ -184,6 +184,8 @@
   function fmtBytesIntl(v, perSecond) {
     let i = 0;
     while (Math.abs(v) >= 1024 && i < BYTE_STEPS.length - 1) { v /= 1024; i++; }
+    // Intl's short "byte" reads oddly beside "kB": plain bytes are "B".
+    if (i === 0) return nf({ maximumFractionDigits: 0 }).format(v) + (perSecond ? " B/s" : " B");
     const unit = BYTE_STEPS[i] + (perSecond ? "-per-second" : "");
     return nf({ style: "unit", unit: unit, unitDisplay: "short", maximumFractionDigits: Math.abs(v) >= 100 || i === 0 ? 0 : 1 }).format(v);
   }

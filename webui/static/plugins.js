@@ -372,7 +372,8 @@
     const th = !counter && ths.every((x) => x && JSON.stringify(x) === JSON.stringify(ths[0])) ? ths[0] : null;
     // "auto" spans the samples there are (up to 24 h), so fresh data
     // fills the chart instead of being a sliver at its right edge.
-    const first = Math.min(...r.data.samples.map((s) => s.timestamp));
+    // (A counter's rates start at its second sample.)
+    const first = Math.min(...series.flatMap((s) => s.points.filter((p) => typeof p.v === "number").map((p) => p.t)));
     HBD.chart(chart, {
       series: series,
       format: counter ? (v) => HBD.fmtUnit(HBD.rateUnit(unit), v) : (v) => HBD.fmtValue(unit, key, v),
@@ -400,7 +401,13 @@
     $("refresh").addEventListener("click", refresh);
     $("picker").addEventListener("submit", (e) => e.preventDefault());
     let resizeTimer = null;
-    window.addEventListener("resize", () => { clearTimeout(resizeTimer); resizeTimer = setTimeout(() => { loadHistory(); drawSparks(); }, 250); });
+    // A resize fits the drawn chart to its box at once (no new request).
+    const fitChart = () => {
+      const u = $("chart")._uplot;
+      if (u) u.setSize({ width: Math.max($("chart").clientWidth || 600, 280), height: u.height });
+      else loadHistory();
+    };
+    window.addEventListener("resize", () => { clearTimeout(resizeTimer); resizeTimer = setTimeout(() => { fitChart(); drawSparks(); }, 250); });
     if (await loadHosts()) await refresh();
     setInterval(async () => { if (!document.hidden && await loadHosts()) refresh(); }, REFRESH_MS);
   });
