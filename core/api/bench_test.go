@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hbdmon/hbd/core/agent/collect"
 	"github.com/hbdmon/hbd/core/protocol"
 	"github.com/hbdmon/hbd/core/store"
 	"github.com/hbdmon/hbd/core/testutil"
@@ -50,7 +51,18 @@ func BenchmarkIngestHTTP(b *testing.B) {
 // BenchmarkHostPlugins measures GET /api/0/hosts/{h}/plugins over loopback
 // from 8 concurrent readers, for a host with the four built-in plugins'
 // shapes (29 values), and reports the process's CPU per request.
-func BenchmarkHostPlugins(b *testing.B) {
+func BenchmarkHostPlugins(b *testing.B) { benchHostPlugins(b, nil) }
+
+// BenchmarkHostPluginsUnits is BenchmarkHostPlugins for an agent that
+// declared the built-ins' units: every value's unit is resolved and served.
+func BenchmarkHostPluginsUnits(b *testing.B) {
+	benchHostPlugins(b, protocol.Units{
+		collect.CPU: collect.NewCPU().Units(), collect.Memory: collect.NewMemory().Units(),
+		collect.Disk: collect.NewDisk().Units(), collect.Network: collect.NewNetwork().Units(),
+	})
+}
+
+func benchHostPlugins(b *testing.B, units protocol.Units) {
 	f := newFixture(b)
 	ctx := context.Background()
 	now := float64(time.Now().Unix())
@@ -61,6 +73,9 @@ func BenchmarkHostPlugins(b *testing.B) {
 		{Plugin: "network_monitor", Sample: store.Sample{Timestamp: now, Paths: []string{"connections.established", "connections.listen", "eth0.bytes_recv", "eth0.bytes_sent", "eth0.errin", "eth0.errout"}, Values: []float64{42, 7, 654321, 123456, 0, 0}}},
 	}
 	if err := f.store.AppendSamples(ctx, "web01", batch); err != nil {
+		b.Fatal(err)
+	}
+	if err := f.store.SetUnits(ctx, "web01", units); err != nil {
 		b.Fatal(err)
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}

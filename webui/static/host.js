@@ -13,6 +13,7 @@
   let model = null; // the host from GET /api/0/hosts, merged with frames
   let thresholds = {};
   let plugins = null;
+  let units = {}; // "plugin.path" -> declared unit (GET /plugins "units")
   let alerts = [];
   let me = null;
   const LEVELS = ["OK", "UNKNOWN", "WARNING", "CRITICAL"];
@@ -201,8 +202,9 @@
     const key = a.metric_path.split(".").pop();
     const cmp = th.below ? "≤ " : "≥ ";
     const parts = [];
-    if (typeof th.warning === "number") parts.push("warning " + cmp + HBD.fmtMetric(key, th.warning));
-    if (typeof th.critical === "number") parts.push("critical " + cmp + HBD.fmtMetric(key, th.critical));
+    const unit = units[a.metric_path];
+    if (typeof th.warning === "number") parts.push("warning " + cmp + HBD.fmtValue(unit, key, th.warning));
+    if (typeof th.critical === "number") parts.push("critical " + cmp + HBD.fmtValue(unit, key, th.critical));
     return parts.join(", ") + (th.for > 1 ? " for " + th.for + " samples" : "");
   }
 
@@ -226,7 +228,7 @@
       const tr = el("tr", {},
         el("td", {}, link),
         el("td", {}, HBD.badge(a.level)),
-        el("td", { class: "num", text: isHb ? (a.text || "") : HBD.fmtMetric(key, a.last_value) }),
+        el("td", { class: "num", text: isHb ? (a.text || "") : HBD.fmtValue(units[a.metric_path], key, a.last_value) }),
         el("td", { text: thresholdText(a) }),
         el("td", { class: "num" }, since ? ago(since) : ""),
       );
@@ -254,6 +256,7 @@
   document.addEventListener("hbd:plugins", (e) => {
     plugins = e.detail.plugins || {};
     thresholds = e.detail.thresholds || {};
+    units = e.detail.units || {};
     const none = Object.keys(plugins).length === 0;
     $("picker").hidden = none;
     $("history").hidden = none;
