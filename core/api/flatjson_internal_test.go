@@ -68,7 +68,7 @@ func TestReadAnswersMatchEncodingJSON(t *testing.T) {
 		var samples []store.Sample
 		var refSamples []SampleJSON
 		for i := rng.IntN(4); i > 0; i-- {
-			name := []string{"cpu_monitor", "disk_monitor", "x<y", "n"}[rng.IntN(4)]
+			name := []string{"cpu_monitor", "disk_monitor", "x<y", "n", "a-b"}[rng.IntN(5)]
 			smp := randSample()
 			sums[name] = store.PluginSummary{Latest: smp, Count: rng.IntN(101)}
 			ref[name] = pluginSummaryJSON{Timestamp: smp.Timestamp, Data: protocol.Unflatten(smp.Paths, smp.Values), SampleCount: sums[name].Count}
@@ -84,13 +84,23 @@ func TestReadAnswersMatchEncodingJSON(t *testing.T) {
 			thresholds["cpu_monitor.<cpu>"] = alert.Threshold{Warning: &w, Critical: &c, For: 2, Rule: "thresholds.cpu_monitor.*"}
 			thresholds["disk_monitor.free"] = alert.Threshold{Critical: &w, Below: true, Rule: "hosts.web01"}
 		}
-		units := map[string]string{}
-		if round%3 == 1 {
-			units["cpu_monitor.cpu_percent"] = "percent"
-			units["network_monitor.<eth0>.bytes_sent"] = "bytes_total"
-			units["x&y.load"] = ""
+		// Declared units: by last segment and by path, some names
+		// needing escapes; "a-b" sorts below "a." (the map route).
+		var declared map[string]map[string]string
+		if round%3 != 0 {
+			declared = map[string]map[string]string{
+				"cpu_monitor":  {"a": "percent", "<x>": "MHz", "a.b": "bytes_total", "é": ""},
+				"disk_monitor": {"q\"uote": "GiB", "/": "count", "z9": "seconds"},
+				"x<y":          {"&": "celsius", "A": "percent"},
+				"n":            {"b": "bytes"},
+				"a-b":          {"sda": "count_total"},
+			}
 		}
-		got, err := hostPluginsJSON(host, sums, thresholds, units)
+		units := map[string]string{}
+		for name, sum := range sums {
+			metricUnits(units, name, declared[name], sum.Latest)
+		}
+		got, err := hostPluginsJSON(host, sums, thresholds, declared)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -99,8 +109,10 @@ func TestReadAnswersMatchEncodingJSON(t *testing.T) {
 			t.Fatalf("plugins answer\n got %s\nwant %s", got, want)
 		}
 		plugin := []string{"cpu_monitor", "<script>", "bad\xffutf8"}[rng.IntN(3)]
-		got = samplesJSON(host, plugin, samples, units)
-		want = referenceJSON(t, map[string]any{"hostname": host, "plugin": plugin, "samples": refSamples, "sample_count": len(refSamples), "units": units})
+		sampleUnits := map[string]string{}
+		metricUnits(sampleUnits, plugin, declared["cpu_monitor"], samples...)
+		got = samplesJSON(host, plugin, samples, declared["cpu_monitor"])
+		want = referenceJSON(t, map[string]any{"hostname": host, "plugin": plugin, "samples": refSamples, "sample_count": len(refSamples), "units": sampleUnits})
 		if !bytes.Equal(got, want) {
 			t.Fatalf("samples answer\n got %s\nwant %s", got, want)
 		}
@@ -117,7 +129,7 @@ func TestReadAnswersPretty(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := httptest.NewRecorder()
-		b, err := hostPluginsJSON("web01", map[string]store.PluginSummary{"p": {Latest: store.Sample{Timestamp: 1.5, Paths: []string{"a.b"}, Values: []float64{2}}, Count: 3}}, map[string]alert.Threshold{}, map[string]string{"p.a.b": "MHz"})
+		b, err := hostPluginsJSON("web01", map[string]store.PluginSummary{"p": {Latest: store.Sample{Timestamp: 1.5, Paths: []string{"a.b"}, Values: []float64{2}}, Count: 3}}, map[string]alert.Threshold{}, map[string]map[string]string{"p": {"b": "MHz"}})
 		if err != nil {
 			t.Fatal(err)
 		}

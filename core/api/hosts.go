@@ -284,11 +284,7 @@ func (s *Server) hostPlugins(c echo.Context) error {
 		return err
 	}
 	declared := s.hostUnits(c.Request().Context(), host)
-	units := map[string]string{}
-	for name, sum := range sums {
-		metricUnits(units, name, declared[name], sum.Latest)
-	}
-	b, err := hostPluginsJSON(host, sums, thresholds, units)
+	b, err := hostPluginsJSON(host, sums, thresholds, declared)
 	if err != nil {
 		return err
 	}
@@ -297,14 +293,11 @@ func (s *Server) hostPlugins(c echo.Context) error {
 
 // hostPluginsJSON is the answer of GET /api/0/hosts/{h}/plugins: what
 // c.JSON writes for {"hostname": host, "plugins": {name:
-// pluginSummaryJSON}, "thresholds": thresholds, "units": units}, byte for
+// pluginSummaryJSON}, "thresholds": thresholds, "units": the declared
+// units resolved for the newest samples' paths (metricUnits)}, byte for
 // byte, written without the maps.
-func hostPluginsJSON(host string, sums map[string]store.PluginSummary, thresholds map[string]alert.Threshold, units map[string]string) ([]byte, error) {
+func hostPluginsJSON(host string, sums map[string]store.PluginSummary, thresholds map[string]alert.Threshold, declared map[string]map[string]string) ([]byte, error) {
 	th, err := json.Marshal(thresholds)
-	if err != nil {
-		return nil, err
-	}
-	un, err := unitsJSON(units)
 	if err != nil {
 		return nil, err
 	}
@@ -334,27 +327,15 @@ func hostPluginsJSON(host string, sums map[string]store.PluginSummary, threshold
 	b = append(b, `},"thresholds":`...)
 	b = append(b, th...)
 	b = append(b, `,"units":`...)
-	b = append(b, un...)
+	b = appendUnits(b, names, func(name string) []string { return sums[name].Latest.Paths }, declared)
 	return append(b, "}\n"...), nil
-}
-
-// unitsJSON encodes the "units" object of the plugin answers ({} when
-// none).
-func unitsJSON(units map[string]string) ([]byte, error) {
-	if units == nil {
-		units = map[string]string{}
-	}
-	return json.Marshal(units)
 }
 
 // samplesJSON is the answer of GET /api/0/hosts/{h}/plugins/{p}: what
 // c.JSON writes for {"hostname", "plugin", "samples": [SampleJSON],
 // "sample_count", "units"}, byte for byte, written without the maps.
-func samplesJSON(host, plugin string, samples []store.Sample, units map[string]string) []byte {
-	un, err := unitsJSON(units)
-	if err != nil {
-		un = []byte("{}") // cannot happen: strings only
-	}
+// declared are the plugin's declared units.
+func samplesJSON(host, plugin string, samples []store.Sample, declared map[string]string) []byte {
 	b := make([]byte, 0, 256+512*len(samples))
 	b = append(b, `{"hostname":`...)
 	b = appendJSONString(b, host)
@@ -374,7 +355,7 @@ func samplesJSON(host, plugin string, samples []store.Sample, units map[string]s
 		b = append(b, '}')
 	}
 	b = append(b, `],"units":`...)
-	b = append(b, un...)
+	b = appendUnits(b, []string{plugin}, func(string) []string { return pathUnion(samples) }, map[string]map[string]string{plugin: declared})
 	return append(b, "}\n"...)
 }
 
@@ -422,9 +403,7 @@ func (s *Server) pluginSamples(c echo.Context) error {
 			return Errorf(http.StatusNotFound, "Plugin '%s' not found for host '%s'", clipName(plugin), host)
 		}
 	}
-	units := map[string]string{}
-	metricUnits(units, plugin, s.hostUnits(c.Request().Context(), host)[plugin], samples...)
-	return jsonBytes(c, samplesJSON(host, plugin, samples, units))
+	return jsonBytes(c, samplesJSON(host, plugin, samples, s.hostUnits(c.Request().Context(), host)[plugin]))
 }
 
 // intParam reads a positive integer query parameter, capped at max.
