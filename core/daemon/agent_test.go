@@ -88,7 +88,8 @@ func TestExampleConfigsWorkTogether(t *testing.T) {
 			return false
 		}
 		var plugins struct {
-			Plugins map[string]any `json:"plugins"`
+			Plugins map[string]any    `json:"plugins"`
+			Units   map[string]string `json:"units"`
 		}
 		getJSON(t, d.BaseURL+"/api/0/hosts/localhost/plugins", &plugins)
 		for _, p := range []string{"cpu_monitor", "memory_monitor", "disk_monitor", "network_monitor"} {
@@ -96,7 +97,10 @@ func TestExampleConfigsWorkTogether(t *testing.T) {
 				return false
 			}
 		}
-		return true
+		// The agent's declared units arrive with the batch after the
+		// daemon's first answer announced that it takes them.
+		return plugins.Units["cpu_monitor.cpu_percent"] == "percent" && plugins.Units["memory_monitor.total_mb"] == "MiB" &&
+			plugins.Units["network_monitor.lo.bytes_sent"] == "bytes_total"
 	})
 
 	// Outage: the daemon stops for three seconds while the agent collects.
@@ -117,6 +121,14 @@ func TestExampleConfigsWorkTogether(t *testing.T) {
 		getJSON(t, fmt.Sprintf("%s/api/0/hosts/localhost/plugins/cpu_monitor?since=%f&until=%f", d2.BaseURL, down, up), &body)
 		return len(body.Samples) >= 2
 	})
+	// The units were stored: the restarted daemon serves them.
+	var plugins struct {
+		Units map[string]string `json:"units"`
+	}
+	getJSON(t, d2.BaseURL+"/api/0/hosts/localhost/plugins", &plugins)
+	if plugins.Units["cpu_monitor.cpu_percent"] != "percent" {
+		t.Errorf("units after the restart: %v", plugins.Units)
+	}
 }
 
 func mustRead(t *testing.T, p string) []byte {
