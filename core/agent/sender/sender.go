@@ -164,14 +164,16 @@ type Sender struct {
 	daemonUnit bool      // the daemon answered "units": it takes them
 	unitsAt    time.Time // when a daemon last took them
 	unitsOff   bool      // a daemon refused a batch only for them: not sent again
+	sentUnits  bool      // the last request carried them (a resent one may differ from what was asked)
 }
 
 // signed is one signed ingestion request.
 type signed struct {
-	recs []byte // the spooled records in the body, joined
-	body []byte
-	ts   int64
-	sig  string
+	recs  []byte // the spooled records in the body, joined
+	units bool   // the body carries the units
+	body  []byte
+	ts    int64
+	sig   string
 }
 
 // resignAfter is how long a signed request may be sent again as it is: well
@@ -346,11 +348,11 @@ func (s *Sender) Flush(ctx context.Context) error {
 			if health {
 				s.lastHealth = s.lastSend
 			}
-			if units != nil {
+			if s.sentUnits {
 				s.unitsAt = s.lastSend
 			}
 		}
-		if units != nil && refused(status) {
+		if s.sentUnits && refused(status) {
 			// Units are an extra: a daemon that refuses a batch carrying
 			// them gets it again without, and no units any more.
 			s.log.Warn("daemon refused the plugin units; sending without them", "status", status, "error", msg)
@@ -444,7 +446,7 @@ func (s *Sender) post(ctx context.Context, recs [][]byte, extra []byte, info *pr
 			body = append(body, units...)
 		}
 		body = append(body, '}')
-		sr = &signed{recs: joined, body: body, ts: now, sig: protocol.Sign(s.o.Key, s.o.Host, now, body)}
+		sr = &signed{recs: joined, units: units != nil, body: body, ts: now, sig: protocol.Sign(s.o.Key, s.o.Host, now, body)}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.urls[s.cur], bytes.NewReader(sr.body))
 	if err != nil {
@@ -457,6 +459,7 @@ func (s *Sender) post(ctx context.Context, recs [][]byte, extra []byte, info *pr
 
 	// Until a definite answer arrives the daemon may have stored the batch.
 	s.unsure = sr
+	s.sentUnits = sr.units
 	resp, err := s.o.Client.Do(req)
 	if err != nil {
 		return 0, "", err // a *url.Error: names the method, URL and cause
