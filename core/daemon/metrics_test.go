@@ -42,7 +42,7 @@ func TestEveryServiceRegistersItsMetrics(t *testing.T) {
 	var body string
 	testutil.Eventually(t, "silent01 DOWN and CRITICAL in /metrics", 10*time.Second, func() bool {
 		body = scrape()
-		return strings.Contains(body, "hbd_host_up{host=\"silent01\"} 0\n") && // tracker
+		return strings.Contains(body, "hbd_host_up{family=\"any\",host=\"silent01\"} 0\n") && // tracker
 			strings.Contains(body, "hbd_alert_level{host=\"silent01\",metric=\"heartbeat.host\"} 3\n") // alerting
 	})
 	for _, want := range []string{

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -107,7 +108,7 @@ func TestPrometheusExport(t *testing.T) {
 		{"hbd_metric_value", map[string]string{"host": "web01", "plugin": "memory_monitor", "path": "percent"}, 41.5},
 		{"hbd_metric_timestamp_seconds", map[string]string{"host": "web01", "plugin": "memory_monitor"}, now},
 		{"hbd_metric_values_omitted", nil, 0},
-		{"hbd_host_up", map[string]string{"host": "silent01"}, 0},
+		{"hbd_host_up", map[string]string{"host": "silent01", "family": "any"}, 0},
 		{"hbd_host_state", map[string]string{"host": "silent01", "state": "DOWN"}, 1},
 		{"hbd_host_state", map[string]string{"host": "silent01", "state": "DEGRADED"}, 0},
 		{"hbd_host_state", map[string]string{"host": "silent01", "state": "UP"}, 0},
@@ -192,7 +193,12 @@ func checkDashboards(t *testing.T, d *daemon.Daemon, fams map[string]*dto.Metric
 					continue
 				}
 				want := map[string]string{}
-				for _, m := range matcherRE.FindAllStringSubmatch(u[2], -1) {
+				matchers := matcherRE.FindAllStringSubmatch(u[2], -1)
+				if u[1] == "hbd_host_up" && !slices.ContainsFunc(matchers, func(m []string) bool { return m[1] == "family" }) &&
+					!strings.HasPrefix(expr, "label_values(") {
+					t.Errorf("%s: query %q: hbd_host_up without a family matcher counts a host once per family and once for \"any\"", filepath.Base(file), expr)
+				}
+				for _, m := range matchers {
 					if !slices.Contains(fam.Labels, m[1]) {
 						t.Errorf("%s: query %q: %s has no label %s (labels %v)", filepath.Base(file), expr, u[1], m[1], fam.Labels)
 					}

@@ -22,20 +22,23 @@ func (s *Server) Metrics() []metrics.Family {
 }
 
 // Metrics returns the tracker's metric families for /metrics: each heard
-// host's state (hbd_host_up 0/1, hbd_host_state one 0/1 series per state,
-// so DEGRADED is its own signal), each connection's state and smoothed
-// latency, and when each host was last heard. A host awaiting its first
+// host's state (hbd_host_up 0/1 per address family and for any family,
+// hbd_host_state one 0/1 series per state, so DEGRADED is its own signal),
+// each connection's smoothed latency, and when each host was last heard. A host awaiting its first
 // heartbeat is neither up nor down and is left out.
 func (t *Tracker) Metrics() []metrics.Family {
 	states := []State{StateUp, StateDegraded, StateDown}
 	return []metrics.Family{
-		{Name: "hbd_host_up", Help: "1 when the host is reachable on some address family (heartbeat state UP or DEGRADED), 0 when DOWN.", Labels: []string{"host"},
+		{Name: "hbd_host_up", Help: "1 while heartbeats of the host arrive over the address family (ipv4, ipv6: UP or LATE; any: some family up, host UP or DEGRADED), 0 when DOWN.", Labels: []string{"host", "family"},
 			Collect: func(emit func(float64, ...string)) {
 				for _, h := range t.Hosts() {
 					if h.State == "" {
 						continue
 					}
-					emit(b2f(h.State != StateDown), h.Name)
+					emit(b2f(h.State != StateDown), h.Name, familyAny)
+					for _, c := range h.Connections {
+						emit(b2f(c.State != StateDown), h.Name, string(c.Family))
+					}
 				}
 			}},
 		{Name: "hbd_host_state", Help: "1 for the host's heartbeat state (UP, DEGRADED: some family DOWN, another up; DOWN), 0 for the others.", Labels: []string{"host", "state"},
@@ -46,14 +49,6 @@ func (t *Tracker) Metrics() []metrics.Family {
 					}
 					for _, s := range states {
 						emit(b2f(h.State == s), h.Name, string(s))
-					}
-				}
-			}},
-		{Name: "hbd_connection_up", Help: "1 while heartbeats of the host arrive over the address family (UP or LATE), 0 when DOWN.", Labels: []string{"host", "family"},
-			Collect: func(emit func(float64, ...string)) {
-				for _, h := range t.Hosts() {
-					for _, c := range h.Connections {
-						emit(b2f(c.State != StateDown), h.Name, string(c.Family))
 					}
 				}
 			}},
@@ -75,6 +70,10 @@ func (t *Tracker) Metrics() []metrics.Family {
 			}},
 	}
 }
+
+// familyAny is the family label of hbd_host_up for the host as a whole:
+// up while heartbeats arrive over some address family.
+const familyAny = "any"
 
 func b2f(b bool) float64 {
 	if b {
