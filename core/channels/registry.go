@@ -182,23 +182,11 @@ func (r *Registry) CheckConfigChannels(ctx context.Context) []error {
 	types := r.opts.Plugins.Types()
 	var errs []error
 	for _, name := range sortedKeys(cfg.Channels) {
-		cc := cfg.Channels[name]
-		key := "notification_channels." + name
-		schema, ok := types[cc.Type]
-		if !ok {
-			errs = append(errs, fmt.Errorf("%s: type '%s' is not installed (installed: %s)", key, cc.Type, installed(types)))
-			continue
+		problems, settings, checked := checkFileChannel(ctx, r.opts.Plugins, r.opts.ValidateTimeout, types, name, cfg.Channels[name])
+		errs = append(errs, problems...)
+		if checked {
+			r.note(name, settings, false) // journaled below
 		}
-		for _, k := range sortedKeys(cc.Fields) {
-			if _, ok := schema.Field(k); !ok {
-				errs = append(errs, fmt.Errorf("%s.%s: not a field of type '%s'", key, k, cc.Type))
-			}
-		}
-		err := r.validate(ctx, schema, cc.FieldValues())
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %s", key, err))
-		}
-		r.note(name, err, false) // journaled below
 	}
 	for _, host := range sortedKeys(cfg.Watchhosts) {
 		for _, n := range cfg.Watchhosts[host].Notify {
@@ -540,6 +528,12 @@ func apply(c *Channel, in Input, schema sdk.Schema, old map[string]string) error
 // validate checks fields with the schema's generic rules, then with the
 // plugin's own Validate.
 func (r *Registry) validate(ctx context.Context, schema sdk.Schema, fields map[string]string) error {
+	return validateWith(ctx, r.opts.Plugins, r.opts.ValidateTimeout, schema, fields)
+}
+
+// validateWith checks fields with schema, then with the type's plugin
+// (within timeout).
+func validateWith(ctx context.Context, plugins Notifier, timeout time.Duration, schema sdk.Schema, fields map[string]string) error {
 	if err := schema.Validate(sdk.Config(fields).WithDefaults(schema)); err != nil {
 		var fe *sdk.FieldError
 		if errors.As(err, &fe) {
@@ -547,9 +541,9 @@ func (r *Registry) validate(ctx context.Context, schema sdk.Schema, fields map[s
 		}
 		return errorf(ErrInvalid, "Invalid channel settings: %v", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.opts.ValidateTimeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	err := r.opts.Plugins.Validate(ctx, schema.Type, sdk.Config(fields))
+	err := plugins.Validate(ctx, schema.Type, sdk.Config(fields))
 	if err == nil {
 		return nil
 	}
@@ -564,6 +558,43 @@ func (r *Registry) validate(ctx context.Context, schema sdk.Schema, fields map[s
 		return &Error{Kind: ErrInvalid, Field: field, Msg: "Invalid channel settings: " + msg}
 	}
 	return errorf(ErrUnavailable, "The %s notifier could not check the settings (%s); try again", schema.Type, msg)
+}
+
+// checkFileChannel checks channel name of the config file: its type is
+// installed (one of types), its fields are the type's, and the schema and
+// the plugin accept the values. problems lists everything wrong, each
+// naming the key; settings is the schema's and plugin's verdict alone;
+// checked is false when the type is not installed.
+func checkFileChannel(ctx context.Context, plugins Notifier, timeout time.Duration, types map[string]sdk.Schema, name string, cc config.Channel) (problems []error, settings error, checked bool) {
+	key := "notification_channels." + name
+	schema, ok := types[cc.Type]
+	if !ok {
+		return []error{fmt.Errorf("%s: type '%s' is not installed (installed: %s)", key, cc.Type, installed(types))}, nil, false
+	}
+	for _, k := range sortedKeys(cc.Fields) {
+		if _, ok := schema.Field(k); !ok {
+			problems = append(problems, fmt.Errorf("%s.%s: not a field of type '%s'", key, k, cc.Type))
+		}
+	}
+	settings = validateWith(ctx, plugins, timeout, schema, cc.FieldValues())
+	if settings != nil {
+		problems = append(problems, fmt.Errorf("%s: %s", key, settings))
+	}
+	return problems, settings, true
+}
+
+// CheckFileChannels checks the channels of cfg's file with plugins as a
+// Registry's Start and Reload do, without a registry or a store: `hbd
+// check-config` runs it on a plugin host started for the check. Each
+// error names the key.
+func CheckFileChannels(ctx context.Context, cfg *config.Config, plugins Notifier) []error {
+	types := plugins.Types()
+	var errs []error
+	for _, name := range sortedKeys(cfg.Channels) {
+		problems, _, _ := checkFileChannel(ctx, plugins, DefaultValidateTimeout, types, name, cfg.Channels[name])
+		errs = append(errs, problems...)
+	}
+	return errs
 }
 
 // Redact removes ch's secret values from an error message, in every form

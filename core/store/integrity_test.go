@@ -116,6 +116,42 @@ func TestNewerSchemaIsRefused(t *testing.T) {
 	}
 }
 
+// CheckSchema tells, read-only and without migrating, what Open would say
+// of the schema version: nothing for a current database or none at all
+// (and it creates none), ErrNewerSchema naming the unknown migration for
+// a database written by a newer hbd, which it leaves as it was.
+func TestCheckSchemaIsReadOnly(t *testing.T) {
+	ctx := context.Background()
+	empty := t.TempDir()
+	if err := store.CheckSchema(ctx, empty); err != nil {
+		t.Errorf("no database: %v", err)
+	}
+	if ents, _ := os.ReadDir(empty); len(ents) != 0 {
+		t.Errorf("CheckSchema created %v in an empty data_dir", ents)
+	}
+	dir := t.TempDir()
+	fill(t, dir)
+	if err := store.CheckSchema(ctx, dir); err != nil {
+		t.Errorf("current database: %v", err)
+	}
+	db, err := sql.Open("sqlite", filepath.Join(dir, store.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`INSERT INTO schema_migrations (version, name, applied) VALUES (9999, 'from the future', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	err = store.CheckSchema(ctx, dir)
+	if !errors.Is(err, store.ErrNewerSchema) || !strings.Contains(err.Error(), "9999") {
+		t.Fatalf("newer database: err = %v, want ErrNewerSchema naming 9999", err)
+	}
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM schema_migrations WHERE version = 9999`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("the newer database was changed: %d rows of 9999, %v", n, err)
+	}
+}
+
 // Journal lines are stored without control or bidi characters (a silence
 // comment "\x00\x1b[31m" was journaled raw), and a cut never splits a
 // character.

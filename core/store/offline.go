@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 )
@@ -64,4 +65,48 @@ func StoredChannelNames(ctx context.Context, dataDir string) ([]string, error) {
 		names = append(names, n)
 	}
 	return names, rows.Err()
+}
+
+// CheckSchema reports what Open would say of the schema version of the
+// database in dataDir (ErrNewerSchema for one written by a newer hbd),
+// read-only: it migrates nothing and creates no database where there is
+// none. `hbd check-config` asks it so a binary downgrade is caught before
+// a restart.
+func CheckSchema(ctx context.Context, dataDir string) error {
+	path := filepath.Join(dataDir, FileName)
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(10000)")
+	if err != nil {
+		return fmt.Errorf("database %s: %w", path, err)
+	}
+	defer db.Close()
+	var exists int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&exists); err != nil {
+		return fmt.Errorf("database %s: %w", path, err)
+	}
+	if exists == 0 {
+		return nil
+	}
+	rows, err := db.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return fmt.Errorf("database %s: %w", path, err)
+	}
+	defer rows.Close()
+	applied := map[int]bool{}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return fmt.Errorf("database %s: %w", path, err)
+		}
+		applied[v] = true
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("database %s: %w", path, err)
+	}
+	migrationsMu.Lock()
+	known := maps.Clone(migrations)
+	migrationsMu.Unlock()
+	return checkSchemaVersions(path, applied, known)
 }

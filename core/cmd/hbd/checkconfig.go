@@ -2,21 +2,29 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 
+	"github.com/hbdmon/hbd/core/channels"
 	"github.com/hbdmon/hbd/core/config"
+	"github.com/hbdmon/hbd/core/pluginhost"
 	"github.com/hbdmon/hbd/core/store"
 )
 
-// checkConfig validates a config file as serve would: the file itself,
-// the transition from the config last applied, data_dir as the store
-// opens it, and every watchhosts.*.notify name against the channels of
-// the file and those created through the API (in the database).
+// checkConfig validates a config file as serve would: the file itself
+// (tls_cert and tls_key loaded), the transition from the config last
+// applied, the wss_pem/wss_key pair, data_dir as the store opens it and
+// the schema version of its database (read-only), every
+// watchhosts.*.notify name against the channels of the file and those
+// created through the API (in the database), and the file's channels
+// against the plugins of plugins_dir when it exists.
 func checkConfig(args []string, stdout, stderr io.Writer) int {
 	path, ok := configFlag("check-config", args, stderr)
 	if !ok {
@@ -36,8 +44,19 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	for _, w := range cfg.Warnings {
+	warnings := slices.Clone(cfg.Warnings)
+	problems, warning := checkChannelTypes(cfg)
+	if warning != "" {
+		warnings = append(warnings, warning)
+	}
+	for _, w := range warnings {
 		fmt.Fprintf(stdout, "%s: warning: %s\n", path, w)
+	}
+	if len(problems) > 0 {
+		for _, p := range problems {
+			fmt.Fprintf(stderr, "%s: %v\n", path, p)
+		}
+		return 1
 	}
 	if cfg.OpenMode() {
 		fmt.Fprintf(stdout, "%s: no users: hbd will run in OPEN MODE (every endpoint without a login)\n", path)
@@ -48,8 +67,19 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 
 // checkServeState is what serve refuses or reports beyond the file.
 func checkServeState(cfg *config.Config) error {
+	if cfg.WSSPort != 0 {
+		pem, key := filepath.Join(cfg.CertPath, cfg.WSSPem), filepath.Join(cfg.CertPath, cfg.WSSKey)
+		if _, err := tls.LoadX509KeyPair(pem, key); err != nil {
+			return &config.Error{File: cfg.File, Key: "wss_pem", Msg: fmt.Sprintf("cannot load the certificate and key (%s, %s): %v", pem, key, err)}
+		}
+	}
 	if err := store.CheckDataDir(cfg.DataDir); err != nil {
 		return &config.Error{File: cfg.File, Key: "data_dir", Msg: strings.TrimPrefix(err.Error(), "data_dir ")}
+	}
+	if !cfg.Store.Postgres() {
+		if err := store.CheckSchema(context.Background(), cfg.DataDir); err != nil {
+			return &config.Error{File: cfg.File, Key: "data_dir", Msg: err.Error()}
+		}
 	}
 	stored, err := store.StoredChannelNames(context.Background(), cfg.DataDir)
 	if err != nil {
@@ -75,6 +105,26 @@ func checkServeState(cfg *config.Config) error {
 		}
 	}
 	return nil
+}
+
+// checkChannelTypes starts the plugins of plugins_dir as serve does
+// (checksum pins included) and checks the file's channels with them. When
+// there are channels but no plugins_dir to check them against, warning
+// says so.
+func checkChannelTypes(cfg *config.Config) (problems []error, warning string) {
+	if len(cfg.Channels) == 0 {
+		return nil, ""
+	}
+	if cfg.PluginsDir == "" {
+		return nil, "plugins_dir is not set: no channel of notification_channels can deliver"
+	}
+	if _, err := os.Stat(cfg.PluginsDir); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Sprintf("plugins_dir %s does not exist: the types of notification_channels are not checked", cfg.PluginsDir)
+	}
+	plugins := pluginhost.New(pluginhost.Options{Dir: cfg.PluginsDir, Checksums: cfg.PluginChecksums})
+	defer plugins.Close()
+	plugins.Rescan()
+	return channels.CheckFileChannels(context.Background(), cfg, plugins), ""
 }
 
 // checkStoreDSN parses the PostgreSQL connection string without
