@@ -2,8 +2,10 @@ package config
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestCheckTransitionRefusesSilentDowngrades(t *testing.T) {
@@ -97,5 +99,43 @@ func TestUnrelatedEnvironmentVariablesAreIgnored(t *testing.T) {
 	}
 	if _, err := Parse("hbd.yaml", []byte("alerting:\n  snooze: 1\n"), nil); err == nil || !strings.Contains(err.Error(), "alerting.snooze: unknown key") {
 		t.Errorf("a nested typo in the file: %v", err)
+	}
+}
+
+// An HBD_ variable that names no config key is ignored with one warning
+// naming every such variable as it is spelt in the environment, also when
+// it descends below an unknown key, a scalar or a list (each of which
+// stopped the daemon with an error blaming the file, or was named by its
+// unknown parent only).
+func TestEnvironmentVariablesThatAreNoKeyAreEachNamed(t *testing.T) {
+	file := []byte("hbd_port: 50004\nwatchhosts:\n  web01:\n    key: \"0123456789abcdef0123456789abcdef\"\nmaintenance: []\n")
+	ignored := []string{"HBD_SRC__DIR", "HBD_SRC__REV", "HBD_Src", "HBD_HBD_PORT__X", "HBD_MAINTENANCE__X", "HBD_", "HBD_WATCHHOSTS__WEB01__KEE", "HBD_AUTH__OPEN__YES"}
+	environ := []string{"PATH=/bin", "HBD_WS_PORT=50011", "HBD_WATCHHOSTS__WEB01__TIMEOUT=45s", "HBD_NOTIFICATION_CHANNELS__OPS__TYPE=webhook",
+		"HBD_NOTIFICATION_CHANNELS__OPS__URL=https://hooks.example.net/x"}
+	for _, name := range ignored {
+		environ = append(environ, name+"=1")
+	}
+	cfg, err := Parse("hbd.yaml", file, environ)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if cfg.WSPort != 50011 || cfg.Watchhosts["web01"].Timeout != 45*time.Second || cfg.Channels["ops"].Type != "webhook" {
+		t.Errorf("the overrides that are keys were lost: ws_port %d, timeout %v, channels %v", cfg.WSPort, cfg.Watchhosts["web01"].Timeout, cfg.Channels)
+	}
+	if len(cfg.Warnings) != 1 {
+		t.Fatalf("warnings = %q, want one", cfg.Warnings)
+	}
+	w := cfg.Warnings[0]
+	names := strings.Split(strings.TrimPrefix(w, "ignoring environment variables that set no config key: "), ", ")
+	slices.Sort(names)
+	want := slices.Clone(ignored)
+	slices.Sort(want)
+	if !slices.Equal(names, want) {
+		t.Errorf("warning %q names %q, want exactly %q", w, names, want)
+	}
+	// A variable that is a key keeps its value check: a bad value is an
+	// error naming the variable's key.
+	if _, err := Parse("hbd.yaml", file, []string{"HBD_HBD_PORT=abc"}); err == nil || !strings.Contains(err.Error(), "hbd_port") {
+		t.Errorf("HBD_HBD_PORT=abc: %v", err)
 	}
 }

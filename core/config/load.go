@@ -6,6 +6,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -78,12 +79,12 @@ func Parse(name string, raw []byte, environ []string) (*Config, error) {
 	if environ == nil {
 		environ = os.Environ()
 	}
+	overrides, notKeys := splitEnviron(environ)
 	envp := env.Provider(delim, env.Opt{
 		Prefix:      EnvPrefix,
-		EnvironFunc: func() []string { return environ },
+		EnvironFunc: func() []string { return overrides },
 		TransformFunc: func(k, v string) (string, any) {
-			k = strings.ToLower(strings.TrimPrefix(k, EnvPrefix))
-			return strings.ReplaceAll(k, "__", delim), v
+			return envKey(k), v
 		},
 	})
 	fileKeys := map[string]bool{}
@@ -135,13 +136,16 @@ func Parse(name string, raw []byte, environ []string) (*Config, error) {
 	// environment sets (HBD_SRC=… of some other tool) is ignored, with a
 	// warning naming it.
 	sort.Strings(md.Unused)
-	var fromEnv []string
+	fromEnv := notKeys
 	for _, u := range md.Unused {
 		key := dotted(u)
 		if inFile(fileKeys, key) || inList(fileLists, key) {
 			return nil, fail(key, "unknown key")
 		}
-		fromEnv = append(fromEnv, EnvPrefix+strings.ToUpper(strings.ReplaceAll(key, ".", "__")))
+		// splitEnviron let through a variable decoding did not use.
+		if name := EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "__")); !slices.Contains(fromEnv, name) {
+			fromEnv = append(fromEnv, name)
+		}
 	}
 	if len(fromEnv) > 0 {
 		cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("ignoring environment variables that set no config key: %s", strings.Join(fromEnv, ", ")))
@@ -155,6 +159,87 @@ func Parse(name string, raw []byte, environ []string) (*Config, error) {
 		return nil, err
 	}
 	return &cfg, nil
+}
+
+// envKey is the koanf key an HBD_ variable sets: HBD_ALERTING__STALE_AFTER
+// sets alerting.stale_after.
+func envKey(name string) string {
+	k := strings.ToLower(strings.TrimPrefix(name, EnvPrefix))
+	return strings.ReplaceAll(k, "__", delim)
+}
+
+// splitEnviron keeps the HBD_ variables that name a config key
+// (isConfigKey) and returns the names of the others, as spelt, sorted.
+func splitEnviron(environ []string) (overrides, notKeys []string) {
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, EnvPrefix) {
+			continue
+		}
+		if isConfigKey(strings.Split(envKey(name), delim)) {
+			overrides = append(overrides, kv)
+		} else {
+			notKeys = append(notKeys, name)
+		}
+	}
+	sort.Strings(notKeys)
+	return overrides, notKeys
+}
+
+// configType is the type the file and the environment decode into.
+var configType = reflect.TypeFor[Config]()
+
+// isConfigKey reports whether path names a key of Config: a field by its
+// koanf tag, an entry of a map, or below one, as far as the types go; a
+// path that goes on below a scalar or a list is none.
+// notification_channels is decoded apart (parseChannels): any
+// notification_channels.<name>.<setting> is a key.
+func isConfigKey(path []string) bool {
+	if path[0] == "notification_channels" {
+		return len(path) <= 3 && !slices.Contains(path, "")
+	}
+	t := configType
+	for _, seg := range path {
+		if seg == "" {
+			return false
+		}
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		switch t.Kind() {
+		case reflect.Map:
+			t = t.Elem()
+		case reflect.Struct:
+			f, ok := fieldByKey(t, seg)
+			if !ok {
+				return false
+			}
+			t = f.Type
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// fieldByKey finds the field of struct t that key decodes into, as
+// mapstructure matches it: by the koanf tag, or by the field's name when
+// it has none.
+func fieldByKey(t reflect.Type, key string) (reflect.StructField, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag, _, _ := strings.Cut(f.Tag.Get("koanf"), ",")
+		if tag == "-" {
+			continue
+		}
+		if tag == key || (tag == "" && strings.EqualFold(f.Name, key)) {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
 }
 
 // inFile reports whether the file set key or something below it.

@@ -10,7 +10,6 @@ import (
 
 	pht "github.com/hbdmon/hbd/core/pluginhost/pluginhosttest"
 	"github.com/hbdmon/hbd/core/store"
-	"github.com/hbdmon/hbd/core/testutil"
 )
 
 // writeConfig writes hbd.yaml in dir: data_dir dir plus extra.
@@ -111,5 +110,18 @@ func TestCheckConfigChecksChannelTypes(t *testing.T) {
 			t.Errorf("%q: exit %d, %q %q; want %d and %q", c.extra, code, out, errs, c.code, c.want)
 		}
 	}
-	_ = testutil.Key
+}
+
+// An HBD_ variable that is no config key (another tool's) does not stop
+// check-config: it prints one warning naming it.
+func TestCheckConfigWarnsOfEnvironmentVariablesThatAreNoKey(t *testing.T) {
+	t.Setenv("HBD_SRC", "/src/hbd")
+	t.Setenv("HBD_HBD_PORT__X", "1")
+	dir := t.TempDir()
+	p := writeConfig(t, dir, "")
+	code, out, errs := hbd([]string{"check-config", "-config", p}, "")
+	want := p + ": warning: ignoring environment variables that set no config key: HBD_HBD_PORT__X, HBD_SRC\n"
+	if code != 0 || strings.Count(out, "warning: ignoring environment") != 1 || !strings.Contains(out, want) {
+		t.Errorf("exit %d, %q %q; want 0 and %q", code, out, errs, want)
+	}
 }
