@@ -100,7 +100,10 @@ type Deps struct {
 	// requests (TLS terminated by a reverse proxy); it is always Secure on
 	// TLS requests.
 	SecureCookie bool
-	Logger       hclog.Logger
+	// ConfigFile is the config file the admin config editor edits (the
+	// daemon). Nil: the editor's routes answer 503.
+	ConfigFile ConfigFile
+	Logger     hclog.Logger
 }
 
 // Server is the HTTP API.
@@ -116,6 +119,7 @@ type Server struct {
 	refusals refusalLog  // log lines of refused ingestion requests
 	agents   agentBook   // each host's newest agent health sample
 	status   statusCache // the public status page's answer (status.go)
+	editor   configEditor
 }
 
 // principalKey is the echo.Context key holding the caller's Principal.
@@ -145,6 +149,7 @@ func New(d Deps) *Server {
 	s.Add(s.coreRoutes()...)
 	s.Add(s.uptimeRoutes()...)
 	s.Add(s.statusRoutes()...)
+	s.Add(s.configRoutes()...)
 	if d.Accounts != nil {
 		s.Add(s.authRoutes()...)
 	}
@@ -193,6 +198,9 @@ func Errorf(status int, format string, a ...any) *echo.HTTPError {
 type errorBody struct {
 	Error string `json:"error"`
 	Field string `json:"field,omitempty"`
+	// Line and Key place a refused config edit (config.go).
+	Line int    `json:"line,omitempty"`
+	Key  string `json:"key,omitempty"`
 }
 
 // FieldError is an API error about one field of the request: the answer
@@ -266,6 +274,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 	var fe *FieldError
 	if errors.As(err, &fe) {
 		body.Field = clipName(fe.Field)
+	}
+	var pe *problemError
+	if errors.As(err, &pe) {
+		body.Line, body.Key = pe.Line, cleanMessage(pe.Key)
 	}
 	c.JSON(status, body)
 }

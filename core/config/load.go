@@ -49,19 +49,9 @@ func (e *Error) Error() string {
 // overrides from environ (os.Environ when nil). The error is an *Error
 // naming the file and key.
 func Load(path string, environ []string) (*Config, error) {
-	fail := func(key, format string, a ...any) error {
-		return &Error{File: path, Key: key, Msg: fmt.Sprintf(format, a...)}
-	}
-	st, err := os.Stat(path)
+	raw, err := ReadFile(path)
 	if err != nil {
-		return nil, fail("", "cannot read: %v", unwrapPathErr(err))
-	}
-	if st.Size() > MaxFileBytes {
-		return nil, fail("", "file is larger than %d bytes", MaxFileBytes)
-	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fail("", "cannot read: %v", unwrapPathErr(err))
+		return nil, err
 	}
 	return Parse(path, raw, environ)
 }

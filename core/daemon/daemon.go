@@ -167,6 +167,7 @@ func New(ctx context.Context, path string, opts Options) (*Daemon, error) {
 		Policy:      d.Policy,
 		Sessions:    d.Auth,
 		Accounts:    d.Auth,
+		ConfigFile:  configFile{d},
 		Logger:      log,
 	})
 	if err := d.startFeed(); err != nil {
@@ -248,9 +249,10 @@ func (d *Daemon) hostKey(host string) ([]byte, bool, bool) {
 func (d *Daemon) Reload() error {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
-	cfg, err := config.Load(d.path, nil)
+	raw, err := config.ReadFile(d.path)
+	var cfg *config.Config
 	if err == nil {
-		err = config.CheckTransition(d.Config().Summary(), cfg)
+		cfg, err = d.CheckConfig(raw)
 	}
 	if err != nil {
 		d.log.Error("config reload failed; keeping the running config", "error", err)
@@ -270,6 +272,24 @@ func (d *Daemon) Reload() error {
 	d.Store.Journal("", "config reloaded")
 	return nil
 }
+
+// CheckConfig checks a new content of the config file as Reload does
+// (config.Validate against the config in force) without applying it: the
+// admin config editor's check.
+func (d *Daemon) CheckConfig(raw []byte) (*config.Config, error) {
+	return config.Validate(d.Config().Summary(), d.path, raw, nil)
+}
+
+// ConfigPath returns the path of the config file the daemon reads.
+func (d *Daemon) ConfigPath() string { return d.path }
+
+// configFile is the daemon as the admin config editor's file
+// (api.ConfigFile).
+type configFile struct{ *Daemon }
+
+func (f configFile) Journal(host, msg string) { f.Store.Journal(host, msg) }
+
+var _ api.ConfigFile = configFile{}
 
 // recordConfig writes the summary of the applied config into data_dir, for
 // the transition check of the next start and of `hbd check-config`.

@@ -200,15 +200,10 @@ func insertWatchhost(text, name, key string) (string, error) {
 	return text + "\nwatchhosts:\n" + watchhostEntry(name, key, "  "), nil
 }
 
-// appendWatchhost edits the config file safely: the new text is written
-// to a temporary file beside it (same mode and owner), loaded and checked
-// as serve would, the old file is copied to FILE.bak, and the new one
-// renamed over it, so the file is always either the old or the new one.
+// appendWatchhost edits the config file safely (config.Rewrite): the new
+// text is loaded and checked as serve would before it replaces the file,
+// and the old file is kept as FILE.bak.
 func appendWatchhost(path, name, key string) error {
-	st, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
 	old, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -217,60 +212,19 @@ func appendWatchhost(path, name, key string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	dir := filepath.Dir(path)
-	// The .yaml suffix keeps the file a config file for config.Load.
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".new-*.yaml")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // a no-op after the rename
-	if err := writeSynced(tmp, []byte(text), st); err != nil {
-		return err
-	}
-	cfg, err := config.Load(tmp.Name(), nil)
-	if err == nil {
-		err = config.CheckAgainstState(cfg)
-	}
-	if err != nil {
-		return fmt.Errorf("the edited config would be refused, %s is unchanged: %v", path, err)
-	}
-	if _, ok := cfg.Watchhosts[name]; !ok {
-		return fmt.Errorf("the edited config has no watchhosts.%s, %s is unchanged", name, path)
-	}
-	bak, err := os.OpenFile(path+".bak", os.O_WRONLY|os.O_CREATE|os.O_TRUNC, st.Mode().Perm())
-	if err != nil {
-		return fmt.Errorf("keep a backup: %w", err)
-	}
-	if err := writeSynced(bak, old, st); err != nil {
-		return fmt.Errorf("keep a backup: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
-}
-
-// writeSynced writes b to f with like's mode and (when permitted) owner,
-// syncs and closes it.
-func writeSynced(f *os.File, b []byte, like os.FileInfo) error {
-	defer f.Close()
-	if err := f.Chmod(like.Mode().Perm()); err != nil {
-		return err
-	}
-	if sys, ok := like.Sys().(*syscall.Stat_t); ok {
-		f.Chown(int(sys.Uid), int(sys.Gid)) // only root may; others keep their own
-	}
-	if _, err := f.Write(b); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	return f.Close()
+	return config.Rewrite(path, old, []byte(text), func(tmp string) error {
+		cfg, err := config.Load(tmp, nil)
+		if err == nil {
+			err = config.CheckAgainstState(cfg)
+		}
+		if err != nil {
+			return fmt.Errorf("the edited config would be refused, %s is unchanged: %v", path, err)
+		}
+		if _, ok := cfg.Watchhosts[name]; !ok {
+			return fmt.Errorf("the edited config has no watchhosts.%s, %s is unchanged", name, path)
+		}
+		return nil
+	})
 }
 
 // reloadDaemon sends SIGHUP to the daemon whose pid is in data_dir.
