@@ -202,19 +202,3 @@ func encodeBatch(batch []pending, picked []int) []byte {
 // snapshotBatch is the number of host states per frame of a batched
 // client's snapshot.
 const snapshotBatch = 500
-
-// nextHosts encodes the first snapshot frame of a batched client's
-// remaining hosts (an array of at most snapshotBatch "host" messages) and
-// returns the hosts left; the writer encodes one frame at a time, so a
-// client holds one frame of its snapshot in memory, not all of them.
-func nextHosts(hosts []Host) (frame []byte, rest []Host) {
-	n := min(len(hosts), snapshotBatch)
-	b := []byte{'['}
-	for i, hs := range hosts[:n] {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, encode(TypeHost, hs)...)
-	}
-	return append(b, ']'), hosts[n:]
-}

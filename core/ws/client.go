@@ -22,9 +22,12 @@ type client struct {
 	remote    string
 	req       *http.Request // headers of the upgrade, for re-authentication
 
-	out     *outbox
-	initial []Host // snapshot (all hosts; the writer filters it), written before the queue
-	recheck chan struct{}
+	out *outbox
+	// snapshot is set when the client first gets the host states (see
+	// snapshotFor); snapVer is the hub's host version at its registration.
+	snapshot bool
+	snapVer  uint64
+	recheck  chan struct{}
 	// deadline drops the client when a frame is not taken in time; armed
 	// around each write by the writer.
 	deadline *time.Timer
@@ -83,31 +86,9 @@ func (c *client) writeLoop(h *Hub) {
 		defer t.Stop()
 		expiry = t.C
 	}
-	// Only this goroutine changes c.principal (reauthenticate), so it
-	// reads it without the hub's lock.
-	visible := c.initial[:0:0]
-	for _, hs := range c.initial {
-		if h.opts.Policy.CanSee(c.principal, hs.Name) {
-			visible = append(visible, hs)
-		}
+	if c.snapshot && !c.writeSnapshot(h) {
+		return
 	}
-	c.initial = visible
-	if c.batched {
-		for rest := c.initial; len(rest) > 0; {
-			var frame []byte
-			frame, rest = nextHosts(rest)
-			if !c.write(frame, h.opts.WriteTimeout) {
-				return
-			}
-		}
-	} else {
-		for _, hs := range c.initial {
-			if !c.write(encode(TypeHost, hs), h.opts.WriteTimeout) {
-				return
-			}
-		}
-	}
-	c.initial = nil
 	for {
 		// One frame per turn, so re-authentication is not starved by a
 		// busy queue.

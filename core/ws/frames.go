@@ -98,7 +98,8 @@ var _ alert.Sink = (*Hub)(nil)
 
 // Metrics returns the hub's metric families for /metrics: connected
 // clients, clients dropped for falling behind (by reason: queue_full,
-// write_timeout, ping_timeout) and queued frames replaced by a newer one.
+// write_timeout, ping_timeout), connect snapshots taken and shared, and
+// queued frames replaced by a newer one.
 func (h *Hub) Metrics() []metrics.Family {
 	return []metrics.Family{
 		{Name: "hbd_ws_clients", Help: "Connected WebSocket clients.",
@@ -109,6 +110,12 @@ func (h *Hub) Metrics() []metrics.Family {
 				for i, r := range dropReasons {
 					emit(float64(h.dropped[i].Load()), r.label)
 				}
+			}},
+		{Name: "hbd_ws_snapshots_total", Help: "Host snapshots given to connecting WebSocket clients, by source: taken (built for this client) or shared (one taken for a client that connected just before, no host state published since).",
+			Counter: true, Labels: []string{"source"},
+			Collect: func(emit func(float64, ...string)) {
+				emit(float64(h.snapTaken.Load()), "taken")
+				emit(float64(h.snapShared.Load()), "shared")
 			}},
 		{Name: "hbd_ws_coalesced_total", Help: "Queued WebSocket frames (host states, plugin samples) replaced by a newer one before being sent.",
 			Counter: true,

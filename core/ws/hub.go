@@ -124,8 +124,15 @@ type Options struct {
 	Policy Policy
 	// Snapshot, when set, returns the current state of every host; a new
 	// client first receives one "host" message per host it may see. It is
-	// called with publishing paused and must not publish.
+	// called outside the hub's lock, while publishing goes on, never twice
+	// at once, and must not publish. Clients connecting together share one
+	// snapshot (see SnapshotMaxAge).
 	Snapshot func() []Host
+	// SnapshotMaxAge is how long a snapshot is given to clients that
+	// connect later, as long as no host state is published meanwhile; it
+	// bounds how old their hosts' last_seen may be. Default
+	// DefaultSnapshotMaxAge.
+	SnapshotMaxAge time.Duration
 	// OriginPatterns are extra allowed browser origins (path.Match
 	// patterns on "host:port", or "scheme://host:port" when they contain
 	// "://"), for pages served from another host name (a reverse proxy).
@@ -194,6 +201,12 @@ type Hub struct {
 	coalesced atomic.Uint64                   // queued frames replaced by a newer one
 
 	batch batcher
+
+	hostVer    atomic.Uint64 // host states published (PublishHost), see snapshot
+	snapMu     sync.Mutex    // serialises taking snapshots; after mu
+	snap       *snapshot     // the last snapshot taken
+	snapTaken  atomic.Uint64 // snapshots taken (Options.Snapshot calls)
+	snapShared atomic.Uint64 // clients given a snapshot taken for another
 }
 
 // New returns a hub ready to serve. It panics when Authenticate or Policy
@@ -234,6 +247,9 @@ func New(opts Options) *Hub {
 	}
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = DefaultMaxBatch
+	}
+	if opts.SnapshotMaxAge <= 0 {
+		opts.SnapshotMaxAge = DefaultSnapshotMaxAge
 	}
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
@@ -299,6 +315,10 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 
 // PublishHost sends a "host" message with a host's state.
 func (h *Hub) PublishHost(host Host) {
+	// Counted before it is sent, and even when nobody listens: a snapshot
+	// taken before this count may not be given to a client registered
+	// after it (see snapshot).
+	h.hostVer.Add(1)
 	if h.idle() {
 		return
 	}
@@ -562,8 +582,10 @@ func (h *Hub) release() {
 	h.mu.Unlock()
 }
 
-// register adds c and fills its snapshot while publishing is paused, so
-// the client misses no change between the snapshot and the live messages.
+// register adds c; from now on it gets every message published. Its
+// writer then sends the host states of a snapshot taken at this host
+// version or later (snapshotFor), so the client misses no change between
+// the snapshot and the live messages.
 func (h *Hub) register(c *client) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -583,13 +605,12 @@ func (h *Hub) register(c *client) {
 	} else {
 		h.plain[c] = struct{}{}
 	}
-	if h.opts.Snapshot == nil || !c.wants(TypeHost) {
-		return
-	}
-	// The client's writer filters and encodes them, outside the lock:
-	// with 10,000 hosts and many clients connecting at once, copying
-	// here made every upgrade wait for all earlier ones.
-	c.initial = h.opts.Snapshot()
+	// The client's writer takes (or shares) the snapshot, outside the
+	// lock: with 10,000 hosts and many clients connecting at once, taking
+	// it here made every upgrade, publish and scrape wait for all earlier
+	// ones. The version says which snapshots it may be given.
+	c.snapshot = h.opts.Snapshot != nil && c.wants(TypeHost)
+	c.snapVer = h.hostVer.Load()
 }
 
 // sendBufferWriter sets the kernel send buffer of the connection that
