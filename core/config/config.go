@@ -87,6 +87,9 @@ type Config struct {
 	// Store selects the database: SQLite in data_dir (default) or
 	// PostgreSQL (store.go).
 	Store Store `koanf:"store"`
+	// Cluster runs several daemons on one PostgreSQL database with one
+	// leader (cluster.go); off by default.
+	Cluster Cluster `koanf:"cluster"`
 
 	// AllowedHosts are extra names under which the daemon is reached
 	// (its DNS name behind a proxy, say). In open mode a request whose

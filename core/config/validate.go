@@ -90,6 +90,9 @@ func (c *Config) validate() error {
 	if err := c.validateStore(); err != nil {
 		return err
 	}
+	if err := c.validateCluster(); err != nil {
+		return err
+	}
 	if c.SampleHistory < 1 || c.SampleHistory > 100000 {
 		return bad("sample_history", "must be between 1 and 100000, got %d", c.SampleHistory)
 	}

@@ -89,7 +89,8 @@ type Store struct {
 	seenWritten map[string]float64 // host -> the last_seen last written with its samples
 
 	stats     Stats
-	retention atomic.Int64 // time.Duration
+	retention atomic.Int64                  // time.Duration
+	trimGate  atomic.Pointer[retentionGate] // leader-only retention (cluster.go); nil: always
 
 	hooks writerHooks // set by tests right after Open
 
@@ -508,6 +509,9 @@ func (s *Store) retentionLoop() {
 			if keep <= 0 || now.Sub(last) < retentionEvery(keep) {
 				continue
 			}
+			if _, leading := s.trimFence(); !leading {
+				continue // the leader trims
+			}
 			last = now
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			n, err := s.Trim(ctx, now.Add(-keep))
@@ -611,7 +615,17 @@ func (s *Store) Trim(ctx context.Context, before time.Time) (int64, error) {
 
 // trimStep runs one retention transaction alone on the writer.
 func (s *Store) trimStep(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	return s.writeOp(ctx, writeOp{fn: fn, done: make(chan error, 1), label: labelTrim, alone: true})
+	fenced := func(tx *sql.Tx) error {
+		f, ok := s.trimFence()
+		if !ok {
+			return ErrNotLeader
+		}
+		if err := f.Check(tx); err != nil {
+			return err
+		}
+		return fn(tx)
+	}
+	return s.writeOp(ctx, writeOp{fn: fenced, done: make(chan error, 1), label: labelTrim, alone: true})
 }
 
 // seriesAfter returns up to n series ids greater than after, ascending.
