@@ -96,13 +96,18 @@ const (
 	DropStale DropReason = "stale"
 	// DropReplay: the sequence number is not above the last one accepted for
 	// the agent session and family, or the session is older than the
-	// current one.
+	// current one; or, with shared liveness (Tracker.Share), the session
+	// is another daemon's, or the number was accepted by another daemon.
 	DropReplay DropReason = "replay"
+	// DropUnclaimed: with shared liveness, the agent session is not yet
+	// claimed by this daemon in the shared store (the claim is being
+	// asked for: the first heartbeat of a session is refused).
+	DropUnclaimed DropReason = "unclaimed"
 )
 
 var dropReasons = [...]DropReason{
 	DropOversized, DropShort, DropBadVersion, DropMalformed,
-	DropUnknownHost, DropBadMAC, DropStale, DropReplay,
+	DropUnknownHost, DropBadMAC, DropStale, DropReplay, DropUnclaimed,
 }
 
 const (
@@ -114,6 +119,7 @@ const (
 	dropBadMAC
 	dropStale
 	dropReplay
+	dropUnclaimed
 	numDropReasons
 )
 
@@ -450,7 +456,11 @@ func (s *Server) handle(b []byte, from netip.AddrPort, fi int, out []byte, now t
 		s.storeKey(ke)
 	}
 	if err := s.tracker.observe(p.Host, fi, &p, from, now, dynamic); err != nil {
-		ctr.dropped[dropReplay].Add(1)
+		if err == errUnclaimed {
+			ctr.dropped[dropUnclaimed].Add(1)
+		} else {
+			ctr.dropped[dropReplay].Add(1)
+		}
 		return nil, false
 	}
 	ctr.accepted.Add(1)

@@ -9,7 +9,11 @@ import (
 	"net/netip"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/hbdmon/hbd/core/heartbeat/record"
+	"github.com/hbdmon/hbd/core/store"
 )
 
 // Family names an address family. The empty Family stands for the host as a
@@ -113,6 +117,19 @@ type Change struct {
 	// "clock 6m12s ahead of hbd" when the host's heartbeats are refused for
 	// clock skew. Empty otherwise.
 	Reason string
+	// Remote names the daemon of the cluster whose shared liveness caused
+	// the change (a heartbeat it accepted, or its DOWN decision as the
+	// leader); "" when this daemon's own heartbeat or sweep did.
+	Remote string
+	// Follower is true when this daemon was not the cluster's leader when
+	// the change was made: the change updates its own view (API, feed)
+	// only, and the leader records it (journal, state history), so each
+	// change is written once. False without a cluster.
+	Follower bool
+	// Fence is the leader's fence when the change was made (the zero
+	// Fence without a cluster): the leader's write of it must check it in
+	// its own transaction (store.Fence.Check).
+	Fence store.Fence
 }
 
 // TrackerConfig configures a Tracker. Every field is optional.
@@ -141,6 +158,14 @@ type TrackerConfig struct {
 	// overtakes a newer one. Like OnChange it runs on the packet path or the
 	// sweeper and must return quickly.
 	OnClock func(host string, offset time.Duration, refused bool, at time.Time)
+	// Leader says whether this daemon leads the cluster: only the leader
+	// declares connections and hosts DOWN for silence, and its changes
+	// carry its fence. Nil: a single daemon, always the leader. See
+	// SetLeader and HoldTimeouts.
+	Leader store.FenceFunc
+	// Shared, when set, shares liveness and agent sessions with the other
+	// daemons of a cluster (see Share).
+	Shared *Shared
 }
 
 // Tracker holds the connection state of every host heard from or expected
@@ -154,6 +179,10 @@ type Tracker struct {
 	sweep    time.Duration
 	seed     maphash.Seed
 	shards   [trackerShards]trackerShard
+
+	leader    atomic.Pointer[store.FenceFunc]
+	shared    atomic.Pointer[Shared]
+	holdUntil atomic.Int64 // unix nanoseconds before which no DOWN is declared (HoldTimeouts)
 }
 
 type trackerShard struct {
@@ -212,6 +241,14 @@ type conn struct {
 	// refSession and refSeq identify the newest heartbeat refused for
 	// clock skew, so a replay of it is not counted again.
 	refSession, refSeq uint64
+	// claimed: the shared store granted this daemon the current session
+	// (always false without Shared).
+	claimed bool
+	// remote names the daemon the newest heartbeat was accepted by when
+	// that was not this one (shared liveness); remoteLoss is the loss it
+	// saw.
+	remote     string
+	remoteLoss float64
 }
 
 // NewTracker returns an empty Tracker. Start its sweeper with Run.
@@ -229,7 +266,57 @@ func NewTracker(cfg TrackerConfig) *Tracker {
 	for i := range t.shards {
 		t.shards[i].hosts = make(map[string]*hostEntry)
 	}
+	t.SetLeader(cfg.Leader)
+	if cfg.Shared != nil {
+		t.Share(cfg.Shared)
+	}
 	return t
+}
+
+// SetLeader replaces the leader check (TrackerConfig.Leader); nil makes
+// the tracker a single daemon's again. Safe to call at any time.
+func (t *Tracker) SetLeader(fn store.FenceFunc) {
+	if fn == nil {
+		t.leader.Store(nil)
+		return
+	}
+	t.leader.Store(&fn)
+}
+
+// Share makes the tracker share its liveness and agent sessions through
+// sh (and merge the other daemons' into its own view): from then on a
+// heartbeat of a session this daemon has not claimed is refused while
+// the claim is asked for. Call it before the server serves; sh's Run
+// does the store work.
+func (t *Tracker) Share(sh *Shared) {
+	sh.tracker.Store(t)
+	t.shared.Store(sh)
+}
+
+// HoldTimeouts keeps the sweep from declaring anything DOWN for d from
+// now: a new leader calls it with the longest heartbeat timeout, so the
+// hosts it had not been watching closely get one whole timeout to be
+// heard (through the shared liveness) before a failover turns into an
+// outage storm. LATE is still shown.
+func (t *Tracker) HoldTimeouts(d time.Duration) {
+	t.holdUntil.Store(time.Now().Add(d).UnixNano())
+}
+
+func (t *Tracker) leading() (store.Fence, bool) {
+	if p := t.leader.Load(); p != nil {
+		return p.Leading()
+	}
+	return store.Fence{}, true
+}
+
+// slack is added to the LATE and DOWN limits when the liveness is shared:
+// another daemon's heartbeat reaches this one's view up to about two
+// flush intervals late.
+func (t *Tracker) slack() time.Duration {
+	if sh := t.shared.Load(); sh != nil {
+		return 2 * sh.flush
+	}
+	return 0
 }
 
 // Run sweeps every SweepInterval, moving connections that stopped sending to
@@ -251,6 +338,10 @@ func (t *Tracker) Run(ctx context.Context) {
 // calls it on its ticker; it is exported for callers that drive time
 // themselves.
 func (t *Tracker) Sweep(now time.Time) {
+	_, lead := t.leading()
+	mayDown := lead && now.UnixNano() >= t.holdUntil.Load()
+	slack := t.slack()
+	shared := t.shared.Load()
 	var batch []*hostEntry
 	for i := range t.shards {
 		sh := &t.shards[i]
@@ -261,7 +352,7 @@ func (t *Tracker) Sweep(now time.Time) {
 		}
 		sh.mu.RUnlock()
 		for _, e := range batch {
-			t.sweepHost(e, now)
+			t.sweepHost(e, now, mayDown, slack, shared)
 		}
 	}
 }
@@ -275,7 +366,10 @@ func (t *Tracker) hostTimeout(host string) time.Duration {
 	return DefaultTimeout
 }
 
-func (t *Tracker) sweepHost(e *hostEntry, now time.Time) {
+// sweepHost applies the rules to e. Only when mayDown (leading, and not
+// holding timeouts) is anything declared DOWN; with sh, each connection
+// declared DOWN is shared as such.
+func (t *Tracker) sweepHost(e *hostEntry, now time.Time, mayDown bool, slack time.Duration, sh *Shared) {
 	timeout := t.hostTimeout(e.name)
 	var changes [3]Change
 	n := 0
@@ -290,16 +384,16 @@ func (t *Tracker) sweepHost(e *hostEntry, now time.Time) {
 		case StateDown:
 			continue
 		case "":
-			if !c.persisted || !waited {
+			if !c.persisted || !waited || !mayDown {
 				continue
 			}
 			next = StateDown
 		default:
 			silent := now.Sub(c.lastSeen)
 			switch {
-			case silent > max(timeout, minTimeoutIntervals*c.interval):
+			case silent > max(timeout, minTimeoutIntervals*c.interval)+slack && mayDown:
 				next = StateDown
-			case silent > time.Duration(lateFactor*float64(c.interval)):
+			case silent > c.lateAfter(slack):
 				next = StateLate
 			}
 		}
@@ -307,10 +401,13 @@ func (t *Tracker) sweepHost(e *hostEntry, now time.Time) {
 			changes[n] = e.change(families[i], c, c.state, next, now)
 			n++
 			c.state, c.since = next, now
+			if next == StateDown && sh != nil && !c.lastSeen.IsZero() {
+				sh.touch(e, i, c, true)
+			}
 		}
 	}
 	recompute := n > 0
-	if waited && e.state == "" && !e.silent && !e.usesFamily() {
+	if waited && mayDown && e.state == "" && !e.silent && !e.usesFamily() {
 		// Never heard from, and no family to wait for: the host itself
 		// is DOWN.
 		e.silent = true
@@ -352,10 +449,25 @@ func (t *Tracker) observe(host []byte, fi int, p *Packet, addr netip.AddrPort, n
 			return errReplay
 		}
 	}
+	sh := t.shared.Load()
+	if sh != nil && (newSession || !c.claimed) {
+		// The session must be this daemon's in the shared store, and the
+		// sequence number above what any daemon accepted of it.
+		floor, err := sh.admit(e.name, fi, p, now)
+		if err == nil && p.Seq <= floor {
+			err = errReplay
+		}
+		if err != nil {
+			e.mu.Unlock()
+			return err
+		}
+		c.claimed = true
+	}
 	// A reload can move a host into or out of watchhosts.
 	e.dynamic = dynamic
 	if newSession {
 		c.session = p.Session
+		c.claimed = sh != nil
 		c.loss.reset()
 	} else {
 		c.loss.add(p.Seq - c.lastSeq)
@@ -363,6 +475,7 @@ func (t *Tracker) observe(host []byte, fi int, p *Packet, addr netip.AddrPort, n
 	c.lastSeq, c.lastSent = p.Seq, p.SentNanos
 	c.lastSeen, c.addr = now, addr
 	c.interval = p.Interval()
+	c.remote = ""
 	if p.RTTMicros > 0 {
 		rtt := time.Duration(p.RTTMicros) * time.Microsecond
 		c.rtt = rtt
@@ -381,6 +494,9 @@ func (t *Tracker) observe(host []byte, fi int, p *Packet, addr netip.AddrPort, n
 	}
 	e.clock.add(time.Duration(p.SentNanos-now.UnixNano()) + c.rtt/2)
 	rep := e.clockDue(now, false, e.clock.median())
+	if sh != nil {
+		sh.touch(e, fi, c, false)
+	}
 	if c.state != StateUp {
 		changes[n] = e.change(families[fi], c, c.state, StateUp, now)
 		n++
@@ -452,6 +568,10 @@ func (t *Tracker) emit(e *hostEntry, changes []Change) {
 	if len(changes) == 0 || t.onChange == nil {
 		e.mu.Unlock()
 		return
+	}
+	f, lead := t.leading()
+	for i := range changes {
+		changes[i].Follower, changes[i].Fence = !lead, f
 	}
 	e.pending = append(e.pending, changes...)
 	e.mu.Unlock()
@@ -627,11 +747,92 @@ func (e *hostEntry) snapshot() HostStatus {
 			LastSeen:     unixSeconds(c.lastSeen),
 			LatencyMS:    float64(c.rtt) / float64(time.Millisecond),
 			LatencyAvgMS: c.rttAvg / float64(time.Millisecond),
-			LossPercent:  c.loss.percent(),
+			LossPercent:  c.lossPercent(),
 			IntervalMS:   c.interval.Milliseconds(),
 		})
 	}
 	return h
+}
+
+// lossPercent is the connection's loss as the daemon that accepted its
+// newest heartbeat saw it.
+func (c *conn) lossPercent() float64 {
+	if c.remote != "" {
+		return c.remoteLoss
+	}
+	return c.loss.percent()
+}
+
+// lateAfter is how long the connection may be silent before it is LATE.
+func (c *conn) lateAfter(slack time.Duration) time.Duration {
+	return time.Duration(lateFactor*float64(c.interval)) + slack
+}
+
+// mergeRemote applies a liveness row another daemon of the cluster wrote
+// and reports whether it changed this daemon's view: a heartbeat newer
+// than the newest known here moves the connection's last-seen time (and
+// makes it UP when it is recent), and the leader's DOWN decision is
+// followed unless this daemon heard the host since. Hosts unknown here
+// are taken on only when dynamic.
+func (t *Tracker) mergeRemote(r *record.Liveness, now time.Time) bool {
+	fi, ok := familyIndex(Family(r.Family))
+	if !ok || !ValidHost(r.Host) {
+		return false
+	}
+	sh := t.shardOf(r.Host)
+	sh.mu.RLock()
+	e := sh.hosts[r.Host]
+	sh.mu.RUnlock()
+	if e == nil {
+		if !r.Dynamic {
+			return false
+		}
+		e = t.lookupOrCreate([]byte(r.Host), true)
+	}
+	var changes [2]Change
+	n := 0
+	applied := false
+	seen := time.Unix(0, r.LastSeen)
+	e.mu.Lock()
+	c := &e.conns[fi]
+	switch {
+	case r.Down:
+		live := c.state == StateUp || c.state == StateLate || (c.state == "" && c.persisted)
+		if live && !seen.Before(c.lastSeen) {
+			changes[n] = e.change(families[fi], c, c.state, StateDown, now)
+			n++
+			c.state, c.since = StateDown, now
+			applied = true
+		}
+	case seen.After(c.lastSeen):
+		c.lastSeen = seen
+		c.interval = time.Duration(r.IntervalMS) * time.Millisecond
+		if a, err := netip.ParseAddrPort(r.Addr); err == nil {
+			c.addr = a
+		}
+		c.rtt = time.Duration(r.RTTMicros) * time.Microsecond
+		c.rttAvg = float64(r.RTTAvgMicros) * float64(time.Microsecond)
+		c.hasRTT = c.hasRTT || r.RTTMicros > 0
+		c.remote, c.remoteLoss = r.Node, r.LossPercent
+		e.heard, e.silent = true, false
+		applied = true
+		if c.state != StateUp && now.Sub(seen) <= c.lateAfter(t.slack()) {
+			changes[n] = e.change(families[fi], c, c.state, StateUp, now)
+			n++
+			c.state, c.since = StateUp, now
+		}
+	}
+	if n > 0 {
+		if hc, ok := e.updateHostState(now); ok {
+			changes[n] = hc
+			n++
+		}
+		for i := range changes[:n] {
+			changes[i].Remote = r.Node
+		}
+	}
+	t.emit(e, changes[:n])
+	return applied
 }
 
 func unixSeconds(t time.Time) float64 {

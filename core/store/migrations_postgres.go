@@ -226,3 +226,38 @@ CREATE INDEX sessions_user ON sessions ("user");
 CREATE INDEX sessions_expires ON sessions (expires);
 `})
 }
+
+// Shared heartbeat liveness and agent session claims (issue 15, item 2;
+// heartbeat_shared.go).
+func init() {
+	registerPG(migration{Version: 42, Name: "shared heartbeat liveness", SQL: `
+CREATE TABLE heartbeat_liveness (
+	host         TEXT COLLATE "C" NOT NULL,
+	family       TEXT COLLATE "C" NOT NULL,
+	node         TEXT NOT NULL,
+	last_seen    BIGINT NOT NULL,
+	dynamic      INTEGER NOT NULL DEFAULT 0,
+	interval_ms  BIGINT NOT NULL DEFAULT 0,
+	rtt_us       BIGINT NOT NULL DEFAULT 0,
+	rtt_avg_us   BIGINT NOT NULL DEFAULT 0,
+	loss_percent DOUBLE PRECISION NOT NULL DEFAULT 0,
+	addr         TEXT NOT NULL DEFAULT '',
+	down         INTEGER NOT NULL DEFAULT 0,
+	written      TIMESTAMPTZ NOT NULL,
+	PRIMARY KEY (host, family)
+);
+CREATE INDEX heartbeat_liveness_written ON heartbeat_liveness (written);
+CREATE TABLE heartbeat_sessions (
+	host       TEXT COLLATE "C" NOT NULL,
+	family     TEXT COLLATE "C" NOT NULL,
+	session    BIGINT NOT NULL,
+	claimed_by TEXT NOT NULL,
+	claimed_at TIMESTAMPTZ NOT NULL,
+	updated    TIMESTAMPTZ NOT NULL,
+	last_seq   BIGINT NOT NULL,
+	last_sent  BIGINT NOT NULL,
+	PRIMARY KEY (host, family, session)
+);
+CREATE INDEX heartbeat_sessions_updated ON heartbeat_sessions (updated);
+`})
+}

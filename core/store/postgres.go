@@ -75,10 +75,15 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Store, error)
 	// behind the writer's group commits.
 	s.ldb = sql.OpenDB(pgConnector{stdlib.GetConnector(*cfg.Copy()), false})
 	s.ldb.SetMaxOpenConns(1)
+	// So do the heartbeat flushes and session claims: the UDP path's
+	// hand-off must not wait behind sample commits.
+	s.hdb = sql.OpenDB(pgConnector{stdlib.GetConnector(*cfg.Copy()), false})
+	s.hdb.SetMaxOpenConns(2)
 	if err := s.start(ctx); err != nil {
 		wdb.Close()
 		rdb.Close()
 		s.ldb.Close()
+		s.hdb.Close()
 		if errors.Is(err, ErrNewerSchema) {
 			return nil, err
 		}

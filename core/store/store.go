@@ -55,6 +55,7 @@ type Store struct {
 	path string  // the SQLite file, or a PostgreSQL database described without credentials
 	pg   bool    // PostgreSQL (OpenPostgres) rather than SQLite
 	ldb  *sql.DB // PostgreSQL: the leader lease's own connection (lease.go), nil for SQLite
+	hdb  *sql.DB // PostgreSQL: the shared heartbeat liveness's connections (heartbeat_shared.go), nil for SQLite
 	wdb  *sql.DB // the writer's single connection
 	rdb  *sql.DB // readers
 	opts Options
@@ -243,6 +244,11 @@ func (s *Store) Close() error {
 	}
 	if s.ldb != nil {
 		if e := s.ldb.Close(); err == nil {
+			err = e
+		}
+	}
+	if s.hdb != nil {
+		if e := s.hdb.Close(); err == nil {
 			err = e
 		}
 	}
