@@ -75,10 +75,12 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Store, error)
 	// behind the writer's group commits.
 	s.ldb = sql.OpenDB(pgConnector{stdlib.GetConnector(*cfg.Copy()), false})
 	s.ldb.SetMaxOpenConns(1)
+	s.odb = openOutboxDB(cfg)
 	if err := s.start(ctx); err != nil {
 		wdb.Close()
 		rdb.Close()
 		s.ldb.Close()
+		s.odb.Close()
 		if errors.Is(err, ErrNewerSchema) {
 			return nil, err
 		}

@@ -55,6 +55,7 @@ type Store struct {
 	path string  // the SQLite file, or a PostgreSQL database described without credentials
 	pg   bool    // PostgreSQL (OpenPostgres) rather than SQLite
 	ldb  *sql.DB // PostgreSQL: the leader lease's own connection (lease.go), nil for SQLite
+	odb  *sql.DB // PostgreSQL: the cluster outbox's connections (outbox.go), nil for SQLite
 	wdb  *sql.DB // the writer's single connection
 	rdb  *sql.DB // readers
 	opts Options
@@ -242,6 +243,11 @@ func (s *Store) Close() error {
 	}
 	if s.ldb != nil {
 		if e := s.ldb.Close(); err == nil {
+			err = e
+		}
+	}
+	if s.odb != nil {
+		if e := s.odb.Close(); err == nil {
 			err = e
 		}
 	}
