@@ -56,10 +56,12 @@ type Cluster struct {
 // Outbox is the shared delivery queue of a cluster (*store.Store on
 // PostgreSQL provides it; see store/outbox.go for the promises relied on).
 type Outbox interface {
-	// QueueOutbox is QueueDeliveries fenced by fence in the same
-	// transaction (store.ErrNotLeader: nothing written); the deliveries
-	// are due at once and the workers of every daemon are woken.
-	QueueOutbox(ctx context.Context, fence store.Fence, eventID string, ep dispatchrecord.EpisodeKey, ds []dispatchrecord.Delivery) (skipped map[string]bool, err error)
+	// QueueOutbox queues QueueDeliveries' transaction, fenced by fence in
+	// the same transaction (store.ErrNotLeader: nothing written), without
+	// waiting; the deliveries are due at once, the workers of every daemon
+	// are woken, and done gets the outcome (it must not wait on the
+	// store). Queued writes commit in queueing order.
+	QueueOutbox(fence store.Fence, eventID string, ep dispatchrecord.EpisodeKey, ds []dispatchrecord.Delivery, done func(skipped map[string]bool, err error))
 	// ClaimOutbox claims the oldest due, unclaimed delivery that heads its
 	// channel for node until ttl from now; ok is false when none is due.
 	ClaimOutbox(ctx context.Context, node string, ttl time.Duration) (c dispatchrecord.Claim, ok bool, err error)
@@ -256,7 +258,7 @@ func (k claimed) abandon(dl *delivery) {
 }
 
 // queueCluster queues the deliveries of one event in the outbox, fenced,
-// in the background (the sink must not block). It returns false when
+// without waiting for the commit (the sink must not block). It returns false when
 // this daemon does not lead (nothing is queued) or the dispatcher is
 // closed.
 func (d *Dispatcher) queueCluster(eventID string, ep epKey, dls []*delivery) bool {
@@ -291,11 +293,10 @@ func (d *Dispatcher) queueCluster(eventID string, ep epKey, dls []*delivery) boo
 	}
 	d.wg.Add(1)
 	d.mu.Unlock()
-	go func() {
+	// Queued on the caller's goroutine: the store commits in queueing
+	// order, so the events of a channel reach the outbox in order.
+	d.cluster.outbox.QueueOutbox(fence, eventID, ep, rows, func(skipped map[string]bool, err error) {
 		defer d.wg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), persistTimeout)
-		skipped, err := d.cluster.outbox.QueueOutbox(ctx, fence, eventID, ep, rows)
-		cancel()
 		if err != nil {
 			if errors.Is(err, store.ErrNotLeader) {
 				d.refused.Add(1)
@@ -310,7 +311,7 @@ func (d *Dispatcher) queueCluster(eventID string, ep epKey, dls []*delivery) boo
 		if len(skipped) > 0 {
 			d.acct.count(ep, func(c *epCount) { c.queued -= len(skipped) })
 		}
-	}()
+	})
 	return true
 }
 

@@ -230,7 +230,11 @@ func New(opts Options) (*Dispatcher, error) {
 // known.
 func (d *Dispatcher) Start(ctx context.Context) error {
 	var pending []dispatchrecord.Delivery
-	if d.cluster == nil {
+	if d.cluster != nil {
+		if _, err := d.cluster.outbox.OutboxBacklog(ctx, d.cluster.Node); err != nil {
+			return fmt.Errorf("dispatch: %w", err)
+		}
+	} else {
 		var err error
 		if pending, err = d.opts.Store.PendingDeliveries(ctx); err != nil {
 			return err

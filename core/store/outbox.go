@@ -58,15 +58,21 @@ func openOutboxDB(cfg *pgx.ConnConfig) *sql.DB {
 // pgNowNs is PostgreSQL's clock in unix nanoseconds, as next_at.
 const pgNowNs = `(extract(epoch from clock_timestamp()) * 1000000000)::bigint`
 
-// QueueOutbox is QueueDeliveries for the cluster outbox: fence is checked
-// in the same transaction (a stale fence fails it with ErrNotLeader and
-// nothing is written), every delivery is due at once, and the workers of
-// every daemon are woken on commit.
-func (s *Store) QueueOutbox(ctx context.Context, fence Fence, eventID string, ep dispatchrecord.EpisodeKey, ds []dispatchrecord.Delivery) (skipped map[string]bool, err error) {
+// QueueOutbox queues the deliveries of one event in the cluster outbox,
+// as QueueDeliveries does, without waiting: fence is checked in the same
+// transaction (a stale fence fails it with ErrNotLeader and nothing is
+// written), every delivery is due at once, and the workers of every
+// daemon are woken on commit. done gets the outcome on the writer
+// goroutine (it must not wait on the store's writes). Writes commit in
+// the order they are queued, so the deliveries of events queued one after
+// the other become visible to the workers in that order.
+func (s *Store) QueueOutbox(fence Fence, eventID string, ep dispatchrecord.EpisodeKey, ds []dispatchrecord.Delivery, done func(skipped map[string]bool, err error)) {
 	if !s.pg {
-		return nil, ErrNeedsPostgres
+		done(nil, ErrNeedsPostgres)
+		return
 	}
-	err = s.Write(ctx, func(tx *sql.Tx) error {
+	var skipped map[string]bool
+	op := writeOp{fn: func(tx *sql.Tx) error {
 		if err := fence.Check(tx); err != nil {
 			return err
 		}
@@ -78,11 +84,17 @@ func (s *Store) QueueOutbox(ctx context.Context, fence Fence, eventID string, ep
 			_, err = tx.Exec(`SELECT pg_notify('` + OutboxChannel + `', '')`)
 		}
 		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("queue notifications of event %s: %w", eventID, err)
+	}}
+	op.after = func(err error) {
+		if err != nil {
+			done(nil, fmt.Errorf("queue notifications of event %s: %w", eventID, err))
+			return
+		}
+		done(skipped, nil)
 	}
-	return skipped, nil
+	if err := s.enqueue(context.Background(), op); err != nil {
+		op.after(err)
+	}
 }
 
 const claimSQL = `
