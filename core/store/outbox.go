@@ -135,7 +135,7 @@ func (s *Store) ClaimOutbox(ctx context.Context, node string, ttl time.Duration)
 // in one transaction, when claim is still the delivery's latest; held is
 // false when it is not (the claim expired and another worker took the
 // delivery over, and records its outcome). It wakes every daemon's
-// workers: the channel's next delivery may now be claimed.
+// workers when the channel has a next delivery, which may now be claimed.
 func (s *Store) CompleteClaim(ctx context.Context, c dispatchrecord.Claim, ep dispatchrecord.EpisodeKey, delivered bool) (held bool, err error) {
 	if !s.pg {
 		return false, ErrNeedsPostgres
@@ -153,7 +153,9 @@ func (s *Store) CompleteClaim(ctx context.Context, c dispatchrecord.Claim, ep di
 		if err := countOutcome(tx, ep, delivered); err != nil {
 			return err
 		}
-		_, err = tx.Exec(`SELECT pg_notify('` + OutboxChannel + `', '')`)
+		// Only when the channel has a next delivery: the worker that ends
+		// this one looks for more work anyway.
+		_, err = tx.Exec(`SELECT pg_notify('`+OutboxChannel+`', '') WHERE EXISTS (SELECT 1 FROM notify_queue WHERE channel = $1)`, c.Channel)
 		return err
 	})
 	if err != nil {
