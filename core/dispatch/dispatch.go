@@ -135,6 +135,10 @@ type Options struct {
 	// Now is the clock of event and channel timestamps; tests may replace
 	// it. Retry timing always uses the real clock.
 	Now func() time.Time
+	// Cluster, when set, delivers through the outbox Store shares with
+	// the other daemons of a cluster (cluster.go); Store must then be the
+	// PostgreSQL store. nil: a single daemon.
+	Cluster *Cluster
 }
 
 // Dispatcher routes alert events and delivers them. Build it with New.
@@ -167,6 +171,10 @@ type Dispatcher struct {
 	// perChannel counts the outcomes by channel and type for /metrics.
 	perChannel channelCounters
 	dropped    atomic.Uint64
+	// refused counts events not queued because this daemon did not lead.
+	refused atomic.Uint64
+
+	cluster *clusterState // nil: a single daemon
 }
 
 // New returns a Dispatcher; call Start before dispatching.
@@ -196,8 +204,13 @@ func New(opts Options) (*Dispatcher, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	cs, err := setupCluster(&opts)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &Dispatcher{
+		cluster:  cs,
 		opts:     opts,
 		log:      opts.Logger.Named("dispatch"),
 		episode:  map[string]level.Level{},
@@ -216,9 +229,16 @@ func New(opts Options) (*Dispatcher, error) {
 // starts delivering them. Start the registry first, so their channels are
 // known.
 func (d *Dispatcher) Start(ctx context.Context) error {
-	pending, err := d.opts.Store.PendingDeliveries(ctx)
-	if err != nil {
-		return err
+	var pending []dispatchrecord.Delivery
+	if d.cluster != nil {
+		if _, err := d.cluster.outbox.OutboxBacklog(ctx, d.cluster.Node); err != nil {
+			return fmt.Errorf("dispatch: %w", err)
+		}
+	} else {
+		var err error
+		if pending, err = d.opts.Store.PendingDeliveries(ctx); err != nil {
+			return err
+		}
 	}
 	if err := d.loadAccounting(ctx); err != nil {
 		return err
@@ -232,6 +252,9 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	d.wg.Add(1)
 	d.mu.Unlock()
 	go d.trimLoop()
+	if d.cluster != nil {
+		d.startCluster()
+	}
 	for _, p := range pending {
 		dl, err := decodeDelivery(p)
 		if err != nil {
@@ -323,6 +346,12 @@ func (d *Dispatcher) Dispatch(a alert.Event) []string {
 		return names
 	}
 	d.acct.count(ep, func(c *epCount) { c.queued += len(fresh) })
+	if d.cluster != nil {
+		if !d.queueCluster(ev.ID, ep, fresh) {
+			d.acct.count(ep, func(c *epCount) { c.queued -= len(fresh) })
+		}
+		return names
+	}
 	if !d.persist(ev.ID, ep, fresh) {
 		return names
 	}
@@ -480,12 +509,16 @@ type Stats struct {
 	// Delivered, Failed (attempts), GaveUp and Dropped (queue overflow)
 	// count deliveries since start.
 	Delivered, Failed, GaveUp, Dropped uint64
+	// Refused counts alert events not queued because this daemon did not
+	// lead (Cluster.Fence said so, or the lease moved on before the
+	// commit).
+	Refused uint64
 }
 
 // Stats returns a snapshot of the counters and queue lengths.
 func (d *Dispatcher) Stats() Stats {
 	s := Stats{Pending: map[string]int{}, Delivered: d.delivered.Load(), Failed: d.failed.Load(),
-		GaveUp: d.gaveUp.Load(), Dropped: d.dropped.Load()}
+		GaveUp: d.gaveUp.Load(), Dropped: d.dropped.Load(), Refused: d.refused.Load()}
 	d.mu.RLock()
 	s.Queues = len(d.queues)
 	qs := make([]*queue, 0, len(d.queues))

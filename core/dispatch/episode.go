@@ -179,6 +179,14 @@ func (a *accounting) claim(event, channel string, now time.Time) bool {
 	return true
 }
 
+// release forgets a claimed pair that was not queued after all (the
+// cluster outbox refused it), so the same event may be queued later.
+func (a *accounting) release(event, channel string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.pairs, pairKey{event, channel})
+}
+
 func (a *accounting) addPairLocked(k pairKey, t time.Time) {
 	a.pairs[k] = t
 	a.order = append(a.order, k)

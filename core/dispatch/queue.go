@@ -341,20 +341,52 @@ func (d *Dispatcher) journal(dl *delivery, ch channels.Channel, ok bool, status,
 	d.opts.Store.Journal("", full)
 }
 
-// attempt tries dl once and records the outcome: delivered, retried later
-// with backoff, or given up (permanent error, too many attempts, channel
-// gone, or now a user channel whose owner may not see the host). Every
-// attempt is journaled (see journal) and logged (delivered at info,
-// failures at warn, giving up at error); no line holds a secret.
+// keeper records the outcome of an attempt where its delivery is kept:
+// the channel's queue in memory (the local store), or the cluster's
+// outbox. Each is called before the attempt is journaled.
+type keeper interface {
+	// done ends the delivery: delivered, or failed for good.
+	done(dl *delivery, delivered bool)
+	// retry records a failed attempt; dl.attempts and dl.next are set.
+	retry(dl *delivery, delay time.Duration)
+	// abandon leaves the delivery to a later attempt: the dispatcher is
+	// closing and the attempt was cancelled.
+	abandon(dl *delivery)
+}
+
+// local keeps the deliveries of one channel's queue (single daemon).
+type local struct{ q *queue }
+
+func (k local) done(dl *delivery, delivered bool) {
+	k.q.remove(dl)
+	k.q.d.settle(dl, delivered)
+}
+
+func (k local) retry(dl *delivery, _ time.Duration) {
+	k.q.d.opts.Store.UpdateDelivery(dl.id, dl.attempts, dl.next)
+}
+
+func (local) abandon(*delivery) {} // stays queued for the next start
+
+// attempt tries dl of q once; see try.
 func (d *Dispatcher) attempt(q *queue, dl *delivery) {
+	d.try(local{q}, dl, d.opts.AttemptTimeout)
+}
+
+// try tries dl once, bounded by timeout, and records the outcome through
+// k: delivered, retried later with backoff, or given up (permanent error,
+// too many attempts, channel gone, or now a user channel whose owner may
+// not see the host). Every attempt is journaled (see journal) and logged
+// (delivered at info, failures at warn, giving up at error); no line
+// holds a secret.
+func (d *Dispatcher) try(k keeper, dl *delivery, timeout time.Duration) {
 	ch, ok := d.opts.Channels.Channel(dl.channel)
 	// A queued delivery names its channel; if the channel was removed and
 	// its name taken by a user channel while the delivery waited (a config
 	// channel dropped by a reload keeps its queue), the new channel must
 	// not receive alerts of a host its owner cannot see.
 	if !ok || !d.ownerSees(ch, dl.ev.Host) {
-		q.remove(dl)
-		d.settle(dl, false)
+		k.done(dl, false)
 		d.count(dl.channel, "", outcomeGaveUp)
 		status := "dropped: the channel no longer exists"
 		if ok {
@@ -364,16 +396,16 @@ func (d *Dispatcher) attempt(q *queue, dl *delivery) {
 		d.log.Warn("notification "+status, "channel", dl.channel, "host", dl.ev.Host, "metric", dl.ev.MetricPath, "event_id", dl.ev.ID)
 		return
 	}
-	ctx, cancel := context.WithTimeout(d.attemptC, d.opts.AttemptTimeout)
+	ctx, cancel := context.WithTimeout(d.attemptC, timeout)
 	err := d.opts.Plugins.Notify(ctx, ch.Type, d.opts.Channels.PluginConfig(ch), dl.ev)
 	cancel()
 	if err != nil && d.attemptC.Err() != nil {
-		return // shutting down: the delivery stays queued for the next start
+		k.abandon(dl) // shutting down
+		return
 	}
 	dl.attempts++
 	if err == nil {
-		q.remove(dl)
-		d.settle(dl, true)
+		k.done(dl, true)
 		d.count(dl.channel, ch.Type, outcomeDelivered)
 		status := "delivered"
 		if dl.attempts > 1 {
@@ -398,7 +430,7 @@ func (d *Dispatcher) attempt(q *queue, dl *delivery) {
 	default:
 		delay, asked := d.retryDelay(dl.attempts, err)
 		dl.next = time.Now().Add(delay)
-		d.opts.Store.UpdateDelivery(dl.id, dl.attempts, dl.next)
+		k.retry(dl, delay)
 		tail := fmt.Sprintf("; retrying in %s", delay.Round(100*time.Millisecond))
 		if asked > 0 {
 			tail += fmt.Sprintf(" (the service asked to wait %s)", asked.Round(100*time.Millisecond))
@@ -408,8 +440,7 @@ func (d *Dispatcher) attempt(q *queue, dl *delivery) {
 			"event_id", dl.ev.ID, "attempt", dl.attempts, "in", delay, "retry_after", asked, "error", emsg)
 		return
 	}
-	q.remove(dl)
-	d.settle(dl, false)
+	k.done(dl, false)
 	d.count(dl.channel, ch.Type, outcomeGaveUp)
 	d.journal(dl, ch, true, status, detail, tail)
 	d.log.Error("notification given up", "channel", dl.channel, "host", dl.ev.Host, "metric", dl.ev.MetricPath,

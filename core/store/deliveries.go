@@ -45,38 +45,51 @@ CREATE INDEX notify_episodes_updated ON notify_episodes (updated);
 // skipped. So a delivery is in the queue only with its pair, and a crash
 // loses both or neither.
 func (s *Store) QueueDeliveries(ctx context.Context, eventID string, ep dispatchrecord.EpisodeKey, ds []dispatchrecord.Delivery) (skipped map[string]bool, err error) {
-	now := time.Now().UnixNano()
 	err = s.Write(ctx, func(tx *sql.Tx) error {
-		skipped = map[string]bool{}
-		queued := 0
-		for _, d := range ds {
-			res, err := tx.Exec(`INSERT OR IGNORE INTO notify_sent (event_id, channel, delivery, created) VALUES (?, ?, ?, ?)`,
-				eventID, d.Channel, d.ID, now)
-			if err != nil {
-				return err
-			}
-			if n, _ := res.RowsAffected(); n == 0 {
-				skipped[d.ID] = true
-				continue
-			}
-			if _, err := tx.Exec(`INSERT OR REPLACE INTO notify_queue (id, channel, event, attempts, next_at, created) VALUES (?, ?, ?, ?, ?, ?)`,
-				d.ID, d.Channel, string(d.Event), d.Attempts, d.NextAt.UnixNano(), d.Created.UnixNano()); err != nil {
-				return err
-			}
-			queued++
-		}
-		if queued == 0 {
-			return nil
-		}
-		_, err := tx.Exec(`INSERT INTO notify_episodes (host, metric, start_ms, queued, updated) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (host, metric, start_ms) DO UPDATE SET queued = notify_episodes.queued + excluded.queued, updated = excluded.updated`,
-			ep.Host, ep.Metric, ep.StartMs, queued, now)
+		var err error
+		skipped, err = queueDeliveries(tx, eventID, ep, ds, false)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("queue notifications of event %s: %w", eventID, err)
 	}
 	return skipped, nil
+}
+
+// queueDeliveries is QueueDeliveries' transaction; dueNow stores every
+// delivery as due at once (next_at 0: the cluster outbox, whose workers
+// compare with PostgreSQL's clock) instead of at its NextAt.
+func queueDeliveries(tx *sql.Tx, eventID string, ep dispatchrecord.EpisodeKey, ds []dispatchrecord.Delivery, dueNow bool) (map[string]bool, error) {
+	now := time.Now().UnixNano()
+	skipped := map[string]bool{}
+	queued := 0
+	for _, d := range ds {
+		res, err := tx.Exec(`INSERT OR IGNORE INTO notify_sent (event_id, channel, delivery, created) VALUES (?, ?, ?, ?)`,
+			eventID, d.Channel, d.ID, now)
+		if err != nil {
+			return nil, err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			skipped[d.ID] = true
+			continue
+		}
+		next := d.NextAt.UnixNano()
+		if dueNow {
+			next = 0
+		}
+		if _, err := tx.Exec(`INSERT OR REPLACE INTO notify_queue (id, channel, event, attempts, next_at, created) VALUES (?, ?, ?, ?, ?, ?)`,
+			d.ID, d.Channel, string(d.Event), d.Attempts, next, d.Created.UnixNano()); err != nil {
+			return nil, err
+		}
+		queued++
+	}
+	if queued == 0 {
+		return skipped, nil
+	}
+	_, err := tx.Exec(`INSERT INTO notify_episodes (host, metric, start_ms, queued, updated) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (host, metric, start_ms) DO UPDATE SET queued = notify_episodes.queued + excluded.queued, updated = excluded.updated`,
+		ep.Host, ep.Metric, ep.StartMs, queued, now)
+	return skipped, err
 }
 
 // CompleteDelivery removes a delivery from the queue and counts its
@@ -102,6 +115,11 @@ func completeDelivery(tx *sql.Tx, id string, ep dispatchrecord.EpisodeKey, deliv
 	if _, err := tx.Exec(`DELETE FROM notify_queue WHERE id = ?`, id); err != nil {
 		return err
 	}
+	return countOutcome(tx, ep, delivered)
+}
+
+// countOutcome counts a delivery of ep as delivered or failed.
+func countOutcome(tx *sql.Tx, ep dispatchrecord.EpisodeKey, delivered bool) error {
 	col := "failed"
 	if delivered {
 		col = "delivered"

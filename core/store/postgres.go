@@ -79,11 +79,13 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Store, error)
 	// hand-off must not wait behind sample commits.
 	s.hdb = sql.OpenDB(pgConnector{stdlib.GetConnector(*cfg.Copy()), false})
 	s.hdb.SetMaxOpenConns(2)
+	s.odb = openOutboxDB(cfg)
 	if err := s.start(ctx); err != nil {
 		wdb.Close()
 		rdb.Close()
 		s.ldb.Close()
 		s.hdb.Close()
+		s.odb.Close()
 		if errors.Is(err, ErrNewerSchema) {
 			return nil, err
 		}

@@ -56,6 +56,7 @@ type Store struct {
 	pg   bool    // PostgreSQL (OpenPostgres) rather than SQLite
 	ldb  *sql.DB // PostgreSQL: the leader lease's own connection (lease.go), nil for SQLite
 	hdb  *sql.DB // PostgreSQL: the shared heartbeat liveness's connections (heartbeat_shared.go), nil for SQLite
+	odb  *sql.DB // PostgreSQL: the cluster outbox's connections (outbox.go), nil for SQLite
 	wdb  *sql.DB // the writer's single connection
 	rdb  *sql.DB // readers
 	opts Options
@@ -249,6 +250,11 @@ func (s *Store) Close() error {
 	}
 	if s.hdb != nil {
 		if e := s.hdb.Close(); err == nil {
+			err = e
+		}
+	}
+	if s.odb != nil {
+		if e := s.odb.Close(); err == nil {
 			err = e
 		}
 	}

@@ -45,3 +45,25 @@ type SentPair struct {
 	Channel string
 	Created time.Time
 }
+
+// Claim is a delivery of the cluster outbox claimed by one daemon's
+// worker: until the claim expires no other worker takes it. Seq counts
+// the delivery's claims; the outcome is recorded only by the claim that
+// is still the latest (an expired claim taken over by another worker
+// records nothing).
+type Claim struct {
+	Delivery
+	Seq int64
+}
+
+// Backlog is how much of the cluster outbox is not yet delivered.
+type Backlog struct {
+	// Pending counts the deliveries not yet delivered or given up, in the
+	// whole cluster: due, waiting for a retry, or being sent.
+	Pending int
+	// Claimed counts those that a worker of the asking daemon is sending.
+	Claimed int
+	// Oldest is when the oldest pending delivery was queued (zero when
+	// none is).
+	Oldest time.Time
+}
