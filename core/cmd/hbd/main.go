@@ -7,6 +7,7 @@
 //	hbd backup -config FILE OUT  consistent copy of the live database
 //	hbd plugin inspect FILE      print a notifier plugin binary's schema
 //	hbd version
+//	hbd help [COMMAND]
 package main
 
 import (
@@ -74,8 +75,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "hbd", daemon.Version)
 		return 0
 	case "help", "-h", "--help":
-		usage(stdout)
-		return 0
+		if len(args) == 0 || args[0] == "help" {
+			usage(stdout)
+			return 0
+		}
+		if help, ok := commandHelp[args[0]]; ok {
+			fmt.Fprint(stdout, help)
+			return 0
+		}
+		cmd = args[0]
 	}
 	fmt.Fprintf(stderr, "hbd: unknown command %q\n", cmd)
 	usage(stderr)
@@ -92,7 +100,7 @@ func usage(w io.Writer) {
   hbd plugin inspect FILE        start a notifier plugin binary, print its schema
   hbd version                    print the version (also: hbd --version)
 
-"hbd COMMAND -h" shows a command's help with examples.
+"hbd COMMAND -h" (or "hbd help COMMAND") shows a command's help with examples.
 Documentation: docs/CONFIG.md, docs/HTTP_API.md, docs/SECURITY.md.`)
 }
 
@@ -131,6 +139,13 @@ examples:
 `,
 	"add-host": addHostHelp,
 	"backup":   backupHelp,
+	"version": `usage: hbd version
+
+Prints the version this binary was built as (also: hbd --version).
+
+example:
+  hbd version
+`,
 }
 
 func isHelp(arg string) bool { return arg == "-h" || arg == "-help" || arg == "--help" }

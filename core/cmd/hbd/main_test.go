@@ -37,3 +37,27 @@ func TestHelpAndVersion(t *testing.T) {
 		t.Errorf("unknown command: exit %d, stderr %q", code, errb.String())
 	}
 }
+
+// `hbd help CMD` prints the command's help, as `hbd CMD -h` does; `hbd
+// help` with an unknown command says so and exits 2.
+func TestHelpCommandPrintsTheCommandsHelp(t *testing.T) {
+	if len(commandHelp) < 6 {
+		t.Fatalf("commandHelp has %d commands", len(commandHelp))
+	}
+	for cmd := range commandHelp {
+		var viaHelp, viaFlag, errb bytes.Buffer
+		if code := run([]string{"help", cmd}, strings.NewReader(""), &viaHelp, &errb); code != 0 {
+			t.Errorf("hbd help %s: exit %d, %q", cmd, code, errb.String())
+		}
+		if code := run([]string{cmd, "-h"}, strings.NewReader(""), &viaFlag, &errb); code != 0 {
+			t.Errorf("hbd %s -h: exit %d, %q", cmd, code, errb.String())
+		}
+		if viaHelp.String() != viaFlag.String() || !strings.Contains(viaHelp.String(), "usage: hbd ") {
+			t.Errorf("hbd help %s printed %q; hbd %s -h printed %q", cmd, viaHelp.String(), cmd, viaFlag.String())
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"help", "frobnicate"}, strings.NewReader(""), &out, &errb); code != 2 || !strings.Contains(errb.String(), `unknown command "frobnicate"`) {
+		t.Errorf("hbd help frobnicate: exit %d, stderr %q", code, errb.String())
+	}
+}
