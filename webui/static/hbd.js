@@ -390,6 +390,9 @@
       if (me.open) { who.textContent = "open mode"; who.title = "No users are configured: everything is open"; return; }
       who.textContent = me.display_name || me.name || "";
       if (out) out.hidden = false;
+      // The config editor is for administrators only.
+      const cfg = document.getElementById("nav-config");
+      if (cfg && me.admin) cfg.hidden = false;
     });
   });
 })();
