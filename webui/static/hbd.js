@@ -392,7 +392,11 @@
       if (out) out.hidden = false;
       // The config editor is for administrators only.
       const cfg = document.getElementById("nav-config");
-      if (cfg && me.admin) cfg.hidden = false;
+      if (cfg && me.admin) {
+        cfg.hidden = false;
+        // At phone width the nav is one scrolling row: show the page's link.
+        if (cfg.classList.contains("active")) cfg.scrollIntoView({ block: "nearest", inline: "nearest" });
+      }
     });
   });
 })();
