@@ -277,7 +277,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	var pe *problemError
 	if errors.As(err, &pe) {
-		body.Line, body.Key = pe.Line, cleanMessage(pe.Key)
+		body.Line, body.Key = pe.Line, clipName(pe.Key)
 	}
 	c.JSON(status, body)
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -30,13 +31,15 @@ type ConfigFile interface {
 	CheckConfig(raw []byte) (*config.Config, error)
 	// Reload reads the file again and applies it, as SIGHUP does.
 	Reload() error
-	// Journal writes a line to the journal (host "" for the daemon).
-	Journal(host, msg string)
+	// JournalSync writes a line to the journal (host "" for the
+	// daemon) and returns once it is stored.
+	JournalSync(ctx context.Context, host, msg string) error
 }
 
-// maxConfigBody bounds a check or save request: the file's own limit
-// with room for JSON escapes.
-const maxConfigBody = 2*config.MaxFileBytes + 4096
+// MaxConfigBody bounds a check or save request (the text is JSON-encoded
+// in it, so the text itself is a little smaller): the config file's own
+// limit.
+const MaxConfigBody = config.MaxFileBytes
 
 // configEditor serializes saves, so that a version compared is the
 // version replaced.
@@ -138,7 +141,7 @@ func (s *Server) getConfig(c echo.Context) error {
 
 // readConfigRequest reads a check or save body.
 func readConfigRequest(c echo.Context) (configRequest, error) {
-	body, err := readJSONObject(c, maxConfigBody, fmt.Sprintf("The config text is larger than %d bytes", config.MaxFileBytes))
+	body, err := readJSONObject(c, MaxConfigBody, fmt.Sprintf("The request is larger than %d bytes: the config text must be smaller", MaxConfigBody))
 	if err != nil {
 		return configRequest{}, err
 	}
@@ -199,11 +202,11 @@ func evaluate(f ConfigFile, current, edited []byte) editResult {
 }
 
 func (s *Server) checkConfig(c echo.Context) error {
-	f, raw, err := s.configFile(c)
+	req, err := readConfigRequest(c)
 	if err != nil {
 		return err
 	}
-	req, err := readConfigRequest(c)
+	f, raw, err := s.configFile(c)
 	if err != nil {
 		return err
 	}
@@ -226,11 +229,11 @@ func (s *Server) checkConfig(c echo.Context) error {
 }
 
 func (s *Server) putConfig(c echo.Context) error {
-	if _, _, err := s.configFile(c); err != nil {
-		return err
-	}
 	req, err := readConfigRequest(c)
 	if err != nil {
+		return err
+	}
+	if _, _, err := s.configFile(c); err != nil {
 		return err
 	}
 	if req.Version == "" {
@@ -262,7 +265,9 @@ func (s *Server) putConfig(c echo.Context) error {
 		if len(r.changed) > 0 {
 			msg += "; secrets changed: " + strings.Join(r.changed, ", ")
 		}
-		f.Journal("", msg)
+		if err := f.JournalSync(c.Request().Context(), "", msg); err != nil {
+			s.log.Error("journal the config edit", "error", err)
+		}
 		s.log.Info("config file edited in the web UI", "user", user, "file", path, "secrets_changed", strings.Join(r.changed, ","))
 		if err := f.Reload(); err != nil {
 			return Errorf(http.StatusInternalServerError, "The config was saved to %s but the reload failed, the daemon keeps the config it had: %s (the previous file is %s.bak)", path, config.ScrubSecrets(err.Error(), r.restored, raw), path)

@@ -97,6 +97,10 @@ type hostileFixture struct {
 	rcv   *pht.Receiver
 	key   []byte
 	token string // the admin's session token; "" in open mode
+	// cfgFile is the config file of the admin config editor; t is the
+	// fixture's test, for reading it.
+	cfgFile *configFile
+	t       *testing.T
 
 	channel string // a user channel the admin created
 	silence string // the id of a silence the admin created
@@ -140,8 +144,10 @@ func newHostileFixture(t *testing.T, open bool) *hostileFixture {
 		t.Fatal(err)
 	}
 	f.auth = svc
+	f.t = t
+	f.cfgFile = newConfigFile(t, st, !open)
 	f.srv = api.New(api.Deps{
-		Config: conf, Store: st,
+		Config: conf, Store: st, ConfigFile: f.cfgFile,
 		HostKey: func(host string) ([]byte, bool, bool) {
 			w, ok := cfg.Watchhosts[host]
 			return []byte(w.Key), false, ok
@@ -479,6 +485,20 @@ var hostileBodies = map[string]bodySpec{
 			why: "free printable text (a lone surrogate decodes as U+FFFD)"},
 	}},
 	"DELETE /api/0/silences/:id": {ignored: "delete reads no body"},
+	// Not a write, but its control is refused in open mode.
+	"GET /api/0/config": {refusedControlOpen: "the config editor is off in open mode (409)"},
+	"POST /api/0/config/check": {limit: api.MaxConfigBody, refusedControlOpen: "the config editor is off in open mode (409)", fields: []fieldSpec{
+		{name: "text", value: func(f *hostileFixture) string { return strconv.Quote(f.cfgFile.Text(f.t)) },
+			legit: []string{"empty", "nul", "escape", "crlf", "bidi", "c1", "surrogate", "long", "traversal", "glob"},
+			why:   "any text is checked: the answer says it is not a valid config"},
+		{name: "version", value: func(f *hostileFixture) string { return strconv.Quote(f.cfgFile.Version(f.t)) },
+			legit: []string{"null", "empty", "nul", "escape", "crlf", "bidi", "c1", "surrogate", "long", "traversal", "glob"},
+			why:   "the version is optional; another one only marks the answer stale"},
+	}},
+	"PUT /api/0/config": {limit: api.MaxConfigBody, refusedControlOpen: "the config editor is off in open mode (409)", fields: []fieldSpec{
+		{name: "text", value: func(f *hostileFixture) string { return strconv.Quote(f.cfgFile.Text(f.t)) }},
+		{name: "version", value: func(f *hostileFixture) string { return strconv.Quote(f.cfgFile.Version(f.t)) }},
+	}},
 	"POST /api/0/notification_channels": {limit: api.MaxChannelBody, fields: []fieldSpec{
 		{name: "name", value: func(f *hostileFixture) string { return strconv.Quote(fmt.Sprintf("hx_%d", f.seq.Add(1))) }},
 		{name: "type", value: raw(`"webhook"`)},
@@ -686,7 +706,22 @@ func checkErrorBody(t *testing.T, r hostileReq, rec *httptest.ResponseRecorder) 
 		if !isStr || fs == "" || !safetext.Valid(fs) || len(fs) > 70 {
 			t.Errorf("%s: %d error names a bad field: %q", r, rec.Code, clip(rec.Body.String(), 300))
 		}
-		want = 2
+		want++
+	}
+	// A refused config edit places its problem: "line" (a number) and
+	// "key" (a clean, short string).
+	if l, has := body["line"]; has {
+		if n, isNum := l.(float64); !isNum || n < 1 {
+			t.Errorf("%s: %d error names a bad line: %q", r, rec.Code, clip(rec.Body.String(), 300))
+		}
+		want++
+	}
+	if k, has := body["key"]; has {
+		ks, isStr := k.(string)
+		if !isStr || ks == "" || !safetext.Valid(ks) || len(ks) > 70 {
+			t.Errorf("%s: %d error names a bad key: %q", r, rec.Code, clip(rec.Body.String(), 300))
+		}
+		want++
 	}
 	if !ok || msg == "" || len(body) != want {
 		t.Errorf(`%s: %d body is not {"error": "..."} (or {"error": "...", "field": "..."}): %q`, r, rec.Code, clip(rec.Body.String(), 300))

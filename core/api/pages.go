@@ -57,6 +57,8 @@ var uiPages = []uiPage{
 	{name: "alerts", title: "Alerts", access: Authenticated, scripts: []string{"alerts.js", "silences.js"}},
 	{name: "channels", title: "Notification channels", access: Authenticated, scripts: []string{"channels.js"}},
 	{name: "profile", title: "Profile", access: Authenticated, scripts: []string{"profile.js"}},
+	// The admin config editor (config.go); off in open mode.
+	{name: "config", title: "Config", access: Admin, scripts: []string{"config.js"}},
 	// The public status page (status.go): no session, no navigation, a 404
 	// unless status_page.hosts lists hosts.
 	{name: "status", title: "Status", access: Public, scripts: []string{"status.js"}},

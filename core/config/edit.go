@@ -501,11 +501,12 @@ func yamlEditError(err error) *EditError {
 func AsEditError(text []byte, err error) *EditError {
 	var ee *EditError
 	if errors.As(err, &ee) {
+		ee.Msg = oneLine(ee.Msg)
 		return ee
 	}
 	var ce *Error
 	if errors.As(err, &ce) {
-		e := &EditError{Key: ce.Key, Msg: ce.Msg, Line: KeyLine(text, ce.Key)}
+		e := &EditError{Key: ce.Key, Msg: oneLine(ce.Msg), Line: KeyLine(text, ce.Key)}
 		if ce.Key == "" {
 			if m := yamlLineRE.FindStringSubmatch(ce.Msg); m != nil {
 				e.Line, _ = strconv.Atoi(m[1])
@@ -513,8 +514,11 @@ func AsEditError(text []byte, err error) *EditError {
 		}
 		return e
 	}
-	return &EditError{Msg: err.Error()}
+	return &EditError{Msg: oneLine(err.Error())}
 }
+
+// oneLine joins a multi-line parser message into one line.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // ScrubSecrets replaces in msg every secret value of the texts given
 // (those of 4 bytes or more) with "•••": an error message about a text

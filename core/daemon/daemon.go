@@ -287,7 +287,9 @@ func (d *Daemon) ConfigPath() string { return d.path }
 // (api.ConfigFile).
 type configFile struct{ *Daemon }
 
-func (f configFile) Journal(host, msg string) { f.Store.Journal(host, msg) }
+func (f configFile) JournalSync(ctx context.Context, host, msg string) error {
+	return f.Store.JournalSync(ctx, host, msg)
+}
 
 var _ api.ConfigFile = configFile{}
 
