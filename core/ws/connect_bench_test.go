@@ -95,10 +95,11 @@ func benchConnectSnapshot(b *testing.B, clients, hosts int, batched bool) {
 				case <-t.C:
 				}
 				t0 := time.Now()
-				// A journal line: it waits on the hub's lock like any
-				// publish, and (unlike a host state) leaves the snapshot
+				// A sample: it waits on the hub's lock like any publish,
+				// replaces its queued older self (so it cannot fill a
+				// queue) and, unlike a host state, leaves the snapshot
 				// shareable.
-				h.PublishMessage("", map[string]any{"msg": "probe"})
+				h.PublishPlugin("elsewhere", "probe", 1, nil)
 				publishes = append(publishes, time.Since(t0))
 			}
 		}()

@@ -3,12 +3,17 @@ package ws_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/hbdmon/hbd/core/access"
 	"github.com/hbdmon/hbd/core/metrics"
@@ -243,4 +248,70 @@ func TestMetricsFamilies(t *testing.T) {
 	if f := names["hbd_ws_coalesced_total"]; !f.Counter {
 		t.Errorf("hbd_ws_coalesced_total: %+v", f)
 	}
+}
+
+// dialSmallBuffer connects like dial, over a TCP connection whose kernel
+// receive buffer is a few KB, so a client that stops reading stalls the
+// server's writes after little data.
+func dialSmallBuffer(t *testing.T, url, user string) *websocket.Conn {
+	t.Helper()
+	dialer := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return errors.Join(err, serr)
+	}}
+	client := &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPClient: client, HTTPHeader: http.Header{"X-Test-User": {user}}})
+	if err != nil {
+		t.Fatalf("dial as %s: %v", user, err)
+	}
+	c.SetReadLimit(1 << 22)
+	t.Cleanup(func() { c.CloseNow() })
+	return c
+}
+
+// Issue 12, item 5, with the daemon's settings (WriteTimeout 1 s, the
+// default queue and send buffer): a real client that stops reading, over
+// a connection with small socket buffers, is dropped because a frame was
+// not taken in time, counted under write_timeout, and its connection is
+// closed: when it reads again it gets what the buffers held, then the end,
+// not the rest of what was published.
+func TestStalledClientIsDroppedAndCountedWithTheDefaults(t *testing.T) {
+	h, url := newHub(t, ws.Options{})
+	stalled := dialSmallBuffer(t, url, "bob")
+	testutil.Eventually(t, "stalled client registered", 5*time.Second, func() bool { return h.Clients() == 1 })
+	fast := mustDial(t, h, url, "bob")
+
+	big := strings.Repeat("x", 16<<10)
+	const published = 128 // 2 MB, far beyond both sockets' buffers, and under the queue of 256
+	for i := 0; i < published; i++ {
+		h.PublishMessage("hostA", map[string]any{"i": i, "msg": big})
+		if f := mustRead(t, fast); f.Type != ws.TypeMessage {
+			t.Fatalf("fast client got %s", f.Type)
+		}
+	}
+	testutil.Eventually(t, "stalled client dropped", 30*time.Second, func() bool { return h.Clients() == 1 })
+	if v := counter(h, "hbd_ws_dropped_total", "write_timeout"); v != 1 {
+		t.Fatalf("hbd_ws_dropped_total{reason=write_timeout} = %v, want 1", v)
+	}
+	if v := counter(h, "hbd_ws_dropped_total", "queue_full"); v != 0 {
+		t.Fatalf("hbd_ws_dropped_total{reason=queue_full} = %v, want 0", v)
+	}
+
+	got := 0
+	for {
+		if _, err := read(t, stalled, 10*time.Second); err != nil {
+			if errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("the stalled client's connection is still open after %d frames", got)
+			}
+			break
+		}
+		got++
+	}
+	if got >= published {
+		t.Fatalf("the stalled client got all %d frames after all", got)
+	}
+	t.Logf("the stalled client got %d of %d frames before its connection ended", got, published)
 }
