@@ -109,6 +109,14 @@ func (x *activeIndex) update(st *state) {
 	x.total.add(st.level, 1)
 }
 
+// reset empties the index.
+func (x *activeIndex) reset() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.lists = [len(activeLevels)][]activeEntry{}
+	x.filed, x.hosts, x.total = nil, nil, Counts{}
+}
+
 // remove drops st (forgotten, or no longer evaluated). st's host must be
 // locked, or e.mu held for writing.
 func (x *activeIndex) remove(st *state) {

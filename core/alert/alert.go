@@ -28,6 +28,7 @@ import (
 
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/glob"
+	"github.com/hbdmon/hbd/core/store"
 	"github.com/hbdmon/hbd/sdk/level"
 )
 
@@ -210,7 +211,15 @@ type Evaluator struct {
 	heldMu sync.Mutex
 	held   map[Key]time.Time
 
-	startedAt time.Time // evaluator clock at Start
+	startedAt time.Time // evaluator clock at Start (or at the last TakeOver)
+
+	// leader is the cluster's fence (leader.go); nil for a single daemon.
+	// follower is set while a clustered evaluator does not lead: it then
+	// evaluates, sweeps and writes nothing. leadMu orders TakeOver and
+	// StepDown.
+	leader   store.FenceFunc
+	follower atomic.Bool
+	leadMu   sync.Mutex
 
 	// ready is set once Start has loaded the persisted states: samples
 	// before it are not evaluated (they would race with the load).
@@ -289,8 +298,11 @@ func (e *Evaluator) start(ctx context.Context, loop bool) error {
 		return errors.New("alert: evaluator already started")
 	}
 	e.startedAt = e.now()
-	if err := e.load(ctx); err != nil {
-		return err
+	// A clustered evaluator loads at TakeOver: a follower holds nothing.
+	if e.leader == nil {
+		if err := e.load(ctx); err != nil {
+			return err
+		}
 	}
 	e.ready.Store(true)
 	ctx, e.cancel = context.WithCancel(ctx)
@@ -329,6 +341,9 @@ func (e *Evaluator) loop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			if e.follower.Load() {
+				continue // the leader sweeps
+			}
 			now := e.now()
 			if now.Sub(lastSweep) >= e.sweepEvery() {
 				e.Sweep(now)

@@ -65,7 +65,7 @@ func (e *Evaluator) deliver(out *outbox) {
 // ignored. Before Start has loaded the persisted states, and after Stop,
 // it does nothing.
 func (e *Evaluator) ObserveSamples(host string, samples []Sample) {
-	if !e.ready.Load() || e.stopped.Load() {
+	if !e.ready.Load() || e.stopped.Load() || e.follower.Load() {
 		return
 	}
 	e.mu.RLock()
@@ -136,7 +136,7 @@ func (e *Evaluator) resolveState(rs *ruleset, hs *hostState, metric string, ts f
 // stale. A dynamic host must already be known to the store (EnsureHost) to
 // be recognised as dynamic.
 func (e *Evaluator) ObserveHeartbeat(ch heartbeat.Change) {
-	if e.stopped.Load() {
+	if e.stopped.Load() || e.follower.Load() {
 		return
 	}
 	e.mu.RLock()
@@ -218,6 +218,9 @@ func (e *Evaluator) runHeld(now time.Time) {
 // change held back by a silence that ended) are sent. The background loop
 // calls it; tests call it with their own clock.
 func (e *Evaluator) Sweep(now time.Time) {
+	if e.follower.Load() {
+		return // the leader sweeps
+	}
 	e.expireSilences(now)
 	e.runHeld(now)
 	e.mu.RLock()

@@ -127,6 +127,9 @@ func (e *Evaluator) flush(ctx context.Context, all, wait bool) error {
 			rows = append(rows, op.row)
 		}
 	}
+	if e.leader != nil {
+		return e.saveFenced(ctx, rows, del, wait)
+	}
 	if wait {
 		return e.repo.SaveAlertStatesSync(ctx, rows, del)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/hbdmon/hbd/core/alert/record"
 	"github.com/hbdmon/hbd/core/api"
 	"github.com/hbdmon/hbd/core/auth"
+	"github.com/hbdmon/hbd/core/cluster"
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/heartbeat"
 	"github.com/hbdmon/hbd/core/metrics"
@@ -54,6 +55,9 @@ type Daemon struct {
 	Plugins    *pluginhost.Host
 	Tracker    *heartbeat.Tracker
 	Heartbeats *heartbeat.Server
+	// Cluster is the leader election (cluster.go); nil unless
+	// cluster.enabled: a single daemon always leads.
+	Cluster *cluster.Node
 
 	// Policy is the one access policy: auth changes its host access
 	// lists, api, ws, alert and dispatch ask it.
@@ -170,6 +174,9 @@ func New(ctx context.Context, path string, opts Options) (*Daemon, error) {
 		ConfigFile:  configFile{d},
 		Logger:      log,
 	})
+	if err := d.startCluster(); err != nil {
+		return fail(err)
+	}
 	if err := d.startFeed(); err != nil {
 		return fail(err)
 	}

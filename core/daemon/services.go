@@ -123,6 +123,9 @@ func (d *Daemon) startAlerting() error {
 	d.alertQueue = pipeline.New[record.Sample]("alerts", alertQueueLimit, d.alertPath, pipeline.Coalesce(samplePlugin))
 	d.OnStart(d.alertQueue.Run)
 	d.Store.FeedAlerts(alertFeed{q: d.alertQueue})
+	if err := d.fenceAlerting(ev); err != nil {
+		return fmt.Errorf("alerting: %w", err)
+	}
 	if err := ev.Start(d.svcCtx); err != nil {
 		return fmt.Errorf("alerting: %w", err)
 	}

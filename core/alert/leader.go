@@ -1,0 +1,160 @@
+package alert
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/hbdmon/hbd/core/store"
+)
+
+// One evaluator per cluster decides (issue 15, docs/HA.md). With a leader
+// fence set (SetLeader), the evaluator starts as a follower: it evaluates
+// nothing, sweeps nothing and writes nothing. TakeOver (the cluster's
+// takeover callback) loads the alert states, silences and open episodes
+// from the database, as at a start, and then evaluates; StepDown stops
+// it again and drops what it had not written. Every alert-state write of
+// a clustered evaluator checks the fence in its own transaction
+// (store.Fence.Check) and carries its epoch, so a leader that lost its
+// lease writes nothing.
+
+// FencedStates is a StateRepository whose writes can be fenced
+// (*store.Store implements it).
+type FencedStates interface {
+	// SaveAlertStatesFenced queues the writes as one transaction that
+	// checks f first; done (may be nil) gets the outcome.
+	SaveAlertStatesFenced(f store.Fence, save []SavedState, del []Key, done func(error))
+	// SaveAlertStatesFencedSync is SaveAlertStatesFenced waiting for the
+	// commit.
+	SaveAlertStatesFencedSync(ctx context.Context, f store.Fence, save []SavedState, del []Key) error
+}
+
+// ErrFollower is returned by TakeOver when the evaluator has no leader
+// fence (a single daemon leads always).
+var ErrFollower = errors.New("alert: not clustered")
+
+// SetLeader makes the evaluator one of a cluster's: fn says whether this
+// daemon leads, and with which fence. The repository must implement
+// FencedStates. Call it before Start; the evaluator then starts as a
+// follower until TakeOver.
+func (e *Evaluator) SetLeader(fn store.FenceFunc) error {
+	if e.started.Load() {
+		return errors.New("alert: SetLeader after Start")
+	}
+	if _, ok := e.repo.(FencedStates); !ok {
+		return fmt.Errorf("alert: the repository %T cannot fence its writes", e.repo)
+	}
+	e.leader = fn
+	e.follower.Store(true)
+	return nil
+}
+
+// Leading reports whether this evaluator decides: always without a
+// leader fence, else between TakeOver and StepDown.
+func (e *Evaluator) Leading() bool { return !e.follower.Load() }
+
+// TakeOver makes a clustered evaluator the deciding one: it drops what
+// it holds in memory, loads states, silences and open episodes from the
+// database (offering recent notifications again, as after a restart: the
+// dispatcher knows which it already holds), then evaluates. It waits for
+// evaluations in progress.
+func (e *Evaluator) TakeOver(ctx context.Context) error {
+	if e.leader == nil {
+		return ErrFollower
+	}
+	e.leadMu.Lock()
+	defer e.leadMu.Unlock()
+	if e.stopped.Load() {
+		return nil
+	}
+	e.follower.Store(true)
+	e.mu.Lock()
+	e.resetLocked()
+	e.mu.Unlock()
+	e.startedAt = e.now()
+	if err := e.load(ctx); err != nil {
+		return err
+	}
+	e.follower.Store(false)
+	e.log.Info("alert evaluation: taking over as leader")
+	return nil
+}
+
+// StepDown stops a clustered evaluator deciding: it waits for
+// evaluations in progress and drops the writes it had not handed to the
+// store (its fence would refuse them now).
+func (e *Evaluator) StepDown() {
+	if e.leader == nil {
+		return
+	}
+	e.leadMu.Lock()
+	defer e.leadMu.Unlock()
+	if e.follower.Swap(true) {
+		return
+	}
+	e.mu.Lock()
+	e.pendMu.Lock()
+	n := len(e.pending)
+	e.pending = nil
+	e.pendMu.Unlock()
+	e.mu.Unlock()
+	e.log.Info("alert evaluation: stepped down", "unwritten", n)
+}
+
+// resetLocked forgets every state, silence, open episode and pending
+// write held in memory; e.mu is held for writing.
+func (e *Evaluator) resetLocked() {
+	e.hmu.Lock()
+	e.hosts = map[string]*hostState{}
+	e.hmu.Unlock()
+	e.active.reset()
+	e.hist.mu.Lock()
+	e.hist.open = nil
+	e.hist.mu.Unlock()
+	e.heldMu.Lock()
+	clear(e.held)
+	e.heldMu.Unlock()
+	e.pendMu.Lock()
+	e.pending = nil
+	e.pendMu.Unlock()
+	e.silMu.Lock()
+	e.silences = nil
+	e.silMu.Unlock()
+}
+
+// saveFenced writes rows and del behind the leader's fence; when this
+// daemon no longer leads they are dropped (the next leader loads what
+// was committed).
+func (e *Evaluator) saveFenced(ctx context.Context, rows []SavedState, del []Key, wait bool) error {
+	if len(rows) == 0 && len(del) == 0 {
+		return nil
+	}
+	f, ok := e.leader.Leading()
+	if !ok {
+		e.log.Debug("not leading: alert state writes dropped", "states", len(rows), "deleted", len(del))
+		return nil
+	}
+	repo := e.repo.(FencedStates)
+	if wait {
+		err := repo.SaveAlertStatesFencedSync(ctx, f, rows, del)
+		if errors.Is(err, store.ErrNotLeader) {
+			e.log.Warn("alert state writes refused: the lease moved on", "epoch", f.Epoch)
+			return nil
+		}
+		return err
+	}
+	done := func(err error) {
+		switch {
+		case errors.Is(err, store.ErrNotLeader):
+			e.log.Warn("alert state writes refused: the lease moved on", "epoch", f.Epoch)
+		case err != nil:
+			e.log.Error("saving alert states failed", "error", err)
+		}
+	}
+	for len(rows) > flushChunk {
+		repo.SaveAlertStatesFenced(f, rows[:flushChunk], nil, done)
+		rows = rows[flushChunk:]
+	}
+	repo.SaveAlertStatesFenced(f, rows, del, done)
+	return nil
+}
