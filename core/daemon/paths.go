@@ -106,8 +106,9 @@ func (p *heartbeatPath) changed(ch heartbeat.Change) {
 		}
 	}
 	heartbeat.LogChange(p.log, ch)
-	p.store.Journal(ch.Host, ch.JournalLine())
-	p.store.RecordState(ch.Host, string(ch.Family), string(ch.To), float64(ch.Time.UnixNano())/1e9)
+	if !ch.Follower {
+		p.record(ch) // heartbeat_shared.go
+	}
 	if p.feed != nil {
 		p.feed.publish(ch.Host)
 	}

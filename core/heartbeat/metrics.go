@@ -81,3 +81,34 @@ func b2f(b bool) float64 {
 	}
 	return 0
 }
+
+// Metrics returns the shared liveness's metric families for /metrics:
+// flushes and the rows they carried, claims by result, the other daemons'
+// rows merged, and the rows waiting for the next flush.
+func (s *Shared) Metrics() []metrics.Family {
+	counter := func(name, help string, v func(SharedStats) uint64) metrics.Family {
+		return metrics.Family{Name: name, Help: help, Counter: true,
+			Collect: func(emit func(float64, ...string)) { emit(float64(v(s.Stats()))) }}
+	}
+	return []metrics.Family{
+		counter("hbd_heartbeat_shared_flushes_total", "Flushes of heartbeat liveness to the shared store (one statement each).",
+			func(st SharedStats) uint64 { return st.Flushes }),
+		counter("hbd_heartbeat_shared_rows_total", "Liveness rows flushed (at most one per host and family per flush).",
+			func(st SharedStats) uint64 { return st.Rows }),
+		counter("hbd_heartbeat_shared_flush_errors_total", "Failed flushes of heartbeat liveness (their rows wait for the next).",
+			func(st SharedStats) uint64 { return st.FlushErrors }),
+		counter("hbd_heartbeat_shared_overflow_total", "Liveness rows and session claims dropped because the shared queue was full.",
+			func(st SharedStats) uint64 { return st.Overflow }),
+		counter("hbd_heartbeat_shared_merged_total", "Liveness rows of other daemons read from the shared store.",
+			func(st SharedStats) uint64 { return st.Merged }),
+		{Name: "hbd_heartbeat_session_claims_total", Help: "Agent session claims asked of the shared store, by result.", Counter: true, Labels: []string{"result"},
+			Collect: func(emit func(float64, ...string)) {
+				st := s.Stats()
+				emit(float64(st.Granted), "granted")
+				emit(float64(st.Refused), "refused")
+				emit(float64(st.ClaimErrors), "error")
+			}},
+		{Name: "hbd_heartbeat_shared_pending", Help: "Liveness rows waiting for the next flush.",
+			Collect: func(emit func(float64, ...string)) { emit(float64(s.Pending())) }},
+	}
+}
