@@ -102,7 +102,7 @@ UPDATE notify_queue AS q
 SET claimed_by = $1, claimed_until = clock_timestamp() + $2::float8 * interval '1 second', claim_seq = q.claim_seq + 1
 WHERE q.id = (
 	SELECT c.id FROM notify_queue c
-	WHERE c.next_at <= ` + pgNowNs + `
+	WHERE c.channel = ANY($3::text[]) AND c.next_at <= ` + pgNowNs + `
 		AND (c.claimed_until IS NULL OR c.claimed_until <= clock_timestamp())
 		AND NOT EXISTS (SELECT 1 FROM notify_queue e WHERE e.channel = c.channel
 			AND (e.created < c.created OR (e.created = c.created AND e.id < c.id)))
@@ -111,16 +111,17 @@ WHERE q.id = (
 	FOR UPDATE SKIP LOCKED)
 RETURNING q.id, q.channel, q.event, q.attempts, q.next_at, q.created, q.claim_seq`
 
-// ClaimOutbox claims the oldest due delivery that heads its channel's
-// queue and is not claimed (or whose claim expired) for node until ttl
-// from now on PostgreSQL's clock. ok is false when none is due.
-func (s *Store) ClaimOutbox(ctx context.Context, node string, ttl time.Duration) (c dispatchrecord.Claim, ok bool, err error) {
+// ClaimOutbox claims the oldest due delivery to one of channels that
+// heads its channel's queue and is not claimed (or whose claim expired)
+// for node until ttl from now on PostgreSQL's clock. ok is false when none
+// is due.
+func (s *Store) ClaimOutbox(ctx context.Context, node string, ttl time.Duration, channels []string) (c dispatchrecord.Claim, ok bool, err error) {
 	if !s.pg {
 		return c, false, ErrNeedsPostgres
 	}
 	var ev string
 	var next, created int64
-	err = s.odb.QueryRowContext(ctx, claimSQL, node, ttl.Seconds()).Scan(&c.ID, &c.Channel, &ev, &c.Attempts, &next, &created, &c.Seq)
+	err = s.odb.QueryRowContext(ctx, claimSQL, node, ttl.Seconds(), channels).Scan(&c.ID, &c.Channel, &ev, &c.Attempts, &next, &created, &c.Seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, false, nil
 	}
