@@ -145,8 +145,18 @@ func (c *clusterState) wakeWorkers() {
 // after a pause when the connection fails (the workers poll meanwhile).
 func (d *Dispatcher) listen() {
 	defer d.wg.Done()
+	// Close does not wait for the listener: it stops at once.
+	ctx, cancel := context.WithCancel(d.attemptC)
+	defer cancel()
+	go func() {
+		select {
+		case <-d.stopping:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	for {
-		err := d.cluster.outbox.ListenOutbox(d.attemptC, d.cluster.wakeWorkers)
+		err := d.cluster.outbox.ListenOutbox(ctx, d.cluster.wakeWorkers)
 		select {
 		case <-d.stopping:
 			return

@@ -408,6 +408,29 @@ func TestWorkerKilledMidSendIsResentWithTheSameKey(t *testing.T) {
 	}
 }
 
+func TestStoppingDaemonHandsItsSendBackAtOnce(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	rcv := newOutboxReceiver(t)
+	yaml := clusterYAML(rcv.URL, 1)
+	plugs := pht.Dir(t, pht.Webhook)
+	rcv.hold(true)
+	// Claims last an hour: only the release lets another daemon resend.
+	cl := dispatch.Cluster{Node: "a", ClaimTTL: time.Hour, Workers: 1, Poll: 100 * time.Millisecond}
+	a := startDaemon(t, dsn, yaml, plugs, plain(cl))
+	ev := event(1)
+	a.d.Dispatch(ev)
+	first := rcv.waitFor(t, "a's send", 60*time.Second, func(hs []hit) bool { return len(hs) >= 1 })[0]
+	rcv.hold(false)
+	a.d.Close() // the held attempt is cancelled after the close grace and its claim released
+	cl.Node = "b"
+	b := startDaemon(t, dsn, yaml, plugs, plain(cl))
+	hits := rcv.waitFor(t, "b's resend", 60*time.Second, func(hs []hit) bool { return len(hs) >= 2 })
+	waitDrained(t, b.d)
+	if first.id != ev.ID || hits[1] != first {
+		t.Errorf("sent %+v then %+v, want event %s twice with one key", first, hits[1], ev.ID)
+	}
+}
+
 func TestStaleFenceQueuesNothing(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	rcv := newOutboxReceiver(t)
