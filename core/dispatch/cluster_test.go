@@ -205,12 +205,13 @@ func TestTwoDaemonsDeliverEveryEventToEveryChannelInOrderWithAStableKey(t *testi
 	rcv := newOutboxReceiver(t)
 	yaml := clusterYAML(rcv.URL, m)
 	plugs := pht.Dir(t, pht.Webhook)
-	// a leads and evaluates; both daemons deliver.
+	// a leads and evaluates; both daemons deliver. Nobody polls: the
+	// workers run on LISTEN/NOTIFY wake-ups alone.
 	a := startDaemon(t, dsn, yaml, plugs, func(st *store.Store) dispatch.Cluster {
 		fence, _ := leaseFence(t, st, "a")
-		return dispatch.Cluster{Node: "a", Fence: fence, ClaimTTL: 30 * time.Second, Workers: 2}
+		return dispatch.Cluster{Node: "a", Fence: fence, ClaimTTL: 30 * time.Second, Workers: 2, Poll: time.Hour}
 	})
-	b := startDaemon(t, dsn, yaml, plugs, plain(dispatch.Cluster{Node: "b", ClaimTTL: 30 * time.Second, Workers: 2}))
+	b := startDaemon(t, dsn, yaml, plugs, plain(dispatch.Cluster{Node: "b", ClaimTTL: 30 * time.Second, Workers: 2, Poll: time.Hour}))
 
 	var ids []string
 	start := time.Now()
@@ -256,6 +257,16 @@ func TestTwoDaemonsDeliverEveryEventToEveryChannelInOrderWithAStableKey(t *testi
 		ch := fmt.Sprintf("ch%d", i)
 		if !slices.Equal(order[ch], ids) {
 			t.Errorf("%s got the events in the order %v, want %v", ch, order[ch], ids)
+		}
+	}
+	// Every episode counts its deliveries once.
+	eps, err := a.st.EpisodeDeliveryCounts(context.Background(), 2*n)
+	if err != nil || len(eps) != n {
+		t.Fatalf("%d episodes (%v), want %d", len(eps), err, n)
+	}
+	for _, e := range eps {
+		if e.Queued != m || e.Delivered != m || e.Failed != 0 {
+			t.Errorf("episode %+v: want %d queued and delivered", e, m)
 		}
 	}
 	sa, sb := a.d.Stats(), b.d.Stats()
