@@ -62,9 +62,10 @@ type Outbox interface {
 	// are woken, and done gets the outcome (it must not wait on the
 	// store). Queued writes commit in queueing order.
 	QueueOutbox(fence store.Fence, eventID string, ep dispatchrecord.EpisodeKey, ds []dispatchrecord.Delivery, done func(skipped map[string]bool, err error))
-	// ClaimOutbox claims the oldest due, unclaimed delivery that heads its
-	// channel for node until ttl from now; ok is false when none is due.
-	ClaimOutbox(ctx context.Context, node string, ttl time.Duration) (c dispatchrecord.Claim, ok bool, err error)
+	// ClaimOutbox claims the oldest due, unclaimed delivery to one of
+	// channels that heads its channel for node until ttl from now; ok is
+	// false when none is due.
+	ClaimOutbox(ctx context.Context, node string, ttl time.Duration, channels []string) (c dispatchrecord.Claim, ok bool, err error)
 	// CompleteClaim removes the delivery and counts its outcome when c is
 	// still its latest claim (held).
 	CompleteClaim(ctx context.Context, c dispatchrecord.Claim, ep dispatchrecord.EpisodeKey, delivered bool) (held bool, err error)
@@ -144,8 +145,18 @@ func (c *clusterState) wakeWorkers() {
 // after a pause when the connection fails (the workers poll meanwhile).
 func (d *Dispatcher) listen() {
 	defer d.wg.Done()
+	// Close does not wait for the listener: it stops at once.
+	ctx, cancel := context.WithCancel(d.attemptC)
+	defer cancel()
+	go func() {
+		select {
+		case <-d.stopping:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	for {
-		err := d.cluster.outbox.ListenOutbox(d.attemptC, d.cluster.wakeWorkers)
+		err := d.cluster.outbox.ListenOutbox(ctx, d.cluster.wakeWorkers)
 		select {
 		case <-d.stopping:
 			return
@@ -190,7 +201,15 @@ func (d *Dispatcher) work(wake chan struct{}) {
 func (d *Dispatcher) claimOne() bool {
 	ctx, cancel := context.WithTimeout(d.attemptC, persistTimeout)
 	defer cancel()
-	c, ok, err := d.cluster.outbox.ClaimOutbox(ctx, d.cluster.Node, d.cluster.ClaimTTL)
+	// Only channels this daemon knows: a user channel created through
+	// another daemon may not be known here yet, and its deliveries are
+	// left to the daemons that know it rather than dropped.
+	chans := d.opts.Channels.Channels()
+	names := make([]string, len(chans))
+	for i, ch := range chans {
+		names[i] = ch.Name
+	}
+	c, ok, err := d.cluster.outbox.ClaimOutbox(ctx, d.cluster.Node, d.cluster.ClaimTTL, names)
 	if err != nil {
 		if d.attemptC.Err() == nil {
 			d.log.Warn("cannot claim a notification; trying again on the next poll", "error", err)

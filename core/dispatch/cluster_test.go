@@ -17,6 +17,7 @@ import (
 
 	"github.com/hbdmon/hbd/core/access"
 	"github.com/hbdmon/hbd/core/alert"
+	"github.com/hbdmon/hbd/core/channels"
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/dispatch"
 	"github.com/hbdmon/hbd/core/pluginhost"
@@ -121,8 +122,9 @@ func clusterYAML(rcvURL string, m int) string {
 // daemon is one daemon's delivery side: its own store (connections) on
 // the shared database, plugin host, channel registry and dispatcher.
 type daemon struct {
-	st *store.Store
-	d  *dispatch.Dispatcher
+	st  *store.Store
+	reg *channels.Registry
+	d   *dispatch.Dispatcher
 }
 
 // startDaemon starts a daemon's dispatcher on the database dsn, with
@@ -152,7 +154,7 @@ func startDaemon(t testing.TB, dsn, yaml, plugs string, cl func(*store.Store) di
 		d.Close()
 		st.Close()
 	})
-	return &daemon{st: st, d: d}
+	return &daemon{st: st, reg: reg, d: d}
 }
 
 // plain returns cl for any store.
@@ -178,6 +180,16 @@ func event(n int) alert.Event {
 		Level: "CRITICAL", PreviousLevel: "OK", Value: float64(n), Since: now, Time: now, Kind: alert.KindChange, NotificationCount: 1}
 }
 
+// waitQueued waits until n (event, channel) pairs are stored: their
+// deliveries are committed to the outbox (queueing does not wait).
+func waitQueued(t testing.TB, st *store.Store, n int) {
+	t.Helper()
+	testutil.Eventually(t, "deliveries queued", 60*time.Second, func() bool {
+		pairs, err := st.SentPairs(context.Background(), n+1)
+		return err == nil && len(pairs) >= n
+	})
+}
+
 // waitDrained waits until the outbox holds no delivery.
 func waitDrained(t testing.TB, d *dispatch.Dispatcher) {
 	t.Helper()
@@ -193,12 +205,13 @@ func TestTwoDaemonsDeliverEveryEventToEveryChannelInOrderWithAStableKey(t *testi
 	rcv := newOutboxReceiver(t)
 	yaml := clusterYAML(rcv.URL, m)
 	plugs := pht.Dir(t, pht.Webhook)
-	// a leads and evaluates; both daemons deliver.
+	// a leads and evaluates; both daemons deliver. Nobody polls: the
+	// workers run on LISTEN/NOTIFY wake-ups alone.
 	a := startDaemon(t, dsn, yaml, plugs, func(st *store.Store) dispatch.Cluster {
 		fence, _ := leaseFence(t, st, "a")
-		return dispatch.Cluster{Node: "a", Fence: fence, ClaimTTL: 30 * time.Second, Workers: 2}
+		return dispatch.Cluster{Node: "a", Fence: fence, ClaimTTL: 30 * time.Second, Workers: 2, Poll: time.Hour}
 	})
-	b := startDaemon(t, dsn, yaml, plugs, plain(dispatch.Cluster{Node: "b", ClaimTTL: 30 * time.Second, Workers: 2}))
+	b := startDaemon(t, dsn, yaml, plugs, plain(dispatch.Cluster{Node: "b", ClaimTTL: 30 * time.Second, Workers: 2, Poll: time.Hour}))
 
 	var ids []string
 	start := time.Now()
@@ -246,6 +259,16 @@ func TestTwoDaemonsDeliverEveryEventToEveryChannelInOrderWithAStableKey(t *testi
 			t.Errorf("%s got the events in the order %v, want %v", ch, order[ch], ids)
 		}
 	}
+	// Every episode counts its deliveries once.
+	eps, err := a.st.EpisodeDeliveryCounts(context.Background(), 2*n)
+	if err != nil || len(eps) != n {
+		t.Fatalf("%d episodes (%v), want %d", len(eps), err, n)
+	}
+	for _, e := range eps {
+		if e.Queued != m || e.Delivered != m || e.Failed != 0 {
+			t.Errorf("episode %+v: want %d queued and delivered", e, m)
+		}
+	}
 	sa, sb := a.d.Stats(), b.d.Stats()
 	if sa.Delivered+sb.Delivered < n*m {
 		t.Errorf("delivered %d + %d, want at least %d", sa.Delivered, sb.Delivered, n*m)
@@ -288,6 +311,49 @@ func TestChannelsNextDeliveryWaitsForTheRetryOfAnEarlierOne(t *testing.T) {
 	}
 	if !slices.Equal(ch1, ids) {
 		t.Errorf("ch1 got %v, want %v", ch1, ids)
+	}
+}
+
+func TestChannelUnknownToADaemonIsLeftToTheOthers(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	rcv := newOutboxReceiver(t)
+	yaml := clusterYAML(rcv.URL, 1)
+	plugs := pht.Dir(t, pht.Webhook)
+	cl := dispatch.Cluster{ClaimTTL: 30 * time.Second, Workers: 2, Poll: 100 * time.Millisecond}
+	cl.Node = "b"
+	b := startDaemon(t, dsn, yaml, plugs, plain(cl))
+	cl.Node = "a"
+	a := startDaemon(t, dsn, yaml, plugs, plain(cl))
+	// Created through a after b loaded its channels: b does not know it.
+	if err := a.reg.CreateChannel(context.Background(), access.Principal{}, channels.Input{
+		Name: "late", Type: "webhook", Fields: map[string]string{"url": rcv.URL + "/late"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := b.reg.Channel("late"); ok {
+		t.Fatal("b knows the channel: the test shows nothing")
+	}
+	var ids []string
+	for i := 0; i < 10; i++ {
+		ev := event(i)
+		ids = append(ids, ev.ID)
+		if got := a.d.Dispatch(ev); len(got) != 2 {
+			t.Fatalf("routed to %v", got)
+		}
+	}
+	waitQueued(t, a.st, 20)
+	waitDrained(t, a.d)
+	var late []string
+	for _, h := range rcv.recorded() {
+		if h.channel == "late" {
+			late = append(late, h.id)
+		}
+	}
+	if !slices.Equal(late, ids) {
+		msgs, _ := a.st.Messages(context.Background(), store.MessageQuery{Limit: 30})
+		t.Errorf("late got %v, want %v; journal: %+v", late, ids, msgs)
+	}
+	if s := b.d.Stats(); s.GaveUp != 0 {
+		t.Errorf("b gave up %d deliveries", s.GaveUp)
 	}
 }
 
@@ -350,6 +416,29 @@ func TestWorkerKilledMidSendIsResentWithTheSameKey(t *testing.T) {
 	testutil.Eventually(t, "the survivor counts its delivery", 10*time.Second, func() bool { return d.d.Stats().Delivered == 1 })
 	if hits := rcv.recorded(); len(hits) != 2 {
 		t.Errorf("%d requests, want 2 (the killed send and the resend): %+v", len(hits), hits)
+	}
+}
+
+func TestStoppingDaemonHandsItsSendBackAtOnce(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	rcv := newOutboxReceiver(t)
+	yaml := clusterYAML(rcv.URL, 1)
+	plugs := pht.Dir(t, pht.Webhook)
+	rcv.hold(true)
+	// Claims last an hour: only the release lets another daemon resend.
+	cl := dispatch.Cluster{Node: "a", ClaimTTL: time.Hour, Workers: 1, Poll: 100 * time.Millisecond}
+	a := startDaemon(t, dsn, yaml, plugs, plain(cl))
+	ev := event(1)
+	a.d.Dispatch(ev)
+	first := rcv.waitFor(t, "a's send", 60*time.Second, func(hs []hit) bool { return len(hs) >= 1 })[0]
+	rcv.hold(false)
+	a.d.Close() // the held attempt is cancelled after the close grace and its claim released
+	cl.Node = "b"
+	b := startDaemon(t, dsn, yaml, plugs, plain(cl))
+	hits := rcv.waitFor(t, "b's resend", 60*time.Second, func(hs []hit) bool { return len(hs) >= 2 })
+	waitDrained(t, b.d)
+	if first.id != ev.ID || hits[1] != first {
+		t.Errorf("sent %+v then %+v, want event %s twice with one key", first, hits[1], ev.ID)
 	}
 }
 
@@ -452,6 +541,7 @@ func BenchmarkClusterDeliveries(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		a.d.Dispatch(event(i))
 	}
+	waitQueued(b, a.st, b.N*m)
 	rcv.waitFor(b, "every delivery", 10*time.Minute, func(hs []hit) bool { return len(hs) >= b.N*m })
 	waitDrained(b, a.d)
 	b.StopTimer()

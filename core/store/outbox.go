@@ -102,7 +102,7 @@ UPDATE notify_queue AS q
 SET claimed_by = $1, claimed_until = clock_timestamp() + $2::float8 * interval '1 second', claim_seq = q.claim_seq + 1
 WHERE q.id = (
 	SELECT c.id FROM notify_queue c
-	WHERE c.next_at <= ` + pgNowNs + `
+	WHERE c.channel = ANY($3::text[]) AND c.next_at <= ` + pgNowNs + `
 		AND (c.claimed_until IS NULL OR c.claimed_until <= clock_timestamp())
 		AND NOT EXISTS (SELECT 1 FROM notify_queue e WHERE e.channel = c.channel
 			AND (e.created < c.created OR (e.created = c.created AND e.id < c.id)))
@@ -111,16 +111,17 @@ WHERE q.id = (
 	FOR UPDATE SKIP LOCKED)
 RETURNING q.id, q.channel, q.event, q.attempts, q.next_at, q.created, q.claim_seq`
 
-// ClaimOutbox claims the oldest due delivery that heads its channel's
-// queue and is not claimed (or whose claim expired) for node until ttl
-// from now on PostgreSQL's clock. ok is false when none is due.
-func (s *Store) ClaimOutbox(ctx context.Context, node string, ttl time.Duration) (c dispatchrecord.Claim, ok bool, err error) {
+// ClaimOutbox claims the oldest due delivery to one of channels that
+// heads its channel's queue and is not claimed (or whose claim expired)
+// for node until ttl from now on PostgreSQL's clock. ok is false when none
+// is due.
+func (s *Store) ClaimOutbox(ctx context.Context, node string, ttl time.Duration, channels []string) (c dispatchrecord.Claim, ok bool, err error) {
 	if !s.pg {
 		return c, false, ErrNeedsPostgres
 	}
 	var ev string
 	var next, created int64
-	err = s.odb.QueryRowContext(ctx, claimSQL, node, ttl.Seconds()).Scan(&c.ID, &c.Channel, &ev, &c.Attempts, &next, &created, &c.Seq)
+	err = s.odb.QueryRowContext(ctx, claimSQL, node, ttl.Seconds(), channels).Scan(&c.ID, &c.Channel, &ev, &c.Attempts, &next, &created, &c.Seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, false, nil
 	}
@@ -140,29 +141,34 @@ func (s *Store) CompleteClaim(ctx context.Context, c dispatchrecord.Claim, ep di
 	if !s.pg {
 		return false, ErrNeedsPostgres
 	}
-	err = s.outboxTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.Exec(`DELETE FROM notify_queue WHERE id = $1 AND claim_seq = $2`, c.ID, c.Seq)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			held = false
-			return nil
-		}
-		held = true
-		if err := countOutcome(tx, ep, delivered); err != nil {
-			return err
-		}
-		// Only when the channel has a next delivery: the worker that ends
-		// this one looks for more work anyway.
-		_, err = tx.Exec(`SELECT pg_notify('`+OutboxChannel+`', '') WHERE EXISTS (SELECT 1 FROM notify_queue WHERE channel = $1)`, c.Channel)
-		return err
-	})
+	ok := 0
+	if delivered {
+		ok = 1
+	}
+	// One statement, one round trip: it commits as a whole. The wake-up
+	// goes out only when the channel has a next delivery: the worker that
+	// ends this one looks for more work anyway.
+	var n, counted int
+	var woke bool
+	err = s.odb.QueryRowContext(ctx, completeClaimSQL, c.ID, c.Seq, ep.Host, ep.Metric, ep.StartMs, ok, time.Now().UnixNano(), c.Channel).
+		Scan(&n, &counted, &woke)
 	if err != nil {
 		return false, fmt.Errorf("complete notification %s: %w", c.ID, err)
 	}
-	return held, nil
+	return n > 0, nil
 }
+
+const completeClaimSQL = `
+WITH del AS (
+	DELETE FROM notify_queue WHERE id = $1 AND claim_seq = $2 RETURNING id
+), counted AS (
+	UPDATE notify_episodes SET delivered = delivered + $6::bigint, failed = failed + (1 - $6::bigint), updated = $7::bigint
+	WHERE host = $3 AND metric = $4 AND start_ms = $5 AND EXISTS (SELECT 1 FROM del)
+	RETURNING 1
+)
+SELECT (SELECT count(*) FROM del), (SELECT count(*) FROM counted),
+	CASE WHEN EXISTS (SELECT 1 FROM del) AND EXISTS (SELECT 1 FROM notify_queue q WHERE q.channel = $8 AND q.id <> $1)
+		THEN pg_notify('` + OutboxChannel + `', '') IS NULL ELSE false END`
 
 // RetryClaim records a failed attempt of a claimed delivery (attempts so
 // far) and releases it, due again after delay on PostgreSQL's clock, when
@@ -181,12 +187,14 @@ func (s *Store) RetryClaim(ctx context.Context, c dispatchrecord.Claim, attempts
 }
 
 // ReleaseClaim gives a claimed delivery back unattempted (a worker
-// stopping), due at once for any worker, when claim is still its latest.
+// stopping), due at once for any worker, when claim is still its latest,
+// and wakes the workers.
 func (s *Store) ReleaseClaim(ctx context.Context, c dispatchrecord.Claim) error {
 	if !s.pg {
 		return ErrNeedsPostgres
 	}
-	_, err := s.odb.ExecContext(ctx, `UPDATE notify_queue SET claimed_by = '', claimed_until = NULL WHERE id = $1 AND claim_seq = $2`, c.ID, c.Seq)
+	_, err := s.odb.ExecContext(ctx, `WITH r AS (UPDATE notify_queue SET claimed_by = '', claimed_until = NULL WHERE id = $1 AND claim_seq = $2 RETURNING 1)
+		SELECT pg_notify('`+OutboxChannel+`', '') FROM r`, c.ID, c.Seq)
 	if err != nil {
 		return fmt.Errorf("release notification %s: %w", c.ID, err)
 	}
