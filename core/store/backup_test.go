@@ -111,3 +111,91 @@ func TestMigrationBacksUpFirst(t *testing.T) {
 		t.Errorf("the migration was not applied after the backup")
 	}
 }
+
+// Restore puts a backup in place of the database of a stopped daemon: the
+// backup is checked first (a SQLite database that passes the integrity
+// check, a schema this hbd knows), the database it replaces is kept as a
+// copy (WAL content included), and no -wal or -shm of the old one stays.
+func TestRestoreReplacesTheDatabaseAndKeepsThePrevious(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := Open(ctx, dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		if err := st.JournalSync(ctx, "web01", "before the backup"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bak := filepath.Join(t.TempDir(), "hbd-backup.db")
+	if err := Backup(ctx, dir, bak); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.JournalSync(ctx, "web01", "after the backup"); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(dir, FileName)
+
+	// Refused backups leave the database alone.
+	junk := filepath.Join(t.TempDir(), "junk.db")
+	os.WriteFile(junk, []byte("not a database at all, not even close to one"), 0o600)
+	newer := filepath.Join(t.TempDir(), "newer.db")
+	if err := Backup(ctx, dir, newer); err != nil {
+		t.Fatal(err)
+	}
+	ndb, _ := sql.Open("sqlite", newer)
+	if _, err := ndb.Exec(`INSERT INTO schema_migrations (version, name, applied) VALUES (9999, 'from the future', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	ndb.Close()
+	for _, c := range []struct {
+		src  string
+		want error
+	}{
+		{junk, ErrNotABackup},
+		{filepath.Join(t.TempDir(), "missing.db"), os.ErrNotExist},
+		{newer, ErrNewerSchema},
+	} {
+		if _, err := Restore(ctx, dir, c.src); !errors.Is(err, c.want) {
+			t.Errorf("Restore(%s) = %v, want %v", filepath.Base(c.src), err, c.want)
+		}
+	}
+	if n := countRows(t, db, `SELECT count(*) FROM journal WHERE msg = 'after the backup'`); n != 1 {
+		t.Fatalf("a refused restore changed the database: %d lines written after the backup", n)
+	}
+
+	// The daemon stops (its WAL may still hold the last commits).
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	prev, err := Restore(ctx, dir, bak)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := countRows(t, prev, `SELECT count(*) FROM journal WHERE msg = 'after the backup'`); n != 1 {
+		t.Errorf("the kept previous database %s lacks the line written after the backup (%d)", prev, n)
+	}
+	if filepath.Dir(prev) != dir {
+		t.Errorf("the previous database was kept at %s, not in data_dir", prev)
+	}
+	for _, side := range sideFiles {
+		if _, err := os.Stat(db + side); !os.IsNotExist(err) {
+			t.Errorf("%s of the replaced database is still there (%v)", side, err)
+		}
+	}
+	if fi, err := os.Stat(db); err != nil || fi.Mode().Perm() != fileMode {
+		t.Errorf("restored database: %v, mode want %v", err, os.FileMode(fileMode))
+	}
+	st, err = Open(ctx, dir, Options{})
+	if err != nil {
+		t.Fatalf("open the restored database: %v", err)
+	}
+	defer st.Close()
+	if n := countRows(t, db, `SELECT count(*) FROM journal WHERE msg = 'before the backup'`); n != 20 {
+		t.Errorf("restored database holds %d of the 20 lines of the backup", n)
+	}
+	if n := countRows(t, db, `SELECT count(*) FROM journal WHERE msg = 'after the backup'`); n != 0 {
+		t.Errorf("restored database holds %d lines written after the backup", n)
+	}
+}

@@ -82,29 +82,45 @@ func CheckSchema(ctx context.Context, dataDir string) error {
 		return fmt.Errorf("database %s: %w", path, err)
 	}
 	defer db.Close()
-	var exists int
-	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&exists); err != nil {
-		return fmt.Errorf("database %s: %w", path, err)
-	}
-	if exists == 0 {
-		return nil
-	}
-	rows, err := db.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	applied, found, err := appliedMigrations(ctx, db)
 	if err != nil {
 		return fmt.Errorf("database %s: %w", path, err)
 	}
+	if !found {
+		return nil
+	}
+	return checkKnownSchema(path, applied)
+}
+
+// appliedMigrations reads the versions in schema_migrations of a SQLite
+// database; found is false when it has no such table.
+func appliedMigrations(ctx context.Context, db *sql.DB) (applied map[int]bool, found bool, err error) {
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&n); err != nil {
+		return nil, false, err
+	}
+	if n == 0 {
+		return nil, false, nil
+	}
+	rows, err := db.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return nil, false, err
+	}
 	defer rows.Close()
-	applied := map[int]bool{}
+	applied = map[int]bool{}
 	for rows.Next() {
 		var v int
 		if err := rows.Scan(&v); err != nil {
-			return fmt.Errorf("database %s: %w", path, err)
+			return nil, false, err
 		}
 		applied[v] = true
 	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("database %s: %w", path, err)
-	}
+	return applied, true, rows.Err()
+}
+
+// checkKnownSchema is checkSchemaVersions against this binary's SQLite
+// migrations.
+func checkKnownSchema(path string, applied map[int]bool) error {
 	migrationsMu.Lock()
 	known := maps.Clone(migrations)
 	migrationsMu.Unlock()

@@ -227,6 +227,13 @@ func appendWatchhost(path, name, key string) error {
 	})
 }
 
+// isHBD reports whether process pid runs hbd: a pid file left by a crash
+// may name another program by now.
+func isHBD(pid int) bool {
+	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	return err == nil && strings.HasPrefix(string(comm), "hbd")
+}
+
 // reloadDaemon sends SIGHUP to the daemon whose pid is in data_dir.
 func reloadDaemon(dataDir string) (string, error) {
 	pidPath := filepath.Join(dataDir, daemon.PIDFile)
@@ -241,8 +248,7 @@ func reloadDaemon(dataDir string) (string, error) {
 	if err != nil || pid <= 1 {
 		return "", fmt.Errorf("%s does not hold a process id", pidPath)
 	}
-	// A pid file left by a crash may name another program by now.
-	if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err != nil || !strings.HasPrefix(string(comm), "hbd") {
+	if !isHBD(pid) {
 		return "", fmt.Errorf("process %d from %s is not hbd: the host is watched from hbd's next start", pid, pidPath)
 	}
 	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {

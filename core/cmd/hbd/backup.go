@@ -18,7 +18,7 @@ const backupHelp = `usage: hbd backup [-config FILE] OUT
 Writes a consistent copy of the database in FILE's data_dir to OUT (a
 new file, mode 0600) while the daemon runs: SQLite's VACUUM INTO, one read
 transaction, the daemon keeps writing. Run it as the daemon's user (or
-root). To restore: docs/INSTALL.md ("Backup and restore").
+root). To put it back: hbd restore (docs/INSTALL.md, "Backup and restore").
 
 examples:
   sudo -u hbd hbd backup -config /etc/hbd/hbd.yaml /var/backups/hbd/hbd-today.db

@@ -5,6 +5,7 @@
 //	hbd hash-password            prompt for a password, print a bcrypt hash
 //	hbd add-host NAME [-write]   add a watched host; print the agent's config
 //	hbd backup -config FILE OUT  consistent copy of the live database
+//	hbd restore -config FILE IN  put a backup back (daemon stopped)
 //	hbd plugin inspect FILE      print a notifier plugin binary's schema
 //	hbd version
 //	hbd help [COMMAND]
@@ -69,6 +70,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return addHost(args, stdout, stderr)
 	case "backup":
 		return backup(args, stdout, stderr)
+	case "restore":
+		return restore(args, stdout, stderr)
 	case "plugin":
 		return pluginCmd(args, stdout, stderr)
 	case "version":
@@ -96,7 +99,8 @@ func usage(w io.Writer) {
   hbd check-config -config FILE  validate a config file
   hbd hash-password              prompt for a password (or read stdin), print its bcrypt hash
   hbd add-host NAME [-write]     make a host key; print the watchhosts entry and the agent's hbc.yaml
-  hbd backup [-config FILE] OUT  copy the live database to OUT (restore: docs/INSTALL.md)
+  hbd backup [-config FILE] OUT  copy the live database to OUT
+  hbd restore [-config FILE] IN  put a backup in place of the database (daemon stopped)
   hbd plugin inspect FILE        start a notifier plugin binary, print its schema
   hbd version                    print the version (also: hbd --version)
 
@@ -139,6 +143,7 @@ examples:
 `,
 	"add-host": addHostHelp,
 	"backup":   backupHelp,
+	"restore":  restoreHelp,
 	"version": `usage: hbd version
 
 Prints the version this binary was built as (also: hbd --version).
