@@ -238,6 +238,15 @@ func offsetOf(raw []byte, lines []int, line, col int) int {
 // following line indented deeper than its key (keyIndent).
 func scalarExtent(raw []byte, lines []int, v *yaml.Node, keyIndent int, flow bool) (start, end int, multiline bool) {
 	start = offsetOf(raw, lines, v.Line, v.Column)
+	// An anchor (&name) or a tag (!!str) before the value stays.
+	for start < len(raw) && (raw[start] == '&' || raw[start] == '!') {
+		for start < len(raw) && raw[start] != ' ' && raw[start] != '\t' && raw[start] != '\n' {
+			start++
+		}
+		for start < len(raw) && (raw[start] == ' ' || raw[start] == '\t') {
+			start++
+		}
+	}
 	i := start
 	switch {
 	case v.Style&yaml.DoubleQuotedStyle != 0 && i < len(raw) && raw[i] == '"':
