@@ -185,7 +185,10 @@ func secretTokens(raw []byte) ([]secretToken, *yaml.Node, error) {
 				if isSecretPath(p) {
 					if v.Kind == yaml.ScalarNode {
 						start, end, multi := scalarExtent(raw, lines, v, k.Column-1, inFlow)
-						out = append(out, secretToken{path: p, line: v.Line, start: start, end: end, value: v.Value, multiline: multi})
+						// A key without a value (null) hides nothing.
+						if end > start {
+							out = append(out, secretToken{path: p, line: v.Line, start: start, end: end, value: v.Value, multiline: multi})
+						}
 					} else if v.Kind == yaml.AliasNode {
 						out = append(out, secretToken{path: p, line: v.Line, alias: true})
 					}
