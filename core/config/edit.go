@@ -246,7 +246,7 @@ func scalarExtent(raw []byte, lines []int, v *yaml.Node, keyIndent int, flow boo
 		for start < len(raw) && raw[start] != ' ' && raw[start] != '\t' && raw[start] != '\n' {
 			start++
 		}
-		for start < len(raw) && (raw[start] == ' ' || raw[start] == '\t') {
+		for start < len(raw) && (raw[start] == ' ' || raw[start] == '\t' || raw[start] == '\n' || raw[start] == '\r') {
 			start++
 		}
 	}
