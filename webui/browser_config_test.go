@@ -66,8 +66,9 @@ users:
 
 	browser := startBrowser(t)
 	// The refused save (422) and the other user's 403 are logged by the
-	// browser as failed loads.
-	ctx := tab(t, browser, "status of 422", "status of 403")
+	// browser as failed loads, and the 403 answer (JSON, no icon link)
+	// makes it ask for /favicon.ico.
+	ctx := tab(t, browser, "status of 422", "status of 403", "favicon.ico")
 	login := func(user, next string) {
 		t.Helper()
 		do(t, ctx,

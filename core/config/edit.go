@@ -185,7 +185,10 @@ func secretTokens(raw []byte) ([]secretToken, *yaml.Node, error) {
 				if isSecretPath(p) {
 					if v.Kind == yaml.ScalarNode {
 						start, end, multi := scalarExtent(raw, lines, v, k.Column-1, inFlow)
-						out = append(out, secretToken{path: p, line: v.Line, start: start, end: end, value: v.Value, multiline: multi})
+						// A key without a value (null) hides nothing.
+						if end > start {
+							out = append(out, secretToken{path: p, line: v.Line, start: start, end: end, value: v.Value, multiline: multi})
+						}
 					} else if v.Kind == yaml.AliasNode {
 						out = append(out, secretToken{path: p, line: v.Line, alias: true})
 					}
@@ -238,6 +241,15 @@ func offsetOf(raw []byte, lines []int, line, col int) int {
 // following line indented deeper than its key (keyIndent).
 func scalarExtent(raw []byte, lines []int, v *yaml.Node, keyIndent int, flow bool) (start, end int, multiline bool) {
 	start = offsetOf(raw, lines, v.Line, v.Column)
+	// An anchor (&name) or a tag (!!str) before the value stays.
+	for start < len(raw) && (raw[start] == '&' || raw[start] == '!') {
+		for start < len(raw) && raw[start] != ' ' && raw[start] != '\t' && raw[start] != '\n' {
+			start++
+		}
+		for start < len(raw) && (raw[start] == ' ' || raw[start] == '\t' || raw[start] == '\n' || raw[start] == '\r') {
+			start++
+		}
+	}
 	i := start
 	switch {
 	case v.Style&yaml.DoubleQuotedStyle != 0 && i < len(raw) && raw[i] == '"':
