@@ -360,16 +360,21 @@ func hostGlob(v string) (glob.Pattern, bool) {
 	return pat, err == nil
 }
 
-// jsonWithETag answers v as JSON with a strong ETag of the body (a hash:
-// equal bodies, equal tags), and 304 without a body when the request's
-// If-None-Match names it. Answers vary by caller, so caches keep them
-// private and revalidate.
+// jsonWithETag answers v as JSON with a strong ETag of the body (see
+// blobWithETag).
 func jsonWithETag(c echo.Context, v any) error {
 	body, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	body = append(body, '\n') // as c.JSON writes it
+	return blobWithETag(c, append(body, '\n')) // as c.JSON writes it
+}
+
+// blobWithETag answers the JSON body with a strong ETag of it (a hash:
+// equal bodies, equal tags), and 304 without a body when the request's
+// If-None-Match names it. Answers vary by caller, so caches keep them
+// private and revalidate.
+func blobWithETag(c echo.Context, body []byte) error {
 	sum := sha256.Sum256(body)
 	tag := `"` + hex.EncodeToString(sum[:12]) + `"`
 	h := c.Response().Header()

@@ -51,7 +51,11 @@ func BenchmarkIngestHTTP(b *testing.B) {
 // BenchmarkHostPlugins measures GET /api/0/hosts/{h}/plugins over loopback
 // from 8 concurrent readers, for a host with the four built-in plugins'
 // shapes (29 values), and reports the process's CPU per request.
-func BenchmarkHostPlugins(b *testing.B) { benchHostPlugins(b, nil) }
+func BenchmarkHostPlugins(b *testing.B) { benchHostPlugins(b, nil, false) }
+
+// BenchmarkHostPluginsNotModified is BenchmarkHostPlugins for a reader
+// that sends the ETag of its last answer, while nothing changes: 304s.
+func BenchmarkHostPluginsNotModified(b *testing.B) { benchHostPlugins(b, nil, true) }
 
 // BenchmarkHostPluginsUnits is BenchmarkHostPlugins for an agent that
 // declared the built-ins' units: every value's unit is resolved and served.
@@ -59,10 +63,10 @@ func BenchmarkHostPluginsUnits(b *testing.B) {
 	benchHostPlugins(b, protocol.Units{
 		collect.CPU: collect.NewCPU().Units(), collect.Memory: collect.NewMemory().Units(),
 		collect.Disk: collect.NewDisk().Units(), collect.Network: collect.NewNetwork().Units(),
-	})
+	}, false)
 }
 
-func benchHostPlugins(b *testing.B, units protocol.Units) {
+func benchHostPlugins(b *testing.B, units protocol.Units, revalidate bool) {
 	f := newFixture(b)
 	ctx := context.Background()
 	now := float64(time.Now().Unix())
@@ -80,18 +84,31 @@ func benchHostPlugins(b *testing.B, units protocol.Units) {
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	url := f.srv.URL + "/api/0/hosts/web01/plugins"
+	want, tag := http.StatusOK, ""
+	if revalidate {
+		resp, err := client.Get(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		resp.Body.Close()
+		want, tag = http.StatusNotModified, resp.Header.Get("ETag")
+	}
 	b.SetParallelism(4)
 	b.ResetTimer()
 	cpu := cputime.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			resp, err := client.Get(url)
+			req, _ := http.NewRequest(http.MethodGet, url, nil)
+			if tag != "" {
+				req.Header.Set("If-None-Match", tag)
+			}
+			resp, err := client.Do(req)
 			if err != nil {
 				b.Fatal(err)
 			}
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode != 200 {
+			if resp.StatusCode != want {
 				b.Fatal(fmt.Sprint(resp.StatusCode))
 			}
 		}

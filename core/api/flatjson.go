@@ -18,6 +18,18 @@ import (
 // as c.JSON would: indented by two spaces for ?pretty (and echo's debug
 // mode).
 func jsonBytes(c echo.Context, b []byte) error {
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, prettyIfAsked(c, b))
+}
+
+// jsonBytesWithETag is jsonBytes with an ETag of the answer, and 304 when
+// the request names it (blobWithETag).
+func jsonBytesWithETag(c echo.Context, b []byte) error {
+	return blobWithETag(c, prettyIfAsked(c, b))
+}
+
+// prettyIfAsked indents the JSON b when the request asks (?pretty) or
+// the server is in debug mode.
+func prettyIfAsked(c echo.Context, b []byte) []byte {
 	if _, pretty := c.QueryParams()["pretty"]; pretty || c.Echo().Debug {
 		var out bytes.Buffer
 		if err := json.Indent(&out, bytes.TrimSuffix(b, []byte("\n")), "", "  "); err == nil {
@@ -25,7 +37,7 @@ func jsonBytes(c echo.Context, b []byte) error {
 			b = out.Bytes()
 		}
 	}
-	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, b)
+	return b
 }
 
 // appendNested appends the JSON object protocol.Unflatten(paths, values)

@@ -161,6 +161,10 @@ type ServerConfig struct {
 	MaxClockSkew time.Duration
 	// Readers overrides DefaultReaders when > 0.
 	Readers int
+	// ReadBatch overrides DefaultReadBatch when > 0: the datagrams read,
+	// and acks written, per system call. 1 reads one at a time, as on
+	// platforms without recvmmsg.
+	ReadBatch int
 	// Logger receives socket errors and, at warn, heartbeats refused for
 	// an unknown host, a bad signature or clock skew: at most one line per
 	// source address per RefusalLogEvery. Every other drop is only
@@ -179,6 +183,7 @@ type Server struct {
 	tracker *Tracker
 	skew    time.Duration
 	readers int
+	batch   int // datagrams per read call (ServerConfig.ReadBatch)
 	log     hclog.Logger
 	refusal *ratelimit.Limiter[netip.Addr] // log lines of refused heartbeats, per source
 
@@ -215,6 +220,7 @@ type keyEntry struct {
 // keeps two readers' counters off one cache line.
 type counters struct {
 	received, accepted, acked, ackErrors atomic.Uint64
+	reads                                atomic.Uint64 // read system calls that returned datagrams
 	dropped                              [numDropReasons]atomic.Uint64
 	_                                    [64]byte
 }
@@ -259,6 +265,7 @@ func newServer(cfg ServerConfig) *Server {
 		tracker: cfg.Tracker,
 		skew:    cfg.MaxClockSkew,
 		readers: cfg.Readers,
+		batch:   cfg.ReadBatch,
 		log:     cfg.Logger,
 		keySeed: maphash.MakeSeed(),
 		closed:  make(chan struct{}),
@@ -270,6 +277,9 @@ func newServer(cfg ServerConfig) *Server {
 	}
 	if s.readers <= 0 {
 		s.readers = DefaultReaders
+	}
+	if s.batch <= 0 {
+		s.batch = DefaultReadBatch
 	}
 	if s.log == nil {
 		s.log = hclog.NewNullLogger()
@@ -379,7 +389,20 @@ func (s *Server) Stats() Stats {
 	return st
 }
 
+// read serves socket c (family fi) until it is closed: in batches where
+// the platform allows (readBatched), else one datagram at a time.
 func (s *Server) read(c *net.UDPConn, fi int, ctr *counters) {
+	if s.batch > 1 {
+		if bc := batchOf(c, fi); bc != nil {
+			s.readBatched(c, bc, fi, s.batch, ctr)
+			return
+		}
+	}
+	s.readOne(c, fi, ctr)
+}
+
+// readOne serves socket c one datagram per system call.
+func (s *Server) readOne(c *net.UDPConn, fi int, ctr *counters) {
 	// One byte more than allowed, so that an oversized datagram shows as
 	// such instead of being silently truncated to a valid-looking size.
 	buf := make([]byte, MaxPacketSize+1)
@@ -395,6 +418,7 @@ func (s *Server) read(c *net.UDPConn, fi int, ctr *counters) {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
+		ctr.reads.Add(1)
 		ack, ok := s.handle(buf[:n], from, fi, out[:0], time.Now(), ctr)
 		if !ok {
 			continue
