@@ -89,6 +89,7 @@ cluster:
   renew_interval: 500ms
 thresholds:
   load.v: {warning: 50, critical: 90}
+  other.v: {warning: 50, critical: 90}
 watchhosts:
   web01:
     key: "%s"
@@ -247,6 +248,31 @@ watchhosts:
 	}
 	if !strings.Contains(first.d.Stderr(), "alert level changed") {
 		t.Fatal("the leader logged no level change")
+	}
+	// A sample stored by a follower only reaches the leader's evaluation
+	// (the leader reads new sample rows from the database).
+	var follower *node
+	for _, n := range nodes {
+		if n != first {
+			follower = n
+			break
+		}
+	}
+	req := testutil.IngestRequest(t, follower.d.BaseURL, "web01", []byte(testutil.Key),
+		testutil.Sample("other", float64(time.Now().UnixNano())/1e9, map[string]any{"v": 95}))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("ingest to the follower: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	testutil.Eventually(t, "the leader to evaluate the follower's sample", 60*time.Second, func() bool {
+		var lv string
+		var ep int64
+		err := conn.QueryRow(ctx, `SELECT level, epoch FROM alert_states WHERE host = 'web01' AND metric = 'other.v'`).Scan(&lv, &ep)
+		return err == nil && lv == "CRITICAL" && ep == e1
+	})
+	if strings.Contains(follower.d.Stderr(), "alert level changed") {
+		t.Fatalf("follower %s evaluated its own sample", follower.name)
 	}
 
 	// 2. kill -9 of the leader.
