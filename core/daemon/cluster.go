@@ -1,8 +1,10 @@
 package daemon
 
 import (
+	"context"
 	"fmt"
 	"net/url"
+	"time"
 
 	"github.com/hbdmon/hbd/core/alert"
 	"github.com/hbdmon/hbd/core/cluster"
@@ -39,6 +41,7 @@ func (d *Daemon) startCluster() error {
 	d.Metrics.Add(node.Metrics()...)
 	d.API.Add(d.API.ClusterRoutes(clusterStatus{Store: d.Store, node: node})...)
 	d.OnStart(node.Run)
+	d.OnStart(d.tailSamples)
 	d.log.Info("cluster: joining", "node", node.Name(), "holder", node.Holder(), "lease_ttl", cfg.Cluster.LeaseTTL, "renew_interval", cfg.Cluster.RenewInterval)
 	return nil
 }
@@ -72,3 +75,62 @@ type clusterStatus struct {
 
 // Node is the answering daemon's name.
 func (c clusterStatus) Node() string { return c.node.Name() }
+
+// Sample tailing: how often the leader reads the sample rows other
+// daemons stored, and how many rows one read takes at most.
+const (
+	tailEvery = 500 * time.Millisecond
+	tailLimit = 5000
+)
+
+// tailSamples feeds the leader's evaluation with the samples every daemon
+// stores (store.TailSamples): samples an agent sent to a follower reach
+// the evaluator through the same alert queue as this daemon's own. From
+// each takeover it reads the rows committed since; the rows this daemon
+// stored itself come twice, and the evaluator ignores the repeat (it
+// keeps the last timestamp of each metric).
+func (d *Daemon) tailSamples(ctx context.Context) {
+	t := time.NewTicker(tailEvery)
+	defer t.Stop()
+	feed := alertFeed{q: d.alertQueue}
+	var cur store.TailCursor
+	var epoch int64 // the epoch cur belongs to; 0: none
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !d.Cluster.Leading() {
+			epoch = 0
+			continue
+		}
+		if e := d.Cluster.Epoch(); e != epoch {
+			c, err := d.Store.SampleTailStart(ctx)
+			if err != nil {
+				d.log.Warn("cluster: cannot start reading new samples", "error", err)
+				continue
+			}
+			cur, epoch = c, e
+			continue
+		}
+		for range 20 { // at most 20 reads a tick, then the next tick
+			batch, next, err := d.Store.TailSamples(ctx, cur, tailLimit)
+			if err != nil {
+				if ctx.Err() == nil {
+					d.log.Warn("cluster: cannot read new samples", "error", err)
+				}
+				break
+			}
+			cur = next
+			n := 0
+			for _, h := range batch {
+				feed.ObserveSamples(h.Host, h.Samples)
+				n += len(h.Samples)
+			}
+			if n < tailLimit {
+				break
+			}
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 
 	"github.com/hbdmon/hbd/core/alert/record"
 )
@@ -112,4 +113,25 @@ func (s *Store) FencedWrites(ctx context.Context) ([]FencedWrite, error) {
 		out = append(out, w)
 	}
 	return out, rows.Err()
+}
+
+// trimFencedWrites deletes the fenced_writes rows stamped before before,
+// in chunks, as part of retention (leader only, fenced like the rest).
+func (s *Store) trimFencedWrites(ctx context.Context, before time.Time) (int64, error) {
+	var total int64
+	for {
+		var n int64
+		err := s.trimStep(ctx, func(tx *sql.Tx) error {
+			res, err := tx.Exec(`DELETE FROM fenced_writes WHERE ctid IN (SELECT ctid FROM fenced_writes WHERE at < $1 LIMIT $2)`, before, trimChunk)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		total += n
+		if err != nil || n < int64(trimChunk) {
+			return total, err
+		}
+	}
 }

@@ -105,4 +105,7 @@ func TestFencedAlertWritesCarryTheirEpochAndStopAtATakeover(t *testing.T) {
 	if _, err := b.Trim(ctx, time.Now()); err != nil {
 		t.Fatalf("the leader's trim: %v", err)
 	}
+	if ws, err := a.FencedWrites(ctx); err != nil || len(ws) != 0 {
+		t.Fatalf("fenced writes after the trim: %+v, %v", ws, err)
+	}
 }

@@ -622,6 +622,13 @@ func (s *Store) Trim(ctx context.Context, before time.Time) (int64, error) {
 			}
 		}
 	}
+	if s.pg {
+		n, err := s.trimFencedWrites(ctx, before)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
 	return total, s.dropEmptySeries(ctx)
 }
 
