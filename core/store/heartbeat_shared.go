@@ -80,7 +80,7 @@ func (s *Store) ClaimHeartbeatSessions(ctx context.Context, node string, ttl tim
 }
 
 // The flush: one statement. adv advances the shared counter of every
-// session the rows name that node holds; upd overwrites each stored row
+// session the rows name (seq > 0) that node holds; upd overwrites each stored row
 // the new one is newer than (or, for a leader's DOWN row, as new as); ins
 // adds the rows not stored yet (a concurrent insert of the same key by
 // another daemon wins, and the next flush updates it). An UPDATE ... FROM
@@ -93,7 +93,7 @@ WITH u AS (
 ), adv AS (
 	UPDATE heartbeat_sessions s SET last_seq = u.seq, last_sent = u.sent, updated = clock_timestamp()
 	FROM u
-	WHERE u.down = 0 AND s.host = u.host AND s.family = u.family AND s.session = u.session
+	WHERE u.seq > 0 AND u.down = 0 AND s.host = u.host AND s.family = u.family AND s.session = u.session
 		AND s.claimed_by = $1 AND u.seq > s.last_seq
 	RETURNING 1
 ), upd AS (
@@ -114,8 +114,8 @@ WITH u AS (
 SELECT (SELECT count(*) FROM upd) + (SELECT count(*) FROM ins)`
 
 // FlushHeartbeatLiveness writes node's liveness rows (at most one per host
-// and family) and advances the shared counters of the sessions node holds,
-// in one statement. It returns the number of liveness rows written (a row
+// and family) and advances the shared counters of the sessions node holds
+// to the rows' Seq (a row with Seq 0 advances nothing), in one statement. It returns the number of liveness rows written (a row
 // older than the stored one is not).
 func (s *Store) FlushHeartbeatLiveness(ctx context.Context, node string, rows []record.Liveness) (int64, error) {
 	if !s.pg {
