@@ -138,4 +138,20 @@ func TestDaemonsShareHeartbeatLiveness(t *testing.T) {
 	if m := scrape(t, baseA); strings.Contains(m, "hbd_heartbeat_shared_merged_total 0\n") {
 		t.Fatalf("a merged nothing:\n%s", grepLines(m, "hbd_heartbeat_shared"))
 	}
+
+	// a takes over (again): it holds DOWN decisions for the longest host
+	// timeout from now, even for a host silent for longer than that.
+	cancel()
+	time.Sleep(time.Second) // web01 is silent since at least this long before the takeover
+	a.heartbeatLeaderChanged(true, 2)
+	now := time.Now()
+	timeout := a.Config().HostTimeout("web01")
+	a.Tracker.Sweep(now.Add(timeout - 300*time.Millisecond))
+	if h, _ := a.Tracker.Snapshot("web01"); h.State == heartbeat.StateDown {
+		t.Fatal("web01 declared DOWN while the new leader holds timeouts")
+	}
+	a.Tracker.Sweep(now.Add(timeout + time.Second))
+	if h, _ := a.Tracker.Snapshot("web01"); h.State != heartbeat.StateDown {
+		t.Fatalf("web01 %s after the hold, want DOWN", h.State)
+	}
 }

@@ -41,8 +41,16 @@ func newBenchHosts(n int) *benchHosts {
 // update and ack signing, round-robin over a pool of 1,000 hosts, on one
 // goroutine.
 func BenchmarkVerifyAndApply(b *testing.B) {
+	benchVerifyAndApply(b, NewTracker(TrackerConfig{}), nil, 0)
+}
+
+// benchVerifyAndApply is BenchmarkVerifyAndApply on tracker tr. warm runs
+// after a first heartbeat of every host was handled (for instance to claim
+// the sessions), then the warm-up is repeated; every is how many
+// heartbeats the timed loop handles between calls of each (0: never).
+func benchVerifyAndApply(b *testing.B, tr *Tracker, warm func(), every int) {
 	hosts := newBenchHosts(1000)
-	srv := newServer(ServerConfig{Keys: hosts.keys, Tracker: NewTracker(TrackerConfig{})})
+	srv := newServer(ServerConfig{Keys: hosts.keys, Tracker: tr})
 	from := netip.MustParseAddrPort("127.0.0.1:40000")
 	const chunk = 4096
 	pkts := make([][]byte, chunk)
@@ -67,10 +75,23 @@ func BenchmarkVerifyAndApply(b *testing.B) {
 	for i := range hosts.names {
 		srv.handle(pkts[i], from, i%2, out[:0], time.Now(), &srv.ctrs[0])
 	}
+	if warm != nil {
+		warm()
+		fill(len(hosts.names))
+		for i := range hosts.names {
+			if _, ok := srv.handle(pkts[i], from, i%2, out[:0], time.Now(), &srv.ctrs[0]); !ok {
+				b.Fatalf("dropped after the warm-up: %+v", srv.Stats())
+			}
+		}
+	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	since := 0
 	for done := 0; done < b.N; {
 		n := min(chunk, b.N-done)
+		if every > 0 {
+			n = min(n, every-since)
+		}
 		b.StopTimer()
 		fill(n)
 		b.StartTimer()
@@ -81,6 +102,10 @@ func BenchmarkVerifyAndApply(b *testing.B) {
 			}
 		}
 		done += n
+		if since += n; every > 0 && since == every {
+			since = 0
+			warm()
+		}
 	}
 }
 

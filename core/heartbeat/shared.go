@@ -32,6 +32,11 @@ const (
 	// kept in the shared store: far beyond DefaultMaxClockSkew, so none of
 	// its datagrams can be accepted anywhere any more.
 	SessionRetention = time.Hour
+	// advanceParts: a session's shared counter is advanced at most every
+	// ClaimTTL/advanceParts (and with the first row of each session), not
+	// with every flush: enough to keep the claim from looking abandoned,
+	// at a fraction of the writes.
+	advanceParts = 4
 	// claimRetryFlushes: a refused claim is asked again after this many
 	// flush intervals, when the session still sends.
 	claimRetryFlushes = 5
@@ -121,9 +126,11 @@ type Shared struct {
 	dirty  map[connKey]liveRow
 	spare  map[connKey]liveRow
 	claims map[sessKey]*claimState
+	ask    []sessKey // claims to ask for (claimPending), in arrival order
 
-	cursor   time.Time // newest write time read from the others (their clock: the store's)
-	lastTrim time.Time
+	cursor     time.Time // newest write time read from the others (their clock: the store's)
+	lastTrim   time.Time
+	lastExpire time.Time
 
 	flushes, statements, rows, written, flushErrors, overflow atomic.Uint64
 	asked, granted, refused, claimErrors, merged, applied     atomic.Uint64
@@ -256,7 +263,10 @@ func (s *Shared) Sync(ctx context.Context) {
 	s.Claim(ctx)
 	s.Flush(ctx)
 	s.Read(ctx)
-	s.expire(now)
+	if now.Sub(s.lastExpire) > s.ttl/2 {
+		s.lastExpire = now
+		s.expire(now)
+	}
 	if now.Sub(s.lastTrim) > trimEvery {
 		s.lastTrim = now
 		if _, err := s.store.TrimHeartbeatSessions(ctx, SessionRetention); err != nil && ctx.Err() == nil {
@@ -281,6 +291,7 @@ func (s *Shared) admit(host string, fi int, p *Packet, now time.Time) (uint64, e
 			return 0, errUnclaimed
 		}
 		s.claims[k] = &claimState{verdict: claimPending, seq: p.Seq, sent: p.SentNanos, at: now}
+		s.ask = append(s.ask, k)
 		s.signal()
 		return 0, errUnclaimed
 	}
@@ -294,6 +305,7 @@ func (s *Shared) admit(host string, fi int, p *Packet, now time.Time) (uint64, e
 		}
 		// The holder may have gone: ask again with this heartbeat.
 		cs.verdict, cs.seq, cs.sent, cs.at = claimPending, p.Seq, p.SentNanos, now
+		s.ask = append(s.ask, k)
 		s.signal()
 	}
 	return 0, errUnclaimed
@@ -307,12 +319,17 @@ func (s *Shared) signal() {
 }
 
 // touch records the accepted state of connection c of host e as the
-// connection's pending row. e.mu is held.
+// connection's pending row. e.mu is held. The row carries the session's
+// sequence number (advancing the shared counter) only when the counter
+// was last advanced ClaimTTL/advanceParts ago or by another session.
 func (s *Shared) touch(e *hostEntry, fi int, c *conn, down bool) {
 	r := liveRow{
 		dynamic: e.dynamic, down: down, lastSeen: c.lastSeen.UnixNano(), interval: c.interval,
 		rtt: c.rtt, rttAvg: c.rttAvg, loss: c.lossPercent(), addr: c.addr,
-		session: c.session, seq: c.lastSeq, sent: c.lastSent,
+	}
+	if !down && (c.advSession != c.session || c.lastSeen.Sub(c.advancedAt) >= s.ttl/advanceParts) {
+		r.session, r.seq, r.sent = c.session, c.lastSeq, c.lastSent
+		c.advSession, c.advancedAt = c.session, c.lastSeen
 	}
 	k := connKey{host: e.name, fi: uint8(fi)}
 	s.mu.Lock()
@@ -331,13 +348,14 @@ func (s *Shared) Claim(ctx context.Context) {
 	var ask []record.SessionClaim
 	var keys []sessKey
 	s.mu.Lock()
-	for k, cs := range s.claims {
-		if cs.verdict == claimPending {
+	for _, k := range s.ask {
+		if cs := s.claims[k]; cs != nil && cs.verdict == claimPending {
 			cs.verdict = claimAsked
 			ask = append(ask, record.SessionClaim{Host: k.host, Family: string(families[k.fi]), Session: k.session, Seq: cs.seq, Sent: cs.sent})
 			keys = append(keys, k)
 		}
 	}
+	s.ask = nil
 	s.mu.Unlock()
 	if len(ask) == 0 {
 		return

@@ -249,6 +249,10 @@ type conn struct {
 	// saw.
 	remote     string
 	remoteLoss float64
+	// advSession and advancedAt: the session whose shared counter this
+	// daemon last advanced, and when (Shared.touch).
+	advSession uint64
+	advancedAt time.Time
 }
 
 // NewTracker returns an empty Tracker. Start its sweeper with Run.
@@ -435,7 +439,10 @@ func (t *Tracker) sweepHost(e *hostEntry, now time.Time, mayDown bool, slack tim
 // It returns errReplay, leaving all state untouched, when the heartbeat's
 // sequence number is not above the last one accepted for its session and
 // family, or when it belongs to a session older than the current one (its
-// send time is not after the last accepted heartbeat's).
+// send time is not after the last accepted heartbeat's). With Shared, a
+// heartbeat of a session this daemon has not claimed yet returns
+// errUnclaimed, and one of a session another daemon holds (or numbered at
+// or below the shared counter) errReplay, both without a state change.
 func (t *Tracker) observe(host []byte, fi int, p *Packet, addr netip.AddrPort, now time.Time, dynamic bool) error {
 	e := t.lookupOrCreate(host, dynamic)
 	var changes [2]Change

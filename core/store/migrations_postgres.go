@@ -245,7 +245,7 @@ CREATE TABLE heartbeat_liveness (
 	down         INTEGER NOT NULL DEFAULT 0,
 	written      TIMESTAMPTZ NOT NULL,
 	PRIMARY KEY (host, family)
-);
+) WITH (fillfactor = 50);
 CREATE INDEX heartbeat_liveness_written ON heartbeat_liveness (written);
 CREATE TABLE heartbeat_sessions (
 	host       TEXT COLLATE "C" NOT NULL,
@@ -257,7 +257,6 @@ CREATE TABLE heartbeat_sessions (
 	last_seq   BIGINT NOT NULL,
 	last_sent  BIGINT NOT NULL,
 	PRIMARY KEY (host, family, session)
-);
-CREATE INDEX heartbeat_sessions_updated ON heartbeat_sessions (updated);
+) WITH (fillfactor = 50);
 `})
 }

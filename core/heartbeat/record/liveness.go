@@ -25,7 +25,7 @@ type Liveness struct {
 	// Session, Seq and Sent identify the accepted heartbeat in its agent
 	// session: the flush advances the shared counter of a session Node
 	// holds the claim of to Seq (and Sent, the agent's send time, unix
-	// nanoseconds).
+	// nanoseconds). Seq 0: the row does not advance the counter.
 	Session uint64
 	Seq     uint64
 	Sent    int64
