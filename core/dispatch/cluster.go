@@ -245,7 +245,7 @@ func (k claimed) done(dl *delivery, delivered bool) {
 		k.d.log.Error("cannot record a notification's outcome; it will be attempted again once its claim expires",
 			"channel", dl.channel, "event_id", dl.ev.ID, "error", err)
 	case !held:
-		k.d.log.Warn("a notification's claim expired during its attempt; another worker attempts it again (same key)",
+		k.d.log.Warn("a notification's claim expired during its attempt and another worker took it over (same key), or its channel was deleted",
 			"channel", dl.channel, "event_id", dl.ev.ID)
 	default:
 		k.d.acct.count(dl.ep, func(c *epCount) {
@@ -290,7 +290,7 @@ func (d *Dispatcher) queueCluster(eventID string, ep epKey, dls []*delivery) boo
 	if !ok {
 		d.refused.Add(1)
 		unclaim()
-		d.log.Warn("alert event not queued: this daemon is not the leader", "event_id", eventID)
+		d.log.Debug("alert event not queued: this daemon is not the leader", "event_id", eventID)
 		return false
 	}
 	rows := make([]dispatchrecord.Delivery, 0, len(dls))

@@ -524,26 +524,60 @@ func TestClusterNeedsThePostgreSQLStore(t *testing.T) {
 // four workers each, 8 webhook channels; each op is one event queued by
 // the leader to all 8 channels, claimed, sent through
 // hbd-notifier-webhook to a local receiver and completed. It reports
-// deliveries/s from the first Dispatch to the drained outbox.
+// deliveries/s from the first Dispatch until every delivery arrived and
+// the outbox drained. one-daemon-sqlite is the same load on a single
+// daemon without Cluster (per-channel queues in memory, SQLite), for
+// comparison on the same machine at the same time.
 func BenchmarkClusterDeliveries(b *testing.B) {
 	const m = 8
-	dsn := pgtest.DSN(b)
-	rcv := newOutboxReceiver(b)
-	yaml := clusterYAML(rcv.URL, m)
-	plugs := pht.Dir(b, pht.Webhook)
-	cl := dispatch.Cluster{ClaimTTL: 30 * time.Second, Workers: 4}
-	cl.Node = "a"
-	a := startDaemon(b, dsn, yaml, plugs, plain(cl))
-	cl.Node = "b"
-	startDaemon(b, dsn, yaml, plugs, plain(cl))
-	b.ResetTimer()
-	start := time.Now()
-	for i := 0; i < b.N; i++ {
-		a.d.Dispatch(event(i))
-	}
-	waitQueued(b, a.st, b.N*m)
-	rcv.waitFor(b, "every delivery", 10*time.Minute, func(hs []hit) bool { return len(hs) >= b.N*m })
-	waitDrained(b, a.d)
-	b.StopTimer()
-	b.ReportMetric(float64(b.N*m)/time.Since(start).Seconds(), "deliveries/s")
+	b.Run("two-daemons-postgres", func(b *testing.B) {
+		dsn := pgtest.DSN(b)
+		rcv := newOutboxReceiver(b)
+		yaml := clusterYAML(rcv.URL, m)
+		plugs := pht.Dir(b, pht.Webhook)
+		cl := dispatch.Cluster{ClaimTTL: 30 * time.Second, Workers: 4}
+		cl.Node = "a"
+		a := startDaemon(b, dsn, yaml, plugs, plain(cl))
+		cl.Node = "b"
+		startDaemon(b, dsn, yaml, plugs, plain(cl))
+		b.ResetTimer()
+		start := time.Now()
+		for i := 0; i < b.N; i++ {
+			a.d.Dispatch(event(i))
+		}
+		waitQueued(b, a.st, b.N*m)
+		rcv.waitFor(b, "every delivery", 10*time.Minute, func(hs []hit) bool { return len(hs) >= b.N*m })
+		waitDrained(b, a.d)
+		b.StopTimer()
+		b.ReportMetric(float64(b.N*m)/time.Since(start).Seconds(), "deliveries/s")
+	})
+	b.Run("one-daemon-sqlite", func(b *testing.B) {
+		rcv := newOutboxReceiver(b)
+		cfg := testutil.Config(b, clusterYAML(rcv.URL, m))
+		host, _ := pht.Start(b, pht.Dir(b, pht.Webhook), pluginhost.Options{})
+		st, err := store.Open(context.Background(), b.TempDir(), store.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer st.Close()
+		conf := func() *config.Config { return cfg }
+		policy := access.NewPolicy(conf, access.NewHosts(cfg))
+		reg := newRegistry(b, conf, st, host, policy, nil)
+		d, err := dispatch.New(dispatch.Options{Config: conf, Store: st, Channels: reg, Plugins: host, Policy: policy})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := d.Start(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		defer d.Close()
+		b.ResetTimer()
+		start := time.Now()
+		for i := 0; i < b.N; i++ {
+			d.Dispatch(event(i))
+		}
+		rcv.waitFor(b, "every delivery", 10*time.Minute, func(hs []hit) bool { return len(hs) >= b.N*m })
+		b.StopTimer()
+		b.ReportMetric(float64(b.N*m)/time.Since(start).Seconds(), "deliveries/s")
+	})
 }

@@ -97,18 +97,23 @@ func (s *Store) QueueOutbox(fence Fence, eventID string, ep dispatchrecord.Episo
 	}
 }
 
+// claimSQL finds the head of each of the daemon's channels through the
+// (channel, created, id) index, one probe per channel, so a claim costs
+// the number of channels, not the outbox's length; of the heads that are
+// due and unclaimed it locks the oldest one no other worker holds.
 const claimSQL = `
 UPDATE notify_queue AS q
 SET claimed_by = $1, claimed_until = clock_timestamp() + $2::float8 * interval '1 second', claim_seq = q.claim_seq + 1
 WHERE q.id = (
 	SELECT c.id FROM notify_queue c
-	WHERE c.channel = ANY($3::text[]) AND c.next_at <= ` + pgNowNs + `
+	WHERE c.id IN (
+			SELECT h.id FROM unnest($3::text[]) AS ch(name)
+			CROSS JOIN LATERAL (SELECT e.id FROM notify_queue e WHERE e.channel = ch.name ORDER BY e.created, e.id LIMIT 1) h)
+		AND c.next_at <= ` + pgNowNs + `
 		AND (c.claimed_until IS NULL OR c.claimed_until <= clock_timestamp())
-		AND NOT EXISTS (SELECT 1 FROM notify_queue e WHERE e.channel = c.channel
-			AND (e.created < c.created OR (e.created = c.created AND e.id < c.id)))
 	ORDER BY c.created, c.id
 	LIMIT 1
-	FOR UPDATE SKIP LOCKED)
+	FOR UPDATE OF c SKIP LOCKED)
 RETURNING q.id, q.channel, q.event, q.attempts, q.next_at, q.created, q.claim_seq`
 
 // ClaimOutbox claims the oldest due delivery to one of channels that
