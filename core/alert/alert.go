@@ -211,7 +211,7 @@ type Evaluator struct {
 	heldMu sync.Mutex
 	held   map[Key]time.Time
 
-	startedAt time.Time // evaluator clock at Start (or at the last TakeOver)
+	startedAt time.Time // evaluator clock at Start
 
 	// leader is the cluster's fence (leader.go); nil for a single daemon.
 	// follower is set while a clustered evaluator does not lead: it then
@@ -219,6 +219,7 @@ type Evaluator struct {
 	// StepDown.
 	leader   store.FenceFunc
 	follower atomic.Bool
+	taking   atomic.Bool // within TakeOver: writes wait for the fence
 	leadMu   sync.Mutex
 
 	// ready is set once Start has loaded the persisted states: samples

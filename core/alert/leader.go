@@ -71,7 +71,8 @@ func (e *Evaluator) TakeOver(ctx context.Context) error {
 	e.mu.Lock()
 	e.resetLocked()
 	e.mu.Unlock()
-	e.startedAt = e.now()
+	e.taking.Store(true)
+	defer e.taking.Store(false)
 	if err := e.load(ctx); err != nil {
 		return err
 	}
@@ -130,6 +131,12 @@ func (e *Evaluator) saveFenced(ctx context.Context, rows []SavedState, del []Key
 		return nil
 	}
 	f, ok := e.leader.Leading()
+	if !ok && e.taking.Load() {
+		// A takeover in progress (the fence opens after it): what the
+		// load reconciled is written at the next flush.
+		e.requeue(rows, del)
+		return nil
+	}
 	if !ok {
 		e.log.Debug("not leading: alert state writes dropped", "states", len(rows), "deleted", len(del))
 		return nil
@@ -157,4 +164,19 @@ func (e *Evaluator) saveFenced(ctx context.Context, rows []SavedState, del []Key
 	}
 	repo.SaveAlertStatesFenced(f, rows, del, done)
 	return nil
+}
+
+// requeue puts writes back in front of the pending ones, for the next
+// flush. flushMu is held.
+func (e *Evaluator) requeue(rows []SavedState, del []Key) {
+	ops := make([]pendingOp, 0, len(rows)+len(del))
+	for _, r := range rows {
+		ops = append(ops, pendingOp{row: r})
+	}
+	for _, k := range del {
+		ops = append(ops, pendingOp{row: SavedState{Host: k.Host, Metric: k.Metric}, del: true})
+	}
+	e.pendMu.Lock()
+	e.pending = append(ops, e.pending...)
+	e.pendMu.Unlock()
 }
