@@ -59,6 +59,10 @@ type Options struct {
 	// differences and the time a fenced check takes; default TTL/5.
 	Margin time.Duration
 	Logger hclog.Logger
+	// Report, when set, gives this node's last heartbeat flush and
+	// delivery backlog for its cluster_nodes row at each lease attempt
+	// (nil values keep the recorded ones).
+	Report func(ctx context.Context) (heartbeatFlush *time.Time, deliveryBacklog *int64)
 }
 
 // Node is one daemon's side of the election. Build it with New, register
@@ -228,7 +232,11 @@ func (n *Node) seen(ctx context.Context) {
 	}
 	sctx, cancel := context.WithTimeout(ctx, n.opts.Renew)
 	defer cancel()
-	if err := n.st.NodeSeen(sctx, store.ClusterNode{Node: n.opts.Node, Address: n.opts.Address, Started: n.started, Leading: leading, Epoch: epoch}); err != nil && ctx.Err() == nil {
+	row := store.ClusterNode{Node: n.opts.Node, Address: n.opts.Address, Started: n.started, Leading: leading, Epoch: epoch}
+	if n.opts.Report != nil {
+		row.HeartbeatFlush, row.DeliveryBacklog = n.opts.Report(sctx)
+	}
+	if err := n.st.NodeSeen(sctx, row); err != nil && ctx.Err() == nil {
 		n.log.Debug("cluster: cannot record this node", "error", err)
 	}
 }

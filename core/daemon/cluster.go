@@ -8,6 +8,7 @@ import (
 
 	"github.com/hbdmon/hbd/core/alert"
 	"github.com/hbdmon/hbd/core/cluster"
+	"github.com/hbdmon/hbd/core/dispatch"
 	"github.com/hbdmon/hbd/core/store"
 )
 
@@ -32,11 +33,18 @@ func (d *Daemon) startCluster() error {
 		TTL:     cfg.Cluster.LeaseTTL,
 		Renew:   cfg.Cluster.RenewInterval,
 		Logger:  d.log.Named("cluster"),
+		Report:  d.clusterReport,
 	})
 	if err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
 	d.Cluster = node
+	// Every daemon receives heartbeats; the leader alone declares DOWN,
+	// and waits a heartbeat timeout after a takeover before it does.
+	if err := d.shareHeartbeats(node.Name(), node.Fence(), 0); err != nil {
+		return fmt.Errorf("cluster: heartbeats: %w", err)
+	}
+	node.OnChange(d.heartbeatLeaderChanged)
 	d.Store.SetRetentionFence(node.Fence())
 	d.Metrics.Add(node.Metrics()...)
 	d.API.Add(d.API.ClusterRoutes(clusterStatus{Store: d.Store, node: node})...)
@@ -133,4 +141,23 @@ func (d *Daemon) tailSamples(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// clusterReport gives the leader loop this daemon's last heartbeat flush
+// and delivery backlog for /api/0/cluster.
+func (d *Daemon) clusterReport(ctx context.Context) (*time.Time, *int64) {
+	var flush *time.Time
+	if d.shared != nil {
+		if t := d.shared.LastFlush(); !t.IsZero() {
+			flush = &t
+		}
+	}
+	var backlog *int64
+	if disp, ok := d.Notify.(*dispatch.Dispatcher); ok && disp != nil {
+		if b, err := disp.Backlog(ctx); err == nil {
+			n := int64(b.Pending)
+			backlog = &n
+		}
+	}
+	return flush, backlog
 }

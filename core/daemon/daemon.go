@@ -54,6 +54,7 @@ type Daemon struct {
 	Notify     alert.Sink
 	Plugins    *pluginhost.Host
 	Tracker    *heartbeat.Tracker
+	shared     *heartbeat.Shared // clustered: the tracker's shared liveness; nil otherwise
 	Heartbeats *heartbeat.Server
 	// Cluster is the leader election (cluster.go); nil unless
 	// cluster.enabled: a single daemon always leads.

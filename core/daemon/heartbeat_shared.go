@@ -29,6 +29,7 @@ func (d *Daemon) shareHeartbeats(node string, leader store.FenceFunc, flush time
 	}
 	d.Tracker.SetLeader(leader)
 	d.Tracker.Share(sh)
+	d.shared = sh
 	d.OnStart(sh.Run)
 	d.Metrics.Add(sh.Metrics()...)
 	return nil

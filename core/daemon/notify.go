@@ -31,10 +31,16 @@ func (d *Daemon) startNotify(ctx context.Context) error {
 	if err := reg.Start(ctx); err != nil {
 		return fmt.Errorf("notifications: %w", err)
 	}
-	disp, err := dispatch.New(dispatch.Options{
+	opts := dispatch.Options{
 		Config: d.Config, Store: d.Store, Channels: reg, Plugins: plugins, Policy: d.Policy, Logger: d.log,
 		Subscribers: authSubscriptions{d.Auth},
-	})
+	}
+	if d.Cluster != nil {
+		// Any daemon sends (claims from the shared outbox); only the
+		// leader queues, fenced by its lease.
+		opts.Cluster = &dispatch.Cluster{Node: d.Cluster.Name(), Fence: d.Cluster.Fence()}
+	}
+	disp, err := dispatch.New(opts)
 	if err != nil {
 		return fmt.Errorf("notifications: %w", err)
 	}

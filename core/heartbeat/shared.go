@@ -122,6 +122,8 @@ type Shared struct {
 
 	wake chan struct{}
 
+	lastFlush atomic.Int64 // unix nanoseconds of the last flush round that wrote, or had nothing to write
+
 	mu     sync.Mutex
 	dirty  map[connKey]liveRow
 	spare  map[connKey]liveRow
@@ -410,6 +412,7 @@ func (s *Shared) Flush(ctx context.Context) {
 		s.mu.Lock()
 		s.spare = batch
 		s.mu.Unlock()
+		s.lastFlush.Store(time.Now().UnixNano())
 		return
 	}
 	rows := make([]record.Liveness, 0, len(batch))
@@ -446,8 +449,19 @@ func (s *Shared) Flush(ctx context.Context) {
 		return
 	}
 	s.written.Add(uint64(n))
+	s.lastFlush.Store(time.Now().UnixNano())
 	clear(batch)
 	s.spare = batch
+}
+
+// LastFlush is when the last flush round ended without an error (having
+// written its rows or had none to write); zero before the first.
+func (s *Shared) LastFlush() time.Time {
+	ns := s.lastFlush.Load()
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
 }
 
 // Read merges the rows the other daemons wrote since the last read into

@@ -56,19 +56,22 @@ type ClusterEpoch struct {
 }
 
 // NodeSeen records one lease attempt of node (upserting its row with the
-// database's clock). It uses the lease's own connection, so it never
+// database's clock), with its last heartbeat flush and delivery backlog
+// when n carries them (nil keeps the recorded ones). It uses the lease's own connection, so it never
 // waits for the writer.
 func (s *Store) NodeSeen(ctx context.Context, n ClusterNode) error {
 	if !s.pg {
 		return ErrNoLease
 	}
 	_, err := s.ldb.ExecContext(ctx, `
-INSERT INTO cluster_nodes (node, address, started, last_seen, "leading", epoch)
-VALUES ($1, $2, $3, clock_timestamp(), $4::int <> 0, $5)
+INSERT INTO cluster_nodes (node, address, started, last_seen, "leading", epoch, heartbeat_flush, delivery_backlog)
+VALUES ($1, $2, $3, clock_timestamp(), $4::int <> 0, $5, $6, $7)
 ON CONFLICT (node) DO UPDATE SET address = EXCLUDED.address, started = EXCLUDED.started,
 	last_seen = EXCLUDED.last_seen, "leading" = EXCLUDED."leading",
-	epoch = CASE WHEN EXCLUDED.epoch > 0 THEN EXCLUDED.epoch ELSE cluster_nodes.epoch END`,
-		n.Node, n.Address, n.Started, n.Leading, n.Epoch)
+	epoch = CASE WHEN EXCLUDED.epoch > 0 THEN EXCLUDED.epoch ELSE cluster_nodes.epoch END,
+	heartbeat_flush = COALESCE(EXCLUDED.heartbeat_flush, cluster_nodes.heartbeat_flush),
+	delivery_backlog = COALESCE(EXCLUDED.delivery_backlog, cluster_nodes.delivery_backlog)`,
+		n.Node, n.Address, n.Started, n.Leading, n.Epoch, n.HeartbeatFlush, n.DeliveryBacklog)
 	if err != nil {
 		return fmt.Errorf("cluster node %s: %w", n.Node, err)
 	}
