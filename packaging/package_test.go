@@ -86,38 +86,52 @@ func TestPackagesInstallIntoAScratchRoot(t *testing.T) {
 	need(t, "make", "dpkg", "dpkg-deb", "useradd", "groupadd")
 	root := repoRoot(t)
 	out := t.TempDir()
-	run(t, root, nil, "make", "--no-print-directory", "package", "PKG_OUT="+out, "PKG_VERSION=1.2.3~test", "PKG_FORMATS=deb")
+	// The .rpm files come from the same nfpm configs; they are built and
+	// checked (file list, modes, config files, scripts) where rpm can read
+	// them. Installing them needs an rpm-based root; the .deb is installed.
+	_, rpmErr := exec.LookPath("rpm")
+	formats := "deb"
+	if rpmErr == nil {
+		formats = "deb rpm"
+	}
+	run(t, root, nil, "make", "--no-print-directory", "package", "PKG_OUT="+out, "PKG_VERSION=1.2.3~test", "PKG_FORMATS="+formats)
 
-	names, _ := filepath.Glob(filepath.Join(out, "*"))
+	debs, _ := filepath.Glob(filepath.Join(out, "*.deb"))
 	var got []string
-	for _, n := range names {
+	for _, n := range debs {
 		got = append(got, filepath.Base(n))
 	}
 	sort.Strings(got)
 	arch := run(t, "", nil, "dpkg", "--print-architecture")
 	arch = strings.TrimSpace(arch)
-	// The .rpm files come from the same nfpm configs; the test builds only
-	// what it can install.
 	want := []string{"hbc_1.2.3~test_" + arch + ".deb", "hbd_1.2.3~test_" + arch + ".deb"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
-		t.Fatalf("make package PKG_FORMATS=deb made %v, want %v", got, want)
+		t.Fatalf("make package PKG_FORMATS=%q made %v, want %v", formats, got, want)
 	}
 	hbdDeb := filepath.Join(out, "hbd_1.2.3~test_"+arch+".deb")
 	hbcDeb := filepath.Join(out, "hbc_1.2.3~test_"+arch+".deb")
 
+	// Every notifiers/<name> with a cmd/ is a plugin (as in the Makefile).
+	plugins, _ := filepath.Glob(filepath.Join(root, "notifiers", "*", "cmd"))
+	wantHbd := map[string]entry{
+		"/usr/bin/hbd":                        {"-rwxr-xr-x", "root/root"},
+		"/usr/lib/systemd/system/hbd.service": {"-rw-r--r--", "root/root"},
+		"/etc/hbd/hbd.yaml":                   {"-rw-r-----", "root/hbd"},
+		"/usr/share/doc/hbd/INSTALL.md":       {"-rw-r--r--", "root/root"},
+		"/usr/share/doc/hbd/CONFIG.md":        {"-rw-r--r--", "root/root"},
+	}
+	for _, p := range plugins {
+		wantHbd["/usr/lib/hbd/plugins/hbd-notifier-"+filepath.Base(filepath.Dir(p))] = entry{"-rwxr-xr-x", "root/root"}
+	}
+	wantHbc := map[string]entry{
+		"/usr/bin/hbc":                        {"-rwxr-xr-x", "root/root"},
+		"/usr/lib/systemd/system/hbc.service": {"-rw-r--r--", "root/root"},
+		"/etc/hbc/hbc.yaml":                   {"-rw-r-----", "root/hbc"},
+		"/usr/share/doc/hbc/AGENT.md":         {"-rw-r--r--", "root/root"},
+		"/usr/share/doc/hbc/INSTALL.md":       {"-rw-r--r--", "root/root"},
+	}
+
 	t.Run("file lists and modes", func(t *testing.T) {
-		// Every notifiers/<name> with a cmd/ is a plugin (as in the Makefile).
-		plugins, _ := filepath.Glob(filepath.Join(root, "notifiers", "*", "cmd"))
-		wantHbd := map[string]entry{
-			"/usr/bin/hbd":                        {"-rwxr-xr-x", "root/root"},
-			"/usr/lib/systemd/system/hbd.service": {"-rw-r--r--", "root/root"},
-			"/etc/hbd/hbd.yaml":                   {"-rw-r-----", "root/hbd"},
-			"/usr/share/doc/hbd/INSTALL.md":       {"-rw-r--r--", "root/root"},
-			"/usr/share/doc/hbd/CONFIG.md":        {"-rw-r--r--", "root/root"},
-		}
-		for _, p := range plugins {
-			wantHbd["/usr/lib/hbd/plugins/hbd-notifier-"+filepath.Base(filepath.Dir(p))] = entry{"-rwxr-xr-x", "root/root"}
-		}
 		files := debContents(t, hbdDeb)
 		for path, w := range wantHbd {
 			if g, ok := files[path]; !ok || g != w {
@@ -131,13 +145,6 @@ func TestPackagesInstallIntoAScratchRoot(t *testing.T) {
 			if e.mode[5] == 'w' || e.mode[8] == 'w' {
 				t.Errorf("hbd package: %s is writable by more than its owner (%s)", path, e.mode)
 			}
-		}
-		wantHbc := map[string]entry{
-			"/usr/bin/hbc":                        {"-rwxr-xr-x", "root/root"},
-			"/usr/lib/systemd/system/hbc.service": {"-rw-r--r--", "root/root"},
-			"/etc/hbc/hbc.yaml":                   {"-rw-r-----", "root/hbc"},
-			"/usr/share/doc/hbc/AGENT.md":         {"-rw-r--r--", "root/root"},
-			"/usr/share/doc/hbc/INSTALL.md":       {"-rw-r--r--", "root/root"},
 		}
 		files = debContents(t, hbcDeb)
 		if len(files) != len(wantHbc) {
@@ -154,6 +161,43 @@ func TestPackagesInstallIntoAScratchRoot(t *testing.T) {
 			b, err := os.ReadFile(filepath.Join(ctl, "conffiles"))
 			if err != nil || strings.TrimSpace(string(b)) != conf {
 				t.Errorf("%s: conffiles %q (%v), want %s: an upgrade must keep the operator's config", filepath.Base(deb), b, err, conf)
+			}
+		}
+	})
+
+	t.Run("rpm file lists, modes, config files and scripts", func(t *testing.T) {
+		if rpmErr != nil {
+			t.Skip("rpm is not installed on this machine (.ci/run installs it): the .rpm packages are not built")
+		}
+		for name, w := range map[string]map[string]entry{"hbd": wantHbd, "hbc": wantHbc} {
+			rpms, _ := filepath.Glob(filepath.Join(out, name+"-1.2.3~test-1.*.rpm"))
+			if len(rpms) != 1 {
+				t.Fatalf("make package PKG_FORMATS=%q made %v for %s, want one %s-1.2.3~test-1.<arch>.rpm", formats, rpms, name, name)
+			}
+			files := rpmContents(t, rpms[0])
+			for path, we := range w {
+				if g, ok := files[path]; !ok || g.entry != we {
+					t.Errorf("%s rpm: %s is %+v (present %v), want %+v", name, path, g.entry, ok, we)
+				}
+			}
+			for path, e := range files {
+				if _, ok := w[path]; !ok && !strings.HasPrefix(path, "/usr/share/doc/"+name+"/") {
+					t.Errorf("%s rpm: unexpected file %s", name, path)
+				}
+				if e.mode[5] == 'w' || e.mode[8] == 'w' {
+					t.Errorf("%s rpm: %s is writable by more than its owner (%s)", name, path, e.mode)
+				}
+			}
+			// An upgrade must keep the operator's config: %config(noreplace).
+			conf := "/etc/" + name + "/" + name + ".yaml"
+			if f := files[conf].flags; f != "cn" {
+				t.Errorf("%s rpm: %s has file flags %q, want cn (%%config(noreplace))", name, conf, f)
+			}
+			scripts := run(t, "", nil, "rpm", "-qp", "--scripts", rpms[0])
+			for _, w := range []string{"preinstall", "useradd --system", "postinstall", "chmod 0640", "preuninstall", "postuninstall"} {
+				if !strings.Contains(scripts, w) {
+					t.Errorf("%s rpm: the scripts lack %q:\n%s", name, w, scripts)
+				}
 			}
 		}
 	})
@@ -217,6 +261,29 @@ func TestPackagesInstallIntoAScratchRoot(t *testing.T) {
 			}
 		}
 	})
+}
+
+// rpmFile is one regular file of an .rpm with its rpm file flags
+// (c: %config, n: noreplace).
+type rpmFile struct {
+	entry
+	flags string
+}
+
+// rpmContents lists an .rpm's regular files: path -> mode, owner and
+// flags, as rpm reads them from the package header.
+func rpmContents(t *testing.T, rpm string) map[string]rpmFile {
+	t.Helper()
+	out := run(t, "", nil, "rpm", "-qp", "--qf", `[%{FILEMODES:perms}\t%{FILEUSERNAME}/%{FILEGROUPNAME}\t%{FILEFLAGS:fflags}\t%{FILENAMES}\n]`, rpm)
+	files := map[string]rpmFile{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Split(line, "\t")
+		if len(f) != 4 || !strings.HasPrefix(f[0], "-") {
+			continue
+		}
+		files[f[3]] = rpmFile{entry: entry{mode: f[0], owner: f[1]}, flags: f[2]}
+	}
+	return files
 }
 
 // scratchRoot is an empty root dpkg can install into: its database and
