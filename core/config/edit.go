@@ -183,7 +183,7 @@ func secretTokens(raw []byte) ([]secretToken, *yaml.Node, error) {
 				k, v := n.Content[i], n.Content[i+1]
 				p := append(append([]string(nil), path...), k.Value)
 				if isSecretPath(p) {
-					if v.Kind == yaml.ScalarNode {
+					if v.Kind == yaml.ScalarNode && v.Value != "" { // an empty value hides nothing
 						start, end, multi := scalarExtent(raw, lines, v, k.Column-1, inFlow)
 						// A key without a value (null) hides nothing.
 						if end > start {
