@@ -98,6 +98,13 @@ type Event struct {
 	// AckBy is who acknowledged the problem ("" when nobody did, or in
 	// open mode).
 	AckBy string
+	// Batch, for a clustered leader, is the fenced transaction the state
+	// change behind the event commits in: a sink that stores something
+	// for the event (the dispatcher's outbox rows) adds it to Batch, so
+	// it commits with the change or not at all. The evaluator commits it
+	// once every sink has seen the event; sinks must not keep it. nil for
+	// a single daemon and for events without a state write.
+	Batch *store.Batch `json:"-"`
 }
 
 // Sink receives notification events. AlertEvent is called from the

@@ -42,16 +42,35 @@ func (e *Evaluator) deliver(out *outbox) {
 	for _, j := range out.journal {
 		e.repo.Journal(j.host, j.msg)
 	}
-	if len(out.events) > 0 {
-		// The snapshots of the states these events come from go to the
-		// store's writer (first in, first committed) before the sink
-		// queues a delivery: after kill -9 a stored delivery never exists
-		// without the state change that made it, so a restart cannot fire
-		// the same change again.
-		e.handOff()
-	}
-	for _, ev := range out.events {
-		e.sink.AlertEvent(ev)
+	switch {
+	case len(out.events) > 0 && e.leader != nil:
+		// Clustered: the state changes and the outbox rows of their
+		// notifications commit in one fenced transaction (the batch the
+		// events carry), or neither does. flushMu is held until the
+		// batch is queued, so no later snapshot of these states reaches
+		// the writer before it.
+		e.flushMu.Lock()
+		b := e.saveBatch(e.takePending())
+		for _, ev := range out.events {
+			ev.Batch = b
+			e.sink.AlertEvent(ev)
+		}
+		if b != nil {
+			b.Commit()
+		}
+		e.flushMu.Unlock()
+	default:
+		if len(out.events) > 0 {
+			// The snapshots of the states these events come from go to
+			// the store's writer (first in, first committed) before the
+			// sink queues a delivery: after kill -9 a stored delivery
+			// never exists without the state change that made it, so a
+			// restart cannot fire the same change again.
+			e.handOff()
+		}
+		for _, ev := range out.events {
+			e.sink.AlertEvent(ev)
+		}
 	}
 	out.journal, out.events = out.journal[:0], out.events[:0]
 }

@@ -27,6 +27,11 @@ type FencedStates interface {
 	// SaveAlertStatesFencedSync is SaveAlertStatesFenced waiting for the
 	// commit.
 	SaveAlertStatesFencedSync(ctx context.Context, f store.Fence, save []SavedState, del []Key) error
+	// NewBatch starts writes that commit in one transaction behind f.
+	NewBatch(f store.Fence) *store.Batch
+	// SaveAlertStatesIn adds the writes to b; done (may be nil) gets
+	// the batch's outcome.
+	SaveAlertStatesIn(b *store.Batch, save []SavedState, del []Key, done func(error))
 }
 
 // ErrFollower is returned by TakeOver when the evaluator has no leader
@@ -130,15 +135,8 @@ func (e *Evaluator) saveFenced(ctx context.Context, rows []SavedState, del []Key
 	if len(rows) == 0 && len(del) == 0 {
 		return nil
 	}
-	f, ok := e.leader.Leading()
-	if !ok && e.taking.Load() {
-		// A takeover in progress (the fence opens after it): what the
-		// load reconciled is written at the next flush.
-		e.requeue(rows, del)
-		return nil
-	}
+	f, ok := e.fenceForWrite(rows, del)
 	if !ok {
-		e.log.Debug("not leading: alert state writes dropped", "states", len(rows), "deleted", len(del))
 		return nil
 	}
 	repo := e.repo.(FencedStates)
@@ -150,7 +148,51 @@ func (e *Evaluator) saveFenced(ctx context.Context, rows []SavedState, del []Key
 		}
 		return err
 	}
-	done := func(err error) {
+	done := e.fencedDone(f)
+	for len(rows) > flushChunk {
+		repo.SaveAlertStatesFenced(f, rows[:flushChunk], nil, done)
+		rows = rows[flushChunk:]
+	}
+	repo.SaveAlertStatesFenced(f, rows, del, done)
+	return nil
+}
+
+// saveBatch starts the fenced batch the state changes behind a set of
+// events commit in, with rows and del as its first writes; the events
+// carry it to the dispatcher, which adds their outbox rows (Event.Batch),
+// and the caller commits it. nil when this daemon does not lead (the
+// writes are dropped, or kept for after a takeover in progress).
+func (e *Evaluator) saveBatch(rows []SavedState, del []Key) *store.Batch {
+	f, ok := e.fenceForWrite(rows, del)
+	if !ok {
+		return nil
+	}
+	repo := e.repo.(FencedStates)
+	b := repo.NewBatch(f)
+	repo.SaveAlertStatesIn(b, rows, del, e.fencedDone(f))
+	return b
+}
+
+// fenceForWrite returns the fence to write under; false when this daemon
+// does not lead: rows and del are then dropped, or requeued for the
+// next flush when a takeover is in progress.
+func (e *Evaluator) fenceForWrite(rows []SavedState, del []Key) (store.Fence, bool) {
+	f, ok := e.leader.Leading()
+	if !ok && e.taking.Load() {
+		// A takeover in progress (the fence opens after it): what the
+		// load reconciled is written at the next flush.
+		e.requeue(rows, del)
+		return f, false
+	}
+	if !ok && (len(rows) > 0 || len(del) > 0) {
+		e.log.Debug("not leading: alert state writes dropped", "states", len(rows), "deleted", len(del))
+	}
+	return f, ok
+}
+
+// fencedDone logs the outcome of a fenced write queued under f.
+func (e *Evaluator) fencedDone(f store.Fence) func(error) {
+	return func(err error) {
 		switch {
 		case errors.Is(err, store.ErrNotLeader):
 			e.log.Warn("alert state writes refused: the lease moved on", "epoch", f.Epoch)
@@ -158,12 +200,6 @@ func (e *Evaluator) saveFenced(ctx context.Context, rows []SavedState, del []Key
 			e.log.Error("saving alert states failed", "error", err)
 		}
 	}
-	for len(rows) > flushChunk {
-		repo.SaveAlertStatesFenced(f, rows[:flushChunk], nil, done)
-		rows = rows[flushChunk:]
-	}
-	repo.SaveAlertStatesFenced(f, rows, del, done)
-	return nil
 }
 
 // requeue puts writes back in front of the pending ones, for the next

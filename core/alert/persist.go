@@ -106,27 +106,7 @@ func (e *Evaluator) flush(ctx context.Context, all, wait bool) error {
 	// flushMu keeps the store's queue in snapshot order across flushes.
 	e.flushMu.Lock()
 	defer e.flushMu.Unlock()
-	e.pendMu.Lock()
-	ops := e.pending
-	e.pending = nil
-	e.pendMu.Unlock()
-	// Only the newest operation of each state is written.
-	last := make(map[Key]int, len(ops))
-	for i, op := range ops {
-		last[Key{Host: op.row.Host, Metric: op.row.Metric}] = i
-	}
-	var rows []SavedState
-	var del []Key
-	for i, op := range ops {
-		k := Key{Host: op.row.Host, Metric: op.row.Metric}
-		switch {
-		case last[k] != i:
-		case op.del:
-			del = append(del, k)
-		default:
-			rows = append(rows, op.row)
-		}
-	}
+	rows, del := e.takePending()
 	if e.leader != nil {
 		return e.saveFenced(ctx, rows, del, wait)
 	}
@@ -140,6 +120,31 @@ func (e *Evaluator) flush(ctx context.Context, all, wait bool) error {
 	}
 	e.repo.SaveAlertStates(rows, del)
 	return nil
+}
+
+// takePending takes the pending operations, only the newest of each
+// state. flushMu is held.
+func (e *Evaluator) takePending() (rows []SavedState, del []Key) {
+	e.pendMu.Lock()
+	ops := e.pending
+	e.pending = nil
+	e.pendMu.Unlock()
+	// Only the newest operation of each state is written.
+	last := make(map[Key]int, len(ops))
+	for i, op := range ops {
+		last[Key{Host: op.row.Host, Metric: op.row.Metric}] = i
+	}
+	for i, op := range ops {
+		k := Key{Host: op.row.Host, Metric: op.row.Metric}
+		switch {
+		case last[k] != i:
+		case op.del:
+			del = append(del, k)
+		default:
+			rows = append(rows, op.row)
+		}
+	}
+	return rows, del
 }
 
 // handOff queues every pending snapshot with the store's writer without

@@ -37,6 +37,46 @@ type fencedWrite struct {
 	at     time.Time
 }
 
+// clusterDaemon is one real `hbd serve` of a test cluster.
+type clusterDaemon struct {
+	name     string
+	http, hb int
+	d        *testutil.Daemon
+	dead     bool // set by the test that killed it
+}
+
+// startClusterDaemon starts `hbd serve` as cluster node name on the
+// database dsn (lease_ttl 2s, renew_interval 500ms, debug log), with the
+// plugins of pluginsDir and extra appended to its configuration
+// (thresholds, watchhosts, channels).
+func startClusterDaemon(t *testing.T, hbdBin, dsn, name, pluginsDir, extra string) *clusterDaemon {
+	t.Helper()
+	n := &clusterDaemon{name: name, http: testutil.FreePort(t), hb: testutil.FreePort(t)}
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "data"), 0o755)
+	body := fmt.Sprintf(`hbd_host: 127.0.0.1
+hbd_port: %d
+ws_port: %d
+hb_port: %d
+data_dir: ./data
+plugins_dir: %s
+log_level: debug
+store:
+  driver: postgres
+  dsn: %q
+cluster:
+  enabled: true
+  node: %s
+  lease_ttl: 2s
+  renew_interval: 500ms
+`, n.http, testutil.FreePort(t), n.hb, pluginsDir, dsn+" application_name="+name, name) + extra
+	if err := os.WriteFile(filepath.Join(dir, "hbd.yaml"), []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n.d = testutil.StartDaemon(t, hbdBin, dir, n.http)
+	return n
+}
+
 // TestClusterOfThreeDaemonsHasOneFencedLeader runs three real `hbd serve`
 // on one PostgreSQL database (cluster.enabled, lease_ttl 2s,
 // renew_interval 500ms) while a driver posts a value that flips between
@@ -62,43 +102,15 @@ func TestClusterOfThreeDaemonsHasOneFencedLeader(t *testing.T) {
 	hbdBin := testutil.Build(t, "./core/cmd/hbd")
 	ctx := context.Background()
 
-	type node struct {
-		name string
-		http int
-		d    *testutil.Daemon
-		dead bool
-	}
+	type node = clusterDaemon
 	start := func(name string) *node {
-		n := &node{name: name, http: testutil.FreePort(t)}
-		dir := t.TempDir()
-		os.MkdirAll(filepath.Join(dir, "data"), 0o755)
-		body := fmt.Sprintf(`hbd_host: 127.0.0.1
-hbd_port: %d
-ws_port: %d
-hb_port: %d
-data_dir: ./data
-plugins_dir: ./plugins
-log_level: debug
-store:
-  driver: postgres
-  dsn: %q
-cluster:
-  enabled: true
-  node: %s
-  lease_ttl: 2s
-  renew_interval: 500ms
-thresholds:
+		return startClusterDaemon(t, hbdBin, dsn, name, "./plugins", `thresholds:
   load.v: {warning: 50, critical: 90}
   other.v: {warning: 50, critical: 90}
 watchhosts:
   web01:
-    key: "%s"
-`, n.http, testutil.FreePort(t), testutil.FreePort(t), dsn+" application_name="+name, name, testutil.Key)
-		if err := os.WriteFile(filepath.Join(dir, "hbd.yaml"), []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		n.d = testutil.StartDaemon(t, hbdBin, dir, n.http)
-		return n
+    key: "`+testutil.Key+`"
+`)
 	}
 	nodes := []*node{start("n1"), start("n2"), start("n3")}
 	var mu sync.Mutex // guards node.dead

@@ -62,6 +62,10 @@ type Outbox interface {
 	// are woken, and done gets the outcome (it must not wait on the
 	// store). Queued writes commit in queueing order.
 	QueueOutbox(fence store.Fence, eventID string, ep dispatchrecord.EpisodeKey, ds []dispatchrecord.Delivery, done func(skipped map[string]bool, err error))
+	// QueueOutboxIn is QueueOutbox as a write of b, behind b's fence: the
+	// deliveries commit with b's other writes (the alert change) or not
+	// at all.
+	QueueOutboxIn(b *store.Batch, eventID string, ep dispatchrecord.EpisodeKey, ds []dispatchrecord.Delivery, done func(skipped map[string]bool, err error))
 	// ClaimOutbox claims the oldest due, unclaimed delivery to one of
 	// channels that heads its channel for node until ttl from now; ok is
 	// false when none is due.
@@ -277,16 +281,22 @@ func (k claimed) abandon(dl *delivery) {
 }
 
 // queueCluster queues the deliveries of one event in the outbox, fenced,
-// without waiting for the commit (the sink must not block). It returns false when
+// without waiting for the commit (the sink must not block): in b, the
+// evaluator's fenced transaction of the alert change, when the event
+// carries one, else in a transaction of their own. It returns false when
 // this daemon does not lead (nothing is queued) or the dispatcher is
 // closed.
-func (d *Dispatcher) queueCluster(eventID string, ep epKey, dls []*delivery) bool {
+func (d *Dispatcher) queueCluster(b *store.Batch, eventID string, ep epKey, dls []*delivery) bool {
 	unclaim := func() {
 		for _, dl := range dls {
 			d.acct.release(eventID, dl.channel)
 		}
 	}
 	fence, ok := d.cluster.Fence.Leading()
+	if b != nil {
+		// The batch's fence decides, in its transaction, with the change.
+		fence, ok = b.Fence(), true
+	}
 	if !ok {
 		d.refused.Add(1)
 		unclaim()
@@ -314,7 +324,15 @@ func (d *Dispatcher) queueCluster(eventID string, ep epKey, dls []*delivery) boo
 	d.mu.Unlock()
 	// Queued on the caller's goroutine: the store commits in queueing
 	// order, so the events of a channel reach the outbox in order.
-	d.cluster.outbox.QueueOutbox(fence, eventID, ep, rows, func(skipped map[string]bool, err error) {
+	queue := func(done func(skipped map[string]bool, err error)) {
+		d.cluster.outbox.QueueOutbox(fence, eventID, ep, rows, done)
+	}
+	if b != nil {
+		queue = func(done func(skipped map[string]bool, err error)) {
+			d.cluster.outbox.QueueOutboxIn(b, eventID, ep, rows, done)
+		}
+	}
+	queue(func(skipped map[string]bool, err error) {
 		defer d.wg.Done()
 		if err != nil {
 			if errors.Is(err, store.ErrNotLeader) {

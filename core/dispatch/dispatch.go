@@ -347,7 +347,7 @@ func (d *Dispatcher) Dispatch(a alert.Event) []string {
 	}
 	d.acct.count(ep, func(c *epCount) { c.queued += len(fresh) })
 	if d.cluster != nil {
-		if !d.queueCluster(ev.ID, ep, fresh) {
+		if !d.queueCluster(a.Batch, ev.ID, ep, fresh) {
 			d.acct.count(ep, func(c *epCount) { c.queued -= len(fresh) })
 		}
 		return names

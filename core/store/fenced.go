@@ -84,6 +84,16 @@ func (s *Store) SaveAlertStatesFenced(f Fence, save []record.SavedState, del []r
 	}
 }
 
+// SaveAlertStatesIn is SaveAlertStatesFenced as a write of b, behind
+// its fence: it commits with the batch's other writes or not at all.
+func (s *Store) SaveAlertStatesIn(b *Batch, save []record.SavedState, del []record.Key, done func(error)) {
+	if len(save) == 0 && len(del) == 0 {
+		return
+	}
+	f := b.Fence()
+	b.add(writeOp{fn: func(tx *sql.Tx) error { return fencedAlertTx(tx, f, save, del) }, after: done})
+}
+
 // SaveAlertStatesFencedSync is SaveAlertStatesFenced waiting for the
 // commit.
 func (s *Store) SaveAlertStatesFencedSync(ctx context.Context, f Fence, save []record.SavedState, del []record.Key) error {

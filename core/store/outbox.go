@@ -71,29 +71,41 @@ func (s *Store) QueueOutbox(fence Fence, eventID string, ep dispatchrecord.Episo
 		done(nil, ErrNeedsPostgres)
 		return
 	}
-	var skipped map[string]bool
-	op := writeOp{fn: func(tx *sql.Tx) error {
-		if err := fence.Check(tx); err != nil {
-			return err
-		}
-		var err error
-		if skipped, err = queueDeliveries(tx, eventID, ep, ds, true); err != nil {
-			return err
-		}
-		if len(skipped) < len(ds) {
-			_, err = tx.Exec(`SELECT pg_notify('` + OutboxChannel + `', '')`)
-		}
-		return err
-	}}
-	op.after = func(err error) {
-		if err != nil {
-			done(nil, fmt.Errorf("queue notifications of event %s: %w", eventID, err))
-			return
-		}
-		done(skipped, nil)
+	s.enqueueFenced(fence, []writeOp{s.outboxOp(eventID, ep, ds, done)})
+}
+
+// QueueOutboxIn is QueueOutbox as a write of b, behind its fence: the
+// deliveries commit with the batch's other writes (the alert change they
+// notify) or not at all.
+func (s *Store) QueueOutboxIn(b *Batch, eventID string, ep dispatchrecord.EpisodeKey, ds []dispatchrecord.Delivery, done func(skipped map[string]bool, err error)) {
+	if !s.pg {
+		done(nil, ErrNeedsPostgres)
+		return
 	}
-	if err := s.enqueue(context.Background(), op); err != nil {
-		op.after(err)
+	b.add(s.outboxOp(eventID, ep, ds, done))
+}
+
+// outboxOp is the unfenced write of QueueOutbox.
+func (s *Store) outboxOp(eventID string, ep dispatchrecord.EpisodeKey, ds []dispatchrecord.Delivery, done func(skipped map[string]bool, err error)) writeOp {
+	var skipped map[string]bool
+	return writeOp{
+		fn: func(tx *sql.Tx) error {
+			var err error
+			if skipped, err = queueDeliveries(tx, eventID, ep, ds, true); err != nil {
+				return err
+			}
+			if len(skipped) < len(ds) {
+				_, err = tx.Exec(`SELECT pg_notify('` + OutboxChannel + `', '')`)
+			}
+			return err
+		},
+		after: func(err error) {
+			if err != nil {
+				done(nil, fmt.Errorf("queue notifications of event %s: %w", eventID, err))
+				return
+			}
+			done(skipped, nil)
+		},
 	}
 }
 
