@@ -164,9 +164,10 @@ func loadAvg() string {
 // spread over the two. Phases:
 //
 //  1. seed: one heartbeat and one batch per host to each daemon;
-//  2. throughput (-ha.duration): heartbeats as fast as acks come back and
-//     batches in a closed loop; heartbeats/s acked, samples/s acknowledged
-//     and samples/s persisted (rows counted in PostgreSQL);
+//  2. throughput, two phases of -ha.duration each: heartbeats alone as fast
+//     as acks come back (heartbeats/s acked), then batches in a closed loop
+//     with the fleet's heartbeats alongside (samples/s acknowledged, and
+//     persisted: rows counted in PostgreSQL);
 //  3. failover (-ha.kills): heartbeats at the fleet's rate, batches at
 //     -ha.kill-ingest-rate; the leader (newest cluster_epochs row) gets
 //     kill -9, the time to the next epoch row is the failover time, the
@@ -305,8 +306,7 @@ thresholds:
 		time.Sleep(1500 * time.Millisecond) // a flush interval: the claims land
 	}
 
-	// 2. Throughput.
-	rows0 := sampleRows()
+	// 2a. Heartbeats: as fast as acks come back, nothing else.
 	la0 := loadAvg()
 	for _, n := range nodes {
 		n.cpuAt = cpu(n)
@@ -321,8 +321,6 @@ thresholds:
 	for _, l := range hbs {
 		waits = append(waits, l.start(pctx, 0, false))
 	}
-	var ti trackedIngest
-	ti.run(pctx, liveBases, hosts, *haConns, *haBatch, 0, &seq, acks)
 	for _, w := range waits {
 		w()
 	}
@@ -334,18 +332,35 @@ thresholds:
 		f := l.figures(marks[i], secs)
 		hbTotal += float64(f.Acked)
 		hbSent += float64(f.Sent)
-		logf("throughput: %s heartbeats sent %d, acked %d (%.0f/s), rtt p50 %.2f ms p99 %.2f ms, window stalls %d",
+		logf("heartbeats: %s sent %d, acked %d (%.0f/s), rtt p50 %.2f ms p99 %.2f ms, window stalls %d",
 			nodes[i].name, f.Sent, f.Acked, f.PerSec, f.RTT.P50, f.RTT.P99, f.Stalls)
 	}
-	rows1 := sampleRows()
-	var cpuNote []string
+	logf("heartbeats (%.1f s, load average %s -> %s; daemon CPU %s): %.0f/s acked in total (%.0f/s sent) [target >= 60000/s]",
+		secs, la0, loadAvg(), cpuNote(nodes, cpu, secs), hbTotal/secs, hbSent/secs)
+
+	// 2b. Samples: batches in a closed loop over both daemons, the
+	// fleet's heartbeats (one per host every 5 s to each daemon) alongside.
+	rows0 := sampleRows()
+	la0 = loadAvg()
 	for _, n := range nodes {
-		cpuNote = append(cpuNote, fmt.Sprintf("%s %.0f%%", n.name, 100*(cpu(n)-n.cpuAt).Seconds()/secs))
+		n.cpuAt = cpu(n)
 	}
-	logf("throughput (%.1f s, load average %s -> %s; daemon CPU %s of one core):", secs, la0, loadAvg(), strings.Join(cpuNote, ", "))
-	logf("  heartbeats: %.0f/s acked in total (%.0f/s sent) [target >= 60000/s]", hbTotal/secs, hbSent/secs)
-	logf("  samples: %.0f/s acknowledged (%d batches, %d failed), %.0f/s persisted (%d rows in PostgreSQL) [target >= 20000/s]",
-		float64(ti.accepted.Load())/secs, ti.acked.Load(), ti.failed.Load(), float64(rows1-rows0)/secs, rows1-rows0)
+	pctx, cancel = context.WithTimeout(ctx, *haDuration)
+	t0 = time.Now()
+	waits = waits[:0]
+	for _, l := range hbs {
+		waits = append(waits, l.start(pctx, float64(*haHosts)/hbInterval.Seconds(), false))
+	}
+	var ti trackedIngest
+	ti.run(pctx, liveBases, hosts, *haConns, *haBatch, 0, &seq, acks)
+	for _, w := range waits {
+		w()
+	}
+	cancel()
+	secs = time.Since(t0).Seconds()
+	rows1 := sampleRows()
+	logf("samples (%.1f s, load average %s -> %s; daemon CPU %s): %.0f/s acknowledged (%d batches, %d failed), %.0f/s persisted (%d rows in PostgreSQL) [target >= 20000/s]",
+		secs, la0, loadAvg(), cpuNote(nodes, cpu, secs), float64(ti.accepted.Load())/secs, ti.acked.Load(), ti.failed.Load(), float64(rows1-rows0)/secs, rows1-rows0)
 
 	// 3. Failover: kill -9 the leader, time the next epoch, restart it.
 	fctx, fcancel := context.WithCancel(ctx)
@@ -484,6 +499,15 @@ func (ti *trackedIngest) runOnce(ctx context.Context, bases func() []string, hos
 		})
 	}
 	wg.Wait()
+}
+
+// cpuNote is each daemon's CPU since its cpuAt, in % of one core.
+func cpuNote(nodes []*haNode, cpu func(*haNode) time.Duration, secs float64) string {
+	var out []string
+	for _, n := range nodes {
+		out = append(out, fmt.Sprintf("%s %.0f%%", n.name, 100*(cpu(n)-n.cpuAt).Seconds()/secs))
+	}
+	return strings.Join(out, ", ")
 }
 
 func envOr(k, def string) string {
