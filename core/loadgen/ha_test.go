@@ -10,6 +10,7 @@ import (
 	"math"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -46,7 +47,7 @@ type haNode struct {
 	name         string
 	dir          string
 	http, hb, ws int
-	d            *testutil.Daemon
+	d            *haProc
 	cpuAt        time.Duration
 }
 
@@ -224,7 +225,7 @@ thresholds:
 	}
 	var mu sync.Mutex // guards haNode.d and the live list
 	startNode := func(n *haNode) {
-		d := testutil.StartDaemon(t, hbdBin, n.dir, n.http)
+		d := startHAProc(t, hbdBin, n.dir, n.base())
 		mu.Lock()
 		n.d = d
 		mu.Unlock()
@@ -258,7 +259,7 @@ thresholds:
 	}
 	cpu := func(n *haNode) time.Duration {
 		mu.Lock()
-		pid := n.d.Cmd.Process.Pid
+		pid := n.d.cmd.Process.Pid
 		mu.Unlock()
 		s, err := readProc(pid)
 		if err != nil {
@@ -363,6 +364,9 @@ thresholds:
 		secs, la0, loadAvg(), cpuNote(nodes, cpu, secs), float64(ti.accepted.Load())/secs, ti.acked.Load(), ti.failed.Load(), float64(rows1-rows0)/secs, rows1-rows0)
 
 	// 3. Failover: kill -9 the leader, time the next epoch, restart it.
+	if e, h := newestEpoch(); e > 1 {
+		logf("before any kill: epoch %d (by %s): the lease changed hands %d times under load alone", e, h, e-1)
+	}
 	fctx, fcancel := context.WithCancel(ctx)
 	var bg sync.WaitGroup
 	for _, l := range hbs {
@@ -406,7 +410,9 @@ thresholds:
 		}
 		times = append(times, took)
 		logf("kill %d: kill -9 %s (epoch %d), epoch %d by %s after %.2f s (load average %s)", k+1, leader.name, epoch, epoch+1, holder, took.Seconds(), la)
+		r0 := time.Now()
 		startNode(leader)
+		logf("kill %d: %s restarted, /healthz after %.2f s", k+1, leader.name, time.Since(r0).Seconds())
 		time.Sleep(*haSettle)
 	}
 	fcancel()
@@ -509,6 +515,53 @@ func cpuNote(nodes []*haNode, cpu func(*haNode) time.Duration, secs float64) str
 	}
 	return strings.Join(out, ", ")
 }
+
+// haProc is an `hbd serve` of the scenario. Unlike testutil.StartDaemon
+// it waits minutes for /healthz: a daemon restarted under this load, with
+// 10,000 hosts to load from PostgreSQL, takes longer than 20 s.
+type haProc struct {
+	cmd    *exec.Cmd
+	done   chan struct{}
+	stderr testutil.Buffer
+}
+
+func startHAProc(t *testing.T, bin, dir, base string) *haProc {
+	t.Helper()
+	p := &haProc{done: make(chan struct{})}
+	p.cmd = exec.Command(bin, "serve", "-config", filepath.Join(dir, "hbd.yaml"))
+	p.cmd.Dir = dir
+	p.cmd.Stderr = &p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(p.Kill)
+	deadline := time.Now().Add(5 * time.Minute)
+	for time.Now().Before(deadline) {
+		select {
+		case <-p.done:
+			t.Fatalf("hbd exited during start: %s", p.Stderr())
+		default:
+		}
+		if resp, err := http.Get(base + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("hbd did not answer /healthz in 5 minutes: %s", p.Stderr())
+	return nil
+}
+
+// Kill sends SIGKILL and waits for the process to end.
+func (p *haProc) Kill() {
+	p.cmd.Process.Kill()
+	<-p.done
+}
+
+func (p *haProc) Stderr() string { return p.stderr.String() }
 
 func envOr(k, def string) string {
 	if v := os.Getenv(k); v != "" {
