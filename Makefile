@@ -13,7 +13,7 @@ TEST_FLAGS ?= -race -timeout 20m
 BUILD_FLAGS ?=
 EXTRA_LDFLAGS ?=
 
-.PHONY: build run test test-deps lint bench bench-load proto clean fuzz vulncheck install package vendor-ui
+.PHONY: build run test test-deps lint bench bench-load bench-ha proto clean fuzz vulncheck install package vendor-ui
 
 build:
 	@mkdir -p bin/plugins
@@ -146,6 +146,22 @@ bench-load:
 	grep -F '[ERROR]' $$dir/hbd.log | head -5 || true; \
 	cp $$dir/hbd.log $(basename $(BENCH_OUT)).log; \
 	echo "bench-load: figures in $(BENCH_OUT), the daemon's log in $(basename $(BENCH_OUT)).log (above: its warnings and errors counted, the first errors)"
+
+# bench-ha: the two-daemon PostgreSQL scenario of issue 15 (core/loadgen
+# TestBenchHA, which does nothing without -ha, so `make test` skips it):
+# a real PostgreSQL in a scratch directory (core/testutil/pgtest, fsync on
+# unless HBD_PGTEST_FSYNC=off), two `hbd serve` with cluster enabled on
+# it, HA_HOSTS hosts beating to both, batches spread over both; a
+# HA_DURATION throughput phase, then HA_KILLS kill -9 of the leader (each
+# restarted), then every acknowledged sample looked up in PostgreSQL.
+# Quick check: make bench-ha HA_HOSTS=1000 HA_DURATION=10s HA_KILLS=2.
+HA_HOSTS ?= 10000
+HA_DURATION ?= 60s
+HA_KILLS ?= 10
+HA_FLAGS ?=
+bench-ha:
+	HBD_PGTEST_FSYNC=$${HBD_PGTEST_FSYNC:-on} $(GO) test ./core/loadgen/ -run '^TestBenchHA$$' -count=1 -timeout 120m -v \
+	  -args -ha -ha.hosts $(HA_HOSTS) -ha.duration $(HA_DURATION) -ha.kills $(HA_KILLS) $(HA_FLAGS)
 
 # install: the binaries, the notifier plugins, the systemd units, the docs
 # and (only where none exists yet) the configs. PREFIX=/usr/local and
