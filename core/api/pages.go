@@ -59,6 +59,8 @@ var uiPages = []uiPage{
 	{name: "profile", title: "Profile", access: Authenticated, scripts: []string{"profile.js"}},
 	// The admin config editor (config.go); off in open mode.
 	{name: "config", title: "Config", access: Admin, scripts: []string{"config.js"}},
+	// The cluster's daemons and leader (/api/0/cluster), for administrators.
+	{name: "cluster", title: "Cluster", access: Admin, scripts: []string{"cluster.js"}},
 	// The public status page (status.go): no session, no navigation, a 404
 	// unless status_page.hosts lists hosts.
 	{name: "status", title: "Status", access: Public, scripts: []string{"status.js"}},

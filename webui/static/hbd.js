@@ -390,12 +390,13 @@
       if (me.open) { who.textContent = "open mode"; who.title = "No users are configured: everything is open"; return; }
       who.textContent = me.display_name || me.name || "";
       if (out) out.hidden = false;
-      // The config editor is for administrators only.
-      const cfg = document.getElementById("nav-config");
-      if (cfg && me.admin) {
-        cfg.hidden = false;
+      // The config editor and the cluster page are for administrators only.
+      for (const id of ["nav-config", "nav-cluster"]) {
+        const link = document.getElementById(id);
+        if (!link || !me.admin) continue;
+        link.hidden = false;
         // At phone width the nav is one scrolling row: show the page's link.
-        if (cfg.classList.contains("active")) cfg.scrollIntoView({ block: "nearest", inline: "nearest" });
+        if (link.classList.contains("active")) link.scrollIntoView({ block: "nearest", inline: "nearest" });
       }
     });
   });
