@@ -26,27 +26,9 @@ examples:
 `
 
 func backup(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, backupHelp) }
-	path := fs.String("config", "hbd.yaml", "config file")
-	var out string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		out, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if out == "" && fs.NArg() == 1 {
-		out = fs.Arg(0)
-	} else if fs.NArg() > 0 || out == "" {
-		fmt.Fprint(stderr, backupHelp)
-		return 2
-	}
-	cfg, err := config.Load(*path, nil)
-	if err != nil {
-		fmt.Fprintln(stderr, "hbd backup:", err)
-		return 1
+	cfg, out, code := fileCommand("backup", backupHelp, args, stderr)
+	if cfg == nil {
+		return code
 	}
 	if err := store.Backup(context.Background(), cfg.DataDir, out); err != nil {
 		fmt.Fprintln(stderr, "hbd backup:", err)
@@ -58,4 +40,32 @@ func backup(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%s: backup of %s (%d bytes)\n", out, filepath.Join(cfg.DataDir, store.FileName), size)
 	return 0
+}
+
+// fileCommand parses the arguments of a command that takes one file
+// argument (before or after its flags) and -config, and loads the config.
+// cfg is nil when the command must end with code (usage or config error).
+func fileCommand(name, help string, args []string, stderr io.Writer) (cfg *config.Config, file string, code int) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, help) }
+	path := fs.String("config", "hbd.yaml", "config file")
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		file, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, "", 2
+	}
+	if file == "" && fs.NArg() == 1 {
+		file = fs.Arg(0)
+	} else if fs.NArg() > 0 || file == "" {
+		fmt.Fprint(stderr, help)
+		return nil, "", 2
+	}
+	cfg, err := config.Load(*path, nil)
+	if err != nil {
+		fmt.Fprintf(stderr, "hbd %s: %v\n", name, err)
+		return nil, "", 1
+	}
+	return cfg, file, 0
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -10,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/daemon"
 	"github.com/hbdmon/hbd/core/store"
 )
@@ -34,27 +32,9 @@ examples:
 `
 
 func restore(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, restoreHelp) }
-	path := fs.String("config", "hbd.yaml", "config file")
-	var src string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		src, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if src == "" && fs.NArg() == 1 {
-		src = fs.Arg(0)
-	} else if fs.NArg() > 0 || src == "" {
-		fmt.Fprint(stderr, restoreHelp)
-		return 2
-	}
-	cfg, err := config.Load(*path, nil)
-	if err != nil {
-		fmt.Fprintln(stderr, "hbd restore:", err)
-		return 1
+	cfg, src, code := fileCommand("restore", restoreHelp, args, stderr)
+	if cfg == nil {
+		return code
 	}
 	if cfg.Store.Postgres() {
 		fmt.Fprintln(stderr, "hbd restore: store.driver is postgres: restore its database with PostgreSQL's own tools (pg_restore); see docs/HA.md")
