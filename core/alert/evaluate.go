@@ -122,6 +122,7 @@ func (e *Evaluator) ObserveSamples(host string, samples []Sample) {
 			}
 			if st != nil {
 				e.observe(rs, hs, st, v, ps.Timestamp, now, &out)
+				e.saveNew(st)
 			}
 		}
 	}
@@ -192,7 +193,19 @@ func (e *Evaluator) ObserveHeartbeat(ch heartbeat.Change) {
 	if lv != st.level {
 		e.setLevel(rs, st, lv, ts, now, string(ch.To), &out)
 	}
+	e.saveNew(st)
 	e.release(hs, &out)
+}
+
+// saveNew queues a new state's first snapshot for the next flush (about a
+// second), as a level change is: without it a metric that starts at OK
+// and stays there reached the database (and the followers' view of it)
+// only with the values flush, up to a minute later. The host must be
+// locked.
+func (e *Evaluator) saveNew(st *state) {
+	if !st.stored && st.valueDirty {
+		e.save(st)
+	}
 }
 
 // runHeld decides the family alerts whose settle delay has passed (see

@@ -175,12 +175,15 @@ func (e *Evaluator) saveBatch(rows []SavedState, del []Key) *store.Batch {
 
 // fenceForWrite returns the fence to write under; false when this daemon
 // does not lead: rows and del are then dropped, or requeued for the
-// next flush when a takeover is in progress.
+// next flush while a takeover is in progress or its fence not yet open.
 func (e *Evaluator) fenceForWrite(rows []SavedState, del []Key) (store.Fence, bool) {
 	f, ok := e.leader.Leading()
-	if !ok && e.taking.Load() {
-		// A takeover in progress (the fence opens after it): what the
-		// load reconciled is written at the next flush.
+	if !ok && (e.taking.Load() || !e.follower.Load()) {
+		// A takeover in progress, or done while the node has not opened
+		// its fence yet (it does once every takeover callback returned):
+		// what the load reconciled, or was decided since, is written at
+		// the next flush. A leader that lost its fence is stepped down
+		// next, which drops them.
 		e.requeue(rows, del)
 		return f, false
 	}

@@ -214,3 +214,58 @@ func pgQuery(ctx context.Context, dsn, q string, dst ...any) error {
 	defer conn.Close(ctx)
 	return conn.QueryRow(ctx, q).Scan(dst...)
 }
+
+// TestStatesDecidedBeforeTheFenceOpensAreWritten reproduces a lost first
+// state: the cluster's node opens its fence only after every takeover
+// callback returned, so between the evaluator's TakeOver and the fence
+// opening, the evaluator decides (a new metric's first OK) while its
+// writes cannot pass the fence yet. What a flush in that window takes
+// must be written by the first flush after the fence opens, not dropped
+// until the state next changes (a quiet OK state waited up to a minute
+// for the values flush, or forever).
+func TestStatesDecidedBeforeTheFenceOpensAreWritten(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	st, err := store.OpenPostgres(ctx, dsn, store.Options{SampleHistory: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := New(baseConfig(), st, hclog.NewNullLogger(), &recorder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev.FamilySettle = 0
+	sw := &fenceSwitch{}
+	if err := ev.SetLeader(sw.fn); err != nil {
+		t.Fatal(err)
+	}
+	if err := ev.start(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ev.Stop(ctx); st.Close() })
+	now := t0
+	ev.Now = func() time.Time { return now }
+
+	g, err := st.TakeLease(ctx, "a", time.Minute, time.Second)
+	if err != nil || !g.Held {
+		t.Fatalf("take the lease: %+v %v", g, err)
+	}
+	if err := ev.TakeOver(ctx); err != nil { // the fence is still closed
+		t.Fatal(err)
+	}
+	ev.ObserveSamples("web01", []Sample{{Plugin: "cpu_monitor", Timestamp: toUnix(now), Paths: []string{"cpu_percent"}, Values: []float64{10}}})
+	if err := ev.flush(ctx, false, true); err != nil { // the loop's tick, in the window
+		t.Fatal(err)
+	}
+	sw.set(store.Fence{Holder: "a", Epoch: g.Epoch}, true) // the node opens the fence
+	if err := ev.flush(ctx, false, true); err != nil {     // the next tick
+		t.Fatal(err)
+	}
+	rows, err := st.AlertStates(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || rows[0].Host != "web01" || rows[0].Level != level.OK {
+		t.Fatalf("stored states %+v, want web01's first OK", rows)
+	}
+}

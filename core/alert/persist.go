@@ -51,6 +51,7 @@ func (e *Evaluator) load(ctx context.Context) error {
 			heartbeat: familyOf(a.Metric) != "" || a.Metric == HeartbeatHost,
 			clock:     a.Metric == HeartbeatClockOffset,
 			episode:   a.EpisodeStart,
+			stored:    true,
 		}
 		if a.LastNotified > 0 {
 			st.lastNotified = fromUnix(a.LastNotified)
@@ -175,7 +176,7 @@ func (st *state) row() SavedState {
 // save queues a snapshot of st for the next flush. The host must be locked.
 func (e *Evaluator) save(st *state) {
 	row := st.row()
-	st.valueDirty = false
+	st.valueDirty, st.stored = false, true
 	e.pendMu.Lock()
 	e.pending = append(e.pending, pendingOp{row: row})
 	e.pendMu.Unlock()

@@ -22,6 +22,7 @@ type state struct {
 	// CRITICAL, <= OK and <= WARNING: the `for` counters.
 	geWarn, geCrit, leOK, leWarn int32
 	valueDirty                   bool
+	stored                       bool // queued for writing at least once (or loaded)
 	heartbeat                    bool // heartbeat.host, heartbeat.ipv4 or heartbeat.ipv6
 	clock                        bool // heartbeat.clock_offset_ms: a rule on |value|, never stale
 

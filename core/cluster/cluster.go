@@ -216,8 +216,13 @@ func (n *Node) attempt(ctx context.Context, fence *time.Timer) {
 		n.safeUntil = g.SafeUntil
 		n.mu.Unlock()
 		fence.Reset(time.Until(g.SafeUntil))
-		if isNew {
-			n.takeOver(ctx, g)
+		if isNew && n.takeOver(ctx, g) {
+			// The callbacks may have outlasted the first grant: the
+			// renewals during them moved the deadline.
+			n.mu.Lock()
+			until := n.safeUntil
+			n.mu.Unlock()
+			fence.Reset(time.Until(until))
 		}
 	}
 	n.seen(ctx)
@@ -241,7 +246,9 @@ func (n *Node) seen(ctx context.Context) {
 	}
 }
 
-func (n *Node) takeOver(ctx context.Context, g store.LeaseGrant) {
+// takeOver runs the takeover callbacks for g's epoch and opens the fence;
+// false when the lease was lost meanwhile (the node stepped down).
+func (n *Node) takeOver(ctx context.Context, g store.LeaseGrant) bool {
 	n.mu.Lock()
 	told, old := n.told, n.epoch
 	// Fence stays closed until the takeover callbacks ran (the evaluator
@@ -263,10 +270,55 @@ func (n *Node) takeOver(ctx context.Context, g store.LeaseGrant) {
 	n.mu.Lock()
 	n.told = true
 	n.mu.Unlock()
+	// The callbacks may take long (the evaluator loads the alert state):
+	// the lease is renewed meanwhile, with the fence still closed, so a
+	// slow load does not cost the lease it was for.
+	kctx, stop := context.WithCancel(ctx)
+	kept := make(chan bool, 1)
+	go func() { kept <- n.keepDuring(kctx, g.Epoch) }()
 	n.notify(true, g.Epoch)
+	stop()
+	if !<-kept {
+		n.stepDown("lease lost during the takeover")
+		return false
+	}
 	n.mu.Lock()
 	n.leading = n.epoch == g.Epoch && n.told
+	ok := n.leading
 	n.mu.Unlock()
+	return ok
+}
+
+// keepDuring renews the lease every renew interval until ctx ends, moving
+// the self-fence deadline; false when a renewal found the lease gone or
+// under another epoch, or the deadline passed without a renewal.
+func (n *Node) keepDuring(ctx context.Context, epoch int64) bool {
+	t := time.NewTicker(n.opts.Renew)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			return time.Now().Before(n.safeUntil)
+		case <-t.C:
+		}
+		actx, cancel := context.WithTimeout(ctx, n.opts.Renew)
+		g, err := n.st.TakeLease(actx, n.holder, n.opts.TTL, n.opts.Margin)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			// The callbacks returned meanwhile: judged by the deadline.
+		case err != nil:
+			n.log.Warn("leader lease: renewal during the takeover failed", "node", n.opts.Node, "error", err)
+		case !g.Held || g.Epoch != epoch:
+			return false
+		default:
+			n.mu.Lock()
+			n.safeUntil = g.SafeUntil
+			n.mu.Unlock()
+		}
+	}
 }
 
 // stepDown stops leading (when it did) and says why.

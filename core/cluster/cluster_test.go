@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -211,5 +212,56 @@ func TestNewRefusesBadTimings(t *testing.T) {
 		if _, err := New(nil, o); err == nil {
 			t.Errorf("New(%+v) accepted", o)
 		}
+	}
+}
+
+// TestSlowTakeoverKeepsTheLease: a takeover callback (the evaluator
+// loading a large alert state on a loaded machine) that outlasts the
+// lease's TTL. The node keeps renewing while its fence stays closed, so
+// when the callback returns it leads under the epoch the callback was
+// given: no self-fence, no step-down, no second takeover. Before, the
+// loop could not renew during the callback, the lease expired, and every
+// takeover with a slow load ended in a step-down and another load.
+func TestSlowTakeoverKeepsTheLease(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	st := openPG(t, dsn)
+	n, err := New(st, Options{Node: "a", TTL: time.Second, Renew: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec recorder
+	var calls atomic.Int32
+	var fenceInCallback atomic.Bool
+	n.OnChange(func(leading bool, epoch int64) {
+		rec.on(leading, epoch)
+		if leading && calls.Add(1) == 1 {
+			// Three TTLs at least: a lower bound, not a measurement.
+			for end := time.Now().Add(3 * time.Second); time.Now().Before(end); {
+				if _, ok := n.Fence().Leading(); ok {
+					fenceInCallback.Store(true)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+	})
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { n.Run(ctx); close(done) }()
+	defer func() { stop(); <-done }()
+	poll(t, "a to lead", n.Leading)
+	got := rec.list()
+	if len(got) != 1 || !got[0].leading || got[0].epoch != n.Epoch() {
+		t.Fatalf("changes %+v, epoch %d: want one takeover, under the epoch it leads", got, n.Epoch())
+	}
+	if fenceInCallback.Load() {
+		t.Fatal("the fence opened before the takeover callback returned")
+	}
+	// It goes on leading: renewals after the slow takeover succeed.
+	g, err := st.TakeLease(context.Background(), "other", time.Second, 0)
+	if err != nil || g.Held || g.Epoch != n.Epoch() {
+		t.Fatalf("another holder's attempt: %+v %v; want refused, epoch %d", g, err, n.Epoch())
+	}
+	if n.Stepdowns() != 0 || n.Failovers() != 1 {
+		t.Fatalf("stepdowns %d, failovers %d; want 0 and 1", n.Stepdowns(), n.Failovers())
 	}
 }
