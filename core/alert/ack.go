@@ -9,12 +9,12 @@ import (
 	"github.com/hbdmon/hbd/sdk/level"
 )
 
-// Ack acknowledges a host's non-OK metric on behalf of user by: renotify
+// ack acknowledges a host's non-OK metric on behalf of user by: renotify
 // stops until the level changes, and the first acknowledgement of a
 // notified problem sends a KindAcknowledged event (unless the metric is
 // silenced or flapping). It returns ErrUnknownMetric or
 // ErrNotAlerting when there is nothing to acknowledge.
-func (e *Evaluator) Ack(ctx context.Context, host, metric, by string) (Status, error) {
+func (e *Evaluator) ack(ctx context.Context, host, metric, by string) (Status, error) {
 	hs := e.hostState(host, false)
 	if hs == nil {
 		return Status{}, ErrUnknownMetric

@@ -228,6 +228,10 @@ type Evaluator struct {
 	follower atomic.Bool
 	taking   atomic.Bool // within TakeOver: writes wait for the fence
 	leadMu   sync.Mutex
+	// leadGen counts takeovers, step-downs and reloads of a follower: a
+	// mirror read begun before one is not applied (mirror.go).
+	leadGen atomic.Uint64
+	mirror  mirror
 
 	// ready is set once Start has loaded the persisted states: samples
 	// before it are not evaluated (they would race with the load).

@@ -73,6 +73,7 @@ func (e *Evaluator) TakeOver(ctx context.Context) error {
 		return nil
 	}
 	e.follower.Store(true)
+	e.leadGen.Add(1) // the mirror is dropped: the load replaces it
 	e.mu.Lock()
 	e.resetLocked()
 	e.mu.Unlock()
@@ -98,6 +99,7 @@ func (e *Evaluator) StepDown() {
 	if e.follower.Swap(true) {
 		return
 	}
+	e.leadGen.Add(1) // the next mirror read replaces what it held
 	e.mu.Lock()
 	e.pendMu.Lock()
 	n := len(e.pending)

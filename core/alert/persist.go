@@ -6,6 +6,7 @@ package alert
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/hbdmon/hbd/core/heartbeat"
 	"github.com/hbdmon/hbd/sdk/level"
@@ -43,39 +44,7 @@ func (e *Evaluator) load(ctx context.Context) error {
 	defer e.mu.Unlock()
 	for _, a := range rows {
 		hs := e.hostState(a.Host, true)
-		st := &state{
-			host: a.Host, metric: a.Metric, hs: hs, level: a.Level, since: a.Since,
-			lastValue: a.LastValue, lastCheck: a.LastCheck, lastSeen: now,
-			count: a.NotificationCount, notifiedLevel: a.NotifiedLevel,
-			ack: a.Acknowledged, ackBy: a.AckBy, flapping: a.Flapping, detail: a.Detail,
-			heartbeat: familyOf(a.Metric) != "" || a.Metric == HeartbeatHost,
-			clock:     a.Metric == HeartbeatClockOffset,
-			episode:   a.EpisodeStart,
-			stored:    true,
-		}
-		if a.LastNotified > 0 {
-			st.lastNotified = fromUnix(a.LastNotified)
-		}
-		st.lastKind, st.lastPrev, st.lastEpisode = a.LastKind, a.PrevLevel, a.LastEpisode
-		if st.flapping {
-			st.lastChange, st.flapLevel = now, st.notifiedLevel
-		}
-		if st.heartbeat {
-			// The tracker's state behind the level, persisted as the detail.
-			st.hb = &hbInfo{state: heartbeat.State(a.Detail)}
-		}
-		if !st.level.Valid() {
-			st.level = level.Unknown
-		}
-		switch {
-		case st.level == level.OK:
-			st.episode = 0
-		case st.episode == 0:
-			st.episode = st.since // stored before episodes were
-		}
-		if st.level != level.OK {
-			st.worst = st.level
-		}
+		st := stateFromRow(hs, a, now)
 		hs.metrics[a.Metric] = st
 		e.active.update(st)
 	}
@@ -86,6 +55,45 @@ func (e *Evaluator) load(ctx context.Context) error {
 	e.replay(now)
 	e.log.Debug("alert states loaded", "states", len(rows), "silences", len(sils))
 	return nil
+}
+
+// stateFromRow is the in-memory state of a stored row of host hs, seen
+// at now.
+func stateFromRow(hs *hostState, a SavedState, now time.Time) *state {
+	st := &state{
+		host: a.Host, metric: a.Metric, hs: hs, level: a.Level, since: a.Since,
+		lastValue: a.LastValue, lastCheck: a.LastCheck, lastSeen: now,
+		count: a.NotificationCount, notifiedLevel: a.NotifiedLevel,
+		ack: a.Acknowledged, ackBy: a.AckBy, flapping: a.Flapping, detail: a.Detail,
+		heartbeat: familyOf(a.Metric) != "" || a.Metric == HeartbeatHost,
+		clock:     a.Metric == HeartbeatClockOffset,
+		episode:   a.EpisodeStart,
+		stored:    true,
+	}
+	if a.LastNotified > 0 {
+		st.lastNotified = fromUnix(a.LastNotified)
+	}
+	st.lastKind, st.lastPrev, st.lastEpisode = a.LastKind, a.PrevLevel, a.LastEpisode
+	if st.flapping {
+		st.lastChange, st.flapLevel = now, st.notifiedLevel
+	}
+	if st.heartbeat {
+		// The tracker's state behind the level, persisted as the detail.
+		st.hb = &hbInfo{state: heartbeat.State(a.Detail)}
+	}
+	if !st.level.Valid() {
+		st.level = level.Unknown
+	}
+	switch {
+	case st.level == level.OK:
+		st.episode = 0
+	case st.episode == 0:
+		st.episode = st.since // stored before episodes were
+	}
+	if st.level != level.OK {
+		st.worst = st.level
+	}
+	return st
 }
 
 // flush hands dirty states to the store; all adds states whose value

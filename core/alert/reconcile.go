@@ -27,6 +27,12 @@ func (e *Evaluator) Reload(cfg *config.Config) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.rules = rs
+	if e.leader != nil && e.follower.Load() && !e.taking.Load() {
+		// A follower decides nothing: its mirror is read again, with
+		// the new rules (the leader reconciles the states).
+		e.leadGen.Add(1)
+		return nil
+	}
 	e.reconcile(rs, e.now())
 	return nil
 }

@@ -123,9 +123,9 @@ func (spec SilenceSpec) Validate() error {
 	return nil
 }
 
-// AddSilence creates a silence, stores it (waiting for the commit) and
+// addSilence creates a silence, stores it (waiting for the commit) and
 // journals it. A request failing Validate is ErrInvalid.
-func (e *Evaluator) AddSilence(ctx context.Context, spec SilenceSpec) (Silence, error) {
+func (e *Evaluator) addSilence(ctx context.Context, spec SilenceSpec) (Silence, error) {
 	if err := spec.Validate(); err != nil {
 		return Silence{}, err
 	}
@@ -165,9 +165,9 @@ func (e *Evaluator) AddSilence(ctx context.Context, spec SilenceSpec) (Silence, 
 	return sl, nil
 }
 
-// RemoveSilence ends an active silence early, on behalf of user by.
+// removeSilence ends an active silence early, on behalf of user by.
 // Notifications it held back are sent by the next sweep.
-func (e *Evaluator) RemoveSilence(ctx context.Context, id, by string) error {
+func (e *Evaluator) removeSilence(ctx context.Context, id, by string) error {
 	sl, ok := e.Silence(id)
 	if !ok {
 		return ErrUnknownSilence

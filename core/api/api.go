@@ -27,6 +27,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/hbdmon/hbd/core/access"
+	"github.com/hbdmon/hbd/core/alert"
 	"github.com/hbdmon/hbd/core/auth"
 	"github.com/hbdmon/hbd/core/config"
 	"github.com/hbdmon/hbd/core/heartbeat"
@@ -258,6 +259,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 		}
 	case errors.Is(err, context.Canceled):
 		status, msg = 499, "Request canceled"
+	case errors.Is(err, alert.ErrNoLeader):
+		// A follower's acknowledgement or silence nobody applied: no
+		// daemon leads now (a failover in progress); nothing changed.
+		status, msg = http.StatusServiceUnavailable, err.Error()
 	case errors.Is(err, store.ErrStorage):
 		// Nothing was stored; trying again later may succeed (an agent
 		// keeps its batch and sends it again).

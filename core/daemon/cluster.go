@@ -63,6 +63,13 @@ func (d *Daemon) fenceAlerting(ev *alert.Evaluator) error {
 	if err := ev.SetLeader(d.Cluster.Fence()); err != nil {
 		return err
 	}
+	// A follower mirrors the leader's alert states and silences, and
+	// hands acknowledgements and silences to the leader.
+	if err := ev.SetMirror(d.Store); err != nil {
+		return err
+	}
+	d.OnStart(func(ctx context.Context) { d.mirrorAlerts(ctx, ev) })
+	d.OnStart(func(ctx context.Context) { d.applyAlertCommands(ctx, ev) })
 	d.Cluster.OnChange(func(leading bool, epoch int64) {
 		if !leading {
 			ev.StepDown()
@@ -73,6 +80,64 @@ func (d *Daemon) fenceAlerting(ev *alert.Evaluator) error {
 		}
 	})
 	return nil
+}
+
+// mirrorAlerts keeps a follower's evaluator in step with the alert
+// states and silences the leader committed (alert.Evaluator.SyncMirror).
+func (d *Daemon) mirrorAlerts(ctx context.Context, ev *alert.Evaluator) {
+	t := time.NewTicker(alert.MirrorEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if d.Cluster.Leading() {
+			continue
+		}
+		if err := ev.SyncMirror(ctx); err != nil && ctx.Err() == nil {
+			d.log.Warn("cluster: cannot read the leader's alert states", "error", err)
+		}
+	}
+}
+
+// Alert commands: how often the leader looks for acknowledgements and
+// silences a follower handed over, how many it applies a round, and how
+// often it trims the done ones.
+const (
+	commandEvery     = 250 * time.Millisecond
+	commandLimit     = 50
+	commandTrimEvery = time.Minute
+)
+
+// applyAlertCommands applies, while this daemon leads, the
+// acknowledgements and silences followers handed over
+// (store.ApplyAlertCommands), through its evaluator.
+func (d *Daemon) applyAlertCommands(ctx context.Context, ev *alert.Evaluator) {
+	t := time.NewTicker(commandEvery)
+	defer t.Stop()
+	var trimmed time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		f, ok := d.Cluster.Fence().Leading()
+		if !ok || !ev.Leading() {
+			continue
+		}
+		if _, err := d.Store.ApplyAlertCommands(ctx, f, alert.CommandWait, commandLimit, ev.ApplyCommand); err != nil && ctx.Err() == nil {
+			d.log.Warn("cluster: applying alert commands failed", "error", err)
+		}
+		if time.Since(trimmed) >= commandTrimEvery {
+			trimmed = time.Now()
+			if err := d.Store.TrimAlertCommands(ctx); err != nil && ctx.Err() == nil {
+				d.log.Warn("cluster: trimming alert commands failed", "error", err)
+			}
+		}
+	}
 }
 
 // clusterStatus serves /api/0/cluster from the store's cluster tables.

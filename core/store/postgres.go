@@ -80,12 +80,18 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Store, error)
 	s.hdb = sql.OpenDB(pgConnector{stdlib.GetConnector(*cfg.Copy()), false})
 	s.hdb.SetMaxOpenConns(2)
 	s.odb = openOutboxDB(cfg)
+	// Alert commands: a leader's claim transaction stays open while its
+	// evaluator applies the command, and followers wait on results.
+	s.cdb = sql.OpenDB(pgConnector{stdlib.GetConnector(*cfg.Copy()), false})
+	s.cdb.SetMaxOpenConns(4)
+	s.cdb.SetMaxIdleConns(2)
 	if err := s.start(ctx); err != nil {
 		wdb.Close()
 		rdb.Close()
 		s.ldb.Close()
 		s.hdb.Close()
 		s.odb.Close()
+		s.cdb.Close()
 		if errors.Is(err, ErrNewerSchema) {
 			return nil, err
 		}

@@ -57,6 +57,7 @@ type Store struct {
 	ldb  *sql.DB // PostgreSQL: the leader lease's own connection (lease.go), nil for SQLite
 	hdb  *sql.DB // PostgreSQL: the shared heartbeat liveness's connections (heartbeat_shared.go), nil for SQLite
 	odb  *sql.DB // PostgreSQL: the cluster outbox's connections (outbox.go), nil for SQLite
+	cdb  *sql.DB // PostgreSQL: the alert commands' connections (alertcommands.go), nil for SQLite
 	wdb  *sql.DB // the writer's single connection
 	rdb  *sql.DB // readers
 	opts Options
@@ -255,6 +256,11 @@ func (s *Store) Close() error {
 	}
 	if s.odb != nil {
 		if e := s.odb.Close(); err == nil {
+			err = e
+		}
+	}
+	if s.cdb != nil {
+		if e := s.cdb.Close(); err == nil {
 			err = e
 		}
 	}
