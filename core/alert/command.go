@@ -37,7 +37,7 @@ type commandArgs struct {
 	Host    string       `json:"host,omitempty"`
 	Metric  string       `json:"metric,omitempty"`
 	By      string       `json:"by,omitempty"`
-	ID      string       `json:"id,omitempty"`
+	ID      string       `json:"id,omitempty"` // the silence to remove, or the new silence's id (chosen by the follower)
 	Silence *SilenceSpec `json:"silence,omitempty"`
 }
 
@@ -130,7 +130,7 @@ func (e *Evaluator) ApplyCommand(ctx context.Context, c store.AlertCommand) []by
 				break
 			}
 			var sl Silence
-			sl, err = e.addSilence(ctx, *args.Silence)
+			sl, err = e.addSilenceID(ctx, *args.Silence, args.ID)
 			if err == nil {
 				res.Silence = &sl
 			}
@@ -179,7 +179,10 @@ func (e *Evaluator) AddSilence(ctx context.Context, spec SilenceSpec) (Silence, 
 	if err := spec.Validate(); err != nil {
 		return Silence{}, err
 	}
-	res, err := e.forward(ctx, cmdAddSilence, commandArgs{By: spec.By, Silence: &spec})
+	// The id is chosen here, so the leader applying this again (it died
+	// before recording its result) finds the silence instead of adding
+	// a second one.
+	res, err := e.forward(ctx, cmdAddSilence, commandArgs{By: spec.By, Silence: &spec, ID: newID()})
 	if err != nil {
 		return Silence{}, err
 	}

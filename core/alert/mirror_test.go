@@ -3,6 +3,7 @@ package alert
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -221,6 +222,14 @@ func TestFollowerCommandsAreAppliedByTheLeader(t *testing.T) {
 	}
 	if got, ok := p.a.Silence(sl.ID); !ok || got.CreatedBy != "bob" || got.Comment != "deploy" {
 		t.Fatalf("leader's silence %+v %v", got, ok)
+	}
+	// A leader that died after applying the command but before recording
+	// its result: the next one applies it again, and finds the silence
+	// by the id the follower chose instead of adding a second one.
+	again := p.a.ApplyCommand(ctx, store.AlertCommand{ID: 99, Kind: cmdAddSilence,
+		Args: []byte(`{"by":"bob","id":"` + sl.ID + `","silence":{"Host":"web01","Metric":"` + cpu + `","Duration":3600000000000,"By":"bob","Comment":"deploy"}}`)})
+	if n := len(p.a.Silences()); n != 1 || !strings.Contains(string(again), sl.ID) {
+		t.Fatalf("the add applied again: %s; leader holds %d silences, want 1", again, n)
 	}
 	p.follow(t, p.b, "the follower's silence in its mirror", func() bool { _, ok := p.b.Silence(sl.ID); return ok })
 	if err := p.b.RemoveSilence(ctx, "0000", "bob"); !errors.Is(err, ErrUnknownSilence) {

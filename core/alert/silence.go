@@ -126,8 +126,22 @@ func (spec SilenceSpec) Validate() error {
 // addSilence creates a silence, stores it (waiting for the commit) and
 // journals it. A request failing Validate is ErrInvalid.
 func (e *Evaluator) addSilence(ctx context.Context, spec SilenceSpec) (Silence, error) {
+	return e.addSilenceID(ctx, spec, "")
+}
+
+// addSilenceID is addSilence with the id chosen by the caller (a
+// follower, which picks it before handing the request to the leader);
+// when a silence with that id exists already (a command applied again
+// after a leader died before recording its result) it is returned as
+// it is, so a repeat never creates a second silence.
+func (e *Evaluator) addSilenceID(ctx context.Context, spec SilenceSpec, id string) (Silence, error) {
 	if err := spec.Validate(); err != nil {
 		return Silence{}, err
+	}
+	if id == "" {
+		id = newID()
+	} else if sl, ok := e.Silence(id); ok {
+		return sl, nil
 	}
 	if spec.Metric == "" {
 		spec.Metric = "**"
@@ -138,7 +152,7 @@ func (e *Evaluator) addSilence(ctx context.Context, spec SilenceSpec) (Silence, 
 		start = spec.Starts
 	}
 	sl := Silence{
-		ID: newID(), Host: spec.Host, Metric: spec.Metric,
+		ID: id, Host: spec.Host, Metric: spec.Metric,
 		Created: toUnix(now), Starts: toUnix(start), Until: toUnix(start.Add(spec.Duration)),
 		CreatedBy: spec.By, Comment: spec.Comment,
 	}
