@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"testing"
 	"time"
@@ -79,5 +80,61 @@ func testUserChannelsAndDeliveriesSurviveRestart(t *testing.T, be backend) {
 	if p.ID != "d1" || p.Channel != "hook" || string(p.Event) != string(ev) || p.Attempts != 3 ||
 		!p.NextAt.Equal(now.Add(time.Hour)) || !p.Created.Equal(now) {
 		t.Errorf("delivery = %+v", p)
+	}
+}
+
+// TestUserChannelsVersionCountsEveryChangeOfAnyDaemon: two stores on one
+// PostgreSQL database (two daemons); every put and delete through either
+// changes the counter both read, and a read that changes nothing (or a
+// failed write) leaves it.
+func TestUserChannelsVersionCountsEveryChangeOfAnyDaemon(t *testing.T) {
+	ctx := context.Background()
+	dsn := postgresBackend.place(t)
+	a, b := postgresBackend.openAt(t, dsn, 10), postgresBackend.openAt(t, dsn, 10)
+	version := func(s *Store) int64 {
+		t.Helper()
+		v, err := s.UserChannelsVersion(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	now := time.Unix(1711234567, 0)
+	hook := channelrecord.Channel{Name: "hook", Type: "webhook", MinLevel: "WARNING", Source: channelrecord.SourceUser, Created: now, Updated: now}
+
+	v0 := version(b)
+	if _, err := a.UserChannels(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if v := version(b); v != v0 {
+		t.Fatalf("a read changed the version: %d -> %d", v0, v)
+	}
+	steps := []struct {
+		name   string
+		change func() error
+	}{
+		{"created through a", func() error { return a.PutUserChannel(ctx, hook) }},
+		{"changed through b", func() error { hook.MinLevel = "CRITICAL"; return b.PutUserChannel(ctx, hook) }},
+		{"deleted through a", func() error { return a.DeleteUserChannel(ctx, "hook") }},
+		{"unknown name deleted through b", func() error { return b.DeleteUserChannel(ctx, "nothing") }},
+	}
+	last := v0
+	for _, st := range steps {
+		if err := st.change(); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		va, vb := version(a), version(b)
+		if va != vb || va == last {
+			t.Fatalf("%s: versions a %d, b %d, before %d: want one new version on both", st.name, va, vb, last)
+		}
+		last = va
+	}
+
+	s := sqliteBackend.openAt(t, sqliteBackend.place(t), 10)
+	if _, err := s.UserChannelsVersion(ctx); !errors.Is(err, ErrNeedsPostgres) {
+		t.Fatalf("SQLite: %v, want ErrNeedsPostgres", err)
+	}
+	if err := s.PutUserChannel(ctx, hook); err != nil {
+		t.Fatalf("SQLite put: %v", err)
 	}
 }

@@ -34,8 +34,9 @@ import (
 // OutboxChannel is the PostgreSQL notification channel of the outbox.
 const OutboxChannel = "hbd_outbox"
 
-// ErrNeedsPostgres is returned by the outbox methods of a SQLite store.
-var ErrNeedsPostgres = errors.New("the cluster outbox needs the PostgreSQL store")
+// ErrNeedsPostgres is returned by the cluster methods of a SQLite store
+// (the outbox, the user channels' change counter).
+var ErrNeedsPostgres = errors.New("shared by a cluster: needs the PostgreSQL store")
 
 func init() {
 	registerPG(migration{Version: 43, Name: "outbox claims", SQL: `
