@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hbdmon/hbd/core/channels"
 	"github.com/hbdmon/hbd/core/dispatch/dispatchrecord"
 	"github.com/hbdmon/hbd/core/store"
 )
@@ -312,7 +313,9 @@ func (d *Dispatcher) queueCluster(b *store.Batch, eventID string, ep epKey, dls 
 			d.log.Error("cannot encode notification; not sent", "channel", dl.channel, "event_id", eventID, "error", err)
 			continue
 		}
-		rows = append(rows, dispatchrecord.Delivery{ID: dl.id, Channel: dl.channel, Event: b, Created: dl.created})
+		ch, ok := d.opts.Channels.Channel(dl.channel)
+		rows = append(rows, dispatchrecord.Delivery{ID: dl.id, Channel: dl.channel, Event: b, Created: dl.created,
+			UserChannel: ok && ch.Source == channels.SourceUser})
 	}
 	d.mu.Lock()
 	if d.closed {
