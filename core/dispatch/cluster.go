@@ -207,8 +207,9 @@ func (d *Dispatcher) claimOne() bool {
 	ctx, cancel := context.WithTimeout(d.attemptC, persistTimeout)
 	defer cancel()
 	// Only channels this daemon knows: a user channel created through
-	// another daemon may not be known here yet, and its deliveries are
-	// left to the daemons that know it rather than dropped.
+	// another daemon is not known here until the registry follows the
+	// change (within about a second), and its deliveries are left to the
+	// daemons that know it meanwhile rather than dropped.
 	chans := d.opts.Channels.Channels()
 	names := make([]string, len(chans))
 	for i, ch := range chans {
