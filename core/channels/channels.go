@@ -9,8 +9,10 @@
 // Watcher).
 //
 // Lifecycle: New, then Start (loads the user channels and checks the
-// config channels), Reload after every config change. All methods are
-// safe for concurrent use.
+// config channels), Reload after every config change; with several
+// daemons on one database, Follow (on a goroutine) keeps the user
+// channels in step with the other daemons' changes. All methods are safe
+// for concurrent use.
 package channels
 
 import (

@@ -106,7 +106,10 @@ func (r *Registry) Start(ctx context.Context) error {
 	r.mu.Unlock()
 	r.CheckConfigChannels(ctx)
 	// A plugin may have been upgraded while the daemon was down.
-	r.revalidateUsers(ctx)
+	r.mu.RLock()
+	names := sortedKeys(r.user)
+	r.mu.RUnlock()
+	r.revalidateUsers(ctx, names, true)
 	return nil
 }
 

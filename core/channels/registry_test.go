@@ -50,15 +50,22 @@ func (w *watcher) ChannelsReloaded() {
 
 func start(t *testing.T, dir string) (*channels.Registry, *store.Store) {
 	t.Helper()
-	cfg := testutil.Config(t, strings.NewReplacer("HASH", hash, "KEY", testutil.Key).Replace(yaml))
-	conf := func() *config.Config { return cfg }
 	st, err := testutil.OpenStore(context.Background(), dir, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	return startWith(t, st, st), st
+}
+
+// startWith starts a registry on repo (the test's config, the webhook
+// plugin), journaling to j.
+func startWith(t *testing.T, repo channels.Repository, j channels.Journal) *channels.Registry {
+	t.Helper()
+	cfg := testutil.Config(t, strings.NewReplacer("HASH", hash, "KEY", testutil.Key).Replace(yaml))
+	conf := func() *config.Config { return cfg }
 	host, _ := pht.Start(t, pht.Dir(t, pht.Webhook), pluginhost.Options{})
-	reg, err := channels.New(channels.Options{Config: conf, Store: st, Journal: st, Plugins: host,
+	reg, err := channels.New(channels.Options{Config: conf, Store: repo, Journal: j, Plugins: host,
 		Policy: access.NewPolicy(conf, access.NewHosts(cfg))})
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +73,7 @@ func start(t *testing.T, dir string) (*channels.Registry, *store.Store) {
 	if err := reg.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	return reg, st
+	return reg
 }
 
 func TestRegistryOwnershipVisibilityMaskingAndPersistence(t *testing.T) {

@@ -48,8 +48,10 @@ func (r *Registry) Revalidate(ctx context.Context, typ string) {
 	r.log.Info("channels re-validated after a plugin change", "type", typ, "checked", n, "failing", bad)
 }
 
-// revalidateUsers checks the user channels at start.
-func (r *Registry) revalidateUsers(ctx context.Context) {
+// revalidateUsers checks the user channels names (at start: all of
+// them; after a Sync: those created or changed by another daemon). With
+// journal, a change of verdict is journaled (see note).
+func (r *Registry) revalidateUsers(ctx context.Context, names []string, journal bool) {
 	ctx, cancel := context.WithTimeout(ctx, revalidateBudget)
 	defer cancel()
 	types := r.opts.Plugins.Types()
@@ -57,14 +59,17 @@ func (r *Registry) revalidateUsers(ctx context.Context) {
 	users := maps.Clone(r.user)
 	r.mu.RUnlock()
 	cfg := r.opts.Config()
-	for _, name := range sortedKeys(users) {
-		ch := users[name]
+	for _, name := range names {
+		ch, ok := users[name]
+		if !ok {
+			continue
+		}
 		schema, ok := types[ch.Type]
 		if _, shadowed := cfg.Channels[name]; !ok || shadowed || ctx.Err() != nil {
 			continue
 		}
 		if err := r.validate(ctx, schema, ch.Fields); !errors.Is(err, ErrUnavailable) {
-			r.note(name, err, true)
+			r.note(name, err, journal)
 		}
 	}
 }

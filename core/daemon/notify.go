@@ -39,6 +39,9 @@ func (d *Daemon) startNotify(ctx context.Context) error {
 		// Any daemon sends (claims from the shared outbox); only the
 		// leader queues, fenced by its lease.
 		opts.Cluster = &dispatch.Cluster{Node: d.Cluster.Name(), Fence: d.Cluster.Fence()}
+		// User channels changed through another daemon: routing,
+		// delivery and the API follow within about a second.
+		d.OnStart(func(ctx context.Context) { reg.Follow(ctx, d.Store, channels.DefaultFollowInterval) })
 	}
 	disp, err := dispatch.New(opts)
 	if err != nil {

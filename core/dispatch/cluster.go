@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hbdmon/hbd/core/channels"
 	"github.com/hbdmon/hbd/core/dispatch/dispatchrecord"
 	"github.com/hbdmon/hbd/core/store"
 )
@@ -206,8 +207,9 @@ func (d *Dispatcher) claimOne() bool {
 	ctx, cancel := context.WithTimeout(d.attemptC, persistTimeout)
 	defer cancel()
 	// Only channels this daemon knows: a user channel created through
-	// another daemon may not be known here yet, and its deliveries are
-	// left to the daemons that know it rather than dropped.
+	// another daemon is not known here until the registry follows the
+	// change (within about a second), and its deliveries are left to the
+	// daemons that know it meanwhile rather than dropped.
 	chans := d.opts.Channels.Channels()
 	names := make([]string, len(chans))
 	for i, ch := range chans {
@@ -312,7 +314,9 @@ func (d *Dispatcher) queueCluster(b *store.Batch, eventID string, ep epKey, dls 
 			d.log.Error("cannot encode notification; not sent", "channel", dl.channel, "event_id", eventID, "error", err)
 			continue
 		}
-		rows = append(rows, dispatchrecord.Delivery{ID: dl.id, Channel: dl.channel, Event: b, Created: dl.created})
+		ch, ok := d.opts.Channels.Channel(dl.channel)
+		rows = append(rows, dispatchrecord.Delivery{ID: dl.id, Channel: dl.channel, Event: b, Created: dl.created,
+			UserChannel: ok && ch.Source == channels.SourceUser})
 	}
 	d.mu.Lock()
 	if d.closed {

@@ -43,6 +43,46 @@ CREATE INDEX notify_queue_order ON notify_queue (created, id);
 `})
 }
 
+// The user channels' change counter (PostgreSQL only: the daemons of a
+// cluster share the channels): one row whose version every
+// PutUserChannel and DeleteUserChannel increments in its own
+// transaction, so a daemon learns that another changed the channels from
+// one tiny read (UserChannelsVersion) and reloads them only then.
+func init() {
+	registerPG(migration{Version: 46, Name: "user channel version", SQL: `
+CREATE TABLE channel_version (
+	id      INTEGER PRIMARY KEY CHECK (id = 1),
+	version BIGINT NOT NULL
+);
+INSERT INTO channel_version (id, version) VALUES (1, 0);
+`})
+}
+
+// bumpChannelVersion increments the change counter in tx (PostgreSQL).
+func (s *Store) bumpChannelVersion(tx *sql.Tx) error {
+	if !s.pg {
+		return nil
+	}
+	_, err := tx.Exec(`UPDATE channel_version SET version = version + 1 WHERE id = 1`)
+	return err
+}
+
+// UserChannelsVersion returns the user channels' change counter: it
+// differs from an earlier answer once a put or delete committed since (by
+// any daemon on the database). Read it before UserChannels, so a change
+// committed in between is seen again on the next read. SQLite:
+// ErrNeedsPostgres (one daemon, whose registry makes every change).
+func (s *Store) UserChannelsVersion(ctx context.Context) (int64, error) {
+	if !s.pg {
+		return 0, ErrNeedsPostgres
+	}
+	var v int64
+	if err := s.rdb.QueryRowContext(ctx, `SELECT version FROM channel_version WHERE id = 1`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("read notification channel version: %w", err)
+	}
+	return v, nil
+}
+
 // UserChannels returns every channel created through the API, by name
 // (Source SourceUser).
 func (s *Store) UserChannels(ctx context.Context) ([]channelrecord.Channel, error) {
@@ -102,7 +142,10 @@ func (s *Store) PutUserChannel(ctx context.Context, c channelrecord.Channel) err
 			ON CONFLICT (name) DO UPDATE SET type = excluded.type, owner = excluded.owner, private = excluded.private,
 			min_level = excluded.min_level, hosts = excluded.hosts, fields = excluded.fields, updated = excluded.updated`,
 			c.Name, c.Type, c.Owner, c.Private, c.MinLevel, string(hb), string(fb), c.Created.UnixNano(), c.Updated.UnixNano())
-		return err
+		if err != nil {
+			return err
+		}
+		return s.bumpChannelVersion(tx)
 	})
 	if err != nil {
 		return fmt.Errorf("save notification channel %s: %w", c.Name, err)
@@ -117,8 +160,10 @@ func (s *Store) DeleteUserChannel(ctx context.Context, name string) error {
 		if _, err := tx.Exec(`DELETE FROM notification_channels WHERE name = ?`, name); err != nil {
 			return err
 		}
-		_, err := tx.Exec(`DELETE FROM notify_queue WHERE channel = ?`, name)
-		return err
+		if _, err := tx.Exec(`DELETE FROM notify_queue WHERE channel = ?`, name); err != nil {
+			return err
+		}
+		return s.bumpChannelVersion(tx)
 	})
 	if err != nil {
 		return fmt.Errorf("delete notification channel %s: %w", name, err)

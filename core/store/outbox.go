@@ -34,8 +34,9 @@ import (
 // OutboxChannel is the PostgreSQL notification channel of the outbox.
 const OutboxChannel = "hbd_outbox"
 
-// ErrNeedsPostgres is returned by the outbox methods of a SQLite store.
-var ErrNeedsPostgres = errors.New("the cluster outbox needs the PostgreSQL store")
+// ErrNeedsPostgres is returned by the cluster methods of a SQLite store
+// (the outbox, the user channels' change counter).
+var ErrNeedsPostgres = errors.New("shared by a cluster: needs the PostgreSQL store")
 
 func init() {
 	registerPG(migration{Version: 43, Name: "outbox claims", SQL: `
@@ -90,9 +91,15 @@ func (s *Store) outboxOp(eventID string, ep dispatchrecord.EpisodeKey, ds []disp
 	var skipped map[string]bool
 	return writeOp{
 		fn: func(tx *sql.Tx) error {
-			var err error
-			if skipped, err = queueDeliveries(tx, eventID, ep, ds, true); err != nil {
+			live, gone, err := lockUserChannels(tx, ds)
+			if err != nil {
 				return err
+			}
+			if skipped, err = queueDeliveries(tx, eventID, ep, live, true); err != nil {
+				return err
+			}
+			for id := range gone {
+				skipped[id] = true
 			}
 			if len(skipped) < len(ds) {
 				_, err = tx.Exec(`SELECT pg_notify('` + OutboxChannel + `', '')`)
@@ -107,6 +114,50 @@ func (s *Store) outboxOp(eventID string, ep dispatchrecord.EpisodeKey, ds []disp
 			done(skipped, nil)
 		},
 	}
+}
+
+// lockUserChannels returns the deliveries of ds to config channels and
+// to user channels still stored, whose rows it locks (FOR SHARE) until tx
+// ends, and the IDs of the others (their channel was deleted, maybe
+// through another daemon whose deletion this daemon's registry has not
+// yet followed). The lock orders the outbox write and a deletion: a
+// DeleteUserChannel waits for tx and then removes what tx queued; one
+// that committed first leaves nothing to lock, and nothing is queued.
+func lockUserChannels(tx *sql.Tx, ds []dispatchrecord.Delivery) (live []dispatchrecord.Delivery, gone map[string]bool, err error) {
+	var names []string
+	for _, d := range ds {
+		if d.UserChannel {
+			names = append(names, d.Channel)
+		}
+	}
+	if len(names) == 0 {
+		return ds, nil, nil
+	}
+	rows, err := tx.Query(`SELECT name FROM notification_channels WHERE name = ANY($1::text[]) ORDER BY name FOR SHARE`, names)
+	if err != nil {
+		return nil, nil, fmt.Errorf("lock notification channels: %w", err)
+	}
+	defer rows.Close()
+	stored := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, nil, fmt.Errorf("lock notification channels: %w", err)
+		}
+		stored[name] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("lock notification channels: %w", err)
+	}
+	gone = map[string]bool{}
+	for _, d := range ds {
+		if d.UserChannel && !stored[d.Channel] {
+			gone[d.ID] = true
+			continue
+		}
+		live = append(live, d)
+	}
+	return live, gone, nil
 }
 
 // claimSQL finds the head of each of the daemon's channels through the

@@ -18,6 +18,10 @@ type Delivery struct {
 	Attempts int
 	NextAt   time.Time
 	Created  time.Time
+	// UserChannel marks a delivery to a channel created through the API.
+	// The cluster outbox queues it only while the channel is stored, so a
+	// channel deleted through another daemon gets no new deliveries.
+	UserChannel bool
 }
 
 // EpisodeKey names an alert episode: its host, metric path and start
