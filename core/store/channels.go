@@ -49,7 +49,7 @@ CREATE INDEX notify_queue_order ON notify_queue (created, id);
 // transaction, so a daemon learns that another changed the channels from
 // one tiny read (UserChannelsVersion) and reloads them only then.
 func init() {
-	registerPG(migration{Version: 46, Name: "user channel version", SQL: `
+	registerPG(migration{Version: 48, Name: "user channel version", SQL: `
 CREATE TABLE channel_version (
 	id      INTEGER PRIMARY KEY CHECK (id = 1),
 	version BIGINT NOT NULL
