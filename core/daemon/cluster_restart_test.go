@@ -26,6 +26,8 @@ import (
 //     committed again), its lease loop has recorded an attempt in
 //     cluster_nodes since the restart, and it names the same leader;
 //   - every daemon acknowledges samples posted after the restart;
+//   - a sample posted to a follower only is evaluated by the leader
+//     (under its current epoch): its read of new sample rows resumed;
 //
 // and at the end, every acknowledged sample is a row in the database and,
 // from the rows, there was never more than one leader at a time.
@@ -42,6 +44,7 @@ func TestClusterSurvivesPostgresRestart(t *testing.T) {
 	for _, name := range []string{"r1", "r2", "r3"} {
 		nodes = append(nodes, startClusterDaemon(t, hbdBin, dsn, name, "./plugins", `thresholds:
   load.v: {warning: 50, critical: 90}
+  other.v: {warning: 50, critical: 90}
 watchhosts:
   web01:
     key: "`+testutil.Key+`"
@@ -169,6 +172,36 @@ watchhosts:
 				}
 			}
 			return after != ""
+		})
+		// A sample stored by a follower only reaches the leader's
+		// evaluation: the leader's read of new sample rows resumed.
+		var follower *clusterDaemon
+		for _, n := range nodes {
+			if n.name != after {
+				follower = n
+				break
+			}
+		}
+		other, level := 95.0, "CRITICAL"
+		if round%2 == 1 {
+			other, level = 10, "OK"
+		}
+		testutil.Eventually(t, "the follower "+follower.name+" to store a sample", 60*time.Second, func() bool {
+			req := testutil.IngestRequest(t, follower.d.BaseURL, "web01", []byte(testutil.Key),
+				testutil.Sample("other", float64(time.Now().UnixNano())/1e9, map[string]any{"v": other}))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK
+		})
+		testutil.Eventually(t, "the leader to evaluate the follower's sample as "+level, 60*time.Second, func() bool {
+			var lv string
+			var ep int64
+			c := db()
+			return c != nil && c.QueryRow(ctx, `SELECT level, epoch FROM alert_states WHERE host = 'web01' AND metric = 'other.v'`).Scan(&lv, &ep) == nil &&
+				lv == level && ep == epochAfter
 		})
 		var stepped []string
 		for i, n := range nodes {
