@@ -71,6 +71,47 @@ watchhosts:
 			conn.Close(ctx)
 		}
 	})
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for _, n := range nodes {
+			var keep []string
+			for _, l := range strings.Split(strings.TrimSpace(n.d.Stderr()), "\n") {
+				if !strings.Contains(l, "alert level changed") && !strings.Contains(l, "nobody was told") {
+					keep = append(keep, l)
+				}
+			}
+			if len(keep) > 80 {
+				keep = keep[len(keep)-80:]
+			}
+			t.Logf("%s's log, last lines but level changes:\n%s", n.name, strings.Join(keep, "\n"))
+		}
+		if c := db(); c != nil {
+			var snap, maxXid string
+			c.QueryRow(ctx, `SELECT pg_current_snapshot()::text, (SELECT max(xid)::text FROM samples)`).Scan(&snap, &maxXid)
+			t.Logf("snapshot %s, newest sample xid %s", snap, maxXid)
+			if rows, err := c.Query(ctx, `SELECT s.xid::text, s.ts, r.plugin FROM samples s JOIN series r ON r.id = s.series WHERE r.plugin <> 'load'`); err == nil {
+				for rows.Next() {
+					var x, p string
+					var ts float64
+					rows.Scan(&x, &ts, &p)
+					t.Logf("sample of %s: xid %s ts %f", p, x, ts)
+				}
+				rows.Close()
+			}
+			rows, err := c.Query(ctx, `SELECT application_name, coalesce(state, ''), coalesce(backend_xid::text, ''), coalesce(backend_xmin::text, ''), coalesce(xact_start::text, ''), left(query, 120)
+				FROM pg_stat_activity WHERE datname = current_database()`)
+			if err == nil {
+				for rows.Next() {
+					var app, state, xid, xmin, start, q string
+					rows.Scan(&app, &state, &xid, &xmin, &start, &q)
+					t.Logf("session %s %s xid=%s xmin=%s xact_start=%s: %s", app, state, xid, xmin, start, q)
+				}
+				rows.Close()
+			}
+		}
+	})
 	// writes returns the fenced writes, or nil while the database does
 	// not answer yet.
 	writes := func() []fencedWrite {
@@ -186,22 +227,30 @@ watchhosts:
 		if round%2 == 1 {
 			other, level = 10, "OK"
 		}
-		testutil.Eventually(t, "the follower "+follower.name+" to store a sample", 60*time.Second, func() bool {
+		// Posted again every 200 ms until evaluated: a sample committed
+		// while the leader is between a step-down and its takeover is not
+		// evaluated (by design: the next sample decides), and the lease
+		// row, which /api/0/cluster reads, names the leader through that
+		// gap.
+		var posted time.Time
+		post := func() {
+			if time.Since(posted) < 200*time.Millisecond {
+				return
+			}
+			posted = time.Now()
 			req := testutil.IngestRequest(t, follower.d.BaseURL, "web01", []byte(testutil.Key),
 				testutil.Sample("other", float64(time.Now().UnixNano())/1e9, map[string]any{"v": other}))
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				return false
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
 			}
-			resp.Body.Close()
-			return resp.StatusCode == http.StatusOK
-		})
+		}
 		testutil.Eventually(t, "the leader to evaluate the follower's sample as "+level, 60*time.Second, func() bool {
+			post()
 			var lv string
 			var ep int64
 			c := db()
 			return c != nil && c.QueryRow(ctx, `SELECT level, epoch FROM alert_states WHERE host = 'web01' AND metric = 'other.v'`).Scan(&lv, &ep) == nil &&
-				lv == level && ep == epochAfter
+				lv == level && ep >= epochAfter
 		})
 		var stepped []string
 		for i, n := range nodes {
