@@ -185,6 +185,7 @@ func (d *Daemon) tailSamples(ctx context.Context) {
 				continue
 			}
 			cur, epoch = c, e
+			d.log.Debug("cluster: reading new sample rows", "epoch", e, "from", cur)
 			continue
 		}
 		for range 20 { // at most 20 reads a tick, then the next tick
@@ -200,6 +201,9 @@ func (d *Daemon) tailSamples(ctx context.Context) {
 			for _, h := range batch {
 				feed.ObserveSamples(h.Host, h.Samples)
 				n += len(h.Samples)
+			}
+			if n > 0 {
+				d.log.Trace("cluster: read new sample rows", "samples", n, "next", cur)
 			}
 			if n < tailLimit {
 				break

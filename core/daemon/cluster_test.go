@@ -37,6 +37,109 @@ type fencedWrite struct {
 	at     time.Time
 }
 
+// fencedWrites reads every row of fenced_writes, ordered by their
+// database stamps.
+func fencedWrites(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}) ([]fencedWrite, error) {
+	rows, err := q.Query(ctx, `SELECT epoch, holder, at FROM fenced_writes ORDER BY at`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []fencedWrite
+	for rows.Next() {
+		var w fencedWrite
+		if err := rows.Scan(&w.epoch, &w.holder, &w.at); err != nil {
+			return nil, err
+		}
+		out = append(out, w)
+	}
+	return out, rows.Err()
+}
+
+// assertOneLeaderAtATime fails t unless the fenced writes ws (ordered by
+// their database stamps, as fencedWrites gives them) show one leader at a
+// time: the epochs never go down, each epoch writes under one holder
+// only, and hence no epoch writes after a newer epoch's first write.
+func assertOneLeaderAtATime(t *testing.T, ws []fencedWrite) {
+	t.Helper()
+	holders := map[int64]string{}
+	for i, w := range ws {
+		if h, ok := holders[w.epoch]; ok && h != w.holder {
+			t.Fatalf("epoch %d written by %s and %s", w.epoch, h, w.holder)
+		}
+		holders[w.epoch] = w.holder
+		if i > 0 && w.epoch < ws[i-1].epoch {
+			t.Fatalf("epoch %d wrote at %s, after epoch %d wrote at %s: two leaders", w.epoch, w.at, ws[i-1].epoch, ws[i-1].at)
+		}
+	}
+}
+
+// ackedSample is a sample of the cluster driver that a daemon answered
+// 200 to: committed in the database.
+type ackedSample struct {
+	node string
+	ts   float64
+	at   time.Time // when the answer came
+}
+
+// clusterDriver keeps the leader writing alert state: every 100 ms it
+// posts web01's load.v, flipping between 10 and 95, to every live daemon
+// (each stores it once; only the leader evaluates, and each flip is a
+// fenced write). It records the samples acknowledged.
+type clusterDriver struct {
+	mu    sync.Mutex
+	acked []ackedSample
+}
+
+// driveCluster starts a clusterDriver over the daemons live returns; it
+// stops at the test's cleanup.
+func driveCluster(t *testing.T, live func() []*clusterDaemon) *clusterDriver {
+	d := &clusterDriver{}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		client := &http.Client{Timeout: 2 * time.Second}
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			v := 10.0
+			if i%2 == 1 {
+				v = 95
+			}
+			ts := float64(time.Now().UnixNano()) / 1e9
+			for _, n := range live() {
+				req := testutil.IngestRequest(t, n.d.BaseURL, "web01", []byte(testutil.Key), testutil.Sample("load", ts, map[string]any{"v": v}))
+				resp, err := client.Do(req)
+				if err != nil {
+					continue
+				}
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					d.mu.Lock()
+					d.acked = append(d.acked, ackedSample{node: n.name, ts: ts, at: time.Now()})
+					d.mu.Unlock()
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() { close(stop); wg.Wait() })
+	return d
+}
+
+// Acked returns the samples acknowledged so far.
+func (d *clusterDriver) Acked() []ackedSample {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]ackedSample(nil), d.acked...)
+}
+
 // clusterDaemon is one real `hbd serve` of a test cluster.
 type clusterDaemon struct {
 	name     string
@@ -158,34 +261,7 @@ watchhosts:
 		return got
 	}
 
-	// The driver: one sample a tick, flipping between 10 and 95, posted to
-	// every live daemon (each stores it once; only the leader evaluates).
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		client := &http.Client{Timeout: 2 * time.Second}
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
-			v := 10.0
-			if i%2 == 1 {
-				v = 95
-			}
-			ts := float64(time.Now().UnixNano()) / 1e9
-			for _, n := range live() {
-				req := testutil.IngestRequest(t, n.d.BaseURL, "web01", []byte(testutil.Key), testutil.Sample("load", ts, map[string]any{"v": v}))
-				if resp, err := client.Do(req); err == nil {
-					resp.Body.Close()
-				}
-			}
-		}
-	}()
-	t.Cleanup(func() { close(stop); wg.Wait() })
+	driveCluster(t, live)
 
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
@@ -193,20 +269,11 @@ watchhosts:
 	}
 	defer conn.Close(ctx)
 	writes := func() []fencedWrite {
-		rows, err := conn.Query(ctx, `SELECT epoch, holder, at FROM fenced_writes ORDER BY at`)
+		ws, err := fencedWrites(ctx, conn)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer rows.Close()
-		var out []fencedWrite
-		for rows.Next() {
-			var w fencedWrite
-			if err := rows.Scan(&w.epoch, &w.holder, &w.at); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, w)
-		}
-		return out
+		return ws
 	}
 	writesOf := func(epoch int64) int {
 		n := 0
@@ -217,20 +284,10 @@ watchhosts:
 		}
 		return n
 	}
-	// neverTwoLeaders checks the rows as described above.
 	neverTwoLeaders := func() []fencedWrite {
 		t.Helper()
 		ws := writes()
-		holders := map[int64]string{}
-		for i, w := range ws {
-			if h, ok := holders[w.epoch]; ok && h != w.holder {
-				t.Fatalf("epoch %d written by %s and %s", w.epoch, h, w.holder)
-			}
-			holders[w.epoch] = w.holder
-			if i > 0 && w.epoch < ws[i-1].epoch {
-				t.Fatalf("epoch %d wrote at %s, after epoch %d wrote at %s: two leaders", w.epoch, w.at, ws[i-1].epoch, ws[i-1].at)
-			}
-		}
+		assertOneLeaderAtATime(t, ws)
 		return ws
 	}
 	leaderEpoch := func(n *node) int64 {

@@ -32,6 +32,9 @@ type TailCursor struct {
 	ts     float64
 }
 
+// String shows the cursor for logs: xid/series/ts.
+func (c TailCursor) String() string { return fmt.Sprintf("%d/%d/%g", c.xid, c.series, c.ts) }
+
 // TailedSamples are one host's samples read by TailSamples, oldest
 // transaction first.
 type TailedSamples struct {

@@ -118,6 +118,16 @@ func (d *Daemon) Kill() {
 	<-d.done
 }
 
+// Exited reports whether the process has ended.
+func (d *Daemon) Exited() bool {
+	select {
+	case <-d.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // Wait waits up to timeout for the process to exit and returns its exit code
 // (-1 on timeout).
 func (d *Daemon) Wait(timeout time.Duration) int {

@@ -9,6 +9,10 @@
 // binary die first, the server gets SIGQUIT from the kernel (parent-death
 // signal) and stops too.
 //
+// A test that restarts or stops PostgreSQL takes a server of its own
+// (Start, then Server.Restart): the shared one serves the package's
+// other tests in parallel.
+//
 // Without PostgreSQL's binaries (initdb and postgres on PATH or under
 // /usr/lib/postgresql/*/bin) a test that asks for a database is skipped,
 // naming what is missing, except under CI=true, where it fails: CI
@@ -43,8 +47,10 @@ type Server struct {
 	Port   int
 	Log    string // the server's log file
 
-	cmd    *exec.Cmd
-	exited chan struct{}
+	bin    string              // directory of the server's binaries
+	cred   *syscall.Credential // the account it runs as; nil: ours
+	cmd    *exec.Cmd           // the running postmaster (replaced by Restart)
+	exited chan struct{}       // closed when cmd has exited
 
 	mu    sync.Mutex
 	admin *pgx.Conn
@@ -115,7 +121,13 @@ func Shared(t testing.TB) *Server {
 // (register it before anything that must close its connections first).
 func DSN(t testing.TB) string {
 	t.Helper()
-	s := Shared(t)
+	return Shared(t).NewDatabase(t)
+}
+
+// NewDatabase creates a fresh, empty database on s and returns its
+// connection string; the database is dropped at the test's cleanup.
+func (s *Server) NewDatabase(t testing.TB) string {
+	t.Helper()
 	name := fmt.Sprintf("t%d_%d", os.Getpid(), dbSeq.Add(1))
 	if err := s.exec(context.Background(), "CREATE DATABASE "+name); err != nil {
 		t.Fatalf("create database: %v", err)
@@ -182,90 +194,163 @@ func start() (*Server, error) {
 			return nil, err
 		}
 	}
-	s := &Server{Dir: dir, Socket: dir, Port: 5432, Log: filepath.Join(dir, "postgres.log"), exited: make(chan struct{})}
-	data := filepath.Join(dir, "data")
-	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", data, "-U", "hbd", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync")
+	s := &Server{Dir: dir, Socket: dir, Port: 5432, Log: filepath.Join(dir, "postgres.log"), bin: bin, cred: cred}
+	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", s.data(), "-U", "hbd", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync")
 	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	initdb.Dir = dir
 	if out, err := initdb.CombinedOutput(); err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("initdb: %v: %s", err, lastLines(string(out), 5))
 	}
-	logf, err := os.OpenFile(s.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
+	if err := s.launch(); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
+	if err := s.ready(); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) data() string { return filepath.Join(s.Dir, "data") }
+
+// launch starts the postmaster on the data directory (which initdb made).
+func (s *Server) launch() error {
+	logf, err := os.OpenFile(s.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
 	// Durability settings are the server's defaults but fsync: the tests
 	// kill hbd, never this server, and fsync would only slow them. A
-	// benchmark that wants the real cost sets HBD_PGTEST_FSYNC=on.
+	// benchmark that wants the real cost sets HBD_PGTEST_FSYNC=on. (A
+	// Restart is a clean shutdown: it loses nothing without fsync.)
 	fsync := "off"
 	if os.Getenv("HBD_PGTEST_FSYNC") == "on" {
 		fsync = "on"
 	}
-	s.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-k", dir, "-p", strconv.Itoa(s.Port),
+	cmd := exec.Command(filepath.Join(s.bin, "postgres"), "-D", s.data(), "-k", s.Socket, "-p", strconv.Itoa(s.Port),
 		"-c", "listen_addresses=", "-c", "fsync="+fsync, "-c", "max_connections=300",
 		"-c", "shared_buffers=64MB", "-c", "log_min_messages=warning")
-	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT, Setpgid: true}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred, Pdeathsig: syscall.SIGQUIT, Setpgid: true}
+	exited := make(chan struct{})
 	started := make(chan error, 1)
 	go func() {
 		// The parent-death signal fires when the thread that started the
 		// child exits: this one stays until the server has stopped.
 		runtime.LockOSThread()
-		err := s.cmd.Start()
+		err := cmd.Start()
 		started <- err
 		if err == nil {
-			s.cmd.Wait()
+			cmd.Wait()
 		}
 		logf.Close()
-		close(s.exited)
+		close(exited)
 	}()
 	if err := <-started; err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("start postgres: %w", err)
+		return fmt.Errorf("start postgres: %w", err)
 	}
+	s.cmd, s.exited = cmd, exited
+	return nil
+}
+
+// ready waits until the server answers a query, at most a minute.
+func (s *Server) ready() error {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		err := s.exec(ctx, "SELECT 1")
 		cancel()
 		if err == nil {
-			return s, nil
+			return nil
 		}
 		select {
 		case <-s.exited:
 			log, _ := os.ReadFile(s.Log)
-			os.RemoveAll(dir)
-			return nil, fmt.Errorf("postgres exited at start: %s", lastLines(string(log), 10))
+			return fmt.Errorf("postgres exited at start: %s", lastLines(string(log), 10))
 		default:
 		}
 		if time.Now().After(deadline) {
 			log, _ := os.ReadFile(s.Log)
-			s.Stop()
-			return nil, fmt.Errorf("postgres not ready after 60s: %v: %s", err, lastLines(string(log), 10))
+			return fmt.Errorf("postgres not ready after 60s: %v: %s", err, lastLines(string(log), 10))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 }
 
-// Stop shuts the server down at once and removes its directory.
-func (s *Server) Stop() {
+// Start starts a PostgreSQL server of the test's own, stopped and removed
+// at the test's cleanup: for a test that restarts or stops the server,
+// which the shared one (Shared, DSN) must never be. A missing PostgreSQL
+// skips the test (fails it under CI=true).
+func Start(t testing.TB) *Server {
+	t.Helper()
+	s, err := start()
+	if err != nil {
+		var miss *missingError
+		if errors.As(err, &miss) && os.Getenv("CI") != "true" {
+			t.Skipf("PostgreSQL unavailable: %v", err)
+		}
+		t.Fatalf("PostgreSQL test server: %v", err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// Restart shuts the server down the way an operator's restart does (a
+// fast shutdown: every session is ended, the postmaster exits after a
+// checkpoint), keeps it down for at least down, then starts it again on
+// the same data directory, socket and port and waits until it answers.
+// Only for a server of Start; not safe to call concurrently with Stop or
+// another Restart.
+func (s *Server) Restart(t testing.TB, down time.Duration) {
+	t.Helper()
+	s.closeAdmin()
+	stopped := time.Now()
+	if err := s.shutdown(syscall.SIGINT, 60*time.Second); err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	if d := down - time.Since(stopped); d > 0 {
+		time.Sleep(d)
+	}
+	if err := s.launch(); err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	if err := s.ready(); err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+}
+
+// shutdown sends the postmaster sig (SIGINT: fast, SIGQUIT: immediate)
+// and waits for it to exit, killing it after timeout.
+func (s *Server) shutdown(sig syscall.Signal, timeout time.Duration) error {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return nil
+	}
+	s.cmd.Process.Signal(sig)
+	select {
+	case <-s.exited:
+		return nil
+	case <-time.After(timeout):
+		s.cmd.Process.Kill()
+		<-s.exited
+		return fmt.Errorf("postgres did not stop within %s after %v: killed", timeout, sig)
+	}
+}
+
+func (s *Server) closeAdmin() {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.admin != nil {
 		s.admin.Close(context.Background())
 		s.admin = nil
 	}
-	s.mu.Unlock()
-	if s.cmd.Process != nil {
-		s.cmd.Process.Signal(syscall.SIGQUIT)
-		select {
-		case <-s.exited:
-		case <-time.After(30 * time.Second):
-			s.cmd.Process.Kill()
-			<-s.exited
-		}
-	}
+}
+
+// Stop shuts the server down at once and removes its directory.
+func (s *Server) Stop() {
+	s.closeAdmin()
+	s.shutdown(syscall.SIGQUIT, 30*time.Second)
 	os.RemoveAll(s.Dir)
 }
 
