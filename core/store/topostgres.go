@@ -110,17 +110,10 @@ func MigrateToPostgres(ctx context.Context, dataDir, dsn string, opts MigrateOpt
 	}
 	defer src.close()
 
-	cfg, err := pgx.ParseConfig(dsn)
+	cfg, err := pgConfig(dsn, opts.Password, "hbd migrate-store")
 	if err != nil {
-		return nil, ErrBadDSN
+		return nil, err
 	}
-	if opts.Password != "" {
-		cfg.Password = opts.Password
-	}
-	if cfg.ConnectTimeout == 0 {
-		cfg.ConnectTimeout = 10 * time.Second
-	}
-	cfg.RuntimeParams["application_name"] = "hbd migrate-store"
 	res := &MigrateResult{Source: src.path, Target: describePG(cfg)}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {

@@ -279,55 +279,27 @@ func TestMigrateToPostgresCopiesEveryTable(t *testing.T) {
 		lb, _ := s2.Latest(hp[0], hp[1], 10)
 		same("latest of "+hp[0]+"/"+hp[1], la, lb, nil, nil)
 	}
-	{
-		a, ea := s1.AlertStates(ctx)
-		b, eb := s2.AlertStates(ctx)
-		same("alert states", a, b, ea, eb)
-	}
-	{
-		a, ea := s1.Messages(ctx, MessageQuery{Limit: 100})
-		b, eb := s2.Messages(ctx, MessageQuery{Limit: 100})
-		same("journal", a, b, ea, eb)
-	}
-	{
-		a, ea := s1.Silences(ctx)
-		b, eb := s2.Silences(ctx)
-		same("silences", a, b, ea, eb)
-	}
-	{
-		a, ea := s1.UserChannels(ctx)
-		b, eb := s2.UserChannels(ctx)
-		same("user channels", a, b, ea, eb)
-	}
-	{
-		a, ea := s1.Episodes(ctx, record.EpisodeQuery{State: record.EpisodesAll, Limit: 100})
-		b, eb := s2.Episodes(ctx, record.EpisodeQuery{State: record.EpisodesAll, Limit: 100})
-		same("episodes", a, b, ea, eb)
-	}
-	{
-		a, ea := s1.PendingDeliveries(ctx)
-		b, eb := s2.PendingDeliveries(ctx)
-		same("deliveries", a, b, ea, eb)
-	}
-	{
-		a, ea := s1.Sessions(ctx, time.Unix(1711234567, 0))
-		b, eb := s2.Sessions(ctx, time.Unix(1711234567, 0))
-		same("sessions", a, b, ea, eb)
-	}
-	{
-		a, ea := s1.UserOverlays(ctx)
-		b, eb := s2.UserOverlays(ctx)
-		same("users", a, b, ea, eb)
-	}
-	{
-		a, ea := s1.HostHeartbeats(ctx)
-		b, eb := s2.HostHeartbeats(ctx)
-		same("heartbeats", a, b, ea, eb)
-	}
-	{
-		a, ea := s1.States(ctx, "web01", "ipv4", 0)
-		b, eb := s2.States(ctx, "web01", "ipv4", 0)
-		same("heartbeat states", a, b, ea, eb)
+	now := time.Unix(1711234567, 0)
+	for _, r := range []struct {
+		what string
+		read func(s *Store) (any, error)
+	}{
+		{"alert states", func(s *Store) (any, error) { return s.AlertStates(ctx) }},
+		{"journal", func(s *Store) (any, error) { return s.Messages(ctx, MessageQuery{Limit: 100}) }},
+		{"silences", func(s *Store) (any, error) { return s.Silences(ctx) }},
+		{"user channels", func(s *Store) (any, error) { return s.UserChannels(ctx) }},
+		{"episodes", func(s *Store) (any, error) {
+			return s.Episodes(ctx, record.EpisodeQuery{State: record.EpisodesAll, Limit: 100})
+		}},
+		{"deliveries", func(s *Store) (any, error) { return s.PendingDeliveries(ctx) }},
+		{"sessions", func(s *Store) (any, error) { return s.Sessions(ctx, now) }},
+		{"users", func(s *Store) (any, error) { return s.UserOverlays(ctx) }},
+		{"heartbeats", func(s *Store) (any, error) { return s.HostHeartbeats(ctx) }},
+		{"heartbeat states", func(s *Store) (any, error) { return s.States(ctx, "web01", "ipv4", 0) }},
+	} {
+		a, ea := r.read(s1)
+		b, eb := r.read(s2)
+		same(r.what, a, b, ea, eb)
 	}
 
 	// A second run into the now non-empty database is refused and

@@ -101,7 +101,7 @@ func migrateStore(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "  %-22s %12d rows  %6.1fs\n", "total", total, time.Since(start).Seconds())
 	fmt.Fprintf(stdout, "committed into %s\n", res.Target)
-	fmt.Fprintf(stdout, "left empty for the daemons (cluster state): %s\n", strings.Join(store.ClusterTables(), ", "))
+	fmt.Fprintf(stdout, "left in their initial state for the daemons (cluster tables): %s\n", strings.Join(store.ClusterTables(), ", "))
 	fmt.Fprintln(stdout, "next: give every daemon store.driver: postgres with this database and start them (docs/HA.md); keep the SQLite file until they run")
 	return 0
 }

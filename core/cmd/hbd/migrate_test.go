@@ -98,7 +98,7 @@ func TestMigrateStoreCommand(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("migrate-store: exit %d\nstdout %s\nstderr %s", code, out, errs)
 	}
-	for _, want := range []string{filepath.Join(dir, store.FileName), "hosts", "samples", "50 rows", "journal", "alert_states", "alert_silences", "notification_channels", "total", "left empty", "leader_lease"} {
+	for _, want := range []string{filepath.Join(dir, store.FileName), "hosts", "samples", "50 rows", "journal", "alert_states", "alert_silences", "notification_channels", "total", "initial state", "leader_lease"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
