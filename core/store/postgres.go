@@ -41,18 +41,9 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Store, error)
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
 	}
-	cfg, err := pgx.ParseConfig(dsn)
+	cfg, err := pgConfig(dsn, opts.Password, "hbd")
 	if err != nil {
-		return nil, ErrBadDSN
-	}
-	if opts.Password != "" {
-		cfg.Password = opts.Password
-	}
-	if cfg.ConnectTimeout == 0 {
-		cfg.ConnectTimeout = 10 * time.Second
-	}
-	if cfg.RuntimeParams["application_name"] == "" {
-		cfg.RuntimeParams["application_name"] = "hbd"
+		return nil, err
 	}
 	where := describePG(cfg)
 	rcfg := cfg.Copy()
@@ -98,6 +89,26 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Store, error)
 		return nil, fmt.Errorf("database %s: %w", where, err)
 	}
 	return s, nil
+}
+
+// pgConfig parses dsn (ErrBadDSN, never quoting it), with password
+// replacing its own when set, a 10 s connect timeout unless it names one,
+// and app as application_name unless it names one.
+func pgConfig(dsn, password, app string) (*pgx.ConnConfig, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, ErrBadDSN
+	}
+	if password != "" {
+		cfg.Password = password
+	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = 10 * time.Second
+	}
+	if cfg.RuntimeParams["application_name"] == "" {
+		cfg.RuntimeParams["application_name"] = app
+	}
+	return cfg, nil
 }
 
 // CheckDSN reports whether dsn is a PostgreSQL connection string

@@ -6,6 +6,7 @@
 //	hbd add-host NAME [-write]   add a watched host; print the agent's config
 //	hbd backup -config FILE OUT  consistent copy of the live database
 //	hbd restore -config FILE IN  put a backup back (daemon stopped)
+//	hbd migrate-store -config FILE -to-dsn DSN  copy SQLite into PostgreSQL
 //	hbd plugin inspect FILE      print a notifier plugin binary's schema
 //	hbd version
 //	hbd help [COMMAND]
@@ -72,6 +73,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return backup(args, stdout, stderr)
 	case "restore":
 		return restore(args, stdout, stderr)
+	case "migrate-store":
+		return migrateStore(args, stdout, stderr)
 	case "plugin":
 		return pluginCmd(args, stdout, stderr)
 	case "version":
@@ -101,6 +104,8 @@ func usage(w io.Writer) {
   hbd add-host NAME [-write]     make a host key; print the watchhosts entry and the agent's hbc.yaml
   hbd backup [-config FILE] OUT  copy the live database to OUT
   hbd restore [-config FILE] IN  put a backup in place of the database (daemon stopped)
+  hbd migrate-store [-config FILE] [-from DIR] [-to-dsn DSN]
+                                 copy the SQLite database into an empty PostgreSQL one (docs/HA.md)
   hbd plugin inspect FILE        start a notifier plugin binary, print its schema
   hbd version                    print the version (also: hbd --version)
 
@@ -141,9 +146,10 @@ examples:
   hbd hash-password
   hbd hash-password < /run/secrets/alice-password
 `,
-	"add-host": addHostHelp,
-	"backup":   backupHelp,
-	"restore":  restoreHelp,
+	"add-host":      addHostHelp,
+	"backup":        backupHelp,
+	"restore":       restoreHelp,
+	"migrate-store": migrateStoreHelp,
 	"version": `usage: hbd version
 
 Prints the version this binary was built as (also: hbd --version).

@@ -40,12 +40,9 @@ func restore(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "hbd restore: store.driver is postgres: restore its database with PostgreSQL's own tools (pg_restore); see docs/HA.md")
 		return 1
 	}
-	pidPath := filepath.Join(cfg.DataDir, daemon.PIDFile)
-	if b, err := os.ReadFile(pidPath); err == nil {
-		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 1 && isHBD(pid) {
-			fmt.Fprintf(stderr, "hbd restore: hbd is running on %s (pid %d, from %s): stop it first (sudo systemctl stop hbd)\n", cfg.DataDir, pid, pidPath)
-			return 1
-		}
+	if pid, pidPath := runningDaemon(cfg.DataDir); pid != 0 {
+		fmt.Fprintf(stderr, "hbd restore: hbd is running on %s (pid %d, from %s): stop it first (sudo systemctl stop hbd)\n", cfg.DataDir, pid, pidPath)
+		return 1
 	}
 	prev, err := store.Restore(context.Background(), cfg.DataDir, src)
 	if err != nil {
@@ -59,4 +56,18 @@ func restore(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout, "start the daemon: sudo systemctl start hbd")
 	return 0
+}
+
+// runningDaemon returns the pid of the hbd that data_dir's pid file names
+// when it runs, else 0, and the pid file's path.
+func runningDaemon(dataDir string) (pid int, pidPath string) {
+	pidPath = filepath.Join(dataDir, daemon.PIDFile)
+	b, err := os.ReadFile(pidPath)
+	if err != nil {
+		return 0, pidPath
+	}
+	if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 1 && isHBD(pid) {
+		return pid, pidPath
+	}
+	return 0, pidPath
 }
