@@ -149,44 +149,31 @@ type clusterStatus struct {
 // Node is the answering daemon's name.
 func (c clusterStatus) Node() string { return c.node.Name() }
 
-// Sample tailing: how often the leader reads the sample rows other
-// daemons stored, and how many rows one read takes at most.
+// Sample tailing: how often every daemon reads the sample rows the
+// others stored, and how many rows one read takes at most.
 const (
 	tailEvery = 500 * time.Millisecond
 	tailLimit = 5000
 )
 
-// tailSamples feeds the leader's evaluation with the samples every daemon
-// stores (store.TailSamples): samples an agent sent to a follower reach
-// the evaluator through the same alert queue as this daemon's own. From
-// each takeover it reads the rows committed since; the rows this daemon
-// stored itself come twice, and the evaluator ignores the repeat (it
-// keeps the last timestamp of each metric).
+// tailSamples makes every daemon hold the whole fleet's samples, wherever
+// an agent sent them: it reads the rows committed since this daemon's
+// store loaded its recent samples (store.TailFromOpen, TailSamples) and adopts the ones it did not store itself
+// (store.AdoptSamples): they join its in-memory recent samples (the
+// plugin endpoints and pages), its live feed and, through the same alert
+// queue as its own, the evaluation, which only the leader does. A
+// sample reaches another daemon within about half a second of its
+// commit.
 func (d *Daemon) tailSamples(ctx context.Context) {
 	t := time.NewTicker(tailEvery)
 	defer t.Stop()
-	feed := alertFeed{q: d.alertQueue}
-	var cur store.TailCursor
-	var epoch int64 // the epoch cur belongs to; 0: none
+	cur := d.Store.TailFromOpen()
+	d.log.Debug("cluster: reading new sample rows", "from", cur)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		}
-		if !d.Cluster.Leading() {
-			epoch = 0
-			continue
-		}
-		if e := d.Cluster.Epoch(); e != epoch {
-			c, err := d.Store.SampleTailStart(ctx)
-			if err != nil {
-				d.log.Warn("cluster: cannot start reading new samples", "error", err)
-				continue
-			}
-			cur, epoch = c, e
-			d.log.Debug("cluster: reading new sample rows", "epoch", e, "from", cur)
-			continue
 		}
 		for range 20 { // at most 20 reads a tick, then the next tick
 			batch, next, err := d.Store.TailSamples(ctx, cur, tailLimit)
@@ -197,13 +184,17 @@ func (d *Daemon) tailSamples(ctx context.Context) {
 				break
 			}
 			cur = next
-			n := 0
+			n, adopted := 0, 0
 			for _, h := range batch {
-				feed.ObserveSamples(h.Host, h.Samples)
 				n += len(h.Samples)
+				k, err := d.Store.AdoptSamples(ctx, h)
+				if err != nil && ctx.Err() == nil {
+					d.log.Warn("cluster: cannot take in samples stored by another daemon", "host", h.Host, "error", err)
+				}
+				adopted += k
 			}
 			if n > 0 {
-				d.log.Trace("cluster: read new sample rows", "samples", n, "next", cur)
+				d.log.Trace("cluster: read new sample rows", "samples", n, "adopted", adopted, "next", cur)
 			}
 			if n < tailLimit {
 				break

@@ -130,12 +130,12 @@ func (r *ring) has(ts float64) bool {
 // the newest held) is inserted at its place, and one older than every
 // sample of a full ring is not kept in memory (it is in the database). A
 // sample whose timestamp the ring already holds (a resent batch) is not
-// added twice.
-func (r *ring) add(ts float64, paths []string, values []float64) {
+// added twice. It reports whether the sample is new to the ring.
+func (r *ring) add(ts float64, paths []string, values []float64) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.has(ts) {
-		return
+		return false
 	}
 	if r.mem != nil {
 		b0, v0 := r.sizeLocked()
@@ -149,7 +149,7 @@ func (r *ring) add(ts float64, paths []string, values []float64) {
 	r.total++
 	capacity := len(r.ts)
 	if r.n == capacity && ts < r.ts[r.head] {
-		return // the head slot holds the oldest sample of a full ring
+		return false // the head slot holds the oldest sample of a full ring
 	}
 	var buf [32]int
 	idx := r.columnsFor(paths, buf[:0])
@@ -194,6 +194,7 @@ func (r *ring) add(ts float64, paths []string, values []float64) {
 	if r.n < capacity {
 		r.n++
 	}
+	return true
 }
 
 // latest returns up to limit samples, newest first.

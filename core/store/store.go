@@ -60,8 +60,11 @@ type Store struct {
 	cdb  *sql.DB // PostgreSQL: the alert commands' connections (alertcommands.go), nil for SQLite
 	wdb  *sql.DB // the writer's single connection
 	rdb  *sql.DB // readers
-	opts Options
-	log  hclog.Logger
+	// openTail is where tailing other daemons' samples starts
+	// (PostgreSQL; TailFromOpen).
+	openTail TailCursor
+	opts     Options
+	log      hclog.Logger
 
 	queue chan writeOp
 	done  chan struct{}
@@ -202,6 +205,17 @@ func (s *Store) start(ctx context.Context) error {
 	}
 	if err := s.stmts.prepare(ctx, s.wdb, s.pg); err != nil {
 		return err
+	}
+	if s.pg {
+		// Before the load: a sample another daemon commits while this
+		// one reads the recent samples is then read again by the tail
+		// (TailFromOpen), never missed.
+		c, err := s.SampleTailStart(ctx)
+		if err != nil {
+			s.stmts.close()
+			return err
+		}
+		s.openTail = c
 	}
 	if err := s.load(ctx); err != nil {
 		s.stmts.close()

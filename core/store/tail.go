@@ -4,8 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-
-	"github.com/hbdmon/hbd/core/alert/record"
+	"time"
 )
 
 // Tailing new sample rows (issue 15; PostgreSQL only): samples one daemon
@@ -39,7 +38,57 @@ func (c TailCursor) String() string { return fmt.Sprintf("%d/%d/%g", c.xid, c.se
 // transaction first.
 type TailedSamples struct {
 	Host    string
-	Samples []record.Sample
+	Samples []PluginSample
+}
+
+// AdoptSamples puts samples another daemon stored (read by TailSamples)
+// into this daemon's memory as if it had ingested them: each sample its
+// rings do not hold yet is added and the new ones are handed to the
+// subscribers (live feed, alerting), in order; the ones this daemon
+// stored itself, or adopted before, are skipped. It returns how many were
+// new.
+// A host this daemon has not heard of yet (it reported only to others, or
+// registered itself through another daemon) is read from the database
+// first, so host lists and the dynamic-host checks know it.
+func (s *Store) AdoptSamples(ctx context.Context, t TailedSamples) (int, error) {
+	if err := s.adoptHost(ctx, t.Host); err != nil {
+		return 0, err
+	}
+	fresh := make([]PluginSample, 0, len(t.Samples))
+	for _, ps := range t.Samples {
+		if s.ringFor(t.Host, ps.Plugin).add(ps.Timestamp, ps.Paths, ps.Values) {
+			fresh = append(fresh, ps)
+		}
+	}
+	if len(fresh) > 0 {
+		s.touchHost(t.Host, toUnix(time.Now()))
+		s.publish(SampleEvent{Host: t.Host, Samples: fresh})
+	}
+	return len(fresh), nil
+}
+
+// adoptHost reads a host another daemon recorded into memory, once.
+func (s *Store) adoptHost(ctx context.Context, name string) error {
+	s.mu.RLock()
+	_, ok := s.hosts[name]
+	s.mu.RUnlock()
+	if ok {
+		return nil
+	}
+	h := HostInfo{Name: name}
+	err := s.rdb.QueryRowContext(ctx, `SELECT dyn, first_seen, last_seen FROM hosts WHERE name = $1`, name).Scan(&h.Dyn, &h.FirstSeen, &h.LastSeen)
+	if err != nil {
+		return fmt.Errorf("host %s stored by another daemon: %w", name, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.hosts[name]; !ok {
+		s.hosts[name] = h
+		if h.Dyn {
+			s.dynHosts++
+		}
+	}
+	return nil
 }
 
 // SampleTailStart returns a cursor that reads rows committed from now on
@@ -58,6 +107,12 @@ func (s *Store) SampleTailStart(ctx context.Context) (TailCursor, error) {
 	}
 	return TailCursor{xid: v}, nil
 }
+
+// TailFromOpen returns the cursor of the rows committed from just before
+// the store loaded its recent samples at open (PostgreSQL): tailing from
+// it misses nothing the load did not read (what it did read comes again,
+// and AdoptSamples skips it).
+func (s *Store) TailFromOpen() TailCursor { return s.openTail }
 
 // TailSamples returns up to limit sample rows after c of transactions that
 // have ended, grouped by host in row order, and the cursor after them.
@@ -104,7 +159,7 @@ LIMIT $4`, strconv.FormatUint(c.xid, 10), c.series, c.ts, limit)
 			byHost[host] = i
 			out = append(out, TailedSamples{Host: host})
 		}
-		out[i].Samples = append(out[i].Samples, alertSample(plugin, smp))
+		out[i].Samples = append(out[i].Samples, PluginSample{Plugin: plugin, Sample: smp})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, c, fmt.Errorf("sample tail: %w", err)
