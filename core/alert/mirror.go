@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hbdmon/hbd/core/store"
+	"github.com/hbdmon/hbd/sdk/level"
 )
 
 // MirrorEvery is how often the daemon calls SyncMirror while following.
@@ -41,6 +42,7 @@ type ClusterStore interface {
 type mirror struct {
 	mu       sync.Mutex
 	src      ClusterStore
+	feed     Sink // told of the level changes read; nil: nobody
 	cur      store.AlertStateCursor
 	gen      uint64 // the evaluator's leadGen cur belongs to
 	lastFull time.Time
@@ -49,15 +51,18 @@ type mirror struct {
 
 // SetMirror gives a clustered evaluator (SetLeader) the database it
 // mirrors while following and through which it hands acknowledgements
-// and silences to the leader. Call it before Start.
-func (e *Evaluator) SetMirror(src ClusterStore) error {
+// and silences to the leader. feed (may be nil; the daemon's live feed)
+// is told of the level changes the mirror reads, as the leader's own
+// feed is told of its decisions; nothing else is (no notification). Call
+// it before Start.
+func (e *Evaluator) SetMirror(src ClusterStore, feed Sink) error {
 	if e.started.Load() {
 		return errors.New("alert: SetMirror after Start")
 	}
 	if e.leader == nil {
 		return errors.New("alert: SetMirror without SetLeader")
 	}
-	e.mirror.src = src
+	e.mirror.src, e.mirror.feed = src, feed
 	e.mirror.wait = CommandWait
 	return nil
 }
@@ -91,8 +96,13 @@ func (e *Evaluator) SyncMirror(ctx context.Context) error {
 	if !e.mirroring() || e.leadGen.Load() != gen {
 		return nil // took over, stepped down or reloaded meanwhile: read again
 	}
-	e.applyMirror(ch)
+	changes := e.applyMirror(ch)
 	m.cur, m.gen = ch.Next, gen
+	if m.feed != nil {
+		for _, ev := range changes {
+			m.feed.AlertEvent(ev)
+		}
+	}
 	if ch.Full {
 		m.lastFull = time.Now()
 	}
@@ -107,8 +117,11 @@ func (e *Evaluator) mirroring() bool {
 
 // applyMirror puts a read of the database into memory: the states read
 // replace the held ones, deleted ones go (with a full read, every state
-// not read), and the silences are replaced. leadMu is held.
-func (e *Evaluator) applyMirror(ch store.AlertStateChanges) {
+// not read), and the silences are replaced. It returns the level
+// changes it saw, as events for the live feed: a held state whose level
+// differs, or (reading changes only) a new state that is not OK. leadMu
+// is held.
+func (e *Evaluator) applyMirror(ch store.AlertStateChanges) (changes []Event) {
 	now := e.now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -127,8 +140,19 @@ func (e *Evaluator) applyMirror(ch store.AlertStateChanges) {
 			st.rule = rs.ruleFor(a.Host, a.Metric)
 		}
 		hs.mu.Lock()
-		if old := hs.metrics[a.Metric]; old != nil {
+		old := hs.metrics[a.Metric]
+		if old != nil {
 			e.active.remove(old)
+		}
+		if old != nil && old.level != st.level || old == nil && !ch.Full && st.level != level.OK {
+			prev, kind := level.OK, KindChange
+			if old != nil {
+				prev = old.level
+			}
+			if st.level == level.OK {
+				kind = KindRecovery
+			}
+			changes = append(changes, e.eventOf(st, kind, prev, now))
 		}
 		hs.metrics[a.Metric] = st
 		e.active.update(st)
@@ -172,4 +196,5 @@ func (e *Evaluator) applyMirror(ch store.AlertStateChanges) {
 	e.silMu.Lock()
 	e.silences = sils
 	e.silMu.Unlock()
+	return changes
 }

@@ -19,6 +19,7 @@ type clusterPair struct {
 	sa, sb *store.Store
 	a, b   *Evaluator
 	ra, rb *recorder
+	fb     *recorder // b's live feed (SetMirror)
 	fence  store.Fence
 	dsn    string
 	now    time.Time
@@ -28,7 +29,7 @@ func newClusterPair(t *testing.T) *clusterPair {
 	t.Helper()
 	ctx := context.Background()
 	p := &clusterPair{dsn: pgtest.DSN(t), now: t0}
-	open := func() (*store.Store, *Evaluator, *recorder, *fenceSwitch) {
+	open := func() (*store.Store, *Evaluator, *recorder, *recorder, *fenceSwitch) {
 		st, err := store.OpenPostgres(ctx, p.dsn, store.Options{SampleHistory: 10})
 		if err != nil {
 			t.Fatal(err)
@@ -44,18 +45,19 @@ func newClusterPair(t *testing.T) *clusterPair {
 		if err := ev.SetLeader(sw.fn); err != nil {
 			t.Fatal(err)
 		}
-		if err := ev.SetMirror(st); err != nil {
+		feed := &recorder{}
+		if err := ev.SetMirror(st, feed); err != nil {
 			t.Fatal(err)
 		}
 		if err := ev.start(ctx, false); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { ev.Stop(ctx); st.Close() })
-		return st, ev, rec, sw
+		return st, ev, rec, feed, sw
 	}
 	var fa *fenceSwitch
-	p.sa, p.a, p.ra, fa = open()
-	p.sb, p.b, p.rb, _ = open()
+	p.sa, p.a, p.ra, _, fa = open()
+	p.sb, p.b, p.rb, p.fb, _ = open()
 	g, err := p.sa.TakeLease(ctx, "a", time.Minute, time.Second)
 	if err != nil || !g.Held {
 		t.Fatalf("a takes the lease: %+v %v", g, err)
@@ -129,6 +131,9 @@ func TestFollowerMirrorsTheLeadersStates(t *testing.T) {
 	}
 	if got := p.rb.take(); len(got) != 0 {
 		t.Fatalf("the follower notified %v", got)
+	}
+	if got := p.fb.take(); !eq(got, []string{"CRITICAL/change"}) {
+		t.Fatalf("the follower's live feed was told %v, want the CRITICAL it read", got)
 	}
 	// A silence the leader stored, then removed.
 	sl, err := p.a.AddSilence(ctx, SilenceSpec{Host: "web01", Duration: time.Hour, By: "alice"})

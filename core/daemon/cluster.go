@@ -65,7 +65,7 @@ func (d *Daemon) fenceAlerting(ev *alert.Evaluator) error {
 	}
 	// A follower mirrors the leader's alert states and silences, and
 	// hands acknowledgements and silences to the leader.
-	if err := ev.SetMirror(d.Store); err != nil {
+	if err := ev.SetMirror(d.Store, d.Hub); err != nil {
 		return err
 	}
 	d.OnStart(func(ctx context.Context) { d.mirrorAlerts(ctx, ev) })
