@@ -35,21 +35,7 @@ watchhosts:
 		startClusterDaemon(t, hbdBin, dsn, "n1", "./plugins", cfg),
 		startClusterDaemon(t, hbdBin, dsn, "n2", "./plugins", cfg),
 	}
-	var leader, follower *clusterDaemon
-	testutil.Eventually(t, "a leader", 60*time.Second, func() bool {
-		var v clusterView
-		getJSON(t, nodes[0].d.BaseURL+"/api/0/cluster", &v)
-		if v.Leader == nil {
-			return false
-		}
-		for i, n := range nodes {
-			if n.name == *v.Leader {
-				leader, follower = n, nodes[1-i]
-				return true
-			}
-		}
-		return false
-	})
+	leader, follower := leaderOfTwo(t, nodes)
 	type alertsView struct {
 		Alerts []struct {
 			Hostname     string `json:"hostname"`

@@ -50,21 +50,7 @@ watchhosts:
 		startClusterDaemon(t, hbdBin, dsn, "n1", plugins, extra),
 		startClusterDaemon(t, hbdBin, dsn, "n2", plugins, extra),
 	}
-	var leader, follower *clusterDaemon
-	testutil.Eventually(t, "a leader", 60*time.Second, func() bool {
-		var v clusterView
-		getJSON(t, nodes[0].d.BaseURL+"/api/0/cluster", &v)
-		if v.Leader == nil {
-			return false
-		}
-		for i, n := range nodes {
-			if n.name == *v.Leader {
-				leader, follower = n, nodes[1-i]
-				return true
-			}
-		}
-		return false
-	})
+	leader, follower := leaderOfTwo(t, nodes)
 
 	// The driver: one cpu01 sample a tick, value cpu, posted to the leader.
 	var cpu atomic.Int64

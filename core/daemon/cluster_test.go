@@ -84,6 +84,27 @@ type ackedSample struct {
 	at   time.Time // when the answer came
 }
 
+// leaderOfTwo waits until the first of two daemons names a leader and
+// returns it and the other one.
+func leaderOfTwo(t *testing.T, nodes []*clusterDaemon) (leader, follower *clusterDaemon) {
+	t.Helper()
+	testutil.Eventually(t, "a leader", 60*time.Second, func() bool {
+		var v clusterView
+		getJSON(t, nodes[0].d.BaseURL+"/api/0/cluster", &v)
+		if v.Leader == nil {
+			return false
+		}
+		for i, n := range nodes {
+			if n.name == *v.Leader {
+				leader, follower = n, nodes[1-i]
+				return true
+			}
+		}
+		return false
+	})
+	return leader, follower
+}
+
 // clusterDriver keeps the leader writing alert state: every 100 ms it
 // posts web01's load.v, flipping between 10 and 95, to every live daemon
 // (each stores it once; only the leader evaluates, and each flip is a
