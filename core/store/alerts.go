@@ -239,6 +239,33 @@ func (s *Store) LatestSamples(host string, plugins []string) []record.Sample {
 	return out
 }
 
+// SamplesSince returns, host by host, the samples in memory with a
+// timestamp at or after since (unix seconds), each plugin's oldest first,
+// in the form the evaluator reads. A new cluster leader evaluates them at
+// takeover: samples that arrived while no daemon led were stored, and
+// every daemon holds them, but nobody decided on them.
+func (s *Store) SamplesSince(since float64) map[string][]record.Sample {
+	type hostRing struct {
+		host, plugin string
+		r            *ring
+	}
+	s.mu.RLock()
+	var rs []hostRing
+	for h, byPlugin := range s.hostRings {
+		for p, r := range byPlugin {
+			rs = append(rs, hostRing{h, p, r})
+		}
+	}
+	s.mu.RUnlock()
+	out := map[string][]record.Sample{}
+	for _, hr := range rs {
+		for _, smp := range hr.r.since(since) {
+			out[hr.host] = append(out[hr.host], alertSample(hr.plugin, smp))
+		}
+	}
+	return out
+}
+
 func alertSample(plugin string, smp Sample) record.Sample {
 	return record.Sample{Plugin: plugin, Timestamp: smp.Timestamp, Paths: smp.Paths, Values: smp.Values}
 }

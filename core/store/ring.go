@@ -220,6 +220,28 @@ func (r *ring) latest(limit int) []Sample {
 	return out
 }
 
+// since returns the samples with a timestamp at or after ts, oldest
+// first.
+func (r *ring) since(ts float64) []Sample {
+	r.mu.RLock()
+	n := 0
+	for n < r.n && r.ts[(r.head-1-n+len(r.ts))%len(r.ts)] >= ts {
+		n++
+	}
+	r.mu.RUnlock()
+	if n == 0 {
+		return nil
+	}
+	l := r.latest(n)
+	out := make([]Sample, 0, len(l))
+	for i := len(l) - 1; i >= 0; i-- {
+		if l[i].Timestamp >= ts {
+			out = append(out, l[i])
+		}
+	}
+	return out
+}
+
 func (r *ring) count() int {
 	r.mu.RLock()
 	defer r.mu.RUnlock()

@@ -83,6 +83,20 @@ func TestRingMatchesModel(t *testing.T) {
 			if len(got) != len(model) {
 				t.Fatalf("round %d step %d: %d samples, want %d", round, i, len(got), len(model))
 			}
+			cut := ts - float64(rng.IntN(10))
+			var want []float64
+			for _, m := range model {
+				if m.Timestamp >= cut {
+					want = append(want, m.Timestamp)
+				}
+			}
+			var since []float64
+			for _, s := range r.since(cut) {
+				since = append(since, s.Timestamp)
+			}
+			if !slices.Equal(since, want) {
+				t.Fatalf("round %d step %d: since(%v) holds %v, want %v", round, i, cut, since, want)
+			}
 			for k, g := range got {
 				w := model[len(model)-1-k]
 				if g.Timestamp != w.Timestamp || !slices.Equal(g.Paths, w.Paths) || len(g.Values) != len(w.Values) {
