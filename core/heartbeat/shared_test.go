@@ -46,14 +46,20 @@ func startClusterNode(t *testing.T, dsn, name string, leader store.FenceFunc, ti
 	return &clusterNode{name: name, st: st, sh: sh, testServer: ts}
 }
 
-// handled waits until the server has read n datagrams in all (the
-// datagram sent last was handled, accepted or dropped).
+// handled waits until the server has read want datagrams in all and
+// decided on each (accepted or dropped): Received is counted when a
+// datagram is read, before its checks, so Received alone would let a
+// test read the counters of a datagram still being checked.
 func (n *clusterNode) handled(t *testing.T, want uint64) Stats {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		st := n.srv.Stats()
-		if st.Received >= want {
+		decided := st.Accepted
+		for _, d := range st.Dropped {
+			decided += d
+		}
+		if st.Received >= want && decided >= st.Received {
 			return st
 		}
 		if time.Now().After(deadline) {
