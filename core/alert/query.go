@@ -75,7 +75,9 @@ func (e *Evaluator) EvaluatedHosts() []string {
 }
 
 // EvaluatedHostCount counts the evaluated hosts (EvaluatedHosts) that
-// visible accepts (nil: all), without listing or sorting them.
+// visible accepts (nil: all), without listing or sorting them. With
+// visible nil it costs the watchhosts entries, not the fleet: the dynamic
+// hosts are counted by the store, less those also listed in watchhosts.
 func (e *Evaluator) EvaluatedHostCount(visible func(host string) bool) int {
 	e.mu.RLock()
 	cfg := e.rules.cfg
@@ -83,11 +85,19 @@ func (e *Evaluator) EvaluatedHostCount(visible func(host string) bool) int {
 	n := 0
 	if visible == nil {
 		n = len(cfg.Watchhosts)
-	} else {
-		for name := range cfg.Watchhosts {
-			if visible(name) {
-				n++
+		if cfg.WatchDynamic {
+			n += e.repo.DynamicHosts()
+			for name := range cfg.Watchhosts {
+				if e.repo.IsDynamicHost(name) {
+					n--
+				}
 			}
+		}
+		return n
+	}
+	for name := range cfg.Watchhosts {
+		if visible(name) {
+			n++
 		}
 	}
 	if cfg.WatchDynamic {

@@ -77,8 +77,12 @@ type Inventory interface {
 	// IsDynamicHost reports whether host registered itself with the
 	// enroll key (watch_dynamic evaluates those).
 	IsDynamicHost(host string) bool
-	// DynamicHostNames returns every dynamic host the store knows.
+	// DynamicHostNames returns every dynamic host the store knows, in no
+	// particular order.
 	DynamicHostNames() []string
+	// DynamicHosts returns how many dynamic hosts the store knows, without
+	// listing them (GET /api/0/alerts counts them on every request).
+	DynamicHosts() int
 	// LatestSamples returns the newest stored sample of each of the named
 	// plugins of host, or of every plugin of host when none is named.
 	LatestSamples(host string, plugins []string) []Sample

@@ -176,3 +176,37 @@ func TestActiveAlertsETag(t *testing.T) {
 		t.Fatalf("after a change: %d %q %s", code, tag2, body)
 	}
 }
+
+// host_count counts every evaluated host once: watchhosts entries and,
+// with watch_dynamic, the hosts that registered themselves, a host that is
+// both (it enrolled, then was added to watchhosts) once. An administrator's
+// count is the store's count of dynamic hosts, not a listing of the fleet
+// on every request; a restricted user's is what they may see (mon: web01).
+func TestActiveAlertsHostCountWithDynamicHosts(t *testing.T) {
+	f := newAlertFixtureWith(t, `
+enroll_key: "`+testutil.Key+`"
+watch_dynamic: true
+watchhosts:
+  web01: {key: "`+testutil.Key+`"}
+  db01: {key: "`+testutil.Key+`"}
+`, false)
+	ctx := t.Context()
+	for _, h := range []string{"web01", "dyn01", "web09"} {
+		if _, err := f.st.EnsureHost(ctx, h, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.st.EnsureHost(ctx, "db01", false); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.ev.EvaluatedHosts()); n != 4 {
+		t.Fatalf("%d evaluated hosts (%v), want 4", n, f.ev.EvaluatedHosts())
+	}
+	for user, want := range map[string]int{"admin": 4, "mon": 1, "bob": 0} {
+		for _, q := range []string{"", "?limit=10"} {
+			if got := f.active(t, user, q).HostCount; got != want {
+				t.Errorf("%s %s: host_count %d, want %d", user, q, got, want)
+			}
+		}
+	}
+}

@@ -208,13 +208,15 @@ func (s *Store) IsDynamicHost(host string) bool {
 	return ok && h.Dyn
 }
 
-// DynamicHostNames returns the names of the dynamic hosts
+// DynamicHostNames returns the names of the dynamic hosts, unsorted
 // (alert.Inventory).
 func (s *Store) DynamicHostNames() []string {
-	var out []string
-	for _, h := range s.Hosts() {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]string, 0, s.dynHosts)
+	for name, h := range s.hosts {
 		if h.Dyn {
-			out = append(out, h.Name)
+			out = append(out, name)
 		}
 	}
 	return out
