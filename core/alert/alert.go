@@ -208,6 +208,11 @@ type Evaluator struct {
 	flushMu sync.Mutex
 	pendMu  sync.Mutex
 	pending []pendingOp // state snapshots and deletions, oldest first
+	// waiting holds, on a clustered evaluator, the events decided after
+	// TakeOver while the node had not opened its fence yet: they go out
+	// with the next flush, in the batch that writes their states
+	// (sendEvents). Guarded by pendMu.
+	waiting []Event
 
 	hist episodes // open alert episodes (history.go)
 

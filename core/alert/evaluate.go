@@ -50,14 +50,8 @@ func (e *Evaluator) deliver(out *outbox) {
 		// batch is queued, so no later snapshot of these states reaches
 		// the writer before it.
 		e.flushMu.Lock()
-		b := e.saveBatch(e.takePending())
-		for _, ev := range out.events {
-			ev.Batch = b
-			e.sink.AlertEvent(ev)
-		}
-		if b != nil {
-			b.Commit()
-		}
+		rows, del := e.takePending()
+		e.sendEvents(rows, del, out.events, nil)
 		e.flushMu.Unlock()
 	default:
 		if len(out.events) > 0 {

@@ -102,8 +102,8 @@ func (e *Evaluator) StepDown() {
 	e.leadGen.Add(1) // the next mirror read replaces what it held
 	e.mu.Lock()
 	e.pendMu.Lock()
-	n := len(e.pending)
-	e.pending = nil
+	n := len(e.pending) + len(e.waiting)
+	e.pending, e.waiting = nil, nil
 	e.pendMu.Unlock()
 	e.mu.Unlock()
 	e.log.Info("alert evaluation: stepped down", "unwritten", n)
@@ -123,7 +123,7 @@ func (e *Evaluator) resetLocked() {
 	clear(e.held)
 	e.heldMu.Unlock()
 	e.pendMu.Lock()
-	e.pending = nil
+	e.pending, e.waiting = nil, nil
 	e.pendMu.Unlock()
 	e.silMu.Lock()
 	e.silences = nil
@@ -164,22 +164,86 @@ func (e *Evaluator) saveFenced(ctx context.Context, rows []SavedState, del []Key
 // carry it to the dispatcher, which adds their outbox rows (Event.Batch),
 // and the caller commits it. nil when this daemon does not lead (the
 // writes are dropped, or kept for after a takeover in progress).
-func (e *Evaluator) saveBatch(rows []SavedState, del []Key) *store.Batch {
-	f, ok := e.fenceForWrite(rows, del)
+func (e *Evaluator) saveBatch(rows []SavedState, del []Key, done func(error)) (b *store.Batch, later bool) {
+	f, ok, later := e.fence(rows, del)
 	if !ok {
-		return nil
+		return nil, later
 	}
 	repo := e.repo.(FencedStates)
-	b := repo.NewBatch(f)
-	repo.SaveAlertStatesIn(b, rows, del, e.fencedDone(f))
-	return b
+	b = repo.NewBatch(f)
+	if len(rows) == 0 && len(del) == 0 {
+		if done != nil {
+			done(nil) // nothing to write
+		}
+		return b, false
+	}
+	logged := e.fencedDone(f)
+	repo.SaveAlertStatesIn(b, rows, del, func(err error) {
+		logged(err)
+		if done != nil {
+			done(err)
+		}
+	})
+	return b, false
+}
+
+// sendEvents hands events to the sink in the fenced batch that writes
+// rows and del (saveBatch), then commits it; done, when set, is called
+// with the outcome of the writes. Events that waited for the fence to
+// open go first. While a takeover has not opened the fence yet, the
+// events wait with the writes for the next flush: sent now, the
+// dispatcher would refuse them (no fence) while their states were
+// written later, so the change would never be notified. When this daemon
+// does not lead, the sink gets them without a batch and refuses them, as
+// the writes are dropped. flushMu is held.
+func (e *Evaluator) sendEvents(rows []SavedState, del []Key, events []Event, done func(error)) {
+	e.pendMu.Lock()
+	if len(e.waiting) > 0 {
+		events = append(e.waiting, events...)
+		e.waiting = nil
+	}
+	e.pendMu.Unlock()
+	b, later := e.saveBatch(rows, del, done)
+	if later {
+		e.pendMu.Lock()
+		e.waiting = append(events, e.waiting...)
+		e.pendMu.Unlock()
+		e.log.Debug("takeover not finished: alert events wait for the fence", "events", len(events))
+		if done != nil {
+			done(nil)
+		}
+		return
+	}
+	for _, ev := range events {
+		ev.Batch = b
+		e.sink.AlertEvent(ev)
+	}
+	if b != nil {
+		b.Commit()
+	} else if done != nil {
+		done(nil)
+	}
+}
+
+// hasWaiting reports whether events wait for the fence.
+func (e *Evaluator) hasWaiting() bool {
+	e.pendMu.Lock()
+	defer e.pendMu.Unlock()
+	return len(e.waiting) > 0
 }
 
 // fenceForWrite returns the fence to write under; false when this daemon
 // does not lead: rows and del are then dropped, or requeued for the
 // next flush while a takeover is in progress or its fence not yet open.
 func (e *Evaluator) fenceForWrite(rows []SavedState, del []Key) (store.Fence, bool) {
-	f, ok := e.leader.Leading()
+	f, ok, _ := e.fence(rows, del)
+	return f, ok
+}
+
+// fence is fenceForWrite that also says whether rows and del were kept
+// for later (a takeover in progress).
+func (e *Evaluator) fence(rows []SavedState, del []Key) (f store.Fence, ok, later bool) {
+	f, ok = e.leader.Leading()
 	if !ok && (e.taking.Load() || !e.follower.Load()) {
 		// A takeover in progress, or done while the node has not opened
 		// its fence yet (it does once every takeover callback returned):
@@ -187,12 +251,12 @@ func (e *Evaluator) fenceForWrite(rows []SavedState, del []Key) (store.Fence, bo
 		// the next flush. A leader that lost its fence is stepped down
 		// next, which drops them.
 		e.requeue(rows, del)
-		return f, false
+		return f, false, true
 	}
 	if !ok && (len(rows) > 0 || len(del) > 0) {
 		e.log.Debug("not leading: alert state writes dropped", "states", len(rows), "deleted", len(del))
 	}
-	return f, ok
+	return f, ok, false
 }
 
 // fencedDone logs the outcome of a fenced write queued under f.

@@ -269,3 +269,77 @@ func TestStatesDecidedBeforeTheFenceOpensAreWritten(t *testing.T) {
 		t.Fatalf("stored states %+v, want web01's first OK", rows)
 	}
 }
+
+// TestEventsDecidedBeforeTheFenceOpensAreHeld: a level change decided in
+// the window after TakeOver and before the cluster node opens its fence
+// (while the other takeover callbacks run) reaches the sink only once the
+// fence is open, with the fenced batch its outbox rows commit in. Before,
+// it reached the sink at once with no batch, and the dispatcher, finding
+// the fence closed, dropped it: the state change was written at the next
+// flush, its notification never (a recovery lost after a failover).
+func TestEventsDecidedBeforeTheFenceOpensAreHeld(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	st, err := store.OpenPostgres(ctx, dsn, store.Options{SampleHistory: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	ev, err := New(baseConfig(), st, hclog.NewNullLogger(), rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev.FamilySettle = 0
+	sw := &fenceSwitch{}
+	if err := ev.SetLeader(sw.fn); err != nil {
+		t.Fatal(err)
+	}
+	if err := ev.start(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ev.Stop(ctx); st.Close() })
+	now := t0
+	ev.Now = func() time.Time { return now }
+
+	g, err := st.TakeLease(ctx, "a", time.Minute, time.Second)
+	if err != nil || !g.Held {
+		t.Fatalf("take the lease: %+v %v", g, err)
+	}
+	if err := ev.TakeOver(ctx); err != nil { // the fence is still closed
+		t.Fatal(err)
+	}
+	ev.ObserveSamples("web01", []Sample{{Plugin: "cpu_monitor", Timestamp: toUnix(now), Paths: []string{"cpu_percent"}, Values: []float64{95}}})
+	if err := ev.flush(ctx, false, true); err != nil { // the loop's tick, in the window
+		t.Fatal(err)
+	}
+	rec.mu.Lock()
+	early := len(rec.events)
+	rec.mu.Unlock()
+	if early != 0 {
+		t.Fatalf("%d events reached the sink before the fence opened", early)
+	}
+	fence := store.Fence{Holder: "a", Epoch: g.Epoch}
+	sw.set(fence, true)                                // the node opens the fence
+	if err := ev.flush(ctx, false, true); err != nil { // the next tick
+		t.Fatal(err)
+	}
+	rec.mu.Lock()
+	got := append([]Event(nil), rec.events...)
+	rec.mu.Unlock()
+	if len(got) != 1 || got[0].Level != level.Critical || got[0].Batch == nil || got[0].Batch.Fence() != fence {
+		t.Fatalf("events after the fence opened: %+v, want web01's CRITICAL in a batch under %+v", got, fence)
+	}
+	// The batch commits on the store's writer.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		rows, err := st.AlertStates(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) == 1 && rows[0].Host == "web01" && rows[0].Level == level.Critical {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stored states %+v, want web01 CRITICAL", rows)
+		}
+	}
+}

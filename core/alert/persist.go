@@ -5,10 +5,12 @@ package alert
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/hbdmon/hbd/core/heartbeat"
+	"github.com/hbdmon/hbd/core/store"
 	"github.com/hbdmon/hbd/sdk/level"
 )
 
@@ -116,6 +118,24 @@ func (e *Evaluator) flush(ctx context.Context, all, wait bool) error {
 	e.flushMu.Lock()
 	defer e.flushMu.Unlock()
 	rows, del := e.takePending()
+	if e.leader != nil && e.hasWaiting() {
+		// Events that waited for the fence go with these writes.
+		if !wait {
+			e.sendEvents(rows, del, nil, nil)
+			return nil
+		}
+		res := make(chan error, 1)
+		e.sendEvents(rows, del, nil, func(err error) { res <- err })
+		select {
+		case err := <-res:
+			if errors.Is(err, store.ErrNotLeader) {
+				return nil
+			}
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	if e.leader != nil {
 		return e.saveFenced(ctx, rows, del, wait)
 	}

@@ -198,6 +198,15 @@ cluster:
 		t.Fatal(err)
 	}
 	n.d = testutil.StartDaemon(t, hbdBin, dir, n.http)
+	t.Cleanup(func() {
+		if t.Failed() {
+			log := n.d.Stderr()
+			if len(log) > 200_000 {
+				log = log[len(log)-200_000:]
+			}
+			t.Logf("%s's log (its end):\n%s", name, log)
+		}
+	})
 	return n
 }
 
