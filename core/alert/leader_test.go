@@ -215,6 +215,42 @@ func pgQuery(ctx context.Context, dsn, q string, dst ...any) error {
 	return conn.QueryRow(ctx, q).Scan(dst...)
 }
 
+// takingOver is a clustered evaluator on a real PostgreSQL store, its
+// sink rec, that has taken the lease (held as "a") and run TakeOver, with
+// its fence still closed: sw opens it. Its clock stands at t0.
+func takingOver(t *testing.T) (ev *Evaluator, st *store.Store, rec *recorder, sw *fenceSwitch, fence store.Fence) {
+	t.Helper()
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	st, err := store.OpenPostgres(ctx, dsn, store.Options{SampleHistory: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec = &recorder{}
+	ev, err = New(baseConfig(), st, hclog.NewNullLogger(), rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev.FamilySettle = 0
+	sw = &fenceSwitch{}
+	if err := ev.SetLeader(sw.fn); err != nil {
+		t.Fatal(err)
+	}
+	if err := ev.start(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ev.Stop(ctx); st.Close() })
+	ev.Now = func() time.Time { return t0 }
+	g, err := st.TakeLease(ctx, "a", time.Minute, time.Second)
+	if err != nil || !g.Held {
+		t.Fatalf("take the lease: %+v %v", g, err)
+	}
+	if err := ev.TakeOver(ctx); err != nil { // the fence is still closed
+		t.Fatal(err)
+	}
+	return ev, st, rec, sw, store.Fence{Holder: "a", Epoch: g.Epoch}
+}
+
 // TestStatesDecidedBeforeTheFenceOpensAreWritten reproduces a lost first
 // state: the cluster's node opens its fence only after every takeover
 // callback returned, so between the evaluator's TakeOver and the fence
@@ -225,40 +261,13 @@ func pgQuery(ctx context.Context, dsn, q string, dst ...any) error {
 // for the values flush, or forever).
 func TestStatesDecidedBeforeTheFenceOpensAreWritten(t *testing.T) {
 	ctx := context.Background()
-	dsn := pgtest.DSN(t)
-	st, err := store.OpenPostgres(ctx, dsn, store.Options{SampleHistory: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ev, err := New(baseConfig(), st, hclog.NewNullLogger(), &recorder{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ev.FamilySettle = 0
-	sw := &fenceSwitch{}
-	if err := ev.SetLeader(sw.fn); err != nil {
-		t.Fatal(err)
-	}
-	if err := ev.start(ctx, false); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ev.Stop(ctx); st.Close() })
-	now := t0
-	ev.Now = func() time.Time { return now }
-
-	g, err := st.TakeLease(ctx, "a", time.Minute, time.Second)
-	if err != nil || !g.Held {
-		t.Fatalf("take the lease: %+v %v", g, err)
-	}
-	if err := ev.TakeOver(ctx); err != nil { // the fence is still closed
-		t.Fatal(err)
-	}
-	ev.ObserveSamples("web01", []Sample{{Plugin: "cpu_monitor", Timestamp: toUnix(now), Paths: []string{"cpu_percent"}, Values: []float64{10}}})
+	ev, st, _, sw, fence := takingOver(t)
+	ev.ObserveSamples("web01", []Sample{{Plugin: "cpu_monitor", Timestamp: toUnix(t0), Paths: []string{"cpu_percent"}, Values: []float64{10}}})
 	if err := ev.flush(ctx, false, true); err != nil { // the loop's tick, in the window
 		t.Fatal(err)
 	}
-	sw.set(store.Fence{Holder: "a", Epoch: g.Epoch}, true) // the node opens the fence
-	if err := ev.flush(ctx, false, true); err != nil {     // the next tick
+	sw.set(fence, true)                                // the node opens the fence
+	if err := ev.flush(ctx, false, true); err != nil { // the next tick
 		t.Fatal(err)
 	}
 	rows, err := st.AlertStates(ctx)
@@ -279,36 +288,8 @@ func TestStatesDecidedBeforeTheFenceOpensAreWritten(t *testing.T) {
 // flush, its notification never (a recovery lost after a failover).
 func TestEventsDecidedBeforeTheFenceOpensAreHeld(t *testing.T) {
 	ctx := context.Background()
-	dsn := pgtest.DSN(t)
-	st, err := store.OpenPostgres(ctx, dsn, store.Options{SampleHistory: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := &recorder{}
-	ev, err := New(baseConfig(), st, hclog.NewNullLogger(), rec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ev.FamilySettle = 0
-	sw := &fenceSwitch{}
-	if err := ev.SetLeader(sw.fn); err != nil {
-		t.Fatal(err)
-	}
-	if err := ev.start(ctx, false); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ev.Stop(ctx); st.Close() })
-	now := t0
-	ev.Now = func() time.Time { return now }
-
-	g, err := st.TakeLease(ctx, "a", time.Minute, time.Second)
-	if err != nil || !g.Held {
-		t.Fatalf("take the lease: %+v %v", g, err)
-	}
-	if err := ev.TakeOver(ctx); err != nil { // the fence is still closed
-		t.Fatal(err)
-	}
-	ev.ObserveSamples("web01", []Sample{{Plugin: "cpu_monitor", Timestamp: toUnix(now), Paths: []string{"cpu_percent"}, Values: []float64{95}}})
+	ev, st, rec, sw, fence := takingOver(t)
+	ev.ObserveSamples("web01", []Sample{{Plugin: "cpu_monitor", Timestamp: toUnix(t0), Paths: []string{"cpu_percent"}, Values: []float64{95}}})
 	if err := ev.flush(ctx, false, true); err != nil { // the loop's tick, in the window
 		t.Fatal(err)
 	}
@@ -318,7 +299,6 @@ func TestEventsDecidedBeforeTheFenceOpensAreHeld(t *testing.T) {
 	if early != 0 {
 		t.Fatalf("%d events reached the sink before the fence opened", early)
 	}
-	fence := store.Fence{Holder: "a", Epoch: g.Epoch}
 	sw.set(fence, true)                                // the node opens the fence
 	if err := ev.flush(ctx, false, true); err != nil { // the next tick
 		t.Fatal(err)

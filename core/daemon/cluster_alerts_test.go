@@ -25,17 +25,7 @@ func TestFollowerServesAndChangesTheFleetsAlerts(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	hbdBin := testutil.Build(t, "./core/cmd/hbd")
 	ctx := context.Background()
-	cfg := `thresholds:
-  load.v: {warning: 50, critical: 90}
-watchhosts:
-  web01:
-    key: "` + testutil.Key + `"
-`
-	nodes := []*clusterDaemon{
-		startClusterDaemon(t, hbdBin, dsn, "n1", "./plugins", cfg),
-		startClusterDaemon(t, hbdBin, dsn, "n2", "./plugins", cfg),
-	}
-	leader, follower := leaderOfTwo(t, nodes)
+	_, leader, follower := twoWatchingLoad(t, hbdBin, dsn)
 	type alertsView struct {
 		Alerts []struct {
 			Hostname     string `json:"hostname"`

@@ -115,17 +115,7 @@ func TestEveryDaemonServesTheWholeFleetsSamples(t *testing.T) {
 func TestANewLeaderDecidesWhatWasStoredWhileNobodyLed(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	hbdBin := testutil.Build(t, "./core/cmd/hbd")
-	cfg := `thresholds:
-  load.v: {warning: 50, critical: 90}
-watchhosts:
-  web01:
-    key: "` + testutil.Key + `"
-`
-	nodes := []*clusterDaemon{
-		startClusterDaemon(t, hbdBin, dsn, "n1", "./plugins", cfg),
-		startClusterDaemon(t, hbdBin, dsn, "n2", "./plugins", cfg),
-	}
-	leader, follower := leaderOfTwo(t, nodes)
+	nodes, leader, follower := twoWatchingLoad(t, hbdBin, dsn)
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {

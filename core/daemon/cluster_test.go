@@ -84,6 +84,25 @@ type ackedSample struct {
 	at   time.Time // when the answer came
 }
 
+// twoWatchingLoad starts two cluster daemons watching web01 with a
+// threshold on load.v (warning 50, critical 90) and returns them, the
+// leader and the follower.
+func twoWatchingLoad(t *testing.T, hbdBin, dsn string) (nodes []*clusterDaemon, leader, follower *clusterDaemon) {
+	t.Helper()
+	cfg := `thresholds:
+  load.v: {warning: 50, critical: 90}
+watchhosts:
+  web01:
+    key: "` + testutil.Key + `"
+`
+	nodes = []*clusterDaemon{
+		startClusterDaemon(t, hbdBin, dsn, "n1", "./plugins", cfg),
+		startClusterDaemon(t, hbdBin, dsn, "n2", "./plugins", cfg),
+	}
+	leader, follower = leaderOfTwo(t, nodes)
+	return nodes, leader, follower
+}
+
 // leaderOfTwo waits until the first of two daemons names a leader and
 // returns it and the other one.
 func leaderOfTwo(t *testing.T, nodes []*clusterDaemon) (leader, follower *clusterDaemon) {
