@@ -201,6 +201,11 @@ func (r *ring) add(ts float64, paths []string, values []float64) bool {
 func (r *ring) latest(limit int) []Sample {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
+	return r.latestLocked(limit)
+}
+
+// latestLocked is latest with r.mu held.
+func (r *ring) latestLocked(limit int) []Sample {
 	if limit <= 0 || limit > r.n {
 		limit = r.n
 	}
@@ -224,21 +229,16 @@ func (r *ring) latest(limit int) []Sample {
 // first.
 func (r *ring) since(ts float64) []Sample {
 	r.mu.RLock()
+	defer r.mu.RUnlock()
 	n := 0
 	for n < r.n && r.ts[(r.head-1-n+len(r.ts))%len(r.ts)] >= ts {
 		n++
 	}
-	r.mu.RUnlock()
 	if n == 0 {
 		return nil
 	}
-	l := r.latest(n)
-	out := make([]Sample, 0, len(l))
-	for i := len(l) - 1; i >= 0; i-- {
-		if l[i].Timestamp >= ts {
-			out = append(out, l[i])
-		}
-	}
+	out := r.latestLocked(n)
+	slices.Reverse(out)
 	return out
 }
 
