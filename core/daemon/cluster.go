@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"sort"
 	"time"
 
 	"github.com/hbdmon/hbd/core/alert"
@@ -91,21 +90,22 @@ func (d *Daemon) fenceAlerting(ev *alert.Evaluator) error {
 const catchUpWindow = 30 * time.Second
 
 // catchUp evaluates, right after a takeover, the samples in memory of
-// the last window (two lease TTLs, at least catchUpWindow). Samples that arrived while no daemon led (the
-// old leader gone, its lease not yet expired) were stored and every
-// daemon holds them, but no evaluator decided on them; without this a
-// metric's next sample would be the first to count. Samples the old
-// leader already decided on are older than the states loaded at takeover
-// and are ignored by the evaluator.
+// the last window (two lease TTLs, at least catchUpWindow). Samples that
+// arrived while no daemon led (the old leader gone, its lease not yet
+// expired) were stored and every daemon holds them, but no evaluator
+// decided on them; without this a metric's next sample would be the
+// first to count. Samples the old leader already decided on are older
+// than the states loaded at takeover and are ignored by the evaluator.
+// Each plugin's samples come oldest first, which is all the evaluator
+// needs: a metric belongs to one plugin.
 func (d *Daemon) catchUp(ev *alert.Evaluator, window time.Duration) {
-	since := float64(time.Now().Add(-window).UnixMicro()) / 1e6
+	from := time.Now().Add(-window)
 	n := 0
-	for host, samples := range d.Store.SamplesSince(since) {
-		sort.SliceStable(samples, func(i, j int) bool { return samples[i].Timestamp < samples[j].Timestamp })
+	for host, samples := range d.Store.SamplesSince(float64(from.UnixMicro()) / 1e6) {
 		ev.ObserveSamples(host, samples)
 		n += len(samples)
 	}
-	d.log.Info("alerting: evaluated the samples of the takeover gap", "samples", n, "since", time.Unix(0, int64(since*1e9)).UTC().Format(time.RFC3339))
+	d.log.Info("alerting: evaluated the samples of the takeover gap", "samples", n, "since", from.UTC().Format(time.RFC3339))
 }
 
 // mirrorAlerts keeps a follower's evaluator in step with the alert
