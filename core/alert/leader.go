@@ -137,7 +137,7 @@ func (e *Evaluator) saveFenced(ctx context.Context, rows []SavedState, del []Key
 	if len(rows) == 0 && len(del) == 0 {
 		return nil
 	}
-	f, ok := e.fenceForWrite(rows, del)
+	f, ok, _ := e.fence(rows, del)
 	if !ok {
 		return nil
 	}
@@ -232,16 +232,9 @@ func (e *Evaluator) hasWaiting() bool {
 	return len(e.waiting) > 0
 }
 
-// fenceForWrite returns the fence to write under; false when this daemon
-// does not lead: rows and del are then dropped, or requeued for the
-// next flush while a takeover is in progress or its fence not yet open.
-func (e *Evaluator) fenceForWrite(rows []SavedState, del []Key) (store.Fence, bool) {
-	f, ok, _ := e.fence(rows, del)
-	return f, ok
-}
-
-// fence is fenceForWrite that also says whether rows and del were kept
-// for later (a takeover in progress).
+// fence returns the fence to write under; ok false when this daemon does
+// not lead: rows and del are then dropped, or requeued for the next flush
+// (later) while a takeover is in progress or its fence not yet open.
 func (e *Evaluator) fence(rows []SavedState, del []Key) (f store.Fence, ok, later bool) {
 	f, ok = e.leader.Leading()
 	if !ok && (e.taking.Load() || !e.follower.Load()) {
